@@ -1,0 +1,108 @@
+"""KPIs per replication, then summaries across replications (mean and percentiles, labelled as such).
+
+Clearance is computed in each replication first: the first week from which the count is zero at every
+week's end to the horizon. A replication that never clears has no date; percentiles treat it as later
+than any date (so a 95th percentile is empty when more than 5% of replications did not clear), and the
+mean is empty if any replication did not clear.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+CLEARANCE_THRESHOLDS = (52, 78, 104)
+SUMMARY_COLUMNS = ["scenario", "metric", "mean", "p05", "p50", "p95"]
+
+
+def weeks_to_clear(counts: np.ndarray) -> float:
+    """Weeks from the start until the count is zero and stays zero; NaN if not within the horizon.
+
+    counts[w] is the count at the end of week w, so clearing at the end of week w means w + 1 weeks.
+    Zero from the start (no long waiter at all) gives 0 only if the count is zero at every week's end.
+    """
+    nonzero = np.flatnonzero(np.asarray(counts) > 0)
+    if len(nonzero) == 0:
+        return 0.0
+    last = int(nonzero[-1])
+    return float(last + 2) if last + 1 < len(counts) else float("nan")
+
+
+def replication_kpis(weekly: pd.DataFrame) -> pd.DataFrame:
+    """One row per (scenario, replication) with the clearance weeks and list measures."""
+    rows = []
+    for (scenario, rep), g in weekly.groupby(["scenario", "replication"], sort=True):
+        g = g.sort_values("week")
+        row = {"scenario": scenario, "replication": rep}
+        for t in CLEARANCE_THRESHOLDS:
+            row[f"weeks_to_clear_{t}w"] = weeks_to_clear(g[f"waiting_over_{t}w"].to_numpy())
+        row["peak_waiting_total"] = float(max(g["waiting_total"].max(), g["waiting_total_start"].iloc[0]))
+        row["waiting_total_end"] = float(g["waiting_total"].iloc[-1])
+        row["waiting_over_18w_end"] = float(g["waiting_over_18w"].iloc[-1])
+        row["waiting_over_52w_end"] = float(g["waiting_over_52w"].iloc[-1])
+        stops = g["clock_stops_admitted"].sum()
+        row["clock_stops_admitted_per_week"] = float(stops / len(g))
+        row["clock_stops_non_admitted_per_week"] = float(g["clock_stops_non_admitted"].sum() / len(g))
+        row["theatre_sessions_lost_total"] = float(g["theatre_sessions_lost"].sum())
+        row["theatre_utilisation_mean"] = float(g["theatre_utilisation"].mean())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _percentile_with_inf(values: np.ndarray, q: float) -> float:
+    v = np.where(np.isnan(values), np.inf, values)
+    with np.errstate(invalid="ignore"):          # interpolating next to inf (not cleared) is inf or nan
+        p = float(np.percentile(v, q, method="linear")) if len(v) else float("nan")
+    return p if np.isfinite(p) else float("nan")
+
+
+def summarise(kpis: pd.DataFrame) -> pd.DataFrame:
+    """Long table: scenario, metric, mean, p05, p50, p95 (percentiles across replications)."""
+    rows = []
+    metrics = [c for c in kpis.columns if c not in ("scenario", "replication")]
+    for scenario, g in kpis.groupby("scenario", sort=False):
+        for m in metrics:
+            v = g[m].to_numpy(dtype=float)
+            rows.append({"scenario": scenario, "metric": m,
+                         "mean": float(np.mean(v)) if not np.isnan(v).any() else float("nan"),
+                         "p05": _percentile_with_inf(v, 5), "p50": _percentile_with_inf(v, 50),
+                         "p95": _percentile_with_inf(v, 95)})
+        for t in CLEARANCE_THRESHOLDS:
+            v = g[f"weeks_to_clear_{t}w"].to_numpy(dtype=float)
+            share = float(np.mean(~np.isnan(v)))
+            rows.append({"scenario": scenario, "metric": f"share_of_replications_cleared_{t}w",
+                         "mean": share, "p05": np.nan, "p50": np.nan, "p95": np.nan})
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def week_date(start: dt.date, weeks: float) -> dt.date | None:
+    """The date `weeks` after the start (the Monday after the week in which a count cleared)."""
+    if weeks is None or np.isnan(weeks):
+        return None
+    return start + dt.timedelta(weeks=int(weeks))
+
+
+def headline(summary: pd.DataFrame, scenario_title: str, scenario_name: str, start: dt.date,
+             replications: int, horizon_weeks: int) -> list[str]:
+    """Plain-English lines for the console and the report."""
+    s = summary[summary["scenario"] == scenario_name].set_index("metric")
+    end = start + dt.timedelta(weeks=horizon_weeks)
+    lines = [f"{scenario_title} — {replications} replication{'s' if replications != 1 else ''}, "
+             f"{start.isoformat()} to {end.isoformat()}"]
+    for t in CLEARANCE_THRESHOLDS:
+        med, lo, hi = (s.loc[f"weeks_to_clear_{t}w", k] for k in ("p50", "p05", "p95"))
+        share = s.loc[f"share_of_replications_cleared_{t}w", "mean"]
+        if np.isnan(med):
+            lines.append(f"  Nobody over {t} weeks: not reached by {end.isoformat()} in most replications "
+                         f"(cleared in {share:.0%} of them).")
+            continue
+        text = f"  Nobody over {t} weeks from {week_date(start, med).isoformat()} (median)"
+        if replications > 1:
+            hi_text = week_date(start, hi).isoformat() if not np.isnan(hi) else f"not by {end.isoformat()}"
+            text += f"; 90% of replications between {week_date(start, lo).isoformat()} and {hi_text}"
+        lines.append(text + ".")
+    peak = s.loc["peak_waiting_total"]
+    lines.append(f"  Peak waiting list: {peak['p50']:,.0f} pathways (median; 90% of replications "
+                 f"{peak['p05']:,.0f} to {peak['p95']:,.0f}).")
+    return lines

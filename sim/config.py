@@ -1,0 +1,547 @@
+"""Scenario files: load YAML safely, resolve `extends:`, apply `--set` overrides, validate into a frozen Scenario.
+
+Every problem is reported as one line naming the file and the dotted key path, so a planner can fix a
+scenario without reading a traceback. Validation is strict: unknown keys (with a did-you-mean), wrong
+types, negative capacities, shares that do not sum to 1 and impossible dates are all errors.
+"""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import difflib
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PRIORITIES = ("P1", "P2", "P3", "P4")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+SHARE_TOLERANCE = 1e-6
+
+
+class ScenarioError(Exception):
+    """A scenario that cannot be used; `problems` holds one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+NonNegFloat = float  # documented alias; bounds are set with Field(ge=...)
+
+
+def _check_shares(values: dict[str, float] | list[float], what: str) -> None:
+    total = sum(values.values()) if isinstance(values, dict) else sum(values)
+    if not math.isclose(total, 1.0, abs_tol=SHARE_TOLERANCE):
+        raise ValueError(f"{what} must sum to 1 (they sum to {total:.6g})")
+
+
+class LogNormalMinutes(_Model):
+    """Case duration in minutes: lognormal with this mean and coefficient of variation."""
+
+    mean: float = Field(gt=0)
+    cv: float = Field(ge=0, le=3)
+
+
+class Specialty(_Model):
+    """One specialty (NHS treatment function): its share of referrals and its pathway."""
+
+    treatment_function_code: str
+    referral_share: float = Field(ge=0, le=1)
+    admitted_share: float = Field(ge=0, le=1, description="share of referrals that end in a decision to treat")
+    day_case_share: float = Field(ge=0, le=1, description="share of admitted cases done as day cases")
+    priority_mix: dict[Literal["P1", "P2", "P3", "P4"], float]
+    theatre_minutes_day_case: LogNormalMinutes
+    theatre_minutes_inpatient: LogNormalMinutes
+    los_days_mean: float = Field(ge=0, description="mean length of stay of an inpatient case (exponential)")
+
+    @field_validator("priority_mix")
+    @classmethod
+    def _mix_sums_to_one(cls, v: dict[str, float]) -> dict[str, float]:
+        if any(x < 0 for x in v.values()):
+            raise ValueError("priority shares must not be negative")
+        _check_shares(v, "priority shares")
+        return v
+
+
+class TheatreTemplate(_Model):
+    """A site's weekly theatre timetable."""
+
+    sessions_by_weekday: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], int]
+    session_minutes: float = Field(gt=0)
+    turnaround_minutes: float = Field(ge=0)
+    utilisation_cap: float = Field(gt=0, le=1, description="share of session minutes that may be booked")
+    specialty_session_shares: dict[str, float]
+
+    @field_validator("sessions_by_weekday")
+    @classmethod
+    def _non_negative_sessions(cls, v: dict[str, int]) -> dict[str, int]:
+        bad = [k for k, n in v.items() if n < 0]
+        if bad:
+            raise ValueError(f"sessions must not be negative (on {', '.join(bad)})")
+        return v
+
+    @field_validator("specialty_session_shares")
+    @classmethod
+    def _session_shares(cls, v: dict[str, float]) -> dict[str, float]:
+        if any(x < 0 for x in v.values()):
+            raise ValueError("session shares must not be negative")
+        _check_shares(v, "specialty session shares")
+        return v
+
+
+class Site(_Model):
+    """An acute hospital site: beds, theatres and outpatient clinics."""
+
+    trust_code: str
+    name: str
+    elective_beds: int = Field(ge=0)
+    theatres: TheatreTemplate
+    outpatient_first_slots_per_week: dict[str, float]
+
+    @field_validator("outpatient_first_slots_per_week")
+    @classmethod
+    def _non_negative_slots(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = [k for k, n in v.items() if n < 0]
+        if bad:
+            raise ValueError(f"clinic slots must not be negative (for {', '.join(bad)})")
+        return v
+
+
+class Borough(_Model):
+    population: int = Field(ge=0)
+    referred_site_shares: dict[str, float]
+
+    @field_validator("referred_site_shares")
+    @classmethod
+    def _site_shares(cls, v: dict[str, float]) -> dict[str, float]:
+        if any(x < 0 for x in v.values()):
+            raise ValueError("site shares must not be negative")
+        _check_shares(v, "referred site shares")
+        return v
+
+
+class Referrals(_Model):
+    """Referral demand before advice and guidance, and its calendar shape."""
+
+    referrals_per_week: float = Field(ge=0, description="GP referral requests a week across the ICS, before A&G")
+    advice_and_guidance_share: float = Field(ge=0, le=1)
+    weekday_weights: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], float]
+    seasonality_amplitude: float = Field(ge=0, lt=1, description="relative amplitude of the annual cosine")
+    seasonality_peak_day_of_year: int = Field(ge=1, le=366)
+    demand_growth_per_year: float = Field(gt=-1)
+
+    @field_validator("weekday_weights")
+    @classmethod
+    def _weights(cls, v: dict[str, float]) -> dict[str, float]:
+        if set(v) != set(WEEKDAYS):
+            raise ValueError(f"give a weight for each of {', '.join(WEEKDAYS)}")
+        if any(x < 0 for x in v.values()) or sum(v.values()) <= 0:
+            raise ValueError("weights must be non-negative with a positive sum")
+        return v
+
+
+class Outpatients(_Model):
+    clinic_weekdays: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]]
+    virtual_share: float = Field(ge=0, le=1)
+    dna_rate_face_to_face: float = Field(ge=0, lt=1)
+    dna_rate_virtual: float = Field(ge=0, lt=1)
+
+
+class TheatreRules(_Model):
+    on_the_day_cancellation_rate: float = Field(ge=0, lt=1, description="booked case cancelled on the day")
+    session_cancellation_rate: float = Field(ge=0, le=1, description="whole session lost (unplanned)")
+
+
+class RemovalBand(_Model):
+    from_weeks: float = Field(ge=0)
+    weekly_rate: float = Field(ge=0, le=1)
+
+
+class ValidationRound(_Model):
+    date: dt.date
+    min_weeks_waited: float = Field(ge=0)
+    share_removed: float = Field(ge=0, le=1)
+
+
+class Removals(_Model):
+    """Removals from the list other than treatment."""
+
+    weekly_rate_by_weeks_waited: list[RemovalBand]
+    validation_rounds: list[ValidationRound] = []
+
+    @field_validator("weekly_rate_by_weeks_waited")
+    @classmethod
+    def _bands(cls, v: list[RemovalBand]) -> list[RemovalBand]:
+        if v:
+            starts = [b.from_weeks for b in v]
+            if starts[0] != 0:
+                raise ValueError("the first band must start at from_weeks 0")
+            if any(b <= a for a, b in zip(starts, starts[1:])):
+                raise ValueError("bands must be in increasing order of from_weeks")
+        return v
+
+
+class StartBand(_Model):
+    from_weeks: float = Field(ge=0)
+    to_weeks: float = Field(gt=0)
+    count: int = Field(ge=0)
+    admitted_share: float = Field(ge=0, le=1, description="share with a decision to admit (Part_2A)")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "StartBand":
+        if self.to_weeks <= self.from_weeks:
+            raise ValueError("to_weeks must be greater than from_weeks")
+        return self
+
+
+class StartList(_Model):
+    """The waiting list on the start date."""
+
+    bands: list[StartBand]
+    specialty_shares: dict[str, float] | Literal["referral_shares"] = "referral_shares"
+    site_shares: dict[str, float] | Literal["referral_shares"] = "referral_shares"
+    priority_mix: dict[Literal["P1", "P2", "P3", "P4"], float] | Literal["specialty"] = "specialty"
+
+    @field_validator("specialty_shares", "site_shares", "priority_mix")
+    @classmethod
+    def _shares(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            if any(x < 0 for x in v.values()):
+                raise ValueError("shares must not be negative")
+            _check_shares(v, "shares")
+        return v
+
+
+class RunSettings(_Model):
+    seed: int = Field(ge=0)
+    replications: int = Field(ge=1, le=10_000)
+
+
+class Scenario(_Model):
+    """A whole scenario, validated. Frozen: the model never changes its inputs."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_\-]+$")
+    title: str
+    description: str = ""
+    start_date: dt.date
+    horizon_weeks: int = Field(ge=1, le=1040)
+    booking_policy: Literal["fifo", "longest_wait_first", "priority_then_longest_wait"]
+    pooling: Literal["ics", "site"]
+    run: RunSettings
+    bank_holidays: Literal["england", "none"] = "england"
+    extra_bank_holidays: list[dt.date] = []
+    specialties: dict[str, Specialty]
+    sites: dict[str, Site]
+    boroughs: dict[str, Borough]
+    referrals: Referrals
+    outpatients: Outpatients
+    theatre_rules: TheatreRules
+    removals: Removals
+    start_list: StartList
+
+    @field_validator("start_date")
+    @classmethod
+    def _monday(cls, v: dt.date) -> dt.date:
+        if v.weekday() != 0:
+            raise ValueError(f"must be a Monday ({v.isoformat()} is a {v.strftime('%A')})")
+        return v
+
+    # Convenience views used by the model (derived, not stored).
+    @property
+    def specialty_names(self) -> list[str]:
+        return list(self.specialties)
+
+    @property
+    def site_names(self) -> list[str]:
+        return list(self.sites)
+
+    @property
+    def borough_names(self) -> list[str]:
+        return list(self.boroughs)
+
+    @property
+    def horizon_days(self) -> int:
+        return 7 * self.horizon_weeks
+
+
+def _cross_reference_problems(raw: dict) -> list[str]:
+    """Checks across sections (names that must exist elsewhere, dates inside the run), on the raw mapping.
+
+    Run beside field validation so that every problem is reported in one pass; defensive about types
+    because the raw mapping may itself be invalid (those errors are reported by field validation).
+    """
+    def mapping(value: Any) -> dict:
+        return value if isinstance(value, dict) else {}
+
+    problems: list[str] = []
+    specs = set(mapping(raw.get("specialties")))
+    sites = set(mapping(raw.get("sites")))
+    if "specialties" in raw and not specs:
+        problems.append("specialties: at least one specialty is needed")
+    if "sites" in raw and not sites:
+        problems.append("sites: at least one site is needed")
+    shares = [mapping(v).get("referral_share") for v in mapping(raw.get("specialties")).values()]
+    if shares and all(isinstance(x, (int, float)) for x in shares) and not math.isclose(sum(shares), 1.0, abs_tol=SHARE_TOLERANCE):
+        problems.append(f"specialties.*.referral_share: referral shares must sum to 1 (they sum to {sum(shares):.6g})")
+
+    def check(section: Any, path: str, known: set[str], kind: str) -> None:
+        for key in mapping(section):
+            if known and key not in known:
+                problems.append(_unknown_ref(f"{path}.{key}", key, known, kind))
+
+    for site_name, site in mapping(raw.get("sites")).items():
+        site = mapping(site)
+        check(mapping(site.get("theatres")).get("specialty_session_shares"),
+              f"sites.{site_name}.theatres.specialty_session_shares", specs, "specialty")
+        check(site.get("outpatient_first_slots_per_week"), f"sites.{site_name}.outpatient_first_slots_per_week",
+              specs, "specialty")
+    for name, borough in mapping(raw.get("boroughs")).items():
+        check(mapping(borough).get("referred_site_shares"), f"boroughs.{name}.referred_site_shares", sites, "site")
+    start_list = mapping(raw.get("start_list"))
+    check(start_list.get("specialty_shares"), "start_list.specialty_shares", specs, "specialty")
+    check(start_list.get("site_shares"), "start_list.site_shares", sites, "site")
+    boroughs = mapping(raw.get("boroughs"))
+    pops = [mapping(b).get("population") for b in boroughs.values()]
+    if boroughs and all(isinstance(p, int) for p in pops) and sum(pops) <= 0:
+        problems.append("boroughs: total population must be positive")
+    start = raw.get("start_date")
+    if isinstance(start, dt.date):
+        # A round after the horizon is simply not reached; one before the start cannot happen.
+        rounds = mapping(raw.get("removals")).get("validation_rounds")
+        for i, rnd in enumerate(rounds if isinstance(rounds, list) else []):
+            d = mapping(rnd).get("date")
+            if isinstance(d, dt.date) and d < start:
+                problems.append(f"removals.validation_rounds.{i}.date: {d} is before the start date {start}")
+    return problems
+
+
+def _unknown_ref(path: str, key: str, known: set[str], kind: str) -> str:
+    hint = difflib.get_close_matches(key, sorted(known), n=1)
+    extra = f" (did you mean {hint[0]!r}?)" if hint else f" (known: {', '.join(sorted(known))})"
+    return f"{path}: unknown {kind} {key!r}{extra}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------------
+
+class _SafeLoaderNoDup(yaml.SafeLoader):
+    """SafeLoader (no object tags) that rejects duplicate keys instead of silently keeping the last."""
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, Any] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            mark = key_node.start_mark
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", mark)
+        seen[key] = True
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+def _construct_timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError as exc:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"impossible date {node.value!r} ({exc})", node.start_mark) from None
+
+
+_SafeLoaderNoDup.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_SafeLoaderNoDup.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError([f"{path}: file not found"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError([f"{path}: cannot read ({exc})"]) from None
+    try:
+        data = yaml.load(text, Loader=_SafeLoaderNoDup)  # noqa: S506 - SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        what = exc.problem or exc.context or "malformed YAML"
+        if "could not determine a constructor" in what:
+            raise ScenarioError([f"{path}: line {mark.line + 1 if mark else '?'}: tag not allowed ({what.split('for the tag ')[-1]}); "
+                                 "scenario files are plain data, loaded safely"]) from None
+        if what.startswith(("impossible date", "duplicate key")):
+            raise ScenarioError([f"{path}: {where}: {what}"]) from None
+        raise ScenarioError([f"{path}: malformed YAML at {where}: {what}"]) from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError([f"{path}: malformed YAML: {exc}"]) from None
+    if data is None:
+        raise ScenarioError([f"{path}: the file is empty"])
+    if not isinstance(data, dict):
+        raise ScenarioError([f"{path}: expected a mapping of keys at the top level, found {type(data).__name__}"])
+    return data
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """Merge override into a copy of base: mappings merge key by key, anything else replaces."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_raw(path: Path, _chain: tuple[Path, ...] = ()) -> dict:
+    """Read a scenario file and everything it `extends:`, merged into one plain mapping."""
+    path = Path(path)
+    resolved = path.resolve()
+    if resolved in _chain:
+        raise ScenarioError([f"{path}: extends: circular inheritance ({' -> '.join(p.name for p in _chain)})"])
+    data = _read_yaml(path)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise ScenarioError([f"{path}: extends: expected a file name (string), found {type(parent).__name__}"])
+    parent_path = (path.parent / parent)
+    if parent_path.suffix == "":
+        parent_path = parent_path.with_suffix(".yaml")
+    if not parent_path.exists():
+        raise ScenarioError([f"{path}: extends: file {parent!r} not found beside the scenario"])
+    base = load_raw(parent_path, _chain + (resolved,))
+    return deep_merge(base, data)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`dotted.key=value` -> (path, value); the value is read as YAML (so 12, 0.5, true, [1,2] work)."""
+    if "=" not in text:
+        raise ScenarioError([f"--set {text!r}: expected dotted.key=value"])
+    key, raw_value = text.split("=", 1)
+    path = [p for p in key.strip().split(".")]
+    if not all(path):
+        raise ScenarioError([f"--set {text!r}: empty key in {key!r}"])
+    try:
+        value = yaml.safe_load(raw_value) if raw_value.strip() else ""
+    except yaml.YAMLError:
+        value = raw_value
+    return path, value
+
+
+def apply_overrides(raw: dict, overrides: list[str], source: str = "--set") -> dict:
+    """Apply dotted overrides. A key that does not exist is an error (with did-you-mean)."""
+    out = copy.deepcopy(raw)
+    problems: list[str] = []
+    for text in overrides:
+        path, value = parse_override(text)
+        node: Any = out
+        for depth, part in enumerate(path[:-1]):
+            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+                continue
+            if not isinstance(node, dict) or part not in node:
+                known = list(node) if isinstance(node, dict) else []
+                problems.append(_missing_key_message(source, path[: depth + 1], part, known))
+                node = None
+                break
+            node = node[part]
+        if node is None:
+            continue
+        last = path[-1]
+        if isinstance(node, list) and last.isdigit() and int(last) < len(node):
+            node[int(last)] = value
+        elif isinstance(node, dict) and last in node:
+            node[last] = value
+        else:
+            known = list(node) if isinstance(node, dict) else []
+            problems.append(_missing_key_message(source, path, last, known))
+    if problems:
+        raise ScenarioError(problems)
+    return out
+
+
+def _missing_key_message(source: str, path: list[str], part: str, known: list[str]) -> str:
+    hint = difflib.get_close_matches(part, [str(k) for k in known], n=1)
+    extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+    return f"{source} {'.'.join(path)}: no such key{extra}"
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Field names of the pydantic model found by walking loc (used for did-you-mean)."""
+    current: Any = model
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            if field is None:
+                return []
+            current = field.annotation
+        else:
+            args = getattr(current, "__args__", ())
+            # dict[str, X] or list[X]: step into X.
+            inner = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+            if not inner:
+                return []
+            current = inner[-1]
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _format_validation_errors(path: Path, exc: ValidationError) -> list[str]:
+    lines: list[str] = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "literal["))))
+        # pydantic puts the tried union member into the location; drop those markers.
+        loc = tuple(p for p in loc if not (isinstance(p, str) and p.startswith("dict[")))
+        dotted = ".".join(str(p) for p in loc) or "(top level)"
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            known = _fields_at(Scenario, loc[:-1])
+            hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
+            extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+            lines.append(f"{path}: {dotted}: unknown key{extra}")
+        elif kind == "missing":
+            lines.append(f"{path}: {dotted}: required key is missing")
+        elif kind == "value_error":
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            lines.append(f"{path}: {dotted}: {msg}")
+        else:
+            got = err.get("input")
+            shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
+            lines.append(f"{path}: {dotted}: {err['msg']} (got {shown})")
+    # One line per problem, no repeats (union branches can report the same thing twice).
+    return list(dict.fromkeys(lines))
+
+
+def validate(raw: dict, source: Path | str) -> Scenario:
+    """Turn a merged mapping into a Scenario or raise ScenarioError listing every problem."""
+    problems = [f"{source}: {p}" for p in _cross_reference_problems(raw)]
+    try:
+        scenario = Scenario.model_validate(raw)
+    except ValidationError as exc:
+        problems = _format_validation_errors(Path(source), exc) + problems
+    if problems:
+        raise ScenarioError(list(dict.fromkeys(problems)))
+    return scenario
+
+
+def load_scenario(path: Path | str, overrides: list[str] | None = None) -> tuple[Scenario, dict]:
+    """Load, inherit, override and validate. Returns the Scenario and the resolved plain mapping."""
+    path = Path(path)
+    raw = load_raw(path)
+    if overrides:
+        raw = apply_overrides(raw, overrides)
+    scenario = validate(raw, path)
+    return scenario, raw
+
+
+def scenario_to_plain(raw: dict) -> dict:
+    """Plain YAML-safe copy of a resolved scenario (dates as ISO strings are kept as dates by yaml)."""
+    return copy.deepcopy(raw)

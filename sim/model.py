@@ -1,0 +1,146 @@
+"""One replication of the model: build the SimPy environment from a Scenario, run it, return plain records.
+
+The model does no I/O. `run_single` is the only entry point the experiment layer needs.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from sim.calendar import bank_holiday_days
+from sim.config import PRIORITIES, Scenario
+from sim.monitor import WeeklyActivity, WeeklyMonitor
+from sim.outpatients import OutpatientClinics
+from sim.patients import STOPPED_ADMITTED, WAITING_ADMITTED, WAITING_OUTPATIENT, PatientTable
+from sim.referrals import PathwayParameters, ReferralSource
+from sim.removals import RemovalSchedule, ValidationRounds
+from sim.rng import Streams
+from sim.start_state import draw_start_list, start_list_history_days
+from sim.theatres import TheatreSuite
+from sim.waiting_list import MAX_PATIENTS, BookingQueues, RttLedger
+
+
+class Services:
+    """The model's shared state (patients, lists, ledger) and its service processes."""
+
+    def __init__(self, scenario: Scenario, streams: Streams) -> None:
+        sc = scenario
+        self.scenario = sc
+        self.streams = streams
+        self.params = PathwayParameters.from_scenario(sc)
+        self.patients = PatientTable()
+        self.ledger = RttLedger(self.patients, start_list_history_days(sc), sc.horizon_days)
+        self.pool_by_site = sc.pooling == "site"
+        n_sites, n_specs = len(sc.sites), len(sc.specialties)
+        self.n_specialties = n_specs
+        self.outpatient_queues = BookingQueues(n_sites, n_specs, sc.booking_policy, self.patients, WAITING_OUTPATIENT)
+        self.admitted_queues = BookingQueues(n_sites if self.pool_by_site else 1, n_specs, sc.booking_policy,
+                                             self.patients, WAITING_ADMITTED)
+        self.removals = RemovalSchedule(sc.horizon_weeks)
+        self.week = WeeklyActivity()
+        holidays = bank_holiday_days(sc.start_date, sc.horizon_days, tuple(sc.extra_bank_holidays),
+                                     statutory=sc.bank_holidays == "england")
+        self.referral_source = ReferralSource(sc, streams, holidays)
+        self.clinics = [OutpatientClinics(sc, i, holidays) for i in range(n_sites)]
+        self.theatres = [TheatreSuite(sc, i, streams, holidays) for i in range(n_sites)]
+        self.validation = ValidationRounds(sc, streams)
+        self.monitor = WeeklyMonitor(sc.horizon_weeks)
+
+    def add_pathways(self, attrs: dict[str, np.ndarray], status: int | np.ndarray, count_as_clock_starts: bool) -> None:
+        """Put a batch of new pathways on the lists (outpatient or admitted stage by status)."""
+        attrs = dict(attrs)
+        removal_day = attrs.pop("removal_day")
+        n = len(attrs["clock_start_day"])
+        if self.patients.n + n > MAX_PATIENTS:
+            raise OverflowError(f"more than {MAX_PATIENTS:,} pathways in one replication")
+        status_arr = np.full(n, status, dtype=np.uint8) if np.isscalar(status) else status
+        ids = self.patients.append(status_arr, **attrs)
+        self.ledger.start_clocks(attrs["clock_start_day"], status_arr)
+        if count_as_clock_starts:
+            self.ledger.count_clock_starts(n)
+        self.removals.add(ids, removal_day)
+        site, spec = attrs["referred_site"].astype(np.int64), attrs["specialty"].astype(np.int64)
+        for queues, stage, pools in ((self.outpatient_queues, WAITING_OUTPATIENT, site),
+                                     (self.admitted_queues, WAITING_ADMITTED,
+                                      site if self.pool_by_site else np.zeros(n, dtype=np.int64))):
+            mask = status_arr == stage
+            if mask.any():
+                cs = attrs["clock_start_day"][mask]
+                keys = queues.keys_for_batch(ids[mask], cs, cs, attrs["priority"][mask])
+                _push_grouped(queues, pools[mask], spec[mask], keys, self.n_specialties)
+
+
+def _push_grouped(queues: BookingQueues, pool: np.ndarray, spec: np.ndarray, keys: np.ndarray, n_specs: int) -> None:
+    group = pool * n_specs + spec
+    order = np.argsort(group, kind="stable")
+    group, keys = group[order], keys[order]
+    cuts = np.flatnonzero(np.diff(group)) + 1
+    firsts = group[np.concatenate([[0], cuts])].tolist()
+    for g, chunk in zip(firsts, np.split(keys, cuts)):
+        queues.push_keys(g // n_specs, g % n_specs, chunk.tolist())
+
+
+@dataclasses.dataclass
+class ReplicationResult:
+    """Plain records from one replication."""
+
+    replication: int
+    weekly: pd.DataFrame
+    waits_by_priority: pd.DataFrame
+    pathways_simulated: int
+    wall_seconds: float
+    patient_bytes: int
+
+
+def run_single(scenario: Scenario, replication: int, seed: int | None = None) -> ReplicationResult:
+    """Run one replication; `seed` defaults to the scenario's run.seed."""
+    t0 = time.perf_counter()
+    streams = Streams(scenario.run.seed if seed is None else seed, replication)
+    env = simpy.Environment()
+    services = Services(scenario, streams)
+    attrs, status = draw_start_list(scenario, streams, services.params)
+    if len(status):
+        services.add_pathways(attrs, status, count_as_clock_starts=False)
+    opening_list = services.ledger.waiting_total
+    env.process(services.referral_source.process(env, services))
+    for clinic in services.clinics:
+        env.process(clinic.process(env, services))
+    for suite in services.theatres:
+        env.process(suite.process(env, services))
+    env.process(services.removals.process(env, services))
+    env.process(services.validation.process(env, services))
+    env.process(services.monitor.process(env, services, opening_list))
+    env.run(until=scenario.horizon_days)
+
+    weekly = pd.DataFrame(services.monitor.columns)
+    weekly.insert(0, "week_start", [(scenario.start_date + dt.timedelta(weeks=w)).isoformat() for w in weekly["week"]])
+    weekly.insert(0, "replication", replication)
+    weekly.insert(0, "scenario", scenario.name)
+    return ReplicationResult(
+        replication=replication,
+        weekly=weekly,
+        waits_by_priority=_waits_by_priority(services.patients, replication),
+        pathways_simulated=services.patients.n,
+        wall_seconds=time.perf_counter() - t0,
+        patient_bytes=services.patients.nbytes(),
+    )
+
+
+def _waits_by_priority(patients: PatientTable, replication: int) -> pd.DataFrame:
+    """Waits (weeks, clock start to treatment) of patients treated during the run, by priority."""
+    status = patients.column("status")
+    treated = status == STOPPED_ADMITTED
+    waits = (patients.column("stop_day")[treated] - patients.column("clock_start_day")[treated]) / 7.0
+    prio = patients.column("priority")[treated]
+    rows = []
+    for i, name in enumerate(PRIORITIES):
+        w = waits[prio == i]
+        rows.append({"replication": replication, "priority": name, "treated": int(len(w)),
+                     "mean_wait_weeks": float(w.mean()) if len(w) else float("nan"),
+                     "p90_wait_weeks": float(np.percentile(w, 90)) if len(w) else float("nan")})
+    return pd.DataFrame(rows)

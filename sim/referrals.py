@@ -1,0 +1,232 @@
+"""Referral sources (borough x specialty): daily Poisson batches, and each pathway's attributes at creation.
+
+One SimPy process draws every source's arrivals for a day at once. Attributes are drawn from uniforms
+and normals of their own named streams and only then transformed by the scenario's parameters, so the
+same replication sees the same patients whatever the capacity, and nearly the same when shares change.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator
+
+import numpy as np
+
+from sim.config import PRIORITIES, WEEKDAYS, Scenario
+from sim.patients import WAITING_OUTPATIENT
+from sim.rng import Streams
+
+if TYPE_CHECKING:
+    import simpy
+
+    from sim.model import Services
+
+
+@dataclass(frozen=True)
+class PathwayParameters:
+    """Scenario parameters as arrays indexed by specialty/site/borough number."""
+
+    admitted_share: np.ndarray            # by specialty
+    day_case_share: np.ndarray
+    priority_cum: np.ndarray              # specialty x 4, cumulative
+    dc_log_mu: np.ndarray
+    dc_log_sigma: np.ndarray
+    ip_log_mu: np.ndarray
+    ip_log_sigma: np.ndarray
+    los_mean: np.ndarray
+    site_cum_by_borough: np.ndarray       # borough x site, cumulative
+    virtual_share: float
+    dna_face_to_face: float
+    dna_virtual: float
+    cancellation_rate: float
+    removal_band_starts_weeks: np.ndarray
+    removal_hazard_per_week: np.ndarray
+
+    @classmethod
+    def from_scenario(cls, sc: Scenario) -> "PathwayParameters":
+        specs = list(sc.specialties.values())
+        sites = sc.site_names
+
+        def log_params(mins: list) -> tuple[np.ndarray, np.ndarray]:
+            mean = np.array([m.mean for m in mins], dtype=float)
+            cv = np.array([m.cv for m in mins], dtype=float)
+            sigma = np.sqrt(np.log1p(cv**2))
+            return np.log(mean) - sigma**2 / 2, sigma
+
+        dc_mu, dc_sigma = log_params([s.theatre_minutes_day_case for s in specs])
+        ip_mu, ip_sigma = log_params([s.theatre_minutes_inpatient for s in specs])
+        prio = np.array([[s.priority_mix.get(p, 0.0) for p in PRIORITIES] for s in specs])
+        site_shares = np.array([[b.referred_site_shares.get(site, 0.0) for site in sites]
+                                for b in sc.boroughs.values()])
+        bands = sc.removals.weekly_rate_by_weeks_waited
+        return cls(
+            admitted_share=np.array([s.admitted_share for s in specs]),
+            day_case_share=np.array([s.day_case_share for s in specs]),
+            priority_cum=_cumulative(prio),
+            dc_log_mu=dc_mu, dc_log_sigma=dc_sigma, ip_log_mu=ip_mu, ip_log_sigma=ip_sigma,
+            los_mean=np.array([s.los_days_mean for s in specs]),
+            site_cum_by_borough=_cumulative(site_shares),
+            virtual_share=sc.outpatients.virtual_share,
+            dna_face_to_face=sc.outpatients.dna_rate_face_to_face,
+            dna_virtual=sc.outpatients.dna_rate_virtual,
+            cancellation_rate=sc.theatre_rules.on_the_day_cancellation_rate,
+            removal_band_starts_weeks=np.array([b.from_weeks for b in bands] or [0.0]),
+            removal_hazard_per_week=np.array([-math.log1p(-b.weekly_rate) if b.weekly_rate < 1 else np.inf
+                                              for b in bands] or [0.0]),
+        )
+
+
+def _cumulative(shares: np.ndarray) -> np.ndarray:
+    cum = np.cumsum(shares, axis=-1)
+    cum[..., -1] = 1.0 + 1e-12            # guard against rounding: every uniform lands in a category
+    return cum
+
+
+def _categorical(u: np.ndarray, cum_rows: np.ndarray) -> np.ndarray:
+    """Category index for each uniform u[i] given its own cumulative row cum_rows[i]."""
+    return (u[:, None] >= cum_rows).sum(axis=1)
+
+
+def draw_pathways(streams: Streams, params: PathwayParameters, specialty: np.ndarray, borough: np.ndarray,
+                  clock_start_day: np.ndarray, waited_weeks: np.ndarray | None = None,
+                  site: np.ndarray | None = None, priority: np.ndarray | None = None,
+                  needs_operation: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Draw every attribute of a batch of new pathways.
+
+    Start-list patients pass their site, priority and stage; their removal time is drawn conditional
+    on the weeks already waited.
+    """
+    n = len(specialty)
+    attrs = streams["referral_attributes"].random((n, 4))
+    if site is None:
+        site = _categorical(attrs[:, 0], params.site_cum_by_borough[borough])
+    u_prio = streams["priority_mix"].random(n)
+    if priority is None:
+        priority = _categorical(u_prio, params.priority_cum[specialty])
+    if needs_operation is None:
+        needs_operation = attrs[:, 1] < params.admitted_share[specialty]
+    inpatient = attrs[:, 2] >= params.day_case_share[specialty]
+    virtual = attrs[:, 3] < params.virtual_share
+
+    z = streams["case_duration"].standard_normal(n)
+    minutes = np.where(inpatient,
+                       np.exp(params.ip_log_mu[specialty] + params.ip_log_sigma[specialty] * z),
+                       np.exp(params.dc_log_mu[specialty] + params.dc_log_sigma[specialty] * z))
+    los = streams["length_of_stay"].exponential(1.0, n) * params.los_mean[specialty]
+    los = np.where(inpatient, np.maximum(los, 1.0), 0.0)
+
+    u_dna = streams["outpatient_dna"].random(n)
+    dna_rate = np.where(virtual, params.dna_virtual, params.dna_face_to_face)
+    dna_remaining = _geometric_failures(u_dna, dna_rate)
+    u_cancel = streams["cancellation"].random(n)
+    cancellations = _geometric_failures(u_cancel, np.full(n, params.cancellation_rate))
+
+    e = streams["removal"].exponential(1.0, n)
+    waited = np.zeros(n) if waited_weeks is None else waited_weeks
+    removal_weeks_from_now = removal_time_weeks(e, waited, params.removal_band_starts_weeks,
+                                                params.removal_hazard_per_week)
+    removal_day = np.where(np.isfinite(removal_weeks_from_now),
+                           np.floor(clock_start_day + 7 * (waited + removal_weeks_from_now)), np.inf)
+    return {
+        "clock_start_day": clock_start_day.astype(np.int32),
+        "specialty": specialty.astype(np.uint8),
+        "priority": np.asarray(priority).astype(np.uint8),
+        "borough": borough.astype(np.uint8),
+        "referred_site": np.asarray(site).astype(np.uint8),
+        "needs_operation": np.asarray(needs_operation).astype(np.uint8),
+        "inpatient": inpatient.astype(np.uint8),
+        "virtual": virtual.astype(np.uint8),
+        "dna_remaining": dna_remaining,
+        "cancellations_remaining": cancellations,
+        "theatre_minutes": minutes.astype(np.float32),
+        "los_days": los.astype(np.float32),
+        "removal_day": removal_day,
+    }
+
+
+def _geometric_failures(u: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Failures before the first success when each attempt fails with probability p (capped at 255)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = np.where(p > 0, np.floor(np.log1p(-u) / np.log(np.where(p > 0, p, 0.5))), 0)
+    return np.clip(k, 0, 255).astype(np.uint8)
+
+
+def removal_time_weeks(e: np.ndarray, waited_weeks: np.ndarray, band_starts: np.ndarray,
+                       hazard: np.ndarray) -> np.ndarray:
+    """Weeks from now until removal, for a piecewise-constant hazard by weeks waited.
+
+    Solves H(w + t) - H(w) = e for t, with H the cumulative hazard and e ~ Exp(1). Returns inf
+    where the hazard never accumulates enough (e.g. zero removal rates).
+    """
+    widths = np.diff(band_starts)
+    cum_at_start = np.concatenate([[0.0], np.cumsum(hazard[:-1] * widths)])
+
+    def cum_hazard(w: np.ndarray) -> np.ndarray:
+        i = np.searchsorted(band_starts, w, side="right") - 1
+        return cum_at_start[i] + hazard[i] * (w - band_starts[i])
+
+    target = e + cum_hazard(waited_weeks)
+    i = np.searchsorted(cum_at_start, target, side="right") - 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_abs = band_starts[i] + (target - cum_at_start[i]) / hazard[i]
+    t_abs = np.where(hazard[i] > 0, t_abs, np.inf)
+    # A band with zero hazard followed by another: searchsorted(side=right) already skips flat bands.
+    return np.maximum(t_abs - waited_weeks, 0.0)
+
+
+class ReferralSource:
+    """Daily referral batches for every borough x specialty source."""
+
+    def __init__(self, scenario: Scenario, streams: Streams, bank_holidays: set[int]) -> None:
+        self.sc = scenario
+        self.streams = streams
+        self.bank_holidays = bank_holidays
+        ref = scenario.referrals
+        pops = np.array([b.population for b in scenario.boroughs.values()], dtype=float)
+        spec_shares = np.array([s.referral_share for s in scenario.specialties.values()])
+        # rate per source per week, borough-major flattening
+        self.weekly_rate_by_source = ref.referrals_per_week * np.outer(pops / pops.sum(), spec_shares).ravel()
+        weights = np.array([ref.weekday_weights[d] for d in WEEKDAYS], dtype=float)
+        self.weekday_fraction = weights / weights.sum()
+        self.n_specialties = len(spec_shares)
+        self.start_date = scenario.start_date
+
+    def rate_multiplier(self, day: int) -> float:
+        """Seasonality and demand growth on a model day (1.0 at the start date's season peak offset)."""
+        ref = self.sc.referrals
+        date = self.start_date + dt.timedelta(days=day)
+        doy = date.timetuple().tm_yday
+        season = 1.0 + ref.seasonality_amplitude * math.cos(2 * math.pi * (doy - ref.seasonality_peak_day_of_year) / 365.25)
+        growth = (1.0 + ref.demand_growth_per_year) ** (day / 365.25)
+        return season * growth
+
+    def expected_referrals(self, day: int) -> np.ndarray:
+        if day in self.bank_holidays:
+            return np.zeros_like(self.weekly_rate_by_source)
+        weekday = (self.start_date.weekday() + day) % 7
+        return self.weekly_rate_by_source * self.weekday_fraction[weekday] * self.rate_multiplier(day)
+
+    def draw_day(self, day: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """(specialty, borough) of the day's clock starts, and how many referrals A&G diverted."""
+        lam = self.expected_referrals(day)
+        counts = self.streams["referral_arrivals"].poisson(lam)
+        diverted = self.streams["advice_and_guidance"].binomial(counts, self.sc.referrals.advice_and_guidance_share)
+        kept = counts - diverted
+        source = np.repeat(np.arange(len(kept)), kept)
+        borough, specialty = np.divmod(source, self.n_specialties)
+        return specialty, borough, int(diverted.sum())
+
+    def process(self, env: "simpy.Environment", services: "Services") -> Iterator:
+        """Each day at 00:00: create the day's pathways and put them on the outpatient lists."""
+        params = services.params
+        for day in range(self.sc.horizon_days):
+            if env.now < day:
+                yield env.timeout(day - env.now)
+            specialty, borough, diverted = self.draw_day(day)
+            services.ledger.referrals_diverted += diverted
+            if len(specialty) == 0:
+                continue
+            attrs = draw_pathways(self.streams, params, specialty, borough,
+                                  np.full(len(specialty), day, dtype=np.int64))
+            services.add_pathways(attrs, WAITING_OUTPATIENT, count_as_clock_starts=True)

@@ -1,0 +1,86 @@
+"""Removals from the list other than treatment: a weekly rate by weeks waited, and validation rounds.
+
+Each pathway's removal time is drawn when it is created (`sim.referrals.removal_time_weeks`) and
+filed in a weekly bucket; the weekly process removes those still waiting. Validation rounds, on dates
+in the scenario, remove a share of everyone waiting longer than a threshold at that date.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from array import array
+from typing import TYPE_CHECKING, Iterator
+
+import numpy as np
+
+from sim.config import Scenario
+from sim.patients import WAITING_ADMITTED, WAITING_OUTPATIENT
+from sim.rng import Streams
+
+if TYPE_CHECKING:
+    import simpy
+
+    from sim.model import Services
+
+REMOVAL_TIME_OF_WEEK = 6.9      # Sunday evening, after the week's activity
+VALIDATION_TIME_OF_DAY = 0.9
+
+
+class RemovalSchedule:
+    """Weekly buckets of patient ids due for removal (if still waiting then)."""
+
+    def __init__(self, horizon_weeks: int) -> None:
+        self.buckets = [array("i") for _ in range(horizon_weeks)]
+
+    def add(self, ids: np.ndarray, removal_day: np.ndarray) -> None:
+        due = np.isfinite(removal_day) & (removal_day < 7 * len(self.buckets))
+        if not due.any():
+            return
+        ids, week = ids[due], (removal_day[due] // 7).astype(np.int64)
+        week = np.maximum(week, 0)
+        order = np.argsort(week, kind="stable")
+        ids, week = ids[order].astype(np.int32), week[order]
+        cuts = np.flatnonzero(np.diff(week)) + 1
+        for chunk_ids, w in zip(np.split(ids, cuts), week[np.concatenate([[0], cuts])].tolist()):
+            self.buckets[w].frombytes(chunk_ids.tobytes())
+
+    def process(self, env: "simpy.Environment", services: "Services") -> Iterator:
+        status = services.patients.status
+        ledger = services.ledger
+        for week, bucket in enumerate(self.buckets):
+            at = 7 * week + REMOVAL_TIME_OF_WEEK
+            if env.now < at:
+                yield env.timeout(at - env.now)
+            day = 7 * week + 6
+            for pid in bucket:
+                s = status[pid]
+                if s == WAITING_OUTPATIENT or s == WAITING_ADMITTED:
+                    ledger.remove(pid, day, validation=False)
+            self.buckets[week] = array("i")       # free memory as we go
+
+
+class ValidationRounds:
+    """Clinical validation of the list on given dates."""
+
+    def __init__(self, scenario: Scenario, streams: Streams) -> None:
+        self.rounds = scenario.removals.validation_rounds
+        self.start: dt.date = scenario.start_date
+        self.streams = streams
+
+    def process(self, env: "simpy.Environment", services: "Services") -> Iterator:
+        rng = self.streams["validation"]
+        for rnd in sorted(self.rounds, key=lambda r: r.date):
+            day = (rnd.date - self.start).days
+            if day >= services.scenario.horizon_days:
+                return                                  # after the horizon: not reached
+            at = day + VALIDATION_TIME_OF_DAY
+            if env.now < at:
+                yield env.timeout(at - env.now)
+            p = services.patients
+            status = np.frombuffer(bytes(p.status), dtype=np.uint8)
+            clock_start = np.frombuffer(p.clock_start_day.tobytes(), dtype=np.int32)[: len(status)]
+            waiting = (status == WAITING_OUTPATIENT) | (status == WAITING_ADMITTED)
+            long_wait = waiting & (day - clock_start > 7 * rnd.min_weeks_waited)
+            candidates = np.flatnonzero(long_wait)
+            chosen = candidates[rng.random(len(candidates)) < rnd.share_removed]
+            for pid in chosen.tolist():
+                services.ledger.remove(pid, day, validation=True)

@@ -1,0 +1,199 @@
+"""Waiting lists held as data: binary heaps of packed integer keys, plus the RTT ledger of who waits how long.
+
+A heap key packs (policy rank, day, patient id) into one Python int, so heap comparisons are single
+integer comparisons. Patients who leave a list by another route (removal, validation) are not searched
+for: their status changes and the heap drops them when they reach the top (lazy deletion).
+
+The ledger counts waiting patients by clock-start day. Weekly counts over 18/52/78/104 weeks are then
+prefix sums over days, independent of list size, and the stock-and-flow identity holds by construction
+of the counters, which the tests check rather than assume.
+"""
+from __future__ import annotations
+
+import heapq
+from typing import Literal
+
+import numpy as np
+
+from sim.patients import (REMOVED_OTHER, STOPPED_ADMITTED, STOPPED_NON_ADMITTED, WAITING_ADMITTED,
+                          WAITING_OUTPATIENT, PatientTable)
+
+BookingPolicy = Literal["fifo", "longest_wait_first", "priority_then_longest_wait"]
+
+ID_BITS = 26                      # up to 67 million pathways per replication
+DAY_BITS = 16
+DAY_OFFSET = 1 << 15              # days from -32768 to 32767 around the start date
+ID_MASK = (1 << ID_BITS) - 1
+RANK_SHIFT = ID_BITS + DAY_BITS
+MAX_PATIENTS = 1 << ID_BITS
+
+THRESHOLDS_WEEKS = (18, 52, 78, 104)
+
+
+def pack_key(rank: int, day: int, patient_id: int) -> int:
+    """Heap key: lower sorts first. Rank dominates, then day, then id (a stable tie-break)."""
+    return (rank << RANK_SHIFT) | ((day + DAY_OFFSET) << ID_BITS) | patient_id
+
+
+def pack_keys(rank: np.ndarray, day: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Vectorised pack_key for a batch (int64)."""
+    return ((rank.astype(np.int64) << RANK_SHIFT) | ((day.astype(np.int64) + DAY_OFFSET) << ID_BITS)
+            | ids.astype(np.int64))
+
+
+class BookingQueues:
+    """A family of heaps, one per (pool, specialty), ordered by the booking policy.
+
+    `stage_status` is the status a patient must still have to be served from these heaps; anyone
+    else found at the top has left by another route and is discarded.
+    """
+
+    def __init__(self, n_pools: int, n_specialties: int, policy: BookingPolicy, patients: PatientTable,
+                 stage_status: int) -> None:
+        self.policy = policy
+        self.patients = patients
+        self.stage_status = stage_status
+        self.heaps: list[list[list[int]]] = [[[] for _ in range(n_specialties)] for _ in range(n_pools)]
+
+    def key_for(self, patient_id: int, entry_day: int) -> int:
+        p = self.patients
+        if self.policy == "fifo":
+            return pack_key(0, entry_day, patient_id)
+        if self.policy == "longest_wait_first":
+            return pack_key(0, p.clock_start_day[patient_id], patient_id)
+        return pack_key(p.priority[patient_id], p.clock_start_day[patient_id], patient_id)
+
+    def keys_for_batch(self, ids: np.ndarray, entry_day: np.ndarray, clock_start: np.ndarray,
+                       priority: np.ndarray) -> np.ndarray:
+        zeros = np.zeros(len(ids), dtype=np.int64)
+        if self.policy == "fifo":
+            return pack_keys(zeros, entry_day, ids)
+        if self.policy == "longest_wait_first":
+            return pack_keys(zeros, clock_start, ids)
+        return pack_keys(priority, clock_start, ids)
+
+    def push(self, pool: int, specialty: int, patient_id: int, entry_day: int) -> None:
+        heapq.heappush(self.heaps[pool][specialty], self.key_for(patient_id, entry_day))
+
+    def push_keys(self, pool: int, specialty: int, keys: list[int]) -> None:
+        heap = self.heaps[pool][specialty]
+        if len(keys) > len(heap):
+            heap.extend(keys)
+            heapq.heapify(heap)
+        else:
+            push = heapq.heappush
+            for k in keys:
+                push(heap, k)
+
+    def peek(self, pool: int, specialty: int) -> int:
+        """Key of the next patient still waiting at this stage, or -1 when none (drops stale keys)."""
+        heap = self.heaps[pool][specialty]
+        status = self.patients.status
+        want = self.stage_status
+        while heap:
+            key = heap[0]
+            if status[key & ID_MASK] == want:
+                return key
+            heapq.heappop(heap)
+        return -1
+
+    def size_upper_bound(self) -> int:
+        """Keys held, stale ones included (for memory reporting)."""
+        return sum(len(h) for row in self.heaps for h in row)
+
+
+class RttLedger:
+    """Counts of waiting pathways by clock-start day, and this week's flows.
+
+    Every change of a pathway's status goes through here, so stocks and flows cannot drift apart.
+    """
+
+    def __init__(self, patients: PatientTable, history_days: int, horizon_days: int) -> None:
+        self.patients = patients
+        self.history_days = history_days
+        self.waiting_by_start_day = [0] * (history_days + horizon_days + 1)
+        self.waiting_outpatient = 0
+        self.waiting_admitted = 0
+        self.reset_week()
+
+    # -- flows -------------------------------------------------------------------------------------
+    def reset_week(self) -> None:
+        self.clock_starts = 0
+        self.referrals_diverted = 0
+        self.stops_admitted = 0
+        self.stops_non_admitted = 0
+        self.removals_weekly_rate = 0
+        self.removals_validation = 0
+        self.decisions_to_treat = 0
+        self.stop_wait_days_admitted = 0
+        self.stop_wait_days_non_admitted = 0
+
+    @property
+    def waiting_total(self) -> int:
+        return self.waiting_outpatient + self.waiting_admitted
+
+    def start_clocks(self, clock_start_days: np.ndarray, status: np.ndarray) -> None:
+        """New pathways (a batch of referrals, or the start list) join the list."""
+        idx = clock_start_days.astype(np.int64) + self.history_days
+        if len(idx) and (idx.min() < 0 or idx.max() >= len(self.waiting_by_start_day)):
+            raise ValueError("clock start outside the ledger's range; increase history_days")
+        counts = np.bincount(idx, minlength=len(self.waiting_by_start_day))
+        nz = np.nonzero(counts)[0]
+        w = self.waiting_by_start_day
+        for i, c in zip(nz.tolist(), counts[nz].tolist()):
+            w[i] += c
+        n_adm = int(np.count_nonzero(status == WAITING_ADMITTED))
+        self.waiting_admitted += n_adm
+        self.waiting_outpatient += len(idx) - n_adm
+
+    def count_clock_starts(self, n: int) -> None:
+        self.clock_starts += n
+
+    def decide_to_treat(self, patient_id: int) -> None:
+        self.patients.status[patient_id] = WAITING_ADMITTED
+        self.waiting_outpatient -= 1
+        self.waiting_admitted += 1
+        self.decisions_to_treat += 1
+
+    def _leave(self, patient_id: int, day: int, new_status: int) -> int:
+        p = self.patients
+        cs = p.clock_start_day[patient_id]
+        self.waiting_by_start_day[cs + self.history_days] -= 1
+        if p.status[patient_id] == WAITING_ADMITTED:
+            self.waiting_admitted -= 1
+        else:
+            self.waiting_outpatient -= 1
+        p.status[patient_id] = new_status
+        p.stop_day[patient_id] = day
+        return day - cs
+
+    def stop_admitted(self, patient_id: int, day: int, site: int) -> None:
+        self.stop_wait_days_admitted += self._leave(patient_id, day, STOPPED_ADMITTED)
+        self.patients.treated_site[patient_id] = site
+        self.stops_admitted += 1
+
+    def stop_non_admitted(self, patient_id: int, day: int) -> None:
+        self.stop_wait_days_non_admitted += self._leave(patient_id, day, STOPPED_NON_ADMITTED)
+        self.stops_non_admitted += 1
+
+    def remove(self, patient_id: int, day: int, validation: bool) -> None:
+        self._leave(patient_id, day, REMOVED_OTHER)
+        if validation:
+            self.removals_validation += 1
+        else:
+            self.removals_weekly_rate += 1
+
+    # -- stocks ------------------------------------------------------------------------------------
+    def counts_over(self, now_day: float, thresholds_weeks: tuple[int, ...] = THRESHOLDS_WEEKS) -> dict[int, int]:
+        """Pathways waiting more than T weeks at time now_day, for each threshold T."""
+        cum = np.cumsum(np.asarray(self.waiting_by_start_day, dtype=np.int64))
+        out: dict[int, int] = {}
+        for weeks in thresholds_weeks:
+            # waiting more than 7T days  <=>  clock_start < now - 7T
+            limit = int(np.ceil(now_day - 7 * weeks)) - 1 + self.history_days
+            out[weeks] = int(cum[limit]) if limit >= 0 else 0
+        return out
+
+    def is_waiting(self, patient_id: int) -> bool:
+        s = self.patients.status[patient_id]
+        return s == WAITING_OUTPATIENT or s == WAITING_ADMITTED

@@ -1,0 +1,77 @@
+"""Scenario builders for tests: a minimal single-site model whose behaviour has closed forms, and the
+shipped baseline scaled down so that full-pathway tests run in seconds."""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from pathlib import Path
+
+from sim.config import Scenario, apply_overrides, load_raw, validate
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINE = ROOT / "scenarios" / "baseline.yaml"
+ALL_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def simple_raw(*, referrals_per_week: float = 100.0, sessions_per_day: int = 20, case_minutes: float = 200.0,
+               session_minutes: float = 240.0, horizon_weeks: int = 52, clinic_slots_per_week: float = 1e7,
+               start_bands: list[dict] | None = None, policy: str = "fifo",
+               priority_mix: dict | None = None) -> dict:
+    """One borough, one site, one specialty; every referral needs a day-case operation of fixed length.
+
+    Clinics run every day with (by default) unlimited slots, so a referral gets its decision to treat on
+    the day it arrives. With case_minutes 200, turnaround 0 and a 240-minute session at 100% cap, each
+    session treats exactly one patient, so capacity is sessions_per_day x 7 a week. No seasonality, no
+    growth, no DNAs, no cancellations, no removals.
+    """
+    return {
+        "name": "simple", "title": "Simple test model", "start_date": dt.date(2021, 6, 7),
+        "horizon_weeks": horizon_weeks, "booking_policy": policy, "pooling": "ics",
+        "run": {"seed": 12345, "replications": 1},
+        "bank_holidays": "none", "extra_bank_holidays": [],   # closed forms assume every day is the same
+        "specialties": {"general": {
+            "treatment_function_code": "100", "referral_share": 1.0, "admitted_share": 1.0, "day_case_share": 1.0,
+            "priority_mix": priority_mix or {"P1": 0.0, "P2": 0.0, "P3": 0.0, "P4": 1.0},
+            "theatre_minutes_day_case": {"mean": case_minutes, "cv": 0.0},
+            "theatre_minutes_inpatient": {"mean": case_minutes, "cv": 0.0}, "los_days_mean": 1.0}},
+        "sites": {"site_a": {
+            "trust_code": "XXX", "name": "Site A", "elective_beds": 1000,
+            "theatres": {"sessions_by_weekday": {d: sessions_per_day for d in ALL_DAYS},
+                         "session_minutes": session_minutes, "turnaround_minutes": 0.0, "utilisation_cap": 1.0,
+                         "specialty_session_shares": {"general": 1.0}},
+            "outpatient_first_slots_per_week": {"general": clinic_slots_per_week}}},
+        "boroughs": {"borough_a": {"population": 1000, "referred_site_shares": {"site_a": 1.0}}},
+        "referrals": {"referrals_per_week": referrals_per_week, "advice_and_guidance_share": 0.0,
+                      "weekday_weights": {d: 1.0 for d in ALL_DAYS}, "seasonality_amplitude": 0.0,
+                      "seasonality_peak_day_of_year": 1, "demand_growth_per_year": 0.0},
+        "outpatients": {"clinic_weekdays": ALL_DAYS, "virtual_share": 0.0, "dna_rate_face_to_face": 0.0,
+                        "dna_rate_virtual": 0.0},
+        "theatre_rules": {"on_the_day_cancellation_rate": 0.0, "session_cancellation_rate": 0.0},
+        "removals": {"weekly_rate_by_weeks_waited": [{"from_weeks": 0, "weekly_rate": 0.0}], "validation_rounds": []},
+        "start_list": {"bands": start_bands or [], "specialty_shares": "referral_shares",
+                       "site_shares": "referral_shares", "priority_mix": "specialty"},
+    }
+
+
+def simple(**kwargs) -> Scenario:
+    return validate(simple_raw(**kwargs), "simple-test-scenario")
+
+
+def scaled_baseline_raw(scale: float = 0.1, horizon_weeks: int = 78, overrides: list[str] | None = None) -> dict:
+    """The shipped baseline with demand, capacity and the start list multiplied by `scale`."""
+    raw = copy.deepcopy(load_raw(BASELINE))
+    raw["horizon_weeks"] = horizon_weeks
+    raw["referrals"]["referrals_per_week"] *= scale
+    for site in raw["sites"].values():
+        site["elective_beds"] = max(1, round(site["elective_beds"] * scale))
+        site["theatres"]["sessions_by_weekday"] = {d: round(n * scale) for d, n in site["theatres"]["sessions_by_weekday"].items()}
+        site["outpatient_first_slots_per_week"] = {k: v * scale for k, v in site["outpatient_first_slots_per_week"].items()}
+    for band in raw["start_list"]["bands"]:
+        band["count"] = round(band["count"] * scale)
+    if overrides:
+        raw = apply_overrides(raw, overrides)
+    return raw
+
+
+def scaled_baseline(scale: float = 0.1, horizon_weeks: int = 78, overrides: list[str] | None = None) -> Scenario:
+    return validate(scaled_baseline_raw(scale, horizon_weeks, overrides), "scaled-baseline")

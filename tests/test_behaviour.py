@@ -1,0 +1,102 @@
+"""Direction of change, booking policies, pooling and reproducibility."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import scaled_baseline, simple
+from sim.analysis import weeks_to_clear
+from sim.model import run_single
+
+
+def clear_weeks(sc, rep, threshold=52):
+    return weeks_to_clear(run_single(sc, rep).weekly[f"waiting_over_{threshold}w"].to_numpy())
+
+
+@pytest.mark.slow
+def test_more_theatre_sessions_never_delay_clearance():
+    base = scaled_baseline(0.1, horizon_weeks=104, overrides=["theatre_rules.session_cancellation_rate=0"])
+    more = scaled_baseline(0.1, horizon_weeks=104, overrides=[
+        "theatre_rules.session_cancellation_rate=0",
+        *[f"sites.{s}.theatres.sessions_by_weekday.sat=4" for s in ("imperial", "chelsea_westminster", "lnwh", "hillingdon")]])
+    for rep in range(3):
+        b, m = clear_weeks(base, rep), clear_weeks(more, rep)
+        assert not np.isnan(m), f"replication {rep}: more sessions never cleared"
+        assert np.isnan(b) or m <= b, f"replication {rep}: more sessions cleared in {m} weeks, baseline {b}"
+    # and they treat more patients
+    assert run_single(more, 0).weekly["clock_stops_admitted"].sum() > run_single(base, 0).weekly["clock_stops_admitted"].sum()
+
+
+def test_priority_policy_treats_p1_sooner_than_fifo():
+    mix = {"P1": 0.1, "P2": 0.2, "P3": 0.3, "P4": 0.4}
+    kwargs = dict(referrals_per_week=140.0, sessions_per_day=21, horizon_weeks=60, priority_mix=mix,
+                  start_bands=[{"from_weeks": 0, "to_weeks": 30, "count": 1500, "admitted_share": 1.0}])
+    waits = {}
+    for policy in ("fifo", "priority_then_longest_wait", "longest_wait_first"):
+        w = run_single(simple(policy=policy, **kwargs), 0).waits_by_priority.set_index("priority")
+        waits[policy] = w["mean_wait_weeks"]
+    assert waits["priority_then_longest_wait"]["P1"] < 0.5 * waits["fifo"]["P1"], waits
+    assert waits["priority_then_longest_wait"]["P4"] > waits["fifo"]["P4"], "P4 must wait longer when P1-P3 go first"
+    p = waits["priority_then_longest_wait"]
+    assert p["P1"] <= p["P2"] <= p["P3"] <= p["P4"], f"waits must rise with priority number: {p.to_dict()}"
+
+
+def test_longest_wait_first_clears_long_waiters_before_fifo_by_decision_date():
+    # Under fifo the admitted list is ordered by decision-to-treat date; longest-wait-first by clock start.
+    kwargs = dict(referrals_per_week=100.0, sessions_per_day=16, horizon_weeks=80,
+                  start_bands=[{"from_weeks": 0, "to_weeks": 70, "count": 4000, "admitted_share": 0.5}],
+                  clinic_slots_per_week=120.0)
+    lw = clear_weeks(simple(policy="longest_wait_first", **kwargs), 0)
+    ff = clear_weeks(simple(policy="fifo", **kwargs), 0)
+    assert lw <= ff, f"longest_wait_first cleared 52w in {lw} weeks, fifo in {ff}"
+
+
+def test_ics_pooling_evens_out_waits_across_sites():
+    spreads = {}
+    for pooling in ("ics", "site"):
+        sc = scaled_baseline(0.05, horizon_weeks=40, overrides=[f"pooling={pooling}",
+                                                                "sites.hillingdon.theatres.sessions_by_weekday.mon=0",
+                                                                "sites.hillingdon.theatres.sessions_by_weekday.tue=0"])
+        w = run_single(sc, 0).weekly
+        spreads[pooling] = w
+    assert spreads["ics"]["treated_at_other_site"].sum() > 0
+    assert spreads["site"]["treated_at_other_site"].sum() == 0, "site pooling must treat patients where referred"
+    assert spreads["ics"]["waiting_over_52w"].iloc[-1] <= spreads["site"]["waiting_over_52w"].iloc[-1]
+
+
+def test_same_seed_identical_different_seed_different():
+    sc = scaled_baseline(0.03, horizon_weeks=12)
+    a, b = run_single(sc, 0, seed=1).weekly, run_single(sc, 0, seed=1).weekly
+    pd.testing.assert_frame_equal(a, b)
+    c = run_single(sc, 0, seed=2).weekly
+    assert not a["clock_starts"].equals(c["clock_starts"])
+    d = run_single(sc, 1, seed=1).weekly
+    assert not a["clock_starts"].equals(d["clock_starts"]), "replications must differ"
+
+
+def test_capacity_change_leaves_referrals_identical():
+    """Common random numbers: the same replication sees the same referrals whatever the capacity."""
+    base = scaled_baseline(0.03, horizon_weeks=12)
+    more = scaled_baseline(0.03, horizon_weeks=12, overrides=["sites.lnwh.theatres.sessions_by_weekday.sat=3",
+                                                              "sites.lnwh.elective_beds=50"])
+    a, b = run_single(base, 0).weekly, run_single(more, 0).weekly
+    assert a["clock_starts"].equals(b["clock_starts"]) and a["referrals_diverted_ag"].equals(b["referrals_diverted_ag"])
+    assert not a["theatre_sessions_planned"].equals(b["theatre_sessions_planned"])
+
+
+def test_bank_holidays_close_referrals_and_sessions():
+    sc = scaled_baseline(0.03, horizon_weeks=14)   # 7 June 2021 + 12 weeks includes 30 August 2021
+    w = run_single(sc, 0).weekly.set_index("week_start")
+    normal, holiday = w.loc["2021-08-23"], w.loc["2021-08-30"]
+    assert holiday["theatre_sessions_planned"] < normal["theatre_sessions_planned"]
+    assert holiday["clock_starts"] < normal["clock_starts"]
+
+
+def test_no_bed_loses_the_slot_and_counts_it():
+    sc = scaled_baseline(0.05, horizon_weeks=6, overrides=[f"sites.{s}.elective_beds=0" for s in
+                                                          ("imperial", "chelsea_westminster", "lnwh", "hillingdon")])
+    w = run_single(sc, 0).weekly
+    assert w["theatre_slots_lost_no_bed"].sum() > 0
+    assert w["theatre_cases_inpatient"].sum() == 0, "no beds: no inpatient can be treated"
+    assert w["theatre_cases_day_case"].sum() > 0, "day cases need no bed"

@@ -1,0 +1,91 @@
+"""The command line: exit codes, one line per problem and no traceback, nothing half written."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from helpers import BASELINE, ROOT
+from sim import cli, results
+
+FAST = ["--set", "horizon_weeks=3", "--set", "referrals.referrals_per_week=500", "--replications", "2"]
+
+
+def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "run_sim.py"), *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+def test_bad_scenario_exits_2_with_one_line_per_problem_and_writes_nothing(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"extends: {BASELINE}\nbookng_policy: fifo\nhorizon_weeks: -1\n", encoding="utf-8")
+    out = tmp_path / "out"
+    proc = run_cli("run", str(bad), "--out", str(out))
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [x for x in proc.stderr.splitlines() if x.strip()]
+    assert len(lines) == 2 and all(str(bad) in x for x in lines), lines
+    assert not out.exists(), "nothing may be written for a bad scenario"
+
+
+def test_validate_command():
+    proc = run_cli("validate", str(BASELINE))
+    assert proc.returncode == 0 and proc.stdout.startswith("OK:"), proc.stdout + proc.stderr
+
+
+def test_run_writes_a_complete_folder(tmp_path):
+    out = tmp_path / "run"
+    proc = run_cli("run", str(BASELINE), *FAST, "--seed", "7", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "Nobody over 52 weeks" in proc.stdout and "Peak waiting list" in proc.stdout
+    for name in ("scenario.yaml", "manifest.json", "weekly.csv", "summary.csv", "replications.csv"):
+        assert (out / name).exists(), f"{name} missing"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["seed"] == 7 and manifest["replications"] == 2
+    assert {"simpy", "numpy", "pandas"} <= set(manifest["library_versions"])
+    weekly = pd.read_csv(out / "weekly.csv")
+    required = ["scenario", "replication", "week_start", "waiting_total", "waiting_over_18w", "waiting_over_52w",
+                "waiting_over_78w", "waiting_over_104w", "clock_starts", "clock_stops_admitted",
+                "clock_stops_non_admitted", "removals_other", "theatre_sessions_run", "theatre_sessions_lost"]
+    assert not set(required) - set(weekly.columns)
+    assert len(weekly) == 2 * 3
+    assert pd.to_datetime(weekly["week_start"]).dt.day_of_week.eq(0).all(), "week_start must be a Monday"
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary.columns) == ["scenario", "metric", "mean", "p05", "p50", "p95"]
+    assert {"weeks_to_clear_52w", "weeks_to_clear_78w", "weeks_to_clear_104w", "peak_waiting_total"} <= set(summary["metric"])
+    # the resolved scenario reproduces the run exactly
+    again = tmp_path / "again"
+    assert run_cli("run", str(out / "scenario.yaml"), "--out", str(again)).returncode == 0
+    assert pd.read_csv(again / "weekly.csv").equals(weekly)
+
+
+def test_out_folder_holding_a_run_is_refused(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "manifest.json").write_text("{}")
+    proc = run_cli("run", str(BASELINE), *FAST, "--out", str(out))
+    assert proc.returncode == 2 and "already holds a run" in proc.stderr
+    assert (out / "manifest.json").read_text() == "{}", "an existing run must not be touched"
+
+
+def test_interrupted_run_leaves_no_folder_that_looks_complete(tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli, "write_manifest", interrupted)
+    monkeypatch.setattr(cli, "RESULTS_ROOT", tmp_path)
+    code = cli.main(["run", str(BASELINE), *FAST, "--quiet"])
+    assert code == 130
+    leftovers = list(tmp_path.rglob("*"))
+    assert not [p for p in leftovers if p.is_file()], f"files left behind: {leftovers}"
+
+
+def test_default_run_dir_never_reuses_a_folder(tmp_path):
+    import datetime as dt
+    now = dt.datetime(2021, 6, 7, 9, 0, 0)
+    first = results.default_run_dir(tmp_path, "s", now)
+    first.mkdir(parents=True)
+    assert results.default_run_dir(tmp_path, "s", now) != first
