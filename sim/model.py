@@ -22,7 +22,7 @@ from sim.removals import RemovalSchedule, ValidationRounds
 from sim.rng import Streams
 from sim.start_state import draw_start_list, start_list_history_days
 from sim.theatres import TheatreSuite
-from sim.waiting_list import MAX_PATIENTS, BookingQueues, RttLedger
+from sim.waiting_list import MAX_PATIENTS, BookingQueues, OutpatientQueues, RttLedger
 
 
 class Services:
@@ -38,7 +38,7 @@ class Services:
         self.pool_by_site = sc.pooling == "site"
         n_sites, n_specs = len(sc.sites), len(sc.specialties)
         self.n_specialties = n_specs
-        self.outpatient_queues = BookingQueues(n_sites, n_specs, sc.booking_policy, self.patients, WAITING_OUTPATIENT)
+        self.outpatient_queues = OutpatientQueues(n_sites, n_specs, sc.booking_policy, self.patients)
         self.admitted_queues = BookingQueues(n_sites if self.pool_by_site else 1, n_specs, sc.booking_policy,
                                              self.patients, WAITING_ADMITTED)
         self.removals = RemovalSchedule(sc.horizon_weeks)
@@ -65,14 +65,18 @@ class Services:
             self.ledger.count_clock_starts(n)
         self.removals.add(ids, removal_day)
         site, spec = attrs["referred_site"].astype(np.int64), attrs["specialty"].astype(np.int64)
-        for queues, stage, pools in ((self.outpatient_queues, WAITING_OUTPATIENT, site),
-                                     (self.admitted_queues, WAITING_ADMITTED,
-                                      site if self.pool_by_site else np.zeros(n, dtype=np.int64))):
-            mask = status_arr == stage
-            if mask.any():
-                cs = attrs["clock_start_day"][mask]
-                keys = queues.keys_for_batch(ids[mask], cs, cs, attrs["priority"][mask])
-                _push_grouped(queues, pools[mask], spec[mask], keys, self.n_specialties)
+        cs, priority = attrs["clock_start_day"], attrs["priority"]
+        waiting_op = status_arr == WAITING_OUTPATIENT
+        if waiting_op.any():
+            self.outpatient_queues.add_batch(ids[waiting_op], site[waiting_op], spec[waiting_op],
+                                             priority[waiting_op], cs[waiting_op])
+        on_admitted = status_arr == WAITING_ADMITTED
+        if on_admitted.any():
+            # Start-list patients: their decision-to-treat date is unknown, so it is taken as the clock start.
+            pools = site if self.pool_by_site else np.zeros(n, dtype=np.int64)
+            keys = self.admitted_queues.keys_for_batch(ids[on_admitted], cs[on_admitted], cs[on_admitted],
+                                                       priority[on_admitted])
+            _push_grouped(self.admitted_queues, pools[on_admitted], spec[on_admitted], keys, self.n_specialties)
 
 
 def _push_grouped(queues: BookingQueues, pool: np.ndarray, spec: np.ndarray, keys: np.ndarray, n_specs: int) -> None:

@@ -7,11 +7,10 @@ rebooked, keeping their place (the clock keeps running). An attended appointment
 """
 from __future__ import annotations
 
-import heapq
 from typing import TYPE_CHECKING, Iterator
 
 from sim.config import WEEKDAYS, Scenario
-from sim.waiting_list import ID_MASK
+from sim.patients import WAITING_OUTPATIENT
 
 if TYPE_CHECKING:
     import simpy
@@ -46,49 +45,50 @@ class OutpatientClinics:
             at = day + CLINIC_TIME_OF_DAY
             if env.now < at:
                 yield env.timeout(at - env.now)
+            stopped: list[int] = []
             for specialty, slots in enumerate(self.slots_per_clinic_day):
                 available = slots + self._carry[specialty]
                 whole = int(available)
                 self._carry[specialty] = available - whole
                 if whole:
-                    self.run_clinic(services, specialty, whole, day)
+                    self.run_clinic(services, specialty, whole, day, stopped)
+            services.ledger.stop_non_admitted_batch(stopped, day)
 
-    def run_clinic(self, services: "Services", specialty: int, slots: int, day: int) -> None:
-        """Book up to `slots` first appointments from the (site, specialty) list."""
-        queues = services.outpatient_queues
-        heap = queues.heaps[self.site_index][specialty]
+    def run_clinic(self, services: "Services", specialty: int, slots: int, day: int, stopped: list[int]) -> None:
+        """Book up to `slots` first appointments from the (site, specialty) list, most urgent rank first.
+
+        Clock stops are appended to `stopped` and recorded for the whole site-day at once.
+        """
         p = services.patients
-        status, dna_remaining, needs_operation = p.status, p.dna_remaining, p.needs_operation
-        waiting = queues.stage_status
+        status, dna_remaining, needs_operation, virtual = p.status, p.dna_remaining, p.needs_operation, p.virtual
         ledger = services.ledger
         admitted = services.admitted_queues
         # Outpatient lists are per referred site, so under site pooling the admitted pool is this site.
         pool = self.site_index if services.pool_by_site else 0
-        virtual = p.virtual
-        stats = services.week
-        rebook: list[int] = []
         seen = dna = seen_virtually = 0
-        pop = heapq.heappop
-        while slots and heap:
-            key = pop(heap)
-            pid = key & ID_MASK
-            if status[pid] != waiting:
-                continue                       # left the list another way; no slot used
-            slots -= 1
-            if dna_remaining[pid]:
-                dna_remaining[pid] -= 1
-                dna += 1
-                rebook.append(key)
-                continue
-            seen += 1
-            seen_virtually += virtual[pid]
-            if needs_operation[pid]:
-                ledger.decide_to_treat(pid)
-                admitted.push(pool, specialty, pid, day)
-            else:
-                ledger.stop_non_admitted(pid, day)
-        for key in rebook:
-            heapq.heappush(heap, key)
+        for queue in services.outpatient_queues.buckets[self.site_index][specialty]:
+            rebook: list[int] = []
+            while slots and queue:
+                pid = queue.popleft()
+                if status[pid] != WAITING_OUTPATIENT:
+                    continue                       # left the list another way; no slot used
+                slots -= 1
+                if dna_remaining[pid]:
+                    dna_remaining[pid] -= 1
+                    dna += 1
+                    rebook.append(pid)
+                    continue
+                seen += 1
+                seen_virtually += virtual[pid]
+                if needs_operation[pid]:
+                    ledger.decide_to_treat(pid)
+                    admitted.push(pool, specialty, pid, day)
+                else:
+                    stopped.append(pid)
+            queue.extendleft(reversed(rebook))     # did-not-attends keep their place at the front
+            if not slots:
+                break
+        stats = services.week
         stats.outpatient_attendances += seen
         stats.outpatient_dna += dna
         stats.outpatient_virtual += seen_virtually

@@ -1,0 +1,71 @@
+"""`make bench`: wall time, peak memory and pathways a second for one replication at full scale.
+
+Each case runs in its own subprocess so peak memory (max resident set size) belongs to that case alone.
+Cases: the engine on the default scenario; the engine with twice the referral volume; the yardstick
+(one SimPy process per patient, benchmarks/yardstick_simpy.py) on the same scenario.
+Targets (issue 2): engine >= 10x the yardstick's pathways a second, peak memory < 1 GB, doubling the
+referral volume costs at most 2.3x the time.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINE = ROOT / "scenarios" / "baseline.yaml"
+
+
+def run_case(name: str) -> dict:
+    sys.path.insert(0, str(ROOT))
+    from sim.config import load_scenario
+    from sim.model import run_single
+
+    overrides = []
+    if name == "engine_double_referrals":
+        sc0, _ = load_scenario(BASELINE)
+        overrides = [f"referrals.referrals_per_week={2 * sc0.referrals.referrals_per_week}"]
+    scenario, _ = load_scenario(BASELINE, overrides)
+    t0 = time.perf_counter()
+    if name == "yardstick":
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        from yardstick_simpy import run_yardstick
+        counts = run_yardstick(scenario)
+        pathways = counts["created"]
+    else:
+        result = run_single(scenario, 0)
+        pathways = result.pathways_simulated
+    wall = time.perf_counter() - t0
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"case": name, "wall_seconds": wall, "peak_memory_mib": peak_mib, "pathways": pathways,
+            "pathways_per_second": pathways / wall, "horizon_weeks": scenario.horizon_weeks}
+
+
+def main() -> int:
+    if len(sys.argv) == 3 and sys.argv[1] == "--case":
+        print(json.dumps(run_case(sys.argv[2])))
+        return 0
+    print(f"Machine: {platform.processor() or platform.machine()}, {platform.platform()}, Python {platform.python_version()}")
+    rows = {}
+    for case in ("engine", "engine_double_referrals", "yardstick"):
+        out = subprocess.run([sys.executable, __file__, "--case", case], capture_output=True, text=True, check=True)
+        rows[case] = json.loads(out.stdout.strip().splitlines()[-1])
+        r = rows[case]
+        print(f"{case:26s} {r['wall_seconds']:7.1f} s  peak {r['peak_memory_mib']:7.0f} MiB  "
+              f"{r['pathways']:>10,} pathways  {r['pathways_per_second']:>10,.0f} pathways/s", flush=True)
+    speedup = rows["engine"]["pathways_per_second"] / rows["yardstick"]["pathways_per_second"]
+    scaling = rows["engine_double_referrals"]["wall_seconds"] / rows["engine"]["wall_seconds"]
+    print(f"\nSpeed-up over the one-process-per-patient yardstick: {speedup:.1f}x (target >= 10x)")
+    print(f"Peak memory, engine: {rows['engine']['peak_memory_mib']:.0f} MiB (target < 1024 MiB)")
+    print(f"Doubling referral volume: {scaling:.2f}x the time (target <= 2.3x)")
+    ok = speedup >= 10 and rows["engine"]["peak_memory_mib"] < 1024 and scaling <= 2.3
+    print("All targets met." if ok else "Some targets NOT met.")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
