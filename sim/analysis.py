@@ -51,10 +51,23 @@ def replication_kpis(weekly: pd.DataFrame) -> pd.DataFrame:
 
 
 def _percentile_with_inf(values: np.ndarray, q: float) -> float:
-    v = np.where(np.isnan(values), np.inf, values)
-    with np.errstate(invalid="ignore"):          # interpolating next to inf (not cleared) is inf or nan
-        p = float(np.percentile(v, q, method="linear")) if len(v) else float("nan")
-    return p if np.isfinite(p) else float("nan")
+    """Linear-interpolation percentile where NaN (not cleared) counts as later than any value.
+
+    Written out because numpy interpolates inf x 0 to NaN: the median of [25, 25, not cleared] is 25.
+    Returns NaN when the percentile itself falls on or beyond a replication that did not clear.
+    """
+    if len(values) == 0:
+        return float("nan")
+    v = np.sort(np.where(np.isnan(values), np.inf, values))
+    position = (len(v) - 1) * q / 100.0
+    lo = int(np.floor(position))
+    weight = position - lo
+    if weight == 0.0:
+        result = v[lo]
+    else:
+        hi = v[lo + 1]
+        result = np.inf if np.isinf(hi) else v[lo] + weight * (hi - v[lo])
+    return float(result) if np.isfinite(result) else float("nan")
 
 
 def summarise(kpis: pd.DataFrame) -> pd.DataFrame:

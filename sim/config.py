@@ -219,6 +219,184 @@ class StartList(_Model):
         return v
 
 
+MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class CovidWave(_Model):
+    """One wave of Covid inpatients (ICS-wide): rises from start to peak, falls to the end date."""
+
+    name: str = ""
+    start: dt.date
+    peak: dt.date
+    end: dt.date
+    peak_inpatients: float = Field(ge=0)
+    shape: Literal["cosine", "triangular"] = "cosine"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "CovidWave":
+        if not self.start <= self.peak <= self.end:
+            raise ValueError(f"dates must satisfy start <= peak <= end (got {self.start}, {self.peak}, {self.end})")
+        return self
+
+
+class CovidSeriesPoint(_Model):
+    date: dt.date
+    inpatients: float = Field(ge=0)
+
+
+class CriticalCare(_Model):
+    """Above a critical-care threshold a site's theatres and their staff are redeployed."""
+
+    share_of_covid_inpatients: float = Field(ge=0, le=1)
+    closure_threshold_patients_per_site: float = Field(ge=0)
+    share_of_sessions_closed: float = Field(ge=0, le=1)
+
+
+class InfectionControl(_Model):
+    """Fewer cases per session while Covid inpatients (ICS-wide) are at or above a threshold."""
+
+    threshold_inpatients: float = Field(ge=0)
+    productivity_factor: float = Field(gt=0, le=1)
+
+
+class ReferralSuppression(_Model):
+    """Referrals fall during a wave; a share of those not made return later as deferred demand."""
+
+    share_suppressed_at_reference: float = Field(ge=0, le=1)
+    reference_inpatients: float = Field(gt=0)
+    share_returning: float = Field(ge=0, le=1)
+    return_delay_weeks_min: float = Field(ge=0)
+    return_delay_weeks_max: float = Field(ge=0)
+
+
+class Covid(_Model):
+    """Covid hospital pressure: waves (or a daily series) and their effects on elective care."""
+
+    waves: list[CovidWave] = []
+    inpatients_series: list[CovidSeriesPoint] = []
+    inpatients_csv: str | None = None
+    wave_peak_multiplier: float = Field(default=1.0, ge=0)
+    site_shares: dict[str, float] | Literal["elective_beds"] = "elective_beds"
+    elective_beds_lost_per_covid_inpatient: float = Field(default=0.0, ge=0)
+    critical_care: CriticalCare | None = None
+    infection_control: InfectionControl | None = None
+    referral_suppression: ReferralSuppression | None = None
+
+    @field_validator("site_shares")
+    @classmethod
+    def _shares(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            _check_shares(v, "Covid site shares")
+        return v
+
+
+class SurgicalHub(_Model):
+    """A fast-track surgical hub: ring-fenced theatres and beds that Covid pressure does not take."""
+
+    host_site: str
+    opens: dt.date
+    theatres: TheatreTemplate
+    elective_beds: int = Field(ge=0)
+    productivity_multiplier: float = Field(default=1.0, gt=0, description="cases per session relative to a main theatre")
+    staff_establishment: dict[str, int] | None = Field(
+        default=None, description="ring-fenced hub teams by staff group; none = the hub draws on its host site's staff")
+
+
+class SurgicalHubs(_Model):
+    inpatient_max_los_days: float = Field(default=2.0, ge=0, description="inpatients up to this stay are low complexity")
+    hubs: dict[str, SurgicalHub] = {}
+
+
+class StaffGroup(_Model):
+    per_theatre_session: float = Field(default=0.0, ge=0, description="people of this group a session needs")
+    theatre_sessions_per_day: float = Field(default=2.0, gt=0, description="sessions one person covers in a day")
+    runs_clinics: bool = False
+    vaccinates: bool = False
+
+
+class Fatigue(_Model):
+    """Sickness rises after sustained high theatre workload."""
+
+    window_weeks: int = Field(ge=1)
+    workload_threshold: float = Field(gt=0, le=1)
+    extra_sickness_rate: float = Field(ge=0, le=1)
+
+
+class Staff(_Model):
+    groups: dict[str, StaffGroup]
+    establishment: dict[str, dict[str, int]]
+    baseline_sickness_rate: float = Field(ge=0, le=1)
+    annual_leave_rate_by_month: dict[Literal["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
+                                             "nov", "dec"], float]
+    rostered_absence_rate: float = Field(ge=0, lt=1, description="absence clinic rotas already allow for")
+    covid_isolation_rate_per_1000_inpatients: float = Field(default=0.0, ge=0)
+    fatigue: Fatigue | None = None
+
+    @field_validator("annual_leave_rate_by_month")
+    @classmethod
+    def _months(cls, v: dict[str, float]) -> dict[str, float]:
+        if set(v) != set(MONTHS):
+            raise ValueError(f"give a rate for each month: {', '.join(MONTHS)}")
+        if any(not 0 <= x <= 1 for x in v.values()):
+            raise ValueError("rates must be between 0 and 1")
+        return v
+
+    @field_validator("establishment")
+    @classmethod
+    def _non_negative(cls, v: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+        bad = [f"{s}.{g}" for s, groups in v.items() for g, n in groups.items() if n < 0]
+        if bad:
+            raise ValueError(f"establishment must not be negative ({', '.join(bad)})")
+        return v
+
+
+class VaccinationCentre(_Model):
+    kind: Literal["mass_vaccination_site", "hospital_hub", "pcn_site", "pharmacy", "mass_event"]
+    borough: str | Literal["all"]
+    staffed_from: str | Literal["own"] = "own"
+    stations: int = Field(ge=0)
+    surge_stations: int = Field(default=0, ge=0, description="extra stations opened during the surge")
+    open_minutes_per_day: float = Field(gt=0, le=1440)
+    open_weekdays: list[Weekday] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    event_dates: list[dt.date] = []
+    minutes_per_dose: float = Field(gt=0)
+    observation_minutes: float = Field(default=15.0, ge=0)
+    observation_bays: int | None = Field(default=None, ge=0, description="chairs for the post-dose wait; none = not binding")
+    vaccinators_per_station: float = Field(default=1.0, ge=0)
+
+
+class VaccinationCohort(_Model):
+    borough: str
+    age_band: str
+    population: int = Field(ge=0)
+    eligible_from: dt.date
+    uptake_first_dose: float = Field(ge=0, le=1)
+    uptake_second_dose: float = Field(ge=0, le=1)
+    first_doses_before_start: int = Field(default=0, ge=0)
+    second_doses_before_start: int = Field(default=0, ge=0)
+
+
+class VaccinationSurge(_Model):
+    start: dt.date
+    weeks: int = Field(ge=1)
+    target_doses_per_week: float = Field(ge=0)
+    redeploy_from: list[str] = []
+    max_share_redeployed: float = Field(default=0.0, ge=0, le=1)
+    booking_rate_per_day: float | None = Field(default=None, gt=0, le=1,
+                                               description="booking rate while the surge campaign runs")
+
+
+class Vaccination(_Model):
+    centres: dict[str, VaccinationCentre]
+    cohorts: list[VaccinationCohort]
+    min_dose_interval_days: int = Field(ge=0)
+    booking_rate_per_day: float = Field(gt=0, le=1, description="share of those willing and due who book each day")
+    did_not_attend_rate: float = Field(ge=0, lt=1)
+    report_queue_waits: bool = Field(default=False, description="Erlang C wait at each centre-day (M/M/c)")
+    surge: VaccinationSurge | None = None
+
+
 class RunSettings(_Model):
     seed: int = Field(ge=0)
     replications: int = Field(ge=1, le=10_000)
@@ -245,6 +423,10 @@ class Scenario(_Model):
     theatre_rules: TheatreRules
     removals: Removals
     start_list: StartList
+    covid: Covid | None = None
+    surgical_hubs: SurgicalHubs | None = None
+    staff: Staff | None = None
+    vaccination: Vaccination | None = None
 
     @field_validator("start_date")
     @classmethod
@@ -311,6 +493,40 @@ def _cross_reference_problems(raw: dict) -> list[str]:
     pops = [mapping(b).get("population") for b in boroughs.values()]
     if boroughs and all(isinstance(p, int) for p in pops) and sum(pops) <= 0:
         problems.append("boroughs: total population must be positive")
+    covid = mapping(raw.get("covid"))
+    check(covid.get("site_shares"), "covid.site_shares", sites, "site")
+    for name, hub in mapping(mapping(raw.get("surgical_hubs")).get("hubs")).items():
+        hub = mapping(hub)
+        host = hub.get("host_site")
+        if isinstance(host, str) and sites and host not in sites:
+            problems.append(_unknown_ref(f"surgical_hubs.hubs.{name}.host_site", host, sites, "site"))
+        check(mapping(hub.get("theatres")).get("specialty_session_shares"),
+              f"surgical_hubs.hubs.{name}.theatres.specialty_session_shares", specs, "specialty")
+    staff = mapping(raw.get("staff"))
+    groups = set(mapping(staff.get("groups")))
+    check(staff.get("establishment"), "staff.establishment", sites, "site")
+    for site_name, counts in mapping(staff.get("establishment")).items():
+        check(counts, f"staff.establishment.{site_name}", groups, "staff group")
+    vacc = mapping(raw.get("vaccination"))
+    boroughs_known = set(mapping(raw.get("boroughs")))
+    for name, centre in mapping(vacc.get("centres")).items():
+        centre = mapping(centre)
+        b, src = centre.get("borough"), centre.get("staffed_from", "own")
+        if isinstance(b, str) and b != "all" and boroughs_known and b not in boroughs_known:
+            problems.append(_unknown_ref(f"vaccination.centres.{name}.borough", b, boroughs_known | {"all"}, "borough"))
+        if isinstance(src, str) and src != "own" and sites and src not in sites:
+            problems.append(_unknown_ref(f"vaccination.centres.{name}.staffed_from", src, sites | {"own"}, "site"))
+        if isinstance(src, str) and src != "own" and not staff:
+            problems.append(f"vaccination.centres.{name}.staffed_from: a centre staffed from a site needs a staff section")
+    cohorts = vacc.get("cohorts")
+    for i, cohort in enumerate(cohorts if isinstance(cohorts, list) else []):
+        b = mapping(cohort).get("borough")
+        if isinstance(b, str) and boroughs_known and b not in boroughs_known:
+            problems.append(_unknown_ref(f"vaccination.cohorts.{i}.borough", b, boroughs_known, "borough"))
+    surge = mapping(vacc.get("surge"))
+    for g in surge.get("redeploy_from", []) if isinstance(surge.get("redeploy_from"), list) else []:
+        if g not in groups:
+            problems.append(_unknown_ref("vaccination.surge.redeploy_from", str(g), groups, "staff group"))
     start = raw.get("start_date")
     if isinstance(start, dt.date):
         # A round after the horizon is simply not reached; one before the start cannot happen.
@@ -538,8 +754,38 @@ def load_scenario(path: Path | str, overrides: list[str] | None = None) -> tuple
     raw = load_raw(path)
     if overrides:
         raw = apply_overrides(raw, overrides)
+    raw = _embed_covid_series(raw, path)
     scenario = validate(raw, path)
     return scenario, raw
+
+
+def _embed_covid_series(raw: dict, path: Path) -> dict:
+    """Read covid.inpatients_csv (columns date, inpatients; relative to the scenario file) into the scenario,
+    so the resolved scenario saved with a run carries the series itself."""
+    covid = raw.get("covid")
+    if not isinstance(covid, dict) or not covid.get("inpatients_csv"):
+        return raw
+    csv_path = (path.parent / str(covid["inpatients_csv"])).resolve()
+    where = f"{path}: covid.inpatients_csv"
+    try:
+        import pandas as pd
+        frame = pd.read_csv(csv_path)
+    except FileNotFoundError:
+        raise ScenarioError([f"{where}: file {csv_path} not found"]) from None
+    except Exception as exc:  # noqa: BLE001 - any parse failure is reported, not raised
+        raise ScenarioError([f"{where}: cannot read {csv_path} ({exc})"]) from None
+    missing = {"date", "inpatients"} - set(frame.columns)
+    if missing:
+        raise ScenarioError([f"{where}: {csv_path} lacks column(s) {', '.join(sorted(missing))}"])
+    try:
+        dates = pd.to_datetime(frame["date"], format="%Y-%m-%d").dt.date
+        values = pd.to_numeric(frame["inpatients"], errors="raise")
+    except (ValueError, TypeError) as exc:
+        raise ScenarioError([f"{where}: {csv_path}: {exc}"]) from None
+    out = copy.deepcopy(raw)
+    out["covid"]["inpatients_series"] = [{"date": d, "inpatients": float(v)} for d, v in zip(dates, values)]
+    out["covid"]["inpatients_csv"] = str(csv_path)
+    return out
 
 
 def scenario_to_plain(raw: dict) -> dict:

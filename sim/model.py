@@ -14,6 +14,7 @@ import simpy
 
 from sim.calendar import bank_holiday_days
 from sim.config import PRIORITIES, Scenario
+from sim.covid import CovidPressure
 from sim.monitor import WeeklyActivity, WeeklyMonitor
 from sim.outpatients import OutpatientClinics
 from sim.patients import STOPPED_ADMITTED, WAITING_ADMITTED, WAITING_OUTPATIENT, PatientTable
@@ -21,7 +22,9 @@ from sim.referrals import PathwayParameters, ReferralSource
 from sim.removals import RemovalSchedule, ValidationRounds
 from sim.rng import Streams
 from sim.start_state import draw_start_list, start_list_history_days
-from sim.theatres import TheatreSuite
+from sim.staff import StaffRoster
+from sim.theatres import build_suites
+from sim.vaccination import VaccinationProgramme
 from sim.waiting_list import MAX_PATIENTS, BookingQueues, OutpatientQueues, RttLedger
 
 
@@ -34,7 +37,7 @@ class Services:
         self.streams = streams
         self.params = PathwayParameters.from_scenario(sc)
         self.patients = PatientTable()
-        self.ledger = RttLedger(self.patients, start_list_history_days(sc), sc.horizon_days)
+        self.ledger = RttLedger(self.patients, start_list_history_days(sc), sc.horizon_days, len(sc.specialties))
         self.pool_by_site = sc.pooling == "site"
         n_sites, n_specs = len(sc.sites), len(sc.specialties)
         self.n_specialties = n_specs
@@ -42,14 +45,33 @@ class Services:
         self.admitted_queues = BookingQueues(n_sites if self.pool_by_site else 1, n_specs, sc.booking_policy,
                                              self.patients, WAITING_ADMITTED)
         self.removals = RemovalSchedule(sc.horizon_weeks)
-        self.week = WeeklyActivity()
         holidays = bank_holiday_days(sc.start_date, sc.horizon_days, tuple(sc.extra_bank_holidays),
                                      statutory=sc.bank_holidays == "england")
+        self.covid = CovidPressure(sc)
+        self.staff = StaffRoster(sc, streams, self.covid.ics_inpatients)
+        self.vaccination = VaccinationProgramme(sc, streams, self.staff)
         self.referral_source = ReferralSource(sc, streams, holidays)
         self.clinics = [OutpatientClinics(sc, i, holidays) for i in range(n_sites)]
-        self.theatres = [TheatreSuite(sc, i, streams, holidays) for i in range(n_sites)]
+        self.theatres = build_suites(sc, streams, holidays, self.staff)
         self.validation = ValidationRounds(sc, streams)
-        self.monitor = WeeklyMonitor(sc.horizon_weeks)
+        cohorts = sc.vaccination.cohorts if sc.vaccination else []
+        self.monitor = WeeklyMonitor(
+            sc.horizon_weeks, sc.specialty_names, self.staff.groups, [(c.borough, c.age_band) for c in cohorts],
+            np.array([c.population for c in cohorts]), np.array([c.first_doses_before_start for c in cohorts]),
+            np.array([c.second_doses_before_start for c in cohorts]))
+        self.week = self.new_week()
+
+    def new_week(self) -> WeeklyActivity:
+        cohorts = self.scenario.vaccination.cohorts if self.scenario.vaccination else []
+        return WeeklyActivity(n_staff_groups=len(self.staff.groups), n_cohorts=len(cohorts))
+
+    def processes(self) -> list:
+        """Every service's process generator, in the order they act within a day."""
+        in_order = [self.referral_source]
+        if self.covid.active:
+            in_order.append(self.covid)
+        in_order += [self.staff, self.vaccination, *self.clinics, *self.theatres, self.removals, self.validation]
+        return in_order
 
     def add_pathways(self, attrs: dict[str, np.ndarray], status: int | np.ndarray, count_as_clock_starts: bool) -> None:
         """Put a batch of new pathways on the lists (outpatient or admitted stage by status)."""
@@ -60,7 +82,7 @@ class Services:
             raise OverflowError(f"more than {MAX_PATIENTS:,} pathways in one replication")
         status_arr = np.full(n, status, dtype=np.uint8) if np.isscalar(status) else status
         ids = self.patients.append(status_arr, **attrs)
-        self.ledger.start_clocks(attrs["clock_start_day"], status_arr)
+        self.ledger.start_clocks(attrs["clock_start_day"], attrs["specialty"], status_arr)
         if count_as_clock_starts:
             self.ledger.count_clock_starts(n)
         self.removals.add(ids, removal_day)
@@ -76,17 +98,20 @@ class Services:
             pools = site if self.pool_by_site else np.zeros(n, dtype=np.int64)
             keys = self.admitted_queues.keys_for_batch(ids[on_admitted], cs[on_admitted], cs[on_admitted],
                                                        priority[on_admitted])
-            _push_grouped(self.admitted_queues, pools[on_admitted], spec[on_admitted], keys, self.n_specialties)
+            _push_grouped(self.admitted_queues, pools[on_admitted], spec[on_admitted],
+                          attrs["hub_eligible"][on_admitted].astype(np.int64), keys, self.n_specialties)
 
 
-def _push_grouped(queues: BookingQueues, pool: np.ndarray, spec: np.ndarray, keys: np.ndarray, n_specs: int) -> None:
-    group = pool * n_specs + spec
+def _push_grouped(queues: BookingQueues, pool: np.ndarray, spec: np.ndarray, eligible: np.ndarray, keys: np.ndarray,
+                  n_specs: int) -> None:
+    group = (pool * n_specs + spec) * 2 + eligible
     order = np.argsort(group, kind="stable")
     group, keys = group[order], keys[order]
-    cuts = np.flatnonzero(np.diff(group)) + 1
-    firsts = group[np.concatenate([[0], cuts])].tolist()
-    for g, chunk in zip(firsts, np.split(keys, cuts)):
-        queues.push_keys(g // n_specs, g % n_specs, chunk.tolist())
+    bounds = [0, *(np.flatnonzero(np.diff(group)) + 1).tolist(), len(keys)]
+    key_list = keys.tolist()
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        g = int(group[start])
+        queues.push_keys((g // 2) // n_specs, (g // 2) % n_specs, g % 2, key_list[start:stop])
 
 
 @dataclasses.dataclass
@@ -95,6 +120,8 @@ class ReplicationResult:
 
     replication: int
     weekly: pd.DataFrame
+    by_specialty: pd.DataFrame
+    vaccination_by_cohort: pd.DataFrame
     waits_by_priority: pd.DataFrame
     pathways_simulated: int
     wall_seconds: float
@@ -111,13 +138,8 @@ def run_single(scenario: Scenario, replication: int, seed: int | None = None) ->
     if len(status):
         services.add_pathways(attrs, status, count_as_clock_starts=False)
     opening_list = services.ledger.waiting_total
-    env.process(services.referral_source.process(env, services))
-    for clinic in services.clinics:
-        env.process(clinic.process(env, services))
-    for suite in services.theatres:
-        env.process(suite.process(env, services))
-    env.process(services.removals.process(env, services))
-    env.process(services.validation.process(env, services))
+    for service in services.processes():
+        env.process(service.process(env, services))
     env.process(services.monitor.process(env, services, opening_list))
     env.run(until=scenario.horizon_days)
 
@@ -128,11 +150,24 @@ def run_single(scenario: Scenario, replication: int, seed: int | None = None) ->
     return ReplicationResult(
         replication=replication,
         weekly=weekly,
+        by_specialty=_labelled(services.monitor.specialty_rows, scenario, replication),
+        vaccination_by_cohort=_labelled(services.monitor.cohort_rows, scenario, replication),
         waits_by_priority=_waits_by_priority(services.patients, replication),
         pathways_simulated=services.patients.n,
         wall_seconds=time.perf_counter() - t0,
         patient_bytes=services.patients.nbytes(),
     )
+
+
+def _labelled(rows: list[dict], scenario: Scenario, replication: int) -> pd.DataFrame:
+    """Weekly long-format rows with scenario, replication and week_start in front."""
+    frame = pd.DataFrame(rows)
+    if len(frame):
+        frame.insert(0, "week_start", [(scenario.start_date + dt.timedelta(weeks=int(w))).isoformat()
+                                       for w in frame["week"]])
+        frame.insert(0, "replication", replication)
+        frame.insert(0, "scenario", scenario.name)
+    return frame
 
 
 def _waits_by_priority(patients: PatientTable, replication: int) -> pd.DataFrame:

@@ -7,6 +7,9 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Iterator
 
+import numpy as np
+
+from sim.vaccination import CENTRE_KINDS
 from sim.waiting_list import THRESHOLDS_WEEKS
 
 if TYPE_CHECKING:
@@ -19,15 +22,20 @@ END_OF_WEEK_OFFSET = 0.001    # the monitor runs just before the next Monday 00:
 
 @dataclasses.dataclass
 class WeeklyActivity:
-    """Service activity counted during one week (reset by the monitor)."""
+    """Service activity counted during one week (a fresh one each week)."""
 
+    n_staff_groups: int = 0
+    n_cohorts: int = 0
     outpatient_attendances: int = 0
     outpatient_dna: int = 0
     outpatient_virtual: int = 0
     theatre_sessions_planned: int = 0
     theatre_sessions_run: int = 0
-    theatre_sessions_lost: int = 0
     theatre_sessions_idle: int = 0
+    sessions_lost_covid: int = 0
+    sessions_lost_staff: int = 0
+    sessions_lost_cancelled: int = 0
+    sessions_lost_no_bed: float = 0.0          # session-equivalents of minutes lost for want of a bed
     theatre_cases: int = 0
     theatre_cases_inpatient: int = 0
     theatre_cancellations_on_day: int = 0
@@ -35,27 +43,64 @@ class WeeklyActivity:
     treated_at_other_site: int = 0
     theatre_minutes_booked: float = 0.0
     theatre_minutes_available: float = 0.0
+    hub_sessions_run: int = 0
+    hub_cases: int = 0
+    staff_redeployed_to_vaccination: int = 0
+    vaccinations: int = 0
+    vaccinations_first: int = 0
+    vaccinations_second: int = 0
+    vaccination_dna: int = 0
+    vaccination_capacity: int = 0
+    vaccination_target: float = 0.0
+    vaccination_wait_minutes_total: float = 0.0
+    staff_present: np.ndarray = dataclasses.field(default=None)        # person-days by staff group
+    vaccinations_by_kind: list[int] = dataclasses.field(default=None)
+    vaccinations_by_cohort_first: np.ndarray = dataclasses.field(default=None)
+    vaccinations_by_cohort_second: np.ndarray = dataclasses.field(default=None)
+
+    def __post_init__(self) -> None:
+        self.staff_present = np.zeros(self.n_staff_groups, dtype=np.int64)
+        self.vaccinations_by_kind = [0] * len(CENTRE_KINDS)
+        self.vaccinations_by_cohort_first = np.zeros(self.n_cohorts, dtype=np.int64)
+        self.vaccinations_by_cohort_second = np.zeros(self.n_cohorts, dtype=np.int64)
 
 
 WEEKLY_COLUMNS = [
     "week", "waiting_total_start", "clock_starts", "clock_stops_admitted", "clock_stops_non_admitted",
     "removals_other", "removals_validation", "waiting_total", "waiting_outpatient", "waiting_admitted",
-    "waiting_over_18w", "waiting_over_52w", "waiting_over_78w", "waiting_over_104w",
+    "waiting_over_18w", "waiting_over_52w", "waiting_over_78w", "waiting_over_104w", "admitted_over_52w",
     "referrals_received", "referrals_diverted_ag", "decisions_to_treat",
     "outpatient_attendances", "outpatient_dna", "outpatient_virtual",
     "theatre_sessions_planned", "theatre_sessions_run", "theatre_sessions_lost", "theatre_sessions_idle",
+    "sessions_lost_covid", "sessions_lost_staff", "sessions_lost_cancelled", "sessions_lost_no_bed",
     "theatre_cases", "theatre_cases_day_case", "theatre_cases_inpatient", "theatre_cancellations_on_day",
     "theatre_slots_lost_no_bed", "treated_at_other_site", "theatre_utilisation", "elective_beds_occupied",
     "mean_wait_weeks_admitted_stops", "mean_wait_weeks_non_admitted_stops",
+    "hub_sessions_run", "hub_cases", "covid_inpatients", "elective_beds_available",
+    "referrals_suppressed_covid", "referrals_deferred_returned",
+    "staff_redeployed_to_vaccination", "vaccinations", "vaccinations_first_dose", "vaccinations_second_dose",
+    *[f"vaccinations_{k}" for k in CENTRE_KINDS], "vaccination_dna", "vaccination_capacity", "vaccination_target",
+    "vaccination_mean_wait_minutes",
 ]
 
 
 class WeeklyMonitor:
     """Takes the weekly snapshot and resets the weekly flow counters."""
 
-    def __init__(self, horizon_weeks: int) -> None:
+    def __init__(self, horizon_weeks: int, specialty_names: list[str], staff_groups: list[str],
+                 cohort_labels: list[tuple[str, str]], cohort_population: np.ndarray, base_first: np.ndarray,
+                 base_second: np.ndarray) -> None:
         self.horizon_weeks = horizon_weeks
-        self.columns: dict[str, list] = {c: [] for c in WEEKLY_COLUMNS}
+        self.specialty_names = specialty_names
+        self.specialty_rows: list[dict] = []
+        self.staff_groups = staff_groups
+        self.columns: dict[str, list] = {c: [] for c in WEEKLY_COLUMNS + [f"staff_present_{g}" for g in staff_groups]}
+        self.cohort_labels = cohort_labels
+        self.cohort_population = cohort_population
+        self.base_first, self.base_second = base_first, base_second     # doses given before the start
+        self.cohort_rows: list[dict] = []
+        self._cumulative_first = np.zeros(len(cohort_labels), dtype=np.int64)
+        self._cumulative_second = np.zeros(len(cohort_labels), dtype=np.int64)
 
     def process(self, env: "simpy.Environment", services: "Services", opening_list: int) -> Iterator:
         """`opening_list` is the list at time 0, read before any process has run."""
@@ -65,9 +110,11 @@ class WeeklyMonitor:
             end = 7 * (week + 1)
             yield env.timeout(end - END_OF_WEEK_OFFSET - env.now)
             act = services.week
-            over = ledger.counts_over(end, THRESHOLDS_WEEKS)
+            waiting_now = ledger.waiting_by_start_day()
+            over = ledger.counts_over(end, THRESHOLDS_WEEKS, counts=waiting_now)
             removals = ledger.removals_weekly_rate + ledger.removals_validation
             stops_adm, stops_non = ledger.stops_admitted, ledger.stops_non_admitted
+            lost = act.sessions_lost_covid + act.sessions_lost_staff + act.sessions_lost_cancelled
             row = {
                 "week": week,
                 "waiting_total_start": start_total,
@@ -79,10 +126,11 @@ class WeeklyMonitor:
                 "waiting_total": ledger.waiting_total,
                 "waiting_outpatient": ledger.waiting_outpatient,
                 "waiting_admitted": ledger.waiting_admitted,
-                "waiting_over_18w": over[18],
-                "waiting_over_52w": over[52],
-                "waiting_over_78w": over[78],
-                "waiting_over_104w": over[104],
+                "waiting_over_18w": int(over[18].sum()),
+                "waiting_over_52w": int(over[52].sum()),
+                "waiting_over_78w": int(over[78].sum()),
+                "waiting_over_104w": int(over[104].sum()),
+                "admitted_over_52w": int(ledger.counts_over(end, (52,), admitted_only=True)[52].sum()),
                 "referrals_received": ledger.clock_starts + ledger.referrals_diverted,
                 "referrals_diverted_ag": ledger.referrals_diverted,
                 "decisions_to_treat": ledger.decisions_to_treat,
@@ -91,7 +139,11 @@ class WeeklyMonitor:
                 "outpatient_virtual": act.outpatient_virtual,
                 "theatre_sessions_planned": act.theatre_sessions_planned,
                 "theatre_sessions_run": act.theatre_sessions_run,
-                "theatre_sessions_lost": act.theatre_sessions_lost,
+                "theatre_sessions_lost": lost,
+                "sessions_lost_covid": act.sessions_lost_covid,
+                "sessions_lost_staff": act.sessions_lost_staff,
+                "sessions_lost_cancelled": act.sessions_lost_cancelled,
+                "sessions_lost_no_bed": round(act.sessions_lost_no_bed, 3),
                 "theatre_sessions_idle": act.theatre_sessions_idle,
                 "theatre_cases": act.theatre_cases,
                 "theatre_cases_day_case": act.theatre_cases - act.theatre_cases_inpatient,
@@ -106,9 +158,50 @@ class WeeklyMonitor:
                                                    if stops_adm else float("nan")),
                 "mean_wait_weeks_non_admitted_stops": (ledger.stop_wait_days_non_admitted / 7 / stops_non
                                                        if stops_non else float("nan")),
+                "hub_sessions_run": act.hub_sessions_run,
+                "hub_cases": act.hub_cases,
+                "covid_inpatients": round(float(services.covid.ics_inpatients[end - 7:end].mean()), 1),
+                "elective_beds_available": sum(s.beds.capacity for s in services.theatres),
+                "referrals_suppressed_covid": ledger.referrals_suppressed,
+                "referrals_deferred_returned": ledger.referrals_deferred_returned,
+                "staff_redeployed_to_vaccination": act.staff_redeployed_to_vaccination,
+                "vaccinations": act.vaccinations,
+                "vaccinations_first_dose": act.vaccinations_first,
+                "vaccinations_second_dose": act.vaccinations_second,
+                **{f"vaccinations_{k}": n for k, n in zip(CENTRE_KINDS, act.vaccinations_by_kind)},
+                "vaccination_dna": act.vaccination_dna,
+                "vaccination_capacity": act.vaccination_capacity,
+                "vaccination_target": round(act.vaccination_target) if act.vaccination_target else float("nan"),
+                "vaccination_mean_wait_minutes": (act.vaccination_wait_minutes_total / act.vaccinations
+                                                  if act.vaccinations and act.vaccination_wait_minutes_total else float("nan")),
+                **{f"staff_present_{g}": round(float(n) / 7, 1) for g, n in zip(self.staff_groups, act.staff_present)},
             }
             for name, value in row.items():
                 self.columns[name].append(value)
+            self._record_cohorts(week, act)
+            self._record_specialties(week, waiting_now.sum(axis=1), over)
             start_total = ledger.waiting_total
             ledger.reset_week()
-            services.week = WeeklyActivity()
+            services.week = services.new_week()
+
+    def _record_specialties(self, week: int, total: np.ndarray, over: dict) -> None:
+        """The list and its long waiters by specialty: shows which specialty holds the tail."""
+        for i, name in enumerate(self.specialty_names):
+            self.specialty_rows.append({"week": week, "specialty": name, "waiting_total": int(total[i]),
+                                        **{f"waiting_over_{t}w": int(over[t][i]) for t in THRESHOLDS_WEEKS}})
+
+    def _record_cohorts(self, week: int, act: WeeklyActivity) -> None:
+        """Vaccinations and coverage by cohort (borough x age band) for the week."""
+        if not self.cohort_labels:
+            return
+        self._cumulative_first += act.vaccinations_by_cohort_first
+        self._cumulative_second += act.vaccinations_by_cohort_second
+        for i, (borough, band) in enumerate(self.cohort_labels):
+            pop = self.cohort_population[i]
+            self.cohort_rows.append({
+                "week": week, "borough": borough, "age_band": band,
+                "first_doses": int(act.vaccinations_by_cohort_first[i]),
+                "second_doses": int(act.vaccinations_by_cohort_second[i]),
+                "coverage_first_dose": round((self.base_first[i] + self._cumulative_first[i]) / pop, 4) if pop else float("nan"),
+                "coverage_second_dose": round((self.base_second[i] + self._cumulative_second[i]) / pop, 4) if pop else float("nan"),
+            })

@@ -46,8 +46,9 @@ class OutpatientClinics:
             if env.now < at:
                 yield env.timeout(at - env.now)
             stopped: list[int] = []
+            staffed_share = services.staff.clinic_capacity_factor(self.site_index)
             for specialty, slots in enumerate(self.slots_per_clinic_day):
-                available = slots + self._carry[specialty]
+                available = slots * staffed_share + self._carry[specialty]
                 whole = int(available)
                 self._carry[specialty] = available - whole
                 if whole:
@@ -66,6 +67,7 @@ class OutpatientClinics:
         # Outpatient lists are per referred site, so under site pooling the admitted pool is this site.
         pool = self.site_index if services.pool_by_site else 0
         seen = dna = seen_virtually = 0
+        to_treat: list[int] = []
         for queue in services.outpatient_queues.buckets[self.site_index][specialty]:
             rebook: list[int] = []
             while slots and queue:
@@ -81,13 +83,14 @@ class OutpatientClinics:
                 seen += 1
                 seen_virtually += virtual[pid]
                 if needs_operation[pid]:
-                    ledger.decide_to_treat(pid)
-                    admitted.push(pool, specialty, pid, day)
+                    to_treat.append(pid)
                 else:
                     stopped.append(pid)
             queue.extendleft(reversed(rebook))     # did-not-attends keep their place at the front
             if not slots:
                 break
+        if to_treat:
+            admitted.push_batch(pool, specialty, ledger.decide_to_treat_batch(to_treat), day)
         stats = services.week
         stats.outpatient_attendances += seen
         stats.outpatient_dna += dna

@@ -32,6 +32,7 @@ _COLUMNS: dict[str, str] = {
     "virtual": "B",
     "dna_remaining": "B",     # did-not-attends still to happen before the first appointment is kept
     "cancellations_remaining": "B",  # on-the-day cancellations still to happen before treatment
+    "hub_eligible": "B",      # a surgical hub may treat them (day case or low-complexity inpatient)
     "theatre_minutes": "f",
     "los_days": "f",
     "stop_day": "i",
@@ -55,6 +56,7 @@ class PatientTable:
         self.virtual = array("B")
         self.dna_remaining = array("B")
         self.cancellations_remaining = array("B")
+        self.hub_eligible = array("B")
         self.theatre_minutes = array("f")
         self.los_days = array("f")
         self.stop_day = array("i")

@@ -40,6 +40,7 @@ class PathwayParameters:
     dna_face_to_face: float
     dna_virtual: float
     cancellation_rate: float
+    hub_max_los_days: float               # inpatients up to this stay are hub-eligible; -1 = no hubs
     removal_band_starts_weeks: np.ndarray
     removal_hazard_per_week: np.ndarray
 
@@ -71,6 +72,7 @@ class PathwayParameters:
             dna_face_to_face=sc.outpatients.dna_rate_face_to_face,
             dna_virtual=sc.outpatients.dna_rate_virtual,
             cancellation_rate=sc.theatre_rules.on_the_day_cancellation_rate,
+            hub_max_los_days=sc.surgical_hubs.inpatient_max_los_days if sc.surgical_hubs and sc.surgical_hubs.hubs else -1.0,
             removal_band_starts_weeks=np.array([b.from_weeks for b in bands] or [0.0]),
             removal_hazard_per_week=np.array([-math.log1p(-b.weekly_rate) if b.weekly_rate < 1 else np.inf
                                               for b in bands] or [0.0]),
@@ -122,6 +124,11 @@ def draw_pathways(streams: Streams, params: PathwayParameters, specialty: np.nda
     u_cancel = streams["cancellation"].random(n)
     cancellations = _geometric_failures(u_cancel, np.full(n, params.cancellation_rate))
 
+    if params.hub_max_los_days >= 0:
+        hub_eligible = ~inpatient | (los <= params.hub_max_los_days)
+    else:
+        hub_eligible = np.zeros(n, dtype=bool)
+
     e = streams["removal"].exponential(1.0, n)
     waited = np.zeros(n) if waited_weeks is None else waited_weeks
     removal_weeks_from_now = removal_time_weeks(e, waited, params.removal_band_starts_weeks,
@@ -139,6 +146,7 @@ def draw_pathways(streams: Streams, params: PathwayParameters, specialty: np.nda
         "virtual": virtual.astype(np.uint8),
         "dna_remaining": dna_remaining,
         "cancellations_remaining": cancellations,
+        "hub_eligible": hub_eligible.astype(np.uint8),
         "theatre_minutes": minutes.astype(np.float32),
         "los_days": los.astype(np.float32),
         "removal_day": removal_day,
@@ -191,6 +199,7 @@ class ReferralSource:
         self.weekday_fraction = weights / weights.sum()
         self.n_specialties = len(spec_shares)
         self.start_date = scenario.start_date
+        self.deferred: dict[int, list[int]] = {}     # day -> sources of referrals returning that day
 
     def rate_multiplier(self, day: int) -> float:
         """Seasonality and demand growth on a model day (1.0 at the start date's season peak offset)."""
@@ -207,24 +216,48 @@ class ReferralSource:
         weekday = (self.start_date.weekday() + day) % 7
         return self.weekly_rate_by_source * self.weekday_fraction[weekday] * self.rate_multiplier(day)
 
-    def draw_day(self, day: int) -> tuple[np.ndarray, np.ndarray, int]:
-        """(specialty, borough) of the day's clock starts, and how many referrals A&G diverted."""
+    def draw_day(self, day: int, suppressed_share: float = 0.0) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+        """(specialty, borough) of the day's clock starts, and counts of referrals diverted or deferred.
+
+        Advice and guidance diverts a share; during a Covid wave a further share is not made that day, of
+        which a share returns as deferred demand 4-26 weeks (by default) later.
+        """
         lam = self.expected_referrals(day)
         counts = self.streams["referral_arrivals"].poisson(lam)
         diverted = self.streams["advice_and_guidance"].binomial(counts, self.sc.referrals.advice_and_guidance_share)
         kept = counts - diverted
+        n_suppressed = n_scheduled = 0
+        if suppressed_share > 0:
+            rs = self.sc.covid.referral_suppression
+            suppressed = self.streams["referral_suppression"].binomial(kept, suppressed_share)
+            kept = kept - suppressed
+            returning = self.streams["deferred_demand"].binomial(suppressed, rs.share_returning)
+            sources = np.repeat(np.arange(len(returning)), returning)
+            delay_days = np.rint(7 * self.streams["deferred_demand"].uniform(
+                rs.return_delay_weeks_min, rs.return_delay_weeks_max, len(sources))).astype(np.int64)
+            for d, src in zip((day + np.maximum(delay_days, 1)).tolist(), sources.tolist()):
+                self.deferred.setdefault(d, []).append(src)
+            n_suppressed, n_scheduled = int(suppressed.sum()), len(sources)
         source = np.repeat(np.arange(len(kept)), kept)
+        returned = self.deferred.pop(day, [])
+        if returned:
+            source = np.concatenate([source, np.array(returned, dtype=np.int64)])
         borough, specialty = np.divmod(source, self.n_specialties)
-        return specialty, borough, int(diverted.sum())
+        return specialty, borough, {"diverted": int(diverted.sum()), "suppressed": n_suppressed,
+                                    "deferred_returned": len(returned), "deferred_scheduled": n_scheduled}
 
     def process(self, env: "simpy.Environment", services: "Services") -> Iterator:
         """Each day at 00:00: create the day's pathways and put them on the outpatient lists."""
         params = services.params
+        suppression = services.covid.suppression
         for day in range(self.sc.horizon_days):
             if env.now < day:
                 yield env.timeout(day - env.now)
-            specialty, borough, diverted = self.draw_day(day)
-            services.ledger.referrals_diverted += diverted
+            specialty, borough, counts = self.draw_day(day, float(suppression[day]))
+            ledger = services.ledger
+            ledger.referrals_diverted += counts["diverted"]
+            ledger.referrals_suppressed += counts["suppressed"]
+            ledger.referrals_deferred_returned += counts["deferred_returned"]
             if len(specialty) == 0:
                 continue
             attrs = draw_pathways(self.streams, params, specialty, borough,

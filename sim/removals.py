@@ -39,9 +39,9 @@ class RemovalSchedule:
         week = np.maximum(week, 0)
         order = np.argsort(week, kind="stable")
         ids, week = ids[order].astype(np.int32), week[order]
-        cuts = np.flatnonzero(np.diff(week)) + 1
-        for chunk_ids, w in zip(np.split(ids, cuts), week[np.concatenate([[0], cuts])].tolist()):
-            self.buckets[w].frombytes(chunk_ids.tobytes())
+        bounds = [0, *(np.flatnonzero(np.diff(week)) + 1).tolist(), len(ids)]
+        for start, stop in zip(bounds[:-1], bounds[1:]):
+            self.buckets[int(week[start])].frombytes(ids[start:stop].tobytes())
 
     def process(self, env: "simpy.Environment", services: "Services") -> Iterator:
         status = services.patients.status
@@ -67,8 +67,7 @@ class ValidationRounds:
         self.streams = streams
 
     def process(self, env: "simpy.Environment", services: "Services") -> Iterator:
-        rng = self.streams["validation"]
-        for rnd in sorted(self.rounds, key=lambda r: r.date):
+        for k, rnd in enumerate(sorted(self.rounds, key=lambda r: r.date)):
             day = (rnd.date - self.start).days
             if day >= services.scenario.horizon_days:
                 return                                  # after the horizon: not reached
@@ -81,6 +80,9 @@ class ValidationRounds:
             waiting = (status == WAITING_OUTPATIENT) | (status == WAITING_ADMITTED)
             long_wait = waiting & (day - clock_start > 7 * rnd.min_weeks_waited)
             candidates = np.flatnonzero(long_wait)
-            chosen = candidates[rng.random(len(candidates)) < rnd.share_removed]
+            # One uniform per patient id (not per candidate): a patient validated in one scenario is
+            # validated in every scenario where they are still waiting (common random numbers).
+            u = self.streams.for_unit("validation", f"round-{k}").random(len(status))
+            chosen = candidates[u[candidates] < rnd.share_removed]
             for pid in chosen.tolist():
                 services.ledger.remove(pid, day, validation=True)

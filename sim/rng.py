@@ -5,6 +5,8 @@ replication r of every scenario sees the same referrals: common random numbers a
 """
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 
 # Never renumber: ids are part of reproducibility. Add new streams at the end.
@@ -25,6 +27,9 @@ STREAM_IDS: dict[str, int] = {
     "covid": 14,
     "staff_absence": 15,
     "vaccination": 16,
+    "spare_17": 17,                       # was hub_session_cancellation; per-suite streams replaced it
+    "referral_suppression": 18,
+    "deferred_demand": 19,
 }
 
 
@@ -43,4 +48,17 @@ class Streams:
                 raise KeyError(f"unknown random stream {name!r}; register it in sim.rng.STREAM_IDS")
             seq = np.random.SeedSequence(self.seed, spawn_key=(self.replication, STREAM_IDS[name]))
             gen = self._generators[name] = np.random.Generator(np.random.PCG64(seq))
+        return gen
+
+    def for_unit(self, name: str, unit: str) -> np.random.Generator:
+        """A stream of its own for one named unit (a theatre suite, a staff roster row): adding or removing
+        another unit never shifts this one's draws, which keeps comparisons between scenarios paired."""
+        key = f"{name}/{unit}"
+        gen = self._generators.get(key)
+        if gen is None:
+            if name not in STREAM_IDS:
+                raise KeyError(f"unknown random stream {name!r}; register it in sim.rng.STREAM_IDS")
+            seq = np.random.SeedSequence(self.seed, spawn_key=(self.replication, STREAM_IDS[name],
+                                                               zlib.crc32(unit.encode("utf-8"))))
+            gen = self._generators[key] = np.random.Generator(np.random.PCG64(seq))
         return gen

@@ -19,7 +19,9 @@ def draw_start_list(scenario: Scenario, streams: Streams, params: PathwayParamet
     """Attributes of every pathway on the list at day 0, and each one's status (stage).
 
     Counts per weeks-waited band are exact; within a band the days waited are uniform. Specialty,
-    site and priority follow the shares stated in the scenario (or the referral shares by default).
+    site and priority follow the shares stated in the scenario; by default (`referral_shares`) patients
+    awaiting outpatients split like referrals and those on the admitted list like referrals that need an
+    operation (referral share x admitted share).
     """
     sl = scenario.start_list
     rng = streams["start_list"]
@@ -32,11 +34,19 @@ def draw_start_list(scenario: Scenario, streams: Streams, params: PathwayParamet
                                   for b in sl.bands])
     admitted_share = np.concatenate([np.full(b.count, b.admitted_share) for b in sl.bands])
 
+    on_admitted_list = rng.random(n_total) < admitted_share
+    u_specialty = rng.random(n_total)
     if sl.specialty_shares == "referral_shares":
-        spec_shares = np.array([scenario.specialties[s].referral_share for s in specs])
+        # Awaiting outpatients: like referrals. On the admitted list: like referrals that need an operation.
+        referral = np.array([scenario.specialties[s].referral_share for s in specs])
+        surgical = referral * params.admitted_share
+        cum_outpatient = _cumulative(referral)
+        cum_admitted = _cumulative(surgical / surgical.sum()) if surgical.sum() > 0 else cum_outpatient
+        rows = np.where(on_admitted_list[:, None], cum_admitted[None, :], cum_outpatient[None, :])
     else:
-        spec_shares = np.array([sl.specialty_shares.get(s, 0.0) for s in specs])
-    specialty = _categorical(rng.random(n_total), np.broadcast_to(_cumulative(spec_shares), (n_total, len(specs))))
+        given = np.array([sl.specialty_shares.get(s, 0.0) for s in specs])
+        rows = np.broadcast_to(_cumulative(given), (n_total, len(specs)))
+    specialty = _categorical(u_specialty, rows)
 
     pops = np.array([b.population for b in scenario.boroughs.values()], dtype=float)
     borough = _categorical(rng.random(n_total), np.broadcast_to(_cumulative(pops / pops.sum()), (n_total, len(pops))))
@@ -52,7 +62,6 @@ def draw_start_list(scenario: Scenario, streams: Streams, params: PathwayParamet
         mix = np.array([sl.priority_mix.get(p, 0.0) for p in PRIORITIES])
         priority = _categorical(rng.random(n_total), np.broadcast_to(_cumulative(mix), (n_total, 4)))
 
-    on_admitted_list = rng.random(n_total) < admitted_share
     # Those still awaiting outpatients get the usual chance of needing an operation.
     needs_operation = on_admitted_list | (rng.random(n_total) < params.admitted_share[specialty])
     attrs = draw_pathways(streams, params, specialty, borough, -waited_days.astype(np.int64),

@@ -1,10 +1,16 @@
-"""Theatre sessions: each site's weekly timetable, filled from the admitted list in booking order.
+"""Theatre sessions: each site's weekly timetable and its surgical hubs, filled from the admitted list.
 
-A session takes the next patients of its specialty (from the ICS-wide list under `ics` pooling, from
-its own site's list under `site`) while their expected minutes plus turnaround fit the bookable minutes
-(session minutes x utilisation cap); the first case is always taken, even if it overruns. Cases can be
-cancelled on the day (the slot is lost, the patient keeps their place), and an inpatient case needs an
-elective bed at the site for its length of stay: no bed, and the slot is lost.
+A session takes the next patients of its specialty (from the ICS-wide list under `ics` pooling, from its
+own site's list under `site`) while their expected minutes plus turnaround fit the bookable minutes
+(session minutes x utilisation cap); the first case is always taken, even if it overruns. Expected minutes
+are divided by the suite's productivity (a hub's multiplier, times the infection-control factor on Covid
+days). Cases can be cancelled on the day (the slot is lost, the patient keeps their place); an inpatient
+case needs an elective bed at the suite for its stay: no bed, and the slot is lost.
+
+Before sessions run, each day's planned sessions can be lost, and are counted by cause: Covid closure
+(critical-care pressure, main theatres only), staff (no full team present), and unplanned cancellation.
+Surgical hubs take only hub-eligible patients (day cases, and inpatients up to the low-complexity length of
+stay), have ring-fenced beds, open on a date, and run before the main theatres so they staff first.
 """
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ from typing import TYPE_CHECKING, Iterator
 import numpy as np
 
 from sim.beds import ElectiveBeds
-from sim.config import WEEKDAYS, Scenario
+from sim.config import WEEKDAYS, Scenario, TheatreTemplate
 from sim.rng import Streams
 from sim.waiting_list import ID_MASK
 
@@ -22,17 +28,23 @@ if TYPE_CHECKING:
     import simpy
 
     from sim.model import Services
+    from sim.staff import StaffRoster
 
+HUB_TIME_OF_DAY = 0.45
 THEATRE_TIME_OF_DAY = 0.5
 
 
 def apportion(total: int, shares: list[float]) -> list[int]:
-    """Split a whole number by shares with the largest-remainder method (sums exactly to total)."""
-    raw = [total * s for s in shares]
-    counts = [int(r) for r in raw]
-    order = sorted(range(len(shares)), key=lambda i: (raw[i] - counts[i], shares[i]), reverse=True)
-    for i in order[: total - sum(counts)]:
-        counts[i] += 1
+    """Split a whole number of sessions by shares with Webster's (Sainte-Lague) divisor method.
+
+    A divisor method, not largest remainders: it is house-monotone, so adding sessions to a timetable
+    never takes one away from any specialty (largest remainders can: the Alabama paradox), which keeps
+    "more capacity never delays clearance" true of the timetable itself.
+    """
+    counts = [0] * len(shares)
+    for _ in range(total):
+        best = max(range(len(shares)), key=lambda i: (shares[i] / (2 * counts[i] + 1), -i))
+        counts[best] += 1
     return counts
 
 
@@ -56,55 +68,70 @@ def weekly_timetable(sessions_by_weekday: dict[str, int], specialty_shares: list
 
 
 class TheatreSuite:
-    """One site's theatres: timetable, bed base and the session-filling rule."""
+    """A site's main theatres, or one surgical hub: timetable, bed base and the session-filling rule."""
 
-    def __init__(self, scenario: Scenario, site_index: int, streams: Streams, bank_holidays: set[int]) -> None:
-        name = scenario.site_names[site_index]
-        site = scenario.sites[name]
-        t = site.theatres
+    def __init__(self, scenario: Scenario, site_index: int, streams: Streams, bank_holidays: set[int],
+                 template: TheatreTemplate, beds: int, name: str, hub: bool = False, opens_day: int = 0,
+                 productivity_multiplier: float = 1.0) -> None:
         self.name = name
         self.site_index = site_index
         self.streams = streams
         self.bank_holidays = bank_holidays
         self.horizon_days = scenario.horizon_days
         self.start_weekday = scenario.start_date.weekday()
-        shares = [t.specialty_session_shares.get(s, 0.0) for s in scenario.specialty_names]
-        self.timetable = weekly_timetable(dict(t.sessions_by_weekday), shares)
-        self.bookable_minutes = t.session_minutes * t.utilisation_cap
-        self.session_minutes = t.session_minutes
-        self.turnaround_minutes = t.turnaround_minutes
+        shares = [template.specialty_session_shares.get(s, 0.0) for s in scenario.specialty_names]
+        self.timetable = weekly_timetable(dict(template.sessions_by_weekday), shares)
+        self.bookable_minutes = template.session_minutes * template.utilisation_cap
+        self.session_minutes = template.session_minutes
+        self.turnaround_minutes = template.turnaround_minutes
         self.session_cancellation_rate = scenario.theatre_rules.session_cancellation_rate
-        self.beds = ElectiveBeds(site.elective_beds)
+        self.base_beds = beds
+        self.beds = ElectiveBeds(beds)
+        self.is_hub = hub
+        self.ring_fenced = hub
+        self.opens_day = opens_day
+        self.productivity_multiplier = productivity_multiplier
+        self.staff_row = site_index       # set by build_suites once the roster is known
+        # set each day by the Covid process (defaults: no pressure)
+        self.productivity_today = 1.0
+        self.closed_share_today = 0.0
 
     def sessions_on(self, day: int) -> list[int]:
-        if day in self.bank_holidays:
+        if day in self.bank_holidays or day < self.opens_day:
             return []
         return self.timetable[(self.start_weekday + day) % 7]
 
     def process(self, env: "simpy.Environment", services: "Services") -> Iterator:
-        rng = self.streams["session_cancellation"]
+        rng = self.streams.for_unit("session_cancellation", self.name)
+        time_of_day = HUB_TIME_OF_DAY if self.is_hub else THEATRE_TIME_OF_DAY
         for day in range(self.horizon_days):
             sessions = self.sessions_on(day)
             if not sessions:
                 continue
-            now = day + THEATRE_TIME_OF_DAY
+            now = day + time_of_day
             if env.now < now:
                 yield env.timeout(now - env.now)
-            # one draw per planned session, whatever happens in it: keeps streams aligned across scenarios
-            lost = rng.random(len(sessions)) < self.session_cancellation_rate
+            # one draw per planned session, whatever happens to it: keeps streams aligned across scenarios
+            cancelled = (rng.random(len(sessions)) < self.session_cancellation_rate).tolist()
+            n = len(sessions)
+            closed = 0 if self.ring_fenced else int(round(self.closed_share_today * n))
+            staffed = services.staff.take_sessions(self.staff_row, n - closed)
             week = services.week
-            week.theatre_sessions_planned += len(sessions)
-            for specialty, is_lost in zip(sessions, lost.tolist()):
-                if is_lost:
-                    week.theatre_sessions_lost += 1
+            week.theatre_sessions_planned += n
+            week.sessions_lost_covid += closed
+            week.sessions_lost_staff += n - closed - staffed
+            for i in range(staffed):
+                if cancelled[i]:
+                    week.sessions_lost_cancelled += 1
                     continue
-                self.run_session(services, specialty, day, now)
+                self.run_session(services, sessions[i], day, now)
 
     def run_session(self, services: "Services", specialty: int, day: int, now: float) -> int:
         """Fill one session from the admitted list; returns the number of cases treated."""
         queues = services.admitted_queues
         pool = self.site_index if services.pool_by_site else 0
-        heap = queues.heaps[pool][specialty]
+        heaps = queues.heaps[pool][specialty]
+        eligible_heap = heaps[1]
         p = services.patients
         status, minutes, inpatient = p.status, p.theatre_minutes, p.inpatient
         cancellations, los, referred_site = p.cancellations_remaining, p.los_days, p.referred_site
@@ -114,17 +141,35 @@ class TheatreSuite:
         site = self.site_index
         bookable = self.bookable_minutes
         turnaround = self.turnaround_minutes
+        speed = self.productivity_multiplier * self.productivity_today
         pop, push = heapq.heappop, heapq.heappush
-        used = 0.0
+        used = lost_to_beds = 0.0
         booked = treated = cancelled = no_bed = other_site = inpatients = 0
-        set_aside: list[int] = []
-        while heap:
+        set_aside: list[tuple[list[int], int]] = []
+        hub = self.is_hub
+        while True:
+            # the next patient: a hub books only from the hub-eligible heap, a main theatre the better head
+            if hub:
+                heap = eligible_heap
+                while heap and status[heap[0] & ID_MASK] != waiting:
+                    pop(heap)
+                if not heap:
+                    break
+            else:
+                h0, h1 = heaps
+                while h0 and status[h0[0] & ID_MASK] != waiting:
+                    pop(h0)
+                while h1 and status[h1[0] & ID_MASK] != waiting:
+                    pop(h1)
+                if h0 and (not h1 or h0[0] < h1[0]):
+                    heap = h0
+                elif h1:
+                    heap = h1
+                else:
+                    break
             key = heap[0]
             pid = key & ID_MASK
-            if status[pid] != waiting:
-                pop(heap)
-                continue
-            need = minutes[pid]
+            need = minutes[pid] / speed
             if booked and used + need > bookable:
                 break
             pop(heap)
@@ -133,18 +178,19 @@ class TheatreSuite:
             if cancellations[pid]:
                 cancellations[pid] -= 1
                 cancelled += 1
-                set_aside.append(key)
+                set_aside.append((heap, key))
                 continue
             if inpatient[pid]:
                 if not beds.try_admit(now, los[pid]):
                     no_bed += 1
-                    set_aside.append(key)
+                    lost_to_beds += need + turnaround
+                    set_aside.append((heap, key))
                     continue
                 inpatients += 1
             ledger.stop_admitted(pid, day, site)
             treated += 1
             other_site += referred_site[pid] != site
-        for key in set_aside:
+        for heap, key in set_aside:
             push(heap, key)
         week = services.week
         week.theatre_sessions_run += 1
@@ -153,10 +199,30 @@ class TheatreSuite:
         week.theatre_cases_inpatient += inpatients
         week.theatre_cancellations_on_day += cancelled
         week.theatre_slots_lost_no_bed += no_bed
+        week.sessions_lost_no_bed += min(lost_to_beds, self.session_minutes) / self.session_minutes
         week.treated_at_other_site += other_site
         week.theatre_minutes_booked += min(used, self.session_minutes)
         week.theatre_minutes_available += self.session_minutes
+        if hub:
+            week.hub_sessions_run += 1
+            week.hub_cases += treated
         return treated
+
+
+def build_suites(scenario: Scenario, streams: Streams, bank_holidays: set[int], staff: "StaffRoster") -> list[TheatreSuite]:
+    """Main theatres of every site, then every surgical hub, each tied to its staff roster row."""
+    suites = [TheatreSuite(scenario, i, streams, bank_holidays, site.theatres, site.elective_beds, name)
+              for i, (name, site) in enumerate(scenario.sites.items())]
+    if scenario.surgical_hubs:
+        for name, hub in scenario.surgical_hubs.hubs.items():
+            suites.append(TheatreSuite(
+                scenario, scenario.site_names.index(hub.host_site), streams, bank_holidays, hub.theatres,
+                hub.elective_beds, name, hub=True, opens_day=max(0, (hub.opens - scenario.start_date).days),
+                productivity_multiplier=hub.productivity_multiplier))
+    sites = scenario.site_names
+    for suite in suites:
+        suite.staff_row = staff.row_for(suite.name, sites[suite.site_index])
+    return suites
 
 
 def timetable_sessions_per_week(suites: list[TheatreSuite]) -> int:

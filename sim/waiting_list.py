@@ -43,7 +43,9 @@ def pack_keys(rank: np.ndarray, day: np.ndarray, ids: np.ndarray) -> np.ndarray:
 
 
 class BookingQueues:
-    """A family of heaps, one per (pool, specialty), ordered by the booking policy.
+    """A family of heaps, two per (pool, specialty) -- not hub-eligible, hub-eligible -- ordered by the policy.
+
+    Main theatres book the better of the two heads; surgical hubs book only from the eligible heap.
 
     `stage_status` is the status a patient must still have to be served from these heaps; anyone
     else found at the top has left by another route and is discarded.
@@ -54,7 +56,7 @@ class BookingQueues:
         self.policy = policy
         self.patients = patients
         self.stage_status = stage_status
-        self.heaps: list[list[list[int]]] = [[[] for _ in range(n_specialties)] for _ in range(n_pools)]
+        self.heaps: list[list[list[list[int]]]] = [[[[], []] for _ in range(n_specialties)] for _ in range(n_pools)]
 
     def key_for(self, patient_id: int, entry_day: int) -> int:
         p = self.patients
@@ -73,11 +75,24 @@ class BookingQueues:
             return pack_keys(zeros, clock_start, ids)
         return pack_keys(priority, clock_start, ids)
 
-    def push(self, pool: int, specialty: int, patient_id: int, entry_day: int) -> None:
-        heapq.heappush(self.heaps[pool][specialty], self.key_for(patient_id, entry_day))
+    def push_batch(self, pool: int, specialty: int, ids: np.ndarray, entry_day: int) -> None:
+        """Put patients of one specialty on the list, all entering on the same day."""
+        p = self.patients
+        clock_start = np.frombuffer(p.clock_start_day, dtype=np.int32)[ids]
+        priority = np.frombuffer(p.priority, dtype=np.uint8)[ids]
+        eligible = np.frombuffer(p.hub_eligible, dtype=np.uint8)[ids]
+        keys = self.keys_for_batch(ids, np.full(len(ids), entry_day), clock_start, priority)
+        for flag in (0, 1):
+            chosen = keys[eligible == flag]
+            if len(chosen):
+                self.push_keys(pool, specialty, flag, chosen.tolist())
 
-    def push_keys(self, pool: int, specialty: int, keys: list[int]) -> None:
-        heap = self.heaps[pool][specialty]
+    def push(self, pool: int, specialty: int, patient_id: int, entry_day: int) -> None:
+        heap = self.heaps[pool][specialty][self.patients.hub_eligible[patient_id]]
+        heapq.heappush(heap, self.key_for(patient_id, entry_day))
+
+    def push_keys(self, pool: int, specialty: int, eligible: int, keys: list[int]) -> None:
+        heap = self.heaps[pool][specialty][eligible]
         if len(keys) > len(heap):
             heap.extend(keys)
             heapq.heapify(heap)
@@ -86,21 +101,9 @@ class BookingQueues:
             for k in keys:
                 push(heap, k)
 
-    def peek(self, pool: int, specialty: int) -> int:
-        """Key of the next patient still waiting at this stage, or -1 when none (drops stale keys)."""
-        heap = self.heaps[pool][specialty]
-        status = self.patients.status
-        want = self.stage_status
-        while heap:
-            key = heap[0]
-            if status[key & ID_MASK] == want:
-                return key
-            heapq.heappop(heap)
-        return -1
-
     def size_upper_bound(self) -> int:
         """Keys held, stale ones included (for memory reporting)."""
-        return sum(len(h) for row in self.heaps for h in row)
+        return sum(len(h) for row in self.heaps for pair in row for h in pair)
 
 
 class OutpatientQueues:
@@ -126,10 +129,10 @@ class OutpatientQueues:
         order = np.lexsort((ids, clock_start, rank, specialty, site))
         site, specialty, rank, ids = site[order], specialty[order], rank[order], ids[order]
         group = (site.astype(np.int64) * 256 + specialty) * 8 + rank
-        cuts = np.flatnonzero(np.diff(group)) + 1
-        starts = np.concatenate([[0], cuts]).tolist()
-        for start, chunk in zip(starts, np.split(ids, cuts)):
-            self.buckets[int(site[start])][int(specialty[start])][int(rank[start])].extend(chunk.tolist())
+        bounds = [0, *(np.flatnonzero(np.diff(group)) + 1).tolist(), len(ids)]
+        id_list = ids.tolist()
+        for start, stop in zip(bounds[:-1], bounds[1:]):
+            self.buckets[int(site[start])][int(specialty[start])][int(rank[start])].extend(id_list[start:stop])
 
     def size_upper_bound(self) -> int:
         return sum(len(d) for site in self.buckets for spec in site for d in spec)
@@ -141,10 +144,17 @@ class RttLedger:
     Every change of a pathway's status goes through here, so stocks and flows cannot drift apart.
     """
 
-    def __init__(self, patients: PatientTable, history_days: int, horizon_days: int) -> None:
+    def __init__(self, patients: PatientTable, history_days: int, horizon_days: int, n_specialties: int) -> None:
         self.patients = patients
         self.history_days = history_days
-        self.waiting_by_start_day = np.zeros(history_days + horizon_days + 1, dtype=np.int64)
+        # Waiting pathways by specialty x clock-start day, all stages and admitted stage only. Batch
+        # changes go to the numpy arrays; single-patient changes to flat Python lists (a scalar update
+        # there is ~20x cheaper); the two are added together when a snapshot is taken.
+        self.width = history_days + horizon_days + 1
+        self._waiting_batch = np.zeros((n_specialties, self.width), dtype=np.int64)
+        self._admitted_batch = np.zeros_like(self._waiting_batch)
+        self._waiting_single = [0] * (n_specialties * self.width)
+        self._admitted_single = [0] * (n_specialties * self.width)
         self.waiting_outpatient = 0
         self.waiting_admitted = 0
         self.reset_week()
@@ -153,6 +163,8 @@ class RttLedger:
     def reset_week(self) -> None:
         self.clock_starts = 0
         self.referrals_diverted = 0
+        self.referrals_suppressed = 0
+        self.referrals_deferred_returned = 0
         self.stops_admitted = 0
         self.stops_non_admitted = 0
         self.removals_weekly_rate = 0
@@ -165,21 +177,44 @@ class RttLedger:
     def waiting_total(self) -> int:
         return self.waiting_outpatient + self.waiting_admitted
 
-    def start_clocks(self, clock_start_days: np.ndarray, status: np.ndarray) -> None:
+    def start_clocks(self, clock_start_days: np.ndarray, specialty: np.ndarray, status: np.ndarray) -> None:
         """New pathways (a batch of referrals, or the start list) join the list."""
         idx = clock_start_days.astype(np.int64) + self.history_days
-        if len(idx) and (idx.min() < 0 or idx.max() >= len(self.waiting_by_start_day)):
+        if len(idx) and (idx.min() < 0 or idx.max() >= self.width):
             raise ValueError("clock start outside the ledger's range; increase history_days")
-        self.waiting_by_start_day += np.bincount(idx, minlength=len(self.waiting_by_start_day))
-        n_adm = int(np.count_nonzero(status == WAITING_ADMITTED))
+        spec = specialty.astype(np.int64)
+        np.add.at(self._waiting_batch, (spec, idx), 1)
+        admitted = status == WAITING_ADMITTED
+        np.add.at(self._admitted_batch, (spec[admitted], idx[admitted]), 1)
+        n_adm = int(np.count_nonzero(admitted))
         self.waiting_admitted += n_adm
         self.waiting_outpatient += len(idx) - n_adm
 
     def count_clock_starts(self, n: int) -> None:
         self.clock_starts += n
 
+    def decide_to_treat_batch(self, patient_ids: list[int]) -> np.ndarray:
+        """Decisions to treat for a batch of patients seen at outpatients; returns their ids as an array."""
+        idx = np.asarray(patient_ids, dtype=np.int64)
+        p = self.patients
+        status = np.frombuffer(p.status, dtype=np.uint8)
+        try:
+            status[idx] = WAITING_ADMITTED
+        finally:
+            del status
+        specialty = np.frombuffer(p.specialty, dtype=np.uint8)[idx].astype(np.int64)
+        clock_start = np.frombuffer(p.clock_start_day, dtype=np.int32)[idx].astype(np.int64)
+        np.add.at(self._admitted_batch, (specialty, clock_start + self.history_days), 1)
+        n = len(idx)
+        self.waiting_outpatient -= n
+        self.waiting_admitted += n
+        self.decisions_to_treat += n
+        return idx
+
     def decide_to_treat(self, patient_id: int) -> None:
         self.patients.status[patient_id] = WAITING_ADMITTED
+        p = self.patients
+        self._admitted_single[p.specialty[patient_id] * self.width + p.clock_start_day[patient_id] + self.history_days] += 1
         self.waiting_outpatient -= 1
         self.waiting_admitted += 1
         self.decisions_to_treat += 1
@@ -187,9 +222,11 @@ class RttLedger:
     def _leave(self, patient_id: int, day: int, new_status: int) -> int:
         p = self.patients
         cs = p.clock_start_day[patient_id]
-        self.waiting_by_start_day[cs + self.history_days] -= 1
+        cell = p.specialty[patient_id] * self.width + cs + self.history_days
+        self._waiting_single[cell] -= 1
         if p.status[patient_id] == WAITING_ADMITTED:
             self.waiting_admitted -= 1
+            self._admitted_single[cell] -= 1
         else:
             self.waiting_outpatient -= 1
         p.status[patient_id] = new_status
@@ -221,7 +258,8 @@ class RttLedger:
             if (status[idx] != WAITING_OUTPATIENT).any():
                 raise ValueError("stop_non_admitted_batch: a patient is not waiting for outpatients")
             clock_start = np.frombuffer(p.clock_start_day, dtype=np.int32)[idx].astype(np.int64)
-            np.subtract.at(self.waiting_by_start_day, clock_start + self.history_days, 1)
+            specialty = np.frombuffer(p.specialty, dtype=np.uint8)[idx].astype(np.int64)
+            np.subtract.at(self._waiting_batch, (specialty, clock_start + self.history_days), 1)
             status[idx] = STOPPED_NON_ADMITTED
             stop_day[idx] = day
         finally:
@@ -239,15 +277,29 @@ class RttLedger:
             self.removals_weekly_rate += 1
 
     # -- stocks ------------------------------------------------------------------------------------
-    def counts_over(self, now_day: float, thresholds_weeks: tuple[int, ...] = THRESHOLDS_WEEKS) -> dict[int, int]:
-        """Pathways waiting more than T weeks at time now_day, for each threshold T."""
-        cum = np.cumsum(self.waiting_by_start_day)
-        out: dict[int, int] = {}
+    def counts_over(self, now_day: float, thresholds_weeks: tuple[int, ...] = THRESHOLDS_WEEKS,
+                    admitted_only: bool = False, counts: np.ndarray | None = None) -> dict[int, np.ndarray]:
+        """Pathways waiting more than T weeks at time now_day, by specialty, for each threshold T
+        (admitted stage only if asked; pass `counts` to reuse a snapshot). Sum for the whole list."""
+        if counts is None:
+            counts = self.admitted_by_start_day() if admitted_only else self.waiting_by_start_day()
+        cum = np.cumsum(counts, axis=1)
+        out: dict[int, np.ndarray] = {}
         for weeks in thresholds_weeks:
             # waiting more than 7T days  <=>  clock_start < now - 7T
             limit = int(np.ceil(now_day - 7 * weeks)) - 1 + self.history_days
-            out[weeks] = int(cum[limit]) if limit >= 0 else 0
+            out[weeks] = cum[:, limit] if limit >= 0 else np.zeros(len(counts), dtype=np.int64)
         return out
+
+    def waiting_by_start_day(self) -> np.ndarray:
+        """Waiting pathways by specialty x clock-start day (index = day + history_days)."""
+        return self._waiting_batch + np.asarray(self._waiting_single, dtype=np.int64).reshape(self._waiting_batch.shape)
+
+    def admitted_by_start_day(self) -> np.ndarray:
+        return self._admitted_batch + np.asarray(self._admitted_single, dtype=np.int64).reshape(self._admitted_batch.shape)
+
+    def waiting_by_specialty(self) -> np.ndarray:
+        return self.waiting_by_start_day().sum(axis=1)
 
     def is_waiting(self, patient_id: int) -> bool:
         s = self.patients.status[patient_id]

@@ -58,7 +58,8 @@ def simple(**kwargs) -> Scenario:
 
 
 def scaled_baseline_raw(scale: float = 0.1, horizon_weeks: int = 78, overrides: list[str] | None = None) -> dict:
-    """The shipped baseline with demand, capacity and the start list multiplied by `scale`."""
+    """The shipped baseline with demand, capacity, hubs, staff and the start list multiplied by `scale`
+    (vaccination left out: without a surge it never touches elective care, and it is slow to scale)."""
     raw = copy.deepcopy(load_raw(BASELINE))
     raw["horizon_weeks"] = horizon_weeks
     raw["referrals"]["referrals_per_week"] *= scale
@@ -68,6 +69,15 @@ def scaled_baseline_raw(scale: float = 0.1, horizon_weeks: int = 78, overrides: 
         site["outpatient_first_slots_per_week"] = {k: v * scale for k, v in site["outpatient_first_slots_per_week"].items()}
     for band in raw["start_list"]["bands"]:
         band["count"] = round(band["count"] * scale)
+    for hub in (raw.get("surgical_hubs") or {}).get("hubs", {}).values():
+        hub["elective_beds"] = max(1, round(hub["elective_beds"] * scale))
+        hub["theatres"]["sessions_by_weekday"] = {d: round(n * scale) for d, n in hub["theatres"]["sessions_by_weekday"].items()}
+        if hub.get("staff_establishment"):
+            hub["staff_establishment"] = {g: max(1, round(n * scale)) for g, n in hub["staff_establishment"].items()}
+    if raw.get("staff"):
+        raw["staff"]["establishment"] = {site: {g: max(1, round(n * scale)) for g, n in groups.items()}
+                                         for site, groups in raw["staff"]["establishment"].items()}
+    raw["vaccination"] = None          # no surge in the baseline: vaccination does not touch elective care
     if overrides:
         raw = apply_overrides(raw, overrides)
     return raw

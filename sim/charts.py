@@ -1,0 +1,437 @@
+"""Charts for the report, drawn from the saved tables of a run folder (never from the model).
+
+Each function takes plain data frames and returns a matplotlib Figure; `save_figure` writes it as PNG and SVG.
+Figures are built with the object-oriented API on the Agg canvas, so no screen and no global pyplot state are
+needed. Colours are the NHS identity palette.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+import matplotlib.dates as mdates
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+NHS = {
+    "blue": "#005EB8", "dark_blue": "#003087", "bright_blue": "#0072CE", "light_blue": "#41B6E6",
+    "aqua_green": "#00A499", "warm_yellow": "#FFB81C", "red": "#DA291C", "dark_grey": "#425563",
+    "mid_grey": "#768692", "pale_grey": "#E8EDEE",
+}
+# One colour per scenario, in order (the first scenario is usually the reference).
+SCENARIO_COLOURS = [NHS["blue"], NHS["warm_yellow"], NHS["aqua_green"], NHS["red"], NHS["dark_blue"],
+                    NHS["light_blue"], NHS["dark_grey"], NHS["bright_blue"], NHS["mid_grey"]]
+THRESHOLD_COLOURS = {52: NHS["blue"], 78: NHS["aqua_green"], 104: NHS["dark_blue"]}
+# Known causes of lost theatre sessions; anything else gets the next free colour.
+CAUSE_COLOURS = {"staff": NHS["dark_blue"], "covid": NHS["red"], "no_bed": NHS["warm_yellow"],
+                 "cancelled": NHS["blue"], "other": NHS["mid_grey"], "unattributed": NHS["mid_grey"]}
+BAND_LABEL = "90% of replications"
+
+STYLE = {
+    "font.family": "sans-serif",
+    "font.sans-serif": ["Arial", "Helvetica", "Liberation Sans", "DejaVu Sans"],
+    "font.size": 10,
+    "axes.titlesize": 10,
+    "axes.labelsize": 10,
+    "axes.edgecolor": NHS["mid_grey"],
+    "axes.labelcolor": NHS["dark_grey"],
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "axes.grid.axis": "y",
+    "grid.color": NHS["pale_grey"],
+    "grid.linewidth": 0.8,
+    "xtick.color": NHS["dark_grey"],
+    "ytick.color": NHS["dark_grey"],
+    "legend.frameon": False,
+    "legend.fontsize": 9,
+    "axes.axisbelow": True,
+    "svg.hashsalt": "nwl-capacity-sim",      # stable SVG ids, so a rebuilt chart is byte-identical
+    "svg.fonttype": "path",
+}
+
+
+@dataclass(frozen=True)
+class Series:
+    """One scenario's line: its key in the data, its display title and its colour."""
+    name: str
+    title: str
+    colour: str
+
+
+def scenario_series(names: Sequence[str], titles: dict[str, str]) -> list[Series]:
+    return [Series(n, titles.get(n, n), SCENARIO_COLOURS[i % len(SCENARIO_COLOURS)]) for i, n in enumerate(names)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Data helpers
+# ---------------------------------------------------------------------------------------------------------------
+
+def weekly_percentiles(weekly: pd.DataFrame, column: str, start_column: str | None = None) -> pd.DataFrame:
+    """Per scenario and week: p05, p50, p95 and mean of `column` across replications (linear interpolation).
+
+    `date` is the Sunday that ends the week (stocks in weekly.csv are counted at the week's end). With
+    `start_column` (e.g. waiting_total_start), the first week's opening value is added as week -1, dated the
+    day before the start, so the line starts at the start state.
+    """
+    if start_column and start_column in weekly:
+        first = weekly["week"] == weekly.groupby("scenario")["week"].transform("min")
+        opening = weekly.loc[first].copy()
+        opening[column] = opening[start_column]
+        opening["week"] = opening["week"] - 1
+        opening["week_start"] = pd.to_datetime(opening["week_start"]) - pd.Timedelta(days=7)
+        weekly = pd.concat([opening, weekly.assign(week_start=pd.to_datetime(weekly["week_start"]))],
+                           ignore_index=True).sort_values(["week"], kind="stable")
+    g = weekly.groupby(["scenario", "week"], sort=False)[column]
+    out = g.quantile([0.05, 0.5, 0.95]).unstack()
+    out.columns = ["p05", "p50", "p95"]
+    out["mean"] = g.mean()
+    starts = weekly.groupby(["scenario", "week"], sort=False)["week_start"].first()
+    out["week_start"] = pd.to_datetime(starts)
+    out["date"] = out["week_start"] + pd.Timedelta(days=6)
+    out = out.reset_index()
+    # Interpolated quantiles are ordered in exact arithmetic; guard against rounding noise.
+    out["p50"] = np.maximum(out["p50"], out["p05"])
+    out["p95"] = np.maximum(out["p95"], out["p50"])
+    return out
+
+
+def _thousands(x: float, _pos: int | None = None) -> str:
+    if abs(x) >= 1 or x == 0:
+        return f"{x:,.0f}"
+    return f"{x:g}"
+
+
+def _date_axis(ax) -> None:
+    """Month ticks labelled "Jan 2022", spaced by the span shown (call after plotting)."""
+    lo, hi = ax.get_xlim()
+    months = (hi - lo) / 30.44
+    if months <= 8:
+        step = 1
+    elif months <= 16:
+        step = 2
+    elif months <= 40:
+        step = 3
+    elif months <= 80:
+        step = 6
+    else:
+        step = 12
+    ax.xaxis.set_major_locator(mdates.MonthLocator(bymonth=range(1, 13, step) if step <= 6 else [1]))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %Y" if step < 12 else "%Y"))
+    if step <= 3:
+        ax.xaxis.set_minor_locator(mdates.MonthLocator())
+
+
+def _count_axis(ax, top: float | None = None) -> None:
+    """Counts from zero with thousands separators; the top of the axis at the first tick above the data
+    (call after plotting), so the highest value always has a labelled gridline above it."""
+    locator = MaxNLocator(nbins=6, integer=True, steps=[1, 2, 2.5, 5, 10])
+    ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
+    ax.yaxis.set_major_locator(locator)
+    ymax = float(top if top is not None else ax.dataLim.ymax)
+    if not np.isfinite(ymax) or ymax <= 0:
+        ax.set_ylim(0, 1)
+        return
+    ticks = [t for t in locator.tick_values(0, ymax * 1.03) if t >= ymax * 1.03]
+    ax.set_ylim(0, ticks[0] if ticks else ymax * 1.1)
+
+
+def _new_figure(width: float = 9.0, height: float = 4.8, nrows: int = 1, ncols: int = 1, **kw):
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(width, height), layout="constrained")
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
+    return fig, axes
+
+
+def _suptitle(fig: Figure, title: str) -> None:
+    fig.suptitle(title, x=0.01, ha="left", fontsize=12.5, fontweight="bold", color=NHS["dark_blue"])
+
+
+def _subtitle(ax, text: str) -> None:
+    ax.set_title(text, loc="left", fontsize=9.5, color=NHS["dark_grey"], pad=8)
+
+
+def save_figure(fig: Figure, folder: Path, stem: str) -> list[Path]:
+    """Write `stem`.png (150 dpi) and `stem`.svg into `folder`, each under a temporary name then renamed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    with matplotlib.rc_context(STYLE):
+        for ext, kw in (("png", {"dpi": 150, "metadata": {"Software": None}}),
+                        ("svg", {"metadata": {"Date": None, "Creator": None}})):
+            final = folder / f"{stem}.{ext}"
+            tmp = folder / f".{stem}.{ext}.partial-{os.getpid()}"
+            try:
+                fig.savefig(tmp, format=ext, facecolor="white", **kw)
+                os.replace(tmp, final)
+            finally:
+                if tmp.exists():
+                    tmp.unlink()
+            written.append(final)
+    return written
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Charts
+# ---------------------------------------------------------------------------------------------------------------
+
+def fan_chart(bands: pd.DataFrame, series: list[Series], *, title: str, ylabel: str, n_replications: int,
+              legend_loc: str = "best") -> Figure:
+    """Median line per scenario with a shaded band from the 5th to the 95th percentile across replications."""
+    fig, axes = _new_figure()
+    ax = axes[0, 0]
+    with matplotlib.rc_context(STYLE):
+        handles = []
+        for s in series:
+            b = bands[bands["scenario"] == s.name]
+            if b.empty:
+                continue
+            if n_replications > 1:
+                ax.fill_between(b["date"], b["p05"], b["p95"], color=s.colour, alpha=0.22, linewidth=0)
+            ax.plot(b["date"], b["p50"], color=s.colour, linewidth=2.2)
+            label = s.title if len(series) > 1 else (
+                f"Median of {n_replications} replications" if n_replications > 1 else "Single replication")
+            handles.append(Line2D([], [], color=s.colour, linewidth=2.2, label=label))
+        if n_replications > 1:
+            band_colour = series[0].colour if len(series) == 1 else NHS["mid_grey"]
+            handles.append(Patch(facecolor=band_colour, alpha=0.22, label=BAND_LABEL))
+        _count_axis(ax)
+        _date_axis(ax)
+        ax.set_ylabel(ylabel)
+        ax.set_xlabel("Week ending (Sunday)")
+        _suptitle(fig, title)
+        what = (f"median and the band holding 90% of {n_replications} replications"
+                if n_replications > 1 else "one replication")
+        _subtitle(ax, f"Count at the end of each week; {what}")
+        ax.legend(handles=handles, loc=legend_loc)
+    return fig
+
+
+def activity_chart(weekly: pd.DataFrame, series: list[Series], baselines: dict[str, dict] | None, *,
+                   n_replications: int) -> Figure:
+    """Weekly admitted and non-admitted clock stops (median, 90% band) with the 2019/20 baseline where known.
+
+    `baselines` maps scenario name -> {"admitted": per week, "non_admitted": per week, "total": per week,
+    "label": text}; keys may be missing. No baseline is drawn where none is given.
+    """
+    baselines = baselines or {}
+    need_total = any(b.get("total") is not None and (b.get("admitted") is None or b.get("non_admitted") is None)
+                     for b in baselines.values())
+    panels = [("clock_stops_admitted", "admitted", "Admitted clock stops (operations and procedures)"),
+              ("clock_stops_non_admitted", "non_admitted", "Non-admitted clock stops (treated in outpatients "
+                                                           "or discharged)")]
+    weekly = weekly.copy()
+    if need_total:
+        weekly["clock_stops_total"] = weekly["clock_stops_admitted"] + weekly["clock_stops_non_admitted"]
+        panels.append(("clock_stops_total", "total", "All clock stops"))
+    fig, axes = _new_figure(height=3.0 * len(panels) + 0.6, nrows=len(panels), sharex=True)
+    with matplotlib.rc_context(STYLE):
+        any_baseline = False
+        for ax, (column, key, panel_title) in zip(axes[:, 0], panels):
+            bands = weekly_percentiles(weekly, column)
+            for s in series:
+                b = bands[bands["scenario"] == s.name]
+                if n_replications > 1:
+                    ax.fill_between(b["week_start"] + pd.Timedelta(days=3), b["p05"], b["p95"], color=s.colour,
+                                    alpha=0.22, linewidth=0)
+                ax.plot(b["week_start"] + pd.Timedelta(days=3), b["p50"], color=s.colour, linewidth=1.8)
+                base = baselines.get(s.name, {}).get(key)
+                if base is not None:
+                    any_baseline = True
+                    ax.axhline(base, color=s.colour if len(series) > 1 else NHS["dark_grey"], linestyle="--",
+                               linewidth=1.4)
+            _count_axis(ax)
+            ax.set_ylabel("Patients a week")
+            _subtitle(ax, panel_title)
+        _date_axis(axes[-1, 0])
+        axes[-1, 0].set_xlabel("Week (plotted at mid-week)")
+        handles = []
+        for s in series:
+            label = s.title if len(series) > 1 else (
+                f"Median of {n_replications} replications" if n_replications > 1 else "Single replication")
+            handles.append(Line2D([], [], color=s.colour, linewidth=1.8, label=label))
+        if n_replications > 1:
+            handles.append(Patch(facecolor=series[0].colour if len(series) == 1 else NHS["mid_grey"], alpha=0.22,
+                                 label=BAND_LABEL))
+        if any_baseline:
+            labels = {b.get("label") for b in baselines.values() if b}
+            handles.append(Line2D([], [], color=NHS["dark_grey"], linestyle="--", linewidth=1.4,
+                                  label=labels.pop() if len(labels) == 1 else "2019/20 baseline"))
+        fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4))
+        _suptitle(fig, "Weekly activity: RTT clock stops" + (" against the 2019/20 baseline" if any_baseline else ""))
+    return fig
+
+
+def _cause_label(column: str) -> str:
+    if column == "theatre_sessions_lost":
+        return "Cancelled (whole session)"
+    if column == "sessions_lost_unattributed":
+        return "Other / not attributed"
+    cause = column.removeprefix("sessions_lost_")
+    return {"staff": "Staff absence", "covid": "COVID-19", "no_bed": "No bed", "cancelled": "Cancelled (other)",
+            "other": "Other"}.get(cause, cause.replace("_", " ").capitalize())
+
+
+def _cause_colour(column: str, i: int) -> str:
+    cause = "cancelled" if column == "theatre_sessions_lost" else column.removeprefix("sessions_lost_")
+    if cause in CAUSE_COLOURS:
+        return CAUSE_COLOURS[cause]
+    spare = [NHS["light_blue"], NHS["bright_blue"], NHS["aqua_green"], NHS["dark_grey"]]
+    return spare[i % len(spare)]
+
+
+def sessions_lost_chart(weekly: pd.DataFrame, series: list[Series], causes: list[str],
+                        slots_column: str | None) -> Figure:
+    """Stacked weekly bars of theatre sessions lost by cause (mean over replications), one panel a scenario;
+    and, where recorded, operating slots lost for want of a bed (cases, not sessions) in a panel of its own."""
+    n_panels = len(series) + (1 if slots_column else 0)
+    fig, axes = _new_figure(height=2.6 * n_panels + 0.9, nrows=n_panels, sharex=True)
+    with matplotlib.rc_context(STYLE):
+        means = weekly.groupby(["scenario", "week"], sort=False).agg(
+            {**{c: "mean" for c in causes}, **({slots_column: "mean"} if slots_column else {}),
+             "week_start": "first"}).reset_index()
+        means["week_start"] = pd.to_datetime(means["week_start"])
+        ymax = 0.0
+        for ax, s in zip(axes[:, 0], series):
+            m = means[means["scenario"] == s.name]
+            bottom = np.zeros(len(m))
+            for i, c in enumerate(causes):
+                ax.bar(m["week_start"], m[c], width=6.0, align="edge", bottom=bottom, color=_cause_colour(c, i),
+                       label=_cause_label(c), linewidth=0)
+                bottom = bottom + m[c].to_numpy()
+            ymax = max(ymax, float(bottom.max()) if len(bottom) else 0.0)
+            _count_axis(ax)
+            ax.set_ylabel("Sessions a week")
+            _subtitle(ax, (f"{s.title}: theatre" if len(series) > 1 else "Theatre") + " sessions lost, by cause "
+                          "(mean over replications)")
+        for ax in axes[:len(series), 0]:
+            _count_axis(ax, top=ymax * 1.12)
+        axes[0, 0].legend(loc="upper right", ncols=min(len(causes), 4))
+        if slots_column:
+            ax = axes[-1, 0]
+            for s in series:
+                m = means[means["scenario"] == s.name]
+                ax.plot(m["week_start"] + pd.Timedelta(days=3), m[slots_column], color=s.colour, linewidth=1.6,
+                        label=s.title)
+            _count_axis(ax)
+            ax.set_ylabel("Cases a week")
+            _subtitle(ax, "Operating slots lost because no elective bed was free (cases, mean over replications)")
+            if len(series) > 1:
+                ax.legend(loc="upper right")
+        _date_axis(axes[-1, 0])
+        axes[-1, 0].set_xlabel("Week starting")
+        _suptitle(fig, "Theatre capacity lost")
+    return fig
+
+
+def vaccination_chart(weekly: pd.DataFrame, series: list[Series], *, n_replications: int,
+                      has_target: bool) -> Figure:
+    """Vaccinations given each week (median, 90% band) against the weekly target where recorded."""
+    fig, axes = _new_figure()
+    ax = axes[0, 0]
+    with matplotlib.rc_context(STYLE):
+        bands = weekly_percentiles(weekly, "vaccinations")
+        target = weekly_percentiles(weekly, "vaccinations_target") if has_target else None
+        handles = []
+        for s in series:
+            b = bands[bands["scenario"] == s.name]
+            x = b["week_start"] + pd.Timedelta(days=3)
+            if n_replications > 1:
+                ax.fill_between(x, b["p05"], b["p95"], color=s.colour, alpha=0.22, linewidth=0)
+            ax.plot(x, b["p50"], color=s.colour, linewidth=2.0)
+            handles.append(Line2D([], [], color=s.colour, linewidth=2.0,
+                                  label=s.title if len(series) > 1 else "Vaccinations given (median)"))
+            if target is not None:
+                t = target[target["scenario"] == s.name]
+                ax.step(t["week_start"], t["mean"], where="post", color=NHS["red"] if len(series) == 1 else s.colour,
+                        linestyle="--", linewidth=1.4)
+        if n_replications > 1:
+            handles.append(Patch(facecolor=series[0].colour if len(series) == 1 else NHS["mid_grey"], alpha=0.22,
+                                 label=BAND_LABEL))
+        if target is not None:
+            handles.append(Line2D([], [], color=NHS["red"] if len(series) == 1 else NHS["dark_grey"], linestyle="--",
+                                  linewidth=1.4, label="Target"))
+        _count_axis(ax)
+        _date_axis(ax)
+        ax.set_ylabel("Vaccinations a week")
+        ax.set_xlabel("Week")
+        ax.legend(handles=handles, loc="best")
+        _suptitle(fig, "Vaccinations against target" if target is not None else "Vaccinations given")
+        _subtitle(ax, "Doses given each week")
+    return fig
+
+
+@dataclass(frozen=True)
+class ClearanceRow:
+    """One interval on the clearance chart. Dates are the Monday of the week; None means not cleared."""
+    label: str
+    threshold: int
+    colour: str
+    median: dt.date | None
+    low: dt.date | None
+    high: dt.date | None
+    n_cleared: int
+    n: int
+
+
+def clearance_chart(rows: list[ClearanceRow], *, start: dt.date, horizon_end: dt.date) -> Figure:
+    """Dot at the median week of clearance, line from the 5th to the 95th percentile; an arrow at the horizon
+    marks intervals (or medians) that reach beyond it: not cleared within the run."""
+    fig, axes = _new_figure(height=max(2.8, 0.55 * len(rows) + 1.9))
+    ax = axes[0, 0]
+    with matplotlib.rc_context(STYLE):
+        ax.grid(False)
+        ax.grid(True, axis="x", color=NHS["pale_grey"])
+        n_rows = len(rows)
+        beyond = horizon_end + dt.timedelta(days=10)
+        any_not_cleared = False
+        for i, r in enumerate(rows):
+            y = n_rows - 1 - i
+            lo = r.low or beyond
+            hi = r.high or beyond
+            if r.low is not None and hi != lo:
+                ax.plot([lo, hi], [y, y], color=r.colour, linewidth=2.6, solid_capstyle="butt")
+                ax.plot([lo], [y], marker="|", color=r.colour, markersize=10, markeredgewidth=2)
+                if r.high is not None:
+                    ax.plot([hi], [y], marker="|", color=r.colour, markersize=10, markeredgewidth=2)
+            if r.high is None:
+                any_not_cleared = True
+                ax.plot([beyond], [y], marker=">", color=NHS["red"], markersize=9, linestyle="none")
+                note = f"not cleared in {r.n - r.n_cleared} of {r.n}"
+                ax.annotate(note, (beyond, y), xytext=(8, 0), textcoords="offset points", va="center",
+                            fontsize=8.5, color=NHS["red"])
+            if r.median is not None:
+                ax.plot([r.median], [y], marker="o", color=r.colour, markersize=9, markeredgecolor="white",
+                        markeredgewidth=1.2, linestyle="none", zorder=3)
+            if i > 0 and r.threshold != rows[i - 1].threshold:
+                ax.axhline(y + 0.5, color=NHS["pale_grey"], linewidth=1.0)
+        ax.axvline(horizon_end, color=NHS["dark_grey"], linestyle=":", linewidth=1.2)
+        ax.annotate("End of run", (horizon_end, n_rows - 0.45), xytext=(-4, 0), textcoords="offset points",
+                    ha="right", va="bottom", fontsize=8.5, color=NHS["dark_grey"])
+        ax.set_yticks(range(n_rows))
+        ax.set_yticklabels([r.label for r in reversed(rows)])
+        ax.set_ylim(-0.7, n_rows - 0.2)
+        ax.set_xlim(start - dt.timedelta(days=14), horizon_end + dt.timedelta(days=110 if any_not_cleared else 28))
+        ax.tick_params(axis="y", length=0)
+        ax.spines["left"].set_visible(False)
+        _date_axis(ax)
+        ax.set_xlabel("Week in which the last long waiter leaves the list (Monday of the week)")
+        handles = [Line2D([], [], marker="o", color=NHS["dark_grey"], linestyle="none", markersize=7,
+                          label="Median replication"),
+                   Line2D([], [], color=NHS["dark_grey"], linewidth=2.6, label=BAND_LABEL)]
+        if any_not_cleared:
+            handles.append(Line2D([], [], marker=">", color=NHS["red"], linestyle="none", markersize=8,
+                                  label="Not cleared by the end of the run"))
+        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
+        _suptitle(fig, "When nobody waits over 52, 78 and 104 weeks")
+        _subtitle(ax, "Week of clearance: median (dot) and the range holding 90% of replications (line)")
+    return fig

@@ -1,0 +1,154 @@
+"""Staff availability: who is present each day by site and staff group, and what that lets run.
+
+Each day at 02:24 each site's establishment of each group is thinned by absence: baseline sickness,
+annual leave by month, Covid isolation that follows the ICS's Covid inpatients, and fatigue (extra sickness
+while the site's theatre staff have been working above a threshold over recent weeks). Vaccination centres
+then take vaccinators and, during a surge, redeploy staff from elective groups. A theatre session runs only
+when its whole team is present: `take_sessions` hands out sessions while every group still has cover.
+Clinic slots scale with outpatient clinicians present against what the rota allows for.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import deque
+from typing import TYPE_CHECKING, Iterator
+
+import numpy as np
+
+from sim.config import MONTHS, Scenario
+from sim.rng import Streams
+
+if TYPE_CHECKING:
+    import simpy
+
+    from sim.model import Services
+
+STAFF_TIME_OF_DAY = 0.1
+
+
+class StaffRoster:
+    def __init__(self, sc: Scenario, streams: Streams, covid_inpatients: np.ndarray) -> None:
+        self.sc = sc
+        self.streams = streams
+        self.enabled = sc.staff is not None
+        self.covid_inpatients = covid_inpatients
+        st = sc.staff
+        self.groups = list(st.groups) if st else []
+        # One roster row per site, then one per surgical hub with ring-fenced teams of its own.
+        self.rows = list(sc.site_names)
+        counts = [st.establishment.get(site, {}) if st else {} for site in sc.site_names]
+        if sc.surgical_hubs:
+            for name, hub in sc.surgical_hubs.hubs.items():
+                if hub.staff_establishment is not None:
+                    self.rows.append(name)
+                    counts.append(hub.staff_establishment)
+        n_sites, n_groups = len(self.rows), len(self.groups)
+        self.establishment = np.zeros((n_sites, n_groups), dtype=np.int64)
+        if st:
+            for i, row in enumerate(counts):
+                for j, g in enumerate(self.groups):
+                    self.establishment[i, j] = row.get(g, 0)
+            self.per_session = np.array([st.groups[g].per_theatre_session for g in self.groups])
+            self.sessions_per_person = np.array([st.groups[g].theatre_sessions_per_day for g in self.groups])
+            self.theatre_groups = np.flatnonzero(self.per_session > 0)
+            self.clinic_groups = [j for j, g in enumerate(self.groups) if st.groups[g].runs_clinics]
+            self.vaccinator_groups = [j for j, g in enumerate(self.groups) if st.groups[g].vaccinates]
+            self.leave = np.array([st.annual_leave_rate_by_month[m] for m in MONTHS])
+        start = sc.start_date.toordinal()
+        self.month_of_day = np.array([dt.date.fromordinal(start + d).month - 1 for d in range(sc.horizon_days)])
+        self.available = self.establishment.copy()               # present today, before redeployment
+        self.redeployed = np.zeros_like(self.establishment)       # sent to vaccination today
+        self.session_cover_left = np.zeros((n_sites, n_groups))
+        self.fatigue_extra = np.zeros(n_sites)
+        window = st.fatigue.window_weeks * 7 if st and st.fatigue else 1
+        self.workload_history = [deque(maxlen=window) for _ in range(n_sites)]
+        self._cover_used = np.zeros((n_sites, n_groups))
+
+    # -- daily roster ------------------------------------------------------------------------------
+    def absence_rate(self, day: int) -> np.ndarray:
+        """Absence rate by site (rows) for every group: the same for all groups of a site."""
+        st = self.sc.staff
+        rate = st.baseline_sickness_rate + self.leave[self.month_of_day[day]]
+        rate += st.covid_isolation_rate_per_1000_inpatients * self.covid_inpatients[day] / 1000.0
+        site_rate = np.clip(rate + self.fatigue_extra, 0.0, 1.0)
+        return np.repeat(site_rate[:, None], len(self.groups), axis=1)
+
+    def process(self, env: "simpy.Environment", services: "Services") -> Iterator:
+        if not self.enabled:
+            return
+        rngs = [self.streams.for_unit("staff_absence", row) for row in self.rows]
+        for day in range(self.sc.horizon_days):
+            at = day + STAFF_TIME_OF_DAY
+            if env.now < at:
+                yield env.timeout(at - env.now)
+            self._close_day()
+            rate = self.absence_rate(day)
+            self.available = np.array([g.binomial(self.establishment[i], 1.0 - rate[i]) for i, g in enumerate(rngs)])
+            self.redeployed[:] = 0
+            self.session_cover_left = self.available * self.sessions_per_person
+            self._cover_used[:] = 0
+            week = services.week
+            week.staff_present += self.available.sum(axis=0)
+
+    def _close_day(self) -> None:
+        """Record yesterday's theatre workload and update fatigue."""
+        st = self.sc.staff
+        if not (st and st.fatigue) or not len(self.theatre_groups):
+            return
+        g = self.theatre_groups
+        cover = self.available[:, g] * self.sessions_per_person[g]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            load = np.where(cover > 0, self._cover_used[:, g] / cover, 0.0).max(axis=1)
+        for i, hist in enumerate(self.workload_history):
+            hist.append(load[i])
+            sustained = len(hist) == hist.maxlen and np.mean(hist) >= st.fatigue.workload_threshold
+            self.fatigue_extra[i] = st.fatigue.extra_sickness_rate if sustained else 0.0
+
+    # -- used by the services ----------------------------------------------------------------------
+    def row_for(self, name: str, host_site: str) -> int:
+        """Roster row of a theatre suite: its own (a hub with ring-fenced teams) or its host site's."""
+        return self.rows.index(name) if name in self.rows else self.rows.index(host_site)
+
+    def take_sessions(self, site: int, wanted: int) -> int:
+        """Sessions (of `wanted`) whose full team is present; their cover is used up."""
+        if not self.enabled or wanted <= 0 or not len(self.theatre_groups):
+            return wanted
+        g = self.theatre_groups
+        left = self.session_cover_left[site, g] - self._cover_used[site, g]
+        staffed = int(min(wanted, math.floor(min(left / self.per_session[g]) + 1e-9)))
+        staffed = max(staffed, 0)
+        self._cover_used[site, g] += staffed * self.per_session[g]
+        return staffed
+
+    def clinic_capacity_factor(self, site: int) -> float:
+        """Share of planned clinic slots that the outpatient clinicians present can run today."""
+        if not self.enabled or not self.clinic_groups:
+            return 1.0
+        j = self.clinic_groups
+        planned = self.establishment[site, j].sum() * (1 - self.sc.staff.rostered_absence_rate)
+        present = (self.available[site, j] - self.redeployed[site, j]).sum()
+        return float(min(1.0, present / planned)) if planned > 0 else 0.0
+
+    def take_vaccinators(self, site: int, wanted: float, redeploy_from: list[str], max_share: float) -> tuple[float, int]:
+        """Staff a vaccination centre from a site: vaccinators first, then (surge only) redeployed groups in
+        order, each up to `max_share` of those present. Returns (people found, of whom redeployed)."""
+        found, redeployed = 0.0, 0
+        for j in self.vaccinator_groups:
+            free = self.available[site, j] - self.redeployed[site, j]
+            take = min(free, math.ceil(wanted - found))
+            self.redeployed[site, j] += take
+            found += take
+        for name in redeploy_from:
+            if found >= wanted:
+                break
+            j = self.groups.index(name)
+            cap = math.floor(self.available[site, j] * max_share)
+            free = min(cap, self.available[site, j] - self.redeployed[site, j])
+            take = max(0, min(free, math.ceil(wanted - found)))
+            self.redeployed[site, j] += take
+            # redeployed theatre staff no longer cover sessions today
+            self.session_cover_left[site, j] = max(0.0, self.session_cover_left[site, j] - take * self.sessions_per_person[j])
+            found += take
+            redeployed += take
+        return found, redeployed

@@ -1,0 +1,272 @@
+"""Covid vaccination centres competing with elective care for staff.
+
+Doses are batched by centre and day (millions of doses, never one process each). Each day at 04:48:
+1. Demand: people in each cohort (borough x age band) who are eligible and willing book at a daily rate;
+   second doses fall due `min_dose_interval_days` after the first, for the share who take both.
+2. Capacity: each open centre's stations, staffed from its site's vaccinators (centres run by PCNs and
+   pharmacies bring their own staff); during a surge, extra stations open and, if vaccinators run short,
+   staff are redeployed from elective groups in the stated order, up to the stated share of each — so the
+   surge visibly costs theatre sessions and clinic slots. Doses a day never exceed
+   stations x open minutes / minutes per dose (nor observation chairs x open minutes / observation minutes).
+3. Allocation: local centres serve their borough, second doses first; ICS-wide centres (mass sites and
+   events, borough `all`) then serve what is left in proportion to bookings. A share of appointments are
+   not attended; those people stay in the pool and book again.
+"""
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Iterator
+
+import numpy as np
+
+from sim.config import WEEKDAYS, Scenario
+from sim.rng import Streams
+
+if TYPE_CHECKING:
+    import simpy
+
+    from sim.model import Services
+    from sim.staff import StaffRoster
+
+VACCINATION_TIME_OF_DAY = 0.2
+CENTRE_KINDS = ("mass_vaccination_site", "hospital_hub", "pcn_site", "pharmacy", "mass_event")
+
+
+def erlang_c(servers: int, offered_load: float) -> float:
+    """Probability an arrival waits in an M/M/c queue, C(c, a) with a = lambda / mu (formula 3)."""
+    c, a = servers, offered_load
+    if a >= c:
+        return 1.0
+    term, total = 1.0, 1.0
+    for k in range(1, c):
+        term *= a / k
+        total += term
+    top = term * a / c * c / (c - a)   # a^c / c! * c / (c - a)
+    return top / (total + top)
+
+
+def erlang_c_mean_wait(servers: int, arrival_rate: float, service_rate: float) -> float:
+    """Mean wait in queue Wq = C(c, a) / (c mu - lambda); infinite when the queue is unstable."""
+    if arrival_rate >= servers * service_rate:
+        return math.inf
+    return erlang_c(servers, arrival_rate / service_rate) / (servers * service_rate - arrival_rate)
+
+
+def simulate_centre_queue(arrival_rate: float, mean_service: float, stations: int, duration: float,
+                          rng: np.random.Generator) -> np.ndarray:
+    """Waits of everyone arriving in [0, duration) at a first-come-first-served centre with Poisson arrivals
+    and exponential service (used to check the Erlang C figures the model reports)."""
+    n = rng.poisson(arrival_rate * duration)
+    arrivals = np.sort(rng.uniform(0, duration, n))
+    service = rng.exponential(mean_service, n)
+    free_at = [0.0] * stations
+    import heapq
+    heapq.heapify(free_at)
+    waits = np.empty(n)
+    for i, (t, s) in enumerate(zip(arrivals.tolist(), service.tolist())):
+        start = max(t, heapq.heappop(free_at))
+        waits[i] = start - t
+        heapq.heappush(free_at, start + s)
+    return waits
+
+
+def _apportion(total: int, weights: np.ndarray) -> np.ndarray:
+    """Split a whole number in proportion to weights by the largest-remainder rule (sums exactly)."""
+    weights = np.asarray(weights, dtype=float)
+    if total <= 0 or weights.sum() <= 0:
+        return np.zeros(len(weights), dtype=np.int64)
+    raw = weights * (total / weights.sum())
+    out = np.floor(raw).astype(np.int64)
+    short = total - int(out.sum())
+    if short:
+        out[np.argsort(-(raw - out), kind="stable")[:short]] += 1
+    return out
+
+
+def _allocate(capacity: int, queued: np.ndarray) -> np.ndarray:
+    """Serve up to `capacity` from queues in proportion to their size (largest remainder, exact)."""
+    total = int(queued.sum())
+    if capacity <= 0 or total == 0:
+        return np.zeros_like(queued)
+    if capacity >= total:
+        return queued.copy()
+    raw = queued * (capacity / total)
+    served = np.floor(raw).astype(np.int64)
+    short = capacity - int(served.sum())
+    if short:
+        order = np.argsort(-(raw - served), kind="stable")[:short]
+        served[order] += 1
+    return np.minimum(served, queued)
+
+
+def _allocate_grouped(capacity: np.ndarray, queued: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """_allocate for many disjoint groups at once: group g serves up to capacity[g] of its items' queues,
+    in proportion to queue size, with the largest-remainder rule inside each group (exact integers)."""
+    total = np.bincount(group, weights=queued, minlength=len(capacity)).astype(np.int64)
+    cap = np.minimum(capacity, total)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        raw = np.where(total[group] > 0, queued * (cap[group] / np.maximum(total[group], 1)), 0.0)
+    served = np.floor(raw + 1e-9).astype(np.int64)
+    short = cap - np.bincount(group, weights=served, minlength=len(capacity)).astype(np.int64)
+    if short.any():
+        frac = raw - served
+        order = np.lexsort((-frac, group))                      # by group, largest remainder first
+        sorted_group = group[order]
+        first_of_group = np.searchsorted(sorted_group, sorted_group, side="left")
+        rank = np.arange(len(order)) - first_of_group
+        gets_one = rank < short[sorted_group]
+        served[order[gets_one]] += 1
+    return np.minimum(served, queued)
+
+
+class VaccinationProgramme:
+    def __init__(self, sc: Scenario, streams: Streams, staff: "StaffRoster") -> None:
+        self.sc = sc
+        self.v = sc.vaccination
+        self.enabled = self.v is not None
+        self.streams = streams
+        self.staff = staff
+        if not self.enabled:
+            return
+        v = self.v
+        boroughs = sc.borough_names
+        self.centres = list(v.centres.items())
+        self.centre_kind = [CENTRE_KINDS.index(c.kind) for _, c in self.centres]
+        cohorts = v.cohorts
+        self.cohort_borough = np.array([boroughs.index(c.borough) for c in cohorts], dtype=np.int64)
+        pop = np.array([c.population for c in cohorts], dtype=np.int64)
+        self.population = pop
+        self.willing_first = np.rint(pop * np.array([c.uptake_first_dose for c in cohorts])).astype(np.int64)
+        willing_second = np.rint(pop * np.array([min(c.uptake_second_dose, c.uptake_first_dose) for c in cohorts]))
+        self.second_given_first = np.where(self.willing_first > 0, willing_second / np.maximum(self.willing_first, 1), 0.0)
+        self.eligible_day = np.array([(c.eligible_from - sc.start_date).days for c in cohorts])
+        self.first_done = np.array([c.first_doses_before_start for c in cohorts], dtype=np.int64)
+        self.second_done = np.array([c.second_doses_before_start for c in cohorts], dtype=np.int64)
+        n_days = sc.horizon_days
+        self.second_due = np.zeros((len(cohorts), n_days + v.min_dose_interval_days + 1), dtype=np.int64)
+        # first-dosed people still to have a second dose: spread over the first interval of the run
+        waiting_second = np.maximum(np.rint(self.first_done * self.second_given_first).astype(np.int64) - self.second_done, 0)
+        spread = max(v.min_dose_interval_days, 1)
+        for c, n in enumerate(waiting_second.tolist()):
+            self.second_due[c, :spread] += n // spread
+            self.second_due[c, : n % spread] += 1
+        self.queue_first = np.zeros(len(cohorts), dtype=np.int64)    # booked, not yet vaccinated
+        self.queue_second = np.zeros(len(cohorts), dtype=np.int64)
+        self.due_second = np.zeros(len(cohorts), dtype=np.int64)     # due, not yet booked
+        self.sites = sc.site_names
+        self.is_local = np.array([c.borough != "all" for _, c in self.centres])
+        self.centre_borough_local = np.array([boroughs.index(c.borough) if c.borough != "all" else 0
+                                              for _, c in self.centres], dtype=np.int64)
+
+    def _serve(self, capacity: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Serve booked second doses first, then first doses, within each group's capacity."""
+        served2 = _allocate_grouped(capacity, self.queue_second, group)
+        left = capacity - np.bincount(group, weights=served2, minlength=len(capacity)).astype(np.int64)
+        served1 = _allocate_grouped(left, self.queue_first, group)
+        self.queue_second -= served2
+        self.queue_first -= served1
+        return served2, served1
+
+    def surge_active(self, day: int) -> bool:
+        s = self.v.surge
+        if s is None:
+            return False
+        start = (s.start - self.sc.start_date).days
+        return start <= day < start + 7 * s.weeks
+
+    def _open(self, centre, day: int) -> bool:
+        date_ordinal = self.sc.start_date.toordinal() + day
+        if centre.kind == "mass_event":
+            return any(d.toordinal() == date_ordinal for d in centre.event_dates)
+        return WEEKDAYS[(self.sc.start_date.weekday() + day) % 7] in centre.open_weekdays
+
+    def process(self, env: "simpy.Environment", services: "Services") -> Iterator:
+        if not self.enabled:
+            return
+        v = self.v
+        rng = self.streams["vaccination"]
+        for day in range(self.sc.horizon_days):
+            at = day + VACCINATION_TIME_OF_DAY
+            if env.now < at:
+                yield env.timeout(at - env.now)
+            week = services.week
+            # 1. bookings (a surge campaign can lift the booking rate while it runs)
+            surge = self.surge_active(day)
+            rate = v.surge.booking_rate_per_day if surge and v.surge.booking_rate_per_day else v.booking_rate_per_day
+            eligible = self.eligible_day <= day
+            not_booked = np.maximum(self.willing_first - self.first_done - self.queue_first, 0) * eligible
+            self.queue_first += rng.binomial(not_booked, rate)
+            self.due_second += self.second_due[:, day]
+            booked_second = rng.binomial(self.due_second, rate)
+            self.due_second -= booked_second
+            self.queue_second += booked_second
+            # 2. capacity of each open centre today
+            capacities = []
+            for name, centre in self.centres:
+                if not self._open(centre, day):
+                    capacities.append(0)
+                    continue
+                stations = centre.stations + (centre.surge_stations if surge else 0)
+                if centre.staffed_from != "own" and centre.vaccinators_per_station > 0:
+                    site = self.sites.index(centre.staffed_from)
+                    redeploy = v.surge.redeploy_from if surge else []
+                    share = v.surge.max_share_redeployed if surge else 0.0
+                    found, redeployed = self.staff.take_vaccinators(site, stations * centre.vaccinators_per_station,
+                                                                    redeploy, share)
+                    week.staff_redeployed_to_vaccination += redeployed
+                    stations = min(stations, int(found // centre.vaccinators_per_station))
+                ceiling = stations * centre.open_minutes_per_day / centre.minutes_per_dose
+                if centre.observation_bays is not None and centre.observation_minutes > 0:
+                    ceiling = min(ceiling, centre.observation_bays * centre.open_minutes_per_day / centre.observation_minutes)
+                capacities.append(int(ceiling))
+                week.vaccination_capacity += int(ceiling)
+            if surge:
+                week.vaccination_target += v.surge.target_doses_per_week / 7
+            # 3. allocation: local centres first, then ICS-wide ones (nothing to do when nobody is booked)
+            if not (self.queue_first.any() or self.queue_second.any()):
+                continue
+            caps = np.asarray(capacities, dtype=np.int64)
+            # Each borough is served by its local centres plus a share of the ICS-wide centres (mass sites
+            # and events) in proportion to its bookings: people book wherever there is a slot.
+            n_boroughs = len(self.sc.boroughs)
+            local_cap = np.bincount(self.centre_borough_local, weights=caps * self.is_local,
+                                    minlength=n_boroughs).astype(np.int64)
+            booked = np.bincount(self.cohort_borough, weights=self.queue_first + self.queue_second,
+                                 minlength=n_boroughs)
+            shared_cap = _apportion(int(caps[~self.is_local].sum()), booked)
+            served2, served1 = self._serve(local_cap + shared_cap, self.cohort_borough)
+            attended2 = rng.binomial(served2, 1 - v.did_not_attend_rate)
+            attended1 = rng.binomial(served1, 1 - v.did_not_attend_rate)
+            # did-not-attends leave the booked queue and stay in the pool (they book again)
+            self.due_second += served2 - attended2
+            self.first_done += attended1
+            self.second_done += attended2
+            takes_second = rng.binomial(attended1, np.clip(self.second_given_first, 0, 1))
+            self.second_due[:, day + v.min_dose_interval_days] += takes_second
+            doses = int(attended1.sum() + attended2.sum())
+            week.vaccinations += doses
+            week.vaccinations_first += int(attended1.sum())
+            week.vaccinations_second += int(attended2.sum())
+            week.vaccination_dna += int((served1 - attended1).sum() + (served2 - attended2).sum())
+            week.vaccinations_by_cohort_first += attended1
+            week.vaccinations_by_cohort_second += attended2
+            # doses by centre: a borough's doses split over its local centres and its share of the ICS-wide
+            # ones in proportion to the capacity each brought, then apportioned exactly
+            done_by_borough = np.bincount(self.cohort_borough, weights=attended1 + attended2, minlength=n_boroughs)
+            borough_cap = np.maximum(local_cap + shared_cap, 1)
+            local_part = np.where(self.is_local, caps / borough_cap[self.centre_borough_local], 0.0) \
+                * done_by_borough[self.centre_borough_local]
+            shared_doses = float((done_by_borough * shared_cap / borough_cap).sum())
+            all_cap = max(int(caps[~self.is_local].sum()), 1)
+            booked_here = local_part + np.where(~self.is_local, shared_doses * caps / all_cap, 0.0)
+            by_centre = _apportion(doses, np.maximum(booked_here, 0))
+            for i, centre_doses in enumerate(by_centre.tolist()):
+                if centre_doses:
+                    week.vaccinations_by_kind[self.centre_kind[i]] += centre_doses
+                    if v.report_queue_waits:
+                        centre = self.centres[i][1]
+                        rate = centre_doses / (1 - v.did_not_attend_rate) / centre.open_minutes_per_day
+                        stations = max(1, int(round(caps[i] * centre.minutes_per_dose / centre.open_minutes_per_day)))
+                        wq = erlang_c_mean_wait(stations, rate, 1 / centre.minutes_per_dose)
+                        if math.isfinite(wq):
+                            week.vaccination_wait_minutes_total += wq * centre_doses

@@ -1,0 +1,281 @@
+"""The report layer: built from a run folder's saved files alone, self-contained, honest about spread."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+import yaml
+
+from helpers import BASELINE, ROOT
+import sim.experiment
+import sim.model
+from sim import charts, report
+
+FAST = ["--replications", "3", "--set", "horizon_weeks=60", "--set", "referrals.referrals_per_week=3000"]
+# A second scenario with fewer theatre sessions at one site: same seed, so replications are paired.
+FEWER = ["--set", "name=fewer_sessions", "--set", "title=Fewer sessions at LNWH",
+         "--set", "sites.lnwh.theatres.sessions_by_weekday.mon=20",
+         "--set", "sites.lnwh.theatres.sessions_by_weekday.tue=20"]
+EXPECTED_CHARTS = ("waiting_over_52w", "waiting_list", "activity", "sessions_lost", "clearance_dates")
+RUN_FILES = ("scenario.yaml", "manifest.json", "weekly.csv", "replications.csv", "summary.csv",
+             "waits_by_priority.csv")
+
+
+def run_cli(out: Path, *extra: str) -> None:
+    proc = subprocess.run([sys.executable, str(ROOT / "run_sim.py"), "run", str(BASELINE), *FAST, *extra,
+                           "--quiet", "--out", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, f"expected run_sim.py to exit 0, saw {proc.returncode}: {proc.stderr}"
+
+
+def copy_run(src: Path, dst: Path) -> Path:
+    dst.mkdir(parents=True)
+    for name in RUN_FILES:
+        shutil.copy2(src / name, dst / name)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Two real runs (baseline and fewer sessions), made once for the module."""
+    base = tmp_path_factory.mktemp("report")
+    run_cli(base / "baseline")
+    run_cli(base / "fewer", *FEWER)
+    return base
+
+
+@pytest.fixture
+def no_model(monkeypatch):
+    """The report must never call the model."""
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the report called the model; it must read only the saved files")
+    monkeypatch.setattr(sim.model, "run_single", forbidden)
+    monkeypatch.setattr(sim.experiment, "run_replications", forbidden)
+
+
+@pytest.fixture(scope="module")
+def single(runs, tmp_path_factory):
+    folder = copy_run(runs / "baseline", tmp_path_factory.mktemp("single") / "run")
+    mp = pytest.MonkeyPatch()
+    try:
+        def forbidden(*args, **kwargs):
+            raise AssertionError("the report called the model; it must read only the saved files")
+        mp.setattr(sim.model, "run_single", forbidden)
+        mp.setattr(sim.experiment, "run_replications", forbidden)
+        written = report.build_report(folder)
+    finally:
+        mp.undo()
+    return folder, written
+
+
+def combine(folders: list[Path], out: Path) -> Path:
+    """A folder holding several scenarios: the CSVs concatenated, the scenarios as YAML documents."""
+    out.mkdir(parents=True)
+    for name in ("weekly.csv", "replications.csv", "summary.csv"):
+        pd.concat([pd.read_csv(f / name) for f in folders], ignore_index=True).to_csv(out / name, index=False)
+    docs = [yaml.safe_load((f / "scenario.yaml").read_text()) for f in folders]
+    (out / "scenario.yaml").write_text(yaml.safe_dump_all(docs, sort_keys=False), encoding="utf-8")
+    shutil.copy2(folders[0] / "manifest.json", out / "manifest.json")
+    return out
+
+
+@pytest.fixture(scope="module")
+def compared(runs, tmp_path_factory):
+    folder = combine([runs / "baseline", runs / "fewer"], tmp_path_factory.mktemp("compared") / "run")
+    return folder, report.build_report(folder)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_report_html_is_self_contained_with_headline_and_provenance(single):
+    folder, written = single
+    page = folder / "report.html"
+    assert page.exists(), f"expected {page} to be written; written were {written}"
+    text = page.read_text(encoding="utf-8")
+    assert 'src="http' not in text and "href=\"http" not in text, "expected no external links in report.html"
+    assert not re.search(r"<(script|link)\b", text), "expected no scripts or linked stylesheets in report.html"
+    n_images = text.count("data:image/png;base64,")
+    assert n_images >= len(EXPECTED_CHARTS), f"expected ≥{len(EXPECTED_CHARTS)} embedded PNGs, saw {n_images}"
+    date = r"\d{1,2} [A-Z][a-z]+ \d{4}"
+    headline = re.compile(r"Under <em>Baseline: June 2021 plan</em>, the last patient waiting over 52 weeks is "
+                          rf"treated in the week of {date} \(median of 3 replications\); "
+                          rf"in 90% of replications (between {date} and {date}|that same week)\.")
+    assert headline.search(text), "expected the 52-week headline sentence in report.html; headlines seen: " + \
+        "; ".join(re.findall(r"<li>(Under.*?)</li>", text))
+    commit = json.loads((folder / "manifest.json").read_text())["git_commit"]
+    assert commit in text, f"expected the git commit {commit} in the provenance block"
+
+
+def test_headline_week_is_the_monday_of_week_w_minus_1(single):
+    folder, _ = single
+    reps = pd.read_csv(folder / "replications.csv")
+    w = int(reps["weeks_to_clear_52w"].median())                 # 3 replications: the median is one of them
+    start = dt.date.fromisoformat(str(yaml.safe_load((folder / "scenario.yaml").read_text())["start_date"]))
+    monday = start + dt.timedelta(days=7 * (w - 1))
+    text = (folder / "report.md").read_text(encoding="utf-8")
+    expected = f"over 52 weeks is treated in the week of {monday.day} {monday:%B %Y}"
+    assert expected in text, f"expected '{expected}' (start + 7(w-1) days, w={w}) in report.md"
+    assert monday.weekday() == 0, f"expected a Monday, saw {monday:%A}"
+
+
+def test_markdown_and_charts_written(single):
+    folder, written = single
+    md = folder / "report.md"
+    assert md.exists(), "expected report.md"
+    text = md.read_text(encoding="utf-8")
+    for stem in EXPECTED_CHARTS:
+        for ext in ("png", "svg"):
+            f = folder / "charts" / f"{stem}.{ext}"
+            assert f.exists() and f.stat().st_size > 1000, f"expected chart {f} (non-empty)"
+            assert f in written, f"expected {f} in build_report's returned list"
+        assert f"charts/{stem}.png" in text, f"expected report.md to reference charts/{stem}.png"
+    weekly = pd.read_csv(folder / "weekly.csv")
+    has_vaccinations = "vaccinations" in weekly and weekly["vaccinations"].notna().any()
+    assert (folder / "charts" / "vaccinations.png").exists() == has_vaccinations, \
+        f"expected a vaccinations chart exactly when weekly.csv has vaccinations (has: {has_vaccinations})"
+    leftovers = [p.name for p in folder.rglob("*") if ".partial" in p.name]
+    assert not leftovers, f"expected no temporary files left behind, saw {leftovers}"
+
+
+def test_workbook_sheets_and_weekly_rows(single):
+    folder, _ = single
+    wb = openpyxl.load_workbook(folder / "results.xlsx")
+    for sheet in ("summary", "weekly", "comparison", "assumptions", "provenance"):
+        assert sheet in wb.sheetnames, f"expected sheet {sheet!r}, saw {wb.sheetnames}"
+    weekly_rows = len(pd.read_csv(folder / "weekly.csv"))
+    assert wb["weekly"].max_row - 1 == weekly_rows, \
+        f"expected {weekly_rows} data rows in the weekly sheet (as weekly.csv), saw {wb['weekly'].max_row - 1}"
+    for sheet in ("summary", "weekly", "comparison"):
+        assert wb[sheet].freeze_panes is not None, f"expected a frozen header row on {sheet}"
+    comparison = pd.read_excel(folder / "results.xlsx", sheet_name="comparison")
+    assert len(comparison) == 1, f"expected one comparison row for one scenario, saw {len(comparison)}"
+    assert comparison["diff_52w_weeks_p50"].isna().all(), "expected empty difference columns with one scenario"
+    cell = wb["comparison"].cell(row=2, column=list(comparison.columns).index("clear_52w_week_p50") + 1)
+    assert isinstance(cell.value, dt.datetime), f"expected a real Excel date for the clearance week, saw {cell.value!r}"
+
+
+def test_two_scenarios_give_a_paired_difference(compared):
+    folder, _ = compared
+    comparison = pd.read_excel(folder / "results.xlsx", sheet_name="comparison")
+    assert list(comparison["scenario"]) == ["baseline", "fewer_sessions"], \
+        f"expected one row per scenario in order, saw {list(comparison['scenario'])}"
+    reps = pd.read_csv(folder / "replications.csv")
+    a = reps[reps["scenario"] == "baseline"].set_index("replication")["weeks_to_clear_52w"]
+    b = reps[reps["scenario"] == "fewer_sessions"].set_index("replication")["weeks_to_clear_52w"]
+    d = (b - a).dropna()
+    row = comparison.set_index("scenario").loc["fewer_sessions"]
+    assert row["diff_52w_weeks_p50"] == pytest.approx(float(np.median(d))), \
+        f"expected the median paired difference {np.median(d)}, saw {row['diff_52w_weeks_p50']}"
+    assert row["diff_52w_pairs"] == len(d), f"expected {len(d)} pairs, saw {row['diff_52w_pairs']}"
+    assert pd.isna(comparison.set_index("scenario").loc["baseline", "diff_52w_weeks_p50"]), \
+        "expected no difference on the reference row"
+    text = (folder / "report.md").read_text(encoding="utf-8")
+    assert "Compared with *Baseline: June 2021 plan*, *Fewer sessions at LNWH* clears the 52-week backlog" in text, \
+        "expected a comparison headline in report.md"
+    for stem in EXPECTED_CHARTS:
+        assert (folder / "charts" / f"{stem}.png").exists(), f"expected {stem}.png for the comparison"
+
+
+def test_percentiles_are_ordered(single, compared):
+    for folder, _ in (single, compared):
+        run = report.load_run(folder)
+        weekly = run.weekly.copy()
+        for col in ("waiting_over_52w", "waiting_total", "clock_stops_admitted", "clock_stops_non_admitted"):
+            b = charts.weekly_percentiles(weekly, col)
+            bad = b[(b["p05"] > b["p50"]) | (b["p50"] > b["p95"])]
+            assert bad.empty, f"expected p05 ≤ p50 ≤ p95 in every week of {col}, saw {len(bad)} weeks out of order"
+        for c in report.clearance_table(run):
+            dates = [x for x in (c.low, c.median, c.high) if x is not None]
+            assert dates == sorted(dates), \
+                f"expected ordered clearance dates for {c.scenario} {c.threshold}w, saw {dates}"
+        comparison = pd.read_excel(folder / "results.xlsx", sheet_name="comparison")
+        for t in report.THRESHOLDS:
+            for _, row in comparison.iterrows():
+                lo, mid, hi = (row[f"clear_{t}w_week_p{q}"] for q in ("05", "50", "95"))
+                blank = [pd.isna(x) for x in (lo, mid, hi)]      # blank = not cleared: later than any date
+                known = [x for x in (lo, mid, hi) if not pd.isna(x)]
+                assert known == sorted(known) and blank == sorted(blank), \
+                    f"expected p05 ≤ p50 ≤ p95 clearance weeks in the sheet, saw {lo}, {mid}, {hi}"
+                dlo, dmid, dhi = (row[f"diff_{t}w_weeks_p{q}"] for q in ("05", "50", "95"))
+                if not pd.isna(dmid):
+                    assert dlo <= dmid <= dhi, f"expected ordered paired differences, saw {dlo}, {dmid}, {dhi}"
+        summary = pd.read_excel(folder / "results.xlsx", sheet_name="summary").dropna(subset=["p05", "p50", "p95"])
+        bad = summary[(summary["p05"] > summary["p50"] + 1e-9) | (summary["p50"] > summary["p95"] + 1e-9)]
+        assert bad.empty, f"expected ordered percentiles in the summary sheet, saw {bad['metric'].tolist()}"
+
+
+def test_report_module_does_not_import_the_model(single):
+    folder, _ = single
+    code = ("import sys; from sim import report; report.build_report(sys.argv[1]); "
+            "bad = [m for m in ('sim.model', 'sim.experiment') if m in sys.modules]; "
+            "assert not bad, f'report imported {bad}'")
+    proc = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, cwd=ROOT,
+                          timeout=300)
+    assert proc.returncode == 0, f"expected the report to build without importing the model: {proc.stderr}"
+
+
+def test_failure_half_way_leaves_no_complete_looking_report(runs, tmp_path, monkeypatch, no_model):
+    folder = copy_run(runs / "baseline", tmp_path / "run")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+    monkeypatch.setattr(report, "render_html", broken)
+    with pytest.raises(RuntimeError):
+        report.build_report(folder)
+    left = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+    assert not (folder / "report.html").exists(), f"expected no report.html after a failure, saw {left}"
+    assert not (folder / "results.xlsx").exists() and not (folder / "charts").exists(), \
+        f"expected nothing moved into place after a failure, saw {left}"
+    assert not [p for p in left if ".partial" in p], f"expected the staging folder removed, saw {left}"
+
+
+def _synthetic_folder(folder: Path, counts_by_rep: list[list[int]]) -> Path:
+    """weekly.csv only: waiting_over_52w per replication, other columns constant."""
+    folder.mkdir(parents=True)
+    start = dt.date(2021, 6, 7)
+    rows = []
+    for rep, counts in enumerate(counts_by_rep):
+        for w, n in enumerate(counts):
+            rows.append({"scenario": "s", "replication": rep, "week_start": (start + dt.timedelta(weeks=w)).isoformat(),
+                         "week": w, "waiting_total_start": 100, "waiting_total": 100, "waiting_over_52w": n,
+                         "waiting_over_78w": 0, "waiting_over_104w": 0, "clock_stops_admitted": 10,
+                         "clock_stops_non_admitted": 20, "theatre_sessions_lost": 1, "theatre_sessions_planned": 10})
+    pd.DataFrame(rows).to_csv(folder / "weekly.csv", index=False)
+    (folder / "scenario.yaml").write_text("name: s\ntitle: Synthetic\nstart_date: 2021-06-07\nhorizon_weeks: 6\n")
+    return folder
+
+
+def test_not_cleared_is_reported_honestly(tmp_path, no_model):
+    # 4 replications; 3 never clear within the 6 weeks, one clears (zero from the end of week 2: w = 3).
+    folder = _synthetic_folder(tmp_path / "run", [[5, 4, 0, 0, 0, 0], [5, 5, 5, 5, 5, 5], [5, 5, 5, 5, 5, 5],
+                                                  [5, 5, 5, 5, 5, 5]])
+    report.build_report(folder)
+    text = (folder / "report.md").read_text(encoding="utf-8")
+    end = "18 July 2021"                          # the Sunday ending week 5
+    expected = f"the 52-week backlog had not cleared by {end} (the end of the run) in 3 of 4 replications"
+    assert expected in text, f"expected '{expected}' in report.md"
+    assert "in the other 1 it cleared in the week of 21 June 2021" in text, \
+        "expected the one cleared replication's week (w = 3: the Monday of week index 2, 21 June 2021)"
+    assert (folder / "charts" / "clearance_dates.png").exists(), "expected the clearance chart with not-cleared rows"
+
+
+def test_single_late_replication_does_not_hide_the_median(tmp_path, no_model):
+    # 3 replications clear (w = 2, 3, 3), 1 does not: the median clears, the 95th percentile does not.
+    folder = _synthetic_folder(tmp_path / "run", [[5, 0, 0, 0, 0, 0], [5, 5, 0, 0, 0, 0], [5, 5, 0, 0, 0, 0],
+                                                  [5, 5, 5, 5, 5, 5]])
+    report.build_report(folder)
+    text = (folder / "report.md").read_text(encoding="utf-8")
+    expected = ("is treated in the week of 21 June 2021 (median of 4 replications); in 90% of replications no "
+                "earlier than 14 June 2021, and in 1 of 4 replications the 52-week backlog had not cleared by "
+                "18 July 2021, the end of the run.")
+    assert expected in text, (f"expected '{expected}' (median w = 3 → week index 2; p05 w = 2.15 rounded down to 2 "
+                              "→ week index 1; p95 not cleared) in report.md")
