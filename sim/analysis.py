@@ -30,32 +30,40 @@ def weeks_to_clear(counts: np.ndarray) -> float:
 
 
 def replication_kpis(weekly: pd.DataFrame) -> pd.DataFrame:
-    """One row per (scenario, replication) with the clearance weeks and list measures."""
+    """One row per (scenario, replication) with the clearance weeks and list measures (those the weekly
+    table has columns for, so a partial table from elsewhere still summarises)."""
     rows = []
-    for (scenario, rep), g in weekly.groupby(["scenario", "replication"], sort=True):
+    for (scenario, rep), g in weekly.groupby(["scenario", "replication"], sort=False):
         g = g.sort_values("week")
         row = {"scenario": scenario, "replication": rep}
         for t in CLEARANCE_THRESHOLDS:
-            row[f"weeks_to_clear_{t}w"] = weeks_to_clear(g[f"waiting_over_{t}w"].to_numpy())
-        row["peak_waiting_total"] = float(max(g["waiting_total"].max(), g["waiting_total_start"].iloc[0]))
-        row["waiting_total_end"] = float(g["waiting_total"].iloc[-1])
-        row["waiting_over_18w_end"] = float(g["waiting_over_18w"].iloc[-1])
-        row["waiting_over_52w_end"] = float(g["waiting_over_52w"].iloc[-1])
-        stops = g["clock_stops_admitted"].sum()
-        row["clock_stops_admitted_per_week"] = float(stops / len(g))
-        row["clock_stops_non_admitted_per_week"] = float(g["clock_stops_non_admitted"].sum() / len(g))
-        row["theatre_sessions_lost_total"] = float(g["theatre_sessions_lost"].sum())
-        row["theatre_utilisation_mean"] = float(g["theatre_utilisation"].mean())
+            if f"waiting_over_{t}w" in g:
+                row[f"weeks_to_clear_{t}w"] = weeks_to_clear(g[f"waiting_over_{t}w"].to_numpy())
+        if "waiting_total" in g:
+            opening = g["waiting_total_start"].iloc[0] if "waiting_total_start" in g else g["waiting_total"].iloc[0]
+            row["peak_waiting_total"] = float(max(g["waiting_total"].max(), opening))
+            row["waiting_total_end"] = float(g["waiting_total"].iloc[-1])
+        for col in ("waiting_over_18w", "waiting_over_52w"):
+            if col in g:
+                row[f"{col}_end"] = float(g[col].iloc[-1])
+        for col in ("clock_stops_admitted", "clock_stops_non_admitted"):
+            if col in g:
+                row[f"{col}_per_week"] = float(g[col].sum() / len(g))
+        if "theatre_sessions_lost" in g:
+            row["theatre_sessions_lost_total"] = float(g["theatre_sessions_lost"].sum())
+        if "theatre_utilisation" in g:
+            row["theatre_utilisation_mean"] = float(g["theatre_utilisation"].mean())
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _percentile_with_inf(values: np.ndarray, q: float) -> float:
+def percentile(values: np.ndarray, q: float) -> float:
     """Linear-interpolation percentile where NaN (not cleared) counts as later than any value.
 
     Written out because numpy interpolates inf x 0 to NaN: the median of [25, 25, not cleared] is 25.
     Returns NaN when the percentile itself falls on or beyond a replication that did not clear.
     """
+    values = np.asarray(list(values), dtype=float)
     if len(values) == 0:
         return float("nan")
     v = np.sort(np.where(np.isnan(values), np.inf, values))
@@ -79,9 +87,11 @@ def summarise(kpis: pd.DataFrame) -> pd.DataFrame:
             v = g[m].to_numpy(dtype=float)
             rows.append({"scenario": scenario, "metric": m,
                          "mean": float(np.mean(v)) if not np.isnan(v).any() else float("nan"),
-                         "p05": _percentile_with_inf(v, 5), "p50": _percentile_with_inf(v, 50),
-                         "p95": _percentile_with_inf(v, 95)})
+                         "p05": percentile(v, 5), "p50": percentile(v, 50),
+                         "p95": percentile(v, 95)})
         for t in CLEARANCE_THRESHOLDS:
+            if f"weeks_to_clear_{t}w" not in g:
+                continue
             v = g[f"weeks_to_clear_{t}w"].to_numpy(dtype=float)
             share = float(np.mean(~np.isnan(v)))
             rows.append({"scenario": scenario, "metric": f"share_of_replications_cleared_{t}w",
@@ -118,4 +128,37 @@ def headline(summary: pd.DataFrame, scenario_title: str, scenario_name: str, sta
     peak = s.loc["peak_waiting_total"]
     lines.append(f"  Peak waiting list: {peak['p50']:,.0f} pathways (median; 90% of replications "
                  f"{peak['p05']:,.0f} to {peak['p95']:,.0f}).")
+    return lines
+
+
+def paired_comparison(kpis: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """Each scenario's clearance weeks minus the reference's, replication by replication (same seeds, so
+    the same patients), summarised. Positive = later than the reference. A replication where either did
+    not clear is left out and counted."""
+    rows = []
+    ref = kpis[kpis["scenario"] == reference].set_index("replication")
+    for scenario, g in kpis.groupby("scenario", sort=False):
+        g = g.set_index("replication")
+        for t in CLEARANCE_THRESHOLDS:
+            col = f"weeks_to_clear_{t}w"
+            diff = (g[col] - ref[col]).dropna()
+            rows.append({"scenario": scenario, "reference": reference, "metric": f"{col}_difference",
+                         "mean": float(diff.mean()) if len(diff) else float("nan"),
+                         "p05": percentile(diff.to_numpy(), 5), "p50": percentile(diff.to_numpy(), 50),
+                         "p95": percentile(diff.to_numpy(), 95),
+                         "pairs": int(len(diff)), "pairs_not_cleared": int(len(g) - len(diff))})
+    return pd.DataFrame(rows)
+
+
+def comparison_lines(comparison: pd.DataFrame, reference: str) -> list[str]:
+    """Plain-English paired differences in the 52-week clearance against the reference."""
+    lines = [f"Compared with {reference} (same patients in each replication):"]
+    for _, r in comparison[comparison["metric"] == "weeks_to_clear_52w_difference"].iterrows():
+        if r["scenario"] == reference:
+            continue
+        if np.isnan(r["p50"]):
+            lines.append(f"  {r['scenario']}: no paired replications cleared 52 weeks in both")
+            continue
+        lines.append(f"  {r['scenario']}: 52-week clearance {r['p50']:+.0f} weeks (median; 90% of pairs "
+                     f"{r['p05']:+.0f} to {r['p95']:+.0f}; {r['pairs']} pairs, {r['pairs_not_cleared']} not cleared)")
     return lines

@@ -1,4 +1,4 @@
-"""Command line: `run`, `validate`. Thin over config -> experiment -> analysis -> results.
+"""Command line: `run`, `compare`, `validate`, `report`. Thin over config -> experiment -> analysis -> results.
 
 Exit codes: 0 success, 2 bad scenario or bad output folder (one line per problem, no traceback),
 130 interrupted (no folder that looks complete is left behind).
@@ -11,14 +11,28 @@ import sys
 import time
 from pathlib import Path
 
-from sim.analysis import headline, replication_kpis, summarise
+import pandas as pd
+
+from sim.analysis import comparison_lines, headline, paired_comparison, replication_kpis, summarise
 from sim.config import ScenarioError, load_scenario
 from sim.experiment import run_replications
+from sim.report import build_report
 from sim.results import (PROJECT_ROOT, OutputError, atomic_run_dir, check_out_dir, default_run_dir, write_manifest,
                          write_resolved_scenario)
 
 DEFAULT_SCENARIO = PROJECT_ROOT / "scenarios" / "baseline.yaml"
 RESULTS_ROOT = PROJECT_ROOT / "results"
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--replications", type=int, help="number of replications (overrides run.replications)")
+    p.add_argument("--seed", type=int, help="experiment seed (overrides run.seed)")
+    p.add_argument("--out", type=Path, help="write exactly here (must be new or empty)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="dotted.key=value",
+                   help="override a scenario value, e.g. --set sites.imperial.elective_beds=120")
+    p.add_argument("--jobs", type=int, default=1, help="run replications in this many local processes")
+    p.add_argument("--no-report", action="store_true", help="skip charts, report and workbook (faster)")
+    p.add_argument("--quiet", action="store_true", help="print only the headline")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,16 +41,18 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a scenario and write results/<scenario>/<timestamp>/")
     run.add_argument("scenario", type=Path, help="scenario YAML file")
-    run.add_argument("--replications", type=int, help="number of replications (overrides run.replications)")
-    run.add_argument("--seed", type=int, help="experiment seed (overrides run.seed)")
-    run.add_argument("--out", type=Path, help="write exactly here (must not already hold a run)")
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="dotted.key=value",
-                     help="override a scenario value, e.g. --set sites.imperial.elective_beds=120")
-    run.add_argument("--quiet", action="store_true", help="print only the headline")
+    _add_run_options(run)
+
+    compare = sub.add_parser("compare", help="run scenarios with the same seeds and compare them with the first")
+    compare.add_argument("scenarios", type=Path, nargs="+", help="scenario YAML files; the first is the reference")
+    _add_run_options(compare)
 
     val = sub.add_parser("validate", help="check a scenario file and report every problem")
     val.add_argument("scenario", type=Path)
     val.add_argument("--set", dest="overrides", action="append", default=[], metavar="dotted.key=value")
+
+    rep = sub.add_parser("report", help="make charts, report and workbook again from a saved results folder")
+    rep.add_argument("results_dir", type=Path)
     return parser
 
 
@@ -47,7 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "validate":
             return _validate(args)
-        return _run(args)
+        if args.command == "report":
+            return _report(args)
+        if args.command == "compare":
+            return _run(args, args.scenarios)
+        return _run(args, [args.scenario])
     except ScenarioError as exc:
         for line in exc.problems:
             print(f"error: {line}", file=sys.stderr)
@@ -68,18 +88,33 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
+def _report(args: argparse.Namespace) -> int:
+    folder = args.results_dir
+    if not (folder / "weekly.csv").is_file():
+        raise OutputError(f"{folder}: not a finished results folder (no weekly.csv)")
+    written = build_report(folder)
+    print(f"Report: {folder / 'report.html'} ({len(written)} files)")
+    return 0
+
+
+def _run(args: argparse.Namespace, files: list[Path]) -> int:
+    """Run one scenario (run) or several with the same seed and replications (compare)."""
     overrides = list(args.overrides)
-    if args.replications is not None:
-        overrides.append(f"run.replications={args.replications}")
-    if args.seed is not None:
-        overrides.append(f"run.seed={args.seed}")
-    scenario, raw = load_scenario(args.scenario, overrides)
+    loaded = [load_scenario(f, overrides) for f in files]
+    first = loaded[0][0]
+    replications = args.replications if args.replications is not None else first.run.replications
+    seed = args.seed if args.seed is not None else first.run.seed
+    common = [f"run.replications={replications}", f"run.seed={seed}"]
+    loaded = [load_scenario(f, overrides + common) for f in files]
+    names = [sc.name for sc, _ in loaded]
+    if len(set(names)) != len(names):
+        raise ScenarioError([f"compare: scenario names must differ (got {', '.join(names)})"])
+    comparing = len(loaded) > 1
     if args.out is not None:
         check_out_dir(args.out)
         final = args.out
     else:
-        final = default_run_dir(RESULTS_ROOT, scenario.name)
+        final = default_run_dir(RESULTS_ROOT, "compare" if comparing else first.name)
 
     started = dt.datetime.now().astimezone()
     t0 = time.perf_counter()
@@ -89,26 +124,48 @@ def _run(args: argparse.Namespace) -> int:
             print(f"  replication {res.replication + 1}/{n}: {res.pathways_simulated:,} pathways "
                   f"in {res.wall_seconds:.1f} s", file=sys.stderr)
 
-    if not args.quiet:
-        print(f"Running {scenario.name} ({scenario.run.replications} replications, seed {scenario.run.seed})",
-              file=sys.stderr)
-    result = run_replications(scenario, on_done=progress)
-    kpis = replication_kpis(result.weekly)
+    results = []
+    for scenario, _ in loaded:
+        if not args.quiet:
+            print(f"Running {scenario.name} ({replications} replications, seed {seed})", file=sys.stderr)
+        results.append(run_replications(scenario, on_done=progress, jobs=args.jobs))
+    weekly = pd.concat([r.weekly for r in results], ignore_index=True)
+    kpis = replication_kpis(weekly)
     summary = summarise(kpis)
+    comparison = paired_comparison(kpis, names[0]) if comparing else None
     with atomic_run_dir(final) as folder:
-        write_resolved_scenario(folder, raw)
-        result.weekly.to_csv(folder / "weekly.csv", index=False)
+        if comparing:
+            (folder / "scenarios").mkdir()
+            for (scenario, raw) in loaded:
+                write_resolved_scenario(folder / "scenarios", raw, f"{scenario.name}.yaml")
+        else:
+            write_resolved_scenario(folder, loaded[0][1])
+        weekly.to_csv(folder / "weekly.csv", index=False)
         kpis.to_csv(folder / "replications.csv", index=False)
         summary.to_csv(folder / "summary.csv", index=False)
-        result.waits_by_priority.to_csv(folder / "waits_by_priority.csv", index=False)
-        write_manifest(folder, scenario=scenario.name, scenario_file=str(args.scenario), overrides=args.overrides,
-                       seed=result.seed, replications=result.replications,
-                       pathways_simulated=result.pathways_simulated,
+        if comparison is not None:
+            comparison.to_csv(folder / "comparison.csv", index=False)
+        pd.concat([r.by_specialty for r in results]).to_csv(folder / "weekly_by_specialty.csv", index=False)
+        cohorts = pd.concat([r.vaccination_by_cohort for r in results])
+        if len(cohorts):
+            cohorts.to_csv(folder / "vaccination_by_cohort.csv", index=False)
+        pd.concat([r.waits_by_priority.assign(scenario=r.scenario.name) for r in results]).to_csv(
+            folder / "waits_by_priority.csv", index=False)
+        write_manifest(folder, scenario=names if comparing else names[0],
+                       scenario_files=[str(f) for f in files], overrides=args.overrides, seed=seed,
+                       replications=replications, jobs=args.jobs,
+                       pathways_simulated=sum(r.pathways_simulated for r in results),
                        wall_time_seconds=round(time.perf_counter() - t0, 2),
                        started_at=started.isoformat(timespec="seconds"),
                        finished_at=dt.datetime.now().astimezone().isoformat(timespec="seconds"))
-    for line in headline(summary, scenario.title, scenario.name, scenario.start_date, result.replications,
-                         scenario.horizon_weeks):
-        print(line)
-    print(f"Results: {final}")
+        if not args.no_report:
+            build_report(folder)
+    for scenario, _ in loaded:
+        for line in headline(summary, scenario.title, scenario.name, scenario.start_date, replications,
+                             scenario.horizon_weeks):
+            print(line)
+    if comparison is not None:
+        for line in comparison_lines(comparison, names[0]):
+            print(line)
+    print(f"Results: {final}" + ("" if args.no_report else f"  (report: {final / 'report.html'})"))
     return 0

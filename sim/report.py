@@ -36,6 +36,7 @@ import pandas as pd
 import yaml
 
 from sim import charts
+from sim.analysis import percentile, replication_kpis, summarise
 
 THRESHOLDS = (52, 78, 104)
 EXCEL_MAX_ROWS = 1_048_576
@@ -196,61 +197,6 @@ def _read_scenario_configs(run_dir: Path) -> dict[str, dict]:
     return configs
 
 
-def _weeks_to_clear(counts: np.ndarray) -> float:
-    """As replications.csv: weeks until the count is zero at every later week's end; NaN if never."""
-    nonzero = np.flatnonzero(np.asarray(counts) > 0)
-    if len(nonzero) == 0:
-        return 0.0
-    last = int(nonzero[-1])
-    return float(last + 2) if last + 1 < len(counts) else float("nan")
-
-
-def _replications_from_weekly(weekly: pd.DataFrame) -> pd.DataFrame:
-    rows = []
-    for (scenario, rep), g in weekly.groupby(["scenario", "replication"], sort=False):
-        g = g.sort_values("week")
-        row: dict[str, Any] = {"scenario": scenario, "replication": rep}
-        for t in THRESHOLDS:
-            col = f"waiting_over_{t}w"
-            if col in g:
-                row[f"weeks_to_clear_{t}w"] = _weeks_to_clear(g[col].to_numpy())
-        if "waiting_total" in g:
-            first = g["waiting_total_start"].iloc[0] if "waiting_total_start" in g else g["waiting_total"].iloc[0]
-            row["peak_waiting_total"] = float(max(g["waiting_total"].max(), first))
-            row["waiting_total_end"] = float(g["waiting_total"].iloc[-1])
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def percentile(values: Iterable[float], q: float) -> float:
-    """Linear-interpolated percentile (numpy's default method) where NaN (not cleared) counts as later than
-    anything. NaN when the percentile reaches a not-cleared replication. Interpolation is done by hand because
-    numpy's gives NaN even when the weight on the infinite neighbour is zero (e.g. the median of 25, 25, never)."""
-    raw = np.asarray(list(values), dtype=float)
-    v = np.sort(np.where(np.isnan(raw), np.inf, raw))
-    if len(v) == 0:
-        return float("nan")
-    h = (len(v) - 1) * q / 100.0
-    lo = int(math.floor(h))
-    hi = min(lo + 1, len(v) - 1)
-    frac = h - lo
-    a, b = float(v[lo]), float(v[hi])
-    p = a if frac == 0 or a == b else a + (b - a) * frac
-    return p if math.isfinite(p) else float("nan")
-
-
-def _summary_from_replications(reps: pd.DataFrame) -> pd.DataFrame:
-    rows = []
-    metrics = [c for c in reps.columns if c not in ("scenario", "replication")]
-    for scenario, g in reps.groupby("scenario", sort=False):
-        for m in metrics:
-            v = g[m].to_numpy(dtype=float)
-            rows.append({"scenario": scenario, "metric": m,
-                         "mean": float(np.mean(v)) if not np.isnan(v).any() else float("nan"),
-                         "p05": percentile(v, 5), "p50": percentile(v, 50), "p95": percentile(v, 95)})
-    return pd.DataFrame(rows, columns=["scenario", "metric", "mean", "p05", "p50", "p95"])
-
-
 def load_run(run_dir: Path) -> RunFolder:
     """Read a run folder's saved files. weekly.csv is required; the rest are used when present."""
     run_dir = Path(run_dir)
@@ -263,7 +209,7 @@ def load_run(run_dir: Path) -> RunFolder:
     manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}
 
     reps_path = run_dir / "replications.csv"
-    derived = _replications_from_weekly(weekly)
+    derived = replication_kpis(weekly)
     if reps_path.is_file():
         reps = pd.read_csv(reps_path)
         reps["scenario"] = reps["scenario"].astype(str)
@@ -278,7 +224,7 @@ def load_run(run_dir: Path) -> RunFolder:
         summary = pd.read_csv(summary_path)
         summary["scenario"] = summary["scenario"].astype(str)
     else:
-        summary = _summary_from_replications(reps)
+        summary = summarise(reps)
 
     configs = _read_scenario_configs(run_dir)
     scenarios: dict[str, ScenarioInfo] = {}

@@ -104,7 +104,7 @@ def write_manifest(folder: Path, **fields: object) -> None:
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
 
 
-def write_resolved_scenario(folder: Path, raw: dict) -> None:
+def write_resolved_scenario(folder: Path, raw: dict, filename: str = "scenario.yaml") -> None:
     text = "# The scenario exactly as run: inheritance and --set overrides applied.\n"
     text += yaml.safe_dump(raw, sort_keys=False, allow_unicode=True, width=120)
-    (folder / "scenario.yaml").write_text(text, encoding="utf-8")
+    (folder / filename).write_text(text, encoding="utf-8")
