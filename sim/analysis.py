@@ -99,6 +99,28 @@ def summarise(kpis: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
+def target_probabilities(kpis: pd.DataFrame, scenario_name: str, start: dt.date,
+                         targets: dict[int, dt.date]) -> pd.DataFrame:
+    """Share of replications in which nobody waits over T weeks from the target date on.
+
+    Met means the count was zero at the end of the last week ending on or before the target date and at
+    every week's end after it: start + weeks_to_clear weeks <= target + 1 day.
+    """
+    rows = []
+    g = kpis[kpis["scenario"] == scenario_name]
+    for t, date in targets.items():
+        col = f"weeks_to_clear_{t}w"
+        if date is None or col not in g:
+            continue
+        limit_weeks = ((date - start).days + 1) / 7.0
+        v = g[col].to_numpy(dtype=float)
+        met = np.where(np.isnan(v), False, v <= limit_weeks)
+        rows.append({"scenario": scenario_name, "metric": f"probability_no_{t}w_waiters_by_{date.isoformat()}",
+                     "mean": float(met.mean()) if len(met) else float("nan"),
+                     "p05": np.nan, "p50": np.nan, "p95": np.nan})
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
 def week_date(start: dt.date, weeks: float) -> dt.date | None:
     """The date `weeks` after the start (the Monday after the week in which a count cleared)."""
     if weeks is None or np.isnan(weeks):
@@ -125,6 +147,12 @@ def headline(summary: pd.DataFrame, scenario_title: str, scenario_name: str, sta
             hi_text = week_date(start, hi).isoformat() if not np.isnan(hi) else f"not by {end.isoformat()}"
             text += f"; 90% of replications between {week_date(start, lo).isoformat()} and {hi_text}"
         lines.append(text + ".")
+    for metric in s.index:
+        if metric.startswith("probability_no_"):
+            t, date = metric.removeprefix("probability_no_").split("w_waiters_by_")
+            when = dt.date.fromisoformat(date)
+            lines.append(f"  Chance that nobody waits over {t} weeks by {when.day} {when:%B %Y}: "
+                         f"{s.loc[metric, 'mean']:.0%} of replications.")
     peak = s.loc["peak_waiting_total"]
     lines.append(f"  Peak waiting list: {peak['p50']:,.0f} pathways (median; 90% of replications "
                  f"{peak['p05']:,.0f} to {peak['p95']:,.0f}).")

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim.analysis import comparison_lines, headline, paired_comparison, replication_kpis, summarise
+from sim.analysis import (comparison_lines, headline, paired_comparison, replication_kpis, summarise,
+                          target_probabilities)
 from sim.config import ScenarioError, load_scenario
 from sim.experiment import run_replications
 from sim.report import build_report
@@ -131,7 +132,11 @@ def _run(args: argparse.Namespace, files: list[Path]) -> int:
         results.append(run_replications(scenario, on_done=progress, jobs=args.jobs))
     weekly = pd.concat([r.weekly for r in results], ignore_index=True)
     kpis = replication_kpis(weekly)
-    summary = summarise(kpis)
+    summary = pd.concat([summarise(kpis)] + [
+        target_probabilities(kpis, sc.name, sc.start_date, {52: sc.targets.no_52w_waiters_by,
+                                                            78: sc.targets.no_78w_waiters_by,
+                                                            104: sc.targets.no_104w_waiters_by})
+        for sc, _ in loaded if sc.targets], ignore_index=True)
     comparison = paired_comparison(kpis, names[0]) if comparing else None
     with atomic_run_dir(final) as folder:
         if comparing:

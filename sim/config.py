@@ -397,6 +397,14 @@ class Vaccination(_Model):
     surge: VaccinationSurge | None = None
 
 
+class Targets(_Model):
+    """Dates a board wants to know the chance of meeting (nobody waiting over N weeks by then)."""
+
+    no_52w_waiters_by: dt.date | None = None
+    no_78w_waiters_by: dt.date | None = None
+    no_104w_waiters_by: dt.date | None = None
+
+
 class RunSettings(_Model):
     seed: int = Field(ge=0)
     replications: int = Field(ge=1, le=10_000)
@@ -423,6 +431,7 @@ class Scenario(_Model):
     theatre_rules: TheatreRules
     removals: Removals
     start_list: StartList
+    targets: Targets | None = None
     covid: Covid | None = None
     surgical_hubs: SurgicalHubs | None = None
     staff: Staff | None = None

@@ -1,0 +1,63 @@
+"""KPI definitions: clearance weeks, percentiles beside uncleared replications, targets, paired differences."""
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim.analysis import paired_comparison, percentile, summarise, target_probabilities, weeks_to_clear
+
+
+@pytest.mark.parametrize("counts, expected", [
+    ([5, 3, 0, 0], 3.0),        # zero from the end of week 1 on -> w = 3 (as documented: last nonzero + 2)
+    ([0, 0, 0], 0.0),           # never any long waiter
+    ([5, 0, 2, 0, 0], 4.0),     # must stay zero: the later blip counts
+    ([5, 5, 5], math.nan),      # not cleared within the horizon
+    ([0, 0, 1], math.nan),      # nonzero at the last week's end
+])
+def test_weeks_to_clear(counts, expected):
+    got = weeks_to_clear(np.array(counts))
+    assert (math.isnan(got) and math.isnan(expected)) or got == expected, f"{counts}: expected {expected}, got {got}"
+
+
+def test_percentile_next_to_an_uncleared_replication():
+    assert percentile([25, 25, np.nan], 50) == 25, "the median of 25, 25, not-cleared is 25"
+    assert math.isnan(percentile([25, 26, np.nan], 95)), "p95 falls between 26 and not-cleared: not cleared"
+    assert percentile([10, 20, 30, 40], 50) == 25 and percentile([10, 20, 30, 40], 5) == pytest.approx(11.5)
+    v = np.random.default_rng(1).normal(size=101)
+    assert percentile(v, 5) <= percentile(v, 50) <= percentile(v, 95)
+    assert percentile(v, 37) == pytest.approx(np.percentile(v, 37)), "must equal numpy's linear method on finite data"
+
+
+def test_target_probability_boundary():
+    start = dt.date(2021, 6, 7)
+    kpis = pd.DataFrame({"scenario": "s", "replication": [0, 1, 2, 3],
+                         "weeks_to_clear_52w": [10.0, 11.0, np.nan, 9.0]})
+    # start + 10 weeks = Monday 16 Aug 2021: met by Sunday 15 Aug (last long waiter left in week 9)
+    got = target_probabilities(kpis, "s", start, {52: dt.date(2021, 8, 15)})
+    assert got["mean"].iloc[0] == pytest.approx(0.5), f"replications 0 and 3 meet the date: {got}"
+    got = target_probabilities(kpis, "s", start, {52: dt.date(2021, 8, 14)})
+    assert got["mean"].iloc[0] == pytest.approx(0.25), "only replication 3 is clear by the Saturday"
+
+
+def test_paired_comparison_pairs_by_replication():
+    kpis = pd.DataFrame({"scenario": ["a"] * 3 + ["b"] * 3, "replication": [0, 1, 2] * 2,
+                         "weeks_to_clear_52w": [10, 20, 30, 12, 18, np.nan],
+                         "weeks_to_clear_78w": [1, 1, 1, 1, 1, 1], "weeks_to_clear_104w": [0] * 6})
+    c = paired_comparison(kpis, "a").set_index(["scenario", "metric"])
+    row = c.loc[("b", "weeks_to_clear_52w_difference")]
+    assert row["pairs"] == 2 and row["pairs_not_cleared"] == 1
+    assert row["mean"] == pytest.approx(0.0), "differences +2 and -2 average to 0"
+    assert c.loc[("a", "weeks_to_clear_52w_difference"), "mean"] == 0
+
+
+def test_summary_percentiles_are_ordered_and_mean_is_empty_when_any_uncleared():
+    kpis = pd.DataFrame({"scenario": "s", "replication": range(20),
+                         "weeks_to_clear_52w": [float(x) for x in range(20, 39)] + [np.nan]})
+    s = summarise(kpis).set_index("metric")
+    row = s.loc["weeks_to_clear_52w"]
+    assert math.isnan(row["mean"]) and row["p05"] <= row["p50"] and math.isnan(row["p95"])
+    assert s.loc["share_of_replications_cleared_52w", "mean"] == pytest.approx(0.95)
