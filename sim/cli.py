@@ -17,6 +17,7 @@ from sim.analysis import (comparison_lines, headline, paired_comparison, replica
                           target_probabilities)
 from sim.config import ScenarioError, load_scenario
 from sim.experiment import run_replications
+from sim import finance
 from sim.report import build_report
 from sim.results import (PROJECT_ROOT, OutputError, atomic_run_dir, check_out_dir, default_run_dir, write_manifest,
                          write_resolved_scenario)
@@ -156,6 +157,12 @@ def _run(args: argparse.Namespace, files: list[Path]) -> int:
             cohorts.to_csv(folder / "vaccination_by_cohort.csv", index=False)
         pd.concat([r.waits_by_priority.assign(scenario=r.scenario.name) for r in results]).to_csv(
             folder / "waits_by_priority.csv", index=False)
+        finances = {sc.name: sc.finance for sc, _ in loaded if sc.finance is not None}
+        if finances:
+            months = finance.monthly(weekly, finances)
+            months.to_csv(folder / "finance_monthly.csv", index=False)
+            finance.by_financial_year(months, names[0] if comparing else None).to_csv(
+                folder / "finance_by_year.csv", index=False)
         write_manifest(folder, scenario=names if comparing else names[0],
                        scenario_files=[str(f) for f in files], overrides=args.overrides, seed=seed,
                        replications=replications, jobs=args.jobs,

@@ -101,6 +101,7 @@ class Site(_Model):
 
     trust_code: str
     name: str
+    provider: Literal["nhs", "independent_sector"] = "nhs"
     elective_beds: int = Field(ge=0)
     theatres: TheatreTemplate
     outpatient_first_slots_per_week: dict[str, float]
@@ -405,6 +406,48 @@ class Targets(_Model):
     no_104w_waiters_by: dt.date | None = None
 
 
+class FinanceCosts(_Model):
+    """Costs in pounds (one price year). Theatre staff are paid for every planned session, run or lost."""
+
+    outpatient_first_face_to_face: float = Field(ge=0)
+    outpatient_first_virtual: float = Field(ge=0)
+    day_case_non_theatre: float = Field(ge=0, description="per day case, beyond the session costs")
+    inpatient_non_theatre: float = Field(ge=0, description="per elective inpatient, beyond session and bed-day costs")
+    elective_bed_day: float = Field(ge=0)
+    theatre_session_fixed: float = Field(ge=0, description="estate, equipment and consumables of a session run")
+    theatre_session_staff: float = Field(ge=0, description="the team for one planned session (paid if lost too)")
+    premium_rate_weekend_sessions: float = Field(default=0.0, ge=0, description="extra share on Saturday/Sunday session staff cost (waiting-list initiatives)")
+    independent_sector_per_case: float = Field(ge=0)
+    vaccination_per_dose: float = Field(ge=0)
+    vaccination_per_station_hour: float = Field(ge=0)
+
+
+class FinanceTariff(_Model):
+    """Income in pounds per unit of activity."""
+
+    outpatient_first: float = Field(ge=0)
+    day_case: float = Field(ge=0)
+    elective_inpatient: float = Field(ge=0)
+
+
+class ErfThreshold(_Model):
+    from_month: str = Field(pattern=r"^\d{4}-\d{2}$", description="first month (YYYY-MM) this threshold is in force")
+    share_of_2019_20: float | None = Field(ge=0, le=2, description="none = no ERF scheme from this month")
+
+
+class Finance(_Model):
+    """Costs, income and the deficit: priced from the same simulated activity planners see."""
+
+    costs: FinanceCosts
+    tariff: FinanceTariff
+    activity_2019_20_per_week: dict[Literal["outpatient_first", "day_case", "elective_inpatient"], float]
+    erf_thresholds: list[ErfThreshold] = []
+    erf_rate_of_tariff: float = Field(default=1.2, ge=0)
+    block_income_per_year: float = Field(ge=0, description="fixed elective income (2021/22 block arrangements)")
+    underlying_deficit_per_year: float = Field(default=0.0, description="recurrent deficit before these activities (positive = deficit)")
+    recurrent_savings_per_year: float = Field(default=0.0, description="productivity savings the scenario assumes")
+
+
 class RunSettings(_Model):
     seed: int = Field(ge=0)
     replications: int = Field(ge=1, le=10_000)
@@ -432,6 +475,7 @@ class Scenario(_Model):
     removals: Removals
     start_list: StartList
     targets: Targets | None = None
+    finance: Finance | None = None
     covid: Covid | None = None
     surgical_hubs: SurgicalHubs | None = None
     staff: Staff | None = None

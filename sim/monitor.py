@@ -45,6 +45,11 @@ class WeeklyActivity:
     theatre_minutes_available: float = 0.0
     hub_sessions_run: int = 0
     hub_cases: int = 0
+    theatre_sessions_weekend_planned: int = 0
+    independent_sector_sessions_run: int = 0
+    independent_sector_cases: int = 0
+    elective_bed_days: float = 0.0
+    vaccination_station_hours: float = 0.0
     staff_redeployed_to_vaccination: int = 0
     vaccinations: int = 0
     vaccinations_first: int = 0
@@ -76,11 +81,13 @@ WEEKLY_COLUMNS = [
     "theatre_cases", "theatre_cases_day_case", "theatre_cases_inpatient", "theatre_cancellations_on_day",
     "theatre_slots_lost_no_bed", "treated_at_other_site", "theatre_utilisation", "elective_beds_occupied",
     "mean_wait_weeks_admitted_stops", "mean_wait_weeks_non_admitted_stops",
-    "hub_sessions_run", "hub_cases", "covid_inpatients", "elective_beds_available",
+    "hub_sessions_run", "hub_cases", "theatre_sessions_weekend_planned", "independent_sector_sessions_run",
+    "independent_sector_cases",
+    "elective_bed_days", "covid_inpatients", "elective_beds_available",
     "referrals_suppressed_covid", "referrals_deferred_returned",
     "staff_redeployed_to_vaccination", "vaccinations", "vaccinations_first_dose", "vaccinations_second_dose",
     *[f"vaccinations_{k}" for k in CENTRE_KINDS], "vaccination_dna", "vaccination_capacity", "vaccination_target",
-    "vaccination_mean_wait_minutes",
+    "vaccination_mean_wait_minutes", "vaccination_station_hours",
 ]
 
 
@@ -160,6 +167,10 @@ class WeeklyMonitor:
                                                        if stops_non else float("nan")),
                 "hub_sessions_run": act.hub_sessions_run,
                 "hub_cases": act.hub_cases,
+                "theatre_sessions_weekend_planned": act.theatre_sessions_weekend_planned,
+                "independent_sector_sessions_run": act.independent_sector_sessions_run,
+                "independent_sector_cases": act.independent_sector_cases,
+                "elective_bed_days": round(act.elective_bed_days, 1),
                 "covid_inpatients": round(float(services.covid.ics_inpatients[end - 7:end].mean()), 1),
                 "elective_beds_available": sum(s.beds.capacity for s in services.theatres),
                 "referrals_suppressed_covid": ledger.referrals_suppressed,
@@ -171,6 +182,7 @@ class WeeklyMonitor:
                 **{f"vaccinations_{k}": n for k, n in zip(CENTRE_KINDS, act.vaccinations_by_kind)},
                 "vaccination_dna": act.vaccination_dna,
                 "vaccination_capacity": act.vaccination_capacity,
+                "vaccination_station_hours": round(act.vaccination_station_hours, 1),
                 "vaccination_target": round(act.vaccination_target) if act.vaccination_target else float("nan"),
                 "vaccination_mean_wait_minutes": (act.vaccination_wait_minutes_total / act.vaccinations
                                                   if act.vaccinations and act.vaccination_wait_minutes_total else float("nan")),

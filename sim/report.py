@@ -1357,6 +1357,12 @@ def write_workbook(path: Path, run: RunFolder, comparison: pd.DataFrame, assumpt
         ("assumptions", assumptions, "B2"),
         ("provenance", pd.DataFrame(provenance, columns=["Item", "Value"]), "B2"),
     ]
+    finance_path = run.path / "finance_by_year.csv"
+    if finance_path.is_file():                  # financial years as columns, the way NHS finance reports
+        sheets.append(("finance", pd.read_csv(finance_path), "D2"))
+    finance_months = run.path / "finance_monthly.csv"
+    if finance_months.is_file():
+        sheets.append(("finance_monthly", pd.read_csv(finance_months), "E2"))
     with pd.ExcelWriter(path, engine="openpyxl") as xw:
         for name, df, freeze in sheets:
             df.to_excel(xw, sheet_name=name, index=False)

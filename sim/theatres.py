@@ -91,6 +91,7 @@ class TheatreSuite:
         self.ring_fenced = hub
         self.opens_day = opens_day
         self.productivity_multiplier = productivity_multiplier
+        self.independent_sector = (not hub) and scenario.sites[scenario.site_names[site_index]].provider == "independent_sector"
         self.staff_row = site_index       # set by build_suites once the roster is known
         # set each day by the Covid process (defaults: no pressure)
         self.productivity_today = 1.0
@@ -118,6 +119,8 @@ class TheatreSuite:
             staffed = services.staff.take_sessions(self.staff_row, n - closed)
             week = services.week
             week.theatre_sessions_planned += n
+            if (self.start_weekday + day) % 7 >= 5 and not self.independent_sector:
+                week.theatre_sessions_weekend_planned += n
             week.sessions_lost_covid += closed
             week.sessions_lost_staff += n - closed - staffed
             for i in range(staffed):
@@ -143,7 +146,7 @@ class TheatreSuite:
         turnaround = self.turnaround_minutes
         speed = self.productivity_multiplier * self.productivity_today
         pop, push = heapq.heappop, heapq.heappush
-        used = lost_to_beds = 0.0
+        used = lost_to_beds = bed_days = 0.0
         booked = treated = cancelled = no_bed = other_site = inpatients = 0
         set_aside: list[tuple[list[int], int]] = []
         hub = self.is_hub
@@ -187,6 +190,7 @@ class TheatreSuite:
                     set_aside.append((heap, key))
                     continue
                 inpatients += 1
+                bed_days += los[pid]
             ledger.stop_admitted(pid, day, site)
             treated += 1
             other_site += referred_site[pid] != site
@@ -197,6 +201,10 @@ class TheatreSuite:
         week.theatre_sessions_idle += booked == 0
         week.theatre_cases += treated
         week.theatre_cases_inpatient += inpatients
+        week.elective_bed_days += bed_days
+        if self.independent_sector:
+            week.independent_sector_sessions_run += 1
+            week.independent_sector_cases += treated
         week.theatre_cancellations_on_day += cancelled
         week.theatre_slots_lost_no_bed += no_bed
         week.sessions_lost_no_bed += min(lost_to_beds, self.session_minutes) / self.session_minutes

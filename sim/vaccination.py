@@ -220,6 +220,7 @@ class VaccinationProgramme:
                     ceiling = min(ceiling, centre.observation_bays * centre.open_minutes_per_day / centre.observation_minutes)
                 capacities.append(int(ceiling))
                 week.vaccination_capacity += int(ceiling)
+                week.vaccination_station_hours += stations * centre.open_minutes_per_day / 60
             if surge:
                 week.vaccination_target += v.surge.target_doses_per_week / 7
             # 3. allocation: local centres first, then ICS-wide ones (nothing to do when nobody is booked)
