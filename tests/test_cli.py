@@ -89,3 +89,19 @@ def test_default_run_dir_never_reuses_a_folder(tmp_path):
     first = results.default_run_dir(tmp_path, "s", now)
     first.mkdir(parents=True)
     assert results.default_run_dir(tmp_path, "s", now) != first
+
+
+def test_sweep_runs_the_full_factorial_and_refuses_bad_levels(tmp_path):
+    out = tmp_path / "sweep"
+    proc = run_cli("sweep", str(BASELINE), "--set", "horizon_weeks=3", "--set", "referrals.referrals_per_week=300,600",
+                   "--set", "theatre_rules.session_cancellation_rate=0,0.5", "--replications", "1", "--out", str(out),
+                   "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_csv(out / "sweep.csv")
+    combos = table[["referrals.referrals_per_week", "theatre_rules.session_cancellation_rate"]].drop_duplicates()
+    assert len(combos) == 4, f"expected 2 x 2 combinations, got {len(combos)}"
+    assert (out / "sweep_heatmap.png").exists() and (out / "manifest.json").exists()
+    bad = tmp_path / "bad"
+    proc = run_cli("sweep", str(BASELINE), "--set", "horizon_weeks=3,-1", "--out", str(bad), "--quiet")
+    assert proc.returncode == 2 and "horizon_weeks" in proc.stderr and "Traceback" not in proc.stderr
+    assert not bad.exists(), "a bad level must stop the sweep before anything is written"
