@@ -59,6 +59,7 @@ class StaffRoster:
         self.month_of_day = np.array([dt.date.fromordinal(start + d).month - 1 for d in range(sc.horizon_days)])
         self.available = self.establishment.copy()               # present today, before redeployment
         self.redeployed = np.zeros_like(self.establishment)       # sent to vaccination today
+        self.surge_redeployed = np.zeros_like(self.establishment)  # of whom taken under the surge rule
         self.session_cover_left = np.zeros((n_sites, n_groups))
         self.fatigue_extra = np.zeros(n_sites)
         window = st.fatigue.window_weeks * 7 if st and st.fatigue else 1
@@ -86,6 +87,7 @@ class StaffRoster:
             rate = self.absence_rate(day)
             self.available = np.array([g.binomial(self.establishment[i], 1.0 - rate[i]) for i, g in enumerate(rngs)])
             self.redeployed[:] = 0
+            self.surge_redeployed[:] = 0
             self.session_cover_left = self.available * self.sessions_per_person
             self._cover_used[:] = 0
             week = services.week
@@ -136,19 +138,25 @@ class StaffRoster:
         found, redeployed = 0.0, 0
         for j in self.vaccinator_groups:
             free = self.available[site, j] - self.redeployed[site, j]
-            take = min(free, math.ceil(wanted - found))
-            self.redeployed[site, j] += take
+            take = max(0, min(free, math.ceil(wanted - found)))
+            self._take_from_elective(site, j, take)
             found += take
         for name in redeploy_from:
             if found >= wanted:
                 break
             j = self.groups.index(name)
-            cap = math.floor(self.available[site, j] * max_share)
-            free = min(cap, self.available[site, j] - self.redeployed[site, j])
+            # the cap is per site and day, across all the centres the site staffs
+            cap_left = math.floor(self.available[site, j] * max_share) - self.surge_redeployed[site, j]
+            free = min(cap_left, self.available[site, j] - self.redeployed[site, j])
             take = max(0, min(free, math.ceil(wanted - found)))
-            self.redeployed[site, j] += take
-            # redeployed theatre staff no longer cover sessions today
-            self.session_cover_left[site, j] = max(0.0, self.session_cover_left[site, j] - take * self.sessions_per_person[j])
+            self.surge_redeployed[site, j] += take
+            self._take_from_elective(site, j, take)
             found += take
             redeployed += take
         return found, redeployed
+
+    def _take_from_elective(self, site: int, group: int, people: int) -> None:
+        """People sent to vaccination today no longer cover theatre sessions or clinics."""
+        self.redeployed[site, group] += people
+        self.session_cover_left[site, group] = max(
+            0.0, self.session_cover_left[site, group] - people * self.sessions_per_person[group])

@@ -227,14 +227,16 @@ class VaccinationProgramme:
             if not (self.queue_first.any() or self.queue_second.any()):
                 continue
             caps = np.asarray(capacities, dtype=np.int64)
-            # Each borough is served by its local centres plus a share of the ICS-wide centres (mass sites
-            # and events) in proportion to its bookings: people book wherever there is a slot.
+            # Each borough is served by its local centres first; the ICS-wide centres (mass sites and events)
+            # then take what is left, shared in proportion to each borough's bookings its local centres
+            # cannot meet.
             n_boroughs = len(self.sc.boroughs)
             local_cap = np.bincount(self.centre_borough_local, weights=caps * self.is_local,
                                     minlength=n_boroughs).astype(np.int64)
             booked = np.bincount(self.cohort_borough, weights=self.queue_first + self.queue_second,
                                  minlength=n_boroughs)
-            shared_cap = _apportion(int(caps[~self.is_local].sum()), booked)
+            unmet = np.maximum(booked - local_cap, 0)
+            shared_cap = np.minimum(_apportion(int(caps[~self.is_local].sum()), unmet), unmet.astype(np.int64))
             served2, served1 = self._serve(local_cap + shared_cap, self.cohort_borough)
             attended2 = rng.binomial(served2, 1 - v.did_not_attend_rate)
             attended1 = rng.binomial(served1, 1 - v.did_not_attend_rate)

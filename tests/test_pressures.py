@@ -17,13 +17,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import ALL_DAYS, scaled_baseline_raw, simple_raw
+from helpers import ALL_DAYS, ROOT, scaled_baseline_raw, simple_raw
 from sim.analysis import weeks_to_clear
 from sim.config import WEEKDAYS, load_raw, validate
 from sim.model import run_single
 from sim.vaccination import CENTRE_KINDS, erlang_c, erlang_c_mean_wait, simulate_centre_queue
-
-from helpers import ROOT
 
 SCENARIOS = ROOT / "scenarios"
 ELECTIVE_COLUMNS = ["waiting_total", "waiting_over_52w", "clock_stops_admitted", "clock_stops_non_admitted",
@@ -489,3 +487,70 @@ def test_referral_suppression_lowers_clock_starts_and_deferred_demand_returns():
         # returns come 4-26 weeks after suppression: none in the wave's first 4 weeks
         assert w1["referrals_deferred_returned"].iloc[: first + int(rs.return_delay_weeks_min)].sum() == 0
         assert w0["referrals_suppressed_covid"].sum() == 0 and w0["referrals_deferred_returned"].sum() == 0
+
+
+# --------------------------------------------------------------------------------------------------
+# Regression tests for bugs found while writing these tests (fixed in the model)
+# --------------------------------------------------------------------------------------------------
+
+NO_LEAVE = {m: 0.0 for m in ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")}
+
+
+def test_max_share_redeployed_caps_a_site_not_each_centre():
+    raw = scaled_baseline_raw(0.1, horizon_weeks=4)
+    raw["staff"]["baseline_sickness_rate"] = 0.0
+    raw["staff"]["annual_leave_rate_by_month"] = dict(NO_LEAVE)
+    vacc = surge_vaccination(True, max_share=0.5)
+    vacc["centres"]["lnwh_hub_2"] = dict(vacc["centres"]["lnwh_hub"])     # a second hub staffed from lnwh
+    raw["vaccination"] = vacc
+    sc = validate(raw, "two-centres-one-site")
+    nurses = sc.staff.establishment["lnwh"]["theatre_nurses"]            # all present: no absence
+    cap_per_week = 7 * math.floor(0.5 * nurses)
+    w = run_single(sc, 0).weekly
+    surge_weeks = w.iloc[week_of(sc.start_date, SURGE_START):]
+    assert (surge_weeks["staff_redeployed_to_vaccination"] > 0).all()
+    assert (surge_weeks["staff_redeployed_to_vaccination"] <= cap_per_week).all(), (
+        f"max_share_redeployed 0.5 of {nurses} theatre nurses allows {cap_per_week} person-days a week; "
+        f"redeployed {surge_weeks['staff_redeployed_to_vaccination'].tolist()}")
+
+
+def test_staff_at_a_vaccination_centre_do_not_also_staff_theatres():
+    raw = simple_raw(horizon_weeks=2, referrals_per_week=10.0,
+                     start_bands=[{"from_weeks": 0, "to_weeks": 10, "count": 2000, "admitted_share": 1.0}])
+    raw["staff"] = {"groups": {"nurses": {"per_theatre_session": 1, "theatre_sessions_per_day": 1, "vaccinates": True}},
+                    "establishment": {"site_a": {"nurses": 20}}, "baseline_sickness_rate": 0.0,
+                    "annual_leave_rate_by_month": dict(NO_LEAVE), "rostered_absence_rate": 0.0}
+    raw["vaccination"] = {
+        "min_dose_interval_days": 56, "booking_rate_per_day": 0.5, "did_not_attend_rate": 0.0,
+        "centres": {"hub": {"kind": "hospital_hub", "borough": "borough_a", "staffed_from": "site_a", "stations": 10,
+                            "open_minutes_per_day": 480, "minutes_per_dose": 6}},
+        "cohorts": [{"borough": "borough_a", "age_band": "all", "population": 100_000,
+                     "eligible_from": raw["start_date"], "uptake_first_dose": 1.0, "uptake_second_dose": 0.0}]}
+    w = run_single(validate(raw, "dual-role"), 0).weekly
+    assert (w["vaccination_capacity"] == 7 * 10 * 480 // 6).all(), "all 10 stations should be staffed by nurses"
+    # 20 nurses, 10 of them at the centre every day: at most 10 one-nurse sessions a day can run
+    assert (w["theatre_sessions_run"] <= 7 * 10).all(), (
+        f"expected at most 70 sessions a week with 10 of 20 nurses vaccinating, saw {w['theatre_sessions_run'].tolist()}")
+
+
+def test_ics_wide_centres_serve_what_local_centres_leave():
+    raw = simple_raw(horizon_weeks=3, referrals_per_week=10.0)
+    raw["boroughs"] = {b: {"population": 1000, "referred_site_shares": {"site_a": 1.0}} for b in ("borough_a", "borough_b")}
+    start = raw["start_date"]
+    raw["vaccination"] = {
+        "min_dose_interval_days": 56, "booking_rate_per_day": 0.01, "did_not_attend_rate": 0.0,
+        "centres": {  # mass site: 1,000 doses a day for anyone; borough_a's own centres: 20,000 a day
+            "mass": {"kind": "mass_vaccination_site", "borough": "all", "stations": 10, "open_minutes_per_day": 600,
+                     "minutes_per_dose": 6},
+            "local_a": {"kind": "pcn_site", "borough": "borough_a", "stations": 200, "open_minutes_per_day": 600,
+                        "minutes_per_dose": 6}},
+        "cohorts": [{"borough": b, "age_band": "all", "population": 1_000_000, "eligible_from": start,
+                     "uptake_first_dose": 1.0, "uptake_second_dose": 0.0} for b in ("borough_a", "borough_b")]}
+    r = run_single(validate(raw, "shared-capacity"), 0)
+    by_cohort = r.vaccination_by_cohort
+    a = by_cohort[by_cohort["borough"] == "borough_a"]["first_doses"].to_numpy()
+    b = by_cohort[by_cohort["borough"] == "borough_b"]["first_doses"].to_numpy()
+    # borough_a books ~10,000 a day, well inside its own 20,000; borough_b (no local centre) books ~10,000
+    # a day, so every one of the mass site's 7,000 weekly slots should go to borough_b
+    assert (a < 7 * 20_000).all()
+    assert (b == 7 * 1000).all(), f"borough_b should get all 7,000 mass-site doses a week, got {b.tolist()}"
