@@ -20,6 +20,7 @@ from sim.config import ScenarioError, load_scenario
 from sim.experiment import run_replications
 from sim import finance
 from sim.report import build_report
+from sim.start_state import start_list_notes
 from sim.results import (PROJECT_ROOT, OutputError, atomic_run_dir, check_out_dir, default_run_dir, write_manifest,
                          write_resolved_scenario)
 
@@ -66,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="make charts, report and workbook again from a saved results folder")
     rep.add_argument("results_dir", type=Path)
+    from sim.backtest import add_backtest_parser  # issue 6: `backtest` lives in sim/backtest.py
+    add_backtest_parser(sub)
     return parser
 
 
@@ -78,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
             return _validate(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "backtest":
+            from sim.backtest import run_backtest
+            return run_backtest(args)
         if args.command == "compare":
             return _run(args, args.scenarios)
         if args.command == "sweep":
@@ -100,6 +106,8 @@ def _validate(args: argparse.Namespace) -> int:
     print(f"OK: {args.scenario} — {scenario.title}: {len(scenario.specialties)} specialties, "
           f"{len(scenario.sites)} sites, {len(scenario.boroughs)} boroughs, {scenario.horizon_weeks} weeks "
           f"from {scenario.start_date.isoformat()}")
+    for line in start_list_notes(scenario):
+        print(f"  {line}")
     return 0
 
 
@@ -231,6 +239,8 @@ def _run(args: argparse.Namespace, files: list[Path]) -> int:
     for scenario, _ in loaded:
         if not args.quiet:
             print(f"Running {scenario.name} ({replications} replications, seed {seed})", file=sys.stderr)
+            for line in start_list_notes(scenario):
+                print(f"  {line}", file=sys.stderr)
         results.append(run_replications(scenario, on_done=progress, jobs=args.jobs))
     weekly = pd.concat([r.weekly for r in results], ignore_index=True)
     kpis = replication_kpis(weekly)

@@ -203,12 +203,28 @@ class StartBand(_Model):
 
 
 class StartList(_Model):
-    """The waiting list on the start date."""
+    """The waiting list on the start date: exactly one of hand-written `bands` or an RTT Full CSV (`rtt_csv`).
 
-    bands: list[StartBand]
+    With `rtt_csv` (relative to the scenario file) the list is the file's incomplete pathways (Part_2, Part_2A on
+    the admitted list) for `providers` (default: the keys of `provider_sites`), each provider put at a site and
+    each treatment function at a specialty (default: the specialties' treatment_function_code; others go to
+    `other_specialty`); see sim.start_state. `specialty_shares` and `site_shares` apply to `bands` only.
+    """
+
+    bands: list[StartBand] | None = None
     specialty_shares: dict[str, float] | Literal["referral_shares"] = "referral_shares"
     site_shares: dict[str, float] | Literal["referral_shares"] = "referral_shares"
     priority_mix: dict[Literal["P1", "P2", "P3", "P4"], float] | Literal["specialty"] = "specialty"
+    rtt_csv: str | None = None
+    providers: list[str] | None = None
+    commissioners: list[str] | None = None
+    provider_sites: dict[str, str] | None = None
+    specialty_for_treatment_function: dict[str, str] | None = None
+    other_specialty: str | None = None
+    open_band_spread_weeks: int = Field(default=52, ge=1, le=520)
+    calibrate_referrals_from_rtt: bool = False
+
+    _rtt: Any = None  # sim.start_state.RttStartList, built when validated (private: not part of the scenario)
 
     @field_validator("specialty_shares", "site_shares", "priority_mix")
     @classmethod
@@ -218,6 +234,36 @@ class StartList(_Model):
                 raise ValueError("shares must not be negative")
             _check_shares(v, "shares")
         return v
+
+    @field_validator("specialty_for_treatment_function", "provider_sites", mode="before")
+    @classmethod
+    def _codes_as_text(cls, v: Any) -> Any:
+        return {str(k): x for k, x in v.items()} if isinstance(v, dict) else v  # YAML reads 110: as a number
+
+    @model_validator(mode="after")
+    def _one_source(self, info: Any) -> "StartList":
+        if (self.bands is None) == (self.rtt_csv is None):
+            raise ValueError("give exactly one of bands or rtt_csv" + (
+                " (both given: when extending a scenario that has bands, set bands: null)" if self.bands is not None
+                else ""))
+        rtt_keys = ["providers", "commissioners", "provider_sites", "specialty_for_treatment_function",
+                    "other_specialty", "open_band_spread_weeks", "calibrate_referrals_from_rtt"]
+        if self.rtt_csv is None:
+            used = [k for k in rtt_keys if k in self.model_fields_set]
+            if used:
+                raise ValueError(f"{', '.join(used)}: only used with rtt_csv")
+            return self
+        unused = [k for k in ("specialty_shares", "site_shares") if isinstance(getattr(self, k), dict)]
+        if unused:
+            raise ValueError(f"{', '.join(unused)}: not used with rtt_csv (the file gives specialty and provider)")
+        from sim.start_state import build_rtt_start_list  # lazy: a bands scenario never imports the RTT reader
+        self._rtt = build_rtt_start_list(self, info.context)
+        return self
+
+    @property
+    def rtt(self) -> Any:
+        """The list read from rtt_csv (sim.start_state.RttStartList), or None for a `bands` list."""
+        return self._rtt
 
 
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
@@ -558,6 +604,10 @@ def _cross_reference_problems(raw: dict) -> list[str]:
     staff = mapping(raw.get("staff"))
     groups = set(mapping(staff.get("groups")))
     check(staff.get("establishment"), "staff.establishment", sites, "site")
+    if staff and isinstance(staff.get("establishment"), dict):
+        for site_name in sorted(sites - set(staff["establishment"])):
+            problems.append(f"staff.establishment.{site_name}: missing: a site without staff runs no sessions "
+                            f"or clinics (give its establishment, or zeros if that is meant)")
     for site_name, counts in mapping(staff.get("establishment")).items():
         check(counts, f"staff.establishment.{site_name}", groups, "staff group")
     vacc = mapping(raw.get("vaccination"))
@@ -793,7 +843,7 @@ def validate(raw: dict, source: Path | str) -> Scenario:
     """Turn a merged mapping into a Scenario or raise ScenarioError listing every problem."""
     problems = [f"{source}: {p}" for p in _cross_reference_problems(raw)]
     try:
-        scenario = Scenario.model_validate(raw)
+        scenario = Scenario.model_validate(raw, context={"source": str(source), "raw": raw})
     except ValidationError as exc:
         problems = _format_validation_errors(Path(source), exc) + problems
     if problems:
@@ -808,8 +858,10 @@ def load_scenario(path: Path | str, overrides: list[str] | None = None) -> tuple
     if overrides:
         raw = apply_overrides(raw, overrides)
     raw = _embed_covid_series(raw, path)
+    from sim.start_state import apply_rtt_calibration, embed_rtt_csv_path
+    raw = embed_rtt_csv_path(raw, path)
     scenario = validate(raw, path)
-    return scenario, raw
+    return apply_rtt_calibration(scenario, raw)
 
 
 def _embed_covid_series(raw: dict, path: Path) -> dict:

@@ -1,0 +1,277 @@
+"""Backtest: start from an observed month's RTT waiting list, simulate forward, compare with later months.
+
+    python run_sim.py backtest FILE.yaml --observed RTT_CSV [RTT_CSV ...] [--replications N] [--out DIR]
+
+Rules (documented here because each is a choice):
+- The observed files are ordered by their `Period`; the earliest is the start month. FILE's start_list is used
+  with `rtt_csv` replaced by that file (`bands` dropped); its providers, provider_sites (default: each site's
+  trust_code), treatment-function mapping, priority mix and calibrate_referrals_from_rtt are kept.
+- start_date = the Monday on or after the start month's census date (its last day). The listed waits are as
+  counted at the census; the 0-6 days between census and start are not added.
+- horizon_weeks: just long enough to reach the last observed census. Validation rounds dated before the start
+  are dropped (they could not happen); everything else in FILE is used as written.
+- For each later month the simulated value is the weekly snapshot (end of the week, Sunday night) of the week
+  that contains the census date.
+- Metrics: waiting_total (Part_2, patients with an unknown clock start left out as in the start list),
+  waiting_admitted (Part_2A, same rule), waiting_over_{18,52,78,104}w (Part_2 bands with lower bound >= T: NHS
+  England's "over T weeks", the same as the model's "waited more than 7T days").
+- error = simulated median - observed. MAPE per metric = mean over later months of |median - observed| /
+  observed x 100; months where observed is 0 are left out (counted in months_skipped); no usable month = NaN.
+
+Writes (atomically): backtest.csv, backtest_errors.csv, backtest.png, weekly.csv, scenario.yaml, manifest.json.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime as dt
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from sim.config import ScenarioError, _embed_covid_series, apply_overrides, load_raw, validate
+from sim.experiment import run_replications
+from sim.results import atomic_run_dir, check_out_dir, default_run_dir, write_manifest, write_resolved_scenario
+from sim.rtt import RttDataError, RttExtract
+from sim.start_state import apply_rtt_calibration, load_rtt_cached, resolve_rtt_csv, start_list_notes
+
+METRICS: tuple[str, ...] = ("waiting_total", "waiting_admitted", "waiting_over_18w", "waiting_over_52w",
+                            "waiting_over_78w", "waiting_over_104w")
+METRIC_TITLES = {"waiting_total": "Waiting list (Part_2)", "waiting_admitted": "Admitted stage (Part_2A)",
+                 "waiting_over_18w": "Over 18 weeks", "waiting_over_52w": "Over 52 weeks",
+                 "waiting_over_78w": "Over 78 weeks", "waiting_over_104w": "Over 104 weeks"}
+BACKTEST_COLUMNS = ["month", "census_date", "week", "metric", "observed", "simulated_median", "simulated_p05",
+                    "simulated_p95", "error"]
+
+
+def add_backtest_parser(sub: argparse._SubParsersAction) -> None:
+    """Register `backtest` on the command line's subparsers."""
+    p = sub.add_parser("backtest", help="start from an observed RTT month and compare the simulation with later "
+                                        "months")
+    p.add_argument("scenario", type=Path, help="scenario YAML file (its start_list gives providers and mapping)")
+    p.add_argument("--observed", type=Path, nargs="+", required=True, metavar="RTT_CSV",
+                   help="RTT Full CSV files, one per month; the earliest is the start list")
+    p.add_argument("--replications", type=int, help="number of replications (overrides run.replications)")
+    p.add_argument("--seed", type=int, help="experiment seed (overrides run.seed)")
+    p.add_argument("--out", type=Path, help="write exactly here (must be new or empty)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="dotted.key=value",
+                   help="override a scenario value")
+    p.add_argument("--jobs", type=int, default=1, help="run replications in this many local processes")
+    p.add_argument("--quiet", action="store_true", help="print only the results")
+
+
+def monday_on_or_after(day: dt.date) -> dt.date:
+    return day + dt.timedelta(days=(7 - day.weekday()) % 7)
+
+
+def mape(observed: Sequence[float], simulated: Sequence[float]) -> tuple[float, int, int]:
+    """Mean absolute percentage error (in %) of simulated against observed, the months used and those skipped
+    because observed is 0 (a percentage of nothing is undefined). NaN when no month is usable."""
+    obs, sim = np.asarray(observed, dtype=float), np.asarray(simulated, dtype=float)
+    if obs.shape != sim.shape:
+        raise ValueError(f"observed and simulated differ in length ({len(obs)} and {len(sim)})")
+    use = (obs != 0) & np.isfinite(obs) & np.isfinite(sim)
+    skipped = int(len(obs) - use.sum())
+    if not use.any():
+        return float("nan"), 0, skipped
+    return float(np.mean(np.abs(sim[use] - obs[use]) / np.abs(obs[use])) * 100), int(use.sum()), skipped
+
+
+def observed_metrics(extract: RttExtract) -> dict[str, int]:
+    """The backtest metrics as published in one month's file (unknown clock starts left out)."""
+    weeks = list(extract.week_columns)
+    out = {"waiting_total": int(extract.part("Part_2")[weeks].to_numpy().sum()),
+           "waiting_admitted": int(extract.part("Part_2A")[weeks].to_numpy().sum())}
+    for t in (18, 52, 78, 104):
+        out[f"waiting_over_{t}w"] = int(extract.counts_over("Part_2", t)["Total"])
+    return out
+
+
+def compare(weekly: pd.DataFrame, months: list[tuple[str, dt.date, int, dict[str, int]]]) -> pd.DataFrame:
+    """Rows of backtest.csv: for each later month (label, census date, week, observed metrics) and metric, the
+    observed value beside the simulated median and 5th/95th percentiles over replications at that week."""
+    rows = []
+    for label, census, week, observed in months:
+        at = weekly[weekly["week"] == week]
+        if at.empty:
+            raise ValueError(f"no simulated week {week} for {label}")
+        for metric in METRICS:
+            values = at[metric].to_numpy(dtype=float)
+            median = float(np.median(values))
+            rows.append({"month": label, "census_date": census.isoformat(), "week": week, "metric": metric,
+                         "observed": observed[metric], "simulated_median": median,
+                         "simulated_p05": float(np.percentile(values, 5)),
+                         "simulated_p95": float(np.percentile(values, 95)),
+                         "error": median - observed[metric]})
+    return pd.DataFrame(rows, columns=BACKTEST_COLUMNS)
+
+
+def errors_table(table: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for metric in METRICS:
+        part = table[table["metric"] == metric]
+        value, used, skipped = mape(part["observed"], part["simulated_median"])
+        rows.append({"metric": metric, "mape_percent": value, "months_used": used, "months_skipped": skipped,
+                     "mean_error": float(part["error"].mean()) if len(part) else float("nan")})
+    return pd.DataFrame(rows)
+
+
+def _load_observed(paths: list[Path], providers, commissioners, spread: int) -> list[RttExtract]:
+    problems: list[str] = []
+    extracts = []
+    for path in paths:
+        path = path.expanduser().resolve()
+        if not path.is_file():
+            problems.append(f"--observed {path}: file not found")
+            continue
+        try:
+            extracts.append(load_rtt_cached(path, providers, commissioners, spread))
+        except RttDataError as exc:
+            problems += exc.problems
+    if problems:
+        raise ScenarioError(problems)
+    extracts.sort(key=lambda e: e.period)
+    periods = [e.period_label for e in extracts]
+    dupes = sorted({p for p in periods if periods.count(p) > 1})
+    if dupes:
+        raise ScenarioError([f"--observed: more than one file for {', '.join(dupes)}"])
+    if len(extracts) < 2:
+        raise ScenarioError(["--observed: give at least two monthly files (the earliest is the start list)"])
+    return extracts
+
+
+def build_backtest_scenario(path: Path, observed: list[Path], overrides: list[str], replications: int | None,
+                            seed: int | None):
+    """(scenario, raw, extracts, notes) for a backtest of scenario file `path` against the observed files."""
+    raw = load_raw(path)
+    if overrides:
+        raw = apply_overrides(raw, overrides)
+    raw = _embed_covid_series(raw, path)
+    sl = dict(raw.get("start_list") or {})
+    if sl.get("rtt_csv") and not Path(str(sl["rtt_csv"])).is_absolute():
+        sl["rtt_csv"] = str(resolve_rtt_csv(str(sl["rtt_csv"]), path))
+    providers = sl.get("providers") or list((sl.get("provider_sites") or {}).keys()) or None
+    if providers is None:
+        providers = [str(s.get("trust_code")) for s in (raw.get("sites") or {}).values()
+                     if isinstance(s, dict) and s.get("trust_code")]
+    spread = sl.get("open_band_spread_weeks", 52)
+    extracts = _load_observed(observed, providers, sl.get("commissioners"), spread if isinstance(spread, int) else 52)
+    first, last = extracts[0], extracts[-1]
+
+    start = monday_on_or_after(first.census_date)
+    notes = [f"backtest: start list {first.period_label} ({first.source}); start_date {start.isoformat()} (the "
+             f"Monday on or after the census date {first.census_date.isoformat()})"]
+    sl["rtt_csv"] = str(Path(first.source).resolve())
+    sl["bands"] = None
+    for key in ("specialty_shares", "site_shares"):      # bands-only options
+        if isinstance(sl.get(key), dict):
+            sl[key] = "referral_shares"
+            notes.append(f"backtest: start_list.{key} ignored (the RTT file gives specialty and provider)")
+    raw = copy.deepcopy(raw)
+    raw["start_list"] = sl
+    raw["start_date"] = start
+    raw["horizon_weeks"] = (last.census_date - start).days // 7 + 1
+    rounds = (raw.get("removals") or {}).get("validation_rounds") or []
+    kept = [r for r in rounds if not (isinstance(r, dict) and isinstance(r.get("date"), dt.date) and r["date"] < start)]
+    if len(kept) != len(rounds):
+        raw["removals"]["validation_rounds"] = kept
+        notes.append(f"backtest: {len(rounds) - len(kept)} validation round(s) before the start date dropped")
+    if replications is not None:
+        raw.setdefault("run", {})["replications"] = replications
+    if seed is not None:
+        raw.setdefault("run", {})["seed"] = seed
+    scenario = validate(raw, path)
+    scenario, raw = apply_rtt_calibration(scenario, raw)
+    return scenario, raw, extracts, notes + start_list_notes(scenario)
+
+
+def backtest_chart(table: pd.DataFrame, start_label: str, start_census: dt.date, start_observed: dict[str, int],
+                   title: str):
+    """Observed months (points) against the simulated median (line) and 5th-95th percentile band, one panel per
+    metric. The start month is the common first point: the simulation starts from its list."""
+    import matplotlib.dates as mdates
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    from sim.charts import NHS
+
+    fig = Figure(figsize=(13, 7.5))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(2, 3, sharex=True).ravel()
+    for ax, metric in zip(axes, METRICS):
+        part = table[table["metric"] == metric]
+        dates = [start_census] + [dt.date.fromisoformat(d) for d in part["census_date"]]
+        obs = [start_observed[metric]] + part["observed"].tolist()
+        med = [start_observed[metric]] + part["simulated_median"].tolist()
+        lo = [start_observed[metric]] + part["simulated_p05"].tolist()
+        hi = [start_observed[metric]] + part["simulated_p95"].tolist()
+        ax.fill_between(dates, lo, hi, color=NHS["light_blue"], alpha=0.35, linewidth=0,
+                        label="simulated, 5th-95th percentile")
+        ax.plot(dates, med, color=NHS["blue"], linewidth=2, label="simulated median")
+        ax.plot(dates, obs, "o", color=NHS["dark_grey"], markersize=6, label="observed (RTT)")
+        ax.set_title(METRIC_TITLES[metric], fontsize=10)
+        ax.set_ylim(0, max(1.0, max(obs + hi)) * 1.08)
+        ax.grid(True, color=NHS["pale_grey"])
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_formatter(lambda x, _pos: f"{x:,.0f}")
+        locator = mdates.AutoDateLocator(maxticks=6)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    axes[0].legend(fontsize=8, loc="lower left")
+    fig.suptitle(f"{title}: backtest from {start_label}", fontsize=12)
+    fig.tight_layout()
+    return fig
+
+
+def run_backtest(args: argparse.Namespace) -> int:
+    """The `backtest` command. Bad scenario or data: ScenarioError (exit 2 in sim.cli), nothing written."""
+    from sim import cli                                   # results root read at run time (tests move it)
+
+    if args.out is not None:
+        check_out_dir(args.out)
+    scenario, raw, extracts, notes = build_backtest_scenario(args.scenario, list(args.observed),
+                                                             list(args.overrides), args.replications, args.seed)
+    final = args.out if args.out is not None else default_run_dir(cli.RESULTS_ROOT, f"{scenario.name}-backtest")
+    if not args.quiet:
+        for line in notes:
+            print(line, file=sys.stderr)
+        print(f"Backtesting {scenario.name}: {scenario.run.replications} replications, seed {scenario.run.seed}, "
+              f"{scenario.horizon_weeks} weeks", file=sys.stderr)
+    started = dt.datetime.now().astimezone()
+    t0 = time.perf_counter()
+    result = run_replications(scenario, jobs=args.jobs)
+    months = [(e.period_label, e.census_date, (e.census_date - scenario.start_date).days // 7, observed_metrics(e))
+              for e in extracts[1:]]
+    table = compare(result.weekly, months)
+    errors = errors_table(table)
+    first = extracts[0]
+    with atomic_run_dir(final) as folder:
+        write_resolved_scenario(folder, raw)
+        result.weekly.to_csv(folder / "weekly.csv", index=False)
+        table.to_csv(folder / "backtest.csv", index=False)
+        errors.to_csv(folder / "backtest_errors.csv", index=False)
+        fig = backtest_chart(table, first.period_label, first.census_date, observed_metrics(first), scenario.title)
+        fig.savefig(folder / "backtest.png", dpi=110)
+        write_manifest(folder, scenario=scenario.name, scenario_files=[str(args.scenario)], kind="backtest",
+                       observed_files=[str(e.source) for e in extracts], start_date=scenario.start_date,
+                       overrides=args.overrides, seed=scenario.run.seed, replications=scenario.run.replications,
+                       jobs=args.jobs, pathways_simulated=result.pathways_simulated, notes=notes,
+                       mape_percent={r.metric: (None if math.isnan(r.mape_percent) else round(r.mape_percent, 2))
+                                     for r in errors.itertuples()},
+                       wall_time_seconds=round(time.perf_counter() - t0, 2),
+                       started_at=started.isoformat(timespec="seconds"),
+                       finished_at=dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+    print(f"Backtest of {scenario.title} from {first.period_label} over {len(months)} later month(s), "
+          f"{scenario.run.replications} replications:")
+    for r in errors.itertuples():
+        shown = "n/a (observed 0 every month)" if math.isnan(r.mape_percent) else f"{r.mape_percent:.1f}%"
+        extra = f" ({r.months_skipped} month(s) with observed 0 left out)" if r.months_skipped else ""
+        print(f"  MAPE {r.metric}: {shown}{extra}")
+    print(f"Results: {final}")
+    return 0
