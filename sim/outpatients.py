@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterator
 
+import numpy as np
+
 from sim.config import WEEKDAYS, Scenario
 from sim.patients import WAITING_OUTPATIENT
 
@@ -66,32 +68,34 @@ class OutpatientClinics:
         admitted = services.admitted_queues
         # Outpatient lists are per referred site, so under site pooling the admitted pool is this site.
         pool = self.site_index if services.pool_by_site else 0
-        seen = dna = seen_virtually = 0
+        dna = 0
+        waiting = WAITING_OUTPATIENT
         to_treat: list[int] = []
+        stopped_before = len(stopped)
         for queue in services.outpatient_queues.buckets[self.site_index][specialty]:
             rebook: list[int] = []
+            pop, treat, stop = queue.popleft, to_treat.append, stopped.append
             while slots and queue:
-                pid = queue.popleft()
-                if status[pid] != WAITING_OUTPATIENT:
+                pid = pop()
+                if status[pid] != waiting:
                     continue                       # left the list another way; no slot used
                 slots -= 1
                 if dna_remaining[pid]:
                     dna_remaining[pid] -= 1
                     dna += 1
                     rebook.append(pid)
-                    continue
-                seen += 1
-                seen_virtually += virtual[pid]
-                if needs_operation[pid]:
-                    to_treat.append(pid)
+                elif needs_operation[pid]:
+                    treat(pid)
                 else:
-                    stopped.append(pid)
+                    stop(pid)
             queue.extendleft(reversed(rebook))     # did-not-attends keep their place at the front
             if not slots:
                 break
+        seen_ids = to_treat + stopped[stopped_before:]
         if to_treat:
             admitted.push_batch(pool, specialty, ledger.decide_to_treat_batch(to_treat), day)
         stats = services.week
-        stats.outpatient_attendances += seen
+        stats.outpatient_attendances += len(seen_ids)
         stats.outpatient_dna += dna
-        stats.outpatient_virtual += seen_virtually
+        if seen_ids:
+            stats.outpatient_virtual += int(np.frombuffer(virtual, dtype=np.uint8)[seen_ids].sum())

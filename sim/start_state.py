@@ -77,12 +77,21 @@ def draw_start_list(scenario: Scenario, streams: Streams, params: PathwayParamet
         shares = np.array([sl.site_shares.get(s, 0.0) for s in scenario.site_names])
         site = _categorical(rng.random(n_total), np.broadcast_to(_cumulative(shares), (n_total, len(shares))))
 
-    if sl.priority_mix == "specialty":
+    return _finish_start_list(streams, params, rng, sl.priority_mix, specialty, borough, site, waited_days,
+                              on_admitted_list)
+
+
+def _finish_start_list(streams: Streams, params: PathwayParameters, rng: np.random.Generator, priority_mix: Any,
+                       specialty: np.ndarray, borough: np.ndarray, site: np.ndarray, waited_days: np.ndarray,
+                       on_admitted_list: np.ndarray) -> tuple[dict, np.ndarray]:
+    """Shared by both kinds of start list: priorities (a stated mix, or each specialty's), the stage, and
+    every other attribute drawn as for a new referral (removal time conditional on the weeks waited)."""
+    n_total = len(specialty)
+    if priority_mix == "specialty":
         priority = _categorical(rng.random(n_total), params.priority_cum[specialty])
     else:
-        mix = np.array([sl.priority_mix.get(p, 0.0) for p in PRIORITIES])
+        mix = np.array([priority_mix.get(p, 0.0) for p in PRIORITIES])
         priority = _categorical(rng.random(n_total), np.broadcast_to(_cumulative(mix), (n_total, 4)))
-
     # Those still awaiting outpatients get the usual chance of needing an operation.
     needs_operation = on_admitted_list | (rng.random(n_total) < params.admitted_share[specialty])
     attrs = draw_pathways(streams, params, specialty, borough, -waited_days.astype(np.int64),
@@ -403,17 +412,8 @@ def _draw_rtt_start_list(scenario: Scenario, streams: Streams, params: PathwayPa
     cum_by_site = _cumulative(weight.T)                  # site x borough
     borough = _categorical(rng.random(n_total), cum_by_site[site_arr])
 
-    if sl.priority_mix == "specialty":
-        priority = _categorical(rng.random(n_total), params.priority_cum[specialty])
-    else:
-        mix = np.array([sl.priority_mix.get(p, 0.0) for p in PRIORITIES])
-        priority = _categorical(rng.random(n_total), np.broadcast_to(_cumulative(mix), (n_total, 4)))
-    needs_operation = on_admitted_list | (rng.random(n_total) < params.admitted_share[specialty])
-    attrs = draw_pathways(streams, params, specialty, borough, -waited_days.astype(np.int64),
-                          waited_weeks=waited_days / 7.0, site=site_arr, priority=priority,
-                          needs_operation=needs_operation)
-    status = np.where(on_admitted_list, WAITING_ADMITTED, WAITING_OUTPATIENT).astype(np.uint8)
-    return attrs, status
+    return _finish_start_list(streams, params, rng, sl.priority_mix, specialty, borough, site_arr, waited_days,
+                              on_admitted_list)
 
 
 def embed_rtt_csv_path(raw: dict, path: Path) -> dict:
