@@ -24,7 +24,6 @@ BASELINE = ROOT / "scenarios" / "baseline.yaml"
 
 def run_case(name: str) -> dict:
     sys.path.insert(0, str(ROOT))
-    from sim.config import load_scenario
     from sim.model import run_single
 
     from sim.config import load_raw, validate

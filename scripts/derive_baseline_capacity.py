@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import sys
 
-import numpy as np
 
 from sim.config import load_raw
 from sim.theatres import apportion

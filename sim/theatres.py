@@ -17,7 +17,6 @@ from __future__ import annotations
 import heapq
 from typing import TYPE_CHECKING, Iterator
 
-import numpy as np
 
 from sim.beds import ElectiveBeds
 from sim.config import WEEKDAYS, Scenario, TheatreTemplate
@@ -117,6 +116,7 @@ class TheatreSuite:
             n = len(sessions)
             closed = 0 if self.ring_fenced else int(round(self.closed_share_today * n))
             staffed = services.staff.take_sessions(self.staff_row, n - closed)
+            treated_today: list[int] = []
             week = services.week
             week.theatre_sessions_planned += n
             if (self.start_weekday + day) % 7 >= 5 and not self.independent_sector:
@@ -127,10 +127,13 @@ class TheatreSuite:
                 if cancelled[i]:
                     week.sessions_lost_cancelled += 1
                     continue
-                self.run_session(services, sessions[i], day, now)
+                self.run_session(services, sessions[i], day, now, treated_today)
+            # Treated patients' keys have left the heaps, so their clock stops can be recorded together.
+            services.ledger.stop_admitted_batch(treated_today, day, self.site_index)
 
-    def run_session(self, services: "Services", specialty: int, day: int, now: float) -> int:
-        """Fill one session from the admitted list; returns the number of cases treated."""
+    def run_session(self, services: "Services", specialty: int, day: int, now: float, treated_today: list[int]) -> int:
+        """Fill one session from the admitted list; treated patients are appended to `treated_today` (their
+        clock stops are recorded for the suite's whole day). Returns the number of cases treated."""
         queues = services.admitted_queues
         pool = self.site_index if services.pool_by_site else 0
         heaps = queues.heaps[pool][specialty]
@@ -139,7 +142,7 @@ class TheatreSuite:
         status, minutes, inpatient = p.status, p.theatre_minutes, p.inpatient
         cancellations, los, referred_site = p.cancellations_remaining, p.los_days, p.referred_site
         waiting = queues.stage_status
-        ledger = services.ledger
+        treat = treated_today.append
         beds = self.beds
         site = self.site_index
         bookable = self.bookable_minutes
@@ -191,7 +194,7 @@ class TheatreSuite:
                     continue
                 inpatients += 1
                 bed_days += los[pid]
-            ledger.stop_admitted(pid, day, site)
+            treat(pid)
             treated += 1
             other_site += referred_site[pid] != site
         for heap, key in set_aside:
@@ -231,7 +234,3 @@ def build_suites(scenario: Scenario, streams: Streams, bank_holidays: set[int], 
     for suite in suites:
         suite.staff_row = staff.row_for(suite.name, sites[suite.site_index])
     return suites
-
-
-def timetable_sessions_per_week(suites: list[TheatreSuite]) -> int:
-    return int(np.sum([len(d) for s in suites for d in s.timetable]))

@@ -31,13 +31,8 @@ MAX_PATIENTS = 1 << ID_BITS
 THRESHOLDS_WEEKS = (18, 52, 78, 104)
 
 
-def pack_key(rank: int, day: int, patient_id: int) -> int:
-    """Heap key: lower sorts first. Rank dominates, then day, then id (a stable tie-break)."""
-    return (rank << RANK_SHIFT) | ((day + DAY_OFFSET) << ID_BITS) | patient_id
-
-
 def pack_keys(rank: np.ndarray, day: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Vectorised pack_key for a batch (int64)."""
+    """Heap keys (int64): lower sorts first. Rank dominates, then day, then id (a stable tie-break)."""
     return ((rank.astype(np.int64) << RANK_SHIFT) | ((day.astype(np.int64) + DAY_OFFSET) << ID_BITS)
             | ids.astype(np.int64))
 
@@ -57,14 +52,6 @@ class BookingQueues:
         self.patients = patients
         self.stage_status = stage_status
         self.heaps: list[list[list[list[int]]]] = [[[[], []] for _ in range(n_specialties)] for _ in range(n_pools)]
-
-    def key_for(self, patient_id: int, entry_day: int) -> int:
-        p = self.patients
-        if self.policy == "fifo":
-            return pack_key(0, entry_day, patient_id)
-        if self.policy == "longest_wait_first":
-            return pack_key(0, p.clock_start_day[patient_id], patient_id)
-        return pack_key(p.priority[patient_id], p.clock_start_day[patient_id], patient_id)
 
     def keys_for_batch(self, ids: np.ndarray, entry_day: np.ndarray, clock_start: np.ndarray,
                        priority: np.ndarray) -> np.ndarray:
@@ -87,10 +74,6 @@ class BookingQueues:
             if len(chosen):
                 self.push_keys(pool, specialty, flag, chosen.tolist())
 
-    def push(self, pool: int, specialty: int, patient_id: int, entry_day: int) -> None:
-        heap = self.heaps[pool][specialty][self.patients.hub_eligible[patient_id]]
-        heapq.heappush(heap, self.key_for(patient_id, entry_day))
-
     def push_keys(self, pool: int, specialty: int, eligible: int, keys: list[int]) -> None:
         heap = self.heaps[pool][specialty][eligible]
         if len(keys) > len(heap):
@@ -100,10 +83,6 @@ class BookingQueues:
             push = heapq.heappush
             for k in keys:
                 push(heap, k)
-
-    def size_upper_bound(self) -> int:
-        """Keys held, stale ones included (for memory reporting)."""
-        return sum(len(h) for row in self.heaps for pair in row for h in pair)
 
 
 class OutpatientQueues:
@@ -133,9 +112,6 @@ class OutpatientQueues:
         id_list = ids.tolist()
         for start, stop in zip(bounds[:-1], bounds[1:]):
             self.buckets[int(site[start])][int(specialty[start])][int(rank[start])].extend(id_list[start:stop])
-
-    def size_upper_bound(self) -> int:
-        return sum(len(d) for site in self.buckets for spec in site for d in spec)
 
 
 class RttLedger:
@@ -211,14 +187,6 @@ class RttLedger:
         self.decisions_to_treat += n
         return idx
 
-    def decide_to_treat(self, patient_id: int) -> None:
-        self.patients.status[patient_id] = WAITING_ADMITTED
-        p = self.patients
-        self._admitted_single[p.specialty[patient_id] * self.width + p.clock_start_day[patient_id] + self.history_days] += 1
-        self.waiting_outpatient -= 1
-        self.waiting_admitted += 1
-        self.decisions_to_treat += 1
-
     def _leave(self, patient_id: int, day: int, new_status: int) -> int:
         p = self.patients
         cs = p.clock_start_day[patient_id]
@@ -233,20 +201,39 @@ class RttLedger:
         p.stop_day[patient_id] = day
         return day - cs
 
-    def stop_admitted(self, patient_id: int, day: int, site: int) -> None:
-        self.stop_wait_days_admitted += self._leave(patient_id, day, STOPPED_ADMITTED)
-        self.patients.treated_site[patient_id] = site
-        self.stops_admitted += 1
-
-    def stop_non_admitted(self, patient_id: int, day: int) -> None:
-        self.stop_wait_days_non_admitted += self._leave(patient_id, day, STOPPED_NON_ADMITTED)
-        self.stops_non_admitted += 1
+    def stop_admitted_batch(self, patient_ids: list[int], day: int, site: int) -> None:
+        """Clock stops by treatment for a batch of patients on the admitted list, treated at `site`, with
+        array operations (a suite's whole day at once)."""
+        if not patient_ids:
+            return
+        p = self.patients
+        idx = np.asarray(patient_ids, dtype=np.int64)
+        status = np.frombuffer(p.status, dtype=np.uint8)
+        stop_day = np.frombuffer(p.stop_day, dtype=np.int32)
+        treated_site = np.frombuffer(p.treated_site, dtype=np.uint8)
+        try:
+            if (status[idx] != WAITING_ADMITTED).any():
+                raise ValueError("stop_admitted_batch: a patient is not on the admitted list")
+            clock_start = np.frombuffer(p.clock_start_day, dtype=np.int32)[idx].astype(np.int64)
+            specialty = np.frombuffer(p.specialty, dtype=np.uint8)[idx].astype(np.int64)
+            cell = (specialty, clock_start + self.history_days)
+            np.subtract.at(self._waiting_batch, cell, 1)
+            np.subtract.at(self._admitted_batch, cell, 1)
+            status[idx] = STOPPED_ADMITTED
+            stop_day[idx] = day
+            treated_site[idx] = site
+        finally:
+            del status, stop_day, treated_site    # release the buffers so the columns can grow again
+        n = len(idx)
+        self.waiting_admitted -= n
+        self.stops_admitted += n
+        self.stop_wait_days_admitted += int(n * day - clock_start.sum())
 
     def stop_non_admitted_batch(self, patient_ids: list[int], day: int) -> None:
         """Clock stops at outpatients for a batch of patients all waiting for a first appointment.
 
-        Same effect as stop_non_admitted for each, done with array operations: this is the most common
-        event in the model (about four in five pathways end here).
+        Done with array operations: this is the most common event in the model (about four in five
+        pathways end here).
         """
         if not patient_ids:
             return
@@ -297,10 +284,3 @@ class RttLedger:
 
     def admitted_by_start_day(self) -> np.ndarray:
         return self._admitted_batch + np.asarray(self._admitted_single, dtype=np.int64).reshape(self._admitted_batch.shape)
-
-    def waiting_by_specialty(self) -> np.ndarray:
-        return self.waiting_by_start_day().sum(axis=1)
-
-    def is_waiting(self, patient_id: int) -> bool:
-        s = self.patients.status[patient_id]
-        return s == WAITING_OUTPATIENT or s == WAITING_ADMITTED

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from helpers import BASELINE, ROOT
 from sim import cli, results
