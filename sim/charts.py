@@ -119,9 +119,9 @@ def _date_axis(ax) -> None:
         step = 1
     elif months <= 16:
         step = 2
-    elif months <= 40:
+    elif months <= 24:
         step = 3
-    elif months <= 80:
+    elif months <= 66:              # a three-year run: half-yearly labels, which do not run together
         step = 6
     else:
         step = 12

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 import time
 from pathlib import Path
@@ -74,8 +75,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command is None:
-        args = _parser().parse_args(["run", str(DEFAULT_SCENARIO)])
+    if args.command is None:   # `python run_sim.py` / `make run`: the baseline, on every core
+        args = _parser().parse_args(["run", str(DEFAULT_SCENARIO), "--jobs", str(os.cpu_count() or 1)])
     try:
         if args.command == "validate":
             return _validate(args)
