@@ -1112,6 +1112,61 @@ class Block:
     rel: str = ""
 
 
+FINANCE_ROWS = [("net_position", "Elective net position", "money"),
+                ("net_position_vs_reference", "Net position against the first scenario", "money"),
+                ("income_erf", "Elective Recovery Fund income", "money"),
+                ("cost_total", "Total cost", "money"),
+                ("cost_per_elective_case", "Cost per elective case", "pounds"),
+                ("cases_per_session", "Cases per theatre session", "number"),
+                ("activity_pct_of_2019_20", "Activity, % of 2019/20 (at tariff)", "number")]
+
+
+def _money(value: float, kind: str) -> str:
+    if value is None or not np.isfinite(value):
+        return "–"
+    sign = "−" if value < 0 and kind != "number" else ""
+    if kind == "money":
+        return f"{sign}£{abs(value) / 1e6:,.1f}m"
+    if kind == "pounds":
+        return f"{sign}£{round(abs(value), -1):,.0f}"
+    return f"{value:,.1f}"
+
+
+def _finance_blocks(run: RunFolder) -> list[Block]:
+    """Finance by NHS financial year from finance_by_year.csv: medians, with the range holding 90% of
+    replications in brackets (money in £ million to one decimal, cost per case to the nearest £10)."""
+    path = run.path / "finance_by_year.csv"
+    if not path.is_file():
+        return []
+    table = pd.read_csv(path)
+    years = [c for c in table.columns if re.fullmatch(r"\d{4}/\d{2}", str(c))]
+    blocks = [Block("h2", "Finance"),
+              Block("p", "Priced from the same simulated activity (finance_monthly.csv). Median of the "
+                         "replications, with the range holding 90% of them in brackets; NHS financial years April "
+                         "to March (the first and last are part years). Theatre teams are paid for every planned "
+                         "session, so sessions lost cost money without activity.")]
+    for scenario in dict.fromkeys(table["scenario"]):
+        info = run.scenarios.get(str(scenario))
+        rows = []
+        for metric, label, kind in FINANCE_ROWS:
+            sub = table[(table["scenario"] == scenario) & (table["metric"] == metric)].set_index("statistic")
+            if sub.empty or ("p50" not in sub.index):
+                continue
+            cells = []
+            for y in years:
+                mid, lo, hi = (sub.loc[s, y] if s in sub.index else np.nan for s in ("p50", "p05", "p95"))
+                text = _money(mid, kind)
+                low, high = _money(lo, kind), _money(hi, kind)
+                if low != high:
+                    text += f" ({low} to {high})"
+                cells.append(text)
+            rows.append([label, *cells])
+        if rows:
+            blocks.append(Block("p", f"*{_md_escape(info.title if info else scenario)}*"))
+            blocks.append(Block("table", header=["", *years], items=rows))
+    return blocks
+
+
 def render_markdown(blocks: list[Block]) -> str:
     out: list[str] = []
     for b in blocks:
@@ -1294,6 +1349,7 @@ def build_documents(run: RunFolder, clearances: list[Clearance], diffs: list[Pai
         blocks.append(Block("h2", "COVID-19 and vaccination"))
         chart("vaccinations")
         chart("covid_inpatients")
+    blocks.extend(_finance_blocks(run))
     blocks.append(Block("h2", "Assumptions"))
     blocks.append(Block("p", "From the resolved scenario (scenario.yaml in the run folder: inheritance and "
                              "`--set` overrides applied)."))

@@ -101,3 +101,21 @@ def test_redeploying_theatre_staff_to_vaccination_raises_cost_per_elective_case(
     per_case = lambda m: (m["cost_elective"] - m["cost_outpatients"]).sum() / m["theatre_cases"].sum()  # noqa: E731
     assert per_case(ms) > per_case(mq), (f"staff paid for sessions they could not run: cost per case with the "
                                          f"surge {per_case(ms):.0f} should exceed {per_case(mq):.0f}")
+
+
+def test_report_has_a_finance_section_by_financial_year(tmp_path):
+    import subprocess
+    import sys
+
+    from helpers import BASELINE, ROOT
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, str(ROOT / "run_sim.py"), "run", str(BASELINE), "--replications", "2",
+                           "--set", "horizon_weeks=50", "--set", "referrals.referrals_per_week=2000", "--out", str(out),
+                           "--quiet"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    text = (out / "report.md").read_text(encoding="utf-8")
+    assert "## Finance" in text and "| 2021/22 | 2022/23 |" in text, "finance table with financial years as columns"
+    assert "Elective net position" in text and "Cost per elective case" in text
+    assert "£-" not in text, "negative money is written −£x, not £-x"
+    import openpyxl
+    assert "finance" in openpyxl.load_workbook(out / "results.xlsx", read_only=True).sheetnames
