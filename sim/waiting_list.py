@@ -202,59 +202,46 @@ class RttLedger:
         return day - cs
 
     def stop_admitted_batch(self, patient_ids: list[int], day: int, site: int) -> None:
-        """Clock stops by treatment for a batch of patients on the admitted list, treated at `site`, with
-        array operations (a suite's whole day at once)."""
+        """Clock stops by treatment for patients on the admitted list, treated at `site` (a suite's day)."""
+        n, waited_days = self._stop_batch(patient_ids, day, WAITING_ADMITTED, STOPPED_ADMITTED, site)
+        self.waiting_admitted -= n
+        self.stops_admitted += n
+        self.stop_wait_days_admitted += waited_days
+
+    def stop_non_admitted_batch(self, patient_ids: list[int], day: int) -> None:
+        """Clock stops at outpatients for patients waiting for a first appointment (a site's clinic day):
+        the most common event in the model, about four in five pathways end here."""
+        n, waited_days = self._stop_batch(patient_ids, day, WAITING_OUTPATIENT, STOPPED_NON_ADMITTED)
+        self.waiting_outpatient -= n
+        self.stops_non_admitted += n
+        self.stop_wait_days_non_admitted += waited_days
+
+    def _stop_batch(self, patient_ids: list[int], day: int, from_status: int, to_status: int,
+                    site: int | None = None) -> tuple[int, int]:
+        """Stop the clocks of a batch with array operations; returns (how many, total days waited)."""
         if not patient_ids:
-            return
+            return 0, 0
         p = self.patients
         idx = np.asarray(patient_ids, dtype=np.int64)
         status = np.frombuffer(p.status, dtype=np.uint8)
         stop_day = np.frombuffer(p.stop_day, dtype=np.int32)
         treated_site = np.frombuffer(p.treated_site, dtype=np.uint8)
         try:
-            if (status[idx] != WAITING_ADMITTED).any():
-                raise ValueError("stop_admitted_batch: a patient is not on the admitted list")
+            if (status[idx] != from_status).any():
+                raise ValueError(f"clock stop for a patient whose status is not {from_status}")
             clock_start = np.frombuffer(p.clock_start_day, dtype=np.int32)[idx].astype(np.int64)
             specialty = np.frombuffer(p.specialty, dtype=np.uint8)[idx].astype(np.int64)
             cell = (specialty, clock_start + self.history_days)
             np.subtract.at(self._waiting_batch, cell, 1)
-            np.subtract.at(self._admitted_batch, cell, 1)
-            status[idx] = STOPPED_ADMITTED
+            if from_status == WAITING_ADMITTED:
+                np.subtract.at(self._admitted_batch, cell, 1)
+            status[idx] = to_status
             stop_day[idx] = day
-            treated_site[idx] = site
+            if site is not None:
+                treated_site[idx] = site
         finally:
             del status, stop_day, treated_site    # release the buffers so the columns can grow again
-        n = len(idx)
-        self.waiting_admitted -= n
-        self.stops_admitted += n
-        self.stop_wait_days_admitted += int(n * day - clock_start.sum())
-
-    def stop_non_admitted_batch(self, patient_ids: list[int], day: int) -> None:
-        """Clock stops at outpatients for a batch of patients all waiting for a first appointment.
-
-        Done with array operations: this is the most common event in the model (about four in five
-        pathways end here).
-        """
-        if not patient_ids:
-            return
-        p = self.patients
-        idx = np.asarray(patient_ids, dtype=np.int64)
-        status = np.frombuffer(p.status, dtype=np.uint8)
-        stop_day = np.frombuffer(p.stop_day, dtype=np.int32)
-        try:
-            if (status[idx] != WAITING_OUTPATIENT).any():
-                raise ValueError("stop_non_admitted_batch: a patient is not waiting for outpatients")
-            clock_start = np.frombuffer(p.clock_start_day, dtype=np.int32)[idx].astype(np.int64)
-            specialty = np.frombuffer(p.specialty, dtype=np.uint8)[idx].astype(np.int64)
-            np.subtract.at(self._waiting_batch, (specialty, clock_start + self.history_days), 1)
-            status[idx] = STOPPED_NON_ADMITTED
-            stop_day[idx] = day
-        finally:
-            del status, stop_day          # release the buffers so the columns can grow again
-        n = len(idx)
-        self.waiting_outpatient -= n
-        self.stops_non_admitted += n
-        self.stop_wait_days_non_admitted += int(n * day - clock_start.sum())
+        return len(idx), int(len(idx) * day - clock_start.sum())
 
     def remove(self, patient_id: int, day: int, validation: bool) -> None:
         self._leave(patient_id, day, REMOVED_OTHER)
