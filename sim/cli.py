@@ -29,8 +29,19 @@ DEFAULT_SCENARIO = PROJECT_ROOT / "scenarios" / "baseline.yaml"
 RESULTS_ROOT = PROJECT_ROOT / "results"
 
 
+def _replications(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or 'auto', got {text!r}") from None
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--replications", type=int, help="number of replications (overrides run.replications)")
+    p.add_argument("--replications", type=_replications,
+                   help="number of replications, or 'auto' (until the 95%% CI of the mean 52-week clearance is "
+                        "within +/- run.target_half_width_weeks; overrides run.replications)")
     p.add_argument("--seed", type=int, help="experiment seed (overrides run.seed)")
     p.add_argument("--out", type=Path, help="write exactly here (must be new or empty)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="dotted.key=value",
@@ -237,12 +248,15 @@ def _run(args: argparse.Namespace, files: list[Path]) -> int:
                   f"in {res.wall_seconds:.1f} s", file=sys.stderr)
 
     results = []
-    for scenario, _ in loaded:
+    for i, (scenario, _) in enumerate(loaded):
+        # with `auto`, the first scenario settles the number and the others use it (paired replications)
+        reps = replications if i == 0 else results[0].replications
         if not args.quiet:
-            print(f"Running {scenario.name} ({replications} replications, seed {seed})", file=sys.stderr)
+            print(f"Running {scenario.name} ({reps} replications, seed {seed})", file=sys.stderr)
             for line in start_list_notes(scenario):
                 print(f"  {line}", file=sys.stderr)
-        results.append(run_replications(scenario, on_done=progress, jobs=args.jobs))
+        results.append(run_replications(scenario, replications=reps, on_done=progress, jobs=args.jobs))
+    replications = results[0].replications
     weekly = pd.concat([r.weekly for r in results], ignore_index=True)
     kpis = replication_kpis(weekly)
     summary = pd.concat([summarise(kpis)] + [
@@ -278,6 +292,13 @@ def _run(args: argparse.Namespace, files: list[Path]) -> int:
         write_manifest(folder, scenario=names if comparing else names[0],
                        scenario_files=[str(f) for f in files], overrides=args.overrides, seed=seed,
                        replications=replications, jobs=args.jobs,
+                       replications_rule=("auto: until the 95% confidence interval of the mean 52-week clearance "
+                                          f"is within +/- {first.run.target_half_width_weeks} weeks, "
+                                          f"{first.run.min_replications} to {first.run.max_replications}"
+                                          if args.replications == "auto" or first.run.replications == "auto"
+                                          else "fixed"),
+                       clearance_half_width_weeks={r.scenario.name: round(r.clearance_half_width_weeks, 2)
+                                                   for r in results},
                        pathways_simulated=sum(r.pathways_simulated for r in results),
                        wall_time_seconds=round(time.perf_counter() - t0, 2),
                        started_at=started.isoformat(timespec="seconds"),
@@ -291,5 +312,13 @@ def _run(args: argparse.Namespace, files: list[Path]) -> int:
     if comparison is not None:
         for line in comparison_lines(comparison, names[0]):
             print(line)
+    hw = results[0].clearance_half_width_weeks
+    if np.isfinite(hw):
+        print(f"  The mean 52-week clearance is known to within +/- {hw:.1f} weeks (95% confidence interval, "
+              f"{replications} replications; `--replications auto` runs until +/- "
+              f"{first.run.target_half_width_weeks:g}).")
+    elif replications > 1:
+        print("  The mean 52-week clearance cannot be pinned down: some replications did not clear within the "
+              "horizon (lengthen horizon_weeks).")
     print(f"Results: {final}" + ("" if args.no_report else f"  (report: {final / 'report.html'})"))
     return 0

@@ -11,7 +11,7 @@ import datetime as dt
 import difflib
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -495,8 +495,15 @@ class Finance(_Model):
 
 
 class RunSettings(_Model):
+    """Seed and replications. `replications: auto` runs until the 95% confidence interval of the mean
+    52-week clearance is within +/- `target_half_width_weeks` (at least `min_replications`, at most
+    `max_replications`; while any replication has not cleared within the horizon it runs on to the cap)."""
+
     seed: int = Field(ge=0)
-    replications: int = Field(ge=1, le=10_000)
+    replications: Annotated[int, Field(ge=1, le=10_000)] | Literal["auto"]
+    min_replications: int = Field(default=5, ge=2)
+    max_replications: int = Field(default=50, ge=2, le=10_000)
+    target_half_width_weeks: float = Field(default=2.0, gt=0)
 
 
 class Scenario(_Model):
@@ -755,7 +762,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 
 
 def apply_overrides(raw: dict, overrides: list[str], source: str = "--set") -> dict:
-    """Apply dotted overrides. A key that does not exist is an error (with did-you-mean)."""
+    """Apply dotted overrides. The path to the last key must exist (else an error with did-you-mean); the
+    last key may be new (a default the file does not state), and validation then checks it."""
     out = copy.deepcopy(raw)
     problems: list[str] = []
     for text in overrides:
@@ -776,7 +784,8 @@ def apply_overrides(raw: dict, overrides: list[str], source: str = "--set") -> d
         last = path[-1]
         if isinstance(node, list) and last.isdigit() and int(last) < len(node):
             node[int(last)] = value
-        elif isinstance(node, dict) and last in node:
+        elif isinstance(node, dict):
+            # a key the file leaves at its default may be set too; validation rejects unknown keys
             node[last] = value
         else:
             known = list(node) if isinstance(node, dict) else []
@@ -818,7 +827,7 @@ def _format_validation_errors(path: Path, exc: ValidationError) -> list[str]:
     for err in exc.errors(include_url=False):
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "literal["))))
         # pydantic puts the tried union member into the location; drop those markers.
-        loc = tuple(p for p in loc if not (isinstance(p, str) and p.startswith("dict[")))
+        loc = tuple(p for p in loc if not (isinstance(p, str) and p.startswith(("dict[", "constrained-"))))
         dotted = ".".join(str(p) for p in loc) or "(top level)"
         kind = err["type"]
         if kind == "extra_forbidden":

@@ -119,3 +119,25 @@ def test_local_processes_give_identical_results():
     b = run_replications(sc, replications=2, jobs=2)
     pd.testing.assert_frame_equal(a.weekly, b.weekly)
     pd.testing.assert_frame_equal(a.by_specialty, b.by_specialty)
+
+
+def test_auto_replications_stop_at_the_target_or_the_cap():
+    from sim.config import validate
+    from sim.experiment import run_replications
+    from helpers import simple_raw
+
+    def scenario(**run):
+        # the fluid-clearance regime (reference formula 6, ~120 weeks), whose clearance varies run to run
+        raw = simple_raw(referrals_per_week=50.0, sessions_per_day=10, horizon_weeks=190,
+                         start_bands=[{"from_weeks": 52, "to_weeks": 60, "count": 5000, "admitted_share": 1.0}])
+        raw["run"] = {"seed": 1, "replications": "auto", **run}
+        return validate(raw, "auto")
+    loose = run_replications(scenario(min_replications=3, target_half_width_weeks=1000))
+    assert loose.replications == 3, f"a target any spread meets stops at the minimum, ran {loose.replications}"
+    tight = run_replications(scenario(min_replications=2, max_replications=4, target_half_width_weeks=1e-9))
+    assert tight.replications == 4, f"an unreachable target stops at the cap, ran {tight.replications}"
+    never = scaled_baseline(0.03, horizon_weeks=6, overrides=["run.replications=auto", "run.max_replications=3",
+                                                              "run.target_half_width_weeks=1000"])
+    res = run_replications(never)
+    assert res.replications == 3 and res.clearance_half_width_weeks == float("inf"), \
+        "while replications do not clear, the mean is unknown: run to the cap, report no precision"
