@@ -100,7 +100,7 @@ def summarise(kpis: pd.DataFrame) -> pd.DataFrame:
 
 
 def target_probabilities(kpis: pd.DataFrame, scenario_name: str, start: dt.date,
-                         targets: dict[int, dt.date]) -> pd.DataFrame:
+                         targets: dict[int, dt.date], horizon_weeks: int) -> pd.DataFrame:
     """Share of replications in which nobody waits over T weeks from the target date on.
 
     Met means the count was zero at the end of the last week ending on or before the target date and at
@@ -115,8 +115,9 @@ def target_probabilities(kpis: pd.DataFrame, scenario_name: str, start: dt.date,
         limit_weeks = ((date - start).days + 1) / 7.0
         v = g[col].to_numpy(dtype=float)
         met = np.where(np.isnan(v), False, v <= limit_weeks)
+        beyond = limit_weeks > horizon_weeks          # the run ends before the date: not knowable from it
         rows.append({"scenario": scenario_name, "metric": f"probability_no_{t}w_waiters_by_{date.isoformat()}",
-                     "mean": float(met.mean()) if len(met) else float("nan"),
+                     "mean": float(met.mean()) if len(met) and not beyond else float("nan"),
                      "p05": np.nan, "p50": np.nan, "p95": np.nan})
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
@@ -142,17 +143,21 @@ def headline(summary: pd.DataFrame, scenario_title: str, scenario_name: str, sta
             lines.append(f"  Nobody over {t} weeks: not reached by {end.isoformat()} in most replications "
                          f"(cleared in {share:.0%} of them).")
             continue
-        text = f"  Nobody over {t} weeks from {week_date(start, med).isoformat()} (median)"
+        # interpolated percentiles are rounded outwards (p05 down, p95 up) and the median to the nearest week
+        text = f"  Nobody over {t} weeks from {week_date(start, float(np.floor(med + 0.5))).isoformat()} (median)"
         if replications > 1:
-            hi_text = week_date(start, hi).isoformat() if not np.isnan(hi) else f"not by {end.isoformat()}"
-            text += f"; 90% of replications between {week_date(start, lo).isoformat()} and {hi_text}"
+            hi_text = (week_date(start, float(np.ceil(hi))).isoformat() if not np.isnan(hi)
+                       else f"not by {end.isoformat()}")
+            text += (f"; 90% of replications between {week_date(start, float(np.floor(lo))).isoformat()} "
+                     f"and {hi_text}")
         lines.append(text + ".")
     for metric in s.index:
         if metric.startswith("probability_no_"):
             t, date = metric.removeprefix("probability_no_").split("w_waiters_by_")
             when = dt.date.fromisoformat(date)
+            share = s.loc[metric, "mean"]
             lines.append(f"  Chance that nobody waits over {t} weeks by {when.day} {when:%B %Y}: "
-                         f"{s.loc[metric, 'mean']:.0%} of replications.")
+                         + ("beyond the end of the run." if np.isnan(share) else f"{share:.0%} of replications."))
     peak = s.loc["peak_waiting_total"]
     lines.append(f"  Peak waiting list: {peak['p50']:,.0f} pathways (median; 90% of replications "
                  f"{peak['p05']:,.0f} to {peak['p95']:,.0f}).")

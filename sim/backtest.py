@@ -82,13 +82,17 @@ def mape(observed: Sequence[float], simulated: Sequence[float]) -> tuple[float, 
     return float(np.mean(np.abs(sim[use] - obs[use]) / np.abs(obs[use])) * 100), int(use.sum()), skipped
 
 
-def observed_metrics(extract: RttExtract) -> dict[str, int]:
-    """The backtest metrics as published in one month's file (unknown clock starts left out)."""
+def observed_metrics(extract: RttExtract) -> dict[str, float]:
+    """The backtest metrics as published in one month's file (unknown clock starts left out). Counts above a
+    file's open top band (e.g. over 78 weeks in a file that stops at "Gt 52 Weeks") were not published, only
+    estimated by spreading the band, so they are NaN here and the month is skipped for that metric."""
     weeks = list(extract.week_columns)
-    out = {"waiting_total": int(extract.part("Part_2")[weeks].to_numpy().sum()),
-           "waiting_admitted": int(extract.part("Part_2A")[weeks].to_numpy().sum())}
+    out: dict[str, float] = {"waiting_total": int(extract.part("Part_2")[weeks].to_numpy().sum()),
+                             "waiting_admitted": int(extract.part("Part_2A")[weeks].to_numpy().sum())}
+    top = extract.open_band_lower_weeks
     for t in (18, 52, 78, 104):
-        out[f"waiting_over_{t}w"] = int(extract.counts_over("Part_2", t)["Total"])
+        published = top is None or t <= top
+        out[f"waiting_over_{t}w"] = int(extract.counts_over("Part_2", t)["Total"]) if published else float("nan")
     return out
 
 

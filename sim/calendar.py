@@ -85,11 +85,6 @@ def bank_holiday_days(start: dt.date, n_days: int, extra: tuple[dt.date, ...] = 
     return {(d - start).days for d in holidays if start <= d < end}
 
 
-def week_start_dates(start: dt.date, n_weeks: int) -> list[dt.date]:
-    """The Monday that opens each model week."""
-    return [start + dt.timedelta(weeks=w) for w in range(n_weeks)]
-
-
 def nhs_financial_year(d: dt.date) -> str:
     """NHS financial year label, April to March, e.g. 2021-06-07 -> '2021/22'."""
     first = d.year if d.month >= 4 else d.year - 1

@@ -262,7 +262,7 @@ def _run(args: argparse.Namespace, files: list[Path]) -> int:
     summary = pd.concat([summarise(kpis)] + [
         target_probabilities(kpis, sc.name, sc.start_date, {52: sc.targets.no_52w_waiters_by,
                                                             78: sc.targets.no_78w_waiters_by,
-                                                            104: sc.targets.no_104w_waiters_by})
+                                                            104: sc.targets.no_104w_waiters_by}, sc.horizon_weeks)
         for sc, _ in loaded if sc.targets], ignore_index=True)
     comparison = paired_comparison(kpis, names[0]) if comparing else None
     with atomic_run_dir(final) as folder:
@@ -304,7 +304,7 @@ def _run(args: argparse.Namespace, files: list[Path]) -> int:
                        started_at=started.isoformat(timespec="seconds"),
                        finished_at=dt.datetime.now().astimezone().isoformat(timespec="seconds"))
         if not args.no_report:
-            build_report(folder)
+            build_report(folder, label=final.name)
     for scenario, _ in loaded:
         for line in headline(summary, scenario.title, scenario.name, scenario.start_date, replications,
                              scenario.horizon_weeks):

@@ -66,9 +66,9 @@ def weekly_lines(weekly: pd.DataFrame, finance: Finance) -> pd.DataFrame:
     out["elective_inpatients"] = w["theatre_cases_inpatient"]
     out["theatre_cases"] = cases
     out["independent_sector_cases"] = is_cases
-    is_sessions = w.get("independent_sector_sessions_run", 0 * cases)
-    nhs_planned = w["theatre_sessions_planned"] - is_sessions
-    nhs_run = w["theatre_sessions_run"] - is_sessions
+    # independent-sector sessions are bought per case: no NHS team or session cost, run or lost
+    nhs_planned = w["theatre_sessions_planned"] - w.get("independent_sector_sessions_planned", 0 * cases)
+    nhs_run = w["theatre_sessions_run"] - w.get("independent_sector_sessions_run", 0 * cases)
     weekend = w.get("theatre_sessions_weekend_planned", 0 * cases)
     out["theatre_sessions_planned"] = w["theatre_sessions_planned"]
     out["theatre_sessions_run"] = w["theatre_sessions_run"]
@@ -108,6 +108,7 @@ def monthly(weekly: pd.DataFrame, finances: dict[str, Finance]) -> pd.DataFrame:
         sums["erf_threshold"] = [erf_threshold(m, fin) for m in sums["month"]]
         above = sums["activity_value"] - sums["erf_threshold"] * sums["baseline_value"]
         sums["income_erf"] = np.where(np.isnan(sums["erf_threshold"]), 0.0, np.maximum(above, 0.0) * fin.erf_rate_of_tariff)
+        sums["day_case_equivalents"] = sums["activity_value"] / fin.tariff.day_case if fin.tariff.day_case else np.nan
         frames.append(sums)
     if not frames:
         return pd.DataFrame()
@@ -119,8 +120,7 @@ def monthly(weekly: pd.DataFrame, finances: dict[str, Finance]) -> pd.DataFrame:
     # productivity
     m["cases_per_session"] = m["theatre_cases"] / m["theatre_sessions_run"].where(m["theatre_sessions_run"] > 0)
     m["cost_per_elective_case"] = (m["cost_elective"] - m["cost_outpatients"]) / m["theatre_cases"].where(m["theatre_cases"] > 0)
-    day_case_equivalents = m["activity_value"] / next(iter(finances.values())).tariff.day_case if finances else np.nan
-    m["cost_per_weighted_activity_unit"] = m["cost_elective"] / day_case_equivalents.where(day_case_equivalents > 0)
+    m["cost_per_weighted_activity_unit"] = m["cost_elective"] / m["day_case_equivalents"].where(m["day_case_equivalents"] > 0)
     m["activity_pct_of_2019_20"] = 100 * m["activity_value"] / m["baseline_value"].where(m["baseline_value"] > 0)
     money = [*COST_LINES, "cost_total", "cost_elective", *INCOME_LINES, "income_total", "underlying_deficit",
              "recurrent_savings", "net_position", "activity_value", "baseline_value"]
@@ -139,7 +139,10 @@ def by_financial_year(month_table: pd.DataFrame, reference: str | None = None) -
     position (same replications, same patients)."""
     if month_table.empty:
         return pd.DataFrame()
-    sums = month_table.groupby(["scenario", "replication", "financial_year"], sort=False).sum(numeric_only=True).reset_index()
+    ratios = ["erf_threshold", "cases_per_session", "cost_per_elective_case", "cost_per_weighted_activity_unit",
+              "activity_pct_of_2019_20"]            # recomputed below from the year's sums, never summed
+    sums = (month_table.drop(columns=[c for c in ratios if c in month_table])
+            .groupby(["scenario", "replication", "financial_year"], sort=False).sum(numeric_only=True).reset_index())
     sums["cost_per_elective_case"] = (sums["cost_elective"] - sums["cost_outpatients"]) / sums["theatre_cases"].where(sums["theatre_cases"] > 0)
     sums["cases_per_session"] = sums["theatre_cases"] / sums["theatre_sessions_run"].where(sums["theatre_sessions_run"] > 0)
     sums["activity_pct_of_2019_20"] = 100 * sums["activity_value"] / sums["baseline_value"].where(sums["baseline_value"] > 0)
@@ -153,8 +156,9 @@ def by_financial_year(month_table: pd.DataFrame, reference: str | None = None) -
     for (scenario, fy), g in sums.groupby(["scenario", "financial_year"], sort=False):
         for metric in metrics:
             v = g[metric].to_numpy(dtype=float)
-            stats = {"mean": float(np.nanmean(v)) if np.isfinite(v).any() else np.nan,
-                     "p05": percentile(v, 5), "p50": percentile(v, 50), "p95": percentile(v, 95)}
+            v = v[np.isfinite(v)]                   # a year missing from the reference is left out, not "latest"
+            stats = {"mean": float(v.mean()) if len(v) else np.nan,
+                     **{f"p{q:02d}": percentile(v, q) for q in (5, 50, 95)}}
             for stat, value in stats.items():
                 rows.append({"scenario": scenario, "metric": metric, "statistic": stat, "financial_year": fy,
                              "value": round(value, 2) if np.isfinite(value) else np.nan})

@@ -46,6 +46,7 @@ class WeeklyActivity:
     hub_sessions_run: int = 0
     hub_cases: int = 0
     theatre_sessions_weekend_planned: int = 0
+    independent_sector_sessions_planned: int = 0
     independent_sector_sessions_run: int = 0
     independent_sector_cases: int = 0
     elective_bed_days: float = 0.0
@@ -81,7 +82,8 @@ WEEKLY_COLUMNS = [
     "theatre_cases", "theatre_cases_day_case", "theatre_cases_inpatient", "theatre_cancellations_on_day",
     "theatre_slots_lost_no_bed", "treated_at_other_site", "theatre_utilisation", "elective_beds_occupied",
     "mean_wait_weeks_admitted_stops", "mean_wait_weeks_non_admitted_stops",
-    "hub_sessions_run", "hub_cases", "theatre_sessions_weekend_planned", "independent_sector_sessions_run",
+    "hub_sessions_run", "hub_cases", "theatre_sessions_weekend_planned", "independent_sector_sessions_planned",
+    "independent_sector_sessions_run",
     "independent_sector_cases",
     "elective_bed_days", "covid_inpatients", "elective_beds_available",
     "referrals_suppressed_covid", "referrals_deferred_returned",
@@ -168,6 +170,7 @@ class WeeklyMonitor:
                 "hub_sessions_run": act.hub_sessions_run,
                 "hub_cases": act.hub_cases,
                 "theatre_sessions_weekend_planned": act.theatre_sessions_weekend_planned,
+                "independent_sector_sessions_planned": act.independent_sector_sessions_planned,
                 "independent_sector_sessions_run": act.independent_sector_sessions_run,
                 "independent_sector_cases": act.independent_sector_cases,
                 "elective_bed_days": round(act.elective_bed_days, 1),

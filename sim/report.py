@@ -170,6 +170,7 @@ class RunFolder:
     summary: pd.DataFrame
     manifest: dict
     scenarios: dict[str, ScenarioInfo]          # in the order the scenarios appear in weekly.csv
+    label: str = ""                             # the run folder's name (when built before it is renamed into place)
 
     @property
     def names(self) -> list[str]:
@@ -336,79 +337,18 @@ def paired_differences(run: RunFolder) -> list[PairedDifference]:
     return out
 
 
-_YEAR_WORDS = ("per_year", "a_year", "annual", "yearly", "per_annum")
-
-
-def _unit_scale(key: str, default: float | None) -> float | None:
-    k = key.lower()
-    if any(w in k for w in _YEAR_WORDS):
-        return 1 / 52
-    if "week" in k:
-        return 1.0
-    return default
-
-
-def _parse_baseline(value: Any, path: str) -> dict | None:
-    """Weekly admitted / non-admitted / total clock stops from a 2019/20 baseline entry. Units must be stated
-    (per week or per year) in the key, the path or a `unit(s)` entry: nothing is guessed."""
-    default = _unit_scale(path, None)
-    out: dict[str, float] = {}
-    if isinstance(value, Mapping):
-        unit = value.get("units", value.get("unit"))
-        if isinstance(unit, str):
-            default = _unit_scale(unit.replace(" ", "_"), default)
-        for key, v in value.items():
-            if isinstance(v, Mapping):
-                sub = _parse_baseline(v, f"{path}.{key}")
-                for kk, vv in (sub or {}).items():
-                    out.setdefault(kk, vv)
-                continue
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                continue
-            k = str(key).lower()
-            scale = _unit_scale(k, default)
-            if scale is None:
-                continue
-            if "non_admitted" in k or "nonadmitted" in k or "outpatient" in k:
-                out.setdefault("non_admitted", v * scale)
-            elif "admitted" in k or "elective" in k:
-                out.setdefault("admitted", v * scale)
-            elif "total" in k or "clock_stops" in k or "activity" in k:
-                out.setdefault("total", v * scale)
-    elif isinstance(value, (int, float)) and not isinstance(value, bool) and default is not None:
-        k = path.lower()
-        if "non_admitted" in k:
-            out["non_admitted"] = value * default
-        elif "admitted" in k:
-            out["admitted"] = value * default
-        elif "clock_stops" in k or "activity" in k:
-            out["total"] = value * default
-    return out or None
-
-
 def activity_baseline(cfg: Mapping) -> tuple[dict | None, str | None]:
-    """(parsed weekly baseline or None, dotted path where a 2019/20 baseline was found or None)."""
-    found: list[tuple[str, Any]] = []
-
-    def walk(node: Any, path: str, depth: int) -> None:
-        if not isinstance(node, Mapping) or depth > 3:
-            return
-        for key, value in node.items():
-            p = f"{path}.{key}" if path else str(key)
-            if "2019" in str(key):
-                found.append((p, value))
-            else:
-                walk(value, p, depth + 1)
-
-    walk(cfg, "", 0)
-    found.sort(key=lambda pv: (not pv[0].startswith("finance"), pv[0]))
-    for path, value in found:
-        parsed = _parse_baseline(value, path)
-        if parsed:
-            parsed["label"] = "2019/20 baseline"
-            parsed["path"] = path
-            return parsed, path
-    return None, (found[0][0] if found else None)
+    """The 2019/20 weekly admitted activity (day cases + elective inpatients) from the scenario's finance
+    section, which is where the model keeps it; (None, None) when the scenario has none."""
+    path = "finance.activity_2019_20_per_week"
+    finance = cfg.get("finance") if isinstance(cfg, Mapping) else None
+    base = finance.get("activity_2019_20_per_week") if isinstance(finance, Mapping) else None
+    if not isinstance(base, Mapping):
+        return None, None
+    admitted = sum(float(base.get(k, 0) or 0) for k in ("day_case", "elective_inpatient"))
+    if admitted <= 0:
+        return None, path
+    return {"admitted": admitted, "label": "2019/20 baseline", "path": path}, path
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -855,7 +795,7 @@ def _timestamp_text(value: Any) -> str:
 
 def provenance_rows(run: RunFolder) -> list[tuple[str, str]]:
     m = run.manifest
-    rows: list[tuple[str, str]] = [("Run folder", run.path.name)]
+    rows: list[tuple[str, str]] = [("Run folder", run.label or run.path.name)]
     if not m:
         return rows + [("Manifest", "manifest.json not found in the run folder")]
     commit = str(m.get("git_commit", ""))
@@ -1307,7 +1247,7 @@ def build_documents(run: RunFolder, clearances: list[Clearance], diffs: list[Pai
     n_reps = max(i.replications for i in infos)
     subtitle = (f"North West London capacity simulator · {fmt_date(first.start)} to "
                 f"{fmt_date(max(i.horizon_end for i in infos))} · {_plural(n_reps, 'replication')} · run "
-                f"{_md_escape(run.path.name)}")
+                f"{_md_escape(run.label or run.path.name)}")
     blocks = [Block("h1", title), Block("subtitle", f"*{subtitle}*"), Block("h2", "Headlines"),
               Block("ul", "headlines", items=headlines(run, clearances, diffs, baselines))]
     for name, info in run.scenarios.items():
@@ -1464,14 +1404,16 @@ def _cell_text(v: Any) -> str:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def build_report(run_dir: Path) -> list[Path]:
+def build_report(run_dir: Path, label: str | None = None) -> list[Path]:
     """Write charts/ (PNG and SVG), results.xlsx, report.md and report.html into `run_dir`; return the paths.
+    `label` names the run in the report when `run_dir` is a temporary folder not yet renamed into place.
 
     Reads only the saved files of the folder. All outputs are written into a hidden staging folder first and
     moved into place when every one of them is complete, report.html last.
     """
     run_dir = Path(run_dir)
     run = load_run(run_dir)
+    run.label = label or run_dir.name
     staging = run_dir / f".report.partial-{os.getpid()}"
     if staging.exists():
         shutil.rmtree(staging)
@@ -1486,8 +1428,8 @@ def build_report(run_dir: Path) -> list[Path]:
             if parsed:
                 baselines[name] = parsed
             elif path:
-                notes.append(f"*{_md_escape(info.title)}* has a 2019/20 entry at `{path}`, but its units (a week or "
-                             "a year) or activity types could not be read, so no baseline is drawn.")
+                notes.append(f"*{_md_escape(info.title)}* has `{path}` without day cases or inpatients, so no "
+                             "baseline is drawn.")
         chart_list = make_charts(run, clearances, baselines, staging / CHART_DIR)
         assumptions = assumptions_frame(run)
         provenance = provenance_rows(run)

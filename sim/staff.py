@@ -83,7 +83,8 @@ class StaffRoster:
             at = day + STAFF_TIME_OF_DAY
             if env.now < at:
                 yield env.timeout(at - env.now)
-            self._close_day()
+            if day > 0:
+                self._close_day()                 # the workload of the day before (none before the run)
             rate = self.absence_rate(day)
             self.available = np.array([g.binomial(self.establishment[i], 1.0 - rate[i]) for i, g in enumerate(rngs)])
             self.redeployed[:] = 0

@@ -105,9 +105,6 @@ def _finish_start_list(streams: Streams, params: PathwayParameters, rng: np.rand
 # Start list from an RTT Full CSV
 # --------------------------------------------------------------------------------------------------
 
-STAGE_NAMES = ("outpatient", "admitted")
-
-
 @dataclass(frozen=True, eq=False)
 class RttStartList:
     """The start list read from an RTT file: exact counts by site x specialty x stage x whole week waited.
@@ -123,7 +120,6 @@ class RttStartList:
     n_weeks: int
     cells: tuple[tuple[str, str, np.ndarray, np.ndarray], ...]
     unknown_clock_start: int          # Part_2 pathways with an unknown clock start: left out of the list
-    unknown_clock_start_admitted: int
     unmapped: tuple[tuple[str, str, int], ...]   # (code, name, Part_2 count) sent to the other specialty
     other_specialty: str
     clock_starts_in_month: int        # Part_3 for the selected providers, all treatment functions
@@ -181,6 +177,11 @@ def start_list_notes(scenario: Scenario) -> list[str]:
     if rtt is None:
         return []
     notes = list(rtt.notes)
+    gap = (scenario.start_date - rtt.census_date).days
+    if abs(gap) > 7:
+        notes.append(f"start_list: the run starts {scenario.start_date} but the file's census is {rtt.census_date} "
+                     f"({gap:+d} days): waits are counted as at the start date, so they are {abs(gap) // 7} weeks "
+                     f"{'shorter' if gap > 0 else 'longer'} than they would be")
     if sl.calibrate_referrals_from_rtt:
         share = scenario.referrals.advice_and_guidance_share
         value = rtt_referrals_per_week(rtt, share)
@@ -370,7 +371,7 @@ def build_rtt_start_list(sl: Any, context: dict | None = None) -> RttStartList:
            tuple(sorted(provider_sites.items())), tuple(sorted(mapping.items())), other, spread)
     return RttStartList(source=path, period_label=extract.period_label, census_date=extract.census_date,
                         n_weeks=n_weeks, cells=result_cells, unknown_clock_start=unknown,
-                        unknown_clock_start_admitted=unknown_adm, unmapped=unmapped, other_specialty=other,
+                        unmapped=unmapped, other_specialty=other,
                         clock_starts_in_month=clock_starts, notes=tuple(notes), key=key)
 
 

@@ -119,7 +119,9 @@ class TheatreSuite:
             treated_today: list[int] = []
             week = services.week
             week.theatre_sessions_planned += n
-            if (self.start_weekday + day) % 7 >= 5 and not self.independent_sector:
+            if self.independent_sector:
+                week.independent_sector_sessions_planned += n
+            elif (self.start_weekday + day) % 7 >= 5:
                 week.theatre_sessions_weekend_planned += n
             week.sessions_lost_covid += closed
             week.sessions_lost_staff += n - closed - staffed

@@ -83,25 +83,9 @@ def _apportion(total: int, weights: np.ndarray) -> np.ndarray:
     return out
 
 
-def _allocate(capacity: int, queued: np.ndarray) -> np.ndarray:
-    """Serve up to `capacity` from queues in proportion to their size (largest remainder, exact)."""
-    total = int(queued.sum())
-    if capacity <= 0 or total == 0:
-        return np.zeros_like(queued)
-    if capacity >= total:
-        return queued.copy()
-    raw = queued * (capacity / total)
-    served = np.floor(raw).astype(np.int64)
-    short = capacity - int(served.sum())
-    if short:
-        order = np.argsort(-(raw - served), kind="stable")[:short]
-        served[order] += 1
-    return np.minimum(served, queued)
-
-
 def _allocate_grouped(capacity: np.ndarray, queued: np.ndarray, group: np.ndarray) -> np.ndarray:
-    """_allocate for many disjoint groups at once: group g serves up to capacity[g] of its items' queues,
-    in proportion to queue size, with the largest-remainder rule inside each group (exact integers)."""
+    """Serve many disjoint groups at once: group g serves up to capacity[g] of its items' queues, in
+    proportion to queue size, with the largest-remainder rule inside each group (exact integers)."""
     total = np.bincount(group, weights=queued, minlength=len(capacity)).astype(np.int64)
     cap = np.minimum(capacity, total)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -37,10 +37,12 @@ def test_target_probability_boundary():
     kpis = pd.DataFrame({"scenario": "s", "replication": [0, 1, 2, 3],
                          "weeks_to_clear_52w": [10.0, 11.0, np.nan, 9.0]})
     # start + 10 weeks = Monday 16 Aug 2021: met by Sunday 15 Aug (last long waiter left in week 9)
-    got = target_probabilities(kpis, "s", start, {52: dt.date(2021, 8, 15)})
+    got = target_probabilities(kpis, "s", start, {52: dt.date(2021, 8, 15)}, horizon_weeks=30)
     assert got["mean"].iloc[0] == pytest.approx(0.5), f"replications 0 and 3 meet the date: {got}"
-    got = target_probabilities(kpis, "s", start, {52: dt.date(2021, 8, 14)})
+    got = target_probabilities(kpis, "s", start, {52: dt.date(2021, 8, 14)}, horizon_weeks=30)
     assert got["mean"].iloc[0] == pytest.approx(0.25), "only replication 3 is clear by the Saturday"
+    got = target_probabilities(kpis, "s", start, {52: dt.date(2022, 3, 31)}, horizon_weeks=30)
+    assert math.isnan(got["mean"].iloc[0]), "a date after the end of the run is not knowable from it (not 0%)"
 
 
 def test_paired_comparison_pairs_by_replication():

@@ -119,3 +119,16 @@ def test_report_has_a_finance_section_by_financial_year(tmp_path):
     assert "£-" not in text, "negative money is written −£x, not £-x"
     import openpyxl
     assert "finance" in openpyxl.load_workbook(out / "results.xlsx", read_only=True).sheetnames
+
+
+def test_independent_sector_sessions_carry_no_nhs_session_costs(run_and_finance):
+    sc, weekly, _ = run_and_finance
+    w = weekly.head(1).copy()
+    w["theatre_sessions_planned"], w["theatre_sessions_run"] = 100, 90
+    w["independent_sector_sessions_planned"], w["independent_sector_sessions_run"] = 10, 8
+    w["theatre_sessions_weekend_planned"] = 0
+    lines = finance.weekly_lines(w, sc.finance).iloc[0]
+    c = sc.finance.costs
+    assert lines["cost_theatre_staff"] == pytest.approx(90 * c.theatre_session_staff), \
+        "teams are paid for the 90 NHS sessions planned, not the 10 independent-sector ones (2 of them lost)"
+    assert lines["cost_theatre_fixed"] == pytest.approx(82 * c.theatre_session_fixed), "82 NHS sessions ran"
