@@ -174,6 +174,8 @@ def paired_comparison(kpis: pd.DataFrame, reference: str) -> pd.DataFrame:
         g = g.set_index("replication")
         for t in CLEARANCE_THRESHOLDS:
             col = f"weeks_to_clear_{t}w"
+            if col not in g or col not in ref:
+                continue
             diff = (g[col] - ref[col]).dropna()
             rows.append({"scenario": scenario, "reference": reference, "metric": f"{col}_difference",
                          "mean": float(diff.mean()) if len(diff) else float("nan"),

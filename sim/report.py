@@ -36,9 +36,9 @@ import pandas as pd
 import yaml
 
 from sim import charts
-from sim.analysis import percentile, replication_kpis, summarise
+from sim.analysis import CLEARANCE_THRESHOLDS as THRESHOLDS
+from sim.analysis import paired_comparison, percentile, replication_kpis, summarise
 
-THRESHOLDS = (52, 78, 104)
 EXCEL_MAX_ROWS = 1_048_576
 CHART_DIR = "charts"
 
@@ -312,28 +312,20 @@ class PairedDifference:
 
 def paired_differences(run: RunFolder) -> list[PairedDifference]:
     """Per replication: weeks to clear in the scenario minus in the first scenario (the same replication
-    number, so the same patients under common random numbers), then summarised across replications."""
+    number, so the same patients under common random numbers), then summarised (sim.analysis)."""
     names = run.names
     if len(names) < 2:
         return []
-    ref = names[0]
-    r = run.replications
+    table = paired_comparison(run.replications, names[0])
     out = []
     for name in names[1:]:
         for t in THRESHOLDS:
-            col = f"weeks_to_clear_{t}w"
-            if col not in r:
+            row = table[(table["scenario"] == name) & (table["metric"] == f"weeks_to_clear_{t}w_difference")]
+            if row.empty:
                 continue
-            a = r.loc[r["scenario"] == ref, ["replication", col]]
-            b = r.loc[r["scenario"] == name, ["replication", col]]
-            m = a.merge(b, on="replication", suffixes=("_ref", "_s"))
-            both = m[[f"{col}_ref", f"{col}_s"]].notna().all(axis=1)
-            d = (m.loc[both, f"{col}_s"] - m.loc[both, f"{col}_ref"]).to_numpy(dtype=float)
-            nan = float("nan")
-            out.append(PairedDifference(
-                name, ref, t, int(both.sum()), int((~both).sum()),
-                float(d.mean()) if len(d) else nan,
-                *(float(np.percentile(d, q)) if len(d) else nan for q in (5, 50, 95))))
+            r = row.iloc[0]
+            out.append(PairedDifference(name, names[0], t, int(r["pairs"]), int(r["pairs_not_cleared"]),
+                                        float(r["mean"]), float(r["p05"]), float(r["p50"]), float(r["p95"])))
     return out
 
 
