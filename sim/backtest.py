@@ -56,13 +56,8 @@ def add_backtest_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("scenario", type=Path, help="scenario YAML file (its start_list gives providers and mapping)")
     p.add_argument("--observed", type=Path, nargs="+", required=True, metavar="RTT_CSV",
                    help="RTT Full CSV files, one per month; the earliest is the start list")
-    p.add_argument("--replications", type=int, help="number of replications (overrides run.replications)")
-    p.add_argument("--seed", type=int, help="experiment seed (overrides run.seed)")
-    p.add_argument("--out", type=Path, help="write exactly here (must be new or empty)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="dotted.key=value",
-                   help="override a scenario value")
-    p.add_argument("--jobs", type=int, default=1, help="run replications in this many local processes")
-    p.add_argument("--quiet", action="store_true", help="print only the results")
+    from sim.cli import add_run_options   # cli imports this module lazily, so no cycle
+    add_run_options(p, report=False)
 
 
 def monday_on_or_after(day: dt.date) -> dt.date:
@@ -264,7 +259,7 @@ def run_backtest(args: argparse.Namespace) -> int:
         fig.savefig(folder / "backtest.png", dpi=110)
         write_manifest(folder, scenario=scenario.name, scenario_files=[str(args.scenario)], kind="backtest",
                        observed_files=[str(e.source) for e in extracts], start_date=scenario.start_date,
-                       overrides=args.overrides, seed=scenario.run.seed, replications=scenario.run.replications,
+                       overrides=args.overrides, seed=scenario.run.seed, replications=result.replications,
                        jobs=args.jobs, pathways_simulated=result.pathways_simulated, notes=notes,
                        mape_percent={r.metric: (None if math.isnan(r.mape_percent) else round(r.mape_percent, 2))
                                      for r in errors.itertuples()},

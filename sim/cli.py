@@ -38,7 +38,8 @@ def _replications(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"expected a whole number or 'auto', got {text!r}") from None
 
 
-def _add_run_options(p: argparse.ArgumentParser) -> None:
+def add_run_options(p: argparse.ArgumentParser, report: bool = True) -> None:
+    """The options every command that runs the model shares (run, compare, backtest)."""
     p.add_argument("--replications", type=_replications,
                    help="number of replications, or 'auto' (until the 95%% CI of the mean 52-week clearance is "
                         "within +/- run.target_half_width_weeks; overrides run.replications)")
@@ -47,7 +48,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="dotted.key=value",
                    help="override a scenario value, e.g. --set sites.imperial.elective_beds=120")
     p.add_argument("--jobs", type=int, default=1, help="run replications in this many local processes")
-    p.add_argument("--no-report", action="store_true", help="skip charts, report and workbook (faster)")
+    if report:
+        p.add_argument("--no-report", action="store_true", help="skip charts, report and workbook (faster)")
     p.add_argument("--quiet", action="store_true", help="print only the headline")
 
 
@@ -57,11 +59,11 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a scenario and write results/<scenario>/<timestamp>/")
     run.add_argument("scenario", type=Path, help="scenario YAML file")
-    _add_run_options(run)
+    add_run_options(run)
 
     compare = sub.add_parser("compare", help="run scenarios with the same seeds and compare them with the first")
     compare.add_argument("scenarios", type=Path, nargs="+", help="scenario YAML files; the first is the reference")
-    _add_run_options(compare)
+    add_run_options(compare)
 
     sweep = sub.add_parser("sweep", help="run the full factorial of --set key=v1,v2,... with the same seeds")
     sweep.add_argument("scenario", type=Path)

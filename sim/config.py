@@ -33,9 +33,6 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
-NonNegFloat = float  # documented alias; bounds are set with Field(ge=...)
-
-
 def _check_shares(values: dict[str, float] | list[float], what: str) -> None:
     total = sum(values.values()) if isinstance(values, dict) else sum(values)
     if not math.isclose(total, 1.0, abs_tol=SHARE_TOLERANCE):
@@ -900,8 +897,3 @@ def _embed_covid_series(raw: dict, path: Path) -> dict:
     out["covid"]["inpatients_series"] = [{"date": d, "inpatients": float(v)} for d, v in zip(dates, values)]
     out["covid"]["inpatients_csv"] = str(csv_path)
     return out
-
-
-def scenario_to_plain(raw: dict) -> dict:
-    """Plain YAML-safe copy of a resolved scenario (dates as ISO strings are kept as dates by yaml)."""
-    return copy.deepcopy(raw)

@@ -44,17 +44,12 @@ class RemovalSchedule:
             self.buckets[int(week[start])].frombytes(ids[start:stop].tobytes())
 
     def process(self, env: "simpy.Environment", services: "Services") -> Iterator:
-        status = services.patients.status
-        ledger = services.ledger
         for week, bucket in enumerate(self.buckets):
             at = 7 * week + REMOVAL_TIME_OF_WEEK
             if env.now < at:
                 yield env.timeout(at - env.now)
-            day = 7 * week + 6
-            for pid in bucket:
-                s = status[pid]
-                if s == WAITING_OUTPATIENT or s == WAITING_ADMITTED:
-                    ledger.remove(pid, day, validation=False)
+            due = np.frombuffer(bucket.tobytes(), dtype=np.int32).astype(np.int64)
+            services.ledger.remove_batch(due, 7 * week + 6, validation=False)
             self.buckets[week] = array("i")       # free memory as we go
 
 
@@ -84,5 +79,4 @@ class ValidationRounds:
             # validated in every scenario where they are still waiting (common random numbers).
             u = self.streams.for_unit("validation", f"round-{k}").random(len(status))
             chosen = candidates[u[candidates] < rnd.share_removed]
-            for pid in chosen.tolist():
-                services.ledger.remove(pid, day, validation=True)
+            services.ledger.remove_batch(chosen.astype(np.int64), day, validation=True)

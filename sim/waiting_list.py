@@ -123,14 +123,11 @@ class RttLedger:
     def __init__(self, patients: PatientTable, history_days: int, horizon_days: int, n_specialties: int) -> None:
         self.patients = patients
         self.history_days = history_days
-        # Waiting pathways by specialty x clock-start day, all stages and admitted stage only. Batch
-        # changes go to the numpy arrays; single-patient changes to flat Python lists (a scalar update
-        # there is ~20x cheaper); the two are added together when a snapshot is taken.
+        # Waiting pathways by specialty x clock-start day, all stages and admitted stage only. Every change
+        # of status arrives in a batch (a day's referrals, a clinic day, a suite's day, a removal sweep).
         self.width = history_days + horizon_days + 1
-        self._waiting_batch = np.zeros((n_specialties, self.width), dtype=np.int64)
-        self._admitted_batch = np.zeros_like(self._waiting_batch)
-        self._waiting_single = [0] * (n_specialties * self.width)
-        self._admitted_single = [0] * (n_specialties * self.width)
+        self._waiting = np.zeros((n_specialties, self.width), dtype=np.int64)
+        self._admitted = np.zeros_like(self._waiting)
         self.waiting_outpatient = 0
         self.waiting_admitted = 0
         self.reset_week()
@@ -159,9 +156,9 @@ class RttLedger:
         if len(idx) and (idx.min() < 0 or idx.max() >= self.width):
             raise ValueError("clock start outside the ledger's range; increase history_days")
         spec = specialty.astype(np.int64)
-        np.add.at(self._waiting_batch, (spec, idx), 1)
+        np.add.at(self._waiting, (spec, idx), 1)
         admitted = status == WAITING_ADMITTED
-        np.add.at(self._admitted_batch, (spec[admitted], idx[admitted]), 1)
+        np.add.at(self._admitted, (spec[admitted], idx[admitted]), 1)
         n_adm = int(np.count_nonzero(admitted))
         self.waiting_admitted += n_adm
         self.waiting_outpatient += len(idx) - n_adm
@@ -180,26 +177,12 @@ class RttLedger:
             del status
         specialty = np.frombuffer(p.specialty, dtype=np.uint8)[idx].astype(np.int64)
         clock_start = np.frombuffer(p.clock_start_day, dtype=np.int32)[idx].astype(np.int64)
-        np.add.at(self._admitted_batch, (specialty, clock_start + self.history_days), 1)
+        np.add.at(self._admitted, (specialty, clock_start + self.history_days), 1)
         n = len(idx)
         self.waiting_outpatient -= n
         self.waiting_admitted += n
         self.decisions_to_treat += n
         return idx
-
-    def _leave(self, patient_id: int, day: int, new_status: int) -> int:
-        p = self.patients
-        cs = p.clock_start_day[patient_id]
-        cell = p.specialty[patient_id] * self.width + cs + self.history_days
-        self._waiting_single[cell] -= 1
-        if p.status[patient_id] == WAITING_ADMITTED:
-            self.waiting_admitted -= 1
-            self._admitted_single[cell] -= 1
-        else:
-            self.waiting_outpatient -= 1
-        p.status[patient_id] = new_status
-        p.stop_day[patient_id] = day
-        return day - cs
 
     def stop_admitted_batch(self, patient_ids: list[int], day: int, site: int) -> None:
         """Clock stops by treatment for patients on the admitted list, treated at `site` (a suite's day)."""
@@ -232,9 +215,9 @@ class RttLedger:
             clock_start = np.frombuffer(p.clock_start_day, dtype=np.int32)[idx].astype(np.int64)
             specialty = np.frombuffer(p.specialty, dtype=np.uint8)[idx].astype(np.int64)
             cell = (specialty, clock_start + self.history_days)
-            np.subtract.at(self._waiting_batch, cell, 1)
+            np.subtract.at(self._waiting, cell, 1)
             if from_status == WAITING_ADMITTED:
-                np.subtract.at(self._admitted_batch, cell, 1)
+                np.subtract.at(self._admitted, cell, 1)
             status[idx] = to_status
             stop_day[idx] = day
             if site is not None:
@@ -243,12 +226,23 @@ class RttLedger:
             del status, stop_day, treated_site    # release the buffers so the columns can grow again
         return len(idx), int(len(idx) * day - clock_start.sum())
 
-    def remove(self, patient_id: int, day: int, validation: bool) -> None:
-        self._leave(patient_id, day, REMOVED_OTHER)
+    def remove_batch(self, patient_ids: np.ndarray, day: int, validation: bool) -> None:
+        """Removals other than treatment (validation, or the weekly rate) of those among `patient_ids` still
+        waiting at either stage; the others have already left and are ignored."""
+        status = np.frombuffer(bytes(self.patients.status), dtype=np.uint8)[patient_ids]
+        removed = 0
+        for stage in (WAITING_OUTPATIENT, WAITING_ADMITTED):
+            ids = patient_ids[status == stage]
+            n, _ = self._stop_batch(ids.tolist(), day, stage, REMOVED_OTHER)
+            if stage == WAITING_OUTPATIENT:
+                self.waiting_outpatient -= n
+            else:
+                self.waiting_admitted -= n
+            removed += n
         if validation:
-            self.removals_validation += 1
+            self.removals_validation += removed
         else:
-            self.removals_weekly_rate += 1
+            self.removals_weekly_rate += removed
 
     # -- stocks ------------------------------------------------------------------------------------
     def counts_over(self, now_day: float, thresholds_weeks: tuple[int, ...] = THRESHOLDS_WEEKS,
@@ -267,7 +261,7 @@ class RttLedger:
 
     def waiting_by_start_day(self) -> np.ndarray:
         """Waiting pathways by specialty x clock-start day (index = day + history_days)."""
-        return self._waiting_batch + np.asarray(self._waiting_single, dtype=np.int64).reshape(self._waiting_batch.shape)
+        return self._waiting.copy()
 
     def admitted_by_start_day(self) -> np.ndarray:
-        return self._admitted_batch + np.asarray(self._admitted_single, dtype=np.int64).reshape(self._admitted_batch.shape)
+        return self._admitted.copy()
