@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench clean
+.PHONY: run test bench bench-compare clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
+
+bench-compare: $(STAMP)   # compare over the six scenarios: sequential vs --jobs 2 vs Dask (~15 min on 2 cores)
+	$(BIN)/python benchmarks/compare_executors.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -236,6 +236,9 @@ def run_backtest(args: argparse.Namespace) -> int:
         check_out_dir(args.out)
     scenario, raw, extracts, notes = build_backtest_scenario(args.scenario, list(args.observed),
                                                              list(args.overrides), args.replications, args.seed)
+    if args.fix_parameters:
+        from sim.uncertainty import without_parameter_uncertainty
+        scenario = without_parameter_uncertainty(scenario)
     final = args.out if args.out is not None else default_run_dir(cli.RESULTS_ROOT, f"{scenario.name}-backtest")
     if not args.quiet:
         for line in notes:
@@ -244,7 +247,9 @@ def run_backtest(args: argparse.Namespace) -> int:
               f"{scenario.horizon_weeks} weeks", file=sys.stderr)
     started = dt.datetime.now().astimezone()
     t0 = time.perf_counter()
-    result = run_replications(scenario, jobs=args.jobs)
+    with cli.executor_for(args) as runner:
+        result = run_replications(scenario, executor=runner,
+                                  on_done=cli.progress_reporter(args, scenario.name, scenario.run.replications))
     months = [(e.period_label, e.census_date, (e.census_date - scenario.start_date).days // 7, observed_metrics(e))
               for e in extracts[1:]]
     table = compare(result.weekly, months)

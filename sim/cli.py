@@ -6,11 +6,13 @@ Exit codes: 0 success, 2 bad scenario or bad output folder (one line per problem
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import sys
 import time
 from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -18,10 +20,12 @@ import pandas as pd
 from sim.analysis import (comparison_lines, headline, paired_comparison, replication_kpis, summarise,
                           target_probabilities)
 from sim.config import ScenarioError, load_scenario
+from sim.executors import EXECUTORS, ExecutorError, ReplicationExecutor, make_executor, stop
 from sim.experiment import run_replications
 from sim import finance
 from sim.report import build_report
 from sim.start_state import start_list_notes
+from sim.uncertainty import describe, without_parameter_uncertainty
 from sim.results import (PROJECT_ROOT, OutputError, atomic_run_dir, check_out_dir, default_run_dir, write_manifest,
                          write_resolved_scenario)
 
@@ -47,10 +51,72 @@ def add_run_options(p: argparse.ArgumentParser, report: bool = True) -> None:
     p.add_argument("--out", type=Path, help="write exactly here (must be new or empty)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="dotted.key=value",
                    help="override a scenario value, e.g. --set sites.imperial.elective_beds=120")
-    p.add_argument("--jobs", type=int, default=1, help="run replications in this many local processes")
+    add_executor_options(p)
+    p.add_argument("--fix-parameters", action="store_true",
+                   help="use the midpoint of every [low, high] input instead of drawing it per replication "
+                        "(intervals then show run-to-run variation only)")
     if report:
         p.add_argument("--no-report", action="store_true", help="skip charts, report and workbook (faster)")
     p.add_argument("--quiet", action="store_true", help="print only the headline")
+
+
+def _jobs(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}")
+    return n
+
+
+def add_executor_options(p: argparse.ArgumentParser) -> None:
+    """Where replications run (sim.executors): every executor gives identical tables for the same seed."""
+    p.add_argument("--jobs", type=_jobs, default=1,
+                   help="run replications in this many local processes (or local Dask workers)")
+    p.add_argument("--executor", choices=EXECUTORS, default="local",
+                   help="local: this process or --jobs local processes; dask: a Dask distributed cluster")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="with --executor dask: the scheduler to use, e.g. tcp://10.0.0.5:8786 "
+                        "(default: start a local cluster of --jobs workers)")
+
+
+@contextlib.contextmanager
+def executor_for(args: argparse.Namespace) -> Iterator[ReplicationExecutor]:
+    """The executor the options ask for, shared by every scenario of the command; after Ctrl-C or an error
+    its workers are terminated at once instead of finishing their replications."""
+    runner = make_executor(args.jobs, getattr(args, "executor", "local"), getattr(args, "scheduler", None))
+    if not getattr(args, "quiet", False) and runner.workers > 1:
+        print(f"Running replications on {runner.describe()}", file=sys.stderr)
+    finished = False
+    try:
+        yield runner
+        finished = True
+    finally:
+        stop(runner, interrupted=not finished)
+
+
+def progress_reporter(args: argparse.Namespace, label: str, total: int) -> Callable[[Any, int], None] | None:
+    """Replications done: a progress bar on a terminal, one line per replication in a log, nothing if --quiet."""
+    if getattr(args, "quiet", False):
+        return None
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+        bar = tqdm(total=total if isinstance(total, int) else None, desc=label, unit="replication", file=sys.stderr, leave=True, dynamic_ncols=True)
+
+        def tick(res: Any, of: int) -> None:
+            if bar.total != of:
+                bar.total = of
+                bar.refresh()
+            bar.update(1)
+            if bar.n >= bar.total:
+                bar.close()             # prints the finished bar and its line stays
+        return tick
+
+    def line(res: Any, of: int) -> None:
+        print(f"  {label}: replication {res.replication + 1}/{of}: {res.pathways_simulated:,} pathways "
+              f"in {res.wall_seconds:.1f} s", file=sys.stderr)
+    return line
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,7 +138,7 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--replications", type=int)
     sweep.add_argument("--seed", type=int)
     sweep.add_argument("--out", type=Path)
-    sweep.add_argument("--jobs", type=int, default=1)
+    add_executor_options(sweep)
     sweep.add_argument("--quiet", action="store_true")
 
     val = sub.add_parser("validate", help="check a scenario file and report every problem")
@@ -107,11 +173,11 @@ def main(argv: list[str] | None = None) -> int:
         for line in exc.problems:
             print(f"error: {line}", file=sys.stderr)
         return 2
-    except OutputError as exc:
+    except (OutputError, ExecutorError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted: no results written", file=sys.stderr)
+        print("\ninterrupted: stopped the replications; no results written", file=sys.stderr)
         return 130
 
 
@@ -122,6 +188,8 @@ def _validate(args: argparse.Namespace) -> int:
           f"from {scenario.start_date.isoformat()}")
     for line in start_list_notes(scenario):
         print(f"  {line}")
+    if scenario.parameter_intervals:
+        print(f"  {describe(scenario.parameter_intervals)}")
     return 0
 
 
@@ -163,14 +231,14 @@ def _sweep(args: argparse.Namespace) -> int:
         check_out_dir(args.out)
     t0 = time.perf_counter()
     rows = []
-    for i, (combo, label, sc, _) in enumerate(variants):
-        if not args.quiet:
-            print(f"[{i + 1}/{len(variants)}] {label}", file=sys.stderr)
-        res = run_replications(sc, jobs=args.jobs)
-        summary = summarise(replication_kpis(res.weekly))
-        for _, r in summary.iterrows():
-            rows.append({**{k: v for (k, _), v in zip(factors, combo)}, "metric": r["metric"], "mean": r["mean"],
-                         "p05": r["p05"], "p50": r["p50"], "p95": r["p95"]})
+    with executor_for(args) as runner:
+        for i, (combo, label, sc, _) in enumerate(variants):
+            res = run_replications(sc, executor=runner,
+                                   on_done=progress_reporter(args, f"[{i + 1}/{len(variants)}] {label}", replications))
+            summary = summarise(replication_kpis(res.weekly))
+            for _, r in summary.iterrows():
+                rows.append({**{k: v for (k, _), v in zip(factors, combo)}, "metric": r["metric"],
+                             "mean": r["mean"], "p05": r["p05"], "p50": r["p50"], "p95": r["p95"]})
     table = pd.DataFrame(rows)
     with atomic_run_dir(final) as folder:
         write_resolved_scenario(folder, variants[0][3])
@@ -231,6 +299,8 @@ def _run(args: argparse.Namespace, files: list[Path]) -> int:
     seed = args.seed if args.seed is not None else first.run.seed
     common = [f"run.replications={replications}", f"run.seed={seed}"]
     loaded = [load_scenario(f, overrides + common) for f in files]
+    if args.fix_parameters:
+        loaded = [(without_parameter_uncertainty(sc), raw) for sc, raw in loaded]
     names = [sc.name for sc, _ in loaded]
     if len(set(names)) != len(names):
         raise ScenarioError([f"compare: scenario names must differ (got {', '.join(names)})"])
@@ -243,21 +313,18 @@ def _run(args: argparse.Namespace, files: list[Path]) -> int:
 
     started = dt.datetime.now().astimezone()
     t0 = time.perf_counter()
-
-    def progress(res, n: int) -> None:
-        if not args.quiet:
-            print(f"  replication {res.replication + 1}/{n}: {res.pathways_simulated:,} pathways "
-                  f"in {res.wall_seconds:.1f} s", file=sys.stderr)
-
     results = []
-    for i, (scenario, _) in enumerate(loaded):
-        # with `auto`, the first scenario settles the number and the others use it (paired replications)
-        reps = replications if i == 0 else results[0].replications
-        if not args.quiet:
-            print(f"Running {scenario.name} ({reps} replications, seed {seed})", file=sys.stderr)
-            for line in start_list_notes(scenario):
-                print(f"  {line}", file=sys.stderr)
-        results.append(run_replications(scenario, replications=reps, on_done=progress, jobs=args.jobs))
+    with executor_for(args) as runner:
+        for i, (scenario, _) in enumerate(loaded):
+            # with `auto`, the first scenario settles the number and the others use it (paired replications)
+            reps = replications if i == 0 else results[0].replications
+            if not args.quiet:
+                print(f"Running {scenario.name} ({reps} replications, seed {seed})", file=sys.stderr)
+                for line in start_list_notes(scenario):
+                    print(f"  {line}", file=sys.stderr)
+            total = reps if reps != "auto" else scenario.run.max_replications
+            results.append(run_replications(scenario, replications=reps, executor=runner,
+                                            on_done=progress_reporter(args, scenario.name, total)))
     replications = results[0].replications
     weekly = pd.concat([r.weekly for r in results], ignore_index=True)
     kpis = replication_kpis(weekly)
@@ -266,6 +333,10 @@ def _run(args: argparse.Namespace, files: list[Path]) -> int:
                                                             78: sc.targets.no_78w_waiters_by,
                                                             104: sc.targets.no_104w_waiters_by}, sc.horizon_weeks)
         for sc, _ in loaded if sc.targets], ignore_index=True)
+    # which kind of uncertainty each scenario's percentiles show (a board paper must say)
+    summary["intervals_show"] = summary["scenario"].map(
+        {sc.name: ("run-to-run variation and " + ", ".join(p.key for p in sc.parameter_intervals) + " (80% ranges)"
+                   if sc.parameter_intervals else "run-to-run variation only") for sc, _ in loaded})
     comparison = paired_comparison(kpis, names[0]) if comparing else None
     with atomic_run_dir(final) as folder:
         if comparing:
@@ -279,6 +350,9 @@ def _run(args: argparse.Namespace, files: list[Path]) -> int:
         summary.to_csv(folder / "summary.csv", index=False)
         if comparison is not None:
             comparison.to_csv(folder / "comparison.csv", index=False)
+        parameters = pd.concat([r.parameters for r in results], ignore_index=True)
+        if len(parameters):
+            parameters.to_csv(folder / "parameters.csv", index=False)
         pd.concat([r.by_specialty for r in results]).to_csv(folder / "weekly_by_specialty.csv", index=False)
         cohorts = pd.concat([r.vaccination_by_cohort for r in results])
         if len(cohorts):
@@ -293,7 +367,7 @@ def _run(args: argparse.Namespace, files: list[Path]) -> int:
                 folder / "finance_by_year.csv", index=False)
         write_manifest(folder, scenario=names if comparing else names[0],
                        scenario_files=[str(f) for f in files], overrides=args.overrides, seed=seed,
-                       replications=replications, jobs=args.jobs,
+                       replications=replications, jobs=args.jobs, executor=args.executor,
                        replications_rule=("auto: until the 95% confidence interval of the mean 52-week clearance "
                                           f"is within +/- {first.run.target_half_width_weeks} weeks, "
                                           f"{first.run.min_replications} to {first.run.max_replications}"
@@ -301,6 +375,10 @@ def _run(args: argparse.Namespace, files: list[Path]) -> int:
                                           else "fixed"),
                        clearance_half_width_weeks={r.scenario.name: round(r.clearance_half_width_weeks, 2)
                                                    for r in results},
+                       uncertainty={sc.name: describe(sc.parameter_intervals) for sc, _ in loaded},
+                       parameter_intervals={sc.name: {p.key: [p.low, p.high] for p in sc.parameter_intervals}
+                                            for sc, _ in loaded},
+                       parameters_fixed_at_midpoints=bool(args.fix_parameters),
                        pathways_simulated=sum(r.pathways_simulated for r in results),
                        wall_time_seconds=round(time.perf_counter() - t0, 2),
                        started_at=started.isoformat(timespec="seconds"),
@@ -311,6 +389,8 @@ def _run(args: argparse.Namespace, files: list[Path]) -> int:
         for line in headline(summary, scenario.title, scenario.name, scenario.start_date, replications,
                              scenario.horizon_weeks):
             print(line)
+        print(f"  {describe(scenario.parameter_intervals)}"
+              + (" ([low, high] inputs fixed at their midpoints by --fix-parameters.)" if args.fix_parameters else ""))
     if comparison is not None:
         for line in comparison_lines(comparison, names[0]):
             print(line)

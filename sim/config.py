@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 PRIORITIES = ("P1", "P2", "P3", "P4")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -531,6 +531,14 @@ class Scenario(_Model):
     staff: Staff | None = None
     vaccination: Vaccination | None = None
 
+    # keys given as 80% intervals [low, high] (sim.uncertainty); set by `validate`, drawn per replication
+    _parameter_intervals: list = PrivateAttr(default_factory=list)
+
+    @property
+    def parameter_intervals(self) -> list:
+        """The sim.uncertainty.UncertainParameter list: empty when every input is a single value."""
+        return self._parameter_intervals
+
     @field_validator("start_date")
     @classmethod
     def _monday(cls, v: dt.date) -> dt.date:
@@ -846,14 +854,31 @@ def _format_validation_errors(path: Path, exc: ValidationError) -> list[str]:
 
 
 def validate(raw: dict, source: Path | str) -> Scenario:
-    """Turn a merged mapping into a Scenario or raise ScenarioError listing every problem."""
-    problems = [f"{source}: {p}" for p in _cross_reference_problems(raw)]
+    """Turn a merged mapping into a Scenario or raise ScenarioError listing every problem.
+
+    Numbers given as 80% intervals [low, high] (sim.uncertainty) are validated at their midpoint, and then
+    with every interval at its low end and at its high end together, so no replication's draw can break a
+    rule that ties keys together (shares summing to one, a wave's end after its start)."""
+    from sim.uncertainty import find_intervals, with_ends
+    mid_raw, intervals, interval_problems = find_intervals(Scenario, raw)
+    problems = [f"{source}: {p}" for p in interval_problems + _cross_reference_problems(mid_raw)]
+    scenario = None
     try:
-        scenario = Scenario.model_validate(raw, context={"source": str(source), "raw": raw})
+        scenario = Scenario.model_validate(mid_raw, context={"source": str(source), "raw": mid_raw})
     except ValidationError as exc:
         problems = _format_validation_errors(Path(source), exc) + problems
+    if scenario is not None and intervals and not problems:
+        for end in ("low", "high"):
+            end_raw = with_ends(mid_raw, intervals, end)
+            try:
+                Scenario.model_validate(end_raw, context={"source": str(source), "raw": end_raw})
+            except ValidationError as exc:
+                problems += [line.replace(f"{source}: ", f"{source}: with every [low, high] interval at its "
+                                                       f"{end} end: ", 1)
+                             for line in _format_validation_errors(Path(source), exc)]
     if problems:
         raise ScenarioError(list(dict.fromkeys(problems)))
+    scenario._parameter_intervals = intervals
     return scenario
 
 

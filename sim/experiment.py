@@ -1,14 +1,14 @@
 """Replications: run the model N times with streams keyed by (seed, replication) and gather tidy tables.
 
 Replication r of every scenario uses the same streams (common random numbers), so scenarios compared with
-the same seed are paired replication by replication. `jobs` > 1 runs replications in local processes;
-results are identical to a sequential run because each replication's streams depend only on (seed, r).
+the same seed are paired replication by replication. Replications run on an executor (sim.executors:
+in this process, local processes or Dask); results are identical on all of them because each replication's
+streams depend only on (seed, r).
 """
 from __future__ import annotations
 
 import dataclasses
 import time
-from concurrent.futures import ProcessPoolExecutor
 from typing import Callable
 
 import numpy as np
@@ -16,7 +16,8 @@ import pandas as pd
 
 from sim.analysis import weeks_to_clear
 from sim.config import Scenario
-from sim.model import ReplicationResult, run_single
+from sim.executors import ReplicationExecutor, make_executor, stop
+from sim.model import ReplicationResult
 
 
 @dataclasses.dataclass
@@ -31,6 +32,7 @@ class ExperimentResult:
     pathways_simulated: int
     wall_seconds: float
     clearance_half_width_weeks: float     # 95% CI half-width of the mean 52-week clearance (the `auto` rule's measure)
+    parameters: pd.DataFrame              # drawn values of inputs given as [low, high]: one row per replication x key
 
 
 # two-sided 95% Student t quantiles by degrees of freedom (then 1.96 is within 1.5%)
@@ -56,23 +58,32 @@ def clearance_half_width(results: list[ReplicationResult], horizon_weeks: int) -
 
 def run_replications(scenario: Scenario, replications: int | str | None = None, seed: int | None = None,
                      on_done: Callable[[ReplicationResult, int], None] | None = None,
-                     jobs: int = 1) -> ExperimentResult:
-    """Run replications 0..N-1, sequentially or in `jobs` local processes; `auto` applies the stopping rule
-    in RunSettings (batches of `jobs` replications at a time)."""
+                     jobs: int = 1, executor: ReplicationExecutor | None = None) -> ExperimentResult:
+    """Run replications 0..N-1 on `executor` (or, without one, sequentially / in `jobs` local processes);
+    `auto` applies the stopping rule in RunSettings, a batch of one replication per worker at a time.
+    Results are in replication order whatever order they finished in."""
     n = scenario.run.replications if replications is None else replications
     s = scenario.run.seed if seed is None else seed
     t0 = time.perf_counter()
+    own = executor is None
+    runner = make_executor(jobs) if own else executor
     results: list[ReplicationResult] = []
-    if n == "auto":
-        rule = scenario.run
-        while len(results) < rule.max_replications:
-            batch = range(len(results), min(len(results) + max(jobs, 1), rule.max_replications))
-            results += _run_batch(scenario, list(batch), s, jobs, on_done, rule.max_replications)
-            if (len(results) >= rule.min_replications
-                    and clearance_half_width(results, scenario.horizon_weeks) <= rule.target_half_width_weeks):
-                break
-    else:
-        results = _run_batch(scenario, list(range(n)), s, jobs, on_done, n)
+    interrupted = True
+    try:
+        if n == "auto":
+            rule = scenario.run
+            while len(results) < rule.max_replications:
+                batch = range(len(results), min(len(results) + max(runner.workers, 1), rule.max_replications))
+                results += _run_batch(runner, scenario, list(batch), s, on_done, rule.max_replications)
+                if (len(results) >= rule.min_replications
+                        and clearance_half_width(results, scenario.horizon_weeks) <= rule.target_half_width_weeks):
+                    break
+        else:
+            results = _run_batch(runner, scenario, list(range(n)), s, on_done, n)
+        interrupted = False
+    finally:
+        if own:
+            stop(runner, interrupted)
     return ExperimentResult(
         scenario=scenario, seed=s, replications=len(results),
         weekly=pd.concat([r.weekly for r in results], ignore_index=True),
@@ -82,22 +93,24 @@ def run_replications(scenario: Scenario, replications: int | str | None = None, 
         pathways_simulated=sum(r.pathways_simulated for r in results),
         wall_seconds=time.perf_counter() - t0,
         clearance_half_width_weeks=clearance_half_width(results, scenario.horizon_weeks),
+        parameters=parameter_table(scenario, results),
     )
 
 
-def _run_batch(scenario: Scenario, reps: list[int], seed: int, jobs: int,
+def _run_batch(runner: ReplicationExecutor, scenario: Scenario, reps: list[int], seed: int,
                on_done: Callable[[ReplicationResult, int], None] | None, of: int) -> list[ReplicationResult]:
-    """Replications `reps` in order; in `jobs` local processes when more than one."""
+    """Replications `reps` on the runner, reported as they finish, returned in replication order."""
     out: list[ReplicationResult] = []
-    if jobs > 1 and len(reps) > 1:
-        with ProcessPoolExecutor(max_workers=min(jobs, len(reps))) as pool:
-            for fut in [pool.submit(run_single, scenario, r, seed) for r in reps]:
-                out.append(fut.result())
-                if on_done:
-                    on_done(out[-1], of)
-    else:
-        for r in reps:
-            out.append(run_single(scenario, r, seed=seed))
-            if on_done:
-                on_done(out[-1], of)
-    return out
+    for result in runner.run(scenario, reps, seed):
+        out.append(result)
+        if on_done:
+            on_done(result, of)
+    return sorted(out, key=lambda r: r.replication)
+
+
+def parameter_table(scenario: Scenario, results: list[ReplicationResult]) -> pd.DataFrame:
+    """The value each replication drew for each input given as an 80% interval (empty when there are none)."""
+    rows = [{"scenario": scenario.name, "replication": r.replication, "parameter": p.key, "low": p.low,
+             "high": p.high, "value": r.parameters[p.key]}
+            for r in results for p in scenario.parameter_intervals]
+    return pd.DataFrame(rows, columns=["scenario", "replication", "parameter", "low", "high", "value"])

@@ -24,6 +24,7 @@ from sim.rng import Streams
 from sim.start_state import draw_start_list, start_list_history_days
 from sim.staff import StaffRoster
 from sim.theatres import build_suites
+from sim.uncertainty import apply_values, draw_values
 from sim.vaccination import VaccinationProgramme
 from sim.waiting_list import MAX_PATIENTS, BookingQueues, OutpatientQueues, RttLedger
 
@@ -126,12 +127,18 @@ class ReplicationResult:
     pathways_simulated: int
     wall_seconds: float
     patient_bytes: int
+    parameters: dict[str, float] = dataclasses.field(default_factory=dict)   # drawn values of [low, high] inputs
 
 
 def run_single(scenario: Scenario, replication: int, seed: int | None = None) -> ReplicationResult:
     """Run one replication; `seed` defaults to the scenario's run.seed."""
     t0 = time.perf_counter()
     streams = Streams(scenario.run.seed if seed is None else seed, replication)
+    parameters: dict[str, float] = {}
+    if scenario.parameter_intervals:   # parameter uncertainty: one draw per key per replication
+        intervals = scenario.parameter_intervals
+        parameters = draw_values(intervals, lambda key: float(streams.for_unit("parameter_uncertainty", key).random()))
+        scenario = apply_values(scenario, intervals, parameters)
     env = simpy.Environment()
     services = Services(scenario, streams)
     attrs, status = draw_start_list(scenario, streams, services.params)
@@ -156,6 +163,7 @@ def run_single(scenario: Scenario, replication: int, seed: int | None = None) ->
         pathways_simulated=services.patients.n,
         wall_seconds=time.perf_counter() - t0,
         patient_bytes=services.patients.nbytes(),
+        parameters=parameters,
     )
 
 

@@ -151,7 +151,8 @@ class ScenarioInfo:
     start: dt.date
     horizon_weeks: int
     replications: int
-    config: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)     # the resolved scenario, [low, high] inputs at their midpoints
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)   # inputs given as 80% intervals
 
     @property
     def horizon_end(self) -> dt.date:
@@ -198,6 +199,17 @@ def _read_scenario_configs(run_dir: Path) -> dict[str, dict]:
     return configs
 
 
+def _midpoints(cfg: dict) -> tuple[dict, dict[str, tuple[float, float]]]:
+    """The saved scenario with every [low, high] input at its midpoint (so the tables can add and format it),
+    and the ranges themselves by dotted key. Reads the schema only; the model is never run."""
+    if not cfg:
+        return cfg, {}
+    from sim.config import Scenario
+    from sim.uncertainty import find_intervals
+    resolved, intervals, _ = find_intervals(Scenario, cfg)
+    return resolved, {p.key: (p.low, p.high) for p in intervals}
+
+
 def load_run(run_dir: Path) -> RunFolder:
     """Read a run folder's saved files. weekly.csv is required; the rest are used when present."""
     run_dir = Path(run_dir)
@@ -241,9 +253,10 @@ def load_run(run_dir: Path) -> RunFolder:
         start = _as_date(cfg.get("start_date")) or data_start
         if data_start is not None and start != data_start:
             start = data_start                        # the data are what was simulated
+        cfg, ranges = _midpoints(cfg)
         scenarios[name] = ScenarioInfo(name=name, title=str(cfg.get("title") or name), start=start,
                                        horizon_weeks=int(w["week"].max()) + 1,
-                                       replications=int(w["replication"].nunique()), config=cfg)
+                                       replications=int(w["replication"].nunique()), config=cfg, ranges=ranges)
     return RunFolder(run_dir, weekly, reps, summary, manifest, scenarios)
 
 
@@ -755,6 +768,9 @@ def scenario_assumptions(info: ScenarioInfo) -> list[tuple[str, str]]:
             rows.extend(special[section](node))
         else:
             rows.extend(_generic_section(section, node))
+    for key, (low, high) in info.ranges.items():
+        rows.append((f"80% range, drawn each replication: {key}", f"{low:,.6g} to {high:,.6g} "
+                                                                  "(midpoint shown above)"))
     return rows
 
 
@@ -1195,9 +1211,7 @@ def method_paragraphs(run: RunFolder) -> list[str]:
         "within a replication come from the change made, not from chance in who was referred.",
         "**What the ranges mean.** Lines are the median replication. Shaded bands and interval lines show the "
         "range holding 90% of replications (5th to 95th percentile across replications, linear interpolation). "
-        "That is run-to-run variability of the outcome under the scenario's assumptions: it is **not** a "
-        "confidence interval of the mean, and it does not include uncertainty in the assumptions themselves "
-        "(demand, capacity, productivity), which is usually larger."
+        + _uncertainty_text(m)
         + (f" With only {n_text} replications the 5th and 95th percentiles are close to the extremes and rough."
            if max(n) < 20 else ""),
         "**Week of clearance.** `weeks_to_clear` *w* means the number waiting over the threshold is zero at the "
@@ -1222,9 +1236,37 @@ def method_paragraphs(run: RunFolder) -> list[str]:
         "decision to treat is made at the first outpatient appointment (follow-ups and diagnostics in between are "
         "not modelled); a did-not-attend keeps the patient's place and clock; theatre lists book strictly in list "
         "order; start-list patients already on the admitted list take their clock start as their decision-to-treat "
-        "date; emergency pressures act only through the scenario's capacity and cancellation inputs. The intervals "
-        "show chance variation only.")
+        "date; emergency pressures act only through the scenario's capacity and cancellation inputs. "
+        + ("The intervals show chance variation only." if not _intervals_in(m) else
+           "The intervals show chance variation and the stated input ranges, not other input uncertainty."))
     return paras
+
+
+def _intervals_in(manifest: dict) -> dict[str, dict[str, list[float]]]:
+    """Per scenario, the inputs given as 80% intervals and drawn per replication (empty when none or fixed)."""
+    if manifest.get("parameters_fixed_at_midpoints"):
+        return {}
+    return {name: keys for name, keys in (manifest.get("parameter_intervals") or {}).items() if keys}
+
+
+def _uncertainty_text(manifest: dict) -> str:
+    """Which kind of uncertainty the ranges show: run-to-run only, or run-to-run plus stated input ranges."""
+    intervals = _intervals_in(manifest)
+    if not intervals:
+        fixed = (" Inputs given as [low, high] ranges were fixed at their midpoints for this run."
+                 if manifest.get("parameters_fixed_at_midpoints") else "")
+        return ("That is run-to-run variability of the outcome under the scenario's assumptions: it is **not** a "
+                "confidence interval of the mean, and it does not include uncertainty in the assumptions themselves "
+                "(demand, capacity, productivity), which is usually larger." + fixed)
+    listed = "; ".join(f"*{_md_escape(name)}*: " + ", ".join(f"`{k}` {lo:g} to {hi:g}" for k, (lo, hi) in keys.items())
+                       for name, keys in intervals.items())
+    return ("That is run-to-run variability **and** uncertainty in the inputs the scenario gives as 80% ranges "
+            f"({listed}). Each such input is drawn once per replication from a normal distribution whose 10th and "
+            "90th percentiles are the range's ends (kept within the input's allowed values), with a random stream "
+            "of its own, so replication *r* of every scenario uses the same percentile of each range. The values "
+            "drawn are in parameters.csv. The ranges are **not** confidence intervals of the mean, and they leave "
+            "out uncertainty in every input stated as a single value. Run with `--fix-parameters` to see the "
+            "run-to-run part alone.")
 
 
 def build_documents(run: RunFolder, clearances: list[Clearance], diffs: list[PairedDifference],

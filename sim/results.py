@@ -20,7 +20,7 @@ import yaml
 import sim
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-LIBRARIES = ("simpy", "numpy", "pandas", "pyyaml", "pydantic", "matplotlib")
+LIBRARIES = ("simpy", "numpy", "pandas", "pyyaml", "pydantic", "matplotlib", "tqdm", "distributed")
 
 
 class OutputError(Exception):

@@ -1,0 +1,161 @@
+"""Where replications run: in this process, in local worker processes, or on a Dask distributed cluster.
+
+Why three: a planner on a laptop wants both cores; an analyst with a cluster wants hundreds. Each replication
+is a pure function of (scenario, replication, seed) — its random streams depend on nothing else — so every
+executor gives the same tables byte for byte; results are put back in replication order whatever order they
+finish in.
+
+Ctrl-C: worker processes ignore SIGINT (only the command line handles it); the executor cancels what has not
+started and terminates its workers, so the command stops at once and writes nothing.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+from typing import Iterator, Protocol
+
+from sim.config import Scenario
+from sim.model import ReplicationResult, run_single
+
+EXECUTORS = ("local", "dask")
+
+
+class ExecutorError(Exception):
+    """The executor cannot start (Dask not installed, scheduler unreachable)."""
+
+
+class ReplicationExecutor(Protocol):
+    workers: int
+
+    def run(self, scenario: Scenario, replications: list[int], seed: int) -> Iterator[ReplicationResult]:
+        """Run the replications; yield each result as it finishes (any order)."""
+        ...
+
+    def close(self) -> None: ...
+
+    def describe(self) -> str: ...
+
+
+class InProcess:
+    """Replications one after another in this process (`--jobs 1`)."""
+
+    workers = 1
+
+    def run(self, scenario: Scenario, replications: list[int], seed: int) -> Iterator[ReplicationResult]:
+        for r in replications:
+            yield run_single(scenario, r, seed)
+
+    def close(self) -> None:
+        pass
+
+    def describe(self) -> str:
+        return "sequential, in this process"
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_one(task: tuple[Scenario, int, int]) -> ReplicationResult:
+    scenario, replication, seed = task
+    return run_single(scenario, replication, seed)
+
+
+class LocalProcesses:
+    """`--jobs N`: a pool of N worker processes kept for the whole command (every scenario of a compare)."""
+
+    def __init__(self, jobs: int) -> None:
+        self.workers = jobs
+        self._pool = multiprocessing.get_context("fork" if os.name == "posix" else "spawn").Pool(
+            processes=jobs, initializer=_ignore_sigint)
+
+    def run(self, scenario: Scenario, replications: list[int], seed: int) -> Iterator[ReplicationResult]:
+        tasks = [(scenario, r, seed) for r in replications]
+        yield from self._pool.imap_unordered(_run_one, tasks)
+
+    def close(self) -> None:
+        self._pool.close()
+        self._pool.join()
+
+    def terminate(self) -> None:
+        self._pool.terminate()
+        self._pool.join()
+
+    def describe(self) -> str:
+        return f"{self.workers} local processes"
+
+
+class DaskCluster:
+    """`--executor dask [--scheduler ADDRESS]`: a Dask distributed cluster; a local one (N worker processes,
+    one thread each) when no address is given. Workers must be able to import this package."""
+
+    def __init__(self, jobs: int, scheduler: str | None = None) -> None:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise ExecutorError("--executor dask needs Dask: pip install 'dask[distributed]' "
+                                "(included in this project's [dev] extra)") from None
+        self._cluster = None
+        try:
+            if scheduler:
+                self._client = Client(scheduler, timeout="10s")
+            else:
+                # workers started while SIGINT is ignored keep ignoring it (Python installs its Ctrl-C handler
+                # only where SIGINT is at its default), so Ctrl-C reaches this process alone
+                previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+                try:
+                    self._cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
+                                                 dashboard_address=None, silence_logs=logging.ERROR)
+                finally:
+                    signal.signal(signal.SIGINT, previous)
+                self._client = Client(self._cluster)
+        except (OSError, TimeoutError, RuntimeError) as exc:
+            if self._cluster is not None:
+                self._cluster.close()
+            raise ExecutorError(f"--scheduler {scheduler}: cannot connect to the Dask scheduler ({exc})") from None
+        self.address = scheduler or self._cluster.scheduler_address
+        self.workers = len(self._client.scheduler_info().get("workers", {})) or jobs
+        self._pending: list = []
+
+    def run(self, scenario: Scenario, replications: list[int], seed: int) -> Iterator[ReplicationResult]:
+        from distributed import as_completed
+        shared = self._client.scatter(scenario, broadcast=True)
+        futures = [self._client.submit(run_single, shared, r, seed, pure=False) for r in replications]
+        self._pending = futures
+        for future in as_completed(futures):
+            yield future.result()
+        self._pending = []
+
+    def close(self) -> None:
+        self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+    def terminate(self) -> None:
+        if self._pending:
+            self._client.cancel(self._pending)
+        self.close()
+
+    def describe(self) -> str:
+        where = "a local Dask cluster" if self._cluster is not None else f"the Dask scheduler at {self.address}"
+        return f"{where} ({self.workers} workers)"
+
+
+def make_executor(jobs: int = 1, executor: str = "local", scheduler: str | None = None) -> ReplicationExecutor:
+    """The executor the command line asked for. `jobs` is the number of local workers (processes or local Dask
+    workers); with a scheduler address the cluster's own workers are used."""
+    if executor == "dask":
+        return DaskCluster(max(jobs, 1), scheduler)
+    if scheduler:
+        raise ExecutorError("--scheduler is only used with --executor dask")
+    return LocalProcesses(jobs) if jobs > 1 else InProcess()
+
+
+def stop(executor: ReplicationExecutor, interrupted: bool) -> None:
+    """Shut down: politely after success, at once (cancel, terminate workers) after Ctrl-C or an error."""
+    if interrupted and hasattr(executor, "terminate"):
+        executor.terminate()
+    else:
+        executor.close()

@@ -1,0 +1,108 @@
+"""Executors: sequential, local processes and Dask give the same tables byte for byte; Ctrl-C stops cleanly."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from helpers import BASELINE, ROOT
+from sim import cli
+from test_cli import run_cli
+
+SMALL = ["--set", "horizon_weeks=6", "--set", "referrals.referrals_per_week=2000",
+         "--set", "theatre_rules.on_the_day_cancellation_rate=[0.03,0.09]",   # parameter draws must match too
+         "--replications", "3", "--seed", "11", "--no-report", "--quiet"]
+TABLES = ["weekly.csv", "replications.csv", "summary.csv", "weekly_by_specialty.csv", "waits_by_priority.csv",
+          "parameters.csv", "scenario.yaml"]
+
+
+def test_sequential_local_processes_and_dask_give_identical_tables(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    runs = {"sequential": ["--jobs", "1"], "jobs2": ["--jobs", "2"],
+            "dask_local": ["--executor", "dask", "--jobs", "2"]}
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as c:
+        runs["dask_scheduler"] = ["--executor", "dask", "--scheduler", c.scheduler_address]
+        for name, options in runs.items():
+            proc = run_cli("run", str(BASELINE), *SMALL, *options, "--out", str(tmp_path / name))
+            assert proc.returncode == 0, f"{name}: {proc.stderr}"
+    reference = {t: (tmp_path / "sequential" / t).read_bytes() for t in TABLES}
+    assert all(reference.values())
+    for name in runs:
+        for t in TABLES:
+            assert (tmp_path / name / t).read_bytes() == reference[t], f"{name}/{t} differs from the sequential run"
+        assert json.loads((tmp_path / name / "manifest.json").read_text())["executor"] == (
+            "dask" if name.startswith("dask") else "local")
+
+
+def test_executor_options_that_cannot_work_exit_2():
+    proc = run_cli("run", str(BASELINE), "--scheduler", "tcp://127.0.0.1:9")
+    assert proc.returncode == 2 and "--scheduler is only used with --executor dask" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    proc = run_cli("run", str(BASELINE), "--jobs", "0")
+    assert proc.returncode == 2 and "--jobs" in proc.stderr
+
+
+def test_unreachable_scheduler_is_a_clear_error(tmp_path):
+    pytest.importorskip("distributed")
+    proc = run_cli("run", str(BASELINE), *SMALL, "--executor", "dask", "--scheduler", "tcp://127.0.0.1:9",
+                   "--out", str(tmp_path / "x"))
+    assert proc.returncode == 2, proc.stderr
+    assert "cannot connect to the Dask scheduler" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_ctrl_c_stops_at_once_and_writes_nothing(tmp_path, jobs):
+    """SIGINT after the first replication finishes: exit 130 within seconds, no traceback, no folder (not even
+    a hidden partial one), and no worker left running."""
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run_sim.py"), "run", str(BASELINE), "--replications", "40",
+                             "--no-report", "--jobs", jobs, "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        lines = []
+        for line in proc.stderr:                     # not a terminal: one progress line per replication
+            lines.append(line)
+            if "replication 1/40" in line or "replication 2/40" in line:
+                break
+        else:
+            pytest.fail("no progress line: " + "".join(lines))
+        sent = time.perf_counter()
+        os.killpg(proc.pid, signal.SIGINT)           # as a terminal does: the whole process group
+        _, err = proc.communicate(timeout=60)
+        stopped_after = time.perf_counter() - sent
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err
+    assert stopped_after < 15, f"took {stopped_after:.1f} s to stop"
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    leftover = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    assert leftover == [], f"worker processes still running: {leftover}"
+
+
+def test_progress_bar_on_a_terminal_and_lines_in_a_log(monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+    result = SimpleNamespace(replication=0, pathways_simulated=1234, wall_seconds=1.5)
+    args = SimpleNamespace(quiet=False)
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    tick = cli.progress_reporter(args, "baseline", 3)
+    for _ in range(3):
+        tick(result, 3)
+    assert "3/3" in terminal.getvalue() and "baseline" in terminal.getvalue()
+    log = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", log)
+    cli.progress_reporter(args, "baseline", 3)(result, 3)
+    assert log.getvalue() == "  baseline: replication 1/3: 1,234 pathways in 1.5 s\n"
+    assert cli.progress_reporter(SimpleNamespace(quiet=True), "baseline", 3) is None

@@ -1,0 +1,186 @@
+"""Parameter uncertainty: inputs given as 80% intervals [low, high], drawn once per replication."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from helpers import BASELINE, simple_raw
+from sim.config import Scenario, ScenarioError, validate
+from sim.experiment import run_replications
+from sim.model import run_single
+from sim.rng import Streams
+from sim.uncertainty import UncertainParameter, draw_values, find_intervals
+from test_cli import run_cli
+
+
+def _with(raw: dict, **paths) -> dict:
+    """raw with dotted keys set (double underscores stand for dots)."""
+    for dotted, value in paths.items():
+        node = raw
+        *head, last = dotted.split("__")
+        for part in head:
+            node = node[part]
+        node[last] = value
+    return raw
+
+
+def test_intervals_are_found_only_where_a_single_number_is_expected():
+    raw = _with(simple_raw(), referrals__referrals_per_week=[80, 120],
+                sites__site_a__elective_beds=[900, 1101],
+                sites__site_a__outpatient_first_slots_per_week={"general": [1e6, 2e6]})
+    mid, intervals, problems = find_intervals(Scenario, raw)
+    assert problems == []
+    keys = {p.key: p for p in intervals}
+    assert set(keys) == {"referrals.referrals_per_week", "sites.site_a.elective_beds",
+                         "sites.site_a.outpatient_first_slots_per_week.general"}
+    assert mid["referrals"]["referrals_per_week"] == 100.0
+    assert mid["sites"]["site_a"]["elective_beds"] == 1000 and keys["sites.site_a.elective_beds"].integer
+    # lists the schema expects stay lists: clinic weekdays, removal bands, start bands
+    assert mid["outpatients"]["clinic_weekdays"] == raw["outpatients"]["clinic_weekdays"]
+    scenario = validate(raw, "t.yaml")
+    assert scenario.referrals.referrals_per_week == 100.0
+    assert [p.key for p in scenario.parameter_intervals] == [p.key for p in intervals]
+
+
+@pytest.mark.parametrize("value, expected", [
+    ([0.2, 0.1], "expected [low, high] with low <= high"),
+    ([0.1, 1.2], "1.2 is above the allowed maximum"),
+    ([-0.1, 0.1], "-0.1 is below the allowed minimum"),
+    ([0.1, 0.2, 0.3], "expected a number or an 80% interval [low, high]"),
+])
+def test_bad_intervals_name_the_key(value, expected):
+    raw = _with(simple_raw(), outpatients__virtual_share=value)
+    with pytest.raises(ScenarioError) as err:
+        validate(raw, "t.yaml")
+    assert any(line.startswith("t.yaml: outpatients.virtual_share") and expected in line
+               for line in err.value.problems), err.value.problems
+
+
+def test_both_ends_must_validate_together():
+    """Shares that must add to one cannot move alone: the low end is checked and named."""
+    raw = _with(simple_raw(priority_mix={"P1": 0.0, "P2": 0.0, "P3": 0.5, "P4": 0.5}))
+    raw["specialties"]["general"]["priority_mix"]["P3"] = [0.4, 0.6]
+    with pytest.raises(ScenarioError) as err:
+        validate(raw, "t.yaml")
+    assert any("with every [low, high] interval at its low end" in line and "priority_mix" in line
+               for line in err.value.problems), err.value.problems
+
+
+def test_the_interval_is_the_10th_to_90th_percentile():
+    p = UncertainParameter(path=("x",), low=10.0, high=30.0, integer=False)
+    assert p.value_at(0.1) == pytest.approx(10.0) and p.value_at(0.9) == pytest.approx(30.0)
+    assert p.value_at(0.5) == pytest.approx(20.0)
+    draws = np.array([p.value_at(u) for u in np.random.default_rng(1).random(20_000)])
+    inside = np.mean((draws >= 10) & (draws <= 30))
+    assert 0.79 < inside < 0.81
+    assert np.mean(draws) == pytest.approx(20.0, abs=0.2)
+
+
+def test_draws_stay_within_the_keys_range_and_whole_numbers_stay_whole():
+    share = UncertainParameter(path=("s",), low=0.0, high=0.9, integer=False, minimum=0.0, maximum=1.0,
+                               maximum_exclusive=True)
+    count = UncertainParameter(path=("n",), low=0.0, high=3.0, integer=True, minimum=0.0)
+    us = np.random.default_rng(2).random(5_000)
+    shares = np.array([share.value_at(u) for u in us])
+    counts = np.array([count.value_at(u) for u in us])
+    assert shares.min() >= 0.0 and shares.max() < 1.0
+    assert counts.min() >= 0 and np.all(counts == np.round(counts))
+    assert share.value_at(0.0) >= 0.0 and share.value_at(1.0) < 1.0
+
+
+def test_each_key_has_its_own_stream_so_draws_are_paired_across_scenarios():
+    a = UncertainParameter(path=("a",), low=0.0, high=1.0, integer=False)
+    b = UncertainParameter(path=("b",), low=5.0, high=9.0, integer=False)
+    b_wider = UncertainParameter(path=("b",), low=4.0, high=10.0, integer=False)
+
+    def draw(intervals, rep):
+        streams = Streams(99, rep)
+        return draw_values(intervals, lambda key: float(streams.for_unit("parameter_uncertainty", key).random()))
+
+    for rep in range(5):
+        alone, together, wider = draw([b], rep), draw([a, b], rep), draw([a, b_wider], rep)
+        assert alone["b"] == together["b"], "adding another uncertain key must not move this key's draw"
+        # same percentile in both scenarios: the wider range's draw is the same distance from the middle, scaled
+        assert (wider["b"] - 7.0) == pytest.approx((together["b"] - 7.0) * 1.5)
+    assert len({draw([b], rep)["b"] for rep in range(5)}) == 5, "replications draw different values"
+
+
+def test_each_replication_runs_with_its_draw():
+    """Referral demand given as a range: each replication's clock starts follow its own drawn demand, and the
+    drawn values are reported per replication."""
+    raw = simple_raw(referrals_per_week=100.0, horizon_weeks=8)
+    raw["referrals"]["referrals_per_week"] = [50.0, 400.0]
+    raw["run"]["replications"] = 6
+    result = run_replications(validate(raw, "t.yaml"))
+    drawn = result.parameters.set_index("replication")["value"]
+    assert list(result.parameters["parameter"].unique()) == ["referrals.referrals_per_week"]
+    assert drawn.nunique() == 6
+    starts = result.weekly.groupby("replication")["clock_starts"].sum() / 8
+    assert np.corrcoef(drawn.sort_index(), starts.sort_index())[0, 1] > 0.99
+    assert np.allclose(starts.sort_index(), drawn.sort_index(), rtol=0.15)
+
+
+def test_uncertain_capacity_leaves_the_referral_stream_alone():
+    """Common random numbers hold with parameter uncertainty: a range on capacity changes no referral."""
+    fixed = validate(simple_raw(horizon_weeks=6, sessions_per_day=14), "fixed.yaml")
+    raw = simple_raw(horizon_weeks=6, sessions_per_day=14)
+    raw["sites"]["site_a"]["theatres"]["sessions_by_weekday"]["mon"] = [5, 25]
+    uncertain = validate(raw, "uncertain.yaml")
+    a, b = run_single(fixed, 0), run_single(uncertain, 0)
+    assert b.parameters and a.parameters == {}
+    assert a.weekly["clock_starts"].tolist() == b.weekly["clock_starts"].tolist()
+    assert a.weekly["clock_stops_admitted"].tolist() != b.weekly["clock_stops_admitted"].tolist()
+
+
+def test_ranges_widen_the_spread_of_outcomes():
+    """Direction of change: the same replications with demand uncertain spread wider than with demand fixed."""
+    def spread(per_week):
+        raw = simple_raw(referrals_per_week=100.0, horizon_weeks=10)
+        raw["referrals"]["referrals_per_week"] = per_week
+        raw["run"]["replications"] = 8
+        weekly = run_replications(validate(raw, "t.yaml")).weekly
+        return weekly.groupby("replication")["clock_starts"].sum().std()
+    assert spread([60.0, 140.0]) > 3 * spread(100.0)
+
+
+def test_command_line_reports_which_uncertainty_and_can_fix_the_parameters(tmp_path):
+    fast = ["--set", "horizon_weeks=2", "--set", "referrals.referrals_per_week=[400,600]",
+            "--set", "theatre_rules.on_the_day_cancellation_rate=[0.02,0.1]", "--replications", "2"]
+    out = tmp_path / "drawn"
+    proc = run_cli("run", str(BASELINE), *fast, "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "uncertainty in 2 inputs given as 80% ranges" in proc.stdout
+    params = pd.read_csv(out / "parameters.csv")
+    assert len(params) == 4 and set(params["parameter"]) == {"referrals.referrals_per_week",
+                                                             "theatre_rules.on_the_day_cancellation_rate"}
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary["intervals_show"].str.contains("referrals.referrals_per_week").all()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["parameter_intervals"]["baseline"]["referrals.referrals_per_week"] == [400, 600]
+    saved = yaml.safe_load((out / "scenario.yaml").read_text())
+    assert saved["referrals"]["referrals_per_week"] == [400, 600], "the resolved scenario keeps the range"
+
+    report = (out / "report.md").read_text()
+    assert "run-to-run variability **and** uncertainty in the inputs" in report
+    assert "80% range, drawn each replication: theatre\\_rules.on\\_the\\_day\\_cancellation\\_rate | 0.02 to 0.1" in report
+
+    fixed = tmp_path / "fixed"
+    proc = run_cli("run", str(BASELINE), *fast, "--fix-parameters", "--no-report", "--out", str(fixed))
+    assert proc.returncode == 0, proc.stderr
+    assert "run-to-run variation only" in proc.stdout and not (fixed / "parameters.csv").exists()
+    weekly = pd.read_csv(fixed / "weekly.csv")
+    assert json.loads((fixed / "manifest.json").read_text())["parameters_fixed_at_midpoints"] is True
+    starts = weekly.groupby("replication")["clock_starts"].sum() / 2
+    assert np.allclose(starts, 500 * 0.9, rtol=0.1)     # the midpoint, less advice and guidance (~10%)
+
+
+def test_bad_interval_on_the_command_line_exits_2(tmp_path):
+    proc = run_cli("run", str(BASELINE), "--set", "outpatients.virtual_share=[0.5,0.2]", "--out",
+                   str(tmp_path / "x"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "outpatients.virtual_share" in proc.stderr and "low <= high" in proc.stderr
+    assert not (tmp_path / "x").exists()
