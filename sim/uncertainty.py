@@ -63,14 +63,18 @@ class UncertainParameter:
         value = mid + sd * unit.inv_cdf(p)
         if self.integer:
             value = float(round(value))
-        # keep strictly inside an exclusive bound and inside an inclusive one after rounding
-        low_ok = self.minimum + (1 if self.integer else 0) if self.minimum_exclusive else self.minimum
-        high_ok = self.maximum - (1 if self.integer else 0) if self.maximum_exclusive else self.maximum
-        if self.minimum_exclusive and not self.integer:
-            low_ok = math.nextafter(self.minimum, math.inf)
-        if self.maximum_exclusive and not self.integer:
-            high_ok = math.nextafter(self.maximum, -math.inf)
-        return min(max(value, low_ok), high_ok)
+        return min(max(value, self._smallest_allowed()), self._largest_allowed())
+
+    def _smallest_allowed(self) -> float:
+        """The minimum itself, or the next value above it when the bound is exclusive (gt)."""
+        if not self.minimum_exclusive:
+            return self.minimum
+        return self.minimum + 1 if self.integer else math.nextafter(self.minimum, math.inf)
+
+    def _largest_allowed(self) -> float:
+        if not self.maximum_exclusive:
+            return self.maximum
+        return self.maximum - 1 if self.integer else math.nextafter(self.maximum, -math.inf)
 
 
 def find_intervals(model: type[BaseModel], raw: Any) -> tuple[Any, list[UncertainParameter], list[str]]:
