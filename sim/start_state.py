@@ -7,7 +7,8 @@ Two forms (exactly one per scenario, see `sim.config.StartList`):
   functions to specialties (unmapped ones to `other_specialty`, reported in the notes). `Part_2A` (decision to
   admit) go on the admitted list, the rest await a first outpatient appointment. Pathways with an unknown clock
   start are left out (their count is reported in the notes). Priorities, which RTT data lacks, come from
-  `priority_mix`. `Part_3` (clock starts) can calibrate referrals_per_week (`apply_rtt_calibration`).
+  `priority_mix`. `Part_3` (clock starts) can calibrate referrals_per_week, and `Part_1A`/`Part_1B` (completed
+  pathways) the provider sites' theatre sessions and clinic slots (`apply_rtt_calibration`, sim.rtt_calibration).
 """
 from __future__ import annotations
 
@@ -164,24 +165,32 @@ def rtt_referrals_per_week(rtt: RttStartList, advice_and_guidance_share: float) 
 
 
 def apply_rtt_calibration(scenario: Scenario, raw: dict | None = None) -> tuple[Scenario, dict | None]:
-    """If start_list.calibrate_referrals_from_rtt is set, the scenario (and its plain mapping, if given) with
-    referrals.referrals_per_week taken from the RTT file's clock starts; otherwise both unchanged."""
+    """The scenario (and its plain mapping, if given, so the resolved scenario saved with a run carries the values)
+    with what the RTT file calibrates: referrals.referrals_per_week from the clock starts if
+    start_list.calibrate_referrals_from_rtt, and the provider sites' theatre sessions and first outpatient slots
+    from the completed pathways if start_list.calibrate_treatment_from_rtt (sim.rtt_calibration). Unchanged
+    otherwise."""
     sl = scenario.start_list
-    if sl.rtt is None or not sl.calibrate_referrals_from_rtt:
+    if sl.rtt is None:
         return scenario, raw
-    value = rtt_referrals_per_week(sl.rtt, scenario.referrals.advice_and_guidance_share)
-    referrals = scenario.referrals.model_copy(update={"referrals_per_week": value})
-    scenario = scenario.model_copy(update={"referrals": referrals})
-    if raw is not None:
-        import copy
-        raw = copy.deepcopy(raw)
-        raw.setdefault("referrals", {})["referrals_per_week"] = value
+    if sl.calibrate_referrals_from_rtt:
+        value = rtt_referrals_per_week(sl.rtt, scenario.referrals.advice_and_guidance_share)
+        referrals = scenario.referrals.model_copy(update={"referrals_per_week": value})
+        scenario = scenario.model_copy(update={"referrals": referrals})
+        if raw is not None:
+            import copy
+            raw = copy.deepcopy(raw)
+            raw.setdefault("referrals", {})["referrals_per_week"] = value
+    if sl.calibrate_treatment_from_rtt:
+        from sim.rtt_calibration import apply_treatment_calibration
+        scenario, raw = apply_treatment_calibration(scenario, raw)
     return scenario, raw
 
 
 def start_list_notes(scenario: Scenario) -> list[str]:
     """What the RTT start list did (file, totals, unmapped treatment functions, unknown clock starts, the
-    referral calibration): one line each, for the command line and the manifest. Empty for a `bands` list."""
+    referral and treatment calibrations): one line each, for the command line and the manifest. Empty for a
+    `bands` list."""
     sl = scenario.start_list
     rtt = sl.rtt
     if rtt is None:
@@ -203,6 +212,9 @@ def start_list_notes(scenario: Scenario) -> list[str]:
         else:
             notes.append(f"start_list.calibrate_referrals_from_rtt: NOT applied by this command; the RTT value "
                          f"would be {value:,.1f} ({how}); the run uses {scenario.referrals.referrals_per_week:,.1f}")
+    if sl.calibrate_treatment_from_rtt:
+        from sim.rtt_calibration import treatment_calibration_notes
+        notes.extend(treatment_calibration_notes(scenario))
     return notes
 
 
