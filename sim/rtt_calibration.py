@@ -235,9 +235,9 @@ def _warnings(scenario: Scenario, site_name: str, by_weekday: dict[str, int], op
         if site == site_name:
             waiting[spec] = waiting.get(spec, 0) + int(op.sum() + adm.sum())
             waiting_admitted[spec] = waiting_admitted.get(spec, 0) + int(adm.sum())
-    idle = {s: n for s, n in waiting.items() if n and s not in admitted and s not in non_admitted}
+    idle = {s: waiting.get(s, 0) for s in scenario.specialties if s not in admitted and s not in non_admitted}
     if idle:
-        out.append("no completions in the file, so no sessions or slots, for specialties with patients waiting: "
+        out.append("no completions in the file, so no sessions or slots, for: "
                    + ", ".join(f"{s} ({n:,} waiting)" for s, n in sorted(idle.items())))
     no_theatre = {s: n for s, n in waiting_admitted.items() if n and s not in admitted and s not in idle}
     if no_theatre:
