@@ -5,7 +5,8 @@
 Rules (documented here because each is a choice):
 - The observed files are ordered by their `Period`; the earliest is the start month. FILE's start_list is used
   with `rtt_csv` replaced by that file (`bands` dropped); its providers, provider_sites (default: each site's
-  trust_code), treatment-function mapping, priority mix and calibrate_referrals_from_rtt are kept.
+  trust_code), treatment-function mapping, priority mix and the calibrate_*_from_rtt options are kept (so a
+  calibration uses the start month's clock starts and completed pathways).
 - start_date = the Monday on or after the start month's census date (its last day). The listed waits are as
   counted at the census; the 0-6 days between census and start are not added.
 - horizon_weeks: just long enough to reach the last observed census. Validation rounds dated before the start

@@ -206,6 +206,10 @@ class StartList(_Model):
     the admitted list) for `providers` (default: the keys of `provider_sites`), each provider put at a site and
     each treatment function at a specialty (default: the specialties' treatment_function_code; others go to
     `other_specialty`); see sim.start_state. `specialty_shares` and `site_shares` apply to `bands` only.
+    `calibrate_referrals_from_rtt` takes referrals_per_week from the file's clock starts (Part_3);
+    `calibrate_treatment_from_rtt` takes each provider site's theatre sessions and first outpatient slots from its
+    completed pathways (Part_1A, Part_1B; see sim.rtt_calibration). Both are applied by
+    sim.start_state.apply_rtt_calibration, which sim.config.load_scenario calls.
     """
 
     bands: list[StartBand] | None = None
@@ -220,8 +224,10 @@ class StartList(_Model):
     other_specialty: str | None = None
     open_band_spread_weeks: int = Field(default=52, ge=1, le=520)
     calibrate_referrals_from_rtt: bool = False
+    calibrate_treatment_from_rtt: bool = False
 
     _rtt: Any = None  # sim.start_state.RttStartList, built when validated (private: not part of the scenario)
+    _treatment_calibration: Any = None  # sim.rtt_calibration records, set by apply_rtt_calibration (private)
 
     @field_validator("specialty_shares", "site_shares", "priority_mix")
     @classmethod
@@ -244,7 +250,8 @@ class StartList(_Model):
                 " (both given: when extending a scenario that has bands, set bands: null)" if self.bands is not None
                 else ""))
         rtt_keys = ["providers", "commissioners", "provider_sites", "specialty_for_treatment_function",
-                    "other_specialty", "open_band_spread_weeks", "calibrate_referrals_from_rtt"]
+                    "other_specialty", "open_band_spread_weeks", "calibrate_referrals_from_rtt",
+                    "calibrate_treatment_from_rtt"]
         if self.rtt_csv is None:
             used = [k for k in rtt_keys if k in self.model_fields_set]
             if used:
@@ -261,6 +268,12 @@ class StartList(_Model):
     def rtt(self) -> Any:
         """The list read from rtt_csv (sim.start_state.RttStartList), or None for a `bands` list."""
         return self._rtt
+
+    @property
+    def treatment_calibration(self) -> Any:
+        """What calibrate_treatment_from_rtt changed (sim.rtt_calibration.SiteCalibration per site, with the
+        values before), once sim.start_state.apply_rtt_calibration has applied it; None before."""
+        return self._treatment_calibration
 
 
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")

@@ -7,7 +7,8 @@ Two forms (exactly one per scenario, see `sim.config.StartList`):
   functions to specialties (unmapped ones to `other_specialty`, reported in the notes). `Part_2A` (decision to
   admit) go on the admitted list, the rest await a first outpatient appointment. Pathways with an unknown clock
   start are left out (their count is reported in the notes). Priorities, which RTT data lacks, come from
-  `priority_mix`. `Part_3` (clock starts) can calibrate referrals_per_week (`apply_rtt_calibration`).
+  `priority_mix`. `Part_3` (clock starts) can calibrate referrals_per_week, and `Part_1A`/`Part_1B` (completed
+  pathways) the provider sites' theatre sessions and clinic slots (`apply_rtt_calibration`, sim.rtt_calibration).
 """
 from __future__ import annotations
 
@@ -125,6 +126,16 @@ class RttStartList:
     clock_starts_in_month: int        # Part_3 for the selected providers, all treatment functions
     notes: tuple[str, ...]
     key: tuple
+    # Completed pathways in the month by (site, specialty, admitted Part_1A, non-admitted Part_1B), mapped like
+    # the list; patients with an unknown clock start are counted (they were treated all the same).
+    completions: tuple[tuple[str, str, int, int], ...] = ()
+    calibrated_sites: tuple[str, ...] = ()   # every site an RTT provider of the selection is put at
+
+    def completions_at(self, site: str) -> tuple[dict[str, int], dict[str, int]]:
+        """(Part_1A by specialty, Part_1B by specialty) for one site; specialties without completions absent."""
+        admitted = {spec: a for s, spec, a, _ in self.completions if s == site and a}
+        non_admitted = {spec: b for s, spec, _, b in self.completions if s == site and b}
+        return admitted, non_admitted
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, RttStartList) and self.key == other.key
@@ -154,24 +165,32 @@ def rtt_referrals_per_week(rtt: RttStartList, advice_and_guidance_share: float) 
 
 
 def apply_rtt_calibration(scenario: Scenario, raw: dict | None = None) -> tuple[Scenario, dict | None]:
-    """If start_list.calibrate_referrals_from_rtt is set, the scenario (and its plain mapping, if given) with
-    referrals.referrals_per_week taken from the RTT file's clock starts; otherwise both unchanged."""
+    """The scenario (and its plain mapping, if given, so the resolved scenario saved with a run carries the values)
+    with what the RTT file calibrates: referrals.referrals_per_week from the clock starts if
+    start_list.calibrate_referrals_from_rtt, and the provider sites' theatre sessions and first outpatient slots
+    from the completed pathways if start_list.calibrate_treatment_from_rtt (sim.rtt_calibration). Unchanged
+    otherwise."""
     sl = scenario.start_list
-    if sl.rtt is None or not sl.calibrate_referrals_from_rtt:
+    if sl.rtt is None:
         return scenario, raw
-    value = rtt_referrals_per_week(sl.rtt, scenario.referrals.advice_and_guidance_share)
-    referrals = scenario.referrals.model_copy(update={"referrals_per_week": value})
-    scenario = scenario.model_copy(update={"referrals": referrals})
-    if raw is not None:
-        import copy
-        raw = copy.deepcopy(raw)
-        raw.setdefault("referrals", {})["referrals_per_week"] = value
+    if sl.calibrate_referrals_from_rtt:
+        value = rtt_referrals_per_week(sl.rtt, scenario.referrals.advice_and_guidance_share)
+        referrals = scenario.referrals.model_copy(update={"referrals_per_week": value})
+        scenario = scenario.model_copy(update={"referrals": referrals})
+        if raw is not None:
+            import copy
+            raw = copy.deepcopy(raw)
+            raw.setdefault("referrals", {})["referrals_per_week"] = value
+    if sl.calibrate_treatment_from_rtt:
+        from sim.rtt_calibration import apply_treatment_calibration
+        scenario, raw = apply_treatment_calibration(scenario, raw)
     return scenario, raw
 
 
 def start_list_notes(scenario: Scenario) -> list[str]:
     """What the RTT start list did (file, totals, unmapped treatment functions, unknown clock starts, the
-    referral calibration): one line each, for the command line and the manifest. Empty for a `bands` list."""
+    referral and treatment calibrations): one line each, for the command line and the manifest. Empty for a
+    `bands` list."""
     sl = scenario.start_list
     rtt = sl.rtt
     if rtt is None:
@@ -193,6 +212,9 @@ def start_list_notes(scenario: Scenario) -> list[str]:
         else:
             notes.append(f"start_list.calibrate_referrals_from_rtt: NOT applied by this command; the RTT value "
                          f"would be {value:,.1f} ({how}); the run uses {scenario.referrals.referrals_per_week:,.1f}")
+    if sl.calibrate_treatment_from_rtt:
+        from sim.rtt_calibration import treatment_calibration_notes
+        notes.extend(treatment_calibration_notes(scenario))
     return notes
 
 
@@ -344,6 +366,11 @@ def build_rtt_start_list(sl: Any, context: dict | None = None) -> RttStartList:
         else:
             cells[key] = [op, adm]
 
+    completions = _completions_by_site(extract, provider_sites, mapping, other)
+    calibrated_sites = tuple(sorted({provider_sites[p] for p in extract.providers}))
+    if sl.calibrate_treatment_from_rtt:
+        _check_completions(path, extract, provider_sites, mapping, other, specialties, source)
+
     unknown = int(part2["unknown_clock_start"].sum())
     unknown_adm = int(part2a["unknown_clock_start"].sum())
     clock_starts = int(extract.part("Part_3")["total_all"].sum())
@@ -372,7 +399,51 @@ def build_rtt_start_list(sl: Any, context: dict | None = None) -> RttStartList:
     return RttStartList(source=path, period_label=extract.period_label, census_date=extract.census_date,
                         n_weeks=n_weeks, cells=result_cells, unknown_clock_start=unknown,
                         unmapped=unmapped, other_specialty=other,
-                        clock_starts_in_month=clock_starts, notes=tuple(notes), key=key)
+                        clock_starts_in_month=clock_starts, notes=tuple(notes), key=key,
+                        completions=completions, calibrated_sites=calibrated_sites)
+
+
+COMPLETED_PARTS: dict[str, str] = {"Part_1A": "completed admitted pathways",
+                                   "Part_1B": "completed non-admitted pathways"}
+
+
+def _completions_by_site(extract: Any, provider_sites: dict[str, str], mapping: dict[str, str],
+                         other: str) -> tuple[tuple[str, str, int, int], ...]:
+    """Part_1A and Part_1B `total_all` summed to (site, specialty) with the start list's mapping."""
+    from sim.rtt import map_specialties
+
+    counts: dict[tuple[str, str], list[int]] = {}
+    for j, part in enumerate(COMPLETED_PARTS):
+        mapped, _ = map_specialties(extract, mapping, other=other, part=part)
+        for (prov, spec), n in mapped["total_all"].items():
+            counts.setdefault((provider_sites[prov], spec), [0, 0])[j] += int(n)
+    return tuple((site, spec, a, b) for (site, spec), (a, b) in sorted(counts.items()))
+
+
+def _check_completions(path: Path, extract: Any, provider_sites: dict[str, str], mapping: dict[str, str],
+                       other: str, specialties: dict, source: Any) -> None:
+    """calibrate_treatment_from_rtt needs Part_1A and Part_1B rows at every calibrated site, and a specialty
+    for every treatment function they hold; otherwise one line per problem naming the file."""
+    from sim.rtt import map_specialties
+
+    problems = []
+    for part, what in COMPLETED_PARTS.items():
+        have = set(extract.part(part).index.get_level_values(0))
+        for site in sorted(set(provider_sites[p] for p in extract.providers)):
+            providers = [p for p in extract.providers if provider_sites[p] == site]
+            if not have & set(providers):
+                problems.append(f"calibrate_treatment_from_rtt: {path} has no {part} ({what}) rows for provider(s) "
+                                f"{', '.join(providers)} (site {site}), so the site's "
+                                f"{'theatre sessions' if part == 'Part_1A' else 'outpatient slots'} cannot be "
+                                "calibrated; use a file with completed pathways or set "
+                                "calibrate_treatment_from_rtt: false")
+        _, report = map_specialties(extract, mapping, other=other, part=part)
+        if len(report) and specialties and other not in specialties:
+            problems.append(f"other_specialty: {other!r} is not a specialty of the scenario, but {part} treatment "
+                            f"functions {', '.join(report['code'])} are not in specialty_for_treatment_function "
+                            f"(known: {', '.join(specialties)})")
+    if problems:
+        raise _problems(problems, source)
 
 
 def _draw_rtt_start_list(scenario: Scenario, streams: Streams, params: PathwayParameters,
