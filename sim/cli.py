@@ -379,6 +379,7 @@ def _run(args: argparse.Namespace, files: list[Path]) -> int:
                        parameter_intervals={sc.name: {p.key: [p.low, p.high] for p in sc.parameter_intervals}
                                             for sc, _ in loaded},
                        parameters_fixed_at_midpoints=bool(args.fix_parameters),
+                       start_list_notes={sc.name: start_list_notes(sc) for sc, _ in loaded if start_list_notes(sc)},
                        pathways_simulated=sum(r.pathways_simulated for r in results),
                        wall_time_seconds=round(time.perf_counter() - t0, 2),
                        started_at=started.isoformat(timespec="seconds"),

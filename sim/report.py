@@ -448,6 +448,17 @@ def headlines(run: RunFolder, clearances: list[Clearance], diffs: list[PairedDif
                              + " and ".join(parts) + " (median replication).")
     for d in diffs:
         lines.append(comparison_sentence(run, d))
+    ranged = _intervals_in(run.manifest)
+    if ranged:
+        lines.append("The ranges include uncertainty in the inputs given as 80% ranges ("
+                     + "; ".join(f"*{_md_escape(run.scenarios[n].title if n in run.scenarios else n)}*: "
+                                 f"{len(keys)} input{'s' if len(keys) != 1 else ''}" for n, keys in ranged.items())
+                     + "), drawn once per replication, as well as run-to-run variation"
+                     + ("; other scenarios' ranges show run-to-run variation only" if len(ranged) < len(run.scenarios)
+                        else "") + " (see the method note).")
+    else:
+        lines.append("The ranges show run-to-run variation only: every input is fixed at the value the scenario "
+                     "states (see the method note).")
     return lines
 
 
@@ -1393,6 +1404,9 @@ def write_workbook(path: Path, run: RunFolder, comparison: pd.DataFrame, assumpt
     finance_months = run.path / "finance_monthly.csv"
     if finance_months.is_file():
         sheets.append(("finance_monthly", pd.read_csv(finance_months), "E2"))
+    parameters_path = run.path / "parameters.csv"
+    if parameters_path.is_file():               # the value each replication drew for each [low, high] input
+        sheets.append(("parameters", pd.read_csv(parameters_path), "D2"))
     with pd.ExcelWriter(path, engine="openpyxl") as xw:
         for name, df, freeze in sheets:
             df.to_excel(xw, sheet_name=name, index=False)

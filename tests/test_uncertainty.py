@@ -165,6 +165,9 @@ def test_command_line_reports_which_uncertainty_and_can_fix_the_parameters(tmp_p
     assert saved["referrals"]["referrals_per_week"] == [400, 600], "the resolved scenario keeps the range"
 
     report = (out / "report.md").read_text()
+    assert "The ranges include uncertainty in the inputs given as 80% ranges" in report
+    import openpyxl
+    assert "parameters" in openpyxl.load_workbook(out / "results.xlsx", read_only=True).sheetnames
     assert "run-to-run variability **and** uncertainty in the inputs" in report
     assert "80% range, drawn each replication: theatre\\_rules.on\\_the\\_day\\_cancellation\\_rate | 0.02 to 0.1" in report
 
