@@ -21,6 +21,12 @@ Rules, for each calibrated site and specialty s:
   appointment, so each completion used one attended slot; a did-not-attend also uses a slot and is rebooked
   (sim.outpatients), so slots are grossed up by the mean of 1 / (1 - DNA rate) over virtual and face-to-face
   appointments.
+- Each specialty's `admitted_share` (the share of pathways that end in a decision to treat) = Part_1A_s /
+  (Part_1A_s + Part_1B_s) over every calibrated site, to 3 decimals: the file's share of completed pathways
+  that were admitted, which equals the share of referrals admitted when the list is steady (removals, which
+  RTT completions leave out, are ignored). It is a specialty-wide input, so under the scenario it applies to
+  every site's referrals; a specialty with no completions keeps the scenario's share. Without it the clinics
+  would send the scenario's share to the theatres calibrated for the file's.
 - Specialties with no completions in the file get no sessions and no slots. The file holds all of a provider's
   RTT activity (unmapped treatment functions go to other_specialty), so a specialty without completions had no
   treatment capacity there that month; keeping the scenario's figure would add another place's capacity to the
@@ -273,6 +279,20 @@ def treatment_calibration(scenario: Scenario) -> tuple[SiteCalibration, ...]:
     return tuple(calibrate_site(scenario, site) for site in rtt.calibrated_sites)
 
 
+ADMITTED_SHARE_DECIMALS = 3
+
+
+def calibrated_admitted_shares(records: tuple[SiteCalibration, ...]) -> dict[str, tuple[float, int, int]]:
+    """Per specialty with completions: (admitted share, Part_1A, Part_1B) summed over the calibrated sites."""
+    totals: dict[str, list[int]] = {}
+    for rec in records:
+        for s, n in rec.admitted_per_month.items():
+            totals.setdefault(s, [0, 0])[0] += n
+        for s, n in rec.non_admitted_per_month.items():
+            totals.setdefault(s, [0, 0])[1] += n
+    return {s: (round(a / (a + b), ADMITTED_SHARE_DECIMALS), a, b) for s, (a, b) in totals.items() if a + b > 0}
+
+
 def apply_treatment_calibration(scenario: Scenario, raw: dict | None = None) -> tuple[Scenario, dict | None]:
     """The scenario (and its plain mapping, if given) with each calibrated site's sessions_by_weekday,
     specialty_session_shares and outpatient_first_slots_per_week replaced; the records are kept on the start list
@@ -292,9 +312,15 @@ def apply_treatment_calibration(scenario: Scenario, raw: dict | None = None) -> 
             raw_site.setdefault("theatres", {})["sessions_by_weekday"] = dict(rec.sessions_by_weekday)
             raw_site["theatres"]["specialty_session_shares"] = dict(rec.specialty_session_shares)
             raw_site["outpatient_first_slots_per_week"] = dict(rec.outpatient_first_slots_per_week)
+    specialties = dict(scenario.specialties)
+    for s, (share, _, _) in calibrated_admitted_shares(records).items():
+        if s in specialties:
+            specialties[s] = specialties[s].model_copy(update={"admitted_share": share})
+            if raw is not None:
+                raw.setdefault("specialties", {}).setdefault(s, {})["admitted_share"] = share
     start_list = scenario.start_list.model_copy()
     start_list._treatment_calibration = records
-    return scenario.model_copy(update={"sites": sites, "start_list": start_list}), raw
+    return scenario.model_copy(update={"sites": sites, "specialties": specialties, "start_list": start_list}), raw
 
 
 def treatment_calibration_notes(scenario: Scenario) -> list[str]:
@@ -334,4 +360,12 @@ def treatment_calibration_notes(scenario: Scenario) -> list[str]:
                          f"{rec.slots_per_week:,.1f} a week (the run uses "
                          f"{sum(site.outpatient_first_slots_per_week.values()):,.1f}) {slots_how}")
         notes.extend(f"{key}: {rec.site}: {w}" for w in rec.warnings)
+    for s, (share, a, b) in calibrated_admitted_shares(records).items():
+        if s not in scenario.specialties:
+            continue
+        used = scenario.specialties[s].admitted_share
+        how = f"from Part_1A {a:,} / (Part_1A {a:,} + Part_1B {b:,}) in the file"
+        notes.append(f"{key}: specialties.{s}.admitted_share = {share:g} {how}" if applied is not None
+                     else f"{key}: NOT applied by this command; specialties.{s}.admitted_share would be {share:g} "
+                          f"{how} (the run uses {used:g})")
     return notes

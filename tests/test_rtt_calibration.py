@@ -217,7 +217,8 @@ def test_notes_name_each_quantity_and_what_it_came_from():
     raw = _one_site_raw()
     before = validate(raw, "x.yaml")
     not_applied = [n for n in start_list_notes(before) if KEY in n]
-    assert len(not_applied) == 2 and all("NOT applied" in n for n in not_applied), not_applied
+    assert all("NOT applied" in n for n in not_applied), not_applied
+    assert len([n for n in not_applied if "admitted_share" not in n]) == 2, not_applied
     scenario, new_raw = _calibrated(raw)
     notes = [n for n in start_list_notes(scenario) if KEY in n]
     sessions = sum(new_raw["sites"][SITE]["theatres"]["sessions_by_weekday"].values())
@@ -333,3 +334,30 @@ def test_model_treats_at_the_part_1a_rate_while_capacity_binds():
     before = validate(_one_site_raw(hubs=True, calibrate=False), "x.yaml")
     uncalibrated = float(run_single(before, 0).weekly["clock_stops_admitted"].mean())
     assert uncalibrated > 1.5 * want, f"check: the example's own 265 sessions would do far more ({uncalibrated:.0f})"
+
+
+def test_admitted_share_is_the_files_admitted_share_of_completions():
+    """Decisions to treat follow the file: each specialty's admitted_share = Part_1A / (Part_1A + Part_1B), read
+    here straight from the CSV; named in the notes and carried by the resolved mapping; untouched without the flag."""
+    raw = _one_site_raw()
+    admitted = _completions("Part_1A", _mapping(raw))
+    non_admitted = _completions("Part_1B", _mapping(raw))
+    scenario, new_raw = _calibrated(raw)
+    notes = [n for n in start_list_notes(scenario) if "admitted_share" in n]
+    checked = 0
+    for spec in scenario.specialties:
+        a, b = admitted.get(spec, 0), non_admitted.get(spec, 0)
+        if a + b == 0:
+            assert scenario.specialties[spec].admitted_share == raw["specialties"][spec]["admitted_share"]
+            continue
+        expected = a / (a + b)
+        assert scenario.specialties[spec].admitted_share == pytest.approx(expected, abs=5e-4), spec
+        assert new_raw["specialties"][spec]["admitted_share"] == scenario.specialties[spec].admitted_share
+        assert any(f"specialties.{spec}.admitted_share = " in n and f"Part_1A {a:,}" in n for n in notes), notes
+        checked += 1
+    assert checked >= 5
+    overall = sum(admitted.values()) / (sum(admitted.values()) + sum(non_admitted.values()))
+    assert 0.3 < overall < 0.4, "RBD, November 2024: about a third of completed pathways were admitted"
+    untouched, _ = _calibrated(_one_site_raw(calibrate=False))
+    assert all(untouched.specialties[s].admitted_share == raw["specialties"][s]["admitted_share"]
+               for s in raw["specialties"])
