@@ -39,6 +39,7 @@ from sim.config import ScenarioError, _embed_covid_series, apply_overrides, load
 from sim.experiment import run_replications
 from sim.results import atomic_run_dir, check_out_dir, default_run_dir, write_manifest, write_resolved_scenario
 from sim.rtt import RttDataError, RttExtract
+from sim.uncertainty import describe_uncertainty, without_parameter_uncertainty
 from sim.start_state import apply_rtt_calibration, load_rtt_cached, resolve_rtt_csv, start_list_notes
 
 METRICS: tuple[str, ...] = ("waiting_total", "waiting_admitted", "waiting_over_18w", "waiting_over_52w",
@@ -186,7 +187,7 @@ def build_backtest_scenario(path: Path, observed: list[Path], overrides: list[st
     if seed is not None:
         raw.setdefault("run", {})["seed"] = seed
     scenario = validate(raw, path)
-    scenario, raw = apply_rtt_calibration(scenario, raw)
+    scenario, raw = apply_rtt_calibration(scenario, raw, source=path)
     return scenario, raw, extracts, notes + start_list_notes(scenario)
 
 
@@ -238,8 +239,9 @@ def run_backtest(args: argparse.Namespace) -> int:
     scenario, raw, extracts, notes = build_backtest_scenario(args.scenario, list(args.observed),
                                                              list(args.overrides), args.replications, args.seed)
     if args.fix_parameters:
-        from sim.uncertainty import without_parameter_uncertainty
         scenario = without_parameter_uncertainty(scenario)
+    if not args.quiet:
+        print(describe_uncertainty(scenario.parameter_intervals), file=sys.stderr)
     final = args.out if args.out is not None else default_run_dir(cli.RESULTS_ROOT, f"{scenario.name}-backtest")
     if not args.quiet:
         for line in notes:
@@ -259,6 +261,8 @@ def run_backtest(args: argparse.Namespace) -> int:
     with atomic_run_dir(final) as folder:
         write_resolved_scenario(folder, raw)
         result.weekly.to_csv(folder / "weekly.csv", index=False)
+        if len(result.parameters):
+            result.parameters.to_csv(folder / "parameters.csv", index=False)
         table.to_csv(folder / "backtest.csv", index=False)
         errors.to_csv(folder / "backtest_errors.csv", index=False)
         fig = backtest_chart(table, first.period_label, first.census_date, observed_metrics(first), scenario.title)
@@ -266,7 +270,9 @@ def run_backtest(args: argparse.Namespace) -> int:
         write_manifest(folder, scenario=scenario.name, scenario_files=[str(args.scenario)], kind="backtest",
                        observed_files=[str(e.source) for e in extracts], start_date=scenario.start_date,
                        overrides=args.overrides, seed=scenario.run.seed, replications=result.replications,
-                       jobs=args.jobs, pathways_simulated=result.pathways_simulated, notes=notes,
+                       jobs=args.jobs, executor=args.executor, pathways_simulated=result.pathways_simulated,
+                       notes=notes, uncertainty=describe_uncertainty(scenario.parameter_intervals),
+                       parameters_fixed_at_midpoints=bool(args.fix_parameters),
                        mape_percent={r.metric: (None if math.isnan(r.mape_percent) else round(r.mape_percent, 2))
                                      for r in errors.itertuples()},
                        wall_time_seconds=round(time.perf_counter() - t0, 2),

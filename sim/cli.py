@@ -25,7 +25,7 @@ from sim.experiment import run_replications
 from sim import finance
 from sim.report import build_report
 from sim.start_state import start_list_notes
-from sim.uncertainty import describe, without_parameter_uncertainty
+from sim.uncertainty import describe_uncertainty, without_parameter_uncertainty
 from sim.results import (PROJECT_ROOT, OutputError, atomic_run_dir, check_out_dir, default_run_dir, write_manifest,
                          write_resolved_scenario)
 
@@ -85,15 +85,17 @@ def add_executor_options(p: argparse.ArgumentParser) -> None:
 def executor_for(args: argparse.Namespace) -> Iterator[ReplicationExecutor]:
     """The executor the options ask for, shared by every scenario of the command; after Ctrl-C or an error
     its workers are terminated at once instead of finishing their replications."""
-    runner = make_executor(args.jobs, getattr(args, "executor", "local"), getattr(args, "scheduler", None))
-    if not getattr(args, "quiet", False) and runner.workers > 1:
-        print(f"Running replications on {runner.describe()}", file=sys.stderr)
+    runner: ReplicationExecutor | None = None
     finished = False
     try:
+        runner = make_executor(args.jobs, getattr(args, "executor", "local"), getattr(args, "scheduler", None))
+        if not getattr(args, "quiet", False) and runner.workers > 1:
+            print(f"Running replications on {runner.describe()}", file=sys.stderr)
         yield runner
         finished = True
     finally:
-        stop(runner, interrupted=not finished)
+        if runner is not None:
+            stop(runner, interrupted=not finished)
 
 
 def progress_reporter(args: argparse.Namespace, label: str, total: int) -> Callable[[Any, int], None] | None:
@@ -102,7 +104,8 @@ def progress_reporter(args: argparse.Namespace, label: str, total: int) -> Calla
         return None
     if sys.stderr.isatty():
         from tqdm import tqdm
-        bar = tqdm(total=total if isinstance(total, int) else None, desc=label, unit="replication", file=sys.stderr, leave=True, dynamic_ncols=True)
+        bar = tqdm(total=total if isinstance(total, int) else None, desc=label, unit="replication",
+                   file=sys.stderr, leave=True, dynamic_ncols=True)
 
         def tick(res: Any, of: int) -> None:
             if bar.total != of:
@@ -113,10 +116,21 @@ def progress_reporter(args: argparse.Namespace, label: str, total: int) -> Calla
                 bar.close()             # prints the finished bar and its line stays
         return tick
 
+    done = 0
+
     def line(res: Any, of: int) -> None:
-        print(f"  {label}: replication {res.replication + 1}/{of}: {res.pathways_simulated:,} pathways "
-              f"in {res.wall_seconds:.1f} s", file=sys.stderr)
+        nonlocal done
+        done += 1
+        print(f"  {label}: {done}/{of} done (replication {res.replication}: {res.pathways_simulated:,} pathways "
+              f"in {res.wall_seconds:.1f} s)", file=sys.stderr)
     return line
+
+
+def intervals_show(scenario: Any) -> str:
+    """For summary tables: which kind of uncertainty the percentiles show."""
+    keys = [p.key for p in scenario.parameter_intervals]
+    return ("run-to-run variation and " + ", ".join(keys) + " (80% ranges)" if keys
+            else "run-to-run variation only")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -139,6 +153,8 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--seed", type=int)
     sweep.add_argument("--out", type=Path)
     add_executor_options(sweep)
+    sweep.add_argument("--fix-parameters", action="store_true",
+                       help="use the midpoint of every [low, high] input (intervals: run-to-run variation only)")
     sweep.add_argument("--quiet", action="store_true")
 
     val = sub.add_parser("validate", help="check a scenario file and report every problem")
@@ -189,7 +205,7 @@ def _validate(args: argparse.Namespace) -> int:
     for line in start_list_notes(scenario):
         print(f"  {line}")
     if scenario.parameter_intervals:
-        print(f"  {describe(scenario.parameter_intervals)}")
+        print(f"  {describe_uncertainty(scenario.parameter_intervals)}")
     return 0
 
 
@@ -225,6 +241,8 @@ def _sweep(args: argparse.Namespace) -> int:
         sets = [f"{k}={v}" for (k, _), v in zip(factors, combo)]
         label = ", ".join(sets)
         sc, raw = load_scenario(args.scenario, sets + [f"run.replications={replications}", f"run.seed={seed}"])
+        if args.fix_parameters:
+            sc = without_parameter_uncertainty(sc)
         variants.append((combo, label, sc, raw))
     final = args.out if args.out is not None else default_run_dir(RESULTS_ROOT, f"sweep-{base.name}")
     if args.out is not None:
@@ -236,15 +254,19 @@ def _sweep(args: argparse.Namespace) -> int:
             res = run_replications(sc, executor=runner,
                                    on_done=progress_reporter(args, f"[{i + 1}/{len(variants)}] {label}", replications))
             summary = summarise(replication_kpis(res.weekly))
+            shows = intervals_show(sc)
             for _, r in summary.iterrows():
                 rows.append({**{k: v for (k, _), v in zip(factors, combo)}, "metric": r["metric"],
-                             "mean": r["mean"], "p05": r["p05"], "p50": r["p50"], "p95": r["p95"]})
+                             "mean": r["mean"], "p05": r["p05"], "p50": r["p50"], "p95": r["p95"],
+                             "intervals_show": shows})
     table = pd.DataFrame(rows)
     with atomic_run_dir(final) as folder:
         write_resolved_scenario(folder, variants[0][3])
         table.to_csv(folder / "sweep.csv", index=False)
         _sweep_heatmap(table, [k for k, _ in factors], folder / "sweep_heatmap.png", base.start_date)
         write_manifest(folder, scenario=base.name, factors=dict(factors), seed=seed, replications=replications,
+                       jobs=args.jobs, executor=args.executor, parameters_fixed_at_midpoints=bool(args.fix_parameters),
+                       uncertainty=describe_uncertainty(variants[0][2].parameter_intervals),
                        wall_time_seconds=round(time.perf_counter() - t0, 2))
     clear = table[table["metric"] == "weeks_to_clear_52w"]
     for _, r in clear.iterrows():
@@ -334,9 +356,7 @@ def _run(args: argparse.Namespace, files: list[Path]) -> int:
                                                             104: sc.targets.no_104w_waiters_by}, sc.horizon_weeks)
         for sc, _ in loaded if sc.targets], ignore_index=True)
     # which kind of uncertainty each scenario's percentiles show (a board paper must say)
-    summary["intervals_show"] = summary["scenario"].map(
-        {sc.name: ("run-to-run variation and " + ", ".join(p.key for p in sc.parameter_intervals) + " (80% ranges)"
-                   if sc.parameter_intervals else "run-to-run variation only") for sc, _ in loaded})
+    summary["intervals_show"] = summary["scenario"].map({sc.name: intervals_show(sc) for sc, _ in loaded})
     comparison = paired_comparison(kpis, names[0]) if comparing else None
     with atomic_run_dir(final) as folder:
         if comparing:
@@ -375,7 +395,7 @@ def _run(args: argparse.Namespace, files: list[Path]) -> int:
                                           else "fixed"),
                        clearance_half_width_weeks={r.scenario.name: round(r.clearance_half_width_weeks, 2)
                                                    for r in results},
-                       uncertainty={sc.name: describe(sc.parameter_intervals) for sc, _ in loaded},
+                       uncertainty={sc.name: describe_uncertainty(sc.parameter_intervals) for sc, _ in loaded},
                        parameter_intervals={sc.name: {p.key: [p.low, p.high] for p in sc.parameter_intervals}
                                             for sc, _ in loaded},
                        parameters_fixed_at_midpoints=bool(args.fix_parameters),
@@ -390,7 +410,7 @@ def _run(args: argparse.Namespace, files: list[Path]) -> int:
         for line in headline(summary, scenario.title, scenario.name, scenario.start_date, replications,
                              scenario.horizon_weeks):
             print(line)
-        print(f"  {describe(scenario.parameter_intervals)}"
+        print(f"  {describe_uncertainty(scenario.parameter_intervals)}"
               + (" ([low, high] inputs fixed at their midpoints by --fix-parameters.)" if args.fix_parameters else ""))
     if comparison is not None:
         for line in comparison_lines(comparison, names[0]):

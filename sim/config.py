@@ -29,6 +29,13 @@ class ScenarioError(Exception):
         self.problems = problems
 
 
+# Value types for mappings: bounds stated in the type (not only in a validator) so that a [low, high] range on
+# one entry is drawn within them (sim.uncertainty reads ge/le from the type).
+Share = Annotated[float, Field(ge=0, le=1)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -53,7 +60,7 @@ class Specialty(_Model):
     referral_share: float = Field(ge=0, le=1)
     admitted_share: float = Field(ge=0, le=1, description="share of referrals that end in a decision to treat")
     day_case_share: float = Field(ge=0, le=1, description="share of admitted cases done as day cases")
-    priority_mix: dict[Literal["P1", "P2", "P3", "P4"], float]
+    priority_mix: dict[Literal["P1", "P2", "P3", "P4"], Share]
     theatre_minutes_day_case: LogNormalMinutes
     theatre_minutes_inpatient: LogNormalMinutes
     los_days_mean: float = Field(ge=0, description="mean length of stay of an inpatient case (exponential)")
@@ -70,11 +77,11 @@ class Specialty(_Model):
 class TheatreTemplate(_Model):
     """A site's weekly theatre timetable."""
 
-    sessions_by_weekday: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], int]
+    sessions_by_weekday: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], NonNegativeInt]
     session_minutes: float = Field(gt=0)
     turnaround_minutes: float = Field(ge=0)
     utilisation_cap: float = Field(gt=0, le=1, description="share of session minutes that may be booked")
-    specialty_session_shares: dict[str, float]
+    specialty_session_shares: dict[str, Share]
 
     @field_validator("sessions_by_weekday")
     @classmethod
@@ -101,7 +108,7 @@ class Site(_Model):
     provider: Literal["nhs", "independent_sector"] = "nhs"
     elective_beds: int = Field(ge=0)
     theatres: TheatreTemplate
-    outpatient_first_slots_per_week: dict[str, float]
+    outpatient_first_slots_per_week: dict[str, NonNegativeFloat]
 
     @field_validator("outpatient_first_slots_per_week")
     @classmethod
@@ -114,7 +121,7 @@ class Site(_Model):
 
 class Borough(_Model):
     population: int = Field(ge=0)
-    referred_site_shares: dict[str, float]
+    referred_site_shares: dict[str, Share]
 
     @field_validator("referred_site_shares")
     @classmethod
@@ -130,7 +137,7 @@ class Referrals(_Model):
 
     referrals_per_week: float = Field(ge=0, description="GP referral requests a week across the ICS, before A&G")
     advice_and_guidance_share: float = Field(ge=0, le=1)
-    weekday_weights: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], float]
+    weekday_weights: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], NonNegativeFloat]
     seasonality_amplitude: float = Field(ge=0, lt=1, description="relative amplitude of the annual cosine")
     seasonality_peak_day_of_year: int = Field(ge=1, le=366)
     demand_growth_per_year: float = Field(gt=-1)
@@ -334,7 +341,7 @@ class Covid(_Model):
     inpatients_series: list[CovidSeriesPoint] = []
     inpatients_csv: str | None = None
     wave_peak_multiplier: float = Field(default=1.0, ge=0)
-    site_shares: dict[str, float] | Literal["elective_beds"] = "elective_beds"
+    site_shares: dict[str, Share] | Literal["elective_beds"] = "elective_beds"
     elective_beds_lost_per_covid_inpatient: float = Field(default=0.0, ge=0)
     critical_care: CriticalCare | None = None
     infection_control: InfectionControl | None = None
@@ -356,7 +363,7 @@ class SurgicalHub(_Model):
     theatres: TheatreTemplate
     elective_beds: int = Field(ge=0)
     productivity_multiplier: float = Field(default=1.0, gt=0, description="cases per session relative to a main theatre")
-    staff_establishment: dict[str, int] | None = Field(
+    staff_establishment: dict[str, NonNegativeInt] | None = Field(
         default=None, description="ring-fenced hub teams by staff group; none = the hub draws on its host site's staff")
 
 
@@ -382,10 +389,10 @@ class Fatigue(_Model):
 
 class Staff(_Model):
     groups: dict[str, StaffGroup]
-    establishment: dict[str, dict[str, int]]
+    establishment: dict[str, dict[str, NonNegativeInt]]
     baseline_sickness_rate: float = Field(ge=0, le=1)
     annual_leave_rate_by_month: dict[Literal["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
-                                             "nov", "dec"], float]
+                                             "nov", "dec"], Share]
     rostered_absence_rate: float = Field(ge=0, lt=1, description="absence clinic rotas already allow for")
     covid_isolation_rate_per_1000_inpatients: float = Field(default=0.0, ge=0)
     fatigue: Fatigue | None = None
@@ -870,8 +877,9 @@ def validate(raw: dict, source: Path | str) -> Scenario:
     """Turn a merged mapping into a Scenario or raise ScenarioError listing every problem.
 
     Numbers given as 80% intervals [low, high] (sim.uncertainty) are validated at their midpoint, and then
-    with every interval at its low end and at its high end together, so no replication's draw can break a
-    rule that ties keys together (shares summing to one, a wave's end after its start)."""
+    with every interval at its low end and at its high end together, so a range that breaks a rule tying keys
+    together (shares summing to one) is refused here; each replication's own draws are checked again before
+    the run (sim.uncertainty.check_draws)."""
     from sim.uncertainty import find_intervals, with_ends
     mid_raw, intervals, interval_problems = find_intervals(Scenario, raw)
     problems = [f"{source}: {p}" for p in interval_problems + _cross_reference_problems(mid_raw)]
@@ -883,11 +891,12 @@ def validate(raw: dict, source: Path | str) -> Scenario:
     if scenario is not None and intervals and not problems:
         for end in ("low", "high"):
             end_raw = with_ends(mid_raw, intervals, end)
+            prefix = f"{source}: with every [low, high] interval at its {end} end: "
+            problems += [prefix + p for p in _cross_reference_problems(end_raw)]
             try:
                 Scenario.model_validate(end_raw, context={"source": str(source), "raw": end_raw})
             except ValidationError as exc:
-                problems += [line.replace(f"{source}: ", f"{source}: with every [low, high] interval at its "
-                                                       f"{end} end: ", 1)
+                problems += [line.replace(f"{source}: ", prefix, 1)
                              for line in _format_validation_errors(Path(source), exc)]
     if problems:
         raise ScenarioError(list(dict.fromkeys(problems)))
@@ -905,7 +914,7 @@ def load_scenario(path: Path | str, overrides: list[str] | None = None) -> tuple
     from sim.start_state import apply_rtt_calibration, embed_rtt_csv_path
     raw = embed_rtt_csv_path(raw, path)
     scenario = validate(raw, path)
-    return apply_rtt_calibration(scenario, raw)
+    return apply_rtt_calibration(scenario, raw, source=path)
 
 
 def _embed_covid_series(raw: dict, path: Path) -> dict:

@@ -33,7 +33,13 @@ class ReplicationExecutor(Protocol):
         """Run the replications; yield each result as it finishes (any order)."""
         ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Shut down after the last replication (waits for nothing: all have finished)."""
+        ...
+
+    def terminate(self) -> None:
+        """Stop now: cancel what has not started and end the workers (after Ctrl-C or an error)."""
+        ...
 
     def describe(self) -> str: ...
 
@@ -48,6 +54,9 @@ class InProcess:
             yield run_single(scenario, r, seed)
 
     def close(self) -> None:
+        pass
+
+    def terminate(self) -> None:
         pass
 
     def describe(self) -> str:
@@ -98,6 +107,7 @@ class DaskCluster:
             raise ExecutorError("--executor dask needs Dask: pip install 'dask[distributed]' "
                                 "(included in this project's [dev] extra)") from None
         self._cluster = None
+        self._client = None
         try:
             if scheduler:
                 self._client = Client(scheduler, timeout="10s")
@@ -111,10 +121,16 @@ class DaskCluster:
                 finally:
                     signal.signal(signal.SIGINT, previous)
                 self._client = Client(self._cluster)
-        except (OSError, TimeoutError, RuntimeError) as exc:
+        except BaseException as exc:           # Ctrl-C included: never leave a cluster running
+            if self._client is not None:
+                self._client.close()
             if self._cluster is not None:
                 self._cluster.close()
-            raise ExecutorError(f"--scheduler {scheduler}: cannot connect to the Dask scheduler ({exc})") from None
+            if not isinstance(exc, (OSError, TimeoutError, RuntimeError, ValueError)):
+                raise
+            if scheduler:
+                raise ExecutorError(f"--scheduler {scheduler}: cannot connect to the Dask scheduler ({exc})") from None
+            raise ExecutorError(f"--executor dask: the local Dask cluster did not start ({exc})") from None
         self.address = scheduler or self._cluster.scheduler_address
         self.workers = len(self._client.scheduler_info().get("workers", {})) or jobs
         self._pending: list = []
@@ -155,7 +171,7 @@ def make_executor(jobs: int = 1, executor: str = "local", scheduler: str | None 
 
 def stop(executor: ReplicationExecutor, interrupted: bool) -> None:
     """Shut down: politely after success, at once (cancel, terminate workers) after Ctrl-C or an error."""
-    if interrupted and hasattr(executor, "terminate"):
+    if interrupted:
         executor.terminate()
     else:
         executor.close()

@@ -18,6 +18,7 @@ from sim.analysis import weeks_to_clear
 from sim.config import Scenario
 from sim.executors import ReplicationExecutor, make_executor, stop
 from sim.model import ReplicationResult
+from sim.uncertainty import check_draws
 
 
 @dataclasses.dataclass
@@ -59,12 +60,15 @@ def clearance_half_width(results: list[ReplicationResult], horizon_weeks: int) -
 def run_replications(scenario: Scenario, replications: int | str | None = None, seed: int | None = None,
                      on_done: Callable[[ReplicationResult, int], None] | None = None,
                      jobs: int = 1, executor: ReplicationExecutor | None = None) -> ExperimentResult:
-    """Run replications 0..N-1 on `executor` (or, without one, sequentially / in `jobs` local processes);
-    `auto` applies the stopping rule in RunSettings, a batch of one replication per worker at a time.
-    Results are in replication order whatever order they finished in."""
+    """Run replications 0..N-1 on `executor` (or, without one, sequentially / in `jobs` local processes: `jobs`
+    is ignored when an executor is given). `auto` applies the stopping rule in RunSettings, a batch of one
+    replication per worker at a time, and keeps the smallest N that meets it (the same N on every executor).
+    Results are in replication order whatever order they finished in. Every replication's drawn [low, high]
+    inputs are validated before any runs (sim.uncertainty.check_draws)."""
     n = scenario.run.replications if replications is None else replications
     s = scenario.run.seed if seed is None else seed
     t0 = time.perf_counter()
+    check_draws(scenario, s, list(range(scenario.run.max_replications if n == "auto" else n)))
     own = executor is None
     runner = make_executor(jobs) if own else executor
     results: list[ReplicationResult] = []
@@ -74,9 +78,14 @@ def run_replications(scenario: Scenario, replications: int | str | None = None, 
             rule = scenario.run
             while len(results) < rule.max_replications:
                 batch = range(len(results), min(len(results) + max(runner.workers, 1), rule.max_replications))
+                checked = len(results)
                 results += _run_batch(runner, scenario, list(batch), s, on_done, rule.max_replications)
-                if (len(results) >= rule.min_replications
-                        and clearance_half_width(results, scenario.horizon_weeks) <= rule.target_half_width_weeks):
+                # the smallest N that meets the rule, whatever the batch size: every executor stops at the same N
+                enough = next((k for k in range(max(checked + 1, rule.min_replications), len(results) + 1)
+                               if clearance_half_width(results[:k], scenario.horizon_weeks)
+                               <= rule.target_half_width_weeks), None)
+                if enough is not None:
+                    results = results[:enough]
                     break
         else:
             results = _run_batch(runner, scenario, list(range(n)), s, on_done, n)

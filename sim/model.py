@@ -24,7 +24,7 @@ from sim.rng import Streams
 from sim.start_state import draw_start_list, start_list_history_days
 from sim.staff import StaffRoster
 from sim.theatres import build_suites
-from sim.uncertainty import apply_values, draw_values
+from sim.uncertainty import scenario_for_replication
 from sim.vaccination import VaccinationProgramme
 from sim.waiting_list import MAX_PATIENTS, BookingQueues, OutpatientQueues, RttLedger
 
@@ -133,12 +133,10 @@ class ReplicationResult:
 def run_single(scenario: Scenario, replication: int, seed: int | None = None) -> ReplicationResult:
     """Run one replication; `seed` defaults to the scenario's run.seed."""
     t0 = time.perf_counter()
-    streams = Streams(scenario.run.seed if seed is None else seed, replication)
-    parameters: dict[str, float] = {}
-    if scenario.parameter_intervals:   # parameter uncertainty: one draw per key per replication
-        intervals = scenario.parameter_intervals
-        parameters = draw_values(intervals, lambda key: float(streams.for_unit("parameter_uncertainty", key).random()))
-        scenario = apply_values(scenario, intervals, parameters)
+    seed = scenario.run.seed if seed is None else seed
+    # parameter uncertainty: each [low, high] input drawn once for this replication (sim.uncertainty)
+    scenario, parameters = scenario_for_replication(scenario, seed, replication)
+    streams = Streams(seed, replication)
     env = simpy.Environment()
     services = Services(scenario, streams)
     attrs, status = draw_start_list(scenario, streams, services.params)

@@ -153,6 +153,7 @@ class ScenarioInfo:
     replications: int
     config: dict = field(default_factory=dict)     # the resolved scenario, [low, high] inputs at their midpoints
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)   # inputs given as 80% intervals
+    ranges_fixed: bool = False          # run with --fix-parameters: the ranges were held at their midpoints
 
     @property
     def horizon_end(self) -> dt.date:
@@ -256,7 +257,8 @@ def load_run(run_dir: Path) -> RunFolder:
         cfg, ranges = _midpoints(cfg)
         scenarios[name] = ScenarioInfo(name=name, title=str(cfg.get("title") or name), start=start,
                                        horizon_weeks=int(w["week"].max()) + 1,
-                                       replications=int(w["replication"].nunique()), config=cfg, ranges=ranges)
+                                       replications=int(w["replication"].nunique()), config=cfg, ranges=ranges,
+                                       ranges_fixed=bool(manifest.get("parameters_fixed_at_midpoints")))
     return RunFolder(run_dir, weekly, reps, summary, manifest, scenarios)
 
 
@@ -779,9 +781,9 @@ def scenario_assumptions(info: ScenarioInfo) -> list[tuple[str, str]]:
             rows.extend(special[section](node))
         else:
             rows.extend(_generic_section(section, node))
+    how = "fixed at its midpoint by --fix-parameters" if info.ranges_fixed else "drawn each replication"
     for key, (low, high) in info.ranges.items():
-        rows.append((f"80% range, drawn each replication: {key}", f"{low:,.6g} to {high:,.6g} "
-                                                                  "(midpoint shown above)"))
+        rows.append((f"80% range, {how}: {key}", f"{low:,.6g} to {high:,.6g} (midpoint shown above)"))
     return rows
 
 
@@ -1273,7 +1275,8 @@ def _uncertainty_text(manifest: dict) -> str:
                        for name, keys in intervals.items())
     return ("That is run-to-run variability **and** uncertainty in the inputs the scenario gives as 80% ranges "
             f"({listed}). Each such input is drawn once per replication from a normal distribution whose 10th and "
-            "90th percentiles are the range's ends (kept within the input's allowed values), with a random stream "
+            "90th percentiles are the range's ends (cut to the input's allowed values, which moves the "
+            "percentiles slightly where a range nears a limit such as 0 or 1), with a random stream "
             "of its own, so replication *r* of every scenario uses the same percentile of each range. The values "
             "drawn are in parameters.csv. The ranges are **not** confidence intervals of the mean, and they leave "
             "out uncertainty in every input stated as a single value. Run with `--fix-parameters` to see the "

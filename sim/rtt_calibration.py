@@ -206,9 +206,14 @@ def calibrate_site(scenario: Scenario, site_name: str) -> SiteCalibration:
         main_inpatient_share[s] = (min(1.0, max(0.0, (target[s] * (1 - day_case) - hub_cases[s] * hub_inpatient)
                                                 / main)) if main > 0 else 1 - day_case)
 
-    needed = {s: (target[s] - hub_cases[s]) / _treated_per_session(specs[s], main_inpatient_share[s], theatres,
-                                                                    scenario)
-              if target[s] - hub_cases[s] > 0 else 0.0 for s in specs}
+    per_session = {s: _treated_per_session(specs[s], main_inpatient_share[s], theatres, scenario) for s in specs}
+    if any(per_session[s] <= 0 and target[s] > hub_cases[s] for s in specs):
+        from sim.config import ScenarioError
+        raise ScenarioError([f"{scenario.name}: start_list.calibrate_treatment_from_rtt: a planned session treats "
+                             "nobody (theatre_rules.session_cancellation_rate is 1), so no timetable reproduces "
+                             "the file's admitted completions"])
+    needed = {s: (target[s] - hub_cases[s]) / per_session[s] if target[s] - hub_cases[s] > 0 else 0.0
+              for s in specs}
     sessions_needed = sum(needed.values())
     total = max(1, math.floor(sessions_needed + 0.5)) if sessions_needed > 0 else 0
     by_weekday = _weekday_sessions(total, dict(theatres.sessions_by_weekday))

@@ -164,7 +164,8 @@ def rtt_referrals_per_week(rtt: RttStartList, advice_and_guidance_share: float) 
     return round(rtt.clock_starts_in_month * 12 / 52 / (1 - advice_and_guidance_share), 1)
 
 
-def apply_rtt_calibration(scenario: Scenario, raw: dict | None = None) -> tuple[Scenario, dict | None]:
+def apply_rtt_calibration(scenario: Scenario, raw: dict | None = None, source: Any = None
+                          ) -> tuple[Scenario, dict | None]:
     """The scenario (and its plain mapping, if given, so the resolved scenario saved with a run carries the values)
     with what the RTT file calibrates: referrals.referrals_per_week from the clock starts if
     start_list.calibrate_referrals_from_rtt, and the provider sites' theatre sessions and first outpatient slots
@@ -173,6 +174,7 @@ def apply_rtt_calibration(scenario: Scenario, raw: dict | None = None) -> tuple[
     sl = scenario.start_list
     if sl.rtt is None:
         return scenario, raw
+    _refuse_ranges_on_calibrated_keys(scenario, source)
     if sl.calibrate_referrals_from_rtt:
         value = rtt_referrals_per_week(sl.rtt, scenario.referrals.advice_and_guidance_share)
         referrals = scenario.referrals.model_copy(update={"referrals_per_week": value})
@@ -185,6 +187,32 @@ def apply_rtt_calibration(scenario: Scenario, raw: dict | None = None) -> tuple[
         from sim.rtt_calibration import apply_treatment_calibration
         scenario, raw = apply_treatment_calibration(scenario, raw)
     return scenario, raw
+
+
+def _refuse_ranges_on_calibrated_keys(scenario: Scenario, source: Any) -> None:
+    """A [low, high] range is the scenario setting a value, and a calibration sets it from the file: both at
+    once would leave the saved scenario and the notes saying one thing and the run doing another."""
+    sl = scenario.start_list
+    calibrated: list[tuple[str, str]] = []
+    if sl.calibrate_referrals_from_rtt:
+        calibrated.append(("referrals.referrals_per_week", "calibrate_referrals_from_rtt"))
+    if sl.calibrate_treatment_from_rtt:
+        calibrated.append(("specialties.", "calibrate_treatment_from_rtt"))
+        for site in sl.rtt.calibrated_sites:
+            calibrated += [(f"sites.{site}.{k}", "calibrate_treatment_from_rtt")
+                           for k in ("theatres.sessions_by_weekday", "theatres.specialty_session_shares",
+                                     "outpatient_first_slots_per_week")]
+    problems = []
+    for p in scenario.parameter_intervals:
+        for prefix, flag in calibrated:
+            if p.key == prefix or p.key.startswith(prefix + ".") or (prefix == "specialties." and
+                                                                     p.key.startswith(prefix)
+                                                                     and p.key.endswith(".admitted_share")):
+                problems.append(f"{source or scenario.name}: {p.key}: a [low, high] range cannot be combined with "
+                                f"start_list.{flag}, which sets this value from the RTT file (give one or the other)")
+    if problems:
+        from sim.config import ScenarioError
+        raise ScenarioError(problems)
 
 
 def start_list_notes(scenario: Scenario) -> list[str]:

@@ -10,8 +10,14 @@ and `high`, truncated to the key's allowed range (e.g. a share stays within 0..1
 number). Each key has a random stream of its own, keyed by (seed, replication, key), so replication r of every
 scenario draws the same percentile for the same key: comparisons stay paired (common random numbers).
 
+Truncation: when a range lies near a bound (a share of [0, 0.2]), cutting off the impossible tail moves every
+percentile a little towards the middle of what is allowed, so `low` and `high` are the 10th and 90th
+percentiles of the normal before truncation.
+
 Where a scenario expects a list of numbers the list is read as that list, never as an interval; intervals are
-recognised only where the schema expects a single number. `run` and `horizon_weeks` cannot be uncertain.
+recognised only where the schema expects a single number. Some sections refuse ranges (REFUSED, with why).
+Every replication's draws are validated like a scenario file before anything runs (`check_draws`), so a draw
+can never break a rule that ties keys together.
 """
 from __future__ import annotations
 
@@ -20,12 +26,23 @@ import math
 import types
 import typing
 from statistics import NormalDist
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
+
+from sim.rng import Streams
+
+if TYPE_CHECKING:
+    from sim.config import Scenario
 
 Z_90 = NormalDist().inv_cdf(0.9)          # 1.2816: the 80% interval is mean +/- 1.2816 sd
-NOT_UNCERTAIN = {("run",), ("horizon_weeks",), ("start_date",), ("name",)}
+REFUSED = {
+    "run": "the experiment's settings are not inputs",
+    "horizon_weeks": "the run's length is not an input",
+    "finance": ("finance prices the saved weekly results after the run, at single values; "
+                "compare or sweep prices instead"),
+    "start_list": "the start list is built once, when the scenario is loaded",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,7 +65,7 @@ class UncertainParameter:
     @property
     def midpoint(self) -> float:
         mid = (self.low + self.high) / 2
-        return float(round(mid)) if self.integer else mid
+        return float(math.floor(mid + 0.5)) if self.integer else mid      # halves up, [2, 3] -> 3
 
     def value_at(self, percentile: float) -> float:
         """The value at this percentile (0..1) of the truncated normal described in the module docstring."""
@@ -62,7 +79,7 @@ class UncertainParameter:
         p = min(max(lo_p + percentile * (hi_p - lo_p), 1e-12), 1 - 1e-12)
         value = mid + sd * unit.inv_cdf(p)
         if self.integer:
-            value = float(round(value))
+            value = float(math.floor(value + 0.5))
         return min(max(value, self._smallest_allowed()), self._largest_allowed())
 
     def _smallest_allowed(self) -> float:
@@ -102,10 +119,9 @@ def draw_values(intervals: list[UncertainParameter], percentile_for: typing.Call
     return {p.key: p.value_at(percentile_for(p.key)) for p in intervals}
 
 
-def apply_values(scenario: BaseModel, intervals: list[UncertainParameter], values: dict[str, float]) -> BaseModel:
-    """A copy of the validated scenario with each uncertain key set to its drawn value (no re-validation:
-    both ends of every interval were validated together when the scenario was loaded, and draws outside
-    the interval stay within the key's own range)."""
+def apply_values(scenario: Scenario, intervals: list[UncertainParameter], values: dict[str, float]) -> Scenario:
+    """A copy of the validated scenario with each uncertain key set to its drawn value (copy-on-write along
+    the key's path; `check_draws` validates the result before a replication runs)."""
     out = scenario
     for p in intervals:
         value = values[p.key]
@@ -113,14 +129,48 @@ def apply_values(scenario: BaseModel, intervals: list[UncertainParameter], value
     return out
 
 
-def without_parameter_uncertainty(scenario: BaseModel) -> BaseModel:
+def scenario_for_replication(scenario: Scenario, seed: int, replication: int) -> tuple[Scenario, dict[str, float]]:
+    """The scenario replication r runs (each [low, high] input drawn from its own stream) and the values drawn."""
+    intervals = scenario.parameter_intervals
+    if not intervals:
+        return scenario, {}
+    streams = Streams(seed, replication)
+    values = draw_values(intervals, lambda key: float(streams.for_unit("parameter_uncertainty", key).random()))
+    return apply_values(scenario, intervals, values), values
+
+
+def check_draws(scenario: Scenario, seed: int, replications: list[int]) -> None:
+    """Validate every replication's drawn scenario like a scenario file, before any of them runs; a draw that
+    breaks a rule (shares that must add to one, bands in order, a share above 1) is a ScenarioError naming the
+    replication, the values drawn and the rule, so nothing is run or written."""
+    from sim.config import ScenarioError, _cross_reference_problems, _format_validation_errors
+    from sim.config import Scenario as ScenarioModel
+    problems: list[str] = []
+    for r in replications:
+        drawn, values = scenario_for_replication(scenario, seed, r)
+        if not values:
+            return
+        mapping = drawn.model_dump(exclude_unset=True)
+        where = (f"{scenario.name}: replication {r} drew "
+                 + ", ".join(f"{k}={v:g}" for k, v in values.items()) + ";")
+        found = _cross_reference_problems(mapping)
+        try:
+            ScenarioModel.model_validate(mapping, context={"source": scenario.name, "raw": mapping})
+        except ValidationError as exc:
+            found = [line.split(": ", 1)[-1] for line in _format_validation_errors(scenario.name, exc)] + found
+        problems += [f"{where} {p} (narrow the [low, high] ranges involved)" for p in found]
+    if problems:
+        raise ScenarioError(list(dict.fromkeys(problems)))
+
+
+def without_parameter_uncertainty(scenario: Scenario) -> Scenario:
     """The scenario with every [low, high] input fixed at its midpoint (the value it was validated with)."""
     fixed = scenario.model_copy()
     fixed._parameter_intervals = []
     return fixed
 
 
-def describe(intervals: list[UncertainParameter]) -> str:
+def describe_uncertainty(intervals: list[UncertainParameter]) -> str:
     """Which kind of uncertainty the intervals show, in a sentence for the headline and the report."""
     if not intervals:
         return ("Intervals show run-to-run variation only (random referrals, case lengths, cancellations, "
@@ -187,7 +237,13 @@ def _walk(annotation: Any, raw: Any, path: tuple, metadata: tuple, found: list[U
         out = dict(raw)
         for key, value in raw.items():
             field = annotation.model_fields.get(str(key))
-            if field is None or (str(key),) in NOT_UNCERTAIN and not path:
+            if field is None:
+                continue
+            if not path and str(key) in REFUSED:
+                inside: list[UncertainParameter] = []
+                _walk(field.annotation, value, (key,), tuple(field.metadata), inside, [])
+                problems += [f"{p.key}: a [low, high] range is not allowed here ({REFUSED[str(key)]})"
+                             for p in inside]
                 continue
             out[key] = _walk(field.annotation, value, path + (key,), tuple(field.metadata), found, problems)
         return out

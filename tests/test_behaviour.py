@@ -136,6 +136,9 @@ def test_auto_replications_stop_at_the_target_or_the_cap():
     assert loose.replications == 3, f"a target any spread meets stops at the minimum, ran {loose.replications}"
     tight = run_replications(scenario(min_replications=2, max_replications=4, target_half_width_weeks=1e-9))
     assert tight.replications == 4, f"an unreachable target stops at the cap, ran {tight.replications}"
+    in_pairs = run_replications(scenario(min_replications=3, target_half_width_weeks=1000), jobs=2)
+    assert in_pairs.replications == 3, "batches of two must still stop at the smallest N that meets the rule"
+    pd.testing.assert_frame_equal(in_pairs.weekly, loose.weekly)
     never = scaled_baseline(0.03, horizon_weeks=6, overrides=["run.replications=auto", "run.max_replications=3",
                                                               "run.target_half_width_weeks=1000"])
     res = run_replications(never)

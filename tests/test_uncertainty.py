@@ -38,9 +38,11 @@ def test_intervals_are_found_only_where_a_single_number_is_expected():
     assert set(keys) == {"referrals.referrals_per_week", "sites.site_a.elective_beds",
                          "sites.site_a.outpatient_first_slots_per_week.general"}
     assert mid["referrals"]["referrals_per_week"] == 100.0
-    assert mid["sites"]["site_a"]["elective_beds"] == 1000 and keys["sites.site_a.elective_beds"].integer
+    assert mid["sites"]["site_a"]["elective_beds"] == 1001 and keys["sites.site_a.elective_beds"].integer  # halves up
     # lists the schema expects stay lists: clinic weekdays, removal bands, start bands
-    assert mid["outpatients"]["clinic_weekdays"] == raw["outpatients"]["clinic_weekdays"]
+    for section, key in (("outpatients", "clinic_weekdays"), ("removals", "weekly_rate_by_weeks_waited"),
+                         ("start_list", "bands")):
+        assert mid[section][key] == raw[section][key]
     scenario = validate(raw, "t.yaml")
     assert scenario.referrals.referrals_per_week == 100.0
     assert [p.key for p in scenario.parameter_intervals] == [p.key for p in intervals]
@@ -187,3 +189,84 @@ def test_bad_interval_on_the_command_line_exits_2(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "outpatients.virtual_share" in proc.stderr and "low <= high" in proc.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_bounds_stated_in_mapping_types_keep_draws_possible():
+    """A range on one weekday's sessions or one site share is drawn within the type's bounds (never negative,
+    never above 1), because those bounds are read from the schema."""
+    raw = simple_raw()
+    raw["sites"]["site_a"]["theatres"]["sessions_by_weekday"]["mon"] = [0, 2]
+    raw["referrals"]["weekday_weights"]["sat"] = [0.0, 0.2]
+    _, intervals, problems = find_intervals(Scenario, raw)
+    assert problems == []
+    bounds = {p.key: (p.minimum, p.maximum) for p in intervals}
+    assert bounds["sites.site_a.theatres.sessions_by_weekday.mon"][0] == 0
+    assert bounds["referrals.weekday_weights.sat"][0] == 0
+    assert min(p.value_at(u) for p in intervals for u in np.linspace(0, 1, 101)) >= 0
+    halves = UncertainParameter(path=("n",), low=2, high=3, integer=True)
+    assert halves.midpoint == 3 and UncertainParameter(path=("n",), low=3, high=4, integer=True).midpoint == 4
+
+
+@pytest.mark.parametrize("key, value, reason", [
+    ("finance.costs.theatre_session_staff", [500, 700], "finance prices the saved weekly results"),
+    ("horizon_weeks", [50, 60], "the run's length is not an input"),
+    ("run.seed", [1, 2], "the experiment's settings are not inputs"),
+])
+def test_ranges_are_refused_where_they_could_not_be_honoured(key, value, reason):
+    from sim.config import apply_overrides, load_raw
+    raw = apply_overrides(load_raw(BASELINE), [f"{key}={value}"])
+    with pytest.raises(ScenarioError) as err:
+        validate(raw, "b.yaml")
+    assert any(line.startswith(f"b.yaml: {key}: a [low, high] range is not allowed here") and reason in line
+               for line in err.value.problems), err.value.problems
+
+
+def test_shares_checked_across_sections_at_both_ends():
+    """Referral shares across specialties must add to one: a range on one of them is refused at load time."""
+    from sim.config import apply_overrides, load_raw
+    raw = apply_overrides(load_raw(BASELINE), ["specialties.trauma_orthopaedics.referral_share=[0.09,0.15]"])
+    with pytest.raises(ScenarioError) as err:
+        validate(raw, "b.yaml")
+    assert any("at its low end" in line and "referral" in line for line in err.value.problems), err.value.problems
+
+
+def test_every_replications_draws_are_validated_before_any_runs(monkeypatch):
+    """Two ranges that are fine at both ends together can still be drawn out of order in one replication
+    (removal bands must increase): the experiment refuses before running anything and names the replication."""
+    import sim.executors
+    raw = simple_raw(horizon_weeks=2)
+    raw["removals"]["weekly_rate_by_weeks_waited"] = [
+        {"from_weeks": 0, "weekly_rate": 0.0}, {"from_weeks": [10, 30], "weekly_rate": 0.001},
+        {"from_weeks": [25, 45], "weekly_rate": 0.002}]
+    raw["run"]["replications"] = 30
+    scenario = validate(raw, "t.yaml")                   # both ends are in order: accepted
+    ran = []
+    monkeypatch.setattr(sim.executors, "run_single", lambda *a, **k: ran.append(a))
+    with pytest.raises(ScenarioError) as err:
+        run_replications(scenario)
+    assert ran == [], "nothing may run before every draw is checked"
+    assert any("replication" in line and "removals.weekly_rate_by_weeks_waited" in line and "increasing order" in line
+               for line in err.value.problems), err.value.problems
+
+
+def test_a_range_on_a_calibrated_key_is_refused():
+    from sim.config import load_scenario
+    example = BASELINE.parent / "from_rtt_example.yaml"
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(example, ["start_list.calibrate_referrals_from_rtt=true",
+                                "referrals.referrals_per_week=[10000,12000]"])
+    assert any("referrals.referrals_per_week: a [low, high] range cannot be combined with "
+               "start_list.calibrate_referrals_from_rtt" in line for line in err.value.problems), err.value.problems
+
+
+def test_a_range_inside_a_list_item_is_found_and_applied():
+    """covid.waves.0.peak_inpatients: the path runs through a list; each replication's wave has its own peak."""
+    from sim.config import apply_overrides, load_raw
+    from sim.uncertainty import scenario_for_replication
+    raw = apply_overrides(load_raw(BASELINE.parent / "third_wave_mild.yaml"),
+                          ["covid.waves.0.peak_inpatients=[150,300]"])
+    scenario = validate(raw, "w.yaml")
+    assert [p.key for p in scenario.parameter_intervals] == ["covid.waves.0.peak_inpatients"]
+    assert scenario.covid.waves[0].peak_inpatients == 225
+    peaks = [scenario_for_replication(scenario, 5, r)[0].covid.waves[0].peak_inpatients for r in range(4)]
+    assert len(set(peaks)) == 4 and scenario.covid.waves[0].peak_inpatients == 225, "the loaded scenario is unchanged"
