@@ -109,7 +109,7 @@ def with_ends(raw: Any, intervals: list[UncertainParameter], end: str) -> Any:
     out = raw
     for p in intervals:
         value = p.low if end == "low" else p.high
-        out = _set_raw(out, p.path, int(value) if p.integer else float(value))
+        out = _replace(out, p.path, int(value) if p.integer else float(value))
     return out
 
 
@@ -281,21 +281,8 @@ def _walk(annotation: Any, raw: Any, path: tuple, metadata: tuple, found: list[U
     return raw
 
 
-def _set_raw(raw: Any, path: tuple, value: Any) -> Any:
-    if not path:
-        return value
-    head, rest = path[0], path[1:]
-    if isinstance(raw, list):
-        out = list(raw)
-        out[head] = _set_raw(raw[head], rest, value)
-        return out
-    out = dict(raw)
-    out[head] = _set_raw(raw[head], rest, value)
-    return out
-
-
 def _replace(obj: Any, path: tuple, value: Any) -> Any:
-    """Copy-on-write along `path` through frozen models, dicts and lists."""
+    """Copy-on-write along `path` through frozen models, dicts and lists (scenarios and their raw mappings)."""
     if not path:
         return value
     head, rest = path[0], path[1:]
