@@ -25,7 +25,7 @@ from sim.experiment import run_replications
 from sim import finance
 from sim.report import build_report
 from sim.start_state import start_list_notes
-from sim.uncertainty import describe_uncertainty, without_parameter_uncertainty
+from sim.uncertainty import check_draws, describe_uncertainty, without_parameter_uncertainty
 from sim.results import (PROJECT_ROOT, OutputError, atomic_run_dir, check_out_dir, default_run_dir, write_manifest,
                          write_resolved_scenario)
 
@@ -244,6 +244,9 @@ def _sweep(args: argparse.Namespace) -> int:
         if args.fix_parameters:
             sc = without_parameter_uncertainty(sc)
         variants.append((combo, label, sc, raw))
+    for _, _, sc, _ in variants:
+        check_draws(sc, seed, list(range(sc.run.max_replications if replications == "auto" else replications)),
+                    source=args.scenario)
     final = args.out if args.out is not None else default_run_dir(RESULTS_ROOT, f"sweep-{base.name}")
     if args.out is not None:
         check_out_dir(args.out)
@@ -333,6 +336,9 @@ def _run(args: argparse.Namespace, files: list[Path]) -> int:
     else:
         final = default_run_dir(RESULTS_ROOT, "compare" if comparing else first.name)
 
+    for (scenario, _), file in zip(loaded, files):   # every scenario's draws before anything runs
+        check_draws(scenario, seed, list(range(scenario.run.max_replications if replications == "auto"
+                                               else replications)), source=file)
     started = dt.datetime.now().astimezone()
     t0 = time.perf_counter()
     results = []

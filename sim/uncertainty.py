@@ -139,10 +139,11 @@ def scenario_for_replication(scenario: Scenario, seed: int, replication: int) ->
     return apply_values(scenario, intervals, values), values
 
 
-def check_draws(scenario: Scenario, seed: int, replications: list[int]) -> None:
+def check_draws(scenario: Scenario, seed: int, replications: list[int], source: object = None) -> None:
     """Validate every replication's drawn scenario like a scenario file, before any of them runs; a draw that
     breaks a rule (shares that must add to one, bands in order, a share above 1) is a ScenarioError naming the
-    replication, the values drawn and the rule, so nothing is run or written."""
+    replication, the values drawn and the rule, so nothing is run or written. `source`: the scenario file,
+    for the message (default: the scenario's name)."""
     from sim.config import ScenarioError, _cross_reference_problems, _format_validation_errors
     from sim.config import Scenario as ScenarioModel
     problems: list[str] = []
@@ -151,7 +152,7 @@ def check_draws(scenario: Scenario, seed: int, replications: list[int]) -> None:
         if not values:
             return
         mapping = drawn.model_dump(exclude_unset=True)
-        where = (f"{scenario.name}: replication {r} drew "
+        where = (f"{source or scenario.name}: replication {r} drew "
                  + ", ".join(f"{k}={v:g}" for k, v in values.items()) + ";")
         found = _cross_reference_problems(mapping)
         try:

@@ -270,3 +270,19 @@ def test_a_range_inside_a_list_item_is_found_and_applied():
     assert scenario.covid.waves[0].peak_inpatients == 225
     peaks = [scenario_for_replication(scenario, 5, r)[0].covid.waves[0].peak_inpatients for r in range(4)]
     assert len(set(peaks)) == 4 and scenario.covid.waves[0].peak_inpatients == 225, "the loaded scenario is unchanged"
+
+
+def test_compare_checks_every_scenarios_draws_before_running_any(tmp_path):
+    """The second scenario's draws break a rule in some replication: exit 2 naming its file and the replication,
+    before the first scenario has run (no progress line) and with nothing written."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"extends: {BASELINE}\nname: bad_removals\nremovals:\n  weekly_rate_by_weeks_waited:\n"
+                   "    - {from_weeks: 0, weekly_rate: 0.0}\n    - {from_weeks: [10, 30], weekly_rate: 0.001}\n"
+                   "    - {from_weeks: [25, 45], weekly_rate: 0.002}\n", encoding="utf-8")
+    out = tmp_path / "out"
+    proc = run_cli("compare", str(BASELINE), str(bad), "--set", "horizon_weeks=2", "--replications", "20",
+                   "--out", str(out))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"error: {bad}: replication " in proc.stderr and "increasing order" in proc.stderr, proc.stderr
+    assert "done" not in proc.stderr, "nothing may run before the draws are checked"
+    assert not out.exists()
