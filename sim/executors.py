@@ -21,13 +21,6 @@ from sim.model import ReplicationResult, run_single
 
 EXECUTORS = ("local", "dask")
 
-# A local Dask cluster has no dashboard here, so its workers' diagnostics only cost time: the statistical
-# profiler (every 10 ms), event-loop health ticks (every 20 ms) and the system monitor took ~17% off each
-# replication on a 2-core machine, where every cycle a worker's own threads use is a cycle the model loses.
-QUIET_WORKERS = {"distributed.worker.profile.enabled": False, "distributed.admin.tick.interval": "1s",
-                 "distributed.admin.system-monitor.interval": "5s",
-                 "distributed.admin.system-monitor.gil.enabled": False}
-
 
 class ExecutorError(Exception):
     """The executor cannot start (Dask not installed, scheduler unreachable)."""
@@ -109,7 +102,6 @@ class DaskCluster:
 
     def __init__(self, jobs: int, scheduler: str | None = None) -> None:
         try:
-            import dask
             from distributed import Client, LocalCluster
         except ImportError:
             raise ExecutorError("--executor dask needs Dask: pip install 'dask[distributed]' "
@@ -124,9 +116,8 @@ class DaskCluster:
                 # only where SIGINT is at its default), so Ctrl-C reaches this process alone
                 previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
                 try:
-                    with dask.config.set(QUIET_WORKERS):
-                        self._cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                                                     dashboard_address=None, silence_logs=logging.ERROR)
+                    self._cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
+                                                 dashboard_address=None, silence_logs=logging.ERROR)
                 finally:
                     signal.signal(signal.SIGINT, previous)
                 self._client = Client(self._cluster)
