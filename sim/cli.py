@@ -25,7 +25,7 @@ from sim.experiment import run_replications
 from sim import finance
 from sim.report import build_report
 from sim.start_state import start_list_notes
-from sim.uncertainty import check_draws, describe_uncertainty, without_parameter_uncertainty
+from sim.uncertainty import check_draws, describe_uncertainty, intervals_show, without_parameter_uncertainty
 from sim.results import (PROJECT_ROOT, OutputError, atomic_run_dir, check_out_dir, default_run_dir, write_manifest,
                          write_resolved_scenario)
 
@@ -52,9 +52,7 @@ def add_run_options(p: argparse.ArgumentParser, report: bool = True) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="dotted.key=value",
                    help="override a scenario value, e.g. --set sites.imperial.elective_beds=120")
     add_executor_options(p)
-    p.add_argument("--fix-parameters", action="store_true",
-                   help="use the midpoint of every [low, high] input instead of drawing it per replication "
-                        "(intervals then show run-to-run variation only)")
+    add_fix_parameters_option(p)
     if report:
         p.add_argument("--no-report", action="store_true", help="skip charts, report and workbook (faster)")
     p.add_argument("--quiet", action="store_true", help="print only the headline")
@@ -79,6 +77,12 @@ def add_executor_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="with --executor dask: the scheduler to use, e.g. tcp://10.0.0.5:8786 "
                         "(default: start a local cluster of --jobs workers)")
+
+
+def add_fix_parameters_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fix-parameters", action="store_true",
+                   help="use the midpoint of every [low, high] input instead of drawing it per replication "
+                        "(intervals then show run-to-run variation only)")
 
 
 @contextlib.contextmanager
@@ -126,13 +130,6 @@ def progress_reporter(args: argparse.Namespace, label: str, total: int) -> Calla
     return line
 
 
-def intervals_show(scenario: Any) -> str:
-    """For summary tables: which kind of uncertainty the percentiles show."""
-    keys = [p.key for p in scenario.parameter_intervals]
-    return ("run-to-run variation and " + ", ".join(keys) + " (80% ranges)" if keys
-            else "run-to-run variation only")
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="run_sim.py", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
@@ -153,8 +150,7 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--seed", type=int)
     sweep.add_argument("--out", type=Path)
     add_executor_options(sweep)
-    sweep.add_argument("--fix-parameters", action="store_true",
-                       help="use the midpoint of every [low, high] input (intervals: run-to-run variation only)")
+    add_fix_parameters_option(sweep)
     sweep.add_argument("--quiet", action="store_true")
 
     val = sub.add_parser("validate", help="check a scenario file and report every problem")
@@ -245,8 +241,7 @@ def _sweep(args: argparse.Namespace) -> int:
             sc = without_parameter_uncertainty(sc)
         variants.append((combo, label, sc, raw))
     for _, _, sc, _ in variants:
-        check_draws(sc, seed, list(range(sc.run.max_replications if replications == "auto" else replications)),
-                    source=args.scenario)
+        check_draws(sc, seed, replications, source=args.scenario)
     final = args.out if args.out is not None else default_run_dir(RESULTS_ROOT, f"sweep-{base.name}")
     if args.out is not None:
         check_out_dir(args.out)
@@ -257,7 +252,7 @@ def _sweep(args: argparse.Namespace) -> int:
             res = run_replications(sc, executor=runner,
                                    on_done=progress_reporter(args, f"[{i + 1}/{len(variants)}] {label}", replications))
             summary = summarise(replication_kpis(res.weekly))
-            shows = intervals_show(sc)
+            shows = intervals_show(sc.parameter_intervals)
             for _, r in summary.iterrows():
                 rows.append({**{k: v for (k, _), v in zip(factors, combo)}, "metric": r["metric"],
                              "mean": r["mean"], "p05": r["p05"], "p50": r["p50"], "p95": r["p95"],
@@ -337,8 +332,7 @@ def _run(args: argparse.Namespace, files: list[Path]) -> int:
         final = default_run_dir(RESULTS_ROOT, "compare" if comparing else first.name)
 
     for (scenario, _), file in zip(loaded, files):   # every scenario's draws before anything runs
-        check_draws(scenario, seed, list(range(scenario.run.max_replications if replications == "auto"
-                                               else replications)), source=file)
+        check_draws(scenario, seed, replications, source=file)
     started = dt.datetime.now().astimezone()
     t0 = time.perf_counter()
     results = []
@@ -362,7 +356,8 @@ def _run(args: argparse.Namespace, files: list[Path]) -> int:
                                                             104: sc.targets.no_104w_waiters_by}, sc.horizon_weeks)
         for sc, _ in loaded if sc.targets], ignore_index=True)
     # which kind of uncertainty each scenario's percentiles show (a board paper must say)
-    summary["intervals_show"] = summary["scenario"].map({sc.name: intervals_show(sc) for sc, _ in loaded})
+    summary["intervals_show"] = summary["scenario"].map(
+        {sc.name: intervals_show(sc.parameter_intervals) for sc, _ in loaded})
     comparison = paired_comparison(kpis, names[0]) if comparing else None
     with atomic_run_dir(final) as folder:
         if comparing:

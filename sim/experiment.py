@@ -68,7 +68,7 @@ def run_replications(scenario: Scenario, replications: int | str | None = None, 
     n = scenario.run.replications if replications is None else replications
     s = scenario.run.seed if seed is None else seed
     t0 = time.perf_counter()
-    check_draws(scenario, s, list(range(scenario.run.max_replications if n == "auto" else n)))
+    check_draws(scenario, s, n)
     own = executor is None
     runner = make_executor(jobs) if own else executor
     results: list[ReplicationResult] = []

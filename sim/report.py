@@ -26,7 +26,7 @@ import os
 import re
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -666,6 +666,13 @@ def _value_text(v: Any) -> str:
     return str(v)
 
 
+def _add_stated(add: Callable[[tuple[str, str]], None], section: Mapping, key: str, label: str,
+                fmt: Callable[[Any], str]) -> None:
+    """One assumptions row, only when the scenario states the key."""
+    if key in section:
+        add((label, fmt(section[key])))
+
+
 def scenario_assumptions(info: ScenarioInfo) -> list[tuple[str, str]]:
     """(assumption, value) rows for one scenario, in a fixed order, from its resolved scenario.yaml."""
     cfg = info.config
@@ -692,12 +699,9 @@ def scenario_assumptions(info: ScenarioInfo) -> list[tuple[str, str]]:
         add(("Replications and seed", f"{run_cfg.get('replications', '')}; seed "
                                                          f"{run_cfg.get('seed', '')}"))
     ref = cfg.get("referrals") or {}
-    if "referrals_per_week" in ref:
-        add(("Referrals a week (before advice and guidance)", fmt_int(ref["referrals_per_week"])))
-    if "advice_and_guidance_share" in ref:
-        add(("Advice and guidance share (diverted)", fmt_pct(ref["advice_and_guidance_share"])))
-    if "demand_growth_per_year" in ref:
-        add(("Demand growth a year", fmt_pct(ref["demand_growth_per_year"])))
+    _add_stated(add, ref, "referrals_per_week", "Referrals a week (before advice and guidance)", fmt_int)
+    _add_stated(add, ref, "advice_and_guidance_share", "Advice and guidance share (diverted)", fmt_pct)
+    _add_stated(add, ref, "demand_growth_per_year", "Demand growth a year", fmt_pct)
     if "seasonality_amplitude" in ref:
         peak = ref.get("seasonality_peak_day_of_year")
         when = ""
@@ -742,16 +746,13 @@ def scenario_assumptions(info: ScenarioInfo) -> list[tuple[str, str]]:
     if total_slots:
         add(("First outpatient slots a week: all sites", fmt_int(total_slots)))
     op = cfg.get("outpatients") or {}
-    if "virtual_share" in op:
-        add(("Virtual outpatient share", fmt_pct(op["virtual_share"])))
+    _add_stated(add, op, "virtual_share", "Virtual outpatient share", fmt_pct)
     if "dna_rate_face_to_face" in op or "dna_rate_virtual" in op:
         add(("Did-not-attend rate (face to face; virtual)",
              f"{fmt_pct(op.get('dna_rate_face_to_face'))}; {fmt_pct(op.get('dna_rate_virtual'))}"))
     tr = cfg.get("theatre_rules") or {}
-    if "session_cancellation_rate" in tr:
-        add(("Whole theatre sessions cancelled", fmt_pct(tr["session_cancellation_rate"])))
-    if "on_the_day_cancellation_rate" in tr:
-        add(("Cases cancelled on the day", fmt_pct(tr["on_the_day_cancellation_rate"])))
+    _add_stated(add, tr, "session_cancellation_rate", "Whole theatre sessions cancelled", fmt_pct)
+    _add_stated(add, tr, "on_the_day_cancellation_rate", "Cases cancelled on the day", fmt_pct)
     sl = cfg.get("start_list") or {}
     bands = [b for b in sl.get("bands") or [] if isinstance(b, Mapping)]
     if bands:

@@ -139,15 +139,16 @@ def scenario_for_replication(scenario: Scenario, seed: int, replication: int) ->
     return apply_values(scenario, intervals, values), values
 
 
-def check_draws(scenario: Scenario, seed: int, replications: list[int], source: object = None) -> None:
+def check_draws(scenario: Scenario, seed: int, replications: int | str, source: object = None) -> None:
     """Validate every replication's drawn scenario like a scenario file, before any of them runs; a draw that
     breaks a rule (shares that must add to one, bands in order, a share above 1) is a ScenarioError naming the
-    replication, the values drawn and the rule, so nothing is run or written. `source`: the scenario file,
-    for the message (default: the scenario's name)."""
+    replication, the values drawn and the rule, so nothing is run or written. `replications`: a count, or
+    "auto" (every replication up to the cap); `source`: the scenario file, for the message (default: its name)."""
     from sim.config import ScenarioError, _cross_reference_problems, _format_validation_errors
     from sim.config import Scenario as ScenarioModel
     problems: list[str] = []
-    for r in replications:
+    count = scenario.run.max_replications if replications == "auto" else int(replications)
+    for r in range(count):
         drawn, values = scenario_for_replication(scenario, seed, r)
         if not values:
             return
@@ -169,6 +170,12 @@ def without_parameter_uncertainty(scenario: Scenario) -> Scenario:
     fixed = scenario.model_copy()
     fixed._parameter_intervals = []
     return fixed
+
+
+def intervals_show(intervals: list[UncertainParameter]) -> str:
+    """The same in a few words, for the `intervals_show` column of summary tables."""
+    keys = [p.key for p in intervals]
+    return "run-to-run variation and " + ", ".join(keys) + " (80% ranges)" if keys else "run-to-run variation only"
 
 
 def describe_uncertainty(intervals: list[UncertainParameter]) -> str:
