@@ -24,9 +24,9 @@ BASELINE = ROOT / "scenarios" / "baseline.yaml"
 
 def run_case(name: str) -> dict:
     sys.path.insert(0, str(ROOT))
-    from sim.model import run_single
+    from sim.model.replication import run_single
 
-    from sim.config import load_raw, validate
+    from sim.scenario.schema import load_raw, validate
 
     raw = load_raw(BASELINE)
     if name in ("engine_double_referrals", "engine_double_system"):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import simpy
 
-from sim.config import Scenario
+from sim.scenario.schema import Scenario
 
 SERVERS = 100   # parallel clinic rooms / theatres; service times are scaled so throughput matches
 

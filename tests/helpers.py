@@ -6,7 +6,7 @@ import copy
 import datetime as dt
 from pathlib import Path
 
-from sim.config import Scenario, apply_overrides, load_raw, validate
+from sim.scenario.schema import Scenario, apply_overrides, load_raw, validate
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "scenarios" / "baseline.yaml"

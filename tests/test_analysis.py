@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.analysis import paired_comparison, percentile, summarise, target_probabilities, weeks_to_clear
+from sim.outputs.analysis import paired_comparison, percentile, summarise, target_probabilities, weeks_to_clear
 
 
 @pytest.mark.parametrize("counts, expected", [

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from helpers import scaled_baseline, scaled_baseline_raw, simple
-from sim.config import validate
-from sim.analysis import weeks_to_clear
-from sim.model import run_single
+from sim.scenario.schema import validate
+from sim.outputs.analysis import weeks_to_clear
+from sim.model.replication import run_single
 
 
 def clear_weeks(sc, rep, threshold=52):
@@ -113,7 +113,7 @@ def test_no_bed_loses_the_slot_and_counts_it():
 
 def test_local_processes_give_identical_results():
     """--jobs 2 and sequential give the same tables (each replication's streams depend only on seed and r)."""
-    from sim.experiment import run_replications
+    from sim.experiment.replications import run_replications
     sc = scaled_baseline(0.03, horizon_weeks=8)
     a = run_replications(sc, replications=2, jobs=1)
     b = run_replications(sc, replications=2, jobs=2)
@@ -122,8 +122,8 @@ def test_local_processes_give_identical_results():
 
 
 def test_auto_replications_stop_at_the_target_or_the_cap():
-    from sim.config import validate
-    from sim.experiment import run_replications
+    from sim.scenario.schema import validate
+    from sim.experiment.replications import run_replications
     from helpers import simple_raw
 
     def scenario(**run):

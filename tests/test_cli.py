@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from helpers import BASELINE, ROOT
-from sim import cli, results
+from sim.cli import main as cli
+from sim.outputs import run_folder as results
 
 FAST = ["--set", "horizon_weeks=3", "--set", "referrals.referrals_per_week=500", "--replications", "2"]
 

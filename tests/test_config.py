@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from helpers import BASELINE, simple_raw
-from sim.config import ScenarioError, load_scenario, validate
+from sim.scenario.schema import ScenarioError, load_scenario, validate
 
 
 def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from helpers import BASELINE, ROOT
-from sim import cli
+from sim.cli import main as cli
 from test_cli import run_cli
 
 SMALL = ["--set", "horizon_weeks=6", "--set", "referrals.referrals_per_week=2000",

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from helpers import scaled_baseline_raw
-from sim import finance
-from sim.analysis import weeks_to_clear
-from sim.config import validate
-from sim.model import run_single
+from sim.outputs import finance
+from sim.outputs.analysis import weeks_to_clear
+from sim.scenario.schema import validate
+from sim.model.replication import run_single
 
 SITES = ("imperial", "chelsea_westminster", "lnwh", "hillingdon")
 

@@ -16,9 +16,9 @@ import pytest
 import yaml
 
 from helpers import BASELINE, ROOT
-import sim.experiment
-import sim.model
-from sim import charts, report
+import sim.experiment.replications
+import sim.model.replication
+from sim.outputs import charts, report
 
 FAST = ["--replications", "3", "--set", "horizon_weeks=60", "--set", "referrals.referrals_per_week=3000"]
 # A second scenario with fewer theatre sessions at one site: same seed, so replications are paired.
@@ -57,8 +57,8 @@ def no_model(monkeypatch):
     """The report must never call the model."""
     def forbidden(*args, **kwargs):
         raise AssertionError("the report called the model; it must read only the saved files")
-    monkeypatch.setattr(sim.model, "run_single", forbidden)
-    monkeypatch.setattr(sim.experiment, "run_replications", forbidden)
+    monkeypatch.setattr(sim.model.replication, "run_single", forbidden)
+    monkeypatch.setattr(sim.experiment.replications, "run_replications", forbidden)
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +68,8 @@ def single(runs, tmp_path_factory):
     try:
         def forbidden(*args, **kwargs):
             raise AssertionError("the report called the model; it must read only the saved files")
-        mp.setattr(sim.model, "run_single", forbidden)
-        mp.setattr(sim.experiment, "run_replications", forbidden)
+        mp.setattr(sim.model.replication, "run_single", forbidden)
+        mp.setattr(sim.experiment.replications, "run_replications", forbidden)
         written = report.build_report(folder)
     finally:
         mp.undo()
@@ -215,8 +215,8 @@ def test_percentiles_are_ordered(single, compared):
 
 def test_report_module_does_not_import_the_model(single):
     folder, _ = single
-    code = ("import sys; from sim import report; report.build_report(sys.argv[1]); "
-            "bad = [m for m in ('sim.model', 'sim.experiment') if m in sys.modules]; "
+    code = ("import sys; from sim.outputs import report; report.build_report(sys.argv[1]); "
+            "bad = [m for m in ('sim.model.replication', 'sim.experiment.replications') if m in sys.modules]; "
             "assert not bad, f'report imported {bad}'")
     proc = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, cwd=ROOT,
                           timeout=300)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.rtt import RttDataError, load_rtt, map_specialties, spread_open_band
+from sim.scenario.rtt_extract import RttDataError, load_rtt, map_specialties, spread_open_band
 
 REAL = Path(__file__).resolve().parent / "data" / "rtt" / "20241130-RTT-November-2024-RBD.csv"
 BAND_LOWER = re.compile(r"^Gt (\d+) (?:To \d+ )?Weeks SUM 1$")

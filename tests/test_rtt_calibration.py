@@ -2,7 +2,7 @@
 (start_list.calibrate_treatment_from_rtt).
 
 Expected values come from the CSV read with the csv module, and cases per session from this file's own run of the
-booking rule (a plain loop, its own random numbers), not from sim.rtt_calibration. The scenario is the shipped
+booking rule (a plain loop, its own random numbers), not from sim.scenario.calibration. The scenario is the shipped
 example (RBD, November 2024, put at imperial) cut down to that one site, so nothing else treats its list.
 """
 from __future__ import annotations
@@ -19,9 +19,9 @@ import pytest
 import yaml
 
 from helpers import ROOT
-from sim.config import ScenarioError, load_raw, load_scenario, validate
-from sim.model import run_single
-from sim.start_state import apply_rtt_calibration, start_list_notes
+from sim.scenario.schema import ScenarioError, load_raw, load_scenario, validate
+from sim.model.replication import run_single
+from sim.model.start_list import apply_rtt_calibration, start_list_notes
 
 REAL = ROOT / "tests" / "data" / "rtt" / "20241130-RTT-November-2024-RBD.csv"
 EXAMPLE = ROOT / "scenarios" / "from_rtt_example.yaml"

@@ -21,11 +21,11 @@ import pytest
 import yaml
 
 from helpers import ROOT, simple_raw
-from sim import cli
-from sim.backtest import METRICS, mape, monday_on_or_after
-from sim.config import ScenarioError, load_scenario, validate
-from sim.model import run_single
-from sim.start_state import apply_rtt_calibration, start_list_notes
+from sim.cli import main as cli
+from sim.outputs.backtest import METRICS, mape, monday_on_or_after
+from sim.scenario.schema import ScenarioError, load_scenario, validate
+from sim.model.replication import run_single
+from sim.model.start_list import apply_rtt_calibration, start_list_notes
 
 REAL = ROOT / "tests" / "data" / "rtt" / "20241130-RTT-November-2024-RBD.csv"
 BAND = re.compile(r"^Gt (\d+) (?:To \d+ )?Weeks SUM 1$")
@@ -148,9 +148,9 @@ def test_specialty_mapping_and_other_specialty_report(one_week):
 def test_priorities_follow_the_specialty_mix(one_week):
     """Ophthalmology's mix is half P2, half P4; the others are all P4 (simple_raw)."""
     scenario, _ = one_week
-    from sim.referrals import PathwayParameters
-    from sim.rng import Streams
-    from sim.start_state import draw_start_list
+    from sim.model.referrals import PathwayParameters
+    from sim.core.rng import Streams
+    from sim.model.start_list import draw_start_list
     attrs, _ = draw_start_list(scenario, Streams(1, 0), PathwayParameters.from_scenario(scenario))
     ophth = attrs["specialty"] == scenario.specialty_names.index("ophthalmology")
     share_p2 = float(np.mean(attrs["priority"][ophth] == 1))

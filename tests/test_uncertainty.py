@@ -9,11 +9,11 @@ import pytest
 import yaml
 
 from helpers import BASELINE, simple_raw
-from sim.config import Scenario, ScenarioError, validate
-from sim.experiment import run_replications
-from sim.model import run_single
-from sim.rng import Streams
-from sim.uncertainty import UncertainParameter, draw_values, find_intervals
+from sim.scenario.schema import Scenario, ScenarioError, validate
+from sim.experiment.replications import run_replications
+from sim.model.replication import run_single
+from sim.core.rng import Streams
+from sim.scenario.intervals import UncertainParameter, draw_values, find_intervals
 from test_cli import run_cli
 
 
@@ -213,7 +213,7 @@ def test_bounds_stated_in_mapping_types_keep_draws_possible():
     ("run.seed", [1, 2], "the experiment's settings are not inputs"),
 ])
 def test_ranges_are_refused_where_they_could_not_be_honoured(key, value, reason):
-    from sim.config import apply_overrides, load_raw
+    from sim.scenario.schema import apply_overrides, load_raw
     raw = apply_overrides(load_raw(BASELINE), [f"{key}={value}"])
     with pytest.raises(ScenarioError) as err:
         validate(raw, "b.yaml")
@@ -223,7 +223,7 @@ def test_ranges_are_refused_where_they_could_not_be_honoured(key, value, reason)
 
 def test_shares_checked_across_sections_at_both_ends():
     """Referral shares across specialties must add to one: a range on one of them is refused at load time."""
-    from sim.config import apply_overrides, load_raw
+    from sim.scenario.schema import apply_overrides, load_raw
     raw = apply_overrides(load_raw(BASELINE), ["specialties.trauma_orthopaedics.referral_share=[0.09,0.15]"])
     with pytest.raises(ScenarioError) as err:
         validate(raw, "b.yaml")
@@ -233,7 +233,7 @@ def test_shares_checked_across_sections_at_both_ends():
 def test_every_replications_draws_are_validated_before_any_runs(monkeypatch):
     """Two ranges that are fine at both ends together can still be drawn out of order in one replication
     (removal bands must increase): the experiment refuses before running anything and names the replication."""
-    import sim.executors
+    import sim.experiment.executors
     raw = simple_raw(horizon_weeks=2)
     raw["removals"]["weekly_rate_by_weeks_waited"] = [
         {"from_weeks": 0, "weekly_rate": 0.0}, {"from_weeks": [10, 30], "weekly_rate": 0.001},
@@ -241,7 +241,7 @@ def test_every_replications_draws_are_validated_before_any_runs(monkeypatch):
     raw["run"]["replications"] = 30
     scenario = validate(raw, "t.yaml")                   # both ends are in order: accepted
     ran = []
-    monkeypatch.setattr(sim.executors, "run_single", lambda *a, **k: ran.append(a))
+    monkeypatch.setattr(sim.experiment.executors, "run_single", lambda *a, **k: ran.append(a))
     with pytest.raises(ScenarioError) as err:
         run_replications(scenario)
     assert ran == [], "nothing may run before every draw is checked"
@@ -250,7 +250,7 @@ def test_every_replications_draws_are_validated_before_any_runs(monkeypatch):
 
 
 def test_a_range_on_a_calibrated_key_is_refused():
-    from sim.config import load_scenario
+    from sim.scenario.schema import load_scenario
     example = BASELINE.parent / "from_rtt_example.yaml"
     with pytest.raises(ScenarioError) as err:
         load_scenario(example, ["start_list.calibrate_referrals_from_rtt=true",
@@ -261,8 +261,8 @@ def test_a_range_on_a_calibrated_key_is_refused():
 
 def test_a_range_inside_a_list_item_is_found_and_applied():
     """covid.waves.0.peak_inpatients: the path runs through a list; each replication's wave has its own peak."""
-    from sim.config import apply_overrides, load_raw
-    from sim.uncertainty import scenario_for_replication
+    from sim.scenario.schema import apply_overrides, load_raw
+    from sim.scenario.intervals import scenario_for_replication
     raw = apply_overrides(load_raw(BASELINE.parent / "third_wave_mild.yaml"),
                           ["covid.waves.0.peak_inpatients=[150,300]"])
     scenario = validate(raw, "w.yaml")

@@ -18,16 +18,16 @@ import heapq
 from typing import TYPE_CHECKING, Iterator
 
 
-from sim.beds import ElectiveBeds
-from sim.config import WEEKDAYS, Scenario, TheatreTemplate
-from sim.rng import Streams
-from sim.waiting_list import ID_MASK
+from sim.model.beds import ElectiveBeds
+from sim.scenario.schema import WEEKDAYS, Scenario, TheatreTemplate
+from sim.core.rng import Streams
+from sim.model.waiting_list import ID_MASK
 
 if TYPE_CHECKING:
     import simpy
 
-    from sim.model import Services
-    from sim.staff import StaffRoster
+    from sim.model.replication import Services
+    from sim.model.staff import StaffRoster
 
 HUB_TIME_OF_DAY = 0.45
 THEATRE_TIME_OF_DAY = 0.5

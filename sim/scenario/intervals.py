@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
-from sim.rng import Streams
+from sim.core.rng import Streams
 
 if TYPE_CHECKING:
-    from sim.config import Scenario
+    from sim.scenario.schema import Scenario
 
 Z_90 = NormalDist().inv_cdf(0.9)          # 1.2816: the 80% interval is mean +/- 1.2816 sd
 REFUSED = {
@@ -144,8 +144,8 @@ def check_draws(scenario: Scenario, seed: int, replications: int | str, source: 
     breaks a rule (shares that must add to one, bands in order, a share above 1) is a ScenarioError naming the
     replication, the values drawn and the rule, so nothing is run or written. `replications`: a count, or
     "auto" (every replication up to the cap); `source`: the scenario file, for the message (default: its name)."""
-    from sim.config import ScenarioError, _cross_reference_problems, _format_validation_errors
-    from sim.config import Scenario as ScenarioModel
+    from sim.scenario.schema import ScenarioError, _cross_reference_problems, _format_validation_errors
+    from sim.scenario.schema import Scenario as ScenarioModel
     problems: list[str] = []
     count = scenario.run.max_replications if replications == "auto" else int(replications)
     for r in range(count):

@@ -17,16 +17,16 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import pandas as pd
 
-from sim.analysis import (comparison_lines, headline, paired_comparison, replication_kpis, summarise,
+from sim.outputs.analysis import (comparison_lines, headline, paired_comparison, replication_kpis, summarise,
                           target_probabilities)
-from sim.config import ScenarioError, load_scenario
-from sim.executors import EXECUTORS, ExecutorError, ReplicationExecutor, make_executor, stop
-from sim.experiment import run_replications
-from sim import finance
-from sim.report import build_report
-from sim.start_state import start_list_notes
-from sim.uncertainty import check_draws, describe_uncertainty, intervals_show, without_parameter_uncertainty
-from sim.results import (PROJECT_ROOT, OutputError, atomic_run_dir, check_out_dir, default_run_dir, write_manifest,
+from sim.scenario.schema import ScenarioError, load_scenario
+from sim.experiment.executors import EXECUTORS, ExecutorError, ReplicationExecutor, make_executor, stop
+from sim.experiment.replications import run_replications
+from sim.outputs import finance
+from sim.outputs.report import build_report
+from sim.model.start_list import start_list_notes
+from sim.scenario.intervals import check_draws, describe_uncertainty, intervals_show, without_parameter_uncertainty
+from sim.outputs.run_folder import (PROJECT_ROOT, OutputError, atomic_run_dir, check_out_dir, default_run_dir, write_manifest,
                          write_resolved_scenario)
 
 DEFAULT_SCENARIO = PROJECT_ROOT / "scenarios" / "baseline.yaml"
@@ -69,7 +69,7 @@ def _jobs(text: str) -> int:
 
 
 def add_executor_options(p: argparse.ArgumentParser) -> None:
-    """Where replications run (sim.executors): every executor gives identical tables for the same seed."""
+    """Where replications run (sim.experiment.executors): every executor gives identical tables for the same seed."""
     p.add_argument("--jobs", type=_jobs, default=1,
                    help="run replications in this many local processes (or local Dask workers)")
     p.add_argument("--executor", choices=EXECUTORS, default="local",
@@ -159,7 +159,7 @@ def _parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="make charts, report and workbook again from a saved results folder")
     rep.add_argument("results_dir", type=Path)
-    from sim.backtest import add_backtest_parser  # issue 6: `backtest` lives in sim/backtest.py
+    from sim.outputs.backtest import add_backtest_parser  # issue 6: `backtest` lives in sim/backtest.py
     add_backtest_parser(sub)
     return parser
 
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             return _report(args)
         if args.command == "backtest":
-            from sim.backtest import run_backtest
+            from sim.outputs.backtest import run_backtest
             return run_backtest(args)
         if args.command == "compare":
             return _run(args, args.scenarios)

@@ -20,9 +20,9 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from sim.analysis import percentile
-from sim.calendar import nhs_financial_year
-from sim.config import Finance
+from sim.outputs.analysis import percentile
+from sim.core.nhs_calendar import nhs_financial_year
+from sim.scenario.schema import Finance
 
 COST_LINES = ["cost_outpatients", "cost_theatre_staff", "cost_theatre_fixed", "cost_cases_non_theatre",
               "cost_bed_days", "cost_independent_sector", "cost_vaccination"]

@@ -1,6 +1,6 @@
 """Removals from the list other than treatment: a weekly rate by weeks waited, and validation rounds.
 
-Each pathway's removal time is drawn when it is created (`sim.referrals.removal_time_weeks`) and
+Each pathway's removal time is drawn when it is created (`sim.model.referrals.removal_time_weeks`) and
 filed in a weekly bucket; the weekly process removes those still waiting. Validation rounds, on dates
 in the scenario, remove a share of everyone waiting longer than a threshold at that date.
 """
@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
-from sim.config import Scenario
-from sim.patients import WAITING_ADMITTED, WAITING_OUTPATIENT
-from sim.rng import Streams
+from sim.scenario.schema import Scenario
+from sim.model.patients import WAITING_ADMITTED, WAITING_OUTPATIENT
+from sim.core.rng import Streams
 
 if TYPE_CHECKING:
     import simpy
 
-    from sim.model import Services
+    from sim.model.replication import Services
 
 REMOVAL_TIME_OF_WEEK = 6.9      # Sunday evening, after the week's activity
 VALIDATION_TIME_OF_DAY = 0.9

@@ -35,12 +35,12 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from sim.config import ScenarioError, _embed_covid_series, apply_overrides, load_raw, validate
-from sim.experiment import run_replications
-from sim.results import atomic_run_dir, check_out_dir, default_run_dir, write_manifest, write_resolved_scenario
-from sim.rtt import RttDataError, RttExtract
-from sim.uncertainty import describe_uncertainty, without_parameter_uncertainty
-from sim.start_state import apply_rtt_calibration, load_rtt_cached, resolve_rtt_csv, start_list_notes
+from sim.scenario.schema import ScenarioError, _embed_covid_series, apply_overrides, load_raw, validate
+from sim.experiment.replications import run_replications
+from sim.outputs.run_folder import atomic_run_dir, check_out_dir, default_run_dir, write_manifest, write_resolved_scenario
+from sim.scenario.rtt_extract import RttDataError, RttExtract
+from sim.scenario.intervals import describe_uncertainty, without_parameter_uncertainty
+from sim.model.start_list import apply_rtt_calibration, load_rtt_cached, resolve_rtt_csv, start_list_notes
 
 METRICS: tuple[str, ...] = ("waiting_total", "waiting_admitted", "waiting_over_18w", "waiting_over_52w",
                             "waiting_over_78w", "waiting_over_104w")
@@ -58,7 +58,7 @@ def add_backtest_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("scenario", type=Path, help="scenario YAML file (its start_list gives providers and mapping)")
     p.add_argument("--observed", type=Path, nargs="+", required=True, metavar="RTT_CSV",
                    help="RTT Full CSV files, one per month; the earliest is the start list")
-    from sim.cli import add_run_options   # cli imports this module lazily, so no cycle
+    from sim.cli.main import add_run_options   # cli imports this module lazily, so no cycle
     add_run_options(p, report=False)
 
 
@@ -200,7 +200,7 @@ def backtest_chart(table: pd.DataFrame, start_label: str, start_census: dt.date,
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    from sim.charts import NHS
+    from sim.outputs.charts import NHS
 
     fig = Figure(figsize=(13, 7.5))
     FigureCanvasAgg(fig)
@@ -231,8 +231,8 @@ def backtest_chart(table: pd.DataFrame, start_label: str, start_census: dt.date,
 
 
 def run_backtest(args: argparse.Namespace) -> int:
-    """The `backtest` command. Bad scenario or data: ScenarioError (exit 2 in sim.cli), nothing written."""
-    from sim import cli                                   # results root read at run time (tests move it)
+    """The `backtest` command. Bad scenario or data: ScenarioError (exit 2 in sim.cli.main), nothing written."""
+    from sim.cli import main as cli                                 # results root read at run time (tests move it)
 
     if args.out is not None:
         check_out_dir(args.out)

@@ -30,7 +30,7 @@ class ScenarioError(Exception):
 
 
 # Value types for mappings: bounds stated in the type (not only in a validator) so that a [low, high] range on
-# one entry is drawn within them (sim.uncertainty reads ge/le from the type).
+# one entry is drawn within them (sim.scenario.intervals reads ge/le from the type).
 Share = Annotated[float, Field(ge=0, le=1)]
 NonNegativeFloat = Annotated[float, Field(ge=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
@@ -212,11 +212,11 @@ class StartList(_Model):
     With `rtt_csv` (relative to the scenario file) the list is the file's incomplete pathways (Part_2, Part_2A on
     the admitted list) for `providers` (default: the keys of `provider_sites`), each provider put at a site and
     each treatment function at a specialty (default: the specialties' treatment_function_code; others go to
-    `other_specialty`); see sim.start_state. `specialty_shares` and `site_shares` apply to `bands` only.
+    `other_specialty`); see sim.model.start_list. `specialty_shares` and `site_shares` apply to `bands` only.
     `calibrate_referrals_from_rtt` takes referrals_per_week from the file's clock starts (Part_3);
     `calibrate_treatment_from_rtt` takes each provider site's theatre sessions and first outpatient slots from its
-    completed pathways (Part_1A, Part_1B; see sim.rtt_calibration). Both are applied by
-    sim.start_state.apply_rtt_calibration, which sim.config.load_scenario calls.
+    completed pathways (Part_1A, Part_1B; see sim.scenario.calibration). Both are applied by
+    sim.model.start_list.apply_rtt_calibration, which sim.scenario.schema.load_scenario calls.
     """
 
     bands: list[StartBand] | None = None
@@ -233,8 +233,8 @@ class StartList(_Model):
     calibrate_referrals_from_rtt: bool = False
     calibrate_treatment_from_rtt: bool = False
 
-    _rtt: Any = None  # sim.start_state.RttStartList, built when validated (private: not part of the scenario)
-    _treatment_calibration: Any = None  # sim.rtt_calibration records, set by apply_rtt_calibration (private)
+    _rtt: Any = None  # sim.model.start_list.RttStartList, built when validated (private: not part of the scenario)
+    _treatment_calibration: Any = None  # sim.scenario.calibration records, set by apply_rtt_calibration (private)
 
     @field_validator("specialty_shares", "site_shares", "priority_mix")
     @classmethod
@@ -267,19 +267,19 @@ class StartList(_Model):
         unused = [k for k in ("specialty_shares", "site_shares") if isinstance(getattr(self, k), dict)]
         if unused:
             raise ValueError(f"{', '.join(unused)}: not used with rtt_csv (the file gives specialty and provider)")
-        from sim.start_state import build_rtt_start_list  # lazy: a bands scenario never imports the RTT reader
+        from sim.model.start_list import build_rtt_start_list  # lazy: a bands scenario never imports the RTT reader
         self._rtt = build_rtt_start_list(self, info.context)
         return self
 
     @property
     def rtt(self) -> Any:
-        """The list read from rtt_csv (sim.start_state.RttStartList), or None for a `bands` list."""
+        """The list read from rtt_csv (sim.model.start_list.RttStartList), or None for a `bands` list."""
         return self._rtt
 
     @property
     def treatment_calibration(self) -> Any:
-        """What calibrate_treatment_from_rtt changed (sim.rtt_calibration.SiteCalibration per site, with the
-        values before), once sim.start_state.apply_rtt_calibration has applied it; None before."""
+        """What calibrate_treatment_from_rtt changed (sim.scenario.calibration.SiteCalibration per site, with the
+        values before), once sim.model.start_list.apply_rtt_calibration has applied it; None before."""
         return self._treatment_calibration
 
 
@@ -551,12 +551,12 @@ class Scenario(_Model):
     staff: Staff | None = None
     vaccination: Vaccination | None = None
 
-    # keys given as 80% intervals [low, high] (sim.uncertainty); set by `validate`, drawn per replication
+    # keys given as 80% intervals [low, high] (sim.scenario.intervals); set by `validate`, drawn per replication
     _parameter_intervals: list = PrivateAttr(default_factory=list)
 
     @property
     def parameter_intervals(self) -> list:
-        """The sim.uncertainty.UncertainParameter list: empty when every input is a single value."""
+        """The sim.scenario.intervals.UncertainParameter list: empty when every input is a single value."""
         return self._parameter_intervals
 
     @field_validator("start_date")
@@ -876,11 +876,11 @@ def _format_validation_errors(path: Path, exc: ValidationError) -> list[str]:
 def validate(raw: dict, source: Path | str) -> Scenario:
     """Turn a merged mapping into a Scenario or raise ScenarioError listing every problem.
 
-    Numbers given as 80% intervals [low, high] (sim.uncertainty) are validated at their midpoint, and then
+    Numbers given as 80% intervals [low, high] (sim.scenario.intervals) are validated at their midpoint, and then
     with every interval at its low end and at its high end together, so a range that breaks a rule tying keys
     together (shares summing to one) is refused here; each replication's own draws are checked again before
-    the run (sim.uncertainty.check_draws)."""
-    from sim.uncertainty import find_intervals, with_ends
+    the run (sim.scenario.intervals.check_draws)."""
+    from sim.scenario.intervals import find_intervals, with_ends
     mid_raw, intervals, interval_problems = find_intervals(Scenario, raw)
     problems = [f"{source}: {p}" for p in interval_problems + _cross_reference_problems(mid_raw)]
     scenario = None
@@ -911,7 +911,7 @@ def load_scenario(path: Path | str, overrides: list[str] | None = None) -> tuple
     if overrides:
         raw = apply_overrides(raw, overrides)
     raw = _embed_covid_series(raw, path)
-    from sim.start_state import apply_rtt_calibration, embed_rtt_csv_path
+    from sim.model.start_list import apply_rtt_calibration, embed_rtt_csv_path
     raw = embed_rtt_csv_path(raw, path)
     scenario = validate(raw, path)
     return apply_rtt_calibration(scenario, raw, source=path)

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
-from sim.config import MONTHS, Scenario
-from sim.rng import Streams
+from sim.scenario.schema import MONTHS, Scenario
+from sim.core.rng import Streams
 
 if TYPE_CHECKING:
     import simpy
 
-    from sim.model import Services
+    from sim.model.replication import Services
 
 STAFF_TIME_OF_DAY = 0.1
 

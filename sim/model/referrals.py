@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
-from sim.config import PRIORITIES, WEEKDAYS, Scenario
-from sim.patients import WAITING_OUTPATIENT
-from sim.rng import Streams
+from sim.scenario.schema import PRIORITIES, WEEKDAYS, Scenario
+from sim.model.patients import WAITING_OUTPATIENT
+from sim.core.rng import Streams
 
 if TYPE_CHECKING:
     import simpy
 
-    from sim.model import Services
+    from sim.model.replication import Services
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Why: with `start_list.calibrate_treatment_from_rtt` a scenario that starts from NHS England's RTT Full CSV treats
 patients at the rate each provider completed pathways in the file's month, not at a timetable written for another
-place or year. Only the sites that an RTT provider of the selection is put at change (sim.start_state maps
+place or year. Only the sites that an RTT provider of the selection is put at change (sim.model.start_list maps
 providers to sites and treatment functions to specialties, as for the list); other sites, surgical hubs, beds and
 staff keep the scenario's values.
 
@@ -13,13 +13,13 @@ Rules, for each calibrated site and specialty s:
   booking rule fits in a session (`booked_cases_per_session`) x (1 - on_the_day_cancellation_rate)
   x (1 - session_cancellation_rate). `sessions_by_weekday`: the sum rounded to the nearest whole session (halves
   up; at least 1 when any is needed), spread over the weekdays in proportion to the site's existing pattern by
-  sim.theatres.apportion (Monday to Friday if it had none). `specialty_session_shares`: each specialty's sessions
+  sim.model.theatres.apportion (Monday to Friday if it had none). `specialty_session_shares`: each specialty's sessions
   over the sum, i.e. in proportion to the theatre minutes its cases need with their turnarounds and packing
   (4 decimals, the largest share taking the rounding).
 - First outpatient slots a week = (Part_1A_s + Part_1B_s) x 12 / 52 x slots used per attended appointment,
   rounded to 0.1. In the model every pathway gets its decision to treat or its clock stop at a first
   appointment, so each completion used one attended slot; a did-not-attend also uses a slot and is rebooked
-  (sim.outpatients), so slots are grossed up by the mean of 1 / (1 - DNA rate) over virtual and face-to-face
+  (sim.model.outpatients), so slots are grossed up by the mean of 1 / (1 - DNA rate) over virtual and face-to-face
   appointments.
 - Each specialty's `admitted_share` (the share of pathways that end in a decision to treat) = Part_1A_s /
   (Part_1A_s + Part_1B_s) over every calibrated site, to 3 decimals: the file's share of completed pathways
@@ -47,8 +47,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.config import WEEKDAYS, Scenario, Specialty, TheatreTemplate
-from sim.theatres import apportion
+from sim.scenario.schema import WEEKDAYS, Scenario, Specialty, TheatreTemplate
+from sim.model.theatres import apportion
 
 WEEKS_PER_MONTH = 52 / 12
 SHARE_DECIMALS = 4
@@ -93,7 +93,7 @@ class SiteCalibration:
 
 
 def _lognormal(mean: float, cv: float, z: np.ndarray) -> np.ndarray:
-    """Lognormal draws with this mean and coefficient of variation, as sim.referrals parameterises cases."""
+    """Lognormal draws with this mean and coefficient of variation, as sim.model.referrals parameterises cases."""
     sigma = math.sqrt(math.log1p(cv * cv))
     return np.exp(math.log(mean) - sigma * sigma / 2 + sigma * z)
 
@@ -102,7 +102,7 @@ def _lognormal(mean: float, cv: float, z: np.ndarray) -> np.ndarray:
 def booked_cases_per_session(inpatient_share: float, day_case_minutes: tuple[float, float],
                              inpatient_minutes: tuple[float, float], bookable_minutes: float,
                              turnaround_minutes: float, productivity: float = 1.0) -> float:
-    """Mean cases a session books under the model's rule (sim.theatres.TheatreSuite.run_session).
+    """Mean cases a session books under the model's rule (sim.model.theatres.TheatreSuite.run_session).
 
     Why not bookable / (mean minutes + turnaround): a session takes cases while their minutes fit, always takes its
     first, and the first case that does not fit opens the next session, so whole cases fill fewer minutes than the
@@ -208,7 +208,7 @@ def calibrate_site(scenario: Scenario, site_name: str) -> SiteCalibration:
 
     per_session = {s: _treated_per_session(specs[s], main_inpatient_share[s], theatres, scenario) for s in specs}
     if any(per_session[s] <= 0 and target[s] > hub_cases[s] for s in specs):
-        from sim.config import ScenarioError
+        from sim.scenario.schema import ScenarioError
         raise ScenarioError([f"{scenario.name}: start_list.calibrate_treatment_from_rtt: a planned session treats "
                              "nobody (theatre_rules.session_cancellation_rate is 1), so no timetable reproduces "
                              "the file's admitted completions"])

@@ -1,14 +1,14 @@
 """The waiting list on the start date, by weeks waited, specialty, priority, site and stage.
 
-Two forms (exactly one per scenario, see `sim.config.StartList`):
+Two forms (exactly one per scenario, see `sim.scenario.schema.StartList`):
 - `bands`: hand-written counts per weeks-waited band, with specialty, site and stage drawn from shares.
-- `rtt_csv`: an NHS England RTT Full CSV (`sim.rtt`). The incomplete pathways (`Part_2`) become the list with
+- `rtt_csv`: an NHS England RTT Full CSV (`sim.scenario.rtt_extract`). The incomplete pathways (`Part_2`) become the list with
   their exact counts per provider x treatment function x whole week waited; providers map to sites and treatment
   functions to specialties (unmapped ones to `other_specialty`, reported in the notes). `Part_2A` (decision to
   admit) go on the admitted list, the rest await a first outpatient appointment. Pathways with an unknown clock
   start are left out (their count is reported in the notes). Priorities, which RTT data lacks, come from
   `priority_mix`. `Part_3` (clock starts) can calibrate referrals_per_week, and `Part_1A`/`Part_1B` (completed
-  pathways) the provider sites' theatre sessions and clinic slots (`apply_rtt_calibration`, sim.rtt_calibration).
+  pathways) the provider sites' theatre sessions and clinic slots (`apply_rtt_calibration`, sim.scenario.calibration).
 """
 from __future__ import annotations
 
@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from sim.config import PRIORITIES, Scenario
-from sim.patients import WAITING_ADMITTED, WAITING_OUTPATIENT
-from sim.referrals import PathwayParameters, _categorical, _cumulative, draw_pathways
-from sim.rng import Streams
+from sim.scenario.schema import PRIORITIES, Scenario
+from sim.model.patients import WAITING_ADMITTED, WAITING_OUTPATIENT
+from sim.model.referrals import PathwayParameters, _categorical, _cumulative, draw_pathways
+from sim.core.rng import Streams
 
 
 def start_list_history_days(scenario: Scenario) -> int:
@@ -169,7 +169,7 @@ def apply_rtt_calibration(scenario: Scenario, raw: dict | None = None, source: A
     """The scenario (and its plain mapping, if given, so the resolved scenario saved with a run carries the values)
     with what the RTT file calibrates: referrals.referrals_per_week from the clock starts if
     start_list.calibrate_referrals_from_rtt, and the provider sites' theatre sessions and first outpatient slots
-    from the completed pathways if start_list.calibrate_treatment_from_rtt (sim.rtt_calibration). Unchanged
+    from the completed pathways if start_list.calibrate_treatment_from_rtt (sim.scenario.calibration). Unchanged
     otherwise."""
     sl = scenario.start_list
     if sl.rtt is None:
@@ -184,7 +184,7 @@ def apply_rtt_calibration(scenario: Scenario, raw: dict | None = None, source: A
             raw = copy.deepcopy(raw)
             raw.setdefault("referrals", {})["referrals_per_week"] = value
     if sl.calibrate_treatment_from_rtt:
-        from sim.rtt_calibration import apply_treatment_calibration
+        from sim.scenario.calibration import apply_treatment_calibration
         scenario, raw = apply_treatment_calibration(scenario, raw)
     return scenario, raw
 
@@ -211,7 +211,7 @@ def _refuse_ranges_on_calibrated_keys(scenario: Scenario, source: Any) -> None:
                 problems.append(f"{source or scenario.name}: {p.key}: a [low, high] range cannot be combined with "
                                 f"start_list.{flag}, which sets this value from the RTT file (give one or the other)")
     if problems:
-        from sim.config import ScenarioError
+        from sim.scenario.schema import ScenarioError
         raise ScenarioError(problems)
 
 
@@ -241,7 +241,7 @@ def start_list_notes(scenario: Scenario) -> list[str]:
             notes.append(f"start_list.calibrate_referrals_from_rtt: NOT applied by this command; the RTT value "
                          f"would be {value:,.1f} ({how}); the run uses {scenario.referrals.referrals_per_week:,.1f}")
     if sl.calibrate_treatment_from_rtt:
-        from sim.rtt_calibration import treatment_calibration_notes
+        from sim.scenario.calibration import treatment_calibration_notes
         notes.extend(treatment_calibration_notes(scenario))
     return notes
 
@@ -249,12 +249,12 @@ def start_list_notes(scenario: Scenario) -> list[str]:
 @functools.lru_cache(maxsize=16)
 def _load_extract_cached(path: str, mtime_ns: int, size: int, providers: tuple[str, ...] | None,
                          commissioners: tuple[str, ...] | None, spread: int):
-    from sim.rtt import load_rtt
+    from sim.scenario.rtt_extract import load_rtt
     return load_rtt(path, providers=providers, commissioners=commissioners, open_band_spread_weeks=spread)
 
 
 def load_rtt_cached(path: Path, providers=None, commissioners=None, spread: int = 52):
-    """`sim.rtt.load_rtt`, cached on the file's identity (a scenario is loaded more than once per command)."""
+    """`sim.scenario.rtt_extract.load_rtt`, cached on the file's identity (a scenario is loaded more than once per command)."""
     stat = path.stat()
     def codes(arg):
         return None if arg is None else tuple(str(c).strip().upper() for c in ([arg] if isinstance(arg, str) else arg))
@@ -283,9 +283,9 @@ def build_rtt_start_list(sl: Any, context: dict | None = None) -> RttStartList:
 
     Called by StartList's validator with pydantic's validation context: `source` (the scenario file, for
     relative paths) and `raw` (the whole scenario mapping, to check sites and specialties), passed by
-    `sim.config.validate`.
+    `sim.scenario.schema.validate`.
     """
-    from sim.rtt import RttDataError, map_specialties, spread_open_band
+    from sim.scenario.rtt_extract import RttDataError, map_specialties, spread_open_band
 
     context = context or {}
     source, raw = context.get("source"), context.get("raw")
@@ -420,7 +420,7 @@ def build_rtt_start_list(sl: Any, context: dict | None = None) -> RttStartList:
                      "left out of the start list")
     if extract.open_band_lower_weeks is not None:
         notes.append(f"start_list: the open band 'Gt {extract.open_band_lower_weeks} Weeks' is spread over "
-                     f"{spread} weeks (sim.rtt.spread_open_band)")
+                     f"{spread} weeks (sim.scenario.rtt_extract.spread_open_band)")
     stat = path.stat()
     key = (str(path), stat.st_mtime_ns, stat.st_size, tuple(providers), tuple(sl.commissioners or ()),
            tuple(sorted(provider_sites.items())), tuple(sorted(mapping.items())), other, spread)
@@ -438,7 +438,7 @@ COMPLETED_PARTS: dict[str, str] = {"Part_1A": "completed admitted pathways",
 def _completions_by_site(extract: Any, provider_sites: dict[str, str], mapping: dict[str, str],
                          other: str) -> tuple[tuple[str, str, int, int], ...]:
     """Part_1A and Part_1B `total_all` summed to (site, specialty) with the start list's mapping."""
-    from sim.rtt import map_specialties
+    from sim.scenario.rtt_extract import map_specialties
 
     counts: dict[tuple[str, str], list[int]] = {}
     for j, part in enumerate(COMPLETED_PARTS):
@@ -452,7 +452,7 @@ def _check_completions(path: Path, extract: Any, provider_sites: dict[str, str],
                        other: str, specialties: dict, source: Any) -> None:
     """calibrate_treatment_from_rtt needs Part_1A and Part_1B rows at every calibrated site, and a specialty
     for every treatment function they hold; otherwise one line per problem naming the file."""
-    from sim.rtt import map_specialties
+    from sim.scenario.rtt_extract import map_specialties
 
     problems = []
     for part, what in COMPLETED_PARTS.items():
@@ -518,7 +518,7 @@ def _draw_rtt_start_list(scenario: Scenario, streams: Streams, params: PathwayPa
 
 def embed_rtt_csv_path(raw: dict, path: Path) -> dict:
     """A copy of the plain scenario mapping with start_list.rtt_csv made absolute (read from the scenario file's
-    folder), so the resolved scenario saved with a run still finds the file. For `sim.config.load_scenario`,
+    folder), so the resolved scenario saved with a run still finds the file. For `sim.scenario.schema.load_scenario`,
     beside `_embed_covid_series`: `raw = embed_rtt_csv_path(raw, path)`."""
     sl = raw.get("start_list")
     if not isinstance(sl, dict) or not isinstance(sl.get("rtt_csv"), str):

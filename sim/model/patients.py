@@ -1,6 +1,6 @@
 """Patients are data: one row per RTT pathway in typed column arrays, indexed by patient id.
 
-Attributes are drawn once, when the referral is created (see `sim.referrals`), so a scenario that only
+Attributes are drawn once, when the referral is created (see `sim.model.referrals`), so a scenario that only
 changes capacity sees the same patients as the baseline in the same replication. The hot loops read
 these columns through `array.array`/`bytearray`, which index faster from Python than numpy arrays.
 """

@@ -45,7 +45,7 @@ class Streams:
         gen = self._generators.get(name)
         if gen is None:
             if name not in STREAM_IDS:
-                raise KeyError(f"unknown random stream {name!r}; register it in sim.rng.STREAM_IDS")
+                raise KeyError(f"unknown random stream {name!r}; register it in sim.core.rng.STREAM_IDS")
             seq = np.random.SeedSequence(self.seed, spawn_key=(self.replication, STREAM_IDS[name]))
             gen = self._generators[name] = np.random.Generator(np.random.PCG64(seq))
         return gen
@@ -57,7 +57,7 @@ class Streams:
         gen = self._generators.get(key)
         if gen is None:
             if name not in STREAM_IDS:
-                raise KeyError(f"unknown random stream {name!r}; register it in sim.rng.STREAM_IDS")
+                raise KeyError(f"unknown random stream {name!r}; register it in sim.core.rng.STREAM_IDS")
             seq = np.random.SeedSequence(self.seed, spawn_key=(self.replication, STREAM_IDS[name],
                                                                zlib.crc32(unit.encode("utf-8"))))
             gen = self._generators[key] = np.random.Generator(np.random.PCG64(seq))

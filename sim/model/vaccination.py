@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
-from sim.config import WEEKDAYS, Scenario
-from sim.rng import Streams
+from sim.scenario.schema import WEEKDAYS, Scenario
+from sim.core.rng import Streams
 
 if TYPE_CHECKING:
     import simpy
 
-    from sim.model import Services
-    from sim.staff import StaffRoster
+    from sim.model.replication import Services
+    from sim.model.staff import StaffRoster
 
 VACCINATION_TIME_OF_DAY = 0.2
 CENTRE_KINDS = ("mass_vaccination_site", "hospital_hub", "pcn_site", "pharmacy", "mass_event")

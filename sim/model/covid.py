@@ -9,7 +9,7 @@ once; the SimPy process applies each day's pressure at 01:12, before clinics and
 - infection control: while ICS Covid inpatients are at or above a threshold, cases per session fall by
   the productivity factor (hubs included);
 - referral suppression: a share of the day's referrals is not made, rising with inpatients up to the
-  reference level; a share of those return later as deferred demand (see `sim.referrals`).
+  reference level; a share of those return later as deferred demand (see `sim.model.referrals`).
 """
 from __future__ import annotations
 
@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
-from sim.config import CovidWave, Scenario
+from sim.scenario.schema import CovidWave, Scenario
 
 if TYPE_CHECKING:
     import simpy
 
-    from sim.model import Services
+    from sim.model.replication import Services
 
 COVID_TIME_OF_DAY = 0.05
 

@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
-from sim.vaccination import CENTRE_KINDS
-from sim.waiting_list import THRESHOLDS_WEEKS
+from sim.model.vaccination import CENTRE_KINDS
+from sim.model.waiting_list import THRESHOLDS_WEEKS
 
 if TYPE_CHECKING:
     import simpy
 
-    from sim.model import Services
+    from sim.model.replication import Services
 
 END_OF_WEEK_OFFSET = 0.001    # the monitor runs just before the next Monday 00:00
 

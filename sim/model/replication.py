@@ -12,21 +12,21 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from sim.calendar import bank_holiday_days
-from sim.config import PRIORITIES, Scenario
-from sim.covid import CovidPressure
-from sim.monitor import WeeklyActivity, WeeklyMonitor
-from sim.outpatients import OutpatientClinics
-from sim.patients import STOPPED_ADMITTED, WAITING_ADMITTED, WAITING_OUTPATIENT, PatientTable
-from sim.referrals import PathwayParameters, ReferralSource
-from sim.removals import RemovalSchedule, ValidationRounds
-from sim.rng import Streams
-from sim.start_state import draw_start_list, start_list_history_days
-from sim.staff import StaffRoster
-from sim.theatres import build_suites
-from sim.uncertainty import scenario_for_replication
-from sim.vaccination import VaccinationProgramme
-from sim.waiting_list import MAX_PATIENTS, BookingQueues, OutpatientQueues, RttLedger
+from sim.core.nhs_calendar import bank_holiday_days
+from sim.scenario.schema import PRIORITIES, Scenario
+from sim.model.covid import CovidPressure
+from sim.model.monitor import WeeklyActivity, WeeklyMonitor
+from sim.model.outpatients import OutpatientClinics
+from sim.model.patients import STOPPED_ADMITTED, WAITING_ADMITTED, WAITING_OUTPATIENT, PatientTable
+from sim.model.referrals import PathwayParameters, ReferralSource
+from sim.model.removals import RemovalSchedule, ValidationRounds
+from sim.core.rng import Streams
+from sim.model.start_list import draw_start_list, start_list_history_days
+from sim.model.staff import StaffRoster
+from sim.model.theatres import build_suites
+from sim.scenario.intervals import scenario_for_replication
+from sim.model.vaccination import VaccinationProgramme
+from sim.model.waiting_list import MAX_PATIENTS, BookingQueues, OutpatientQueues, RttLedger
 
 
 class Services:
@@ -134,7 +134,7 @@ def run_single(scenario: Scenario, replication: int, seed: int | None = None) ->
     """Run one replication; `seed` defaults to the scenario's run.seed."""
     t0 = time.perf_counter()
     seed = scenario.run.seed if seed is None else seed
-    # parameter uncertainty: each [low, high] input drawn once for this replication (sim.uncertainty)
+    # parameter uncertainty: each [low, high] input drawn once for this replication (sim.scenario.intervals)
     scenario, parameters = scenario_for_replication(scenario, seed, replication)
     streams = Streams(seed, replication)
     env = simpy.Environment()

@@ -16,7 +16,7 @@ from typing import Literal
 
 import numpy as np
 
-from sim.patients import (REMOVED_OTHER, STOPPED_ADMITTED, STOPPED_NON_ADMITTED, WAITING_ADMITTED,
+from sim.model.patients import (REMOVED_OTHER, STOPPED_ADMITTED, STOPPED_NON_ADMITTED, WAITING_ADMITTED,
                           WAITING_OUTPATIENT, PatientTable)
 
 BookingPolicy = Literal["fifo", "longest_wait_first", "priority_then_longest_wait"]

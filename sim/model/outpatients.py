@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
-from sim.config import WEEKDAYS, Scenario
-from sim.patients import WAITING_OUTPATIENT
+from sim.scenario.schema import WEEKDAYS, Scenario
+from sim.model.patients import WAITING_OUTPATIENT
 
 if TYPE_CHECKING:
     import simpy
 
-    from sim.model import Services
+    from sim.model.replication import Services
 
 CLINIC_TIME_OF_DAY = 0.3   # clinics run after the day's referrals arrive (00:00) and before theatres
 

@@ -1,7 +1,7 @@
 """Replications: run the model N times with streams keyed by (seed, replication) and gather tidy tables.
 
 Replication r of every scenario uses the same streams (common random numbers), so scenarios compared with
-the same seed are paired replication by replication. Replications run on an executor (sim.executors:
+the same seed are paired replication by replication. Replications run on an executor (sim.experiment.executors:
 in this process, local processes or Dask); results are identical on all of them because each replication's
 streams depend only on (seed, r).
 """
@@ -14,11 +14,11 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from sim.analysis import weeks_to_clear
-from sim.config import Scenario
-from sim.executors import ReplicationExecutor, make_executor, stop
-from sim.model import ReplicationResult
-from sim.uncertainty import check_draws
+from sim.outputs.analysis import weeks_to_clear
+from sim.scenario.schema import Scenario
+from sim.experiment.executors import ReplicationExecutor, make_executor, stop
+from sim.model.replication import ReplicationResult
+from sim.scenario.intervals import check_draws
 
 
 @dataclasses.dataclass
@@ -64,7 +64,7 @@ def run_replications(scenario: Scenario, replications: int | str | None = None, 
     is ignored when an executor is given). `auto` applies the stopping rule in RunSettings, a batch of one
     replication per worker at a time, and keeps the smallest N that meets it (the same N on every executor).
     Results are in replication order whatever order they finished in. Every replication's drawn [low, high]
-    inputs are validated before any runs (sim.uncertainty.check_draws)."""
+    inputs are validated before any runs (sim.scenario.intervals.check_draws)."""
     n = scenario.run.replications if replications is None else replications
     s = scenario.run.seed if seed is None else seed
     t0 = time.perf_counter()

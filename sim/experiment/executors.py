@@ -16,8 +16,8 @@ import os
 import signal
 from typing import Iterator, Protocol
 
-from sim.config import Scenario
-from sim.model import ReplicationResult, run_single
+from sim.scenario.schema import Scenario
+from sim.model.replication import ReplicationResult, run_single
 
 EXECUTORS = ("local", "dask")
 

@@ -1,0 +1,1 @@
+"""Experiment layer: replications and where they run (in-process, local pool, Dask)."""

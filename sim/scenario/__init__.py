@@ -1,0 +1,1 @@
+"""Scenario layer: the typed schema, YAML files, validation, input ranges, input files and calibrations."""
