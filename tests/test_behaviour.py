@@ -10,6 +10,8 @@ from sim.scenario.schema import validate
 from sim.outputs.analysis import weeks_to_clear
 from sim.model.replication import run_single
 
+pytestmark = pytest.mark.behaviour
+
 
 def clear_weeks(sc, rep, threshold=52):
     return weeks_to_clear(run_single(sc, rep).weekly[f"waiting_over_{threshold}w"].to_numpy())

@@ -7,10 +7,13 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from helpers import BASELINE, ROOT
 from sim.cli import main as cli
 from sim.outputs import run_folder as results
+
+pytestmark = pytest.mark.integration
 
 FAST = ["--set", "horizon_weeks=3", "--set", "referrals.referrals_per_week=500", "--replications", "2"]
 

@@ -9,6 +9,8 @@ import pytest
 from helpers import BASELINE, simple_raw
 from sim.scenario.schema import ScenarioError, load_scenario, validate
 
+pytestmark = pytest.mark.unit
+
 
 def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
     path = tmp_path / name

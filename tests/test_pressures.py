@@ -85,6 +85,7 @@ def week_of(sc_start: dt.date, date: dt.date) -> int:
 # 1. Switched-on sections that do nothing leave elective results untouched
 # --------------------------------------------------------------------------------------------------
 
+@pytest.mark.behaviour
 def test_inactive_pressures_give_the_engine_alone_exactly():
     """No wave, no hubs, no absence, no surge: elective results equal those of the engine without the
     covid, surgical_hubs, staff and vaccination sections, week by week, for the same seed."""
@@ -135,6 +136,7 @@ def test_inactive_pressures_give_the_engine_alone_exactly():
 # 2. A bigger wave never clears the backlog sooner
 # --------------------------------------------------------------------------------------------------
 
+@pytest.mark.behaviour
 @pytest.mark.slow
 def test_bigger_wave_never_clears_sooner():
     scale, multipliers = 0.1, (1.0, 3.0, 6.0)
@@ -188,6 +190,7 @@ def hub_model(opens: dt.date | None, bottleneck: str) -> dict:
     return raw
 
 
+@pytest.mark.behaviour
 @pytest.mark.parametrize("bottleneck", ["theatres", "beds"])
 def test_opening_a_hub_never_clears_later(bottleneck):
     start = simple_raw()["start_date"]
@@ -234,6 +237,7 @@ def surge_vaccination(surge: bool, max_share: float = 0.5) -> dict:
     return section
 
 
+@pytest.mark.behaviour
 @pytest.mark.slow
 def test_surge_that_redeploys_staff_never_clears_sooner():
     base = clearing_baseline_raw(0.1, horizon_weeks=104)
@@ -315,6 +319,7 @@ def weekly_dose_ceiling(raw: dict) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     return total, by_kind
 
 
+@pytest.mark.verification
 def test_vaccinations_never_exceed_station_ceiling_and_reach_it_when_demand_is_unlimited():
     raw = unlimited_vaccination_raw()
     dna = raw["vaccination"]["did_not_attend_rate"]
@@ -336,6 +341,7 @@ def test_vaccinations_never_exceed_station_ceiling_and_reach_it_when_demand_is_u
     assert w["vaccinations_mass_event"].iloc[event_week] > 0 and w["vaccinations_mass_event"].drop(event_week).sum() == 0
 
 
+@pytest.mark.verification
 def test_vaccinations_by_kind_sum_to_the_total_in_the_shipped_surge():
     raw = load_raw(SCENARIOS / "vaccination_surge.yaml")
     raw["horizon_weeks"] = 8
@@ -353,6 +359,7 @@ def test_vaccinations_by_kind_sum_to_the_total_in_the_shipped_surge():
 # 6. Erlang C (formula 3)
 # --------------------------------------------------------------------------------------------------
 
+@pytest.mark.unit
 def test_erlang_c_hand_computed_values():
     # C(2, 1): P(wait) = (a^c/c! * c/(c-a)) / (sum_{k<c} a^k/k! + a^c/c! * c/(c-a)) = 1 / (2 + 1) = 1/3
     assert erlang_c(2, 1.0) == pytest.approx(1 / 3, rel=1e-12), f"C(2,1) = {erlang_c(2, 1.0)}, expected 1/3"
@@ -364,6 +371,7 @@ def test_erlang_c_hand_computed_values():
     assert erlang_c(3, 3.0) == 1.0 and math.isinf(erlang_c_mean_wait(3, 3.0, 1.0))
 
 
+@pytest.mark.verification
 def test_simulated_centre_queue_matches_erlang_c():
     stations, mean_service, utilisation = 7, 5.5, 0.85
     arrival_rate = utilisation * stations / mean_service
@@ -380,6 +388,7 @@ def test_simulated_centre_queue_matches_erlang_c():
 # 7. Total absence
 # --------------------------------------------------------------------------------------------------
 
+@pytest.mark.behaviour
 def test_total_staff_absence_runs_no_sessions_and_no_clinics():
     sc = validate(scaled_baseline_raw(0.05, horizon_weeks=8, overrides=["staff.baseline_sickness_rate=1.0"]), "absent")
     w = run_single(sc, 0).weekly
@@ -396,6 +405,7 @@ def test_total_staff_absence_runs_no_sessions_and_no_clinics():
 # 8. A wave bigger than the bed base
 # --------------------------------------------------------------------------------------------------
 
+@pytest.mark.behaviour
 def test_wave_bigger_than_bed_base_stops_elective_inpatients_not_hub_day_cases():
     scale = 0.1
     raw = scaled_baseline_raw(scale, horizon_weeks=30, overrides=["staff=null"])
@@ -443,6 +453,7 @@ def test_wave_bigger_than_bed_base_stops_elective_inpatients_not_hub_day_cases()
 # 9. Session accounting
 # --------------------------------------------------------------------------------------------------
 
+@pytest.mark.verification
 @pytest.mark.parametrize("multiplier", [0.0, 3.5])
 def test_every_planned_session_is_run_or_lost_to_one_cause(multiplier):
     scale = 0.1
@@ -464,6 +475,7 @@ def test_every_planned_session_is_run_or_lost_to_one_cause(multiplier):
 # 10. Referral suppression and deferred demand
 # --------------------------------------------------------------------------------------------------
 
+@pytest.mark.behaviour
 def test_referral_suppression_lowers_clock_starts_and_deferred_demand_returns():
     scale = 0.1
     base = scaled_baseline_raw(scale, horizon_weeks=52)
@@ -496,6 +508,7 @@ def test_referral_suppression_lowers_clock_starts_and_deferred_demand_returns():
 NO_LEAVE = {m: 0.0 for m in ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")}
 
 
+@pytest.mark.verification
 def test_max_share_redeployed_caps_a_site_not_each_centre():
     raw = scaled_baseline_raw(0.1, horizon_weeks=4)
     raw["staff"]["baseline_sickness_rate"] = 0.0
@@ -514,6 +527,7 @@ def test_max_share_redeployed_caps_a_site_not_each_centre():
         f"redeployed {surge_weeks['staff_redeployed_to_vaccination'].tolist()}")
 
 
+@pytest.mark.verification
 def test_staff_at_a_vaccination_centre_do_not_also_staff_theatres():
     raw = simple_raw(horizon_weeks=2, referrals_per_week=10.0,
                      start_bands=[{"from_weeks": 0, "to_weeks": 10, "count": 2000, "admitted_share": 1.0}])
@@ -533,6 +547,7 @@ def test_staff_at_a_vaccination_centre_do_not_also_staff_theatres():
         f"expected at most 70 sessions a week with 10 of 20 nurses vaccinating, saw {w['theatre_sessions_run'].tolist()}")
 
 
+@pytest.mark.verification
 def test_ics_wide_centres_serve_what_local_centres_leave():
     raw = simple_raw(horizon_weeks=3, referrals_per_week=10.0)
     raw["boroughs"] = {b: {"population": 1000, "referred_site_shares": {"site_a": 1.0}} for b in ("borough_a", "borough_b")}

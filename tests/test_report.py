@@ -20,6 +20,8 @@ import sim.experiment.replications
 import sim.model.replication
 from sim.outputs import charts, report
 
+pytestmark = pytest.mark.integration
+
 FAST = ["--replications", "3", "--set", "horizon_weeks=60", "--set", "referrals.referrals_per_week=3000"]
 # A second scenario with fewer theatre sessions at one site: same seed, so replications are paired.
 FEWER = ["--set", "name=fewer_sessions", "--set", "title=Fewer sessions at LNWH",

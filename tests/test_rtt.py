@@ -16,6 +16,8 @@ import pytest
 
 from sim.scenario.rtt_extract import RttDataError, load_rtt, map_specialties, spread_open_band
 
+pytestmark = pytest.mark.unit
+
 REAL = Path(__file__).resolve().parent / "data" / "rtt" / "20241130-RTT-November-2024-RBD.csv"
 BAND_LOWER = re.compile(r"^Gt (\d+) (?:To \d+ )?Weeks SUM 1$")
 DESCRIPTIVE = ["Period", "Provider Parent Org Code", "Provider Parent Name", "Provider Org Code", "Provider Org Name",
