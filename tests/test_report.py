@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import BASELINE, ROOT
 import sim.experiment.replications
 import sim.model.replication
+from helpers import BASELINE, ROOT
 from sim.outputs import charts, report
 
 pytestmark = pytest.mark.integration

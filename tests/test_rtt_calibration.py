@@ -19,9 +19,9 @@ import pytest
 import yaml
 
 from helpers import ROOT
-from sim.scenario.schema import ScenarioError, load_raw, load_scenario, validate
 from sim.model.replication import run_single
 from sim.model.start_list import apply_rtt_calibration, start_list_notes
+from sim.scenario.schema import ScenarioError, load_raw, load_scenario, validate
 
 REAL = ROOT / "tests" / "data" / "rtt" / "20241130-RTT-November-2024-RBD.csv"
 EXAMPLE = ROOT / "scenarios" / "from_rtt_example.yaml"

@@ -22,10 +22,10 @@ import yaml
 
 from helpers import ROOT, simple_raw
 from sim.cli import main as cli
-from sim.outputs.backtest import METRICS, mape, monday_on_or_after
-from sim.scenario.schema import ScenarioError, load_scenario, validate
 from sim.model.replication import run_single
 from sim.model.start_list import apply_rtt_calibration, start_list_notes
+from sim.outputs.backtest import METRICS, mape, monday_on_or_after
+from sim.scenario.schema import ScenarioError, load_scenario, validate
 
 REAL = ROOT / "tests" / "data" / "rtt" / "20241130-RTT-November-2024-RBD.csv"
 BAND = re.compile(r"^Gt (\d+) (?:To \d+ )?Weeks SUM 1$")
@@ -152,8 +152,8 @@ def test_specialty_mapping_and_other_specialty_report(one_week):
 def test_priorities_follow_the_specialty_mix(one_week):
     """Ophthalmology's mix is half P2, half P4; the others are all P4 (simple_raw)."""
     scenario, _ = one_week
-    from sim.model.referrals import PathwayParameters
     from sim.core.rng import Streams
+    from sim.model.referrals import PathwayParameters
     from sim.model.start_list import draw_start_list
     attrs, _ = draw_start_list(scenario, Streams(1, 0), PathwayParameters.from_scenario(scenario))
     ophth = attrs["specialty"] == scenario.specialty_names.index("ophthalmology")

@@ -9,11 +9,11 @@ import pytest
 import yaml
 
 from helpers import BASELINE, simple_raw
-from sim.scenario.schema import Scenario, ScenarioError, validate
+from sim.core.rng import Streams
 from sim.experiment.replications import run_replications
 from sim.model.replication import run_single
-from sim.core.rng import Streams
 from sim.scenario.intervals import UncertainParameter, draw_values, find_intervals
+from sim.scenario.schema import Scenario, ScenarioError, validate
 from test_cli import run_cli
 
 
@@ -181,7 +181,8 @@ def test_command_line_reports_which_uncertainty_and_can_fix_the_parameters(tmp_p
     import openpyxl
     assert "parameters" in openpyxl.load_workbook(out / "results.xlsx", read_only=True).sheetnames
     assert "run-to-run variability **and** uncertainty in the inputs" in report
-    assert "80% range, drawn each replication: theatre\\_rules.on\\_the\\_day\\_cancellation\\_rate | 0.02 to 0.1" in report
+    assert ("80% range, drawn each replication: "
+            "theatre\\_rules.on\\_the\\_day\\_cancellation\\_rate | 0.02 to 0.1") in report
 
     fixed = tmp_path / "fixed"
     proc = run_cli("run", str(BASELINE), *fast, "--fix-parameters", "--no-report", "--out", str(fixed))
@@ -278,8 +279,8 @@ def test_a_range_on_a_calibrated_key_is_refused():
 @pytest.mark.unit
 def test_a_range_inside_a_list_item_is_found_and_applied():
     """covid.waves.0.peak_inpatients: the path runs through a list; each replication's wave has its own peak."""
-    from sim.scenario.schema import apply_overrides, load_raw
     from sim.scenario.intervals import scenario_for_replication
+    from sim.scenario.schema import apply_overrides, load_raw
     raw = apply_overrides(load_raw(BASELINE.parent / "third_wave_mild.yaml"),
                           ["covid.waves.0.peak_inpatients=[150,300]"])
     scenario = validate(raw, "w.yaml")

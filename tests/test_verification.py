@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from helpers import scaled_baseline, simple
-from sim.outputs.analysis import weeks_to_clear
 from sim.model.replication import run_single
+from sim.outputs.analysis import weeks_to_clear
 
 
 def assert_stock_and_flow(weekly, initial_list: int | None = None) -> None:
