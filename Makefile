@@ -1,10 +1,11 @@
-# Two commands on a fresh machine: `make run` and `make test`. Both create .venv on first use.
+# Two commands on a fresh machine: `make run` and `make test`. Every target creates .venv on first use.
+# `make test-fast` leaves out the tests marked slow; `make lint` runs ruff on everything and mypy on sim/.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench bench-compare clean
+.PHONY: run test test-fast lint bench bench-compare clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +19,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: $(STAMP)   # both tools run, and the target fails if either found something
+	$(BIN)/ruff check .; ruff=$$?; $(BIN)/mypy; mypy=$$?; exit $$(( ruff || mypy ))
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
 
@@ -25,4 +32,4 @@ bench-compare: $(STAMP)   # compare over the six scenarios: sequential vs --jobs
 	$(BIN)/python benchmarks/compare_executors.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -25,7 +25,6 @@ BASELINE = ROOT / "scenarios" / "baseline.yaml"
 def run_case(name: str) -> dict:
     sys.path.insert(0, str(ROOT))
     from sim.model.replication import run_single
-
     from sim.scenario.schema import load_raw, validate
 
     raw = load_raw(BASELINE)
@@ -35,8 +34,10 @@ def run_case(name: str) -> dict:
         # twice the whole system: demand, start list, clinics, theatres, beds and teams
         for site in raw["sites"].values():
             site["elective_beds"] *= 2
-            site["theatres"]["sessions_by_weekday"] = {d: 2 * n for d, n in site["theatres"]["sessions_by_weekday"].items()}
-            site["outpatient_first_slots_per_week"] = {k: 2 * v for k, v in site["outpatient_first_slots_per_week"].items()}
+            theatres = site["theatres"]
+            theatres["sessions_by_weekday"] = {d: 2 * n for d, n in theatres["sessions_by_weekday"].items()}
+            slots = site["outpatient_first_slots_per_week"]
+            site["outpatient_first_slots_per_week"] = {k: 2 * v for k, v in slots.items()}
         for band in raw["start_list"]["bands"]:
             band["count"] *= 2
         for groups in raw["staff"]["establishment"].values():
@@ -62,7 +63,8 @@ def main() -> int:
     if len(sys.argv) == 3 and sys.argv[1] == "--case":
         print(json.dumps(run_case(sys.argv[2])))
         return 0
-    print(f"Machine: {platform.processor() or platform.machine()}, {platform.platform()}, Python {platform.python_version()}")
+    print(f"Machine: {platform.processor() or platform.machine()}, {platform.platform()}, "
+          f"Python {platform.python_version()}")
     rows = {}
     # Best of several runs for every case (yardstick included): this machine is a shared VM whose
     # neighbours slow single runs by up to 20%; the minimum filters that interference out.

@@ -30,7 +30,8 @@ def yardstick_parameters(sc: Scenario) -> dict[str, float]:
             s = sc.specialties[spec_name]
             minutes = (s.day_case_share * s.theatre_minutes_day_case.mean
                        + (1 - s.day_case_share) * s.theatre_minutes_inpatient.mean)
-            cases_per_week += sessions * share * t.session_minutes * t.utilisation_cap / (minutes + t.turnaround_minutes)
+            cases_per_week += (sessions * share * t.session_minutes * t.utilisation_cap
+                               / (minutes + t.turnaround_minutes))
     return {
         "referrals_per_day": ref.referrals_per_week * (1 - ref.advice_and_guidance_share) / 7,
         "admitted_share": admitted,

@@ -65,13 +65,16 @@ def scaled_baseline_raw(scale: float = 0.1, horizon_weeks: int = 78, overrides: 
     raw["referrals"]["referrals_per_week"] *= scale
     for site in raw["sites"].values():
         site["elective_beds"] = max(1, round(site["elective_beds"] * scale))
-        site["theatres"]["sessions_by_weekday"] = {d: round(n * scale) for d, n in site["theatres"]["sessions_by_weekday"].items()}
-        site["outpatient_first_slots_per_week"] = {k: v * scale for k, v in site["outpatient_first_slots_per_week"].items()}
+        theatres = site["theatres"]
+        theatres["sessions_by_weekday"] = {d: round(n * scale) for d, n in theatres["sessions_by_weekday"].items()}
+        slots = site["outpatient_first_slots_per_week"]
+        site["outpatient_first_slots_per_week"] = {k: v * scale for k, v in slots.items()}
     for band in raw["start_list"]["bands"]:
         band["count"] = round(band["count"] * scale)
     for hub in (raw.get("surgical_hubs") or {}).get("hubs", {}).values():
         hub["elective_beds"] = max(1, round(hub["elective_beds"] * scale))
-        hub["theatres"]["sessions_by_weekday"] = {d: round(n * scale) for d, n in hub["theatres"]["sessions_by_weekday"].items()}
+        theatres = hub["theatres"]
+        theatres["sessions_by_weekday"] = {d: round(n * scale) for d, n in theatres["sessions_by_weekday"].items()}
         if hub.get("staff_establishment"):
             hub["staff_establishment"] = {g: max(1, round(n * scale)) for g, n in hub["staff_establishment"].items()}
     if raw.get("staff"):

@@ -10,6 +10,8 @@ import pytest
 
 from sim.outputs.analysis import paired_comparison, percentile, summarise, target_probabilities, weeks_to_clear
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize("counts, expected", [
     ([5, 3, 0, 0], 3.0),        # zero from the end of week 1 on -> w = 3 (as documented: last nonzero + 2)

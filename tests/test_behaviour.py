@@ -6,9 +6,11 @@ import pandas as pd
 import pytest
 
 from helpers import scaled_baseline, scaled_baseline_raw, simple
-from sim.scenario.schema import validate
-from sim.outputs.analysis import weeks_to_clear
 from sim.model.replication import run_single
+from sim.outputs.analysis import weeks_to_clear
+from sim.scenario.schema import validate
+
+pytestmark = pytest.mark.behaviour
 
 
 def clear_weeks(sc, rep, threshold=52):
@@ -24,17 +26,21 @@ def test_more_theatre_sessions_never_delay_clearance():
     sessions in one specialty can take the beds another specialty's inpatients need -- a real effect.)
     """
     sites = ("imperial", "chelsea_westminster", "lnwh", "hillingdon")
-    fixed = ["theatre_rules.session_cancellation_rate=0", "staff=null", *[f"sites.{s}.elective_beds=1000" for s in sites]]
+    fixed = ["theatre_rules.session_cancellation_rate=0", "staff=null",
+             *[f"sites.{s}.elective_beds=1000" for s in sites]]
     base_raw = scaled_baseline_raw(0.1, horizon_weeks=104, overrides=fixed)
     more_raw = scaled_baseline_raw(0.1, horizon_weeks=104, overrides=fixed)
     for site in more_raw["sites"].values():
-        site["theatres"]["sessions_by_weekday"] = {d: round(n * 1.5) for d, n in site["theatres"]["sessions_by_weekday"].items()}
+        theatres = site["theatres"]
+        theatres["sessions_by_weekday"] = {d: round(n * 1.5) for d, n in theatres["sessions_by_weekday"].items()}
     base, more = validate(base_raw, "base"), validate(more_raw, "more")
     for rep in range(3):
         b, m = clear_weeks(base, rep), clear_weeks(more, rep)
         assert not np.isnan(m), f"replication {rep}: more sessions never cleared"
         assert np.isnan(b) or m <= b, f"replication {rep}: more sessions cleared in {m} weeks, baseline {b}"
-    assert run_single(more, 0).weekly["clock_stops_admitted"].sum() > run_single(base, 0).weekly["clock_stops_admitted"].sum()
+    treated_more = run_single(more, 0).weekly["clock_stops_admitted"].sum()
+    treated_base = run_single(base, 0).weekly["clock_stops_admitted"].sum()
+    assert treated_more > treated_base, f"expected more sessions to treat more than {treated_base}, saw {treated_more}"
 
 
 def test_priority_policy_treats_p1_sooner_than_fifo():
@@ -122,9 +128,9 @@ def test_local_processes_give_identical_results():
 
 
 def test_auto_replications_stop_at_the_target_or_the_cap():
-    from sim.scenario.schema import validate
-    from sim.experiment.replications import run_replications
     from helpers import simple_raw
+    from sim.experiment.replications import run_replications
+    from sim.scenario.schema import validate
 
     def scenario(**run):
         # the fluid-clearance regime (reference formula 6, ~120 weeks), whose clearance varies run to run

@@ -7,10 +7,13 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from helpers import BASELINE, ROOT
 from sim.cli import main as cli
 from sim.outputs import run_folder as results
+
+pytestmark = pytest.mark.integration
 
 FAST = ["--set", "horizon_weeks=3", "--set", "referrals.referrals_per_week=500", "--replications", "2"]
 
@@ -57,7 +60,8 @@ def test_run_writes_a_complete_folder(tmp_path):
     summary = pd.read_csv(out / "summary.csv")
     assert list(summary.columns) == ["scenario", "metric", "mean", "p05", "p50", "p95", "intervals_show"]
     assert set(summary["intervals_show"]) == {"run-to-run variation only"}
-    assert {"weeks_to_clear_52w", "weeks_to_clear_78w", "weeks_to_clear_104w", "peak_waiting_total"} <= set(summary["metric"])
+    assert {"weeks_to_clear_52w", "weeks_to_clear_78w", "weeks_to_clear_104w",
+            "peak_waiting_total"} <= set(summary["metric"])
     # the resolved scenario reproduces the run exactly
     again = tmp_path / "again"
     assert run_cli("run", str(out / "scenario.yaml"), "--out", str(again)).returncode == 0

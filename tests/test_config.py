@@ -9,6 +9,8 @@ import pytest
 from helpers import BASELINE, simple_raw
 from sim.scenario.schema import ScenarioError, load_scenario, validate
 
+pytestmark = pytest.mark.unit
+
 
 def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
     path = tmp_path / name
@@ -55,14 +57,18 @@ def test_nested_unknown_key_names_the_full_path(tmp_path):
 @pytest.mark.parametrize("snippet, expected", [
     ("horizon_weeks: ten", "horizon_weeks: Input should be a valid integer"),
     ("horizon_weeks: 10.5", "horizon_weeks: Input should be a valid integer"),
-    ("sites: {imperial: {elective_beds: -5}}", "sites.imperial.elective_beds: Input should be greater than or equal to 0"),
-    ("sites: {lnwh: {theatres: {sessions_by_weekday: {mon: -3}}}}", "sites.lnwh.theatres.sessions_by_weekday.mon: Input should be greater than or equal to 0"),
+    ("sites: {imperial: {elective_beds: -5}}",
+     "sites.imperial.elective_beds: Input should be greater than or equal to 0"),
+    ("sites: {lnwh: {theatres: {sessions_by_weekday: {mon: -3}}}}",
+     "sites.lnwh.theatres.sessions_by_weekday.mon: Input should be greater than or equal to 0"),
     ("referrals: {referrals_per_week: -1}", "referrals.referrals_per_week: Input should be greater than or equal to 0"),
     ("boroughs: {brent: {referred_site_shares: {lnwh: 0.5, imperial: 0.2}}}", "must sum to 1"),
     ("specialties: {ent: {priority_mix: {P1: 0.5, P2: 0.6, P3: 0, P4: 0}}}", "specialties.ent.priority_mix"),
     ("start_date: 2021-06-08", "start_date: Value error, must be a Monday"),
-    ("booking_policy: random", "booking_policy: Input should be 'fifo', 'longest_wait_first' or 'priority_then_longest_wait'"),
-    ("boroughs: {brent: {referred_site_shares: {lnwh: 0.8, imperal: 0.2}}}", "unknown site 'imperal' (did you mean 'imperial'?)"),
+    ("booking_policy: random",
+     "booking_policy: Input should be 'fifo', 'longest_wait_first' or 'priority_then_longest_wait'"),
+    ("boroughs: {brent: {referred_site_shares: {lnwh: 0.8, imperal: 0.2}}}",
+     "unknown site 'imperal' (did you mean 'imperial'?)"),
 ])
 def test_bad_values_name_their_key(tmp_path, snippet, expected):
     p = write(tmp_path, "extends: BASELINE\n" + snippet + "\n")

@@ -24,6 +24,7 @@ TABLES = ["weekly.csv", "replications.csv", "summary.csv", "weekly_by_specialty.
           "parameters.csv", "scenario.yaml"]
 
 
+@pytest.mark.integration
 def test_sequential_local_processes_and_dask_give_identical_tables(tmp_path):
     distributed = pytest.importorskip("distributed")
     runs = {"sequential": ["--jobs", "1"], "jobs2": ["--jobs", "2"],
@@ -42,6 +43,7 @@ def test_sequential_local_processes_and_dask_give_identical_tables(tmp_path):
             "dask" if name.startswith("dask") else "local")
 
 
+@pytest.mark.integration
 def test_executor_options_that_cannot_work_exit_2():
     proc = run_cli("run", str(BASELINE), "--scheduler", "tcp://127.0.0.1:9")
     assert proc.returncode == 2 and "--scheduler is only used with --executor dask" in proc.stderr
@@ -50,6 +52,7 @@ def test_executor_options_that_cannot_work_exit_2():
     assert proc.returncode == 2 and "--jobs" in proc.stderr
 
 
+@pytest.mark.integration
 def test_unreachable_scheduler_is_a_clear_error(tmp_path):
     pytest.importorskip("distributed")
     proc = run_cli("run", str(BASELINE), *SMALL, "--executor", "dask", "--scheduler", "tcp://127.0.0.1:9",
@@ -59,6 +62,7 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("executor", [["--jobs", "1"], ["--jobs", "2"], ["--executor", "dask", "--jobs", "2"]],
                          ids=["sequential", "jobs2", "dask"])
 def test_ctrl_c_stops_at_once_and_writes_nothing(tmp_path, executor):
@@ -97,6 +101,7 @@ def test_ctrl_c_stops_at_once_and_writes_nothing(tmp_path, executor):
     assert leftover == [], f"worker processes still running: {leftover}"     # (exited ones awaiting reaping are fine)
 
 
+@pytest.mark.unit
 def test_progress_bar_on_a_terminal_and_lines_in_a_log(monkeypatch):
     class Terminal(io.StringIO):
         def isatty(self) -> bool:

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from helpers import scaled_baseline_raw
+from sim.model.replication import run_single
 from sim.outputs import finance
 from sim.outputs.analysis import weeks_to_clear
 from sim.scenario.schema import validate
-from sim.model.replication import run_single
 
 SITES = ("imperial", "chelsea_westminster", "lnwh", "hillingdon")
 
@@ -23,6 +23,7 @@ def run_and_finance():
     return sc, weekly, finance.monthly(weekly, {sc.name: sc.finance})
 
 
+@pytest.mark.unit
 def test_line_items_add_up_to_totals_exactly(run_and_finance):
     _, _, m = run_and_finance
     lines = m[finance.COST_LINES].sum(axis=1)
@@ -35,6 +36,7 @@ def test_line_items_add_up_to_totals_exactly(run_and_finance):
     assert total["2021/22"].iloc[0] == pytest.approx(m.loc[m.financial_year == "2021/22", "cost_total"].sum(), abs=1)
 
 
+@pytest.mark.unit
 def test_zero_prices_give_zero_cost(run_and_finance):
     sc, weekly, _ = run_and_finance
     costs = sc.finance.costs.model_copy(update={k: 0.0 for k in type(sc.finance.costs).model_fields})
@@ -44,6 +46,7 @@ def test_zero_prices_give_zero_cost(run_and_finance):
     assert (m["income_total"] > 0).all(), "income does not depend on prices of costs"
 
 
+@pytest.mark.unit
 def test_months_fall_in_the_right_financial_year_and_erf_threshold_in_force(run_and_finance):
     sc, _, m = run_and_finance
     assert finance.financial_year_of_month("2022-03") == "2021/22"
@@ -61,6 +64,7 @@ def test_months_fall_in_the_right_financial_year_and_erf_threshold_in_force(run_
     assert row["income_erf"] == pytest.approx(expected_erf, abs=0.01)
 
 
+@pytest.mark.behaviour
 @pytest.mark.slow
 def test_productivity_gain_lowers_cost_per_case_without_delaying_clearance():
     """More cases per session at the same cost: a higher utilisation cap on every main theatre."""
@@ -82,6 +86,7 @@ def test_productivity_gain_lowers_cost_per_case_without_delaying_clearance():
         assert np.isnan(cb) or cm <= cb, f"replication {rep}: productivity delayed clearance ({cm} vs {cb})"
 
 
+@pytest.mark.behaviour
 def test_redeploying_theatre_staff_to_vaccination_raises_cost_per_elective_case():
     raw = scaled_baseline_raw(0.1, horizon_weeks=12)
     raw["vaccination"] = {
@@ -95,7 +100,8 @@ def test_redeploying_theatre_staff_to_vaccination_raises_cost_per_elective_case(
                                    "redeploy_from": ["theatre_nurses"], "max_share_redeployed": 0.6}
     surge = validate(raw, "surge")
     wq, ws = run_single(quiet, 0).weekly, run_single(surge, 0).weekly
-    assert ws["staff_redeployed_to_vaccination"].sum() > 0 and ws["sessions_lost_staff"].sum() > wq["sessions_lost_staff"].sum()
+    assert ws["staff_redeployed_to_vaccination"].sum() > 0
+    assert ws["sessions_lost_staff"].sum() > wq["sessions_lost_staff"].sum()
     mq = finance.monthly(wq, {"baseline": quiet.finance})
     ms = finance.monthly(ws, {"baseline": surge.finance})
     per_case = lambda m: (m["cost_elective"] - m["cost_outpatients"]).sum() / m["theatre_cases"].sum()  # noqa: E731
@@ -103,6 +109,7 @@ def test_redeploying_theatre_staff_to_vaccination_raises_cost_per_elective_case(
                                          f"surge {per_case(ms):.0f} should exceed {per_case(mq):.0f}")
 
 
+@pytest.mark.integration
 def test_report_has_a_finance_section_by_financial_year(tmp_path):
     import subprocess
     import sys
@@ -121,6 +128,7 @@ def test_report_has_a_finance_section_by_financial_year(tmp_path):
     assert "finance" in openpyxl.load_workbook(out / "results.xlsx", read_only=True).sheetnames
 
 
+@pytest.mark.unit
 def test_independent_sector_sessions_carry_no_nhs_session_costs(run_and_finance):
     sc, weekly, _ = run_and_finance
     w = weekly.head(1).copy()

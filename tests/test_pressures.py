@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import itertools
 import math
 
 import numpy as np
@@ -18,10 +19,10 @@ import pandas as pd
 import pytest
 
 from helpers import ALL_DAYS, ROOT, scaled_baseline_raw, simple_raw
-from sim.outputs.analysis import weeks_to_clear
-from sim.scenario.schema import WEEKDAYS, load_raw, validate
 from sim.model.replication import run_single
 from sim.model.vaccination import CENTRE_KINDS, erlang_c, erlang_c_mean_wait, simulate_centre_queue
+from sim.outputs.analysis import weeks_to_clear
+from sim.scenario.schema import WEEKDAYS, load_raw, validate
 
 SCENARIOS = ROOT / "scenarios"
 ELECTIVE_COLUMNS = ["waiting_total", "waiting_over_52w", "clock_stops_admitted", "clock_stops_non_admitted",
@@ -85,6 +86,7 @@ def week_of(sc_start: dt.date, date: dt.date) -> int:
 # 1. Switched-on sections that do nothing leave elective results untouched
 # --------------------------------------------------------------------------------------------------
 
+@pytest.mark.behaviour
 def test_inactive_pressures_give_the_engine_alone_exactly():
     """No wave, no hubs, no absence, no surge: elective results equal those of the engine without the
     covid, surgical_hubs, staff and vaccination sections, week by week, for the same seed."""
@@ -124,7 +126,8 @@ def test_inactive_pressures_give_the_engine_alone_exactly():
     for col in ELECTIVE_COLUMNS:
         diff = np.flatnonzero(wa[col].to_numpy() != wb[col].to_numpy())
         assert len(diff) == 0, (f"{col}: expected identical weekly values, first differing week {diff[0]}: "
-                                f"engine alone {wa[col].iloc[diff[0]]}, with inactive pressures {wb[col].iloc[diff[0]]}")
+                                f"engine alone {wa[col].iloc[diff[0]]}, "
+                                f"with inactive pressures {wb[col].iloc[diff[0]]}")
     assert wb["vaccinations"].sum() > 0 and (wb["vaccinations"] > 0).all(), (
         f"expected vaccinations every week in B, saw {wb['vaccinations'].tolist()}")
     assert wb["sessions_lost_staff"].sum() == 0 and wb["staff_redeployed_to_vaccination"].sum() == 0
@@ -135,6 +138,7 @@ def test_inactive_pressures_give_the_engine_alone_exactly():
 # 2. A bigger wave never clears the backlog sooner
 # --------------------------------------------------------------------------------------------------
 
+@pytest.mark.behaviour
 @pytest.mark.slow
 def test_bigger_wave_never_clears_sooner():
     scale, multipliers = 0.1, (1.0, 3.0, 6.0)
@@ -143,7 +147,7 @@ def test_bigger_wave_never_clears_sooner():
     peaks = {}
     for rep in range(3):
         weekly = {m: run_single(sc, rep).weekly for m, sc in scenarios.items()}
-        for small, big in zip(multipliers, multipliers[1:]):
+        for small, big in itertools.pairwise(multipliers):
             for t in (52, 78):
                 cs, cb = clearance(weekly[small], t), clearance(weekly[big], t)
                 assert not_sooner(cb, cs), (f"replication {rep}: wave x{big:g} cleared {t}w in {cb} weeks, "
@@ -155,7 +159,8 @@ def test_bigger_wave_never_clears_sooner():
         assert weekly[1.0]["referrals_suppressed_covid"].sum() > 0
         peaks = {m: weekly[m]["covid_inpatients"].max() for m in multipliers}
     expected_peak_1 = 220 * scale
-    assert peaks[1.0] == pytest.approx(expected_peak_1, rel=0.05), f"peak weekly mean {peaks[1.0]}, expected ~{expected_peak_1}"
+    assert peaks[1.0] == pytest.approx(expected_peak_1, rel=0.05), (
+        f"peak weekly mean {peaks[1.0]}, expected ~{expected_peak_1}")
     for m in multipliers:
         assert peaks[m] == pytest.approx(m * peaks[1.0], abs=0.1 * m), (
             f"peak Covid inpatients at x{m:g}: expected {m:g} x {peaks[1.0]}, saw {peaks[m]}")
@@ -188,6 +193,7 @@ def hub_model(opens: dt.date | None, bottleneck: str) -> dict:
     return raw
 
 
+@pytest.mark.behaviour
 @pytest.mark.parametrize("bottleneck", ["theatres", "beds"])
 def test_opening_a_hub_never_clears_later(bottleneck):
     start = simple_raw()["start_date"]
@@ -234,6 +240,7 @@ def surge_vaccination(surge: bool, max_share: float = 0.5) -> dict:
     return section
 
 
+@pytest.mark.behaviour
 @pytest.mark.slow
 def test_surge_that_redeploys_staff_never_clears_sooner():
     base = clearing_baseline_raw(0.1, horizon_weeks=104)
@@ -246,7 +253,8 @@ def test_surge_that_redeploys_staff_never_clears_sooner():
         wq, ws = run_single(quiet, rep).weekly, run_single(surge, rep).weekly
         assert wq["staff_redeployed_to_vaccination"].sum() == 0
         redeployed = ws["staff_redeployed_to_vaccination"]
-        assert (redeployed.iloc[weeks] > 0).all(), f"expected redeployment every surge week, saw {redeployed.iloc[weeks].tolist()}"
+        assert (redeployed.iloc[weeks] > 0).all(), \
+            f"expected redeployment every surge week, saw {redeployed.iloc[weeks].tolist()}"
         assert redeployed.drop(redeployed.index[weeks]).sum() == 0, "staff redeployed outside the surge"
         # before the surge, the two runs are the same run
         for col in ELECTIVE_COLUMNS + ["sessions_lost_staff"]:
@@ -315,6 +323,7 @@ def weekly_dose_ceiling(raw: dict) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     return total, by_kind
 
 
+@pytest.mark.verification
 def test_vaccinations_never_exceed_station_ceiling_and_reach_it_when_demand_is_unlimited():
     raw = unlimited_vaccination_raw()
     dna = raw["vaccination"]["did_not_attend_rate"]
@@ -325,17 +334,22 @@ def test_vaccinations_never_exceed_station_ceiling_and_reach_it_when_demand_is_u
         f"reported capacity {w['vaccination_capacity'].tolist()}, expected {ceiling.tolist()}")
     assert (doses <= ceiling).all(), f"weekly doses {doses.tolist()} exceed the ceiling {ceiling.tolist()}"
     assert (doses >= 0.9 * (1 - dna) * ceiling).all(), (
-        f"unlimited demand: expected at least 90% of (1 - DNA) x ceiling, saw {doses.tolist()} against {ceiling.tolist()}")
+        f"unlimited demand: expected at least 90% of (1 - DNA) x ceiling, "
+        f"saw {doses.tolist()} against {ceiling.tolist()}")
     offered = doses + w["vaccination_dna"].to_numpy()
-    assert (offered == ceiling).all(), f"appointments offered {offered.tolist()}, expected every slot used {ceiling.tolist()}"
+    assert (offered == ceiling).all(), (
+        f"appointments offered {offered.tolist()}, expected every slot used {ceiling.tolist()}")
     by_kind = sum(w[f"vaccinations_{k}"] for k in CENTRE_KINDS).to_numpy()
     assert (by_kind == doses).all(), f"vaccinations by kind sum to {by_kind.tolist()}, total {doses.tolist()}"
     first_second = (w["vaccinations_first_dose"] + w["vaccinations_second_dose"]).to_numpy()
     assert (first_second == doses).all()
     event_week = 12 // 7
-    assert w["vaccinations_mass_event"].iloc[event_week] > 0 and w["vaccinations_mass_event"].drop(event_week).sum() == 0
+    mass_event = w["vaccinations_mass_event"]
+    assert mass_event.iloc[event_week] > 0 and mass_event.drop(event_week).sum() == 0, (
+        f"expected mass-event doses in week {event_week} only, saw {mass_event.tolist()}")
 
 
+@pytest.mark.verification
 def test_vaccinations_by_kind_sum_to_the_total_in_the_shipped_surge():
     raw = load_raw(SCENARIOS / "vaccination_surge.yaml")
     raw["horizon_weeks"] = 8
@@ -353,6 +367,7 @@ def test_vaccinations_by_kind_sum_to_the_total_in_the_shipped_surge():
 # 6. Erlang C (formula 3)
 # --------------------------------------------------------------------------------------------------
 
+@pytest.mark.unit
 def test_erlang_c_hand_computed_values():
     # C(2, 1): P(wait) = (a^c/c! * c/(c-a)) / (sum_{k<c} a^k/k! + a^c/c! * c/(c-a)) = 1 / (2 + 1) = 1/3
     assert erlang_c(2, 1.0) == pytest.approx(1 / 3, rel=1e-12), f"C(2,1) = {erlang_c(2, 1.0)}, expected 1/3"
@@ -364,6 +379,7 @@ def test_erlang_c_hand_computed_values():
     assert erlang_c(3, 3.0) == 1.0 and math.isinf(erlang_c_mean_wait(3, 3.0, 1.0))
 
 
+@pytest.mark.verification
 def test_simulated_centre_queue_matches_erlang_c():
     stations, mean_service, utilisation = 7, 5.5, 0.85
     arrival_rate = utilisation * stations / mean_service
@@ -380,15 +396,19 @@ def test_simulated_centre_queue_matches_erlang_c():
 # 7. Total absence
 # --------------------------------------------------------------------------------------------------
 
+@pytest.mark.behaviour
 def test_total_staff_absence_runs_no_sessions_and_no_clinics():
     sc = validate(scaled_baseline_raw(0.05, horizon_weeks=8, overrides=["staff.baseline_sickness_rate=1.0"]), "absent")
     w = run_single(sc, 0).weekly
     assert w["theatre_sessions_planned"].sum() > 0
-    assert (w["theatre_sessions_run"] == 0).all(), f"sessions run with nobody present: {w['theatre_sessions_run'].tolist()}"
+    assert (w["theatre_sessions_run"] == 0).all(), (
+        f"sessions run with nobody present: {w['theatre_sessions_run'].tolist()}")
     expected = w["theatre_sessions_planned"] - w["sessions_lost_covid"]
     assert w["sessions_lost_staff"].equals(expected), (
-        f"every planned session should be lost to staff: lost {w['sessions_lost_staff'].tolist()}, planned {expected.tolist()}")
-    assert (w["outpatient_attendances"] == 0).all(), f"clinics ran with nobody present: {w['outpatient_attendances'].tolist()}"
+        f"every planned session should be lost to staff: lost {w['sessions_lost_staff'].tolist()}, "
+        f"planned {expected.tolist()}")
+    assert (w["outpatient_attendances"] == 0).all(), (
+        f"clinics ran with nobody present: {w['outpatient_attendances'].tolist()}")
     assert (w["clock_stops_admitted"] == 0).all() and (w["hub_cases"] == 0).all()
 
 
@@ -396,6 +416,7 @@ def test_total_staff_absence_runs_no_sessions_and_no_clinics():
 # 8. A wave bigger than the bed base
 # --------------------------------------------------------------------------------------------------
 
+@pytest.mark.behaviour
 def test_wave_bigger_than_bed_base_stops_elective_inpatients_not_hub_day_cases():
     scale = 0.1
     raw = scaled_baseline_raw(scale, horizon_weeks=30, overrides=["staff=null"])
@@ -443,12 +464,14 @@ def test_wave_bigger_than_bed_base_stops_elective_inpatients_not_hub_day_cases()
 # 9. Session accounting
 # --------------------------------------------------------------------------------------------------
 
+@pytest.mark.verification
 @pytest.mark.parametrize("multiplier", [0.0, 3.5])
 def test_every_planned_session_is_run_or_lost_to_one_cause(multiplier):
     scale = 0.1
     raw = add_scaled_wave(scaled_baseline_raw(scale, horizon_weeks=30), scale, multiplier)
     w = run_single(validate(raw, f"accounting-x{multiplier:g}"), 0).weekly
-    accounted = w["theatre_sessions_run"] + w["sessions_lost_covid"] + w["sessions_lost_staff"] + w["sessions_lost_cancelled"]
+    accounted = (w["theatre_sessions_run"] + w["sessions_lost_covid"] + w["sessions_lost_staff"]
+                 + w["sessions_lost_cancelled"])
     bad = w.loc[accounted != w["theatre_sessions_planned"], "week"].tolist()
     assert not bad, f"planned != run + lost (covid, staff, cancelled) in weeks {bad}"
     causes = w["sessions_lost_covid"] + w["sessions_lost_staff"] + w["sessions_lost_cancelled"]
@@ -464,6 +487,7 @@ def test_every_planned_session_is_run_or_lost_to_one_cause(multiplier):
 # 10. Referral suppression and deferred demand
 # --------------------------------------------------------------------------------------------------
 
+@pytest.mark.behaviour
 def test_referral_suppression_lowers_clock_starts_and_deferred_demand_returns():
     scale = 0.1
     base = scaled_baseline_raw(scale, horizon_weeks=52)
@@ -475,9 +499,11 @@ def test_referral_suppression_lowers_clock_starts_and_deferred_demand_returns():
     assert last_return < wave.horizon_weeks, "the horizon must cover every return"
     for rep in range(2):
         w0, w1 = run_single(no_wave, rep).weekly, run_single(wave, rep).weekly
-        assert w0["clock_starts"].iloc[:first].equals(w1["clock_starts"].iloc[:first]), "clock starts differ before the wave"
-        during0, during1 = w0["clock_starts"].iloc[first:last + 1].sum(), w1["clock_starts"].iloc[first:last + 1].sum()
-        assert during1 < during0, f"replication {rep}: {during1} clock starts during the wave, expected fewer than {during0}"
+        assert w0["clock_starts"].iloc[:first].equals(w1["clock_starts"].iloc[:first]), \
+            "clock starts differ before the wave"
+        during0, during1 = (w["clock_starts"].iloc[first:last + 1].sum() for w in (w0, w1))
+        assert during1 < during0, \
+            f"replication {rep}: {during1} clock starts during the wave, expected fewer than {during0}"
         suppressed, returned = w1["referrals_suppressed_covid"].sum(), w1["referrals_deferred_returned"].sum()
         assert suppressed > 500, f"expected substantial suppression, saw {suppressed}"
         expected = rs.share_returning * suppressed
@@ -496,6 +522,7 @@ def test_referral_suppression_lowers_clock_starts_and_deferred_demand_returns():
 NO_LEAVE = {m: 0.0 for m in ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")}
 
 
+@pytest.mark.verification
 def test_max_share_redeployed_caps_a_site_not_each_centre():
     raw = scaled_baseline_raw(0.1, horizon_weeks=4)
     raw["staff"]["baseline_sickness_rate"] = 0.0
@@ -514,6 +541,7 @@ def test_max_share_redeployed_caps_a_site_not_each_centre():
         f"redeployed {surge_weeks['staff_redeployed_to_vaccination'].tolist()}")
 
 
+@pytest.mark.verification
 def test_staff_at_a_vaccination_centre_do_not_also_staff_theatres():
     raw = simple_raw(horizon_weeks=2, referrals_per_week=10.0,
                      start_bands=[{"from_weeks": 0, "to_weeks": 10, "count": 2000, "admitted_share": 1.0}])
@@ -530,12 +558,15 @@ def test_staff_at_a_vaccination_centre_do_not_also_staff_theatres():
     assert (w["vaccination_capacity"] == 7 * 10 * 480 // 6).all(), "all 10 stations should be staffed by nurses"
     # 20 nurses, 10 of them at the centre every day: at most 10 one-nurse sessions a day can run
     assert (w["theatre_sessions_run"] <= 7 * 10).all(), (
-        f"expected at most 70 sessions a week with 10 of 20 nurses vaccinating, saw {w['theatre_sessions_run'].tolist()}")
+        f"expected at most 70 sessions a week with 10 of 20 nurses vaccinating, "
+        f"saw {w['theatre_sessions_run'].tolist()}")
 
 
+@pytest.mark.verification
 def test_ics_wide_centres_serve_what_local_centres_leave():
     raw = simple_raw(horizon_weeks=3, referrals_per_week=10.0)
-    raw["boroughs"] = {b: {"population": 1000, "referred_site_shares": {"site_a": 1.0}} for b in ("borough_a", "borough_b")}
+    raw["boroughs"] = {b: {"population": 1000, "referred_site_shares": {"site_a": 1.0}}
+                       for b in ("borough_a", "borough_b")}
     start = raw["start_date"]
     raw["vaccination"] = {
         "min_dose_interval_days": 56, "booking_rate_per_day": 0.01, "did_not_attend_rate": 0.0,

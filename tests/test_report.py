@@ -15,10 +15,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import BASELINE, ROOT
 import sim.experiment.replications
 import sim.model.replication
+from helpers import BASELINE, ROOT
 from sim.outputs import charts, report
+
+pytestmark = pytest.mark.integration
 
 FAST = ["--replications", "3", "--set", "horizon_weeks=60", "--set", "referrals.referrals_per_week=3000"]
 # A second scenario with fewer theatre sessions at one site: same seed, so replications are paired.

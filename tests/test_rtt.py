@@ -16,6 +16,8 @@ import pytest
 
 from sim.scenario.rtt_extract import RttDataError, load_rtt, map_specialties, spread_open_band
 
+pytestmark = pytest.mark.unit
+
 REAL = Path(__file__).resolve().parent / "data" / "rtt" / "20241130-RTT-November-2024-RBD.csv"
 BAND_LOWER = re.compile(r"^Gt (\d+) (?:To \d+ )?Weeks SUM 1$")
 DESCRIPTIVE = ["Period", "Provider Parent Org Code", "Provider Parent Name", "Provider Org Code", "Provider Org Name",
@@ -42,7 +44,8 @@ def extract():
 
 
 def test_period_parsed(extract):
-    assert extract.period_label == "RTT-November-2024", f"expected label 'RTT-November-2024', saw {extract.period_label!r}"
+    assert extract.period_label == "RTT-November-2024", \
+        f"expected label 'RTT-November-2024', saw {extract.period_label!r}"
     assert extract.period == date(2024, 11, 1), f"expected period 2024-11-01, saw {extract.period}"
     assert extract.census_date == date(2024, 11, 30), f"expected census 2024-11-30, saw {extract.census_date}"
     assert extract.providers == ("RBD",), f"expected providers ('RBD',), saw {extract.providers}"
@@ -160,11 +163,13 @@ def test_map_specialties_with_unmapped_report(extract):
     assert totals[("RBD", "trauma_orthopaedics")] == 3439, f"expected T&O 3439, saw {totals}"
     assert totals[("RBD", "ophthalmology")] == 2633, f"expected ophthalmology 2633, saw {totals}"
     assert totals[("RBD", "medical_other")] == 1313, f"expected X02 1313, saw {totals}"
-    assert int(frame["total_all"].sum()) == 21702, f"expected mapping to keep 21702, saw {int(frame['total_all'].sum())}"
+    assert int(frame["total_all"].sum()) == 21702, \
+        f"expected mapping to keep 21702, saw {int(frame['total_all'].sum())}"
 
     expected_codes = {"100", "101", "120", "140", "300", "301", "320", "330", "340", "410", "430", "502",
                       "X04", "X05", "X06"}
-    assert set(report["code"]) == expected_codes, f"expected unmapped {sorted(expected_codes)}, saw {list(report['code'])}"
+    assert set(report["code"]) == expected_codes, \
+        f"expected unmapped {sorted(expected_codes)}, saw {list(report['code'])}"
     assert int(report["count"].sum()) == totals[("RBD", "other")] == 21702 - 3439 - 2633 - 1313, \
         f"expected unmapped counts to add to 'other' ({totals[('RBD', 'other')]}), saw {int(report['count'].sum())}"
     ent = report.set_index("code").loc["120"]
@@ -229,13 +234,14 @@ def test_pre_april_2021_file_spreads_open_band_and_keeps_totals(tmp_path):
     ext = load_rtt(path)
     assert ext.period == date(2021, 3, 1), f"expected RTT-MARCH-2021 -> 2021-03-01, saw {ext.period}"
     assert ext.open_band_lower_weeks == 52, f"expected open band at 52 weeks, saw {ext.open_band_lower_weeks}"
-    assert ext.week_columns == tuple(range(104)), f"expected weeks 0..103, saw {ext.week_columns[0]}..{ext.week_columns[-1]}"
+    assert ext.week_columns == tuple(range(104)), \
+        f"expected weeks 0..103, saw {ext.week_columns[0]}..{ext.week_columns[-1]}"
 
     p2 = ext.parts["Part_2"]
     to = p2.loc[("RAA", "110")]
     assert int(to["total_all"]) == 1019 + 5 + 8, f"expected T&O total_all 1032, saw {int(to['total_all'])}"
-    assert int(to[list(range(52, 104))].sum()) == 1007, \
-        f"expected the open bands (1000 + 7) spread exactly over weeks 52..103, saw {int(to[list(range(52, 104))].sum())}"
+    spread = int(to[list(range(52, 104))].sum())
+    assert spread == 1007, f"expected the open bands (1000 + 7) spread exactly over weeks 52..103, saw {spread}"
     assert int(to[17]) == 3 and int(to[18]) == 4 and int(to[51]) == 2, "expected one-week bands copied unchanged"
     spread = to[list(range(52, 104))].to_numpy()
     assert (np.diff(spread) <= 0).all(), f"expected a non-increasing (geometric) spread, saw {spread.tolist()}"
@@ -251,17 +257,20 @@ def test_pre_april_2021_file_spreads_open_band_and_keeps_totals(tmp_path):
     again = load_rtt(path)
     assert again.parts["Part_2"].equals(p2), "expected the spread to be deterministic (same file, same result)"
     short = load_rtt(path, open_band_spread_weeks=10)
-    assert short.week_columns == tuple(range(62)), f"expected weeks 0..61 with a 10-week spread, saw {len(short.week_columns)}"
+    assert short.week_columns == tuple(range(62)), \
+        f"expected weeks 0..61 with a 10-week spread, saw {len(short.week_columns)}"
     s = short.parts["Part_2"]
     sums = (s[list(short.week_columns)].sum(axis=1) + s["unknown_clock_start"]).tolist()
-    assert sums == s["total_all"].tolist(), f"expected totals kept with a 10-week spread, saw {sums} vs {s['total_all'].tolist()}"
+    assert sums == s["total_all"].tolist(), \
+        f"expected totals kept with a 10-week spread, saw {sums} vs {s['total_all'].tolist()}"
 
 
 def test_spread_open_band_keeps_counts():
     counts = np.array([0, 1, 7, 51, 52, 1000, 123457])
     out = spread_open_band(counts, 52)
     assert out.dtype == np.int64 and out.shape == (7, 52), f"expected int64 (7, 52), saw {out.dtype} {out.shape}"
-    assert out.sum(axis=1).tolist() == counts.tolist(), f"expected row sums {counts.tolist()}, saw {out.sum(axis=1).tolist()}"
+    assert out.sum(axis=1).tolist() == counts.tolist(), \
+        f"expected row sums {counts.tolist()}, saw {out.sum(axis=1).tolist()}"
     assert (out >= 0).all(), "expected no negative weeks"
     assert out[1].tolist() == [1] + [0] * 51, f"expected a single patient in the first week, saw {out[1].tolist()}"
     with pytest.raises(ValueError):
@@ -272,9 +281,11 @@ def test_spread_rule_is_geometric_halving_every_quarter_of_the_spread():
     out = spread_open_band(np.array([1000]), 52)[0]
     w = 2.0 ** (-4 * np.arange(52) / 52)
     exact = 1000 * w / w.sum()
-    assert (np.abs(out - exact) < 1).all(), f"expected each week within 1 of its share {exact.round(2).tolist()}, saw {out.tolist()}"
+    assert (np.abs(out - exact) < 1).all(), \
+        f"expected each week within 1 of its share {exact.round(2).tolist()}, saw {out.tolist()}"
     assert (out[0], out[13], out[-1]) == (55, 28, 4), \
-        f"expected weeks 0, 13, 51 = 55, 28, 4 (shares 55.38, 27.69, 3.65: halving every 13 weeks), saw {(out[0], out[13], out[-1])}"
+        (f"expected weeks 0, 13, 51 = 55, 28, 4 (shares 55.38, 27.69, 3.65: halving every 13 weeks), "
+         f"saw {(out[0], out[13], out[-1])}")
 
 
 # --- bad data -------------------------------------------------------------------------------------------------
@@ -351,7 +362,8 @@ def test_gap_in_bands_and_inconsistent_totals(tmp_path):
     text = _write_synthetic(tmp_path, rows, name="full.csv").read_text().replace("Gt 10 To 11 Weeks SUM 1,", "X,")
     gap.write_text(text)
     problems = _problems(gap)
-    assert any("not contiguous" in p and "[10]" in p for p in problems), f"expected missing week 10 reported, saw {problems}"
+    assert any("not contiguous" in p and "[10]" in p for p in problems), \
+        f"expected missing week 10 reported, saw {problems}"
 
     wide = tmp_path / "wide.csv"
     wide.write_text(text.replace("X,", "Gt 10 To 12 Weeks SUM 1,").replace("Gt 11 To 12 Weeks SUM 1,", "Y,"))

@@ -19,9 +19,9 @@ import pytest
 import yaml
 
 from helpers import ROOT
-from sim.scenario.schema import ScenarioError, load_raw, load_scenario, validate
 from sim.model.replication import run_single
 from sim.model.start_list import apply_rtt_calibration, start_list_notes
+from sim.scenario.schema import ScenarioError, load_raw, load_scenario, validate
 
 REAL = ROOT / "tests" / "data" / "rtt" / "20241130-RTT-November-2024-RBD.csv"
 EXAMPLE = ROOT / "scenarios" / "from_rtt_example.yaml"
@@ -105,6 +105,7 @@ def _mapping(raw: dict) -> dict[str, str]:
 # --- theatres -------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_sessions_reproduce_the_part_1a_rate():
     raw = _one_site_raw()
     scenario, new_raw = _calibrated(raw)
@@ -131,6 +132,7 @@ def test_sessions_reproduce_the_part_1a_rate():
     assert sessions != 265, "the example's 265 sessions must change"
 
 
+@pytest.mark.unit
 def test_weekday_pattern_kept_and_sessions_whole():
     raw = _one_site_raw()
     raw["sites"][SITE]["theatres"]["sessions_by_weekday"] = {"mon": 10, "tue": 10, "wed": 10, "thu": 10, "fri": 10,
@@ -146,6 +148,7 @@ def test_weekday_pattern_kept_and_sessions_whole():
     assert math.isclose(sum(shares.values()), 1.0, abs_tol=1e-9), shares
 
 
+@pytest.mark.unit
 def test_hub_open_at_the_start_takes_its_share_first():
     """Charing Cross (ENT, gynaecology, general surgery, urology; hosted at imperial) does part of those
     specialties' operations, so imperial's main theatres need fewer sessions and none of the hub's share."""
@@ -167,6 +170,7 @@ def test_hub_open_at_the_start_takes_its_share_first():
 # --- outpatients ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_outpatient_slots_are_completions_grossed_up_for_dnas():
     raw = _one_site_raw()
     _, new_raw = _calibrated(raw)
@@ -185,6 +189,7 @@ def test_outpatient_slots_are_completions_grossed_up_for_dnas():
         assert abs(slots[s] - n * 12 / 52 * per_attendance) <= 0.05 + 1e-9, (s, slots[s], n)
 
 
+@pytest.mark.unit
 def test_specialty_without_completions_gets_nothing_and_is_named():
     """Map General Internal Medicine (300: 11 waiting, no completions in the month) to cardiology and send
     cardiology's own code (320) to other: cardiology then has patients but no completions."""
@@ -203,6 +208,7 @@ def test_specialty_without_completions_gets_nothing_and_is_named():
 # --- flag off, notes, resolved scenario ------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_untouched_when_the_flag_is_false():
     raw = _one_site_raw(calibrate=False)
     scenario, new_raw = _calibrated(raw)
@@ -213,6 +219,7 @@ def test_untouched_when_the_flag_is_false():
     assert sum(scenario.sites[SITE].theatres.sessions_by_weekday.values()) == 265, "the example leaves it off"
 
 
+@pytest.mark.unit
 def test_notes_name_each_quantity_and_what_it_came_from():
     raw = _one_site_raw()
     before = validate(raw, "x.yaml")
@@ -230,6 +237,7 @@ def test_notes_name_each_quantity_and_what_it_came_from():
     assert clinic and f"{slots:,.1f} a week (was 4,113.0)" in clinic[0] and "Part_1B 2,925" in clinic[0], clinic
 
 
+@pytest.mark.unit
 def test_resolved_mapping_carries_the_values_and_reloads_the_same():
     raw = _one_site_raw()
     scenario, new_raw = _calibrated(raw)
@@ -245,6 +253,7 @@ def test_resolved_mapping_carries_the_values_and_reloads_the_same():
     assert again.sites[SITE] == site
 
 
+@pytest.mark.integration
 def test_run_writes_the_calibrated_scenario(tmp_path):
     out = tmp_path / "run"
     proc = subprocess.run([sys.executable, str(ROOT / "run_sim.py"), "run", str(EXAMPLE), "--set",
@@ -277,6 +286,7 @@ def _without_part(tmp_path: Path, part: str) -> Path:
     return path
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("part", ["Part_1A", "Part_1B"])
 def test_file_without_completions_is_a_clear_error(tmp_path, part):
     path = _without_part(tmp_path, part)
@@ -290,6 +300,7 @@ def test_file_without_completions_is_a_clear_error(tmp_path, part):
     assert validate(raw, "scenario.yaml").start_list.rtt.total == 21702, "without the flag the file is fine"
 
 
+@pytest.mark.integration
 def test_file_without_part_1a_exits_2_on_the_command_line(tmp_path):
     path = _without_part(tmp_path, "Part_1A")
     raw = _one_site_raw()
@@ -302,6 +313,7 @@ def test_file_without_part_1a_exits_2_on_the_command_line(tmp_path):
     assert str(path) in proc.stderr and "no Part_1A (completed admitted pathways) rows" in proc.stderr, proc.stderr
 
 
+@pytest.mark.unit
 def test_flag_refused_with_bands():
     raw = load_raw(ROOT / "scenarios" / "baseline.yaml")
     raw["start_list"]["calibrate_treatment_from_rtt"] = True
@@ -314,6 +326,7 @@ def test_flag_refused_with_bands():
 # --- the model ------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.verification
 def test_model_treats_at_the_part_1a_rate_while_capacity_binds():
     """Three weeks before Christmas (no bank holidays), one replication, the list long enough that theatres are
     the limit (RBD had 5,322 with a decision to admit, 15 weeks of Part_1A), Charing Cross hub included.
@@ -336,6 +349,7 @@ def test_model_treats_at_the_part_1a_rate_while_capacity_binds():
     assert uncalibrated > 1.5 * want, f"check: the example's own 265 sessions would do far more ({uncalibrated:.0f})"
 
 
+@pytest.mark.unit
 def test_admitted_share_is_the_files_admitted_share_of_completions():
     """Decisions to treat follow the file: each specialty's admitted_share = Part_1A / (Part_1A + Part_1B), read
     here straight from the CSV; named in the notes and carried by the resolved mapping; untouched without the flag."""

@@ -22,10 +22,10 @@ import yaml
 
 from helpers import ROOT, simple_raw
 from sim.cli import main as cli
-from sim.outputs.backtest import METRICS, mape, monday_on_or_after
-from sim.scenario.schema import ScenarioError, load_scenario, validate
 from sim.model.replication import run_single
 from sim.model.start_list import apply_rtt_calibration, start_list_notes
+from sim.outputs.backtest import METRICS, mape, monday_on_or_after
+from sim.scenario.schema import ScenarioError, load_scenario, validate
 
 REAL = ROOT / "tests" / "data" / "rtt" / "20241130-RTT-November-2024-RBD.csv"
 BAND = re.compile(r"^Gt (\d+) (?:To \d+ )?Weeks SUM 1$")
@@ -105,6 +105,7 @@ def one_week():
 # --- the start list -------------------------------------------------------------------------------------
 
 
+@pytest.mark.verification
 @pytest.mark.parametrize("weeks", [18, 52, 78, 104])
 def test_list_is_the_extract_one_week_older(one_week, weeks):
     _, result = one_week
@@ -115,6 +116,7 @@ def test_list_is_the_extract_one_week_older(one_week, weeks):
                               f"'Gt {weeks - 1} To {weeks}' up), saw {seen}")
 
 
+@pytest.mark.verification
 def test_totals_and_admitted_stage_match_the_extract(one_week):
     _, result = one_week
     row = result.weekly.iloc[0]
@@ -128,6 +130,7 @@ def test_totals_and_admitted_stage_match_the_extract(one_week):
         assert int(row[column]) == 0, f"{column}: expected 0 with no demand or capacity, saw {int(row[column])}"
 
 
+@pytest.mark.verification
 def test_specialty_mapping_and_other_specialty_report(one_week):
     scenario, result = one_week
     by_code = _total_by_code("Part_2")
@@ -145,11 +148,12 @@ def test_specialty_mapping_and_other_specialty_report(one_week):
     assert note and not missing, f"expected a note naming every unmapped code, missing {missing} in {note!r}"
 
 
+@pytest.mark.unit
 def test_priorities_follow_the_specialty_mix(one_week):
     """Ophthalmology's mix is half P2, half P4; the others are all P4 (simple_raw)."""
     scenario, _ = one_week
-    from sim.model.referrals import PathwayParameters
     from sim.core.rng import Streams
+    from sim.model.referrals import PathwayParameters
     from sim.model.start_list import draw_start_list
     attrs, _ = draw_start_list(scenario, Streams(1, 0), PathwayParameters.from_scenario(scenario))
     ophth = attrs["specialty"] == scenario.specialty_names.index("ophthalmology")
@@ -181,6 +185,7 @@ def _edited_copy(tmp_path: Path, name: str, edit) -> Path:
     return path
 
 
+@pytest.mark.verification
 def test_unknown_clock_starts_left_out_and_open_band_kept(tmp_path):
     """Add 5 unknown clock starts and 7 pathways in the open 'Gt 104 Weeks' band (3 of them admitted) to
     trauma and orthopaedics: the 5 are left out and reported; the 7 are all over 104 weeks a week later."""
@@ -210,6 +215,7 @@ def test_unknown_clock_starts_left_out_and_open_band_kept(tmp_path):
 # --- validation -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("change, words", [
     ({"bands": []}, "exactly one of bands or rtt_csv"),
     ({"rtt_csv": None}, "exactly one of bands or rtt_csv"),
@@ -227,6 +233,7 @@ def test_validation_errors_name_the_key(change, words):
     assert words in text and "start_list" in text, f"expected {words!r} under start_list, saw {text!r}"
 
 
+@pytest.mark.unit
 def test_rtt_keys_refused_with_bands():
     raw = simple_raw()
     raw["start_list"]["provider_sites"] = {"RBD": "site_a"}
@@ -235,6 +242,7 @@ def test_rtt_keys_refused_with_bands():
     assert "provider_sites: only used with rtt_csv" in err.value.problems[0], err.value.problems
 
 
+@pytest.mark.unit
 def test_defaults_map_by_treatment_function_code_and_trust_code():
     raw = _raw()
     for key in ("provider_sites", "specialty_for_treatment_function"):
@@ -246,6 +254,7 @@ def test_defaults_map_by_treatment_function_code_and_trust_code():
     assert not {"100", "110", "130", "X02"} & unmapped, f"codes of the specialties must be mapped, saw {unmapped}"
 
 
+@pytest.mark.unit
 def test_relative_path_is_read_from_the_scenario_folder(tmp_path, monkeypatch):
     data = tmp_path / "scenarios" / "data"
     data.mkdir(parents=True)
@@ -257,6 +266,7 @@ def test_relative_path_is_read_from_the_scenario_folder(tmp_path, monkeypatch):
     assert scenario.start_list.rtt.total == 21702
 
 
+@pytest.mark.unit
 def test_calibrate_referrals_from_part_3():
     raw = _raw(calibrate_referrals_from_rtt=True)
     raw["referrals"]["advice_and_guidance_share"] = 0.1
@@ -280,6 +290,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           cwd=cwd, timeout=120)
 
 
+@pytest.mark.integration
 def test_not_an_rtt_file_exits_2_naming_the_file(tmp_path):
     bad = tmp_path / "not_rtt.csv"
     bad.write_text("date,inpatients\n2021-01-01,5\n", encoding="utf-8")
@@ -292,6 +303,7 @@ def test_not_an_rtt_file_exits_2_naming_the_file(tmp_path):
     assert "not an RTT Full CSV" in proc.stderr, proc.stderr
 
 
+@pytest.mark.integration
 def test_provider_with_no_rows_exits_2_and_writes_nothing(tmp_path):
     raw = _raw(providers=["RBD", "RYJ"], provider_sites={"RBD": "site_a", "RYJ": "site_a"})
     path = _write_scenario(tmp_path, raw)
@@ -306,6 +318,7 @@ def test_provider_with_no_rows_exits_2_and_writes_nothing(tmp_path):
 # --- backtest -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_mape_known_case():
     value, used, skipped = mape([100, 200, 0], [110, 150, 5])
     assert math.isclose(value, 17.5) and (used, skipped) == (2, 1), \
@@ -314,6 +327,7 @@ def test_mape_known_case():
     assert math.isnan(value) and (used, skipped) == (0, 2), (value, used, skipped)
 
 
+@pytest.mark.unit
 def test_monday_on_or_after():
     import datetime as dt
     assert monday_on_or_after(dt.date(2024, 11, 30)) == dt.date(2024, 12, 2)
@@ -338,6 +352,7 @@ def _observed(path: Path) -> dict[str, int]:
     return out
 
 
+@pytest.mark.integration
 def test_backtest_against_synthetic_months(tmp_path, capsys):
     dec = _scaled_month(tmp_path, "RTT-December-2024", 1.03)
     jan = _scaled_month(tmp_path, "RTT-January-2025", 1.06)
@@ -386,6 +401,7 @@ def test_backtest_against_synthetic_months(tmp_path, capsys):
     assert str(resolved["start_date"]) == "2024-12-02" and Path(resolved["start_list"]["rtt_csv"]) == REAL
 
 
+@pytest.mark.integration
 def test_backtest_bad_observed_file_exits_2_and_writes_nothing(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,2\n", encoding="utf-8")

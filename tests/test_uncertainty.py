@@ -9,11 +9,11 @@ import pytest
 import yaml
 
 from helpers import BASELINE, simple_raw
-from sim.scenario.schema import Scenario, ScenarioError, validate
+from sim.core.rng import Streams
 from sim.experiment.replications import run_replications
 from sim.model.replication import run_single
-from sim.core.rng import Streams
 from sim.scenario.intervals import UncertainParameter, draw_values, find_intervals
+from sim.scenario.schema import Scenario, ScenarioError, validate
 from test_cli import run_cli
 
 
@@ -28,6 +28,7 @@ def _with(raw: dict, **paths) -> dict:
     return raw
 
 
+@pytest.mark.unit
 def test_intervals_are_found_only_where_a_single_number_is_expected():
     raw = _with(simple_raw(), referrals__referrals_per_week=[80, 120],
                 sites__site_a__elective_beds=[900, 1101],
@@ -48,6 +49,7 @@ def test_intervals_are_found_only_where_a_single_number_is_expected():
     assert [p.key for p in scenario.parameter_intervals] == [p.key for p in intervals]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("value, expected", [
     ([0.2, 0.1], "expected [low, high] with low <= high"),
     ([0.1, 1.2], "1.2 is above the allowed maximum"),
@@ -62,6 +64,7 @@ def test_bad_intervals_name_the_key(value, expected):
                for line in err.value.problems), err.value.problems
 
 
+@pytest.mark.unit
 def test_both_ends_must_validate_together():
     """Shares that must add to one cannot move alone: the low end is checked and named."""
     raw = _with(simple_raw(priority_mix={"P1": 0.0, "P2": 0.0, "P3": 0.5, "P4": 0.5}))
@@ -72,6 +75,7 @@ def test_both_ends_must_validate_together():
                for line in err.value.problems), err.value.problems
 
 
+@pytest.mark.unit
 def test_the_interval_is_the_10th_to_90th_percentile():
     p = UncertainParameter(path=("x",), low=10.0, high=30.0, integer=False)
     assert p.value_at(0.1) == pytest.approx(10.0) and p.value_at(0.9) == pytest.approx(30.0)
@@ -82,6 +86,7 @@ def test_the_interval_is_the_10th_to_90th_percentile():
     assert np.mean(draws) == pytest.approx(20.0, abs=0.2)
 
 
+@pytest.mark.unit
 def test_draws_stay_within_the_keys_range_and_whole_numbers_stay_whole():
     share = UncertainParameter(path=("s",), low=0.0, high=0.9, integer=False, minimum=0.0, maximum=1.0,
                                maximum_exclusive=True)
@@ -94,6 +99,7 @@ def test_draws_stay_within_the_keys_range_and_whole_numbers_stay_whole():
     assert share.value_at(0.0) >= 0.0 and share.value_at(1.0) < 1.0
 
 
+@pytest.mark.unit
 def test_each_key_has_its_own_stream_so_draws_are_paired_across_scenarios():
     a = UncertainParameter(path=("a",), low=0.0, high=1.0, integer=False)
     b = UncertainParameter(path=("b",), low=5.0, high=9.0, integer=False)
@@ -111,6 +117,7 @@ def test_each_key_has_its_own_stream_so_draws_are_paired_across_scenarios():
     assert len({draw([b], rep)["b"] for rep in range(5)}) == 5, "replications draw different values"
 
 
+@pytest.mark.behaviour
 def test_each_replication_runs_with_its_draw():
     """Referral demand given as a range: each replication's clock starts follow its own drawn demand, and the
     drawn values are reported per replication."""
@@ -126,6 +133,7 @@ def test_each_replication_runs_with_its_draw():
     assert np.allclose(starts.sort_index(), drawn.sort_index(), rtol=0.15)
 
 
+@pytest.mark.behaviour
 def test_uncertain_capacity_leaves_the_referral_stream_alone():
     """Common random numbers hold with parameter uncertainty: a range on capacity changes no referral."""
     fixed = validate(simple_raw(horizon_weeks=6, sessions_per_day=14), "fixed.yaml")
@@ -138,6 +146,7 @@ def test_uncertain_capacity_leaves_the_referral_stream_alone():
     assert a.weekly["clock_stops_admitted"].tolist() != b.weekly["clock_stops_admitted"].tolist()
 
 
+@pytest.mark.behaviour
 def test_ranges_widen_the_spread_of_outcomes():
     """Direction of change: the same replications with demand uncertain spread wider than with demand fixed."""
     def spread(per_week):
@@ -149,6 +158,7 @@ def test_ranges_widen_the_spread_of_outcomes():
     assert spread([60.0, 140.0]) > 3 * spread(100.0)
 
 
+@pytest.mark.integration
 def test_command_line_reports_which_uncertainty_and_can_fix_the_parameters(tmp_path):
     fast = ["--set", "horizon_weeks=2", "--set", "referrals.referrals_per_week=[400,600]",
             "--set", "theatre_rules.on_the_day_cancellation_rate=[0.02,0.1]", "--replications", "2"]
@@ -171,7 +181,8 @@ def test_command_line_reports_which_uncertainty_and_can_fix_the_parameters(tmp_p
     import openpyxl
     assert "parameters" in openpyxl.load_workbook(out / "results.xlsx", read_only=True).sheetnames
     assert "run-to-run variability **and** uncertainty in the inputs" in report
-    assert "80% range, drawn each replication: theatre\\_rules.on\\_the\\_day\\_cancellation\\_rate | 0.02 to 0.1" in report
+    assert ("80% range, drawn each replication: "
+            "theatre\\_rules.on\\_the\\_day\\_cancellation\\_rate | 0.02 to 0.1") in report
 
     fixed = tmp_path / "fixed"
     proc = run_cli("run", str(BASELINE), *fast, "--fix-parameters", "--no-report", "--out", str(fixed))
@@ -183,6 +194,7 @@ def test_command_line_reports_which_uncertainty_and_can_fix_the_parameters(tmp_p
     assert np.allclose(starts, 500 * 0.9, rtol=0.1)     # the midpoint, less advice and guidance (~10%)
 
 
+@pytest.mark.integration
 def test_bad_interval_on_the_command_line_exits_2(tmp_path):
     proc = run_cli("run", str(BASELINE), "--set", "outpatients.virtual_share=[0.5,0.2]", "--out",
                    str(tmp_path / "x"))
@@ -191,6 +203,7 @@ def test_bad_interval_on_the_command_line_exits_2(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.unit
 def test_bounds_stated_in_mapping_types_keep_draws_possible():
     """A range on one weekday's sessions or one site share is drawn within the type's bounds (never negative,
     never above 1), because those bounds are read from the schema."""
@@ -207,6 +220,7 @@ def test_bounds_stated_in_mapping_types_keep_draws_possible():
     assert halves.midpoint == 3 and UncertainParameter(path=("n",), low=3, high=4, integer=True).midpoint == 4
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("key, value, reason", [
     ("finance.costs.theatre_session_staff", [500, 700], "finance prices the saved weekly results"),
     ("horizon_weeks", [50, 60], "the run's length is not an input"),
@@ -221,6 +235,7 @@ def test_ranges_are_refused_where_they_could_not_be_honoured(key, value, reason)
                for line in err.value.problems), err.value.problems
 
 
+@pytest.mark.unit
 def test_shares_checked_across_sections_at_both_ends():
     """Referral shares across specialties must add to one: a range on one of them is refused at load time."""
     from sim.scenario.schema import apply_overrides, load_raw
@@ -230,6 +245,7 @@ def test_shares_checked_across_sections_at_both_ends():
     assert any("at its low end" in line and "referral" in line for line in err.value.problems), err.value.problems
 
 
+@pytest.mark.unit
 def test_every_replications_draws_are_validated_before_any_runs(monkeypatch):
     """Two ranges that are fine at both ends together can still be drawn out of order in one replication
     (removal bands must increase): the experiment refuses before running anything and names the replication."""
@@ -249,6 +265,7 @@ def test_every_replications_draws_are_validated_before_any_runs(monkeypatch):
                for line in err.value.problems), err.value.problems
 
 
+@pytest.mark.unit
 def test_a_range_on_a_calibrated_key_is_refused():
     from sim.scenario.schema import load_scenario
     example = BASELINE.parent / "from_rtt_example.yaml"
@@ -259,10 +276,11 @@ def test_a_range_on_a_calibrated_key_is_refused():
                "start_list.calibrate_referrals_from_rtt" in line for line in err.value.problems), err.value.problems
 
 
+@pytest.mark.unit
 def test_a_range_inside_a_list_item_is_found_and_applied():
     """covid.waves.0.peak_inpatients: the path runs through a list; each replication's wave has its own peak."""
-    from sim.scenario.schema import apply_overrides, load_raw
     from sim.scenario.intervals import scenario_for_replication
+    from sim.scenario.schema import apply_overrides, load_raw
     raw = apply_overrides(load_raw(BASELINE.parent / "third_wave_mild.yaml"),
                           ["covid.waves.0.peak_inpatients=[150,300]"])
     scenario = validate(raw, "w.yaml")
@@ -272,6 +290,7 @@ def test_a_range_inside_a_list_item_is_found_and_applied():
     assert len(set(peaks)) == 4 and scenario.covid.waves[0].peak_inpatients == 225, "the loaded scenario is unchanged"
 
 
+@pytest.mark.integration
 def test_compare_checks_every_scenarios_draws_before_running_any(tmp_path):
     """The second scenario's draws break a rule in some replication: exit 2 naming its file and the replication,
     before the first scenario has run (no progress line) and with nothing written."""

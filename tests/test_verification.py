@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from helpers import scaled_baseline, simple
-from sim.outputs.analysis import weeks_to_clear
 from sim.model.replication import run_single
+from sim.outputs.analysis import weeks_to_clear
 
 
 def assert_stock_and_flow(weekly, initial_list: int | None = None) -> None:
@@ -27,6 +27,7 @@ def assert_stock_and_flow(weekly, initial_list: int | None = None) -> None:
                 f"first week starts with {g['waiting_total_start'].iloc[0]}, expected the start list {initial_list}")
 
 
+@pytest.mark.verification
 def test_stock_and_flow_identity_every_week_of_every_replication():
     # The scaled baseline exercises every flow: DNAs, cancellations, bed losses, weekly removals and a
     # validation round, bank holidays, seasonality and growth.
@@ -41,6 +42,7 @@ def test_stock_and_flow_identity_every_week_of_every_replication():
         assert w["outpatient_dna"].sum() > 0 and w["theatre_cancellations_on_day"].sum() > 0
 
 
+@pytest.mark.verification
 def test_conservation_of_patients():
     """Every pathway created is still waiting, treated, stopped at outpatients or removed: none lost."""
     sc = scaled_baseline(0.05, horizon_weeks=20)
@@ -52,6 +54,7 @@ def test_conservation_of_patients():
     assert created == accounted, f"{created} pathways created but {accounted} accounted for"
 
 
+@pytest.mark.verification
 @pytest.mark.parametrize("replication", [0, 1])
 def test_littles_law_in_steady_state(replication):
     """Time-average list = arrival rate x mean wait (formula 2), after a year's warm-up, within 5%.
@@ -73,6 +76,7 @@ def test_littles_law_in_steady_state(replication):
         f"Little's law: mean list {mean_list:.1f} vs arrival rate x mean wait {predicted:.1f}")
 
 
+@pytest.mark.verification
 @pytest.mark.parametrize("backlog, arrivals_per_week, capacity_per_day", [
     (2000, 50.0, 10),    # B0 <= 52 mu: clears at B0 / mu = 28.6 weeks
     (5000, 50.0, 10),    # B0 > 52 mu: clears at (B0 - 52 lambda) / (mu - lambda) = 120 weeks
@@ -91,6 +95,7 @@ def test_fluid_clearance_time_of_a_long_wait_backlog_under_fifo(backlog, arrival
         f"fluid clearance predicted {predicted:.1f} weeks; median simulated {median} ({cleared})")
 
 
+@pytest.mark.behaviour
 def test_unlimited_capacity_gives_zero_waits():
     sc = simple(referrals_per_week=500.0, sessions_per_day=1, case_minutes=1.0, session_minutes=1e7,
                 horizon_weeks=20)
@@ -101,6 +106,7 @@ def test_unlimited_capacity_gives_zero_waits():
     assert w["clock_stops_admitted"].sum() == w["clock_starts"].sum()
 
 
+@pytest.mark.behaviour
 def test_zero_sessions_treat_nobody():
     sc = simple(referrals_per_week=100.0, sessions_per_day=0, horizon_weeks=10,
                 start_bands=[{"from_weeks": 10, "to_weeks": 40, "count": 300, "admitted_share": 1.0}])
@@ -110,6 +116,7 @@ def test_zero_sessions_treat_nobody():
     assert w["waiting_total"].iloc[-1] == 300 + w["clock_starts"].sum(), "everyone referred should still be waiting"
 
 
+@pytest.mark.behaviour
 def test_zero_clinic_slots_see_nobody():
     sc = simple(referrals_per_week=100.0, clinic_slots_per_week=0.0, horizon_weeks=6)
     w = run_single(sc, 0).weekly
@@ -117,12 +124,14 @@ def test_zero_clinic_slots_see_nobody():
     assert w["waiting_outpatient"].iloc[-1] == w["clock_starts"].sum()
 
 
+@pytest.mark.behaviour
 def test_no_referrals_and_no_list_is_quiet():
     sc = simple(referrals_per_week=0.0, horizon_weeks=5)
     w = run_single(sc, 0).weekly
     assert (w[["clock_starts", "waiting_total", "clock_stops_admitted"]] == 0).all().all()
 
 
+@pytest.mark.behaviour
 def test_theatre_utilisation_never_exceeds_one_under_overload():
     sc = simple(referrals_per_week=1000.0, sessions_per_day=5, case_minutes=50.0, horizon_weeks=8)
     w = run_single(sc, 0).weekly
