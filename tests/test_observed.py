@@ -43,7 +43,8 @@ def test_shipped_england_series_blanks_what_was_not_published() -> None:
     assert math.isnan(table.loc[pd.Period("2019-04"), "over_78w"]), "78-week counts were not published in 2019"
     assert math.isnan(table.loc[pd.Period("2021-02"), "p92_wait_weeks"]), "a '52+' percentile is unknown: blank"
     june = table.loc[pd.Period("2021-06")]
-    assert june["over_52w"] == 304823 and june["waiting_list"] == 5453486, f"England June 2021 as published: {dict(june)}"
+    assert june["over_52w"] == 304823 and june["waiting_list"] == 5453486, (
+        f"England June 2021 as published: {dict(june)}")
     assert june["completed_pathways"] == 275835 + 1063055, "completions = admitted + non-admitted"
 
 

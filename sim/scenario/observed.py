@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import pandas as pd
 
@@ -74,7 +75,7 @@ class ObservedSeries:
     def columns(self) -> list[str]:
         return list(self.table.columns)
 
-    def window(self, first: str | pd.Period, last: str | pd.Period) -> "ObservedSeries":
+    def window(self, first: str | pd.Period, last: str | pd.Period) -> ObservedSeries:
         """The months from `first` to `last` inclusive (`YYYY-MM`); an error if the series does not cover both."""
         first_p, last_p = pd.Period(first, freq="M"), pd.Period(last, freq="M")
         if first_p > last_p:
@@ -128,7 +129,7 @@ def load_observed(path: str | Path) -> ObservedSeries:
         if len(row) != len(header):
             problems.append(f"{label}, row {number}: {len(row)} cells, the header has {len(header)}")
             continue
-        cells = dict(zip(header, (cell.strip() for cell in row)))
+        cells = dict(zip(header, (cell.strip() for cell in row), strict=True))
         month = _parse_month(cells["month"], f"{label}, row {number}, column month", problems)
         record = {column: _parse_value(cells[column], column, f"{label}, row {number}, column {column}", problems)
                   for column in header if column != "month"}
@@ -254,7 +255,7 @@ def _check_row(record: dict[str, float], where: str, problems: list[str]) -> Non
 
 
 def _check_months(label: str, months: list[pd.Period], problems: list[str]) -> None:
-    for before, after in zip(months, months[1:]):
+    for before, after in itertools.pairwise(months):
         if after == before:
             problems.append(f"{label}: month {after} appears twice")
         elif after < before:
