@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from sim.outputs.analysis import weeks_to_clear
+from sim.experiment.clearance import weeks_to_clear
 from sim.scenario.schema import Scenario
 from sim.experiment.executors import ReplicationExecutor, make_executor, stop
 from sim.model.replication import ReplicationResult
