@@ -13,7 +13,7 @@ import sys
 
 
 from sim.core.apportion import apportion
-from sim.scenario.schema import load_raw
+from sim.scenario.yaml_files import load_raw
 
 OUTPATIENT_MARGIN = 1.06
 THEATRE_MARGIN = 1.08

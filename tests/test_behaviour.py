@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from helpers import scaled_baseline, scaled_baseline_raw, simple
-from sim.scenario.schema import validate
+from sim.scenario.validate import validate
 from sim.outputs.analysis import weeks_to_clear
 from sim.model.replication import run_single
 
@@ -122,7 +122,7 @@ def test_local_processes_give_identical_results():
 
 
 def test_auto_replications_stop_at_the_target_or_the_cap():
-    from sim.scenario.schema import validate
+    from sim.scenario.validate import validate
     from sim.experiment.replications import run_replications
     from helpers import simple_raw
 

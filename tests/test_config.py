@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from helpers import BASELINE, simple_raw
-from sim.scenario.schema import ScenarioError, load_scenario, validate
+from sim.scenario.build import load_scenario
+from sim.scenario.schema import ScenarioError
+from sim.scenario.validate import validate
 
 
 def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:

@@ -10,7 +10,7 @@ import pytest
 from helpers import scaled_baseline_raw
 from sim.outputs import finance
 from sim.outputs.analysis import weeks_to_clear
-from sim.scenario.schema import validate
+from sim.scenario.validate import validate
 from sim.model.replication import run_single
 
 SITES = ("imperial", "chelsea_westminster", "lnwh", "hillingdon")

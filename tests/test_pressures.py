@@ -19,7 +19,9 @@ import pytest
 
 from helpers import ALL_DAYS, ROOT, scaled_baseline_raw, simple_raw
 from sim.outputs.analysis import weeks_to_clear
-from sim.scenario.schema import WEEKDAYS, load_raw, validate
+from sim.scenario.schema import WEEKDAYS
+from sim.scenario.validate import validate
+from sim.scenario.yaml_files import load_raw
 from sim.model.replication import run_single
 from sim.model.vaccination import CENTRE_KINDS, erlang_c, erlang_c_mean_wait, simulate_centre_queue
 

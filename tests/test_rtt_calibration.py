@@ -19,7 +19,10 @@ import pytest
 import yaml
 
 from helpers import ROOT
-from sim.scenario.schema import ScenarioError, load_raw, load_scenario, validate
+from sim.scenario.build import load_scenario
+from sim.scenario.schema import ScenarioError
+from sim.scenario.validate import validate
+from sim.scenario.yaml_files import load_raw
 from sim.model.replication import run_single
 from sim.model.start_list import apply_rtt_calibration, start_list_notes
 

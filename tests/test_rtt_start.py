@@ -23,7 +23,9 @@ import yaml
 from helpers import ROOT, simple_raw
 from sim.cli import main as cli
 from sim.outputs.backtest import METRICS, mape, monday_on_or_after
-from sim.scenario.schema import ScenarioError, load_scenario, validate
+from sim.scenario.build import load_scenario
+from sim.scenario.schema import ScenarioError
+from sim.scenario.validate import validate
 from sim.model.replication import run_single
 from sim.model.start_list import apply_rtt_calibration, start_list_notes
 

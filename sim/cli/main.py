@@ -19,13 +19,14 @@ import pandas as pd
 
 from sim.outputs.analysis import (comparison_lines, headline, paired_comparison, replication_kpis, summarise,
                           target_probabilities)
-from sim.scenario.schema import ScenarioError, load_scenario
+from sim.scenario.build import check_draws, load_scenario
+from sim.scenario.schema import ScenarioError
 from sim.experiment.executors import EXECUTORS, ExecutorError, ReplicationExecutor, make_executor, stop
 from sim.experiment.replications import run_replications
 from sim.outputs import finance
 from sim.outputs.report import build_report
 from sim.model.start_list import start_list_notes
-from sim.scenario.intervals import check_draws, describe_uncertainty, intervals_show, without_parameter_uncertainty
+from sim.scenario.intervals import describe_uncertainty, intervals_show, without_parameter_uncertainty
 from sim.outputs.run_folder import (PROJECT_ROOT, OutputError, atomic_run_dir, check_out_dir, default_run_dir, write_manifest,
                          write_resolved_scenario)
 

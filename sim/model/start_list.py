@@ -283,7 +283,7 @@ def build_rtt_start_list(sl: Any, context: dict | None = None) -> RttStartList:
 
     Called by StartList's validator with pydantic's validation context: `source` (the scenario file, for
     relative paths) and `raw` (the whole scenario mapping, to check sites and specialties), passed by
-    `sim.scenario.schema.validate`.
+    `sim.scenario.validate.validate`.
     """
     from sim.scenario.rtt_extract import RttDataError, map_specialties, spread_open_band
 
@@ -518,8 +518,8 @@ def _draw_rtt_start_list(scenario: Scenario, streams: Streams, params: PathwayPa
 
 def embed_rtt_csv_path(raw: dict, path: Path) -> dict:
     """A copy of the plain scenario mapping with start_list.rtt_csv made absolute (read from the scenario file's
-    folder), so the resolved scenario saved with a run still finds the file. For `sim.scenario.schema.load_scenario`,
-    beside `_embed_covid_series`: `raw = embed_rtt_csv_path(raw, path)`."""
+    folder), so the resolved scenario saved with a run still finds the file. For `sim.scenario.build.load_scenario`,
+    beside `embed_covid_series`: `raw = embed_rtt_csv_path(raw, path)`."""
     sl = raw.get("start_list")
     if not isinstance(sl, dict) or not isinstance(sl.get("rtt_csv"), str):
         return raw

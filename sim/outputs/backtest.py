@@ -35,7 +35,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from sim.scenario.schema import ScenarioError, _embed_covid_series, apply_overrides, load_raw, validate
+from sim.scenario.build import embed_covid_series
+from sim.scenario.schema import ScenarioError
+from sim.scenario.validate import validate
+from sim.scenario.yaml_files import apply_overrides, load_raw
 from sim.experiment.replications import run_replications
 from sim.outputs.run_folder import atomic_run_dir, check_out_dir, default_run_dir, write_manifest, write_resolved_scenario
 from sim.scenario.rtt_extract import RttDataError, RttExtract
@@ -152,7 +155,7 @@ def build_backtest_scenario(path: Path, observed: list[Path], overrides: list[st
     raw = load_raw(path)
     if overrides:
         raw = apply_overrides(raw, overrides)
-    raw = _embed_covid_series(raw, path)
+    raw = embed_covid_series(raw, path)
     sl = dict(raw.get("start_list") or {})
     if sl.get("rtt_csv") and not Path(str(sl["rtt_csv"])).is_absolute():
         sl["rtt_csv"] = str(resolve_rtt_csv(str(sl["rtt_csv"]), path))

@@ -16,8 +16,8 @@ percentiles of the normal before truncation.
 
 Where a scenario expects a list of numbers the list is read as that list, never as an interval; intervals are
 recognised only where the schema expects a single number. Some sections refuse ranges (REFUSED, with why).
-Every replication's draws are validated like a scenario file before anything runs (`check_draws`), so a draw
-can never break a rule that ties keys together.
+Every replication's draws are validated like a scenario file before anything runs
+(sim.scenario.build.check_draws), so a draw can never break a rule that ties keys together.
 """
 from __future__ import annotations
 
@@ -121,7 +121,7 @@ def draw_values(intervals: list[UncertainParameter], percentile_for: typing.Call
 
 def apply_values(scenario: Scenario, intervals: list[UncertainParameter], values: dict[str, float]) -> Scenario:
     """A copy of the validated scenario with each uncertain key set to its drawn value (copy-on-write along
-    the key's path; `check_draws` validates the result before a replication runs)."""
+    the key's path; sim.scenario.build.check_draws validates the result before a replication runs)."""
     out = scenario
     for p in intervals:
         value = values[p.key]
@@ -137,32 +137,6 @@ def scenario_for_replication(scenario: Scenario, seed: int, replication: int) ->
     streams = Streams(seed, replication)
     values = draw_values(intervals, lambda key: float(streams.for_unit("parameter_uncertainty", key).random()))
     return apply_values(scenario, intervals, values), values
-
-
-def check_draws(scenario: Scenario, seed: int, replications: int | str, source: object = None) -> None:
-    """Validate every replication's drawn scenario like a scenario file, before any of them runs; a draw that
-    breaks a rule (shares that must add to one, bands in order, a share above 1) is a ScenarioError naming the
-    replication, the values drawn and the rule, so nothing is run or written. `replications`: a count, or
-    "auto" (every replication up to the cap); `source`: the scenario file, for the message (default: its name)."""
-    from sim.scenario.schema import ScenarioError, _cross_reference_problems, _format_validation_errors
-    from sim.scenario.schema import Scenario as ScenarioModel
-    problems: list[str] = []
-    count = scenario.run.max_replications if replications == "auto" else int(replications)
-    for r in range(count):
-        drawn, values = scenario_for_replication(scenario, seed, r)
-        if not values:
-            return
-        mapping = drawn.model_dump(exclude_unset=True)
-        where = (f"{source or scenario.name}: replication {r} drew "
-                 + ", ".join(f"{k}={v:g}" for k, v in values.items()) + ";")
-        found = _cross_reference_problems(mapping)
-        try:
-            ScenarioModel.model_validate(mapping, context={"source": scenario.name, "raw": mapping})
-        except ValidationError as exc:
-            found = [line.split(": ", 1)[-1] for line in _format_validation_errors(scenario.name, exc)] + found
-        problems += [f"{where} {p} (narrow the [low, high] ranges involved)" for p in found]
-    if problems:
-        raise ScenarioError(list(dict.fromkeys(problems)))
 
 
 def without_parameter_uncertainty(scenario: Scenario) -> Scenario:
