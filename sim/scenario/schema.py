@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-PRIORITIES = ("P1", "P2", "P3", "P4")
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Priority = Literal["P1", "P2", "P3", "P4"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+Month = Literal["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+PRIORITIES: tuple[str, ...] = get_args(Priority)
+WEEKDAYS: tuple[str, ...] = get_args(Weekday)
+MONTHS: tuple[str, ...] = get_args(Month)
 SHARE_TOLERANCE = 1e-6
 
 
@@ -32,14 +36,26 @@ NonNegativeFloat = Annotated[float, Field(ge=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
 
 
+def _sums_to_one(shares: Any) -> Any:
+    """Shares of a whole must add up to 1; a keyword standing in for the shares (`referral_shares`) passes."""
+    if isinstance(shares, dict):
+        total = sum(shares.values())
+        if not math.isclose(total, 1.0, abs_tol=SHARE_TOLERANCE):
+            raise ValueError(f"shares must sum to 1 (they sum to {total:.6g})")
+    return shares
+
+
+Key = TypeVar("Key")
+Keyword = TypeVar("Keyword")
+# Shares of a whole by key (specialty, site, priority): each 0..1, together 1.
+Shares = Annotated[dict[Key, Share], AfterValidator(_sums_to_one)]
+# The same, or a keyword meaning "shares taken from elsewhere". The check wraps the union, so a bad sum is one
+# error rather than one per member of the union.
+SharesOr = Annotated[dict[Key, Share] | Keyword, AfterValidator(_sums_to_one)]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-def _check_shares(values: dict[str, float] | list[float], what: str) -> None:
-    total = sum(values.values()) if isinstance(values, dict) else sum(values)
-    if not math.isclose(total, 1.0, abs_tol=SHARE_TOLERANCE):
-        raise ValueError(f"{what} must sum to 1 (they sum to {total:.6g})")
 
 
 class LogNormalMinutes(_Model):
@@ -56,44 +72,20 @@ class Specialty(_Model):
     referral_share: float = Field(ge=0, le=1)
     admitted_share: float = Field(ge=0, le=1, description="share of referrals that end in a decision to treat")
     day_case_share: float = Field(ge=0, le=1, description="share of admitted cases done as day cases")
-    priority_mix: dict[Literal["P1", "P2", "P3", "P4"], Share]
+    priority_mix: Shares[Priority]
     theatre_minutes_day_case: LogNormalMinutes
     theatre_minutes_inpatient: LogNormalMinutes
     los_days_mean: float = Field(ge=0, description="mean length of stay of an inpatient case (exponential)")
-
-    @field_validator("priority_mix")
-    @classmethod
-    def _mix_sums_to_one(cls, v: dict[str, float]) -> dict[str, float]:
-        if any(x < 0 for x in v.values()):
-            raise ValueError("priority shares must not be negative")
-        _check_shares(v, "priority shares")
-        return v
 
 
 class TheatreTemplate(_Model):
     """A site's weekly theatre timetable."""
 
-    sessions_by_weekday: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], NonNegativeInt]
+    sessions_by_weekday: dict[Weekday, NonNegativeInt]
     session_minutes: float = Field(gt=0)
     turnaround_minutes: float = Field(ge=0)
     utilisation_cap: float = Field(gt=0, le=1, description="share of session minutes that may be booked")
-    specialty_session_shares: dict[str, Share]
-
-    @field_validator("sessions_by_weekday")
-    @classmethod
-    def _non_negative_sessions(cls, v: dict[str, int]) -> dict[str, int]:
-        bad = [k for k, n in v.items() if n < 0]
-        if bad:
-            raise ValueError(f"sessions must not be negative (on {', '.join(bad)})")
-        return v
-
-    @field_validator("specialty_session_shares")
-    @classmethod
-    def _session_shares(cls, v: dict[str, float]) -> dict[str, float]:
-        if any(x < 0 for x in v.values()):
-            raise ValueError("session shares must not be negative")
-        _check_shares(v, "specialty session shares")
-        return v
+    specialty_session_shares: Shares[str]
 
 
 class Site(_Model):
@@ -106,26 +98,10 @@ class Site(_Model):
     theatres: TheatreTemplate
     outpatient_first_slots_per_week: dict[str, NonNegativeFloat]
 
-    @field_validator("outpatient_first_slots_per_week")
-    @classmethod
-    def _non_negative_slots(cls, v: dict[str, float]) -> dict[str, float]:
-        bad = [k for k, n in v.items() if n < 0]
-        if bad:
-            raise ValueError(f"clinic slots must not be negative (for {', '.join(bad)})")
-        return v
-
 
 class Borough(_Model):
     population: int = Field(ge=0)
-    referred_site_shares: dict[str, Share]
-
-    @field_validator("referred_site_shares")
-    @classmethod
-    def _site_shares(cls, v: dict[str, float]) -> dict[str, float]:
-        if any(x < 0 for x in v.values()):
-            raise ValueError("site shares must not be negative")
-        _check_shares(v, "referred site shares")
-        return v
+    referred_site_shares: Shares[str]
 
 
 class Referrals(_Model):
@@ -133,7 +109,7 @@ class Referrals(_Model):
 
     referrals_per_week: float = Field(ge=0, description="GP referral requests a week across the ICS, before A&G")
     advice_and_guidance_share: float = Field(ge=0, le=1)
-    weekday_weights: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], NonNegativeFloat]
+    weekday_weights: dict[Weekday, NonNegativeFloat]
     seasonality_amplitude: float = Field(ge=0, lt=1, description="relative amplitude of the annual cosine")
     seasonality_peak_day_of_year: int = Field(ge=1, le=366)
     demand_growth_per_year: float = Field(gt=-1)
@@ -149,7 +125,7 @@ class Referrals(_Model):
 
 
 class Outpatients(_Model):
-    clinic_weekdays: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]]
+    clinic_weekdays: list[Weekday]
     virtual_share: float = Field(ge=0, le=1)
     dna_rate_face_to_face: float = Field(ge=0, lt=1)
     dna_rate_virtual: float = Field(ge=0, lt=1)
@@ -216,9 +192,9 @@ class StartList(_Model):
     """
 
     bands: list[StartBand] | None = None
-    specialty_shares: dict[str, float] | Literal["referral_shares"] = "referral_shares"
-    site_shares: dict[str, float] | Literal["referral_shares"] = "referral_shares"
-    priority_mix: dict[Literal["P1", "P2", "P3", "P4"], float] | Literal["specialty"] = "specialty"
+    specialty_shares: SharesOr[str, Literal["referral_shares"]] = "referral_shares"
+    site_shares: SharesOr[str, Literal["referral_shares"]] = "referral_shares"
+    priority_mix: SharesOr[Priority, Literal["specialty"]] = "specialty"
     rtt_csv: str | None = None
     providers: list[str] | None = None
     commissioners: list[str] | None = None
@@ -231,15 +207,6 @@ class StartList(_Model):
 
     _rtt: Any = None  # sim.model.start_list.RttStartList, built when validated (private: not part of the scenario)
     _treatment_calibration: Any = None  # sim.scenario.calibration records, set by apply_rtt_calibration (private)
-
-    @field_validator("specialty_shares", "site_shares", "priority_mix")
-    @classmethod
-    def _shares(cls, v: Any) -> Any:
-        if isinstance(v, dict):
-            if any(x < 0 for x in v.values()):
-                raise ValueError("shares must not be negative")
-            _check_shares(v, "shares")
-        return v
 
     @field_validator("specialty_for_treatment_function", "provider_sites", mode="before")
     @classmethod
@@ -277,10 +244,6 @@ class StartList(_Model):
         """What calibrate_treatment_from_rtt changed (sim.scenario.calibration.SiteCalibration per site, with the
         values before), once sim.model.start_list.apply_rtt_calibration has applied it; None before."""
         return self._treatment_calibration
-
-
-MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
 class CovidWave(_Model):
@@ -337,18 +300,11 @@ class Covid(_Model):
     inpatients_series: list[CovidSeriesPoint] = []
     inpatients_csv: str | None = None
     wave_peak_multiplier: float = Field(default=1.0, ge=0)
-    site_shares: dict[str, Share] | Literal["elective_beds"] = "elective_beds"
+    site_shares: SharesOr[str, Literal["elective_beds"]] = "elective_beds"
     elective_beds_lost_per_covid_inpatient: float = Field(default=0.0, ge=0)
     critical_care: CriticalCare | None = None
     infection_control: InfectionControl | None = None
     referral_suppression: ReferralSuppression | None = None
-
-    @field_validator("site_shares")
-    @classmethod
-    def _shares(cls, v: Any) -> Any:
-        if isinstance(v, dict):
-            _check_shares(v, "Covid site shares")
-        return v
 
 
 class SurgicalHub(_Model):
@@ -387,8 +343,7 @@ class Staff(_Model):
     groups: dict[str, StaffGroup]
     establishment: dict[str, dict[str, NonNegativeInt]]
     baseline_sickness_rate: float = Field(ge=0, le=1)
-    annual_leave_rate_by_month: dict[Literal["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
-                                             "nov", "dec"], Share]
+    annual_leave_rate_by_month: dict[Month, Share]
     rostered_absence_rate: float = Field(ge=0, lt=1, description="absence clinic rotas already allow for")
     covid_isolation_rate_per_1000_inpatients: float = Field(default=0.0, ge=0)
     fatigue: Fatigue | None = None
@@ -398,16 +353,6 @@ class Staff(_Model):
     def _months(cls, v: dict[str, float]) -> dict[str, float]:
         if set(v) != set(MONTHS):
             raise ValueError(f"give a rate for each month: {', '.join(MONTHS)}")
-        if any(not 0 <= x <= 1 for x in v.values()):
-            raise ValueError("rates must be between 0 and 1")
-        return v
-
-    @field_validator("establishment")
-    @classmethod
-    def _non_negative(cls, v: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
-        bad = [f"{s}.{g}" for s, groups in v.items() for g, n in groups.items() if n < 0]
-        if bad:
-            raise ValueError(f"establishment must not be negative ({', '.join(bad)})")
         return v
 
 
@@ -418,7 +363,7 @@ class VaccinationCentre(_Model):
     stations: int = Field(ge=0)
     surge_stations: int = Field(default=0, ge=0, description="extra stations opened during the surge")
     open_minutes_per_day: float = Field(gt=0, le=1440)
-    open_weekdays: list[Weekday] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    open_weekdays: list[Weekday] = list(WEEKDAYS)
     event_dates: list[dt.date] = []
     minutes_per_dose: float = Field(gt=0)
     observation_minutes: float = Field(default=15.0, ge=0)
