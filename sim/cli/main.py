@@ -25,7 +25,6 @@ from sim.experiment.executors import EXECUTORS, ExecutorError, ReplicationExecut
 from sim.experiment.replications import run_replications
 from sim.outputs import finance
 from sim.outputs.report import build_report
-from sim.model.start_list import start_list_notes
 from sim.scenario.intervals import describe_uncertainty, intervals_show, without_parameter_uncertainty
 from sim.outputs.run_folder import (PROJECT_ROOT, OutputError, atomic_run_dir, check_out_dir, default_run_dir, write_manifest,
                          write_resolved_scenario)
@@ -195,11 +194,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    scenario, _ = load_scenario(args.scenario, args.overrides)
+    built = load_scenario(args.scenario, args.overrides)
+    scenario = built.scenario
     print(f"OK: {args.scenario} — {scenario.title}: {len(scenario.specialties)} specialties, "
           f"{len(scenario.sites)} sites, {len(scenario.boroughs)} boroughs, {scenario.horizon_weeks} weeks "
           f"from {scenario.start_date.isoformat()}")
-    for line in start_list_notes(scenario):
+    for line in built.notes:
         print(f"  {line}")
     if scenario.parameter_intervals:
         print(f"  {describe_uncertainty(scenario.parameter_intervals)}")
@@ -228,7 +228,7 @@ def _sweep(args: argparse.Namespace) -> int:
         factors.append((key.strip(), [v.strip() for v in levels.split(",")]))
     if not factors:
         raise ScenarioError(["sweep: give at least one --set key=v1,v2,..."])
-    base, _ = load_scenario(args.scenario)
+    base = load_scenario(args.scenario).scenario
     replications = args.replications or base.run.replications
     seed = args.seed if args.seed is not None else base.run.seed
     combos = list(itertools.product(*[levels for _, levels in factors]))
@@ -237,7 +237,8 @@ def _sweep(args: argparse.Namespace) -> int:
     for combo in combos:
         sets = [f"{k}={v}" for (k, _), v in zip(factors, combo)]
         label = ", ".join(sets)
-        sc, raw = load_scenario(args.scenario, sets + [f"run.replications={replications}", f"run.seed={seed}"])
+        variant = load_scenario(args.scenario, sets + [f"run.replications={replications}", f"run.seed={seed}"])
+        sc, raw = variant.scenario, variant.raw
         if args.fix_parameters:
             sc = without_parameter_uncertainty(sc)
         variants.append((combo, label, sc, raw))
@@ -314,12 +315,13 @@ def _sweep_heatmap(table: pd.DataFrame, keys: list[str], path: Path, start: dt.d
 def _run(args: argparse.Namespace, files: list[Path]) -> int:
     """Run one scenario (run) or several with the same seed and replications (compare)."""
     overrides = list(args.overrides)
-    loaded = [load_scenario(f, overrides) for f in files]
-    first = loaded[0][0]
+    first = load_scenario(files[0], overrides).scenario
     replications = args.replications if args.replications is not None else first.run.replications
     seed = args.seed if args.seed is not None else first.run.seed
     common = [f"run.replications={replications}", f"run.seed={seed}"]
-    loaded = [load_scenario(f, overrides + common) for f in files]
+    built = [load_scenario(f, overrides + common) for f in files]
+    notes = {b.scenario.name: b.notes for b in built}
+    loaded = [(b.scenario, b.raw) for b in built]
     if args.fix_parameters:
         loaded = [(without_parameter_uncertainty(sc), raw) for sc, raw in loaded]
     names = [sc.name for sc, _ in loaded]
@@ -343,7 +345,7 @@ def _run(args: argparse.Namespace, files: list[Path]) -> int:
             reps = replications if i == 0 else results[0].replications
             if not args.quiet:
                 print(f"Running {scenario.name} ({reps} replications, seed {seed})", file=sys.stderr)
-                for line in start_list_notes(scenario):
+                for line in notes[scenario.name]:
                     print(f"  {line}", file=sys.stderr)
             total = reps if reps != "auto" else scenario.run.max_replications
             results.append(run_replications(scenario, replications=reps, executor=runner,
@@ -401,7 +403,7 @@ def _run(args: argparse.Namespace, files: list[Path]) -> int:
                        parameter_intervals={sc.name: {p.key: [p.low, p.high] for p in sc.parameter_intervals}
                                             for sc, _ in loaded},
                        parameters_fixed_at_midpoints=bool(args.fix_parameters),
-                       start_list_notes={sc.name: start_list_notes(sc) for sc, _ in loaded if start_list_notes(sc)},
+                       start_list_notes={name: lines for name, lines in notes.items() if lines},
                        pathways_simulated=sum(r.pathways_simulated for r in results),
                        wall_time_seconds=round(time.perf_counter() - t0, 2),
                        started_at=started.isoformat(timespec="seconds"),

@@ -35,15 +35,13 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from sim.scenario.build import embed_covid_series
+from sim.scenario.build import BuiltScenario, build_scenario, load_scenario_mapping
 from sim.scenario.schema import ScenarioError
-from sim.scenario.validate import validate
-from sim.scenario.yaml_files import apply_overrides, load_raw
 from sim.experiment.replications import run_replications
 from sim.outputs.run_folder import atomic_run_dir, check_out_dir, default_run_dir, write_manifest, write_resolved_scenario
 from sim.scenario.rtt_extract import RttDataError, RttExtract
 from sim.scenario.intervals import describe_uncertainty, without_parameter_uncertainty
-from sim.model.start_list import apply_rtt_calibration, load_rtt_cached, resolve_rtt_csv, start_list_notes
+from sim.scenario.rtt_start_list import load_rtt_cached
 
 METRICS: tuple[str, ...] = ("waiting_total", "waiting_admitted", "waiting_over_18w", "waiting_over_52w",
                             "waiting_over_78w", "waiting_over_104w")
@@ -150,15 +148,20 @@ def _load_observed(paths: list[Path], providers, commissioners, spread: int) -> 
 
 
 def build_backtest_scenario(path: Path, observed: list[Path], overrides: list[str], replications: int | None,
-                            seed: int | None):
-    """(scenario, raw, extracts, notes) for a backtest of scenario file `path` against the observed files."""
-    raw = load_raw(path)
-    if overrides:
-        raw = apply_overrides(raw, overrides)
-    raw = embed_covid_series(raw, path)
+                            seed: int | None) -> tuple[BuiltScenario, list[RttExtract], list[str]]:
+    """The scenario a backtest of scenario file `path` runs, the observed months (earliest first) and the notes.
+    The scenario pipeline's steps (sim.scenario.build) with the backtest's changes to the mapping between them."""
+    raw = load_scenario_mapping(path, overrides)
+    raw, extracts, notes = _start_at_first_month(raw, observed, replications, seed)
+    built = build_scenario(raw, path)
+    return built, extracts, notes + built.notes
+
+
+def _start_at_first_month(raw: dict, observed: list[Path], replications: int | None, seed: int | None
+                          ) -> tuple[dict, list[RttExtract], list[str]]:
+    """The scenario mapping changed to start from the earliest observed month and run to the last (module
+    rules), the observed months read with the start list's providers, and a note for each change."""
     sl = dict(raw.get("start_list") or {})
-    if sl.get("rtt_csv") and not Path(str(sl["rtt_csv"])).is_absolute():
-        sl["rtt_csv"] = str(resolve_rtt_csv(str(sl["rtt_csv"]), path))
     providers = sl.get("providers") or list((sl.get("provider_sites") or {}).keys()) or None
     if providers is None:
         providers = [str(s.get("trust_code")) for s in (raw.get("sites") or {}).values()
@@ -189,9 +192,7 @@ def build_backtest_scenario(path: Path, observed: list[Path], overrides: list[st
         raw.setdefault("run", {})["replications"] = replications
     if seed is not None:
         raw.setdefault("run", {})["seed"] = seed
-    scenario = validate(raw, path)
-    scenario, raw = apply_rtt_calibration(scenario, raw, source=path)
-    return scenario, raw, extracts, notes + start_list_notes(scenario)
+    return raw, extracts, notes
 
 
 def backtest_chart(table: pd.DataFrame, start_label: str, start_census: dt.date, start_observed: dict[str, int],
@@ -239,8 +240,9 @@ def run_backtest(args: argparse.Namespace) -> int:
 
     if args.out is not None:
         check_out_dir(args.out)
-    scenario, raw, extracts, notes = build_backtest_scenario(args.scenario, list(args.observed),
-                                                             list(args.overrides), args.replications, args.seed)
+    built, extracts, notes = build_backtest_scenario(args.scenario, list(args.observed), list(args.overrides),
+                                                    args.replications, args.seed)
+    scenario, raw = built.scenario, built.raw
     if args.fix_parameters:
         scenario = without_parameter_uncertainty(scenario)
     if not args.quiet:

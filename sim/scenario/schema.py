@@ -10,7 +10,11 @@ import datetime as dt
 import math
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, InstanceOf, field_validator,
+                      model_validator)
+
+from sim.scenario.intervals import UncertainParameter
+from sim.scenario.rtt_start_list import RttStartList
 
 Priority = Literal["P1", "P2", "P3", "P4"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -45,6 +49,7 @@ def _sums_to_one(shares: Any) -> Any:
     return shares
 
 
+T = TypeVar("T")
 Key = TypeVar("Key")
 Keyword = TypeVar("Keyword")
 # Shares of a whole by key (specialty, site, priority): each 0..1, together 1.
@@ -56,6 +61,16 @@ SharesOr = Annotated[dict[Key, Share] | Keyword, AfterValidator(_sums_to_one)]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _not_written_in_a_file(value: Any) -> Any:
+    raise ValueError("not a scenario key: filled in when the scenario is built (sim.scenario.build)")
+
+
+# A field the build derives from what the file says (the list read from rtt_csv, the [low, high] ranges found).
+# Declared so that it is typed and copied with model_copy(update=...) like any field; refused as input, and left
+# out of model_dump (exclude=True on the Field), so a scenario file can neither set it nor see it.
+Derived = Annotated[T, BeforeValidator(_not_written_in_a_file)]
 
 
 class LogNormalMinutes(_Model):
@@ -184,11 +199,11 @@ class StartList(_Model):
     With `rtt_csv` (relative to the scenario file) the list is the file's incomplete pathways (Part_2, Part_2A on
     the admitted list) for `providers` (default: the keys of `provider_sites`), each provider put at a site and
     each treatment function at a specialty (default: the specialties' treatment_function_code; others go to
-    `other_specialty`); see sim.model.start_list. `specialty_shares` and `site_shares` apply to `bands` only.
+    `other_specialty`); see sim.scenario.rtt_start_list. `specialty_shares` and `site_shares` apply to `bands` only.
     `calibrate_referrals_from_rtt` takes referrals_per_week from the file's clock starts (Part_3);
     `calibrate_treatment_from_rtt` takes each provider site's theatre sessions and first outpatient slots from its
-    completed pathways (Part_1A, Part_1B; see sim.scenario.calibration). Both are applied by
-    sim.model.start_list.apply_rtt_calibration, which sim.scenario.build.load_scenario calls.
+    completed pathways (Part_1A, Part_1B; see sim.scenario.calibration). The file is read, and the calibrations
+    applied, when the scenario is built (sim.scenario.build), not here: validation only checks the settings.
     """
 
     bands: list[StartBand] | None = None
@@ -205,8 +220,8 @@ class StartList(_Model):
     calibrate_referrals_from_rtt: bool = False
     calibrate_treatment_from_rtt: bool = False
 
-    _rtt: Any = None  # sim.model.start_list.RttStartList, built when validated (private: not part of the scenario)
-    _treatment_calibration: Any = None  # sim.scenario.calibration records, set by apply_rtt_calibration (private)
+    rtt: Derived[InstanceOf[RttStartList] | None] = Field(
+        default=None, exclude=True, description="the list read from rtt_csv (sim.scenario.build.build_start_list)")
 
     @field_validator("specialty_for_treatment_function", "provider_sites", mode="before")
     @classmethod
@@ -214,7 +229,7 @@ class StartList(_Model):
         return {str(k): x for k, x in v.items()} if isinstance(v, dict) else v  # YAML reads 110: as a number
 
     @model_validator(mode="after")
-    def _one_source(self, info: Any) -> "StartList":
+    def _one_source(self) -> "StartList":
         if (self.bands is None) == (self.rtt_csv is None):
             raise ValueError("give exactly one of bands or rtt_csv" + (
                 " (both given: when extending a scenario that has bands, set bands: null)" if self.bands is not None
@@ -230,20 +245,7 @@ class StartList(_Model):
         unused = [k for k in ("specialty_shares", "site_shares") if isinstance(getattr(self, k), dict)]
         if unused:
             raise ValueError(f"{', '.join(unused)}: not used with rtt_csv (the file gives specialty and provider)")
-        from sim.model.start_list import build_rtt_start_list  # lazy: a bands scenario never imports the RTT reader
-        self._rtt = build_rtt_start_list(self, info.context)
         return self
-
-    @property
-    def rtt(self) -> Any:
-        """The list read from rtt_csv (sim.model.start_list.RttStartList), or None for a `bands` list."""
-        return self._rtt
-
-    @property
-    def treatment_calibration(self) -> Any:
-        """What calibrate_treatment_from_rtt changed (sim.scenario.calibration.SiteCalibration per site, with the
-        values before), once sim.model.start_list.apply_rtt_calibration has applied it; None before."""
-        return self._treatment_calibration
 
 
 class CovidWave(_Model):
@@ -492,13 +494,9 @@ class Scenario(_Model):
     staff: Staff | None = None
     vaccination: Vaccination | None = None
 
-    # keys given as 80% intervals [low, high] (sim.scenario.intervals); set by `validate`, drawn per replication
-    _parameter_intervals: list = PrivateAttr(default_factory=list)
-
-    @property
-    def parameter_intervals(self) -> list:
-        """The sim.scenario.intervals.UncertainParameter list: empty when every input is a single value."""
-        return self._parameter_intervals
+    parameter_intervals: Derived[tuple[InstanceOf[UncertainParameter], ...]] = Field(
+        default=(), exclude=True,
+        description="keys given as 80% intervals [low, high], drawn per replication (sim.scenario.validate)")
 
     @field_validator("start_date")
     @classmethod

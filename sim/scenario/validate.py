@@ -56,6 +56,8 @@ def cross_reference_problems(raw: dict) -> list[str]:
     start_list = mapping(raw.get("start_list"))
     check(start_list.get("specialty_shares"), "start_list.specialty_shares", specs, "specialty")
     check(start_list.get("site_shares"), "start_list.site_shares", sites, "site")
+    if isinstance(start_list.get("rtt_csv"), str):
+        problems += _rtt_settings_problems(start_list, mapping(raw.get("sites")), specs)
     boroughs = mapping(raw.get("boroughs"))
     pops = [mapping(b).get("population") for b in boroughs.values()]
     if boroughs and all(isinstance(p, int) for p in pops) and sum(pops) <= 0:
@@ -109,6 +111,31 @@ def cross_reference_problems(raw: dict) -> list[str]:
     return problems
 
 
+def _rtt_settings_problems(start_list: dict, sites: dict, specialties: set[str]) -> list[str]:
+    """An RTT start list's mappings must name sites and specialties that exist; without provider_sites each site's
+    trust_code is its provider code, so those must differ. The file itself is read when the scenario is built."""
+    problems: list[str] = []
+    provider_sites = start_list.get("provider_sites")
+    if isinstance(provider_sites, dict):
+        if not provider_sites:
+            problems.append("start_list.provider_sites: required with rtt_csv (which model site each RTT provider "
+                            "code is)")
+        for code, site in provider_sites.items():
+            if isinstance(site, str) and sites and site not in sites:
+                problems.append(_unknown_ref(f"start_list.provider_sites.{code}", site, set(sites), "site"))
+    elif provider_sites is None:
+        codes = [str(site.get("trust_code", "")).strip().upper() for site in sites.values() if isinstance(site, dict)]
+        shared = sorted({c for c in codes if codes.count(c) > 1})
+        if shared:
+            problems.append(f"start_list.provider_sites: required here: sites share trust_code {', '.join(shared)}")
+    specialty_for = start_list.get("specialty_for_treatment_function")
+    for code, specialty in (specialty_for.items() if isinstance(specialty_for, dict) else []):
+        if isinstance(specialty, str) and specialties and specialty not in specialties:
+            problems.append(_unknown_ref(f"start_list.specialty_for_treatment_function.{code}", specialty,
+                                         specialties, "specialty"))
+    return problems
+
+
 def _unknown_ref(path: str, key: str, known: set[str], kind: str) -> str:
     hint = difflib.get_close_matches(key, sorted(known), n=1)
     extra = f" (did you mean {hint[0]!r}?)" if hint else f" (known: {', '.join(sorted(known))})"
@@ -132,7 +159,7 @@ def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
                 return []
             current = inner[-1]
     if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
+        return [name for name, field in current.model_fields.items() if not field.exclude]   # not derived fields
     return []
 
 
@@ -175,7 +202,7 @@ def validate(raw: dict, source: Path | str) -> Scenario:
     problems = [f"{source}: {p}" for p in interval_problems + cross_reference_problems(mid_raw)]
     scenario = None
     try:
-        scenario = Scenario.model_validate(mid_raw, context={"source": str(source), "raw": mid_raw})
+        scenario = Scenario.model_validate(mid_raw)
     except ValidationError as exc:
         problems = format_validation_errors(Path(source), exc) + problems
     if scenario is not None and intervals and not problems:
@@ -184,11 +211,10 @@ def validate(raw: dict, source: Path | str) -> Scenario:
             prefix = f"{source}: with every [low, high] interval at its {end} end: "
             problems += [prefix + p for p in cross_reference_problems(end_raw)]
             try:
-                Scenario.model_validate(end_raw, context={"source": str(source), "raw": end_raw})
+                Scenario.model_validate(end_raw)
             except ValidationError as exc:
                 problems += [line.replace(f"{source}: ", prefix, 1)
                              for line in format_validation_errors(Path(source), exc)]
-    if problems:
+    if problems or scenario is None:
         raise ScenarioError(list(dict.fromkeys(problems)))
-    scenario._parameter_intervals = intervals
-    return scenario
+    return scenario.model_copy(update={"parameter_intervals": tuple(intervals)})
