@@ -71,6 +71,7 @@ def add_executor_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_fix_parameters_option(p: argparse.ArgumentParser) -> None:
+    """--fix-parameters: run every [low, high] input at its midpoint (sim.scenario.intervals)."""
     p.add_argument("--fix-parameters", action="store_true",
                    help="use the midpoint of every [low, high] input instead of drawing it per replication "
                         "(intervals then show run-to-run variation only)")

@@ -19,6 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
+    """Rebuild the report of a finished results folder (one that holds weekly.csv)."""
     folder = args.results_dir
     if not (folder / "weekly.csv").is_file():
         raise OutputError(f"{folder}: not a finished results folder (no weekly.csv)")

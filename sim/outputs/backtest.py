@@ -113,7 +113,9 @@ def errors_table(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _load_observed(paths: list[Path], providers, commissioners, spread: int) -> list[RttExtract]:
+def _load_observed(paths: list[Path], providers: Sequence[str] | None, commissioners: Sequence[str] | None,
+                   spread: int) -> list[RttExtract]:
+    """The observed months' extracts for the start list's providers, earliest first: at least two, one a month."""
     problems: list[str] = []
     extracts = []
     for path in paths:

@@ -1,4 +1,4 @@
-"""Charts for the report, drawn from the saved tables of a run folder (never from the model).
+"""Charts drawn from a run's saved tables (never from the model): the report's, the backtest's and the sweep's.
 
 Each function takes plain data frames and returns a matplotlib Figure; `save_figure` writes it as PNG and SVG.
 Figures are built with the object-oriented API on the Agg canvas, so no screen and no global pyplot state are
@@ -439,8 +439,8 @@ def clearance_chart(rows: list[ClearanceRow], *, start: dt.date, horizon_end: dt
     return fig
 
 
-def backtest_chart(table: pd.DataFrame, start_label: str, start_census: dt.date, start_observed: dict[str, int],
-                   title: str) -> Figure:
+def backtest_chart(table: pd.DataFrame, start_label: str, start_census: dt.date,
+                   start_observed: dict[str, float], title: str) -> Figure:
     """Observed months (points) against the simulated median (line) and 5th-95th percentile band, one panel per
     metric. The start month is the common first point: the simulation starts from its list."""
     fig = Figure(figsize=(13, 7.5))

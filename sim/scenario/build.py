@@ -12,8 +12,9 @@ The steps, in this order (each needs the one before):
                        (sim.scenario.calibration)
 
 `load_scenario` runs all six. A caller that changes the mapping between the steps (backtest replaces the start
-list and the dates) runs `load_scenario_mapping` (1-3), its changes, then `build_scenario` (4-6). Problems in an RTT file are found at
-step 5, so they are reported once the scenario's own problems are fixed, not in the same list.
+list and the dates) runs `load_scenario_mapping` (1-3), its changes, then `build_scenario` (4-6). Problems in an
+RTT file are found at step 5, so they are reported once the scenario's own problems are fixed, not in the same
+list.
 
 Before a run, `check_draws` validates every replication's drawn inputs like a scenario file.
 """
@@ -73,10 +74,10 @@ def build_scenario(raw: dict, source: Path | str) -> BuiltScenario:
 
 def embed_input_files(raw: dict, path: Path) -> dict:
     """Step 3: the mapping with the input files it names made part of it (`path` is the scenario file)."""
-    return embed_rtt_csv_path(embed_covid_series(raw, path), path)
+    return _embed_rtt_csv_path(_embed_covid_series(raw, path), path)
 
 
-def embed_covid_series(raw: dict, path: Path) -> dict:
+def _embed_covid_series(raw: dict, path: Path) -> dict:
     """Read covid.inpatients_csv (columns date, inpatients; relative to the scenario file) into the scenario,
     so the resolved scenario saved with a run carries the series itself."""
     covid = raw.get("covid")
@@ -104,7 +105,7 @@ def embed_covid_series(raw: dict, path: Path) -> dict:
     return out
 
 
-def embed_rtt_csv_path(raw: dict, path: Path) -> dict:
+def _embed_rtt_csv_path(raw: dict, path: Path) -> dict:
     """The mapping with start_list.rtt_csv made absolute (read from the scenario file's folder), so the resolved
     scenario saved with a run still finds the file. The file is read at step 5, after validation."""
     start_list = raw.get("start_list")

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
 from sim.scenario.rtt_extract import RttDataError, RttExtract, load_rtt, map_specialties, spread_open_band
 
@@ -187,12 +188,12 @@ def read_rtt_start_list(path: Path, *, site_trust_codes: Mapping[str, str], spec
         if lower < n_weeks:
             op[lower:] = spread_open_band(np.array([w2[lower:].sum() - w2a[lower:].sum()]), n_weeks - lower)[0]
             adm[lower:] = spread_open_band(np.array([w2a[lower:].sum()]), n_weeks - lower)[0]
-        key = (sites_of[prov], spec)
-        if key in cells:
-            cells[key][0] = cells[key][0] + op
-            cells[key][1] = cells[key][1] + adm
+        cell = (sites_of[prov], spec)
+        if cell in cells:
+            cells[cell][0] = cells[cell][0] + op
+            cells[cell][1] = cells[cell][1] + adm
         else:
-            cells[key] = [op, adm]
+            cells[cell] = [op, adm]
 
     completions = _completions_by_site(extract, sites_of, mapping, other)
     calibrated_sites = tuple(sorted({sites_of[p] for p in extract.providers}))
@@ -231,7 +232,8 @@ def read_rtt_start_list(path: Path, *, site_trust_codes: Mapping[str, str], spec
                         completions=completions, calibrated_sites=calibrated_sites)
 
 
-def _check_admitted_within_waiting(path: Path, part2, part2a, weeks: list[str], lower: int) -> None:
+def _check_admitted_within_waiting(path: Path, part2: pd.DataFrame, part2a: pd.DataFrame, weeks: list,
+                                   lower: int) -> None:
     """Part_2A (decision to admit) is a subset of Part_2: every row and week band must say so."""
     problems: list[str] = []
     p2a_on_p2 = part2a.reindex(part2.index, fill_value=0)

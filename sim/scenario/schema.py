@@ -19,9 +19,9 @@ from sim.scenario.rtt_start_list import RttStartList
 Priority = Literal["P1", "P2", "P3", "P4"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Month = Literal["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
-PRIORITIES: tuple[str, ...] = get_args(Priority)
-WEEKDAYS: tuple[str, ...] = get_args(Weekday)
-MONTHS: tuple[str, ...] = get_args(Month)
+PRIORITIES: tuple[Priority, ...] = get_args(Priority)
+WEEKDAYS: tuple[Weekday, ...] = get_args(Weekday)
+MONTHS: tuple[Month, ...] = get_args(Month)
 SHARE_TOLERANCE = 1e-6
 
 
