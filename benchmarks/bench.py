@@ -25,7 +25,8 @@ BASELINE = ROOT / "scenarios" / "baseline.yaml"
 def run_case(name: str) -> dict:
     sys.path.insert(0, str(ROOT))
     from sim.model.replication import run_single
-    from sim.scenario.schema import load_raw, validate
+    from sim.scenario.validate import validate
+    from sim.scenario.yaml_files import load_raw
 
     raw = load_raw(BASELINE)
     if name in ("engine_double_referrals", "engine_double_system"):

@@ -12,8 +12,8 @@ import math
 import sys
 
 
-from sim.scenario.schema import load_raw
-from sim.model.theatres import apportion
+from sim.core.apportion import apportion
+from sim.scenario.yaml_files import load_raw
 
 OUTPATIENT_MARGIN = 1.06
 THEATRE_MARGIN = 1.08

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import sys
 
-from sim.scenario.schema import load_raw
+from sim.scenario.yaml_files import load_raw
 
 UPTAKE = {"brent": (0.601, 0.476), "ealing": (0.648, 0.506), "hammersmith_fulham": (0.584, 0.449),
           "harrow": (0.699, 0.593), "hillingdon": (0.722, 0.585), "hounslow": (0.675, 0.537),

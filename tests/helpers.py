@@ -6,7 +6,9 @@ import copy
 import datetime as dt
 from pathlib import Path
 
-from sim.scenario.schema import Scenario, apply_overrides, load_raw, validate
+from sim.scenario.schema import Scenario
+from sim.scenario.validate import validate
+from sim.scenario.yaml_files import apply_overrides, load_raw
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "scenarios" / "baseline.yaml"

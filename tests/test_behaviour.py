@@ -8,7 +8,7 @@ import pytest
 from helpers import scaled_baseline, scaled_baseline_raw, simple
 from sim.model.replication import run_single
 from sim.outputs.analysis import weeks_to_clear
-from sim.scenario.schema import validate
+from sim.scenario.validate import validate
 
 pytestmark = pytest.mark.behaviour
 
@@ -130,7 +130,7 @@ def test_local_processes_give_identical_results():
 def test_auto_replications_stop_at_the_target_or_the_cap():
     from helpers import simple_raw
     from sim.experiment.replications import run_replications
-    from sim.scenario.schema import validate
+    from sim.scenario.validate import validate
 
     def scenario(**run):
         # the fluid-clearance regime (reference formula 6, ~120 weeks), whose clearance varies run to run

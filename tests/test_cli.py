@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import sim.cli.run
 from helpers import BASELINE, ROOT
 from sim.cli import main as cli
 from sim.outputs import run_folder as results
@@ -80,9 +81,8 @@ def test_out_folder_holding_a_run_is_refused(tmp_path):
 def test_interrupted_run_leaves_no_folder_that_looks_complete(tmp_path, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
-    monkeypatch.setattr(cli, "write_manifest", interrupted)
-    monkeypatch.setattr(cli, "RESULTS_ROOT", tmp_path)
-    code = cli.main(["run", str(BASELINE), *FAST, "--quiet"])
+    monkeypatch.setattr(sim.cli.run, "write_manifest", interrupted)
+    code = cli.main(["run", str(BASELINE), *FAST, "--quiet", "--results-root", str(tmp_path)])
     assert code == 130
     leftovers = list(tmp_path.rglob("*"))
     assert not [p for p in leftovers if p.is_file()], f"files left behind: {leftovers}"

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from helpers import BASELINE, simple_raw
-from sim.scenario.schema import ScenarioError, load_scenario, validate
+from sim.scenario.build import load_scenario
+from sim.scenario.schema import ScenarioError
+from sim.scenario.validate import validate
 
 pytestmark = pytest.mark.unit
 
@@ -25,7 +27,7 @@ def problems_of(path: Path, overrides: list[str] | None = None) -> list[str]:
 
 
 def test_shipped_baseline_is_valid():
-    scenario, raw = load_scenario(BASELINE)
+    scenario = load_scenario(BASELINE).scenario
     assert scenario.name == "baseline" and len(scenario.specialties) >= 8 and len(scenario.sites) == 4
     assert sum(b.count for b in scenario.start_list.bands if b.from_weeks >= 52) == 4500, \
         "the default start list must hold the seed's 4,500 patients waiting over a year"
@@ -116,9 +118,9 @@ def test_extends_merges_and_overrides(tmp_path):
         name: variant
         sites: {imperial: {elective_beds: 140}}
         """)
-    scenario, _ = load_scenario(p)
+    scenario = load_scenario(p).scenario
     assert scenario.name == "variant" and scenario.sites["imperial"].elective_beds == 140
-    assert scenario.sites["lnwh"].elective_beds == load_scenario(BASELINE)[0].sites["lnwh"].elective_beds
+    assert scenario.sites["lnwh"].elective_beds == load_scenario(BASELINE).scenario.sites["lnwh"].elective_beds
 
 
 def test_circular_extends_is_an_error(tmp_path):
@@ -128,8 +130,8 @@ def test_circular_extends_is_an_error(tmp_path):
 
 
 def test_set_overrides_values_and_rejects_unknown_keys():
-    scenario, raw = load_scenario(BASELINE, ["horizon_weeks=52", "sites.imperial.elective_beds=7",
-                                             "removals.weekly_rate_by_weeks_waited.0.weekly_rate=0.01"])
+    scenario = load_scenario(BASELINE, ["horizon_weeks=52", "sites.imperial.elective_beds=7",
+                                        "removals.weekly_rate_by_weeks_waited.0.weekly_rate=0.01"]).scenario
     assert scenario.horizon_weeks == 52 and scenario.sites["imperial"].elective_beds == 7
     assert scenario.removals.weekly_rate_by_weeks_waited[0].weekly_rate == 0.01
     with pytest.raises(ScenarioError) as info:

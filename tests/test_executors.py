@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from helpers import BASELINE, ROOT
-from sim.cli import main as cli
+from sim.cli.options import progress_reporter
 from test_cli import run_cli
 
 SMALL = ["--set", "horizon_weeks=6", "--set", "referrals.referrals_per_week=2000",
@@ -110,12 +110,12 @@ def test_progress_bar_on_a_terminal_and_lines_in_a_log(monkeypatch):
     args = SimpleNamespace(quiet=False)
     terminal = Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
-    tick = cli.progress_reporter(args, "baseline", 3)
+    tick = progress_reporter(args, "baseline", 3)
     for _ in range(3):
         tick(result, 3)
     assert "3/3" in terminal.getvalue() and "baseline" in terminal.getvalue()
     log = io.StringIO()
     monkeypatch.setattr(sys, "stderr", log)
-    cli.progress_reporter(args, "baseline", 3)(result, 3)
+    progress_reporter(args, "baseline", 3)(result, 3)
     assert log.getvalue() == "  baseline: 1/3 done (replication 0: 1,234 pathways in 1.5 s)\n"
-    assert cli.progress_reporter(SimpleNamespace(quiet=True), "baseline", 3) is None
+    assert progress_reporter(SimpleNamespace(quiet=True), "baseline", 3) is None

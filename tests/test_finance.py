@@ -11,7 +11,7 @@ from helpers import scaled_baseline_raw
 from sim.model.replication import run_single
 from sim.outputs import finance
 from sim.outputs.analysis import weeks_to_clear
-from sim.scenario.schema import validate
+from sim.scenario.validate import validate
 
 SITES = ("imperial", "chelsea_westminster", "lnwh", "hillingdon")
 

@@ -59,9 +59,6 @@ def layer_problems(source_root: Path, top: str = "sim") -> list[str]:
     return problems
 
 
-@pytest.mark.xfail(reason="known wrong-way imports being removed on other branches: scenario -> model (RTT start "
-                          "list, calibration, StartList validator), outputs/backtest -> cli, "
-                          "experiment/replications -> outputs/analysis", strict=False)
 def test_imports_point_only_to_the_same_layer_or_to_the_left():
     problems = layer_problems(ROOT)
     assert not problems, ("expected no import to point to a layer further right in "

@@ -22,7 +22,9 @@ from helpers import ALL_DAYS, ROOT, scaled_baseline_raw, simple_raw
 from sim.model.replication import run_single
 from sim.model.vaccination import CENTRE_KINDS, erlang_c, erlang_c_mean_wait, simulate_centre_queue
 from sim.outputs.analysis import weeks_to_clear
-from sim.scenario.schema import WEEKDAYS, load_raw, validate
+from sim.scenario.schema import WEEKDAYS
+from sim.scenario.validate import validate
+from sim.scenario.yaml_files import load_raw
 
 SCENARIOS = ROOT / "scenarios"
 ELECTIVE_COLUMNS = ["waiting_total", "waiting_over_52w", "clock_stops_admitted", "clock_stops_non_admitted",

@@ -1,4 +1,4 @@
-"""Issue 6: theatre sessions and outpatient slots calibrated from an RTT file's completed pathways
+"""Theatre sessions and outpatient slots calibrated from an RTT file's completed pathways
 (start_list.calibrate_treatment_from_rtt).
 
 Expected values come from the CSV read with the csv module, and cases per session from this file's own run of the
@@ -20,8 +20,10 @@ import yaml
 
 from helpers import ROOT
 from sim.model.replication import run_single
-from sim.model.start_list import apply_rtt_calibration, start_list_notes
-from sim.scenario.schema import ScenarioError, load_raw, load_scenario, validate
+from sim.scenario.build import BuiltScenario, build_scenario, build_start_list, load_scenario, start_list_notes
+from sim.scenario.schema import ScenarioError
+from sim.scenario.validate import validate
+from sim.scenario.yaml_files import load_raw
 
 REAL = ROOT / "tests" / "data" / "rtt" / "20241130-RTT-November-2024-RBD.csv"
 EXAMPLE = ROOT / "scenarios" / "from_rtt_example.yaml"
@@ -93,9 +95,8 @@ def _one_site_raw(hubs: bool = False, calibrate: bool = True, weeks: int = 3) ->
     return raw
 
 
-def _calibrated(raw: dict):
-    scenario = validate(raw, "one-site.yaml")
-    return apply_rtt_calibration(scenario, raw)
+def _calibrated(raw: dict) -> BuiltScenario:
+    return build_scenario(raw, "one-site.yaml")
 
 
 def _mapping(raw: dict) -> dict[str, str]:
@@ -108,7 +109,7 @@ def _mapping(raw: dict) -> dict[str, str]:
 @pytest.mark.unit
 def test_sessions_reproduce_the_part_1a_rate():
     raw = _one_site_raw()
-    scenario, new_raw = _calibrated(raw)
+    new_raw = _calibrated(raw).raw
     admitted = _completions("Part_1A", _mapping(raw))
     assert sum(admitted.values()) == 1544, f"file check: RBD Part_1A is 1,544, read {sum(admitted.values())}"
     theatres = new_raw["sites"][SITE]["theatres"]
@@ -137,7 +138,7 @@ def test_weekday_pattern_kept_and_sessions_whole():
     raw = _one_site_raw()
     raw["sites"][SITE]["theatres"]["sessions_by_weekday"] = {"mon": 10, "tue": 10, "wed": 10, "thu": 10, "fri": 10,
                                                              "sat": 5, "sun": 0}
-    _, new_raw = _calibrated(raw)
+    new_raw = _calibrated(raw).raw
     days = new_raw["sites"][SITE]["theatres"]["sessions_by_weekday"]
     assert all(isinstance(n, int) for n in days.values()), days
     assert days["sun"] == 0, f"a day without sessions keeps none: {days}"
@@ -152,9 +153,10 @@ def test_weekday_pattern_kept_and_sessions_whole():
 def test_hub_open_at_the_start_takes_its_share_first():
     """Charing Cross (ENT, gynaecology, general surgery, urology; hosted at imperial) does part of those
     specialties' operations, so imperial's main theatres need fewer sessions and none of the hub's share."""
-    without, raw_without = _calibrated(_one_site_raw(hubs=False))
-    with_hub, raw_with = _calibrated(_one_site_raw(hubs=True))
-    rec = with_hub.start_list.treatment_calibration[0]
+    raw_without = _calibrated(_one_site_raw(hubs=False)).raw
+    with_hub = _calibrated(_one_site_raw(hubs=True))
+    raw_with = with_hub.raw
+    rec = with_hub.treatment_calibration[0]
     hub_specs = set(raw_with["surgical_hubs"]["hubs"]["charing_cross"]["theatres"]["specialty_session_shares"])
     assert {s for s, n in rec.hub_cases_per_week.items() if n > 0} == hub_specs, rec.hub_cases_per_week
     admitted = _completions("Part_1A", _mapping(raw_with))
@@ -163,7 +165,7 @@ def test_hub_open_at_the_start_takes_its_share_first():
     n_without = sum(raw_without["sites"][SITE]["theatres"]["sessions_by_weekday"].values())
     n_with = sum(raw_with["sites"][SITE]["theatres"]["sessions_by_weekday"].values())
     assert n_with < n_without, f"the hub must take sessions off the main theatres: {n_with} vs {n_without}"
-    notes = " ".join(start_list_notes(with_hub))
+    notes = " ".join(with_hub.notes)
     assert "charing_cross" in notes, notes
 
 
@@ -173,7 +175,7 @@ def test_hub_open_at_the_start_takes_its_share_first():
 @pytest.mark.unit
 def test_outpatient_slots_are_completions_grossed_up_for_dnas():
     raw = _one_site_raw()
-    _, new_raw = _calibrated(raw)
+    new_raw = _calibrated(raw).raw
     mapping = _mapping(raw)
     completed = {s: _completions("Part_1A", mapping).get(s, 0) + _completions("Part_1B", mapping).get(s, 0)
                  for s in raw["specialties"]}
@@ -197,12 +199,12 @@ def test_specialty_without_completions_gets_nothing_and_is_named():
     mapping = raw["start_list"]["specialty_for_treatment_function"]
     del mapping["320"]
     mapping["300"] = "cardiology"
-    scenario, new_raw = _calibrated(raw)
-    site = new_raw["sites"][SITE]
+    built = _calibrated(raw)
+    site = built.raw["sites"][SITE]
     assert site["outpatient_first_slots_per_week"]["cardiology"] == 0, site["outpatient_first_slots_per_week"]
     assert site["theatres"]["specialty_session_shares"]["cardiology"] == 0, site["theatres"]
-    notes = [n for n in start_list_notes(scenario) if "no completions" in n]
-    assert notes and "cardiology (11 waiting)" in notes[0], start_list_notes(scenario)
+    notes = [n for n in built.notes if "no completions" in n]
+    assert notes and "cardiology (11 waiting)" in notes[0], built.notes
 
 
 # --- flag off, notes, resolved scenario ------------------------------------------------------------------------
@@ -211,23 +213,24 @@ def test_specialty_without_completions_gets_nothing_and_is_named():
 @pytest.mark.unit
 def test_untouched_when_the_flag_is_false():
     raw = _one_site_raw(calibrate=False)
-    scenario, new_raw = _calibrated(raw)
-    assert new_raw == raw, "the plain mapping must not change"
-    assert scenario.sites == validate(raw, "x.yaml").sites and scenario.start_list.treatment_calibration is None
-    assert not [n for n in start_list_notes(scenario) if KEY in n]
-    scenario, _ = load_scenario(EXAMPLE)
+    built = _calibrated(raw)
+    assert built.raw == raw, "the plain mapping must not change"
+    assert built.scenario.sites == validate(raw, "x.yaml").sites and built.treatment_calibration is None
+    assert not [n for n in built.notes if KEY in n]
+    scenario = load_scenario(EXAMPLE).scenario
     assert sum(scenario.sites[SITE].theatres.sessions_by_weekday.values()) == 265, "the example leaves it off"
 
 
 @pytest.mark.unit
 def test_notes_name_each_quantity_and_what_it_came_from():
     raw = _one_site_raw()
-    before = validate(raw, "x.yaml")
+    before = build_start_list(validate(raw, "x.yaml"), "x.yaml")
     not_applied = [n for n in start_list_notes(before) if KEY in n]
     assert all("NOT applied" in n for n in not_applied), not_applied
     assert len([n for n in not_applied if "admitted_share" not in n]) == 2, not_applied
-    scenario, new_raw = _calibrated(raw)
-    notes = [n for n in start_list_notes(scenario) if KEY in n]
+    built = _calibrated(raw)
+    new_raw = built.raw
+    notes = [n for n in built.notes if KEY in n]
     sessions = sum(new_raw["sites"][SITE]["theatres"]["sessions_by_weekday"].values())
     slots = sum(new_raw["sites"][SITE]["outpatient_first_slots_per_week"].values())
     theatre = [n for n in notes if f"{SITE} theatres" in n]
@@ -240,17 +243,18 @@ def test_notes_name_each_quantity_and_what_it_came_from():
 @pytest.mark.unit
 def test_resolved_mapping_carries_the_values_and_reloads_the_same():
     raw = _one_site_raw()
-    scenario, new_raw = _calibrated(raw)
-    site = scenario.sites[SITE]
+    built = _calibrated(raw)
+    new_raw = built.raw
+    site = built.scenario.sites[SITE]
     raw_site = new_raw["sites"][SITE]
     assert raw_site["theatres"]["sessions_by_weekday"] == dict(site.theatres.sessions_by_weekday)
     assert raw_site["theatres"]["specialty_session_shares"] == dict(site.theatres.specialty_session_shares)
     assert raw_site["outpatient_first_slots_per_week"] == dict(site.outpatient_first_slots_per_week)
     assert raw["sites"][SITE]["theatres"]["sessions_by_weekday"]["mon"] == 53, "the input mapping is not changed"
     dumped = yaml.safe_load(yaml.safe_dump(new_raw, sort_keys=False))
-    again, again_raw = _calibrated(dumped)           # the resolved scenario, loaded and calibrated again
-    assert again_raw["sites"][SITE] == raw_site, "calibrating the resolved scenario again must change nothing"
-    assert again.sites[SITE] == site
+    again = _calibrated(dumped)                      # the resolved scenario, loaded and calibrated again
+    assert again.raw["sites"][SITE] == raw_site, "calibrating the resolved scenario again must change nothing"
+    assert again.scenario.sites[SITE] == site
 
 
 @pytest.mark.integration
@@ -264,7 +268,7 @@ def test_run_writes_the_calibrated_scenario(tmp_path):
     assert f"{KEY}: {SITE} theatres" in proc.stderr and f"{KEY}: {SITE} outpatient first slots" in proc.stderr, \
         proc.stderr
     resolved = yaml.safe_load((out / "scenario.yaml").read_text(encoding="utf-8"))
-    scenario, _ = load_scenario(EXAMPLE, ["start_list.calibrate_treatment_from_rtt=true"])
+    scenario = load_scenario(EXAMPLE, ["start_list.calibrate_treatment_from_rtt=true"]).scenario
     assert resolved["sites"][SITE]["theatres"]["sessions_by_weekday"] == \
         dict(scenario.sites[SITE].theatres.sessions_by_weekday)
     assert resolved["sites"][SITE]["outpatient_first_slots_per_week"] == \
@@ -293,11 +297,12 @@ def test_file_without_completions_is_a_clear_error(tmp_path, part):
     raw = _one_site_raw()
     raw["start_list"]["rtt_csv"] = str(path)
     with pytest.raises(ScenarioError) as err:
-        validate(raw, "scenario.yaml")
+        build_scenario(raw, "scenario.yaml")
     text = "\n".join(err.value.problems)
     assert str(path) in text and f"no {part}" in text and "RBD" in text and "calibrate_treatment_from_rtt" in text, text
     raw["start_list"]["calibrate_treatment_from_rtt"] = False
-    assert validate(raw, "scenario.yaml").start_list.rtt.total == 21702, "without the flag the file is fine"
+    assert build_scenario(raw, "scenario.yaml").scenario.start_list.rtt.total == 21702, \
+        "without the flag the file is fine"
 
 
 @pytest.mark.integration
@@ -336,7 +341,7 @@ def test_model_treats_at_the_part_1a_rate_while_capacity_binds():
     hub sessions lose staff (together about -1.5%); 6% is that bias plus two and a half standard deviations.
     """
     raw = _one_site_raw(hubs=True, weeks=3)
-    scenario, _ = _calibrated(raw)
+    scenario = _calibrated(raw).scenario
     assert scenario.covid is None or not scenario.covid.waves, "no Covid pressure in this test"
     weekly = run_single(scenario, 0).weekly
     want = 1544 * 12 / 52
@@ -344,7 +349,7 @@ def test_model_treats_at_the_part_1a_rate_while_capacity_binds():
     assert abs(seen - want) <= 0.06 * want, \
         f"expected about {want:.1f} operations a week (Part_1A x 12/52), the model did {seen:.1f}"
     assert int(weekly["theatre_slots_lost_no_bed"].sum()) == 0, "beds must not bind in this test"
-    before = validate(_one_site_raw(hubs=True, calibrate=False), "x.yaml")
+    before = build_scenario(_one_site_raw(hubs=True, calibrate=False), "x.yaml").scenario
     uncalibrated = float(run_single(before, 0).weekly["clock_stops_admitted"].mean())
     assert uncalibrated > 1.5 * want, f"check: the example's own 265 sessions would do far more ({uncalibrated:.0f})"
 
@@ -356,8 +361,9 @@ def test_admitted_share_is_the_files_admitted_share_of_completions():
     raw = _one_site_raw()
     admitted = _completions("Part_1A", _mapping(raw))
     non_admitted = _completions("Part_1B", _mapping(raw))
-    scenario, new_raw = _calibrated(raw)
-    notes = [n for n in start_list_notes(scenario) if "admitted_share" in n]
+    built = _calibrated(raw)
+    scenario, new_raw = built.scenario, built.raw
+    notes = [n for n in built.notes if "admitted_share" in n]
     checked = 0
     for spec in scenario.specialties:
         a, b = admitted.get(spec, 0), non_admitted.get(spec, 0)
@@ -372,6 +378,6 @@ def test_admitted_share_is_the_files_admitted_share_of_completions():
     assert checked >= 5
     overall = sum(admitted.values()) / (sum(admitted.values()) + sum(non_admitted.values()))
     assert 0.3 < overall < 0.4, "RBD, November 2024: about a third of completed pathways were admitted"
-    untouched, _ = _calibrated(_one_site_raw(calibrate=False))
+    untouched = _calibrated(_one_site_raw(calibrate=False)).scenario
     assert all(untouched.specialties[s].admitted_share == raw["specialties"][s]["admitted_share"]
                for s in raw["specialties"])

@@ -1,4 +1,4 @@
-"""Issue 6: the start list read from an RTT Full CSV, the referral calibration, bad data, and the backtest.
+"""The start list read from an RTT Full CSV, the referral calibration, bad data, and the backtest.
 
 Expected values are computed from the CSV with the csv module (no sim code), so the tests check the reader,
 the mapping and the model's start list together. The real extract is RBD (Dorset County Hospital), November
@@ -23,9 +23,10 @@ import yaml
 from helpers import ROOT, simple_raw
 from sim.cli import main as cli
 from sim.model.replication import run_single
-from sim.model.start_list import apply_rtt_calibration, start_list_notes
 from sim.outputs.backtest import METRICS, mape, monday_on_or_after
-from sim.scenario.schema import ScenarioError, load_scenario, validate
+from sim.scenario.build import build_scenario, build_start_list, calibrate, load_scenario, start_list_notes
+from sim.scenario.schema import ScenarioError
+from sim.scenario.validate import validate
 
 REAL = ROOT / "tests" / "data" / "rtt" / "20241130-RTT-November-2024-RBD.csv"
 BAND = re.compile(r"^Gt (\d+) (?:To \d+ )?Weeks SUM 1$")
@@ -98,7 +99,7 @@ def _write_scenario(folder: Path, raw: dict, name: str = "scenario.yaml") -> Pat
 @pytest.fixture(scope="module")
 def one_week():
     """The real RBD list, no referrals and no capacity, one week: (scenario, result)."""
-    scenario = validate(_raw(), ROOT / "tests" / "rtt-start-test.yaml")
+    scenario = build_scenario(_raw(), ROOT / "tests" / "rtt-start-test.yaml").scenario
     return scenario, run_single(scenario, 0)
 
 
@@ -200,7 +201,7 @@ def test_unknown_clock_starts_left_out_and_open_band_kept(tmp_path):
             r["Gt 104 Weeks SUM 1"] = str(_n(r["Gt 104 Weeks SUM 1"]) + (7 if part == "Part_2" else 3))
 
     path = _edited_copy(tmp_path, "edited.csv", edit)
-    scenario = validate(_raw(path), tmp_path / "s.yaml")
+    scenario = build_scenario(_raw(path), tmp_path / "s.yaml").scenario
     row = run_single(scenario, 0).weekly.iloc[0]
     assert int(row["waiting_over_104w"]) == _bands_from("Part_2", 103, path) == _bands_from("Part_2", 103) + 7, \
         f"over 104 weeks: expected the file's {_bands_from('Part_2', 103, path)}, saw {int(row['waiting_over_104w'])}"
@@ -225,10 +226,11 @@ def test_unknown_clock_starts_left_out_and_open_band_kept(tmp_path):
     ({"specialty_shares": {"general": 1.0}}, "specialty_shares: not used with rtt_csv"),
 ])
 def test_validation_errors_name_the_key(change, words):
+    """Settings are checked when the scenario validates; other_specialty only once the file is read (build)."""
     raw = _raw()
     raw["start_list"].update(change)
     with pytest.raises(ScenarioError) as err:
-        validate(raw, "scenario.yaml")
+        build_scenario(raw, "scenario.yaml")
     text = "\n".join(err.value.problems)
     assert words in text and "start_list" in text, f"expected {words!r} under start_list, saw {text!r}"
 
@@ -247,7 +249,7 @@ def test_defaults_map_by_treatment_function_code_and_trust_code():
     raw = _raw()
     for key in ("provider_sites", "specialty_for_treatment_function"):
         del raw["start_list"][key]
-    rtt = validate(raw, "scenario.yaml").start_list.rtt
+    rtt = build_scenario(raw, "scenario.yaml").scenario.start_list.rtt
     sites = {site for site, *_ in rtt.cells}
     unmapped = {code for code, _, _ in rtt.unmapped}
     assert sites == {"site_a"}, f"expected RBD at site_a (trust_code RBD), saw {sites}"
@@ -261,7 +263,7 @@ def test_relative_path_is_read_from_the_scenario_folder(tmp_path, monkeypatch):
     (data / "month.csv").write_bytes(REAL.read_bytes())
     path = _write_scenario(tmp_path / "scenarios", _raw("data/month.csv"))
     monkeypatch.chdir(tmp_path)            # not the scenario's folder
-    scenario, _ = load_scenario(path)
+    scenario = load_scenario(path).scenario
     assert scenario.start_list.rtt.source == (data / "month.csv").resolve(), scenario.start_list.rtt.source
     assert scenario.start_list.rtt.total == 21702
 
@@ -270,15 +272,16 @@ def test_relative_path_is_read_from_the_scenario_folder(tmp_path, monkeypatch):
 def test_calibrate_referrals_from_part_3():
     raw = _raw(calibrate_referrals_from_rtt=True)
     raw["referrals"]["advice_and_guidance_share"] = 0.1
-    scenario = validate(raw, "scenario.yaml")
+    scenario = build_start_list(validate(raw, "scenario.yaml"), "scenario.yaml")
     clock_starts = sum(_n(r["Total All"]) for r in _part_rows("Part_3"))
     expected = round(clock_starts * 12 / 52 / 0.9, 1)
     assert any("NOT applied" in n for n in start_list_notes(scenario)), "before applying, notes must say so"
-    calibrated, new_raw = apply_rtt_calibration(scenario, raw)
+    built = calibrate(scenario, raw, "scenario.yaml")
+    calibrated, new_raw = built.scenario, built.raw
     assert calibrated.referrals.referrals_per_week == expected, \
         f"expected {clock_starts} x 12 / 52 / 0.9 = {expected}, saw {calibrated.referrals.referrals_per_week}"
     assert new_raw["referrals"]["referrals_per_week"] == expected and raw["referrals"]["referrals_per_week"] == 0
-    note = [n for n in start_list_notes(calibrated) if "calibrate_referrals_from_rtt" in n]
+    note = [n for n in built.notes if "calibrate_referrals_from_rtt" in n]
     assert note and f"{expected:,.1f}" in note[0] and f"{clock_starts:,}" in note[0], note
 
 

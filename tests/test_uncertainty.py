@@ -13,7 +13,8 @@ from sim.core.rng import Streams
 from sim.experiment.replications import run_replications
 from sim.model.replication import run_single
 from sim.scenario.intervals import UncertainParameter, draw_values, find_intervals
-from sim.scenario.schema import Scenario, ScenarioError, validate
+from sim.scenario.schema import Scenario, ScenarioError
+from sim.scenario.validate import validate
 from test_cli import run_cli
 
 
@@ -227,7 +228,7 @@ def test_bounds_stated_in_mapping_types_keep_draws_possible():
     ("run.seed", [1, 2], "the experiment's settings are not inputs"),
 ])
 def test_ranges_are_refused_where_they_could_not_be_honoured(key, value, reason):
-    from sim.scenario.schema import apply_overrides, load_raw
+    from sim.scenario.yaml_files import apply_overrides, load_raw
     raw = apply_overrides(load_raw(BASELINE), [f"{key}={value}"])
     with pytest.raises(ScenarioError) as err:
         validate(raw, "b.yaml")
@@ -238,7 +239,7 @@ def test_ranges_are_refused_where_they_could_not_be_honoured(key, value, reason)
 @pytest.mark.unit
 def test_shares_checked_across_sections_at_both_ends():
     """Referral shares across specialties must add to one: a range on one of them is refused at load time."""
-    from sim.scenario.schema import apply_overrides, load_raw
+    from sim.scenario.yaml_files import apply_overrides, load_raw
     raw = apply_overrides(load_raw(BASELINE), ["specialties.trauma_orthopaedics.referral_share=[0.09,0.15]"])
     with pytest.raises(ScenarioError) as err:
         validate(raw, "b.yaml")
@@ -267,7 +268,7 @@ def test_every_replications_draws_are_validated_before_any_runs(monkeypatch):
 
 @pytest.mark.unit
 def test_a_range_on_a_calibrated_key_is_refused():
-    from sim.scenario.schema import load_scenario
+    from sim.scenario.build import load_scenario
     example = BASELINE.parent / "from_rtt_example.yaml"
     with pytest.raises(ScenarioError) as err:
         load_scenario(example, ["start_list.calibrate_referrals_from_rtt=true",
@@ -280,7 +281,7 @@ def test_a_range_on_a_calibrated_key_is_refused():
 def test_a_range_inside_a_list_item_is_found_and_applied():
     """covid.waves.0.peak_inpatients: the path runs through a list; each replication's wave has its own peak."""
     from sim.scenario.intervals import scenario_for_replication
-    from sim.scenario.schema import apply_overrides, load_raw
+    from sim.scenario.yaml_files import apply_overrides, load_raw
     raw = apply_overrides(load_raw(BASELINE.parent / "third_wave_mild.yaml"),
                           ["covid.waves.0.peak_inpatients=[150,300]"])
     scenario = validate(raw, "w.yaml")

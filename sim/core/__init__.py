@@ -1,2 +1,2 @@
 """Lowest layer: small rules and utilities with no dependency on the rest of the project (random streams, the NHS
-calendar)."""
+calendar, apportioning sessions)."""

@@ -18,7 +18,7 @@ from sim.experiment.clearance import weeks_to_clear
 from sim.scenario.schema import Scenario
 from sim.experiment.executors import ReplicationExecutor, make_executor, stop
 from sim.model.replication import ReplicationResult
-from sim.scenario.intervals import check_draws
+from sim.scenario.build import check_draws
 
 
 @dataclasses.dataclass
@@ -64,7 +64,7 @@ def run_replications(scenario: Scenario, replications: int | str | None = None, 
     is ignored when an executor is given). `auto` applies the stopping rule in RunSettings, a batch of one
     replication per worker at a time, and keeps the smallest N that meets it (the same N on every executor).
     Results are in replication order whatever order they finished in. Every replication's drawn [low, high]
-    inputs are validated before any runs (sim.scenario.intervals.check_draws)."""
+    inputs are validated before any runs (sim.scenario.build.check_draws)."""
     n = scenario.run.replications if replications is None else replications
     s = scenario.run.seed if seed is None else seed
     t0 = time.perf_counter()

@@ -1,6 +1,8 @@
 """Backtest: start from an observed month's RTT waiting list, simulate forward, compare with later months.
 
-    python run_sim.py backtest FILE.yaml --observed RTT_CSV [RTT_CSV ...] [--replications N] [--out DIR]
+The scenario the backtest runs, and the comparison of its weekly results with the observed months; the command
+(`python run_sim.py backtest`, sim.cli.backtest) runs it and writes the folder, and the chart is
+sim.outputs.charts.backtest_chart.
 
 Rules (documented here because each is a choice):
 - The observed files are ordered by their `Period`; the earliest is the start month. FILE's start_list is used
@@ -18,29 +20,21 @@ Rules (documented here because each is a choice):
   England's "over T weeks", the same as the model's "waited more than 7T days").
 - error = simulated median - observed. MAPE per metric = mean over later months of |median - observed| /
   observed x 100; months where observed is 0 are left out (counted in months_skipped); no usable month = NaN.
-
-Writes (atomically): backtest.csv, backtest_errors.csv, backtest.png, weekly.csv, scenario.yaml, manifest.json.
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import datetime as dt
-import math
-import sys
-import time
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from sim.scenario.schema import ScenarioError, _embed_covid_series, apply_overrides, load_raw, validate
-from sim.experiment.replications import run_replications
-from sim.outputs.run_folder import atomic_run_dir, check_out_dir, default_run_dir, write_manifest, write_resolved_scenario
+from sim.scenario.build import BuiltScenario, build_scenario, load_scenario_mapping
 from sim.scenario.rtt_extract import RttDataError, RttExtract
-from sim.scenario.intervals import describe_uncertainty, without_parameter_uncertainty
-from sim.model.start_list import apply_rtt_calibration, load_rtt_cached, resolve_rtt_csv, start_list_notes
+from sim.scenario.rtt_start_list import load_rtt_cached
+from sim.scenario.schema import ScenarioError
 
 METRICS: tuple[str, ...] = ("waiting_total", "waiting_admitted", "waiting_over_18w", "waiting_over_52w",
                             "waiting_over_78w", "waiting_over_104w")
@@ -51,18 +45,8 @@ BACKTEST_COLUMNS = ["month", "census_date", "week", "metric", "observed", "simul
                     "simulated_p95", "error"]
 
 
-def add_backtest_parser(sub: argparse._SubParsersAction) -> None:
-    """Register `backtest` on the command line's subparsers."""
-    p = sub.add_parser("backtest", help="start from an observed RTT month and compare the simulation with later "
-                                        "months")
-    p.add_argument("scenario", type=Path, help="scenario YAML file (its start_list gives providers and mapping)")
-    p.add_argument("--observed", type=Path, nargs="+", required=True, metavar="RTT_CSV",
-                   help="RTT Full CSV files, one per month; the earliest is the start list")
-    from sim.cli.main import add_run_options   # cli imports this module lazily, so no cycle
-    add_run_options(p, report=False)
-
-
 def monday_on_or_after(day: dt.date) -> dt.date:
+    """The backtest's start date for a census date (module rules)."""
     return day + dt.timedelta(days=(7 - day.weekday()) % 7)
 
 
@@ -93,7 +77,13 @@ def observed_metrics(extract: RttExtract) -> dict[str, float]:
     return out
 
 
-def compare(weekly: pd.DataFrame, months: list[tuple[str, dt.date, int, dict[str, int]]]) -> pd.DataFrame:
+def later_months(extracts: list[RttExtract], start_date: dt.date) -> list[tuple[str, dt.date, int, dict[str, float]]]:
+    """(label, census date, simulated week holding the census, observed metrics) for each month after the first."""
+    return [(e.period_label, e.census_date, (e.census_date - start_date).days // 7, observed_metrics(e))
+            for e in extracts[1:]]
+
+
+def compare(weekly: pd.DataFrame, months: list[tuple[str, dt.date, int, dict[str, float]]]) -> pd.DataFrame:
     """Rows of backtest.csv: for each later month (label, census date, week, observed metrics) and metric, the
     observed value beside the simulated median and 5th/95th percentiles over replications at that week."""
     rows = []
@@ -113,6 +103,7 @@ def compare(weekly: pd.DataFrame, months: list[tuple[str, dt.date, int, dict[str
 
 
 def errors_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of backtest_errors.csv: per metric, the MAPE over later months, months used and skipped, mean error."""
     rows = []
     for metric in METRICS:
         part = table[table["metric"] == metric]
@@ -122,7 +113,9 @@ def errors_table(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _load_observed(paths: list[Path], providers, commissioners, spread: int) -> list[RttExtract]:
+def _load_observed(paths: list[Path], providers: Sequence[str] | None, commissioners: Sequence[str] | None,
+                   spread: int) -> list[RttExtract]:
+    """The observed months' extracts for the start list's providers, earliest first: at least two, one a month."""
     problems: list[str] = []
     extracts = []
     for path in paths:
@@ -147,15 +140,20 @@ def _load_observed(paths: list[Path], providers, commissioners, spread: int) -> 
 
 
 def build_backtest_scenario(path: Path, observed: list[Path], overrides: list[str], replications: int | None,
-                            seed: int | None):
-    """(scenario, raw, extracts, notes) for a backtest of scenario file `path` against the observed files."""
-    raw = load_raw(path)
-    if overrides:
-        raw = apply_overrides(raw, overrides)
-    raw = _embed_covid_series(raw, path)
+                            seed: int | None) -> tuple[BuiltScenario, list[RttExtract], list[str]]:
+    """The scenario a backtest of scenario file `path` runs, the observed months (earliest first) and the notes.
+    The scenario pipeline's steps (sim.scenario.build) with the backtest's changes to the mapping between them."""
+    raw = load_scenario_mapping(path, overrides)
+    raw, extracts, notes = _start_at_first_month(raw, observed, replications, seed)
+    built = build_scenario(raw, path)
+    return built, extracts, notes + built.notes
+
+
+def _start_at_first_month(raw: dict, observed: list[Path], replications: int | None, seed: int | None
+                          ) -> tuple[dict, list[RttExtract], list[str]]:
+    """The scenario mapping changed to start from the earliest observed month and run to the last (module
+    rules), the observed months read with the start list's providers, and a note for each change."""
     sl = dict(raw.get("start_list") or {})
-    if sl.get("rtt_csv") and not Path(str(sl["rtt_csv"])).is_absolute():
-        sl["rtt_csv"] = str(resolve_rtt_csv(str(sl["rtt_csv"]), path))
     providers = sl.get("providers") or list((sl.get("provider_sites") or {}).keys()) or None
     if providers is None:
         providers = [str(s.get("trust_code")) for s in (raw.get("sites") or {}).values()
@@ -186,103 +184,4 @@ def build_backtest_scenario(path: Path, observed: list[Path], overrides: list[st
         raw.setdefault("run", {})["replications"] = replications
     if seed is not None:
         raw.setdefault("run", {})["seed"] = seed
-    scenario = validate(raw, path)
-    scenario, raw = apply_rtt_calibration(scenario, raw, source=path)
-    return scenario, raw, extracts, notes + start_list_notes(scenario)
-
-
-def backtest_chart(table: pd.DataFrame, start_label: str, start_census: dt.date, start_observed: dict[str, int],
-                   title: str):
-    """Observed months (points) against the simulated median (line) and 5th-95th percentile band, one panel per
-    metric. The start month is the common first point: the simulation starts from its list."""
-    import matplotlib.dates as mdates
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    from sim.outputs.charts import NHS
-
-    fig = Figure(figsize=(13, 7.5))
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(2, 3, sharex=True).ravel()
-    for ax, metric in zip(axes, METRICS):
-        part = table[table["metric"] == metric]
-        dates = [start_census] + [dt.date.fromisoformat(d) for d in part["census_date"]]
-        obs = [start_observed[metric]] + part["observed"].tolist()
-        med = [start_observed[metric]] + part["simulated_median"].tolist()
-        lo = [start_observed[metric]] + part["simulated_p05"].tolist()
-        hi = [start_observed[metric]] + part["simulated_p95"].tolist()
-        ax.fill_between(dates, lo, hi, color=NHS["light_blue"], alpha=0.35, linewidth=0,
-                        label="simulated, 5th-95th percentile")
-        ax.plot(dates, med, color=NHS["blue"], linewidth=2, label="simulated median")
-        ax.plot(dates, obs, "o", color=NHS["dark_grey"], markersize=6, label="observed (RTT)")
-        ax.set_title(METRIC_TITLES[metric], fontsize=10)
-        ax.set_ylim(0, max(1.0, max(obs + hi)) * 1.08)
-        ax.grid(True, color=NHS["pale_grey"])
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.yaxis.set_major_formatter(lambda x, _pos: f"{x:,.0f}")
-        locator = mdates.AutoDateLocator(maxticks=6)
-        ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-    axes[0].legend(fontsize=8, loc="lower left")
-    fig.suptitle(f"{title}: backtest from {start_label}", fontsize=12)
-    fig.tight_layout()
-    return fig
-
-
-def run_backtest(args: argparse.Namespace) -> int:
-    """The `backtest` command. Bad scenario or data: ScenarioError (exit 2 in sim.cli.main), nothing written."""
-    from sim.cli import main as cli                                 # results root read at run time (tests move it)
-
-    if args.out is not None:
-        check_out_dir(args.out)
-    scenario, raw, extracts, notes = build_backtest_scenario(args.scenario, list(args.observed),
-                                                             list(args.overrides), args.replications, args.seed)
-    if args.fix_parameters:
-        scenario = without_parameter_uncertainty(scenario)
-    if not args.quiet:
-        print(describe_uncertainty(scenario.parameter_intervals), file=sys.stderr)
-    final = args.out if args.out is not None else default_run_dir(cli.RESULTS_ROOT, f"{scenario.name}-backtest")
-    if not args.quiet:
-        for line in notes:
-            print(line, file=sys.stderr)
-        print(f"Backtesting {scenario.name}: {scenario.run.replications} replications, seed {scenario.run.seed}, "
-              f"{scenario.horizon_weeks} weeks", file=sys.stderr)
-    started = dt.datetime.now().astimezone()
-    t0 = time.perf_counter()
-    with cli.executor_for(args) as runner:
-        result = run_replications(scenario, executor=runner,
-                                  on_done=cli.progress_reporter(args, scenario.name, scenario.run.replications))
-    months = [(e.period_label, e.census_date, (e.census_date - scenario.start_date).days // 7, observed_metrics(e))
-              for e in extracts[1:]]
-    table = compare(result.weekly, months)
-    errors = errors_table(table)
-    first = extracts[0]
-    with atomic_run_dir(final) as folder:
-        write_resolved_scenario(folder, raw)
-        result.weekly.to_csv(folder / "weekly.csv", index=False)
-        if len(result.parameters):
-            result.parameters.to_csv(folder / "parameters.csv", index=False)
-        table.to_csv(folder / "backtest.csv", index=False)
-        errors.to_csv(folder / "backtest_errors.csv", index=False)
-        fig = backtest_chart(table, first.period_label, first.census_date, observed_metrics(first), scenario.title)
-        fig.savefig(folder / "backtest.png", dpi=110)
-        write_manifest(folder, scenario=scenario.name, scenario_files=[str(args.scenario)], kind="backtest",
-                       observed_files=[str(e.source) for e in extracts], start_date=scenario.start_date,
-                       overrides=args.overrides, seed=scenario.run.seed, replications=result.replications,
-                       jobs=args.jobs, executor=args.executor, pathways_simulated=result.pathways_simulated,
-                       notes=notes, uncertainty=describe_uncertainty(scenario.parameter_intervals),
-                       parameters_fixed_at_midpoints=bool(args.fix_parameters),
-                       mape_percent={r.metric: (None if math.isnan(r.mape_percent) else round(r.mape_percent, 2))
-                                     for r in errors.itertuples()},
-                       wall_time_seconds=round(time.perf_counter() - t0, 2),
-                       started_at=started.isoformat(timespec="seconds"),
-                       finished_at=dt.datetime.now().astimezone().isoformat(timespec="seconds"))
-    print(f"Backtest of {scenario.title} from {first.period_label} over {len(months)} later month(s), "
-          f"{scenario.run.replications} replications:")
-    for r in errors.itertuples():
-        shown = "n/a (observed 0 every month)" if math.isnan(r.mape_percent) else f"{r.mape_percent:.1f}%"
-        extra = f" ({r.months_skipped} month(s) with observed 0 left out)" if r.months_skipped else ""
-        print(f"  MAPE {r.metric}: {shown}{extra}")
-    print(f"Results: {final}")
-    return 0
+    return raw, extracts, notes

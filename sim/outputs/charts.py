@@ -1,4 +1,4 @@
-"""Charts for the report, drawn from the saved tables of a run folder (never from the model).
+"""Charts drawn from a run's saved tables (never from the model): the report's, the backtest's and the sweep's.
 
 Each function takes plain data frames and returns a matplotlib Figure; `save_figure` writes it as PNG and SVG.
 Figures are built with the object-oriented API on the Agg canvas, so no screen and no global pyplot state are
@@ -21,6 +21,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+from sim.outputs.backtest import METRIC_TITLES, METRICS
 
 NHS = {
     "blue": "#005EB8", "dark_blue": "#003087", "bright_blue": "#0072CE", "light_blue": "#41B6E6",
@@ -434,4 +436,69 @@ def clearance_chart(rows: list[ClearanceRow], *, start: dt.date, horizon_end: dt
         fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
         _suptitle(fig, "When nobody waits over 52, 78 and 104 weeks")
         _subtitle(ax, "Week of clearance: median (dot) and the range holding 90% of replications (line)")
+    return fig
+
+
+def backtest_chart(table: pd.DataFrame, start_label: str, start_census: dt.date,
+                   start_observed: dict[str, float], title: str) -> Figure:
+    """Observed months (points) against the simulated median (line) and 5th-95th percentile band, one panel per
+    metric. The start month is the common first point: the simulation starts from its list."""
+    fig = Figure(figsize=(13, 7.5))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(2, 3, sharex=True).ravel()
+    for ax, metric in zip(axes, METRICS):
+        part = table[table["metric"] == metric]
+        dates = [start_census] + [dt.date.fromisoformat(d) for d in part["census_date"]]
+        obs = [start_observed[metric]] + part["observed"].tolist()
+        med = [start_observed[metric]] + part["simulated_median"].tolist()
+        lo = [start_observed[metric]] + part["simulated_p05"].tolist()
+        hi = [start_observed[metric]] + part["simulated_p95"].tolist()
+        ax.fill_between(dates, lo, hi, color=NHS["light_blue"], alpha=0.35, linewidth=0,
+                        label="simulated, 5th-95th percentile")
+        ax.plot(dates, med, color=NHS["blue"], linewidth=2, label="simulated median")
+        ax.plot(dates, obs, "o", color=NHS["dark_grey"], markersize=6, label="observed (RTT)")
+        ax.set_title(METRIC_TITLES[metric], fontsize=10)
+        ax.set_ylim(0, max(1.0, max(obs + hi)) * 1.08)
+        ax.grid(True, color=NHS["pale_grey"])
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_formatter(lambda x, _pos: f"{x:,.0f}")
+        locator = mdates.AutoDateLocator(maxticks=6)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    axes[0].legend(fontsize=8, loc="lower left")
+    fig.suptitle(f"{title}: backtest from {start_label}", fontsize=12)
+    fig.tight_layout()
+    return fig
+
+
+def sweep_heatmap(table: pd.DataFrame, keys: list[str], start: dt.date) -> Figure:
+    """Median weeks to clear 52-week waits for each combination of the first two factors (others: first level),
+    from a sweep's summary table."""
+    t = table[table["metric"] == "weeks_to_clear_52w"].copy()
+    for k in keys[2:]:
+        t = t[t[k] == t[k].iloc[0]]
+    rows_key, cols_key = keys[0], (keys[1] if len(keys) > 1 else None)
+    grid = (t.pivot_table(index=rows_key, columns=cols_key, values="p50", sort=False, dropna=False)
+            if cols_key else t.set_index(rows_key)[["p50"]])
+    values = grid.to_numpy(dtype=float)
+    fig = Figure(figsize=(max(6.5, 2.5 + 1.6 * grid.shape[1]), max(3.8, 1.8 + 0.7 * grid.shape[0])))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    cmap = matplotlib.colormaps["Blues_r"].copy()
+    cmap.set_bad("#E8EDEE")                                # pale grey: not cleared within the horizon
+    im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, aspect="auto")
+    ax.set_xticks(range(grid.shape[1]), [str(c) for c in grid.columns] if cols_key else ["all"])
+    ax.set_yticks(range(grid.shape[0]), [str(i) for i in grid.index])
+    ax.set_xlabel(cols_key.split(".")[-1] if cols_key else "")
+    ax.set_ylabel(rows_key.split(".")[-1])
+    finite = values[np.isfinite(values)]
+    middle = (finite.min() + finite.max()) / 2 if len(finite) else 0
+    for (i, j), v in np.ndenumerate(values):
+        text = "not cleared" if np.isnan(v) else (start + dt.timedelta(weeks=int(v))).strftime("%b %Y")
+        ax.text(j, i, text, ha="center", va="center", fontsize=9,
+                color="white" if np.isfinite(v) and v < middle else "#231f20")
+    ax.set_title("Nobody waiting over 52 weeks from (median of replications)\n"
+                 f"rows: {rows_key}" + (f"; columns: {cols_key}" if cols_key else ""), fontsize=9, color="#003087")
+    fig.colorbar(im, ax=ax, label="weeks from the start")
+    fig.tight_layout()
     return fig

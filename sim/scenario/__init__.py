@@ -1,1 +1,2 @@
-"""Scenario layer: the typed schema, YAML files, validation, input ranges, input files and calibrations."""
+"""Scenario layer: the typed schema, YAML files, validation, input ranges, input files, calibrations, and the
+pipeline that builds a scenario from them (sim.scenario.build)."""

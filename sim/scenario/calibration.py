@@ -1,10 +1,14 @@
-"""Theatre sessions and first outpatient slots from an RTT file's completed pathways.
+"""Calibrations from the RTT file a start list is read from: referral demand, theatre sessions and clinic slots.
 
-Why: with `start_list.calibrate_treatment_from_rtt` a scenario that starts from NHS England's RTT Full CSV treats
-patients at the rate each provider completed pathways in the file's month, not at a timetable written for another
-place or year. Only the sites that an RTT provider of the selection is put at change (sim.model.start_list maps
-providers to sites and treatment functions to specialties, as for the list); other sites, surgical hubs, beds and
-staff keep the scenario's values.
+Referrals (`start_list.calibrate_referrals_from_rtt`): referrals_per_week = the month's clock starts (Part_3)
+x 12 / 52, grossed up for the share of requests advice and guidance diverts (the model's clock starts are
+requests x (1 - share)), to 0.1.
+
+Treatment (`start_list.calibrate_treatment_from_rtt`): a scenario that starts from NHS England's RTT Full CSV
+treats patients at the rate each provider completed pathways in the file's month, not at a timetable written for
+another place or year. Only the sites that an RTT provider of the selection is put at change
+(sim.scenario.rtt_start_list maps providers to sites and treatment functions to specialties, as for the list);
+other sites, surgical hubs, beds and staff keep the scenario's values.
 
 Rules, for each calibrated site and specialty s:
 - Admitted operations a week A_s = Part_1A_s x 12 / 52. Surgical hubs hosted at the site and open on the start
@@ -13,7 +17,7 @@ Rules, for each calibrated site and specialty s:
   booking rule fits in a session (`booked_cases_per_session`) x (1 - on_the_day_cancellation_rate)
   x (1 - session_cancellation_rate). `sessions_by_weekday`: the sum rounded to the nearest whole session (halves
   up; at least 1 when any is needed), spread over the weekdays in proportion to the site's existing pattern by
-  sim.model.theatres.apportion (Monday to Friday if it had none). `specialty_session_shares`: each specialty's sessions
+  sim.core.apportion (Monday to Friday if it had none). `specialty_session_shares`: each specialty's sessions
   over the sum, i.e. in proportion to the theatre minutes its cases need with their turnarounds and packing
   (4 decimals, the largest share taking the rounding).
 - First outpatient slots a week = (Part_1A_s + Part_1B_s) x 12 / 52 x slots used per attended appointment,
@@ -47,8 +51,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.scenario.schema import WEEKDAYS, Scenario, Specialty, TheatreTemplate
-from sim.model.theatres import apportion
+from sim.core.apportion import apportion
+from sim.scenario.rtt_start_list import RttStartList
+from sim.scenario.schema import WEEKDAYS, Scenario, ScenarioError, Specialty, TheatreTemplate
 
 WEEKS_PER_MONTH = 52 / 12
 SHARE_DECIMALS = 4
@@ -177,9 +182,18 @@ def _round_shares(sessions: dict[str, float]) -> dict[str, float]:
     return shares
 
 
+def _rtt_of(scenario: Scenario) -> RttStartList:
+    """The start list's RTT counts: the calibrations apply only to a list read from rtt_csv."""
+    rtt = scenario.start_list.rtt
+    if rtt is None:
+        raise ValueError(f"{scenario.name}: the RTT calibrations need the start list read from rtt_csv "
+                         "(sim.scenario.build.build_start_list)")
+    return rtt
+
+
 def calibrate_site(scenario: Scenario, site_name: str) -> SiteCalibration:
     """The site's calibrated theatre timetable and clinic slots from its RTT completions (module rules)."""
-    rtt = scenario.start_list.rtt
+    rtt = _rtt_of(scenario)
     site = scenario.sites[site_name]
     theatres = site.theatres
     specs = scenario.specialties
@@ -208,7 +222,6 @@ def calibrate_site(scenario: Scenario, site_name: str) -> SiteCalibration:
 
     per_session = {s: _treated_per_session(specs[s], main_inpatient_share[s], theatres, scenario) for s in specs}
     if any(per_session[s] <= 0 and target[s] > hub_cases[s] for s in specs):
-        from sim.scenario.schema import ScenarioError
         raise ScenarioError([f"{scenario.name}: start_list.calibrate_treatment_from_rtt: a planned session treats "
                              "nobody (theatre_rules.session_cancellation_rate is 1), so no timetable reproduces "
                              "the file's admitted completions"])
@@ -239,7 +252,7 @@ def _warnings(scenario: Scenario, site_name: str, by_weekday: dict[str, int], op
               main_inpatient_share: dict, hub_cases: dict, admitted: dict, non_admitted: dict) -> list[str]:
     """What the calibration leaves alone but may stop the site delivering its completions."""
     out = []
-    rtt = scenario.start_list.rtt
+    rtt = _rtt_of(scenario)
     waiting: dict[str, int] = {}
     waiting_admitted: dict[str, int] = {}
     for site, spec, op, adm in rtt.cells:
@@ -280,7 +293,7 @@ def _warnings(scenario: Scenario, site_name: str, by_weekday: dict[str, int], op
 
 def treatment_calibration(scenario: Scenario) -> tuple[SiteCalibration, ...]:
     """calibrate_site for every site an RTT provider of the start list is put at."""
-    rtt = scenario.start_list.rtt
+    rtt = _rtt_of(scenario)
     return tuple(calibrate_site(scenario, site) for site in rtt.calibrated_sites)
 
 
@@ -298,40 +311,36 @@ def calibrated_admitted_shares(records: tuple[SiteCalibration, ...]) -> dict[str
     return {s: (round(a / (a + b), ADMITTED_SHARE_DECIMALS), a, b) for s, (a, b) in totals.items() if a + b > 0}
 
 
-def apply_treatment_calibration(scenario: Scenario, raw: dict | None = None) -> tuple[Scenario, dict | None]:
-    """The scenario (and its plain mapping, if given) with each calibrated site's sessions_by_weekday,
-    specialty_session_shares and outpatient_first_slots_per_week replaced; the records are kept on the start list
-    (`StartList.treatment_calibration`) for the notes."""
-    records = treatment_calibration(scenario)
+def apply_treatment_calibration(scenario: Scenario, records: tuple[SiteCalibration, ...], raw: dict
+                                ) -> tuple[Scenario, dict]:
+    """The scenario and its plain mapping (so the resolved scenario saved with a run carries the values) with each
+    calibrated site's sessions_by_weekday, specialty_session_shares and outpatient_first_slots_per_week replaced by
+    its record (`treatment_calibration`), and each specialty's admitted_share from the completions."""
     sites = dict(scenario.sites)
-    if raw is not None:
-        raw = copy.deepcopy(raw)
+    raw = copy.deepcopy(raw)
     for rec in records:
         site = sites[rec.site]
         theatres = site.theatres.model_copy(update={"sessions_by_weekday": dict(rec.sessions_by_weekday),
                                                     "specialty_session_shares": dict(rec.specialty_session_shares)})
         sites[rec.site] = site.model_copy(update={"theatres": theatres, "outpatient_first_slots_per_week":
                                                   dict(rec.outpatient_first_slots_per_week)})
-        if raw is not None:
-            raw_site = raw["sites"][rec.site]
-            raw_site.setdefault("theatres", {})["sessions_by_weekday"] = dict(rec.sessions_by_weekday)
-            raw_site["theatres"]["specialty_session_shares"] = dict(rec.specialty_session_shares)
-            raw_site["outpatient_first_slots_per_week"] = dict(rec.outpatient_first_slots_per_week)
+        raw_site = raw["sites"][rec.site]
+        raw_site.setdefault("theatres", {})["sessions_by_weekday"] = dict(rec.sessions_by_weekday)
+        raw_site["theatres"]["specialty_session_shares"] = dict(rec.specialty_session_shares)
+        raw_site["outpatient_first_slots_per_week"] = dict(rec.outpatient_first_slots_per_week)
     specialties = dict(scenario.specialties)
     for s, (share, _, _) in calibrated_admitted_shares(records).items():
         if s in specialties:
             specialties[s] = specialties[s].model_copy(update={"admitted_share": share})
-            if raw is not None:
-                raw.setdefault("specialties", {}).setdefault(s, {})["admitted_share"] = share
-    start_list = scenario.start_list.model_copy()
-    start_list._treatment_calibration = records
-    return scenario.model_copy(update={"sites": sites, "specialties": specialties, "start_list": start_list}), raw
+            raw.setdefault("specialties", {}).setdefault(s, {})["admitted_share"] = share
+    return scenario.model_copy(update={"sites": sites, "specialties": specialties}), raw
 
 
-def treatment_calibration_notes(scenario: Scenario) -> list[str]:
-    """One line per calibrated quantity per site (theatre sessions, outpatient slots), then any warnings."""
+def treatment_calibration_notes(scenario: Scenario, applied: tuple[SiteCalibration, ...] | None = None) -> list[str]:
+    """One line per calibrated quantity per site (theatre sessions, outpatient slots), then any warnings.
+    `applied`: the records apply_treatment_calibration used (their values before it); None when it has not been
+    applied to this scenario, and the notes then say what it would set."""
     key = "start_list.calibrate_treatment_from_rtt"
-    applied = scenario.start_list.treatment_calibration
     records = applied if applied is not None else treatment_calibration(scenario)
     notes = []
     for rec in records:
@@ -374,3 +383,19 @@ def treatment_calibration_notes(scenario: Scenario) -> list[str]:
                      else f"{key}: NOT applied by this command; specialties.{s}.admitted_share would be {share:g} "
                           f"{how} (the run uses {used:g})")
     return notes
+
+
+def rtt_referrals_per_week(rtt: RttStartList, advice_and_guidance_share: float) -> float:
+    """Referral requests a week implied by the month's clock starts (module rules)."""
+    if advice_and_guidance_share >= 1:
+        raise ValueError("referrals.advice_and_guidance_share is 1: no referral rate reproduces the clock starts")
+    return round(rtt.clock_starts_in_month * 12 / 52 / (1 - advice_and_guidance_share), 1)
+
+
+def apply_referral_calibration(scenario: Scenario, raw: dict) -> tuple[Scenario, dict]:
+    """The scenario and its plain mapping with referrals.referrals_per_week from the RTT clock starts."""
+    value = rtt_referrals_per_week(_rtt_of(scenario), scenario.referrals.advice_and_guidance_share)
+    referrals = scenario.referrals.model_copy(update={"referrals_per_week": value})
+    raw = copy.deepcopy(raw)
+    raw.setdefault("referrals", {})["referrals_per_week"] = value
+    return scenario.model_copy(update={"referrals": referrals}), raw

@@ -16,8 +16,8 @@ percentiles of the normal before truncation.
 
 Where a scenario expects a list of numbers the list is read as that list, never as an interval; intervals are
 recognised only where the schema expects a single number. Some sections refuse ranges (REFUSED, with why).
-Every replication's draws are validated like a scenario file before anything runs (`check_draws`), so a draw
-can never break a rule that ties keys together.
+Every replication's draws are validated like a scenario file before anything runs
+(sim.scenario.build.check_draws), so a draw can never break a rule that ties keys together.
 """
 from __future__ import annotations
 
@@ -26,14 +26,11 @@ import math
 import types
 import typing
 from statistics import NormalDist
-from typing import TYPE_CHECKING, Any
+from typing import Any, Mapping, Protocol, Sequence, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from sim.core.rng import Streams
-
-if TYPE_CHECKING:
-    from sim.scenario.schema import Scenario
 
 Z_90 = NormalDist().inv_cdf(0.9)          # 1.2816: the 80% interval is mean +/- 1.2816 sd
 REFUSED = {
@@ -94,6 +91,19 @@ class UncertainParameter:
         return self.maximum - 1 if self.integer else math.nextafter(self.maximum, -math.inf)
 
 
+class WithIntervals(Protocol):
+    """What drawing needs of a scenario (sim.scenario.schema.Scenario, which imports this module): its ranges,
+    and a copy with some fields replaced."""
+
+    @property
+    def parameter_intervals(self) -> Sequence[UncertainParameter]: ...
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Any: ...
+
+
+ScenarioT = TypeVar("ScenarioT", bound=WithIntervals)
+
+
 def find_intervals(model: type[BaseModel], raw: Any) -> tuple[Any, list[UncertainParameter], list[str]]:
     """Walk `raw` beside the schema; return (raw with every interval at its midpoint, the intervals, problems).
 
@@ -104,7 +114,7 @@ def find_intervals(model: type[BaseModel], raw: Any) -> tuple[Any, list[Uncertai
     return resolved, found, problems
 
 
-def with_ends(raw: Any, intervals: list[UncertainParameter], end: str) -> Any:
+def with_ends(raw: Any, intervals: Sequence[UncertainParameter], end: str) -> Any:
     """`raw` with every interval at its `low` or `high` end (to check both ends validate together)."""
     out = raw
     for p in intervals:
@@ -113,15 +123,16 @@ def with_ends(raw: Any, intervals: list[UncertainParameter], end: str) -> Any:
     return out
 
 
-def draw_values(intervals: list[UncertainParameter], percentile_for: typing.Callable[[str], float]
+def draw_values(intervals: Sequence[UncertainParameter], percentile_for: typing.Callable[[str], float]
                 ) -> dict[str, float]:
     """One value per interval; `percentile_for(key)` gives the uniform draw in [0, 1) for that key."""
     return {p.key: p.value_at(percentile_for(p.key)) for p in intervals}
 
 
-def apply_values(scenario: Scenario, intervals: list[UncertainParameter], values: dict[str, float]) -> Scenario:
+def apply_values(scenario: ScenarioT, intervals: Sequence[UncertainParameter], values: Mapping[str, float]
+                 ) -> ScenarioT:
     """A copy of the validated scenario with each uncertain key set to its drawn value (copy-on-write along
-    the key's path; `check_draws` validates the result before a replication runs)."""
+    the key's path; sim.scenario.build.check_draws validates the result before a replication runs)."""
     out = scenario
     for p in intervals:
         value = values[p.key]
@@ -129,7 +140,7 @@ def apply_values(scenario: Scenario, intervals: list[UncertainParameter], values
     return out
 
 
-def scenario_for_replication(scenario: Scenario, seed: int, replication: int) -> tuple[Scenario, dict[str, float]]:
+def scenario_for_replication(scenario: ScenarioT, seed: int, replication: int) -> tuple[ScenarioT, dict[str, float]]:
     """The scenario replication r runs (each [low, high] input drawn from its own stream) and the values drawn."""
     intervals = scenario.parameter_intervals
     if not intervals:
@@ -139,46 +150,19 @@ def scenario_for_replication(scenario: Scenario, seed: int, replication: int) ->
     return apply_values(scenario, intervals, values), values
 
 
-def check_draws(scenario: Scenario, seed: int, replications: int | str, source: object = None) -> None:
-    """Validate every replication's drawn scenario like a scenario file, before any of them runs; a draw that
-    breaks a rule (shares that must add to one, bands in order, a share above 1) is a ScenarioError naming the
-    replication, the values drawn and the rule, so nothing is run or written. `replications`: a count, or
-    "auto" (every replication up to the cap); `source`: the scenario file, for the message (default: its name)."""
-    from sim.scenario.schema import ScenarioError, _cross_reference_problems, _format_validation_errors
-    from sim.scenario.schema import Scenario as ScenarioModel
-    problems: list[str] = []
-    count = scenario.run.max_replications if replications == "auto" else int(replications)
-    for r in range(count):
-        drawn, values = scenario_for_replication(scenario, seed, r)
-        if not values:
-            return
-        mapping = drawn.model_dump(exclude_unset=True)
-        where = (f"{source or scenario.name}: replication {r} drew "
-                 + ", ".join(f"{k}={v:g}" for k, v in values.items()) + ";")
-        found = _cross_reference_problems(mapping)
-        try:
-            ScenarioModel.model_validate(mapping, context={"source": scenario.name, "raw": mapping})
-        except ValidationError as exc:
-            found = [line.split(": ", 1)[-1] for line in _format_validation_errors(scenario.name, exc)] + found
-        problems += [f"{where} {p} (narrow the [low, high] ranges involved)" for p in found]
-    if problems:
-        raise ScenarioError(list(dict.fromkeys(problems)))
-
-
-def without_parameter_uncertainty(scenario: Scenario) -> Scenario:
+def without_parameter_uncertainty(scenario: ScenarioT) -> ScenarioT:
     """The scenario with every [low, high] input fixed at its midpoint (the value it was validated with)."""
-    fixed = scenario.model_copy()
-    fixed._parameter_intervals = []
+    fixed: ScenarioT = scenario.model_copy(update={"parameter_intervals": ()})
     return fixed
 
 
-def intervals_show(intervals: list[UncertainParameter]) -> str:
+def intervals_show(intervals: Sequence[UncertainParameter]) -> str:
     """The same in a few words, for the `intervals_show` column of summary tables."""
     keys = [p.key for p in intervals]
     return "run-to-run variation and " + ", ".join(keys) + " (80% ranges)" if keys else "run-to-run variation only"
 
 
-def describe_uncertainty(intervals: list[UncertainParameter]) -> str:
+def describe_uncertainty(intervals: Sequence[UncertainParameter]) -> str:
     """Which kind of uncertainty the intervals show, in a sentence for the headline and the report."""
     if not intervals:
         return ("Intervals show run-to-run variation only (random referrals, case lengths, cancellations, "

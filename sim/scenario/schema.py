@@ -1,23 +1,27 @@
-"""Scenario files: load YAML safely, resolve `extends:`, apply `--set` overrides, validate into a frozen Scenario.
+"""The scenario schema: frozen pydantic models of every section, with the rules each field must meet.
 
-Every problem is reported as one line naming the file and the dotted key path, so a planner can fix a
-scenario without reading a traceback. Validation is strict: unknown keys (with a did-you-mean), wrong
-types, negative capacities, shares that do not sum to 1 and impossible dates are all errors.
+A Scenario is what a planner wrote (after `extends:` and `--set`) plus what the build derives from it; it never
+changes once made, so the model cannot alter its inputs. Loading files is sim.scenario.yaml_files, checks across
+sections and error lines are sim.scenario.validate, the whole pipeline is sim.scenario.build.
 """
 from __future__ import annotations
 
-import copy
 import datetime as dt
-import difflib
 import math
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, InstanceOf, field_validator,
+                      model_validator)
 
-PRIORITIES = ("P1", "P2", "P3", "P4")
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+from sim.scenario.intervals import UncertainParameter
+from sim.scenario.rtt_start_list import RttStartList
+
+Priority = Literal["P1", "P2", "P3", "P4"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+Month = Literal["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+PRIORITIES: tuple[Priority, ...] = get_args(Priority)
+WEEKDAYS: tuple[Weekday, ...] = get_args(Weekday)
+MONTHS: tuple[Month, ...] = get_args(Month)
 SHARE_TOLERANCE = 1e-6
 
 
@@ -36,14 +40,37 @@ NonNegativeFloat = Annotated[float, Field(ge=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
 
 
+def _sums_to_one(shares: Any) -> Any:
+    """Shares of a whole must add up to 1; a keyword standing in for the shares (`referral_shares`) passes."""
+    if isinstance(shares, dict):
+        total = sum(shares.values())
+        if not math.isclose(total, 1.0, abs_tol=SHARE_TOLERANCE):
+            raise ValueError(f"shares must sum to 1 (they sum to {total:.6g})")
+    return shares
+
+
+T = TypeVar("T")
+Key = TypeVar("Key")
+Keyword = TypeVar("Keyword")
+# Shares of a whole by key (specialty, site, priority): each 0..1, together 1.
+Shares = Annotated[dict[Key, Share], AfterValidator(_sums_to_one)]
+# The same, or a keyword meaning "shares taken from elsewhere". The check wraps the union, so a bad sum is one
+# error rather than one per member of the union.
+SharesOr = Annotated[dict[Key, Share] | Keyword, AfterValidator(_sums_to_one)]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
-def _check_shares(values: dict[str, float] | list[float], what: str) -> None:
-    total = sum(values.values()) if isinstance(values, dict) else sum(values)
-    if not math.isclose(total, 1.0, abs_tol=SHARE_TOLERANCE):
-        raise ValueError(f"{what} must sum to 1 (they sum to {total:.6g})")
+def _not_written_in_a_file(value: Any) -> Any:
+    raise ValueError("not a scenario key: filled in when the scenario is built (sim.scenario.build)")
+
+
+# A field the build derives from what the file says (the list read from rtt_csv, the [low, high] ranges found).
+# Declared so that it is typed and copied with model_copy(update=...) like any field; refused as input, and left
+# out of model_dump (exclude=True on the Field), so a scenario file can neither set it nor see it.
+Derived = Annotated[T, BeforeValidator(_not_written_in_a_file)]
 
 
 class LogNormalMinutes(_Model):
@@ -60,44 +87,20 @@ class Specialty(_Model):
     referral_share: float = Field(ge=0, le=1)
     admitted_share: float = Field(ge=0, le=1, description="share of referrals that end in a decision to treat")
     day_case_share: float = Field(ge=0, le=1, description="share of admitted cases done as day cases")
-    priority_mix: dict[Literal["P1", "P2", "P3", "P4"], Share]
+    priority_mix: Shares[Priority]
     theatre_minutes_day_case: LogNormalMinutes
     theatre_minutes_inpatient: LogNormalMinutes
     los_days_mean: float = Field(ge=0, description="mean length of stay of an inpatient case (exponential)")
-
-    @field_validator("priority_mix")
-    @classmethod
-    def _mix_sums_to_one(cls, v: dict[str, float]) -> dict[str, float]:
-        if any(x < 0 for x in v.values()):
-            raise ValueError("priority shares must not be negative")
-        _check_shares(v, "priority shares")
-        return v
 
 
 class TheatreTemplate(_Model):
     """A site's weekly theatre timetable."""
 
-    sessions_by_weekday: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], NonNegativeInt]
+    sessions_by_weekday: dict[Weekday, NonNegativeInt]
     session_minutes: float = Field(gt=0)
     turnaround_minutes: float = Field(ge=0)
     utilisation_cap: float = Field(gt=0, le=1, description="share of session minutes that may be booked")
-    specialty_session_shares: dict[str, Share]
-
-    @field_validator("sessions_by_weekday")
-    @classmethod
-    def _non_negative_sessions(cls, v: dict[str, int]) -> dict[str, int]:
-        bad = [k for k, n in v.items() if n < 0]
-        if bad:
-            raise ValueError(f"sessions must not be negative (on {', '.join(bad)})")
-        return v
-
-    @field_validator("specialty_session_shares")
-    @classmethod
-    def _session_shares(cls, v: dict[str, float]) -> dict[str, float]:
-        if any(x < 0 for x in v.values()):
-            raise ValueError("session shares must not be negative")
-        _check_shares(v, "specialty session shares")
-        return v
+    specialty_session_shares: Shares[str]
 
 
 class Site(_Model):
@@ -110,26 +113,10 @@ class Site(_Model):
     theatres: TheatreTemplate
     outpatient_first_slots_per_week: dict[str, NonNegativeFloat]
 
-    @field_validator("outpatient_first_slots_per_week")
-    @classmethod
-    def _non_negative_slots(cls, v: dict[str, float]) -> dict[str, float]:
-        bad = [k for k, n in v.items() if n < 0]
-        if bad:
-            raise ValueError(f"clinic slots must not be negative (for {', '.join(bad)})")
-        return v
-
 
 class Borough(_Model):
     population: int = Field(ge=0)
-    referred_site_shares: dict[str, Share]
-
-    @field_validator("referred_site_shares")
-    @classmethod
-    def _site_shares(cls, v: dict[str, float]) -> dict[str, float]:
-        if any(x < 0 for x in v.values()):
-            raise ValueError("site shares must not be negative")
-        _check_shares(v, "referred site shares")
-        return v
+    referred_site_shares: Shares[str]
 
 
 class Referrals(_Model):
@@ -137,7 +124,7 @@ class Referrals(_Model):
 
     referrals_per_week: float = Field(ge=0, description="GP referral requests a week across the ICS, before A&G")
     advice_and_guidance_share: float = Field(ge=0, le=1)
-    weekday_weights: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], NonNegativeFloat]
+    weekday_weights: dict[Weekday, NonNegativeFloat]
     seasonality_amplitude: float = Field(ge=0, lt=1, description="relative amplitude of the annual cosine")
     seasonality_peak_day_of_year: int = Field(ge=1, le=366)
     demand_growth_per_year: float = Field(gt=-1)
@@ -153,7 +140,7 @@ class Referrals(_Model):
 
 
 class Outpatients(_Model):
-    clinic_weekdays: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]]
+    clinic_weekdays: list[Weekday]
     virtual_share: float = Field(ge=0, le=1)
     dna_rate_face_to_face: float = Field(ge=0, lt=1)
     dna_rate_virtual: float = Field(ge=0, lt=1)
@@ -212,17 +199,17 @@ class StartList(_Model):
     With `rtt_csv` (relative to the scenario file) the list is the file's incomplete pathways (Part_2, Part_2A on
     the admitted list) for `providers` (default: the keys of `provider_sites`), each provider put at a site and
     each treatment function at a specialty (default: the specialties' treatment_function_code; others go to
-    `other_specialty`); see sim.model.start_list. `specialty_shares` and `site_shares` apply to `bands` only.
+    `other_specialty`); see sim.scenario.rtt_start_list. `specialty_shares` and `site_shares` apply to `bands` only.
     `calibrate_referrals_from_rtt` takes referrals_per_week from the file's clock starts (Part_3);
     `calibrate_treatment_from_rtt` takes each provider site's theatre sessions and first outpatient slots from its
-    completed pathways (Part_1A, Part_1B; see sim.scenario.calibration). Both are applied by
-    sim.model.start_list.apply_rtt_calibration, which sim.scenario.schema.load_scenario calls.
+    completed pathways (Part_1A, Part_1B; see sim.scenario.calibration). The file is read, and the calibrations
+    applied, when the scenario is built (sim.scenario.build), not here: validation only checks the settings.
     """
 
     bands: list[StartBand] | None = None
-    specialty_shares: dict[str, float] | Literal["referral_shares"] = "referral_shares"
-    site_shares: dict[str, float] | Literal["referral_shares"] = "referral_shares"
-    priority_mix: dict[Literal["P1", "P2", "P3", "P4"], float] | Literal["specialty"] = "specialty"
+    specialty_shares: SharesOr[str, Literal["referral_shares"]] = "referral_shares"
+    site_shares: SharesOr[str, Literal["referral_shares"]] = "referral_shares"
+    priority_mix: SharesOr[Priority, Literal["specialty"]] = "specialty"
     rtt_csv: str | None = None
     providers: list[str] | None = None
     commissioners: list[str] | None = None
@@ -233,17 +220,8 @@ class StartList(_Model):
     calibrate_referrals_from_rtt: bool = False
     calibrate_treatment_from_rtt: bool = False
 
-    _rtt: Any = None  # sim.model.start_list.RttStartList, built when validated (private: not part of the scenario)
-    _treatment_calibration: Any = None  # sim.scenario.calibration records, set by apply_rtt_calibration (private)
-
-    @field_validator("specialty_shares", "site_shares", "priority_mix")
-    @classmethod
-    def _shares(cls, v: Any) -> Any:
-        if isinstance(v, dict):
-            if any(x < 0 for x in v.values()):
-                raise ValueError("shares must not be negative")
-            _check_shares(v, "shares")
-        return v
+    rtt: Derived[InstanceOf[RttStartList] | None] = Field(
+        default=None, exclude=True, description="the list read from rtt_csv (sim.scenario.build.build_start_list)")
 
     @field_validator("specialty_for_treatment_function", "provider_sites", mode="before")
     @classmethod
@@ -251,7 +229,7 @@ class StartList(_Model):
         return {str(k): x for k, x in v.items()} if isinstance(v, dict) else v  # YAML reads 110: as a number
 
     @model_validator(mode="after")
-    def _one_source(self, info: Any) -> "StartList":
+    def _one_source(self) -> "StartList":
         if (self.bands is None) == (self.rtt_csv is None):
             raise ValueError("give exactly one of bands or rtt_csv" + (
                 " (both given: when extending a scenario that has bands, set bands: null)" if self.bands is not None
@@ -267,24 +245,7 @@ class StartList(_Model):
         unused = [k for k in ("specialty_shares", "site_shares") if isinstance(getattr(self, k), dict)]
         if unused:
             raise ValueError(f"{', '.join(unused)}: not used with rtt_csv (the file gives specialty and provider)")
-        from sim.model.start_list import build_rtt_start_list  # lazy: a bands scenario never imports the RTT reader
-        self._rtt = build_rtt_start_list(self, info.context)
         return self
-
-    @property
-    def rtt(self) -> Any:
-        """The list read from rtt_csv (sim.model.start_list.RttStartList), or None for a `bands` list."""
-        return self._rtt
-
-    @property
-    def treatment_calibration(self) -> Any:
-        """What calibrate_treatment_from_rtt changed (sim.scenario.calibration.SiteCalibration per site, with the
-        values before), once sim.model.start_list.apply_rtt_calibration has applied it; None before."""
-        return self._treatment_calibration
-
-
-MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
 class CovidWave(_Model):
@@ -341,18 +302,11 @@ class Covid(_Model):
     inpatients_series: list[CovidSeriesPoint] = []
     inpatients_csv: str | None = None
     wave_peak_multiplier: float = Field(default=1.0, ge=0)
-    site_shares: dict[str, Share] | Literal["elective_beds"] = "elective_beds"
+    site_shares: SharesOr[str, Literal["elective_beds"]] = "elective_beds"
     elective_beds_lost_per_covid_inpatient: float = Field(default=0.0, ge=0)
     critical_care: CriticalCare | None = None
     infection_control: InfectionControl | None = None
     referral_suppression: ReferralSuppression | None = None
-
-    @field_validator("site_shares")
-    @classmethod
-    def _shares(cls, v: Any) -> Any:
-        if isinstance(v, dict):
-            _check_shares(v, "Covid site shares")
-        return v
 
 
 class SurgicalHub(_Model):
@@ -391,8 +345,7 @@ class Staff(_Model):
     groups: dict[str, StaffGroup]
     establishment: dict[str, dict[str, NonNegativeInt]]
     baseline_sickness_rate: float = Field(ge=0, le=1)
-    annual_leave_rate_by_month: dict[Literal["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
-                                             "nov", "dec"], Share]
+    annual_leave_rate_by_month: dict[Month, Share]
     rostered_absence_rate: float = Field(ge=0, lt=1, description="absence clinic rotas already allow for")
     covid_isolation_rate_per_1000_inpatients: float = Field(default=0.0, ge=0)
     fatigue: Fatigue | None = None
@@ -402,16 +355,6 @@ class Staff(_Model):
     def _months(cls, v: dict[str, float]) -> dict[str, float]:
         if set(v) != set(MONTHS):
             raise ValueError(f"give a rate for each month: {', '.join(MONTHS)}")
-        if any(not 0 <= x <= 1 for x in v.values()):
-            raise ValueError("rates must be between 0 and 1")
-        return v
-
-    @field_validator("establishment")
-    @classmethod
-    def _non_negative(cls, v: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
-        bad = [f"{s}.{g}" for s, groups in v.items() for g, n in groups.items() if n < 0]
-        if bad:
-            raise ValueError(f"establishment must not be negative ({', '.join(bad)})")
         return v
 
 
@@ -422,7 +365,7 @@ class VaccinationCentre(_Model):
     stations: int = Field(ge=0)
     surge_stations: int = Field(default=0, ge=0, description="extra stations opened during the surge")
     open_minutes_per_day: float = Field(gt=0, le=1440)
-    open_weekdays: list[Weekday] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    open_weekdays: list[Weekday] = list(WEEKDAYS)
     event_dates: list[dt.date] = []
     minutes_per_dose: float = Field(gt=0)
     observation_minutes: float = Field(default=15.0, ge=0)
@@ -551,13 +494,9 @@ class Scenario(_Model):
     staff: Staff | None = None
     vaccination: Vaccination | None = None
 
-    # keys given as 80% intervals [low, high] (sim.scenario.intervals); set by `validate`, drawn per replication
-    _parameter_intervals: list = PrivateAttr(default_factory=list)
-
-    @property
-    def parameter_intervals(self) -> list:
-        """The sim.scenario.intervals.UncertainParameter list: empty when every input is a single value."""
-        return self._parameter_intervals
+    parameter_intervals: Derived[tuple[InstanceOf[UncertainParameter], ...]] = Field(
+        default=(), exclude=True,
+        description="keys given as 80% intervals [low, high], drawn per replication (sim.scenario.validate)")
 
     @field_validator("start_date")
     @classmethod
@@ -582,365 +521,3 @@ class Scenario(_Model):
     @property
     def horizon_days(self) -> int:
         return 7 * self.horizon_weeks
-
-
-def _cross_reference_problems(raw: dict) -> list[str]:
-    """Checks across sections (names that must exist elsewhere, dates inside the run), on the raw mapping.
-
-    Run beside field validation so that every problem is reported in one pass; defensive about types
-    because the raw mapping may itself be invalid (those errors are reported by field validation).
-    """
-    def mapping(value: Any) -> dict:
-        return value if isinstance(value, dict) else {}
-
-    problems: list[str] = []
-    specs = set(mapping(raw.get("specialties")))
-    sites = set(mapping(raw.get("sites")))
-    if "specialties" in raw and not specs:
-        problems.append("specialties: at least one specialty is needed")
-    if "sites" in raw and not sites:
-        problems.append("sites: at least one site is needed")
-    shares = [mapping(v).get("referral_share") for v in mapping(raw.get("specialties")).values()]
-    if shares and all(isinstance(x, (int, float)) for x in shares) and not math.isclose(sum(shares), 1.0, abs_tol=SHARE_TOLERANCE):
-        problems.append(f"specialties.*.referral_share: referral shares must sum to 1 (they sum to {sum(shares):.6g})")
-
-    def check(section: Any, path: str, known: set[str], kind: str) -> None:
-        for key in mapping(section):
-            if known and key not in known:
-                problems.append(_unknown_ref(f"{path}.{key}", key, known, kind))
-
-    for site_name, site in mapping(raw.get("sites")).items():
-        site = mapping(site)
-        check(mapping(site.get("theatres")).get("specialty_session_shares"),
-              f"sites.{site_name}.theatres.specialty_session_shares", specs, "specialty")
-        check(site.get("outpatient_first_slots_per_week"), f"sites.{site_name}.outpatient_first_slots_per_week",
-              specs, "specialty")
-    for name, borough in mapping(raw.get("boroughs")).items():
-        check(mapping(borough).get("referred_site_shares"), f"boroughs.{name}.referred_site_shares", sites, "site")
-    start_list = mapping(raw.get("start_list"))
-    check(start_list.get("specialty_shares"), "start_list.specialty_shares", specs, "specialty")
-    check(start_list.get("site_shares"), "start_list.site_shares", sites, "site")
-    boroughs = mapping(raw.get("boroughs"))
-    pops = [mapping(b).get("population") for b in boroughs.values()]
-    if boroughs and all(isinstance(p, int) for p in pops) and sum(pops) <= 0:
-        problems.append("boroughs: total population must be positive")
-    covid = mapping(raw.get("covid"))
-    check(covid.get("site_shares"), "covid.site_shares", sites, "site")
-    for name, hub in mapping(mapping(raw.get("surgical_hubs")).get("hubs")).items():
-        hub = mapping(hub)
-        host = hub.get("host_site")
-        if isinstance(host, str) and sites and host not in sites:
-            problems.append(_unknown_ref(f"surgical_hubs.hubs.{name}.host_site", host, sites, "site"))
-        check(mapping(hub.get("theatres")).get("specialty_session_shares"),
-              f"surgical_hubs.hubs.{name}.theatres.specialty_session_shares", specs, "specialty")
-    staff = mapping(raw.get("staff"))
-    groups = set(mapping(staff.get("groups")))
-    check(staff.get("establishment"), "staff.establishment", sites, "site")
-    if staff and isinstance(staff.get("establishment"), dict):
-        for site_name in sorted(sites - set(staff["establishment"])):
-            problems.append(f"staff.establishment.{site_name}: missing: a site without staff runs no sessions "
-                            f"or clinics (give its establishment, or zeros if that is meant)")
-    for site_name, counts in mapping(staff.get("establishment")).items():
-        check(counts, f"staff.establishment.{site_name}", groups, "staff group")
-    vacc = mapping(raw.get("vaccination"))
-    boroughs_known = set(mapping(raw.get("boroughs")))
-    for name, centre in mapping(vacc.get("centres")).items():
-        centre = mapping(centre)
-        b, src = centre.get("borough"), centre.get("staffed_from", "own")
-        if isinstance(b, str) and b != "all" and boroughs_known and b not in boroughs_known:
-            problems.append(_unknown_ref(f"vaccination.centres.{name}.borough", b, boroughs_known | {"all"}, "borough"))
-        if isinstance(src, str) and src != "own" and sites and src not in sites:
-            problems.append(_unknown_ref(f"vaccination.centres.{name}.staffed_from", src, sites | {"own"}, "site"))
-        if isinstance(src, str) and src != "own" and not staff:
-            problems.append(f"vaccination.centres.{name}.staffed_from: a centre staffed from a site needs a staff section")
-    cohorts = vacc.get("cohorts")
-    for i, cohort in enumerate(cohorts if isinstance(cohorts, list) else []):
-        b = mapping(cohort).get("borough")
-        if isinstance(b, str) and boroughs_known and b not in boroughs_known:
-            problems.append(_unknown_ref(f"vaccination.cohorts.{i}.borough", b, boroughs_known, "borough"))
-    surge = mapping(vacc.get("surge"))
-    for g in surge.get("redeploy_from", []) if isinstance(surge.get("redeploy_from"), list) else []:
-        if g not in groups:
-            problems.append(_unknown_ref("vaccination.surge.redeploy_from", str(g), groups, "staff group"))
-    start = raw.get("start_date")
-    if isinstance(start, dt.date):
-        # A round after the horizon is simply not reached; one before the start cannot happen.
-        rounds = mapping(raw.get("removals")).get("validation_rounds")
-        for i, rnd in enumerate(rounds if isinstance(rounds, list) else []):
-            d = mapping(rnd).get("date")
-            if isinstance(d, dt.date) and d < start:
-                problems.append(f"removals.validation_rounds.{i}.date: {d} is before the start date {start}")
-    return problems
-
-
-def _unknown_ref(path: str, key: str, known: set[str], kind: str) -> str:
-    hint = difflib.get_close_matches(key, sorted(known), n=1)
-    extra = f" (did you mean {hint[0]!r}?)" if hint else f" (known: {', '.join(sorted(known))})"
-    return f"{path}: unknown {kind} {key!r}{extra}"
-
-
-# --------------------------------------------------------------------------------------------------
-# Loading
-# --------------------------------------------------------------------------------------------------
-
-class _SafeLoaderNoDup(yaml.SafeLoader):
-    """SafeLoader (no object tags) that rejects duplicate keys instead of silently keeping the last."""
-
-
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    seen: dict[Any, Any] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            mark = key_node.start_mark
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", mark)
-        seen[key] = True
-    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
-
-
-def _construct_timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
-    try:
-        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
-    except ValueError as exc:
-        raise yaml.constructor.ConstructorError(
-            None, None, f"impossible date {node.value!r} ({exc})", node.start_mark) from None
-
-
-_SafeLoaderNoDup.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-_SafeLoaderNoDup.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
-
-
-def _read_yaml(path: Path) -> dict:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError([f"{path}: file not found"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError([f"{path}: cannot read ({exc})"]) from None
-    try:
-        data = yaml.load(text, Loader=_SafeLoaderNoDup)  # noqa: S506 - SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
-        what = exc.problem or exc.context or "malformed YAML"
-        if "could not determine a constructor" in what:
-            raise ScenarioError([f"{path}: line {mark.line + 1 if mark else '?'}: tag not allowed ({what.split('for the tag ')[-1]}); "
-                                 "scenario files are plain data, loaded safely"]) from None
-        if what.startswith(("impossible date", "duplicate key")):
-            raise ScenarioError([f"{path}: {where}: {what}"]) from None
-        raise ScenarioError([f"{path}: malformed YAML at {where}: {what}"]) from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError([f"{path}: malformed YAML: {exc}"]) from None
-    if data is None:
-        raise ScenarioError([f"{path}: the file is empty"])
-    if not isinstance(data, dict):
-        raise ScenarioError([f"{path}: expected a mapping of keys at the top level, found {type(data).__name__}"])
-    return data
-
-
-def deep_merge(base: dict, override: dict) -> dict:
-    """Merge override into a copy of base: mappings merge key by key, anything else replaces."""
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def load_raw(path: Path, _chain: tuple[Path, ...] = ()) -> dict:
-    """Read a scenario file and everything it `extends:`, merged into one plain mapping."""
-    path = Path(path)
-    resolved = path.resolve()
-    if resolved in _chain:
-        raise ScenarioError([f"{path}: extends: circular inheritance ({' -> '.join(p.name for p in _chain)})"])
-    data = _read_yaml(path)
-    parent = data.pop("extends", None)
-    if parent is None:
-        return data
-    if not isinstance(parent, str):
-        raise ScenarioError([f"{path}: extends: expected a file name (string), found {type(parent).__name__}"])
-    parent_path = (path.parent / parent)
-    if parent_path.suffix == "":
-        parent_path = parent_path.with_suffix(".yaml")
-    if not parent_path.exists():
-        raise ScenarioError([f"{path}: extends: file {parent!r} not found beside the scenario"])
-    base = load_raw(parent_path, _chain + (resolved,))
-    return deep_merge(base, data)
-
-
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """`dotted.key=value` -> (path, value); the value is read as YAML (so 12, 0.5, true, [1,2] work)."""
-    if "=" not in text:
-        raise ScenarioError([f"--set {text!r}: expected dotted.key=value"])
-    key, raw_value = text.split("=", 1)
-    path = [p for p in key.strip().split(".")]
-    if not all(path):
-        raise ScenarioError([f"--set {text!r}: empty key in {key!r}"])
-    try:
-        value = yaml.safe_load(raw_value) if raw_value.strip() else ""
-    except yaml.YAMLError:
-        value = raw_value
-    return path, value
-
-
-def apply_overrides(raw: dict, overrides: list[str], source: str = "--set") -> dict:
-    """Apply dotted overrides. The path to the last key must exist (else an error with did-you-mean); the
-    last key may be new (a default the file does not state), and validation then checks it."""
-    out = copy.deepcopy(raw)
-    problems: list[str] = []
-    for text in overrides:
-        path, value = parse_override(text)
-        node: Any = out
-        for depth, part in enumerate(path[:-1]):
-            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                node = node[int(part)]
-                continue
-            if not isinstance(node, dict) or part not in node:
-                known = list(node) if isinstance(node, dict) else []
-                problems.append(_missing_key_message(source, path[: depth + 1], part, known))
-                node = None
-                break
-            node = node[part]
-        if node is None:
-            continue
-        last = path[-1]
-        if isinstance(node, list) and last.isdigit() and int(last) < len(node):
-            node[int(last)] = value
-        elif isinstance(node, dict):
-            # a key the file leaves at its default may be set too; validation rejects unknown keys
-            node[last] = value
-        else:
-            known = list(node) if isinstance(node, dict) else []
-            problems.append(_missing_key_message(source, path, last, known))
-    if problems:
-        raise ScenarioError(problems)
-    return out
-
-
-def _missing_key_message(source: str, path: list[str], part: str, known: list[str]) -> str:
-    hint = difflib.get_close_matches(part, [str(k) for k in known], n=1)
-    extra = f" (did you mean {hint[0]!r}?)" if hint else ""
-    return f"{source} {'.'.join(path)}: no such key{extra}"
-
-
-def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """Field names of the pydantic model found by walking loc (used for did-you-mean)."""
-    current: Any = model
-    for part in loc:
-        if isinstance(current, type) and issubclass(current, BaseModel):
-            field = current.model_fields.get(str(part))
-            if field is None:
-                return []
-            current = field.annotation
-        else:
-            args = getattr(current, "__args__", ())
-            # dict[str, X] or list[X]: step into X.
-            inner = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
-            if not inner:
-                return []
-            current = inner[-1]
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
-    return []
-
-
-def _format_validation_errors(path: Path, exc: ValidationError) -> list[str]:
-    lines: list[str] = []
-    for err in exc.errors(include_url=False):
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "literal["))))
-        # pydantic puts the tried union member into the location; drop those markers.
-        loc = tuple(p for p in loc if not (isinstance(p, str) and p.startswith(("dict[", "constrained-"))))
-        dotted = ".".join(str(p) for p in loc) or "(top level)"
-        kind = err["type"]
-        if kind == "extra_forbidden":
-            known = _fields_at(Scenario, loc[:-1])
-            hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
-            extra = f" (did you mean {hint[0]!r}?)" if hint else ""
-            lines.append(f"{path}: {dotted}: unknown key{extra}")
-        elif kind == "missing":
-            lines.append(f"{path}: {dotted}: required key is missing")
-        elif kind == "value_error":
-            msg = str(err["msg"]).removeprefix("Value error, ")
-            lines.append(f"{path}: {dotted}: {msg}")
-        else:
-            got = err.get("input")
-            shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
-            lines.append(f"{path}: {dotted}: {err['msg']} (got {shown})")
-    # One line per problem, no repeats (union branches can report the same thing twice).
-    return list(dict.fromkeys(lines))
-
-
-def validate(raw: dict, source: Path | str) -> Scenario:
-    """Turn a merged mapping into a Scenario or raise ScenarioError listing every problem.
-
-    Numbers given as 80% intervals [low, high] (sim.scenario.intervals) are validated at their midpoint, and then
-    with every interval at its low end and at its high end together, so a range that breaks a rule tying keys
-    together (shares summing to one) is refused here; each replication's own draws are checked again before
-    the run (sim.scenario.intervals.check_draws)."""
-    from sim.scenario.intervals import find_intervals, with_ends
-    mid_raw, intervals, interval_problems = find_intervals(Scenario, raw)
-    problems = [f"{source}: {p}" for p in interval_problems + _cross_reference_problems(mid_raw)]
-    scenario = None
-    try:
-        scenario = Scenario.model_validate(mid_raw, context={"source": str(source), "raw": mid_raw})
-    except ValidationError as exc:
-        problems = _format_validation_errors(Path(source), exc) + problems
-    if scenario is not None and intervals and not problems:
-        for end in ("low", "high"):
-            end_raw = with_ends(mid_raw, intervals, end)
-            prefix = f"{source}: with every [low, high] interval at its {end} end: "
-            problems += [prefix + p for p in _cross_reference_problems(end_raw)]
-            try:
-                Scenario.model_validate(end_raw, context={"source": str(source), "raw": end_raw})
-            except ValidationError as exc:
-                problems += [line.replace(f"{source}: ", prefix, 1)
-                             for line in _format_validation_errors(Path(source), exc)]
-    if problems:
-        raise ScenarioError(list(dict.fromkeys(problems)))
-    scenario._parameter_intervals = intervals
-    return scenario
-
-
-def load_scenario(path: Path | str, overrides: list[str] | None = None) -> tuple[Scenario, dict]:
-    """Load, inherit, override and validate. Returns the Scenario and the resolved plain mapping."""
-    path = Path(path)
-    raw = load_raw(path)
-    if overrides:
-        raw = apply_overrides(raw, overrides)
-    raw = _embed_covid_series(raw, path)
-    from sim.model.start_list import apply_rtt_calibration, embed_rtt_csv_path
-    raw = embed_rtt_csv_path(raw, path)
-    scenario = validate(raw, path)
-    return apply_rtt_calibration(scenario, raw, source=path)
-
-
-def _embed_covid_series(raw: dict, path: Path) -> dict:
-    """Read covid.inpatients_csv (columns date, inpatients; relative to the scenario file) into the scenario,
-    so the resolved scenario saved with a run carries the series itself."""
-    covid = raw.get("covid")
-    if not isinstance(covid, dict) or not covid.get("inpatients_csv"):
-        return raw
-    csv_path = (path.parent / str(covid["inpatients_csv"])).resolve()
-    where = f"{path}: covid.inpatients_csv"
-    try:
-        import pandas as pd
-        frame = pd.read_csv(csv_path)
-    except FileNotFoundError:
-        raise ScenarioError([f"{where}: file {csv_path} not found"]) from None
-    except Exception as exc:  # noqa: BLE001 - any parse failure is reported, not raised
-        raise ScenarioError([f"{where}: cannot read {csv_path} ({exc})"]) from None
-    missing = {"date", "inpatients"} - set(frame.columns)
-    if missing:
-        raise ScenarioError([f"{where}: {csv_path} lacks column(s) {', '.join(sorted(missing))}"])
-    try:
-        dates = pd.to_datetime(frame["date"], format="%Y-%m-%d").dt.date
-        values = pd.to_numeric(frame["inpatients"], errors="raise")
-    except (ValueError, TypeError) as exc:
-        raise ScenarioError([f"{where}: {csv_path}: {exc}"]) from None
-    out = copy.deepcopy(raw)
-    out["covid"]["inpatients_series"] = [{"date": d, "inpatients": float(v)} for d, v in zip(dates, values)]
-    out["covid"]["inpatients_csv"] = str(csv_path)
-    return out

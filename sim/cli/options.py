@@ -1,0 +1,129 @@
+"""Options and helpers shared by the commands that run the model (run, compare, sweep, backtest).
+
+Where replications run (the executor), how progress is shown, and where results go: `--out` exactly, or a new
+timestamped folder under the results root (`results/` in the project; the hidden `--results-root` moves it,
+which is how the tests keep their runs out of the project).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from sim.experiment.executors import EXECUTORS, ReplicationExecutor, make_executor, stop
+from sim.outputs.run_folder import PROJECT_ROOT, default_run_dir
+
+DEFAULT_RESULTS_ROOT = PROJECT_ROOT / "results"
+
+
+def _replications(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or 'auto', got {text!r}") from None
+
+
+def _jobs(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}")
+    return n
+
+
+def add_run_options(p: argparse.ArgumentParser, report: bool = True) -> None:
+    """The options every command that runs a scenario file shares (run, compare, backtest)."""
+    p.add_argument("--replications", type=_replications,
+                   help="number of replications, or 'auto' (until the 95%% CI of the mean 52-week clearance is "
+                        "within +/- run.target_half_width_weeks; overrides run.replications)")
+    p.add_argument("--seed", type=int, help="experiment seed (overrides run.seed)")
+    add_output_options(p)
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="dotted.key=value",
+                   help="override a scenario value, e.g. --set sites.imperial.elective_beds=120")
+    add_executor_options(p)
+    add_fix_parameters_option(p)
+    if report:
+        p.add_argument("--no-report", action="store_true", help="skip charts, report and workbook (faster)")
+    p.add_argument("--quiet", action="store_true", help="print only the headline")
+
+
+def add_output_options(p: argparse.ArgumentParser) -> None:
+    """--out, and the hidden --results-root under which a run without --out gets a new folder."""
+    p.add_argument("--out", type=Path, help="write exactly here (must be new or empty)")
+    p.add_argument("--results-root", type=Path, default=DEFAULT_RESULTS_ROOT, help=argparse.SUPPRESS)
+
+
+def add_executor_options(p: argparse.ArgumentParser) -> None:
+    """Where replications run (sim.experiment.executors): every executor gives identical tables for the same seed."""
+    p.add_argument("--jobs", type=_jobs, default=1,
+                   help="run replications in this many local processes (or local Dask workers)")
+    p.add_argument("--executor", choices=EXECUTORS, default="local",
+                   help="local: this process or --jobs local processes; dask: a Dask distributed cluster")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="with --executor dask: the scheduler to use, e.g. tcp://10.0.0.5:8786 "
+                        "(default: start a local cluster of --jobs workers)")
+
+
+def add_fix_parameters_option(p: argparse.ArgumentParser) -> None:
+    """--fix-parameters: run every [low, high] input at its midpoint (sim.scenario.intervals)."""
+    p.add_argument("--fix-parameters", action="store_true",
+                   help="use the midpoint of every [low, high] input instead of drawing it per replication "
+                        "(intervals then show run-to-run variation only)")
+
+
+def output_folder(args: argparse.Namespace, name: str) -> Path:
+    """Where the command writes: --out, or a new timestamped folder `name/...` under the results root."""
+    if args.out is not None:
+        return Path(args.out)
+    return default_run_dir(args.results_root, name)
+
+
+@contextlib.contextmanager
+def executor_for(args: argparse.Namespace) -> Iterator[ReplicationExecutor]:
+    """The executor the options ask for, shared by every scenario of the command; after Ctrl-C or an error
+    its workers are terminated at once instead of finishing their replications."""
+    runner: ReplicationExecutor | None = None
+    finished = False
+    try:
+        runner = make_executor(args.jobs, getattr(args, "executor", "local"), getattr(args, "scheduler", None))
+        if not getattr(args, "quiet", False) and runner.workers > 1:
+            print(f"Running replications on {runner.describe()}", file=sys.stderr)
+        yield runner
+        finished = True
+    finally:
+        if runner is not None:
+            stop(runner, interrupted=not finished)
+
+
+def progress_reporter(args: argparse.Namespace, label: str, total: int) -> Callable[[Any, int], None] | None:
+    """Replications done: a progress bar on a terminal, one line per replication in a log, nothing if --quiet."""
+    if getattr(args, "quiet", False):
+        return None
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+        bar = tqdm(total=total if isinstance(total, int) else None, desc=label, unit="replication",
+                   file=sys.stderr, leave=True, dynamic_ncols=True)
+
+        def tick(res: Any, of: int) -> None:
+            if bar.total != of:
+                bar.total = of
+                bar.refresh()
+            bar.update(1)
+            if bar.n >= bar.total:
+                bar.close()             # prints the finished bar and its line stays
+        return tick
+
+    done = 0
+
+    def line(res: Any, of: int) -> None:
+        nonlocal done
+        done += 1
+        print(f"  {label}: {done}/{of} done (replication {res.replication}: {res.pathways_simulated:,} pathways "
+              f"in {res.wall_seconds:.1f} s)", file=sys.stderr)
+    return line

@@ -1,0 +1,158 @@
+"""`run` and `compare`: run scenario files with the same seed and replications and write one results folder.
+
+    python run_sim.py run FILE.yaml [options]
+    python run_sim.py compare REFERENCE.yaml OTHER.yaml ... [options]
+
+Every scenario is loaded and its draws checked before any replication runs, so bad input writes nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sim.cli.options import add_run_options, executor_for, output_folder, progress_reporter
+from sim.experiment.replications import run_replications
+from sim.outputs import finance
+from sim.outputs.analysis import (comparison_lines, headline, paired_comparison, replication_kpis, summarise,
+                                  target_probabilities)
+from sim.outputs.report import build_report
+from sim.outputs.run_folder import atomic_run_dir, check_out_dir, write_manifest, write_resolved_scenario
+from sim.scenario.build import check_draws, load_scenario
+from sim.scenario.intervals import describe_uncertainty, intervals_show, without_parameter_uncertainty
+from sim.scenario.schema import ScenarioError
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Register `run` and `compare` on the command line's subparsers."""
+    run = sub.add_parser("run", help="run a scenario and write results/<scenario>/<timestamp>/")
+    run.add_argument("scenario", type=Path, help="scenario YAML file")
+    add_run_options(run)
+    run.set_defaults(handler=lambda args: run_scenarios(args, [args.scenario]))
+
+    compare = sub.add_parser("compare", help="run scenarios with the same seeds and compare them with the first")
+    compare.add_argument("scenarios", type=Path, nargs="+", help="scenario YAML files; the first is the reference")
+    add_run_options(compare)
+    compare.set_defaults(handler=lambda args: run_scenarios(args, args.scenarios))
+
+
+def run_scenarios(args: argparse.Namespace, files: list[Path]) -> int:
+    """Run one scenario (run) or several with the same seed and replications (compare)."""
+    overrides = list(args.overrides)
+    first = load_scenario(files[0], overrides).scenario
+    replications = args.replications if args.replications is not None else first.run.replications
+    seed = args.seed if args.seed is not None else first.run.seed
+    common = [f"run.replications={replications}", f"run.seed={seed}"]
+    built = [load_scenario(f, overrides + common) for f in files]
+    notes = {b.scenario.name: b.notes for b in built}
+    loaded = [(b.scenario, b.raw) for b in built]
+    if args.fix_parameters:
+        loaded = [(without_parameter_uncertainty(sc), raw) for sc, raw in loaded]
+    names = [sc.name for sc, _ in loaded]
+    if len(set(names)) != len(names):
+        raise ScenarioError([f"compare: scenario names must differ (got {', '.join(names)})"])
+    comparing = len(loaded) > 1
+    if args.out is not None:
+        check_out_dir(args.out)
+    final = output_folder(args, "compare" if comparing else first.name)
+
+    for (scenario, _), file in zip(loaded, files):   # every scenario's draws before anything runs
+        check_draws(scenario, seed, replications, source=file)
+    started = dt.datetime.now().astimezone()
+    t0 = time.perf_counter()
+    results = []
+    with executor_for(args) as runner:
+        for i, (scenario, _) in enumerate(loaded):
+            # with `auto`, the first scenario settles the number and the others use it (paired replications)
+            reps = replications if i == 0 else results[0].replications
+            if not args.quiet:
+                print(f"Running {scenario.name} ({reps} replications, seed {seed})", file=sys.stderr)
+                for line in notes[scenario.name]:
+                    print(f"  {line}", file=sys.stderr)
+            total = reps if reps != "auto" else scenario.run.max_replications
+            results.append(run_replications(scenario, replications=reps, executor=runner,
+                                            on_done=progress_reporter(args, scenario.name, total)))
+    replications = results[0].replications
+    weekly = pd.concat([r.weekly for r in results], ignore_index=True)
+    kpis = replication_kpis(weekly)
+    summary = pd.concat([summarise(kpis)] + [
+        target_probabilities(kpis, sc.name, sc.start_date, {52: sc.targets.no_52w_waiters_by,
+                                                            78: sc.targets.no_78w_waiters_by,
+                                                            104: sc.targets.no_104w_waiters_by}, sc.horizon_weeks)
+        for sc, _ in loaded if sc.targets], ignore_index=True)
+    # which kind of uncertainty each scenario's percentiles show (a board paper must say)
+    summary["intervals_show"] = summary["scenario"].map(
+        {sc.name: intervals_show(sc.parameter_intervals) for sc, _ in loaded})
+    comparison = paired_comparison(kpis, names[0]) if comparing else None
+    with atomic_run_dir(final) as folder:
+        if comparing:
+            (folder / "scenarios").mkdir()
+            for (scenario, raw) in loaded:
+                write_resolved_scenario(folder / "scenarios", raw, f"{scenario.name}.yaml")
+        else:
+            write_resolved_scenario(folder, loaded[0][1])
+        weekly.to_csv(folder / "weekly.csv", index=False)
+        kpis.to_csv(folder / "replications.csv", index=False)
+        summary.to_csv(folder / "summary.csv", index=False)
+        if comparison is not None:
+            comparison.to_csv(folder / "comparison.csv", index=False)
+        parameters = pd.concat([r.parameters for r in results], ignore_index=True)
+        if len(parameters):
+            parameters.to_csv(folder / "parameters.csv", index=False)
+        pd.concat([r.by_specialty for r in results]).to_csv(folder / "weekly_by_specialty.csv", index=False)
+        cohorts = pd.concat([r.vaccination_by_cohort for r in results])
+        if len(cohorts):
+            cohorts.to_csv(folder / "vaccination_by_cohort.csv", index=False)
+        pd.concat([r.waits_by_priority.assign(scenario=r.scenario.name) for r in results]).to_csv(
+            folder / "waits_by_priority.csv", index=False)
+        finances = {sc.name: sc.finance for sc, _ in loaded if sc.finance is not None}
+        if finances:
+            months = finance.monthly(weekly, finances)
+            months.to_csv(folder / "finance_monthly.csv", index=False)
+            finance.by_financial_year(months, names[0] if comparing else None).to_csv(
+                folder / "finance_by_year.csv", index=False)
+        write_manifest(folder, scenario=names if comparing else names[0],
+                       scenario_files=[str(f) for f in files], overrides=args.overrides, seed=seed,
+                       replications=replications, jobs=args.jobs, executor=args.executor,
+                       replications_rule=("auto: until the 95% confidence interval of the mean 52-week clearance "
+                                          f"is within +/- {first.run.target_half_width_weeks} weeks, "
+                                          f"{first.run.min_replications} to {first.run.max_replications}"
+                                          if args.replications == "auto" or first.run.replications == "auto"
+                                          else "fixed"),
+                       clearance_half_width_weeks={r.scenario.name: round(r.clearance_half_width_weeks, 2)
+                                                   for r in results},
+                       uncertainty={sc.name: describe_uncertainty(sc.parameter_intervals) for sc, _ in loaded},
+                       parameter_intervals={sc.name: {p.key: [p.low, p.high] for p in sc.parameter_intervals}
+                                            for sc, _ in loaded},
+                       parameters_fixed_at_midpoints=bool(args.fix_parameters),
+                       start_list_notes={name: lines for name, lines in notes.items() if lines},
+                       pathways_simulated=sum(r.pathways_simulated for r in results),
+                       wall_time_seconds=round(time.perf_counter() - t0, 2),
+                       started_at=started.isoformat(timespec="seconds"),
+                       finished_at=dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+        if not args.no_report:
+            build_report(folder, label=final.name)
+    for scenario, _ in loaded:
+        for line in headline(summary, scenario.title, scenario.name, scenario.start_date, replications,
+                             scenario.horizon_weeks):
+            print(line)
+        print(f"  {describe_uncertainty(scenario.parameter_intervals)}"
+              + (" ([low, high] inputs fixed at their midpoints by --fix-parameters.)" if args.fix_parameters else ""))
+    if comparison is not None:
+        for line in comparison_lines(comparison, names[0]):
+            print(line)
+    hw = results[0].clearance_half_width_weeks
+    if np.isfinite(hw):
+        print(f"  The mean 52-week clearance is known to within +/- {hw:.1f} weeks (95% confidence interval, "
+              f"{replications} replications; `--replications auto` runs until +/- "
+              f"{first.run.target_half_width_weeks:g}).")
+    elif replications > 1:
+        print("  The mean 52-week clearance cannot be pinned down: some replications did not clear within the "
+              "horizon (lengthen horizon_weeks).")
+    print(f"Results: {final}" + ("" if args.no_report else f"  (report: {final / 'report.html'})"))
+    return 0
