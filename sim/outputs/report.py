@@ -20,7 +20,6 @@ import argparse
 import base64
 import datetime as dt
 import html
-import json
 import math
 import os
 import re
@@ -33,14 +32,15 @@ from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from sim.outputs import charts
 from sim.outputs.analysis import CLEARANCE_THRESHOLDS as THRESHOLDS
-from sim.outputs.analysis import paired_comparison, percentile, replication_kpis, summarise
+from sim.outputs.analysis import paired_comparison, percentile
+from sim.outputs.run_folder import (CHARTS_DIR, FINANCE_BY_YEAR_CSV, FINANCE_MONTHLY_CSV, MANIFEST_JSON, PARAMETERS_CSV,
+                                    REPORT_HTML, REPORT_MD, RESULTS_XLSX, SCENARIO_YAML, WEEKLY_CSV, RunFolder, ScenarioInfo,
+                                    load_run)
 
 EXCEL_MAX_ROWS = 1_048_576
-CHART_DIR = "charts"
 
 # ---------------------------------------------------------------------------------------------------------------
 # Formatting for a board paper
@@ -137,129 +137,6 @@ def _site_label(key: str, cfg: Mapping) -> str:
     label = str(name).split(" (")[0].strip() if name else str(key).replace("_", " ").title()
     code = cfg.get("trust_code") if isinstance(cfg, Mapping) else None
     return f"{label} ({code})" if code else label
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Reading the run folder
-# ---------------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class ScenarioInfo:
-    name: str
-    title: str
-    start: dt.date
-    horizon_weeks: int
-    replications: int
-    config: dict = field(default_factory=dict)     # the resolved scenario, [low, high] inputs at their midpoints
-    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)   # inputs given as 80% intervals
-    ranges_fixed: bool = False          # run with --fix-parameters: the ranges were held at their midpoints
-
-    @property
-    def horizon_end(self) -> dt.date:
-        """The last day simulated (a Sunday)."""
-        return self.start + dt.timedelta(days=7 * self.horizon_weeks - 1)
-
-    def week_monday(self, week_index: int) -> dt.date:
-        return self.start + dt.timedelta(days=7 * week_index)
-
-
-@dataclass
-class RunFolder:
-    path: Path
-    weekly: pd.DataFrame
-    replications: pd.DataFrame
-    summary: pd.DataFrame
-    manifest: dict
-    scenarios: dict[str, ScenarioInfo]          # in the order the scenarios appear in weekly.csv
-    label: str = ""                             # the run folder's name (when built before it is renamed into place)
-
-    @property
-    def names(self) -> list[str]:
-        return list(self.scenarios)
-
-
-def _read_scenario_configs(run_dir: Path) -> dict[str, dict]:
-    """Scenario mappings by name from scenario.yaml (one document, several documents, or a mapping of
-    scenarios) and from any scenarios/*.yaml or scenario_*.yaml beside it."""
-    files = [run_dir / "scenario.yaml", *sorted((run_dir / "scenarios").glob("*.yaml")),
-             *sorted(run_dir.glob("scenario_*.yaml"))]
-    configs: dict[str, dict] = {}
-    for path in files:
-        if not path.is_file():
-            continue
-        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
-            if not isinstance(doc, dict):
-                continue
-            if "start_date" in doc or "name" in doc:
-                configs.setdefault(str(doc.get("name", path.stem)), doc)
-            else:
-                for key, sub in doc.items():
-                    if isinstance(sub, dict) and "start_date" in sub:
-                        configs.setdefault(str(sub.get("name", key)), sub)
-    return configs
-
-
-def _midpoints(cfg: dict) -> tuple[dict, dict[str, tuple[float, float]]]:
-    """The saved scenario with every [low, high] input at its midpoint (so the tables can add and format it),
-    and the ranges themselves by dotted key. Reads the schema only; the model is never run."""
-    if not cfg:
-        return cfg, {}
-    from sim.scenario.schema import Scenario
-    from sim.scenario.intervals import find_intervals
-    resolved, intervals, _ = find_intervals(Scenario, cfg)
-    return resolved, {p.key: (p.low, p.high) for p in intervals}
-
-
-def load_run(run_dir: Path) -> RunFolder:
-    """Read a run folder's saved files. weekly.csv is required; the rest are used when present."""
-    run_dir = Path(run_dir)
-    weekly_path = run_dir / "weekly.csv"
-    if not weekly_path.is_file():
-        raise FileNotFoundError(f"{run_dir}: no weekly.csv — not a finished run folder")
-    weekly = pd.read_csv(weekly_path)
-    weekly["scenario"] = weekly["scenario"].astype(str)
-    manifest_path = run_dir / "manifest.json"
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}
-
-    reps_path = run_dir / "replications.csv"
-    derived = replication_kpis(weekly)
-    if reps_path.is_file():
-        reps = pd.read_csv(reps_path)
-        reps["scenario"] = reps["scenario"].astype(str)
-        missing = [c for c in derived.columns if c not in reps.columns]
-        if missing:
-            reps = reps.merge(derived[["scenario", "replication", *missing]], on=["scenario", "replication"],
-                              how="left")
-    else:
-        reps = derived
-    summary_path = run_dir / "summary.csv"
-    if summary_path.is_file():
-        summary = pd.read_csv(summary_path)
-        summary["scenario"] = summary["scenario"].astype(str)
-    else:
-        summary = summarise(reps)
-
-    configs = _read_scenario_configs(run_dir)
-    scenarios: dict[str, ScenarioInfo] = {}
-    names = list(dict.fromkeys(weekly["scenario"]))
-    for name in names:
-        w = weekly[weekly["scenario"] == name]
-        cfg = configs.get(name)
-        if cfg is None and len(configs) == 1 and len(names) == 1:
-            cfg = next(iter(configs.values()))
-        cfg = cfg or {}
-        week0 = w.loc[w["week"] == w["week"].min(), "week_start"].iloc[0]
-        data_start = _as_date(week0)
-        start = _as_date(cfg.get("start_date")) or data_start
-        if data_start is not None and start != data_start:
-            start = data_start                        # the data are what was simulated
-        cfg, ranges = _midpoints(cfg)
-        scenarios[name] = ScenarioInfo(name=name, title=str(cfg.get("title") or name), start=start,
-                                       horizon_weeks=int(w["week"].max()) + 1,
-                                       replications=int(w["replication"].nunique()), config=cfg, ranges=ranges,
-                                       ranges_fixed=bool(manifest.get("parameters_fixed_at_midpoints")))
-    return RunFolder(run_dir, weekly, reps, summary, manifest, scenarios)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -819,7 +696,7 @@ def provenance_rows(run: RunFolder) -> list[tuple[str, str]]:
     m = run.manifest
     rows: list[tuple[str, str]] = [("Run folder", run.label or run.path.name)]
     if not m:
-        return rows + [("Manifest", "manifest.json not found in the run folder")]
+        return rows + [("Manifest", f"{MANIFEST_JSON} not found in the run folder")]
     commit = str(m.get("git_commit", ""))
     rows += [("Model version", str(m.get("version", ""))),
              ("Git commit", commit + (" (working tree had uncommitted changes)" if commit.endswith("-dirty") else "")),
@@ -1097,13 +974,13 @@ def _money(value: float, kind: str) -> str:
 def _finance_blocks(run: RunFolder) -> list[Block]:
     """Finance by NHS financial year from finance_by_year.csv: medians, with the range holding 90% of
     replications in brackets (money in £ million to one decimal, cost per case to the nearest £10)."""
-    path = run.path / "finance_by_year.csv"
-    if not path.is_file():
+    path = run.file(FINANCE_BY_YEAR_CSV)
+    if path is None:
         return []
     table = pd.read_csv(path)
     years = [c for c in table.columns if re.fullmatch(r"\d{4}/\d{2}", str(c))]
     blocks = [Block("h2", "Finance"),
-              Block("p", "Priced from the same simulated activity (finance_monthly.csv). Median of the "
+              Block("p", f"Priced from the same simulated activity ({FINANCE_MONTHLY_CSV}). Median of the "
                          "replications, with the range holding 90% of them in brackets; NHS financial years April "
                          "to March (the first and last are part years). Theatre teams are paid for every planned "
                          "session, so sessions lost cost money without activity.")]
@@ -1279,7 +1156,7 @@ def _uncertainty_text(manifest: dict) -> str:
             "90th percentiles are the range's ends (cut to the input's allowed values, which moves the "
             "percentiles slightly where a range nears a limit such as 0 or 1), with a random stream "
             "of its own, so replication *r* of every scenario uses the same percentile of each range. The values "
-            "drawn are in parameters.csv. The ranges are **not** confidence intervals of the mean, and they leave "
+            f"drawn are in {PARAMETERS_CSV}. The ranges are **not** confidence intervals of the mean, and they leave "
             "out uncertainty in every input stated as a single value. Run with `--fix-parameters` to see the "
             "run-to-run part alone.")
 
@@ -1309,7 +1186,7 @@ def build_documents(run: RunFolder, clearances: list[Clearance], diffs: list[Pai
         c = by_stem.get(stem)
         if c:
             png = next(f for f in c.files if f.suffix == ".png")
-            blocks.append(Block("img", c.title, items=[c.caption], image=png, rel=f"{CHART_DIR}/{png.name}"))
+            blocks.append(Block("img", c.title, items=[c.caption], image=png, rel=f"{CHARTS_DIR}/{png.name}"))
 
     blocks.append(Block("h2", "Long waits"))
     chart("waiting_over_52w")
@@ -1340,7 +1217,7 @@ def build_documents(run: RunFolder, clearances: list[Clearance], diffs: list[Pai
         chart("covid_inpatients")
     blocks.extend(_finance_blocks(run))
     blocks.append(Block("h2", "Assumptions"))
-    blocks.append(Block("p", "From the resolved scenario (scenario.yaml in the run folder: inheritance and "
+    blocks.append(Block("p", f"From the resolved scenario ({SCENARIO_YAML} in the run folder: inheritance and "
                              "`--set` overrides applied)."))
     blocks.append(Block("table", "kv", header=[_md_escape(c) for c in assumptions.columns],
                         items=[[_md_escape(v) for v in row] for row in assumptions.itertuples(index=False)]))
@@ -1390,8 +1267,8 @@ def write_workbook(path: Path, run: RunFolder, comparison: pd.DataFrame, assumpt
 
     weekly = _to_excel_dates(run.weekly, ["week_start"])
     if len(weekly) >= EXCEL_MAX_ROWS:           # more than a sheet holds: say so rather than cut rows silently
-        weekly = pd.DataFrame({"note": [f"weekly.csv has {len(weekly):,} rows, more than an Excel sheet holds "
-                                        f"({EXCEL_MAX_ROWS - 1:,}); use weekly.csv in the run folder."]})
+        weekly = pd.DataFrame({"note": [f"{WEEKLY_CSV} has {len(weekly):,} rows, more than an Excel sheet holds "
+                                        f"({EXCEL_MAX_ROWS - 1:,}); use {WEEKLY_CSV} in the run folder."]})
     date_cols = [c for c in comparison.columns if "_week_p" in c or c in ("start_date", "end_of_run")]
     comparison = _to_excel_dates(comparison, date_cols)
     sheets: list[tuple[str, pd.DataFrame, str]] = [
@@ -1402,14 +1279,14 @@ def write_workbook(path: Path, run: RunFolder, comparison: pd.DataFrame, assumpt
         ("assumptions", assumptions, "B2"),
         ("provenance", pd.DataFrame(provenance, columns=["Item", "Value"]), "B2"),
     ]
-    finance_path = run.path / "finance_by_year.csv"
-    if finance_path.is_file():                  # financial years as columns, the way NHS finance reports
+    finance_path = run.file(FINANCE_BY_YEAR_CSV)
+    if finance_path:                            # financial years as columns, the way NHS finance reports
         sheets.append(("finance", pd.read_csv(finance_path), "D2"))
-    finance_months = run.path / "finance_monthly.csv"
-    if finance_months.is_file():
+    finance_months = run.file(FINANCE_MONTHLY_CSV)
+    if finance_months:
         sheets.append(("finance_monthly", pd.read_csv(finance_months), "E2"))
-    parameters_path = run.path / "parameters.csv"
-    if parameters_path.is_file():               # the value each replication drew for each [low, high] input
+    parameters_path = run.file(PARAMETERS_CSV)
+    if parameters_path:                         # the value each replication drew for each [low, high] input
         sheets.append(("parameters", pd.read_csv(parameters_path), "D2"))
     with pd.ExcelWriter(path, engine="openpyxl") as xw:
         for name, df, freeze in sheets:
@@ -1482,24 +1359,24 @@ def build_report(run_dir: Path, label: str | None = None) -> list[Path]:
             elif path:
                 notes.append(f"*{_md_escape(info.title)}* has `{path}` without day cases or inpatients, so no "
                              "baseline is drawn.")
-        chart_list = make_charts(run, clearances, baselines, staging / CHART_DIR)
+        chart_list = make_charts(run, clearances, baselines, staging / CHARTS_DIR)
         assumptions = assumptions_frame(run)
         provenance = provenance_rows(run)
         comparison = comparison_frame(run, clearances, diffs)
-        write_workbook(staging / "results.xlsx", run, comparison, assumptions, provenance)
+        write_workbook(staging / RESULTS_XLSX, run, comparison, assumptions, provenance)
         blocks, title, subtitle = build_documents(run, clearances, diffs, baselines, notes, chart_list, assumptions,
                                                   provenance)
-        (staging / "report.md").write_text(render_markdown(blocks), encoding="utf-8")
-        (staging / "report.html").write_text(render_html(blocks, title, subtitle), encoding="utf-8")
+        (staging / REPORT_MD).write_text(render_markdown(blocks), encoding="utf-8")
+        (staging / REPORT_HTML).write_text(render_html(blocks, title, subtitle), encoding="utf-8")
 
         written: list[Path] = []
-        (run_dir / CHART_DIR).mkdir(exist_ok=True)
+        (run_dir / CHARTS_DIR).mkdir(exist_ok=True)
         for c in chart_list:
             for f in c.files:
-                final = run_dir / CHART_DIR / f.name
+                final = run_dir / CHARTS_DIR / f.name
                 os.replace(f, final)
                 written.append(final)
-        for name in ("results.xlsx", "report.md", "report.html"):      # report.html last
+        for name in (RESULTS_XLSX, REPORT_MD, REPORT_HTML):      # report.html last
             final = run_dir / name
             os.replace(staging / name, final)
             written.append(final)
@@ -1512,7 +1389,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sim.outputs.report",
                                      description="Build charts, report.md, report.html and results.xlsx for a run "
                                                  "folder from its saved files.")
-    parser.add_argument("run_dir", type=Path, help="a finished run folder (holding weekly.csv)")
+    parser.add_argument("run_dir", type=Path, help=f"a finished run folder (holding {WEEKLY_CSV})")
     args = parser.parse_args(argv)
     try:
         written = build_report(args.run_dir)
