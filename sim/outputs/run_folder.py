@@ -192,7 +192,8 @@ class RunFolder:
         return path if path.is_file() else None
 
 
-def _as_date(value: Any) -> dt.date | None:
+def as_date(value: Any) -> dt.date | None:
+    """A date from a value read from a saved file: a date, a datetime or ISO text (None when it is none)."""
     if value is None:
         return None
     if isinstance(value, dt.datetime):
@@ -276,8 +277,8 @@ def load_run(run_dir: Path) -> RunFolder:
             cfg = next(iter(configs.values()))
         cfg = cfg or {}
         week0 = w.loc[w["week"] == w["week"].min(), "week_start"].iloc[0]
-        data_start = _as_date(week0)
-        start = _as_date(cfg.get("start_date")) or data_start
+        data_start = as_date(week0)
+        start = as_date(cfg.get("start_date")) or data_start
         if data_start is not None and start != data_start:
             start = data_start                        # the data are what was simulated
         cfg, ranges = _midpoints(cfg)
