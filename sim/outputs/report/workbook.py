@@ -76,6 +76,7 @@ def write_workbook(path: Path, run: RunFolder, comparison: pd.DataFrame, assumpt
                 if fmt:
                     for (cell,) in ws.iter_rows(min_row=2, min_col=j, max_col=j, max_row=len(df) + 1):
                         cell.number_format = fmt
+            _keep_text_literal(ws, df)
             for cell in ws[1]:
                 cell.font = Font(bold=True)
             if name in ("assumptions", "provenance"):
@@ -84,9 +85,24 @@ def write_workbook(path: Path, run: RunFolder, comparison: pd.DataFrame, assumpt
                         cell.alignment = Alignment(wrap_text=True, vertical="top")
 
 
+def _keep_text_literal(ws: Any, df: pd.DataFrame) -> None:
+    """openpyxl stores any string that starts with "=" as a formula. Text from a scenario (a title, a
+    description, an assumption) must stay text, so such cells in the header and in text columns are marked as
+    strings, which Excel shows as written and never evaluates."""
+    text_columns = [j for j, col in enumerate(df.columns, start=1) if df[col].dtype.kind == "O"]
+    cells = list(ws[1])
+    for j in text_columns:
+        cells += [cell for (cell,) in ws.iter_rows(min_row=2, min_col=j, max_col=j, max_row=len(df) + 1)]
+    for cell in cells:
+        if isinstance(cell.value, str) and cell.value.startswith("="):
+            cell.data_type = "s"
+
+
 def _cell_text(v: Any) -> str:
+    """A value as the sheet shows it, to size its column: floats with two decimals, dates as yyyy-mm-dd (the
+    weekly sheet's format; the comparison sheet's long dates get a fixed width instead)."""
     if isinstance(v, float):
         return "" if math.isnan(v) else f"{v:,.2f}"
     if isinstance(v, (dt.date, dt.datetime)):
-        return "2021-06-07"
+        return f"{v:%Y-%m-%d}"
     return str(v)
