@@ -23,11 +23,10 @@ from pathlib import Path
 
 from sim.outputs.analysis import CLEARANCE_THRESHOLDS as THRESHOLDS
 from sim.outputs.report.assumptions import assumptions_frame, provenance_rows
-from sim.outputs.report.content import (activity_baseline, build_documents, clearance_table, comparison_frame,
+from sim.outputs.report.content import (activity_baselines, build_documents, clearance_table, comparison_frame,
                                         paired_differences)
 from sim.outputs.report.documents import render_html, render_markdown
 from sim.outputs.report.figures import make_charts
-from sim.outputs.report.format import md_escape
 from sim.outputs.report.workbook import write_workbook
 from sim.outputs.run_folder import CHARTS_DIR, REPORT_HTML, REPORT_MD, RESULTS_XLSX, WEEKLY_CSV, load_run
 
@@ -51,24 +50,16 @@ def build_report(run_dir: Path, label: str | None = None) -> list[Path]:
     try:
         clearances = clearance_table(run)
         diffs = paired_differences(run)
-        baselines: dict[str, dict] = {}
-        notes: list[str] = []
-        for name, info in run.scenarios.items():
-            parsed, path = activity_baseline(info.config)
-            if parsed:
-                baselines[name] = parsed
-            elif path:
-                notes.append(f"*{md_escape(info.title)}* has `{path}` without day cases or inpatients, so no "
-                             "baseline is drawn.")
+        baselines, notes = activity_baselines(run)
         chart_list = make_charts(run, clearances, baselines, staging / CHARTS_DIR)
         assumptions = assumptions_frame(run)
         provenance = provenance_rows(run)
         comparison = comparison_frame(run, clearances, diffs)
         write_workbook(staging / RESULTS_XLSX, run, comparison, assumptions, provenance)
-        blocks, title, subtitle = build_documents(run, clearances, diffs, baselines, notes, chart_list, assumptions,
-                                                  provenance)
-        (staging / REPORT_MD).write_text(render_markdown(blocks), encoding="utf-8")
-        (staging / REPORT_HTML).write_text(render_html(blocks, title, subtitle), encoding="utf-8")
+        doc = build_documents(run, clearances, diffs, baselines, notes, {c.stem: c.figure() for c in chart_list},
+                              assumptions, provenance)
+        (staging / REPORT_MD).write_text(render_markdown(doc), encoding="utf-8")
+        (staging / REPORT_HTML).write_text(render_html(doc), encoding="utf-8")
 
         written: list[Path] = []
         (run_dir / CHARTS_DIR).mkdir(exist_ok=True)

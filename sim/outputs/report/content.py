@@ -13,20 +13,17 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from sim.outputs.analysis import CLEARANCE_THRESHOLDS as THRESHOLDS
 from sim.outputs.analysis import paired_comparison, percentile
-from sim.outputs.report.documents import Block
-from sim.outputs.report.format import fmt_date, fmt_difference, fmt_int, fmt_num, fmt_pct, md_escape, money, plural
-from sim.outputs.run_folder import (CHARTS_DIR, FINANCE_BY_YEAR_CSV, FINANCE_MONTHLY_CSV, PARAMETERS_CSV,
-                                    SCENARIO_YAML, RunFolder, ScenarioInfo)
-
-if TYPE_CHECKING:
-    from sim.outputs.report.figures import ChartOut
+from sim.outputs.report.documents import Block, Bullets, Document, Figure, Heading, Paragraph, Table, md_escape
+from sim.outputs.report.format import fmt_date, fmt_difference, fmt_int, fmt_num, fmt_pct, money, plural
+from sim.outputs.run_folder import (FINANCE_BY_YEAR_CSV, FINANCE_MONTHLY_CSV, PARAMETERS_CSV, SCENARIO_YAML, RunFolder,
+                                    ScenarioInfo)
 
 
 @dataclass
@@ -118,6 +115,20 @@ def activity_baseline(cfg: Mapping) -> tuple[dict | None, str | None]:
     if admitted <= 0:
         return None, path
     return {"admitted": admitted, "label": "2019/20 baseline", "path": path}, path
+
+
+def activity_baselines(run: RunFolder) -> tuple[dict[str, dict], list[str]]:
+    """The 2019/20 baseline of each scenario that has one, and a note for each that states one unusable."""
+    baselines: dict[str, dict] = {}
+    notes: list[str] = []
+    for name, info in run.scenarios.items():
+        parsed, path = activity_baseline(info.config)
+        if parsed:
+            baselines[name] = parsed
+        elif path:
+            notes.append(f"*{md_escape(info.title)}* has `{path}` without day cases or inpatients, so no "
+                         "baseline is drawn.")
+    return baselines, notes
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -305,8 +316,9 @@ def finance_blocks(run: RunFolder) -> list[Block]:
         return []
     table = pd.read_csv(path)
     years = [c for c in table.columns if re.fullmatch(r"\d{4}/\d{2}", str(c))]
-    blocks = [Block("h2", "Finance"),
-              Block("p", f"Priced from the same simulated activity ({FINANCE_MONTHLY_CSV}). Median of the "
+    blocks: list[Block] = [
+        Heading("Finance"),
+        Paragraph(f"Priced from the same simulated activity ({FINANCE_MONTHLY_CSV}). Median of the "
                          "replications, with the range holding 90% of them in brackets; NHS financial years April "
                          "to March (the first and last are part years). Theatre teams are paid for every planned "
                          "session, so sessions lost cost money without activity.")]
@@ -327,8 +339,8 @@ def finance_blocks(run: RunFolder) -> list[Block]:
                 cells.append(text)
             rows.append([label, *cells])
         if rows:
-            blocks.append(Block("p", f"*{md_escape(info.title if info else scenario)}*"))
-            blocks.append(Block("table", header=["", *years], items=rows))
+            blocks.append(Paragraph(f"*{md_escape(info.title if info else scenario)}*"))
+            blocks.append(Table(["", *years], rows))
     return blocks
 
 
@@ -405,8 +417,9 @@ def _uncertainty_text(manifest: dict) -> str:
 
 
 def build_documents(run: RunFolder, clearances: list[Clearance], diffs: list[PairedDifference],
-                    baselines: dict[str, dict], baseline_notes: list[str], chart_list: list[ChartOut],
-                    assumptions: pd.DataFrame, provenance: list[tuple[str, str]]) -> tuple[list[Block], str, str]:
+                    baselines: dict[str, dict], baseline_notes: list[str], figures: Mapping[str, Figure],
+                    assumptions: pd.DataFrame, provenance: list[tuple[str, str]]) -> Document:
+    """The whole report in reading order; `figures` are the charts drawn, by stem (a missing one is left out)."""
     infos = list(run.scenarios.values())
     if len(infos) == 1:
         title = f"{infos[0].title}: elective recovery simulation"
@@ -417,60 +430,54 @@ def build_documents(run: RunFolder, clearances: list[Clearance], diffs: list[Pai
     subtitle = (f"North West London capacity simulator · {fmt_date(first.start)} to "
                 f"{fmt_date(max(i.horizon_end for i in infos))} · {plural(n_reps, 'replication')} · run "
                 f"{md_escape(run.label or run.path.name)}")
-    blocks = [Block("h1", title), Block("subtitle", f"*{subtitle}*"), Block("h2", "Headlines"),
-              Block("ul", "headlines", items=headlines(run, clearances, diffs, baselines))]
+    blocks: list[Block] = [Heading("Headlines"),
+                           Bullets(headlines(run, clearances, diffs, baselines), style="headlines")]
     for name, info in run.scenarios.items():
         desc = info.config.get("description")
         if desc:
-            blocks.append(Block("p", f"*{md_escape(info.title)}*: {md_escape(str(desc).strip())}"))
-    by_stem = {c.stem: c for c in chart_list}
+            blocks.append(Paragraph(f"*{md_escape(info.title)}*: {md_escape(str(desc).strip())}"))
 
     def chart(stem: str) -> None:
-        c = by_stem.get(stem)
-        if c:
-            png = next(f for f in c.files if f.suffix == ".png")
-            blocks.append(Block("img", c.title, items=[c.caption], image=png, rel=f"{CHARTS_DIR}/{png.name}"))
+        if stem in figures:
+            blocks.append(figures[stem])
 
-    blocks.append(Block("h2", "Long waits"))
+    blocks.append(Heading("Long waits"))
     chart("waiting_over_52w")
     chart("clearance_dates")
     if clearances:
-        header, rows = clearance_report_table(run, clearances)
-        blocks.append(Block("table", header=header, items=rows))
+        blocks.append(Table(*clearance_report_table(run, clearances)))
     if diffs:
-        blocks.append(Block("h2", "Scenarios compared"))
-        blocks.append(Block("p", "Paired differences in the week of clearance from "
-                                 f"*{md_escape(run.scenarios[run.names[0]].title)}*, replication by replication "
-                                 "(negative = sooner)."))
-        header, rows = difference_report_table(run, diffs)
-        blocks.append(Block("table", header=header, items=rows))
-    blocks.append(Block("h2", "Waiting list"))
+        blocks.append(Heading("Scenarios compared"))
+        blocks.append(Paragraph("Paired differences in the week of clearance from "
+                                f"*{md_escape(run.scenarios[run.names[0]].title)}*, replication by replication "
+                                "(negative = sooner)."))
+        blocks.append(Table(*difference_report_table(run, diffs)))
+    blocks.append(Heading("Waiting list"))
     chart("waiting_list")
-    blocks.append(Block("h2", "Activity and capacity"))
+    blocks.append(Heading("Activity and capacity"))
     chart("activity")
     for note in baseline_notes:
-        blocks.append(Block("p", note))
+        blocks.append(Paragraph(note))
     lost = _sessions_lost_sentence(run)
     if lost:
-        blocks.append(Block("p", lost))
+        blocks.append(Paragraph(lost))
     chart("sessions_lost")
-    if "vaccinations" in by_stem or "covid_inpatients" in by_stem:
-        blocks.append(Block("h2", "COVID-19 and vaccination"))
+    if "vaccinations" in figures or "covid_inpatients" in figures:
+        blocks.append(Heading("COVID-19 and vaccination"))
         chart("vaccinations")
         chart("covid_inpatients")
     blocks.extend(finance_blocks(run))
-    blocks.append(Block("h2", "Assumptions"))
-    blocks.append(Block("p", f"From the resolved scenario ({SCENARIO_YAML} in the run folder: inheritance and "
-                             "`--set` overrides applied)."))
-    blocks.append(Block("table", "kv", header=[md_escape(c) for c in assumptions.columns],
-                        items=[[md_escape(v) for v in row] for row in assumptions.itertuples(index=False)]))
-    blocks.append(Block("h2", "Method"))
+    blocks.append(Heading("Assumptions"))
+    blocks.append(Paragraph(f"From the resolved scenario ({SCENARIO_YAML} in the run folder: inheritance and "
+                            "`--set` overrides applied)."))
+    blocks.append(Table([md_escape(c) for c in assumptions.columns],
+                        [[md_escape(v) for v in row] for row in assumptions.itertuples(index=False)], style="kv"))
+    blocks.append(Heading("Method"))
     for p in method_paragraphs(run):
-        blocks.append(Block("p", p))
-    blocks.append(Block("h2", "Provenance"))
-    blocks.append(Block("table", "kv", header=["Item", "Value"],
-                        items=[[md_escape(k), md_escape(v)] for k, v in provenance]))
-    return blocks, title, subtitle
+        blocks.append(Paragraph(p))
+    blocks.append(Heading("Provenance"))
+    blocks.append(Table(["Item", "Value"], [[md_escape(k), md_escape(v)] for k, v in provenance], style="kv"))
+    return Document(title, subtitle, blocks)
 
 
 def _sessions_lost_sentence(run: RunFolder) -> str | None:

@@ -1,8 +1,12 @@
-"""The report as a list of blocks, rendered to Markdown (report.md) and to one self-contained HTML page.
+"""The report as a document of typed blocks, rendered to Markdown (report.md) and to one self-contained HTML page.
 
-Text in blocks is a small Markdown dialect: `**bold**`, `*italic*`, `` `code` `` and backslash escapes. User
-text (titles, descriptions, scenario values) goes through `format.md_escape` first; the HTML renderer escapes
-every run of text with `html.escape`, so nothing in a scenario can become markup.
+Text inside blocks is a small Markdown dialect: `**bold**`, `*italic*`, `` `code` `` and backslash escapes.
+Anything a user wrote (titles, descriptions, scenario values, paths) goes through `md_escape` before it is put
+into that dialect; the HTML renderer undoes the escapes and passes every run of text through `html.escape`, so
+nothing in a scenario can become markup in either file. The document title is plain text, escaped by each
+renderer.
+
+The HTML page shell and its style sheet are package data (page.html, a string.Template, and report.css).
 """
 from __future__ import annotations
 
@@ -10,13 +14,26 @@ import base64
 import html
 import re
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
+from string import Template
+from typing import Any, Literal, Union
 
+from sim.outputs.run_folder import CHARTS_DIR, RESULTS_XLSX
 
+# Markdown specials that could start markup, and `&` where it would start a character reference (A&G stays).
+_MD_SPECIAL = re.compile(r"[\\`*_\[\]<>|#$~]|&(?=#?\w+;)")
 _INLINE = re.compile(r"\\(.)|\*\*(.+?)\*\*|\*((?:\\.|[^*\\])+)\*|`([^`]+)`")
 
 
+def md_escape(text: Any) -> str:
+    """`text` as literal characters in the report's Markdown: nothing in it can become emphasis, code, a link,
+    a heading, a table cell break, raw HTML, an entity or maths (the HTML renderer undoes these escapes)."""
+    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), str(text))
+
+
 def _inline_html(text: str) -> str:
+    """The dialect's inline text as HTML: every run of characters escaped, emphasis and code as elements."""
     out, pos = [], 0
     for m in _INLINE.finditer(text):
         out.append(html.escape(text[pos:m.start()]))
@@ -33,94 +50,128 @@ def _inline_html(text: str) -> str:
     return "".join(out)
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Blocks: text fields hold the inline dialect unless said otherwise
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Heading:
+    """A section heading (## in Markdown, h2 in HTML)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    text: str
+
+
+@dataclass(frozen=True)
+class Bullets:
+    """A bulleted list; `headlines` is the larger, spaced list at the top of the report."""
+
+    items: list[str]
+    style: Literal["plain", "headlines"] = "plain"
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table with a header row; `kv` marks the first column as the row's name (shown muted in HTML)."""
+
+    header: list[str]
+    rows: list[list[str]]
+    style: Literal["plain", "kv"] = "plain"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A chart: the PNG is linked from report.md and embedded in report.html; an SVG sits beside the PNG."""
+
+    title: str          # plain text: the image's alternative text
+    caption: str
+    image: Path         # the PNG on disk
+    rel: str            # its path relative to the report
+
+
+Block = Union[Heading, Paragraph, Bullets, Table, Figure]
+
+
 @dataclass
-class Block:
-    kind: str                   # h1 subtitle h2 p ul table img
-    text: str = ""
-    items: list = field(default_factory=list)
-    header: list = field(default_factory=list)
-    image: Path | None = None
-    rel: str = ""
+class Document:
+    title: str                      # plain text
+    subtitle: str
+    blocks: list[Block] = field(default_factory=list)
 
 
-def render_markdown(blocks: list[Block]) -> str:
-    out: list[str] = []
-    for b in blocks:
-        if b.kind == "h1":
-            out.append(f"# {b.text}\n")
-        elif b.kind == "h2":
+# ---------------------------------------------------------------------------------------------------------------
+# Markdown
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def render_markdown(doc: Document) -> str:
+    out: list[str] = [f"# {md_escape(_one_line(doc.title))}\n", f"*{doc.subtitle}*\n"]
+    for b in doc.blocks:
+        if isinstance(b, Heading):
             out.append(f"## {b.text}\n")
-        elif b.kind in ("p", "subtitle"):
+        elif isinstance(b, Paragraph):
             out.append(b.text + "\n")
-        elif b.kind == "ul":
+        elif isinstance(b, Bullets):
             out.append("\n".join(f"- {x}" for x in b.items) + "\n")
-        elif b.kind == "table":
+        elif isinstance(b, Table):
             out.append("| " + " | ".join(b.header) + " |")
             out.append("|" + "|".join("---" for _ in b.header) + "|")
-            for row in b.items:
+            for row in b.rows:
                 out.append("| " + " | ".join(str(c).replace("\n", " ") for c in row) + " |")
             out.append("")
-        elif b.kind == "img":
-            out.append(f"![{b.text}]({b.rel})\n")
-            if b.items:
-                out.append(f"*{b.items[0]}*  \nVector version: [{Path(b.rel).with_suffix('.svg').name}]"
-                           f"({Path(b.rel).with_suffix('.svg').as_posix()})\n")
+        elif isinstance(b, Figure):
+            svg = Path(b.rel).with_suffix(".svg")
+            out.append(f"![{md_escape(b.title)}]({b.rel})\n")
+            if b.caption:
+                out.append(f"*{b.caption}*  \nVector version: [{svg.name}]({svg.as_posix()})\n")
+        else:
+            raise TypeError(f"not a report block: {b!r}")
     return "\n".join(out).rstrip() + "\n"
 
 
-CSS = """
-body{font-family:Arial,Helvetica,"Liberation Sans",sans-serif;color:#212b32;background:#f0f4f5;margin:0;line-height:1.5}
-header{background:#005EB8;color:#fff;padding:24px 32px}
-header h1{margin:0;font-size:1.7em}
-header p{margin:6px 0 0;color:#E8EDEE}
-main{max-width:1040px;margin:0 auto;padding:8px 32px 40px;background:#fff}
-h2{color:#003087;border-bottom:3px solid #005EB8;padding-bottom:4px;margin-top:36px}
-ul.headlines li{margin:8px 0;font-size:1.05em}
-figure{margin:16px 0 24px}
-figure img{max-width:100%;height:auto;border:1px solid #E8EDEE}
-figcaption{color:#425563;font-size:.92em;margin-top:6px}
-table{border-collapse:collapse;width:100%;margin:12px 0 20px;font-size:.93em}
-th{background:#005EB8;color:#fff;text-align:left;padding:6px 8px;font-weight:bold}
-td{border-bottom:1px solid #E8EDEE;padding:5px 8px;vertical-align:top}
-tr:nth-child(even) td{background:#f7f9fa}
-td.key{color:#425563;width:40%}
-.note{color:#425563;font-size:.92em}
-code{font-family:Consolas,"Courier New",monospace;font-size:.95em;background:#f0f4f5;padding:0 3px}
-footer{max-width:1040px;margin:0 auto;padding:12px 32px;color:#768692;font-size:.85em}
-@media print{body{background:#fff}main{padding:0}header{-webkit-print-color-adjust:exact;print-color-adjust:exact}}
-""".strip()
+# ---------------------------------------------------------------------------------------------------------------
+# HTML
+# ---------------------------------------------------------------------------------------------------------------
 
 
-def render_html(blocks: list[Block], title: str, subtitle: str) -> str:
-    body: list[str] = []
-    for b in blocks:
-        if b.kind in ("h1", "subtitle"):
-            continue                     # the page header carries the title and subtitle
-        if b.kind == "h2":
-            body.append(f"<h2>{_inline_html(b.text)}</h2>")
-        elif b.kind == "p":
-            body.append(f"<p>{_inline_html(b.text)}</p>")
-        elif b.kind == "ul":
-            cls = ' class="headlines"' if b.text == "headlines" else ""
-            body.append(f"<ul{cls}>" + "".join(f"<li>{_inline_html(x)}</li>" for x in b.items) + "</ul>")
-        elif b.kind == "table":
-            head = "".join(f"<th>{_inline_html(h)}</th>" for h in b.header)
-            rows = []
-            key_cls = ' class="key"'
-            for row in b.items:
-                cells = "".join(f"<td{key_cls if i == 0 and b.text == 'kv' else ''}>{_inline_html(str(c))}</td>"
-                                for i, c in enumerate(row))
-                rows.append(f"<tr>{cells}</tr>")
-            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
-        elif b.kind == "img":
-            data = base64.b64encode(b.image.read_bytes()).decode("ascii")
-            cap = f"<figcaption>{_inline_html(b.items[0])}</figcaption>" if b.items else ""
-            body.append(f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(b.text)}">{cap}</figure>')
-    return ("<!DOCTYPE html>\n<html lang=\"en-GB\">\n<head>\n<meta charset=\"utf-8\">\n"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-            f"<title>{html.escape(title)}</title>\n<style>\n{CSS}\n</style>\n</head>\n<body>\n"
-            f"<header><h1>{html.escape(title)}</h1><p>{_inline_html(subtitle)}</p></header>\n<main>\n"
-            + "\n".join(body) +
-            "\n</main>\n<footer>Generated by sim.outputs.report from the saved files of the run folder; the model was not "
-            "re-run. Charts are also saved as PNG and SVG in the charts/ folder; the tables are in results.xlsx."
-            "</footer>\n</body>\n</html>\n")
+def _package_text(name: str) -> str:
+    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+
+
+def _html_block(b: Block) -> str:
+    if isinstance(b, Heading):
+        return f"<h2>{_inline_html(b.text)}</h2>"
+    if isinstance(b, Paragraph):
+        return f"<p>{_inline_html(b.text)}</p>"
+    if isinstance(b, Bullets):
+        cls = ' class="headlines"' if b.style == "headlines" else ""
+        return f"<ul{cls}>" + "".join(f"<li>{_inline_html(x)}</li>" for x in b.items) + "</ul>"
+    if isinstance(b, Table):
+        head = "".join(f"<th>{_inline_html(h)}</th>" for h in b.header)
+        key = ' class="key"' if b.style == "kv" else ""
+        rows = "".join("<tr>" + "".join(f"<td{key if i == 0 else ''}>{_inline_html(str(c))}</td>"
+                                        for i, c in enumerate(row)) + "</tr>" for row in b.rows)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    if isinstance(b, Figure):
+        data = base64.b64encode(b.image.read_bytes()).decode("ascii")
+        cap = f"<figcaption>{_inline_html(b.caption)}</figcaption>" if b.caption else ""
+        return f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(b.title)}">{cap}</figure>'
+    raise TypeError(f"not a report block: {b!r}")
+
+
+def render_html(doc: Document) -> str:
+    """One self-contained page: the style sheet inline and every chart embedded, no scripts, no links out."""
+    page = Template(_package_text("page.html"))
+    return page.substitute(title=html.escape(doc.title), subtitle=_inline_html(doc.subtitle),
+                           css=_package_text("report.css").strip(),
+                           body="\n".join(_html_block(b) for b in doc.blocks),
+                           charts_dir=html.escape(CHARTS_DIR), workbook=html.escape(RESULTS_XLSX))

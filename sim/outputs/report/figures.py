@@ -10,15 +10,23 @@ import pandas as pd
 from sim.outputs import charts
 from sim.outputs.analysis import CLEARANCE_THRESHOLDS as THRESHOLDS
 from sim.outputs.report.content import Clearance
-from sim.outputs.run_folder import RunFolder
+from sim.outputs.report.documents import Figure
+from sim.outputs.run_folder import CHARTS_DIR, RunFolder
 
 
 @dataclass
 class ChartOut:
+    """One chart drawn into the staging folder: its PNG and SVG files, title and caption."""
+
     stem: str
     title: str
     caption: str
     files: list[Path]
+
+    def figure(self) -> Figure:
+        """The report block showing this chart, with the PNG's path as it will be once moved into place."""
+        png = next(f for f in self.files if f.suffix == ".png")
+        return Figure(self.title, self.caption, png, f"{CHARTS_DIR}/{png.name}")
 
 
 def _session_loss_columns(weekly: pd.DataFrame) -> tuple[list[str], str | None]:

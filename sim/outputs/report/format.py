@@ -1,13 +1,8 @@
-"""Numbers, dates and money as a board paper writes them: 17 October 2022, 1,234, 12.5%, £3.4m.
-
-Also `md_escape`, which makes any text safe to put inside the report's Markdown (the HTML renderer undoes it).
-"""
+"""Numbers, dates and money as a board paper writes them: 17 October 2022, 1,234, 12.5%, £3.4m."""
 from __future__ import annotations
 
 import datetime as dt
 import math
-import re
-from typing import Any
 
 import numpy as np
 
@@ -61,12 +56,6 @@ def plural_noun(word: str, n: int) -> str:
 
 def plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
-
-
-def md_escape(text: Any) -> str:
-    """Escape text for Markdown (the HTML renderer undoes these escapes)."""
-    return re.sub(r"([\\`*_\[\]<>|#])", r"\\\1", str(text))
-
 
 
 def humanise(key: str) -> str:
