@@ -29,6 +29,11 @@ class ChartOut:
         return Figure(self.title, self.caption, png, f"{CHARTS_DIR}/{png.name}")
 
 
+def _literal(text: str) -> str:
+    """A scenario's text as matplotlib should draw it: as written, where a pair of $ would start mathematics."""
+    return text.replace("$", r"\$")
+
+
 def _session_loss_columns(weekly: pd.DataFrame) -> tuple[list[str], str | None]:
     """Causes to stack (sessions) and the slots-lost-for-want-of-a-bed column (cases), as present."""
     causes = [c for c in weekly.columns if c.startswith("sessions_lost_")]
@@ -56,7 +61,7 @@ def make_charts(run: RunFolder, clearances: list[Clearance], baselines: dict[str
                 folder: Path) -> list[ChartOut]:
     weekly = run.weekly.copy()
     weekly["week_start"] = pd.to_datetime(weekly["week_start"])
-    titles = {n: i.title for n, i in run.scenarios.items()}
+    titles = {n: _literal(i.title) for n, i in run.scenarios.items()}
     series = charts.scenario_series(run.names, titles)
     n_reps = max(i.replications for i in run.scenarios.values())
     out: list[ChartOut] = []
@@ -119,7 +124,7 @@ def make_charts(run: RunFolder, clearances: list[Clearance], baselines: dict[str
                 if c is None:
                     continue
                 colour = series[i].colour if multi else charts.THRESHOLD_COLOURS[t]
-                label = f"Over {t} weeks" + (f" — {info.title}" if multi else "")
+                label = f"Over {t} weeks" + (f" — {titles[name]}" if multi else "")
                 if c.never_over:
                     rows.append(charts.ClearanceRow(label, t, colour, info.start, info.start, info.start,
                                                     c.n_cleared, c.n))
