@@ -34,6 +34,16 @@ def fmt_pct(x: float | None, digits: int = 1) -> str:
     return fmt_num(100 * x, digits) + "%"
 
 
+def fmt_pounds(x: float | None) -> str:
+    """An amount of money: £1m or more in £ million to one decimal (£303.3m), less in pounds (£2,200; £12.50)."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return ""
+    sign, amount = ("−" if x < 0 else ""), abs(x)
+    if amount >= 1e6:
+        return f"{sign}£{amount / 1e6:,.1f}m"
+    return f"{sign}£{amount:,.0f}" if float(amount).is_integer() else f"{sign}£{amount:,.2f}"
+
+
 def fmt_weeks(x: float) -> str:
     v = fmt_num(abs(x), 1)
     return f"{v} week" + ("" if v == "1" else "s")
@@ -63,6 +73,7 @@ def humanise(key: str) -> str:
 
 
 def money(value: float, kind: str) -> str:
+    """A finance table cell: "money" in £ million to one decimal, "pounds" to the nearest £10, else a number."""
     if value is None or not np.isfinite(value):
         return "–"
     sign = "−" if value < 0 and kind != "number" else ""
