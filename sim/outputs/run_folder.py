@@ -278,9 +278,10 @@ def load_run(run_dir: Path) -> RunFolder:
         cfg = cfg or {}
         week0 = w.loc[w["week"] == w["week"].min(), "week_start"].iloc[0]
         data_start = as_date(week0)
-        start = as_date(cfg.get("start_date")) or data_start
-        if data_start is not None and start != data_start:
-            start = data_start                        # the data are what was simulated
+        start = data_start or as_date(cfg.get("start_date"))      # the data are what was simulated
+        if start is None:
+            raise ValueError(f"{run_dir}: scenario {name!r} has no readable week_start in {WEEKLY_CSV} and no "
+                             f"start_date in its scenario file")
         cfg, ranges = _midpoints(cfg)
         scenarios[name] = ScenarioInfo(name=name, title=str(cfg.get("title") or name), start=start,
                                        horizon_weeks=int(w["week"].max()) + 1,

@@ -30,6 +30,7 @@ from sim.outputs.report.figures import make_charts
 from sim.outputs.report.workbook import write_workbook
 from sim.outputs.run_folder import CHARTS_DIR, REPORT_HTML, REPORT_MD, RESULTS_XLSX, WEEKLY_CSV, load_run
 
+# The entry points, and what tests reach through the package (render_html is replaced there to fail half way).
 __all__ = ["THRESHOLDS", "build_report", "clearance_table", "main", "render_html"]
 
 
@@ -78,6 +79,7 @@ def build_report(run_dir: Path, label: str | None = None) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m sim.outputs.report RUN_DIR`: print the files written; exit 2 when the folder holds no run."""
     parser = argparse.ArgumentParser(prog="python -m sim.outputs.report",
                                      description="Build charts, report.md, report.html and results.xlsx for a run "
                                                  "folder from its saved files.")
