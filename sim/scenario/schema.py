@@ -10,8 +10,17 @@ import datetime as dt
 import math
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, InstanceOf, field_validator,
-                      model_validator)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    InstanceOf,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
 from sim.scenario.intervals import UncertainParameter
 from sim.scenario.rtt_start_list import RttStartList
@@ -33,9 +42,29 @@ class ScenarioError(Exception):
         self.problems = problems
 
 
-# Value types for mappings: bounds stated in the type (not only in a validator) so that a [low, high] range on
-# one entry is drawn within them (sim.scenario.intervals reads ge/le from the type).
-Share = Annotated[float, Field(ge=0, le=1)]
+# How a number reads, for people (the report's assumptions table, sim.outputs.report.assumptions, and the JSON
+# schema): "share" is a fraction (0.25 is a quarter, shown as 25%), "pounds" an amount of money, "multiplier" a
+# factor on something else (shown as ×1.2). A field's label is its `title` (else its key, humanised); the labels
+# of a choice's values are its `value_labels`.
+Unit = Literal["share", "pounds", "multiplier"]
+
+
+def unit(name: Unit) -> dict[str, str]:
+    """json_schema_extra naming a field's unit."""
+    return {"unit": name}
+
+
+def value_labels(**labels: str) -> dict[str, dict[str, str]]:
+    """json_schema_extra naming what each value of a choice means, for people."""
+    return {"value_labels": labels}
+
+
+# Value types: bounds stated in the type (not only in a validator) so that a [low, high] range on one entry is
+# drawn within them (sim.scenario.intervals reads ge/le from the type).
+Share = Annotated[float, Field(ge=0, le=1, json_schema_extra=unit("share"))]
+Rate = Annotated[float, Field(json_schema_extra=unit("share"))]       # a fraction whose field states its bounds
+Pounds = Annotated[float, Field(json_schema_extra=unit("pounds"))]
+Multiplier = Annotated[float, Field(json_schema_extra=unit("multiplier"))]
 NonNegativeFloat = Annotated[float, Field(ge=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
 
@@ -69,8 +98,9 @@ def _not_written_in_a_file(value: Any) -> Any:
 
 # A field the build derives from what the file says (the list read from rtt_csv, the [low, high] ranges found).
 # Declared so that it is typed and copied with model_copy(update=...) like any field; refused as input, and left
-# out of model_dump (exclude=True on the Field), so a scenario file can neither set it nor see it.
-Derived = Annotated[T, BeforeValidator(_not_written_in_a_file)]
+# out of model_dump (exclude=True on the Field) and of the JSON schema, so a scenario file can neither set it nor
+# see it.
+Derived = Annotated[T, BeforeValidator(_not_written_in_a_file), SkipJsonSchema()]
 
 
 class LogNormalMinutes(_Model):
@@ -84,9 +114,9 @@ class Specialty(_Model):
     """One specialty (NHS treatment function): its share of referrals and its pathway."""
 
     treatment_function_code: str
-    referral_share: float = Field(ge=0, le=1)
-    admitted_share: float = Field(ge=0, le=1, description="share of referrals that end in a decision to treat")
-    day_case_share: float = Field(ge=0, le=1, description="share of admitted cases done as day cases")
+    referral_share: Share
+    admitted_share: Share = Field(description="share of referrals that end in a decision to treat")
+    day_case_share: Share = Field(description="share of admitted cases done as day cases")
     priority_mix: Shares[Priority]
     theatre_minutes_day_case: LogNormalMinutes
     theatre_minutes_inpatient: LogNormalMinutes
@@ -99,7 +129,7 @@ class TheatreTemplate(_Model):
     sessions_by_weekday: dict[Weekday, NonNegativeInt]
     session_minutes: float = Field(gt=0)
     turnaround_minutes: float = Field(ge=0)
-    utilisation_cap: float = Field(gt=0, le=1, description="share of session minutes that may be booked")
+    utilisation_cap: Rate = Field(gt=0, le=1, description="share of session minutes that may be booked")
     specialty_session_shares: Shares[str]
 
 
@@ -122,12 +152,13 @@ class Borough(_Model):
 class Referrals(_Model):
     """Referral demand before advice and guidance, and its calendar shape."""
 
-    referrals_per_week: float = Field(ge=0, description="GP referral requests a week across the ICS, before A&G")
-    advice_and_guidance_share: float = Field(ge=0, le=1)
+    referrals_per_week: float = Field(ge=0, title="Referrals a week (before advice and guidance)",
+                                      description="GP referral requests a week across the ICS, before A&G")
+    advice_and_guidance_share: Share = Field(title="Advice and guidance share (diverted)")
     weekday_weights: dict[Weekday, NonNegativeFloat]
-    seasonality_amplitude: float = Field(ge=0, lt=1, description="relative amplitude of the annual cosine")
+    seasonality_amplitude: Rate = Field(ge=0, lt=1, description="relative amplitude of the annual cosine")
     seasonality_peak_day_of_year: int = Field(ge=1, le=366)
-    demand_growth_per_year: float = Field(gt=-1)
+    demand_growth_per_year: Rate = Field(gt=-1, title="Demand growth a year")
 
     @field_validator("weekday_weights")
     @classmethod
@@ -141,25 +172,27 @@ class Referrals(_Model):
 
 class Outpatients(_Model):
     clinic_weekdays: list[Weekday]
-    virtual_share: float = Field(ge=0, le=1)
-    dna_rate_face_to_face: float = Field(ge=0, lt=1)
-    dna_rate_virtual: float = Field(ge=0, lt=1)
+    virtual_share: Share = Field(title="Virtual outpatient share")
+    dna_rate_face_to_face: Rate = Field(ge=0, lt=1, title="Did-not-attend rate, face to face")
+    dna_rate_virtual: Rate = Field(ge=0, lt=1, title="Did-not-attend rate, virtual")
 
 
 class TheatreRules(_Model):
-    on_the_day_cancellation_rate: float = Field(ge=0, lt=1, description="booked case cancelled on the day")
-    session_cancellation_rate: float = Field(ge=0, le=1, description="whole session lost (unplanned)")
+    on_the_day_cancellation_rate: Rate = Field(ge=0, lt=1, title="Cases cancelled on the day",
+                                               description="booked case cancelled on the day")
+    session_cancellation_rate: Share = Field(title="Whole theatre sessions cancelled",
+                                             description="whole session lost (unplanned)")
 
 
 class RemovalBand(_Model):
     from_weeks: float = Field(ge=0)
-    weekly_rate: float = Field(ge=0, le=1)
+    weekly_rate: Share
 
 
 class ValidationRound(_Model):
     date: dt.date
     min_weeks_waited: float = Field(ge=0)
-    share_removed: float = Field(ge=0, le=1)
+    share_removed: Share
 
 
 class Removals(_Model):
@@ -184,7 +217,7 @@ class StartBand(_Model):
     from_weeks: float = Field(ge=0)
     to_weeks: float = Field(gt=0)
     count: int = Field(ge=0)
-    admitted_share: float = Field(ge=0, le=1, description="share with a decision to admit (Part_2A)")
+    admitted_share: Share = Field(description="share with a decision to admit (Part_2A)")
 
     @model_validator(mode="after")
     def _ordered(self) -> "StartBand":
@@ -217,8 +250,9 @@ class StartList(_Model):
     specialty_for_treatment_function: dict[str, str] | None = None
     other_specialty: str | None = None
     open_band_spread_weeks: int = Field(default=52, ge=1, le=520)
-    calibrate_referrals_from_rtt: bool = False
-    calibrate_treatment_from_rtt: bool = False
+    calibrate_referrals_from_rtt: bool = Field(default=False, title="Referrals a week taken from the RTT file")
+    calibrate_treatment_from_rtt: bool = Field(
+        default=False, title="Theatre sessions and first outpatient slots taken from the RTT file")
 
     rtt: Derived[InstanceOf[RttStartList] | None] = Field(
         default=None, exclude=True, description="the list read from rtt_csv (sim.scenario.build.build_start_list)")
@@ -273,24 +307,24 @@ class CovidSeriesPoint(_Model):
 class CriticalCare(_Model):
     """Above a critical-care threshold a site's theatres and their staff are redeployed."""
 
-    share_of_covid_inpatients: float = Field(ge=0, le=1)
+    share_of_covid_inpatients: Share
     closure_threshold_patients_per_site: float = Field(ge=0)
-    share_of_sessions_closed: float = Field(ge=0, le=1)
+    share_of_sessions_closed: Share
 
 
 class InfectionControl(_Model):
     """Fewer cases per session while Covid inpatients (ICS-wide) are at or above a threshold."""
 
     threshold_inpatients: float = Field(ge=0)
-    productivity_factor: float = Field(gt=0, le=1)
+    productivity_factor: Multiplier = Field(gt=0, le=1)
 
 
 class ReferralSuppression(_Model):
     """Referrals fall during a wave; a share of those not made return later as deferred demand."""
 
-    share_suppressed_at_reference: float = Field(ge=0, le=1)
+    share_suppressed_at_reference: Share
     reference_inpatients: float = Field(gt=0)
-    share_returning: float = Field(ge=0, le=1)
+    share_returning: Share
     return_delay_weeks_min: float = Field(ge=0)
     return_delay_weeks_max: float = Field(ge=0)
 
@@ -301,8 +335,9 @@ class Covid(_Model):
     waves: list[CovidWave] = []
     inpatients_series: list[CovidSeriesPoint] = []
     inpatients_csv: str | None = None
-    wave_peak_multiplier: float = Field(default=1.0, ge=0)
-    site_shares: SharesOr[str, Literal["elective_beds"]] = "elective_beds"
+    wave_peak_multiplier: Multiplier = Field(default=1.0, ge=0)
+    site_shares: SharesOr[str, Literal["elective_beds"]] = Field(
+        default="elective_beds", json_schema_extra=value_labels(elective_beds="in proportion to elective beds"))
     elective_beds_lost_per_covid_inpatient: float = Field(default=0.0, ge=0)
     critical_care: CriticalCare | None = None
     infection_control: InfectionControl | None = None
@@ -316,13 +351,14 @@ class SurgicalHub(_Model):
     opens: dt.date
     theatres: TheatreTemplate
     elective_beds: int = Field(ge=0)
-    productivity_multiplier: float = Field(default=1.0, gt=0, description="cases per session relative to a main theatre")
+    productivity_multiplier: Multiplier = Field(default=1.0, gt=0, description="cases per session relative to a main theatre")
     staff_establishment: dict[str, NonNegativeInt] | None = Field(
         default=None, description="ring-fenced hub teams by staff group; none = the hub draws on its host site's staff")
 
 
 class SurgicalHubs(_Model):
-    inpatient_max_los_days: float = Field(default=2.0, ge=0, description="inpatients up to this stay are low complexity")
+    inpatient_max_los_days: float = Field(default=2.0, ge=0, title="Longest inpatient stay at a hub (days)",
+                                          description="inpatients up to this stay are low complexity")
     hubs: dict[str, SurgicalHub] = {}
 
 
@@ -337,17 +373,18 @@ class Fatigue(_Model):
     """Sickness rises after sustained high theatre workload."""
 
     window_weeks: int = Field(ge=1)
-    workload_threshold: float = Field(gt=0, le=1)
-    extra_sickness_rate: float = Field(ge=0, le=1)
+    workload_threshold: Rate = Field(gt=0, le=1)
+    extra_sickness_rate: Share
 
 
 class Staff(_Model):
     groups: dict[str, StaffGroup]
     establishment: dict[str, dict[str, NonNegativeInt]]
-    baseline_sickness_rate: float = Field(ge=0, le=1)
+    baseline_sickness_rate: Share
     annual_leave_rate_by_month: dict[Month, Share]
-    rostered_absence_rate: float = Field(ge=0, lt=1, description="absence clinic rotas already allow for")
-    covid_isolation_rate_per_1000_inpatients: float = Field(default=0.0, ge=0)
+    rostered_absence_rate: Rate = Field(ge=0, lt=1, description="absence clinic rotas already allow for")
+    covid_isolation_rate_per_1000_inpatients: Rate = Field(
+        default=0.0, ge=0, title="Extra absence per 1,000 COVID-19 inpatients")
     fatigue: Fatigue | None = None
 
     @field_validator("annual_leave_rate_by_month")
@@ -359,7 +396,9 @@ class Staff(_Model):
 
 
 class VaccinationCentre(_Model):
-    kind: Literal["mass_vaccination_site", "hospital_hub", "pcn_site", "pharmacy", "mass_event"]
+    kind: Literal["mass_vaccination_site", "hospital_hub", "pcn_site", "pharmacy", "mass_event"] = Field(
+        json_schema_extra=value_labels(mass_vaccination_site="mass vaccination site", hospital_hub="hospital hub",
+                                       pcn_site="PCN site", pharmacy="pharmacy", mass_event="mass event"))
     borough: str | Literal["all"]
     staffed_from: str | Literal["own"] = "own"
     stations: int = Field(ge=0)
@@ -378,8 +417,8 @@ class VaccinationCohort(_Model):
     age_band: str
     population: int = Field(ge=0)
     eligible_from: dt.date
-    uptake_first_dose: float = Field(ge=0, le=1)
-    uptake_second_dose: float = Field(ge=0, le=1)
+    uptake_first_dose: Share
+    uptake_second_dose: Share
     first_doses_before_start: int = Field(default=0, ge=0)
     second_doses_before_start: int = Field(default=0, ge=0)
 
@@ -389,17 +428,17 @@ class VaccinationSurge(_Model):
     weeks: int = Field(ge=1)
     target_doses_per_week: float = Field(ge=0)
     redeploy_from: list[str] = []
-    max_share_redeployed: float = Field(default=0.0, ge=0, le=1)
-    booking_rate_per_day: float | None = Field(default=None, gt=0, le=1,
-                                               description="booking rate while the surge campaign runs")
+    max_share_redeployed: Share = 0.0
+    booking_rate_per_day: Rate | None = Field(default=None, gt=0, le=1,
+                                              description="booking rate while the surge campaign runs")
 
 
 class Vaccination(_Model):
     centres: dict[str, VaccinationCentre]
     cohorts: list[VaccinationCohort]
     min_dose_interval_days: int = Field(ge=0)
-    booking_rate_per_day: float = Field(gt=0, le=1, description="share of those willing and due who book each day")
-    did_not_attend_rate: float = Field(ge=0, lt=1)
+    booking_rate_per_day: Rate = Field(gt=0, le=1, description="share of those willing and due who book each day")
+    did_not_attend_rate: Rate = Field(ge=0, lt=1)
     report_queue_waits: bool = Field(default=False, description="Erlang C wait at each centre-day (M/M/c)")
     surge: VaccinationSurge | None = None
 
@@ -407,38 +446,39 @@ class Vaccination(_Model):
 class Targets(_Model):
     """Dates a board wants to know the chance of meeting (nobody waiting over N weeks by then)."""
 
-    no_52w_waiters_by: dt.date | None = None
-    no_78w_waiters_by: dt.date | None = None
-    no_104w_waiters_by: dt.date | None = None
+    no_52w_waiters_by: dt.date | None = Field(default=None, title="Nobody waiting over 52 weeks by")
+    no_78w_waiters_by: dt.date | None = Field(default=None, title="Nobody waiting over 78 weeks by")
+    no_104w_waiters_by: dt.date | None = Field(default=None, title="Nobody waiting over 104 weeks by")
 
 
 class FinanceCosts(_Model):
     """Costs in pounds (one price year). Theatre staff are paid for every planned session, run or lost."""
 
-    outpatient_first_face_to_face: float = Field(ge=0)
-    outpatient_first_virtual: float = Field(ge=0)
-    day_case_non_theatre: float = Field(ge=0, description="per day case, beyond the session costs")
-    inpatient_non_theatre: float = Field(ge=0, description="per elective inpatient, beyond session and bed-day costs")
-    elective_bed_day: float = Field(ge=0)
-    theatre_session_fixed: float = Field(ge=0, description="estate, equipment and consumables of a session run")
-    theatre_session_staff: float = Field(ge=0, description="the team for one planned session (paid if lost too)")
-    premium_rate_weekend_sessions: float = Field(default=0.0, ge=0, description="extra share on Saturday/Sunday session staff cost (waiting-list initiatives)")
-    independent_sector_per_case: float = Field(ge=0)
-    vaccination_per_dose: float = Field(ge=0)
-    vaccination_per_station_hour: float = Field(ge=0)
+    outpatient_first_face_to_face: Pounds = Field(ge=0)
+    outpatient_first_virtual: Pounds = Field(ge=0)
+    day_case_non_theatre: Pounds = Field(ge=0, description="per day case, beyond the session costs")
+    inpatient_non_theatre: Pounds = Field(ge=0, description="per elective inpatient, beyond session and bed-day costs")
+    elective_bed_day: Pounds = Field(ge=0)
+    theatre_session_fixed: Pounds = Field(ge=0, description="estate, equipment and consumables of a session run")
+    theatre_session_staff: Pounds = Field(ge=0, description="the team for one planned session (paid if lost too)")
+    premium_rate_weekend_sessions: Rate = Field(default=0.0, ge=0, title="Weekend session staff premium",
+                                                description="extra share on Saturday/Sunday session staff cost (waiting-list initiatives)")
+    independent_sector_per_case: Pounds = Field(ge=0)
+    vaccination_per_dose: Pounds = Field(ge=0)
+    vaccination_per_station_hour: Pounds = Field(ge=0)
 
 
 class FinanceTariff(_Model):
     """Income in pounds per unit of activity."""
 
-    outpatient_first: float = Field(ge=0)
-    day_case: float = Field(ge=0)
-    elective_inpatient: float = Field(ge=0)
+    outpatient_first: Pounds = Field(ge=0)
+    day_case: Pounds = Field(ge=0)
+    elective_inpatient: Pounds = Field(ge=0)
 
 
 class ErfThreshold(_Model):
     from_month: str = Field(pattern=r"^\d{4}-\d{2}$", description="first month (YYYY-MM) this threshold is in force")
-    share_of_2019_20: float | None = Field(ge=0, le=2, description="none = no ERF scheme from this month")
+    share_of_2019_20: Rate | None = Field(ge=0, le=2, description="none = no ERF scheme from this month")
 
 
 class Finance(_Model):
@@ -446,12 +486,13 @@ class Finance(_Model):
 
     costs: FinanceCosts
     tariff: FinanceTariff
-    activity_2019_20_per_week: dict[Literal["outpatient_first", "day_case", "elective_inpatient"], float]
-    erf_thresholds: list[ErfThreshold] = []
-    erf_rate_of_tariff: float = Field(default=1.2, ge=0)
-    block_income_per_year: float = Field(ge=0, description="fixed elective income (2021/22 block arrangements)")
-    underlying_deficit_per_year: float = Field(default=0.0, description="recurrent deficit before these activities (positive = deficit)")
-    recurrent_savings_per_year: float = Field(default=0.0, description="productivity savings the scenario assumes")
+    activity_2019_20_per_week: dict[Literal["outpatient_first", "day_case", "elective_inpatient"], float] = Field(
+        title="2019/20 activity a week")
+    erf_thresholds: list[ErfThreshold] = Field(default=[], title="ERF thresholds")
+    erf_rate_of_tariff: Rate = Field(default=1.2, ge=0, title="ERF rate (share of tariff)")
+    block_income_per_year: Pounds = Field(ge=0, description="fixed elective income (2021/22 block arrangements)")
+    underlying_deficit_per_year: Pounds = Field(default=0.0, description="recurrent deficit before these activities (positive = deficit)")
+    recurrent_savings_per_year: Pounds = Field(default=0.0, description="productivity savings the scenario assumes")
 
 
 class RunSettings(_Model):
@@ -474,10 +515,16 @@ class Scenario(_Model):
     description: str = ""
     start_date: dt.date
     horizon_weeks: int = Field(ge=1, le=1040)
-    booking_policy: Literal["fifo", "longest_wait_first", "priority_then_longest_wait"]
-    pooling: Literal["ics", "site"]
+    booking_policy: Literal["fifo", "longest_wait_first", "priority_then_longest_wait"] = Field(
+        json_schema_extra=value_labels(fifo="First in, first out (by decision-to-treat date)",
+                                       longest_wait_first="Longest wait first (by clock start)",
+                                       priority_then_longest_wait="Clinical priority (P1-P4), then longest wait"))
+    pooling: Literal["ics", "site"] = Field(
+        json_schema_extra=value_labels(ics="One ICS-wide list per specialty (any site may treat)",
+                                       site="A separate list at each site"))
     run: RunSettings
-    bank_holidays: Literal["england", "none"] = "england"
+    bank_holidays: Literal["england", "none"] = Field(default="england",
+                                                      json_schema_extra=value_labels(england="England", none="None"))
     extra_bank_holidays: list[dt.date] = []
     specialties: dict[str, Specialty]
     sites: dict[str, Site]
@@ -489,7 +536,7 @@ class Scenario(_Model):
     start_list: StartList
     targets: Targets | None = None
     finance: Finance | None = None
-    covid: Covid | None = None
+    covid: Covid | None = Field(default=None, title="COVID-19")
     surgical_hubs: SurgicalHubs | None = None
     staff: Staff | None = None
     vaccination: Vaccination | None = None

@@ -1,0 +1,96 @@
+"""The report for a finished run folder: charts, report.md, a self-contained report.html and results.xlsx.
+
+Reads only the saved files of the folder (sim.outputs.run_folder.load_run), never the model, so every chart and
+table can be made again from results/:
+
+    python -m sim.outputs.report results/baseline/20210629-120000
+
+Public entry point: `build_report(run_dir) -> list[Path]` (the files written). Everything is first written
+into a hidden staging folder inside the run folder and then renamed into place, report.html last, so a
+failure half way leaves no report.html that looks complete (and no half-updated charts).
+
+The package, by job: `content` (what the report says), `assumptions` (the assumptions and provenance
+tables), `figures` (which charts), `documents` (blocks rendered to Markdown and HTML), `workbook`
+(results.xlsx) and `format` (numbers, dates and money).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from sim.outputs.analysis import CLEARANCE_THRESHOLDS as THRESHOLDS
+from sim.outputs.report.assumptions import assumptions_frame, provenance_rows
+from sim.outputs.report.content import (activity_baselines, build_documents, clearance_table, comparison_frame,
+                                        paired_differences)
+from sim.outputs.report.documents import render_html, render_markdown
+from sim.outputs.report.figures import make_charts
+from sim.outputs.report.workbook import write_workbook
+from sim.outputs.run_folder import CHARTS_DIR, REPORT_HTML, REPORT_MD, RESULTS_XLSX, WEEKLY_CSV, load_run
+
+# The entry points, and what tests reach through the package (render_html is replaced there to fail half way).
+__all__ = ["THRESHOLDS", "build_report", "clearance_table", "main", "render_html"]
+
+
+def build_report(run_dir: Path, label: str | None = None) -> list[Path]:
+    """Write charts/ (PNG and SVG), results.xlsx, report.md and report.html into `run_dir`; return the paths.
+    `label` names the run in the report when `run_dir` is a temporary folder not yet renamed into place.
+
+    Reads only the saved files of the folder. All outputs are written into a hidden staging folder first and
+    moved into place when every one of them is complete, report.html last.
+    """
+    run_dir = Path(run_dir)
+    run = load_run(run_dir)
+    run.label = label or run_dir.name
+    staging = run_dir / f".report.partial-{os.getpid()}"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir()
+    try:
+        clearances = clearance_table(run)
+        diffs = paired_differences(run)
+        baselines, notes = activity_baselines(run)
+        chart_list = make_charts(run, clearances, baselines, staging / CHARTS_DIR)
+        assumptions = assumptions_frame(run)
+        provenance = provenance_rows(run)
+        comparison = comparison_frame(run, clearances, diffs)
+        write_workbook(staging / RESULTS_XLSX, run, comparison, assumptions, provenance)
+        doc = build_documents(run, clearances, diffs, baselines, notes, {c.stem: c.figure() for c in chart_list},
+                              assumptions, provenance)
+        (staging / REPORT_MD).write_text(render_markdown(doc), encoding="utf-8")
+        (staging / REPORT_HTML).write_text(render_html(doc), encoding="utf-8")
+
+        written: list[Path] = []
+        (run_dir / CHARTS_DIR).mkdir(exist_ok=True)
+        for c in chart_list:
+            for f in c.files:
+                final = run_dir / CHARTS_DIR / f.name
+                os.replace(f, final)
+                written.append(final)
+        for name in (RESULTS_XLSX, REPORT_MD, REPORT_HTML):      # report.html last
+            final = run_dir / name
+            os.replace(staging / name, final)
+            written.append(final)
+        return written
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m sim.outputs.report RUN_DIR`: print the files written; exit 2 when the folder holds no run."""
+    parser = argparse.ArgumentParser(prog="python -m sim.outputs.report",
+                                     description="Build charts, report.md, report.html and results.xlsx for a run "
+                                                 "folder from its saved files.")
+    parser.add_argument("run_dir", type=Path, help=f"a finished run folder (holding {WEEKLY_CSV})")
+    args = parser.parse_args(argv)
+    try:
+        written = build_report(args.run_dir)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for p in written:
+        print(p)
+    return 0
+

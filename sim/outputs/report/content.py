@@ -1,0 +1,495 @@
+"""What the report says: clearance weeks, paired differences, headlines, finance, the method note, and the
+document (`build_documents`) that puts them in order with the charts and tables.
+
+Clearance weeks. `weeks_to_clear` w (replications.csv) means the count of long waiters is zero at the end of
+week w-1 (weeks numbered 0, 1, ... from the start date, Monday to Sunday) and at the end of every later week,
+so the last long waiter leaves the list during week w-1, whose Monday is start_date + 7 (w-1) days: "the week
+of" that Monday. NaN means not cleared within the horizon.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.outputs.analysis import CLEARANCE_THRESHOLDS as THRESHOLDS
+from sim.outputs.analysis import paired_comparison, percentile
+from sim.outputs.report.documents import Block, Bullets, Document, Figure, Heading, Paragraph, Table, md_escape
+from sim.outputs.report.format import fmt_date, fmt_difference, fmt_int, fmt_num, fmt_pct, money, plural
+from sim.outputs.run_folder import (FINANCE_BY_YEAR_CSV, FINANCE_MONTHLY_CSV, PARAMETERS_CSV, SCENARIO_YAML, RunFolder,
+                                    ScenarioInfo)
+
+
+@dataclass
+class Clearance:
+    scenario: str
+    threshold: int
+    n: int
+    n_cleared: int
+    p05: float           # weeks to clear (NaN: beyond the horizon)
+    p50: float
+    p95: float
+    low: dt.date | None  # Monday of the week of clearance; None: not cleared within the horizon
+    median: dt.date | None
+    high: dt.date | None
+    never_over: bool     # no long waiter at the end of any week, in every replication
+    earliest: dt.date | None = None   # the earliest and latest week of clearance among replications that cleared
+    latest: dt.date | None = None
+
+
+def _week_of(info: ScenarioInfo, weeks: float, how: str) -> dt.date | None:
+    """Monday of the week in which the last long waiter leaves, for a (possibly interpolated) weeks_to_clear.
+    Rounded outwards: the 5th percentile down, the 95th up, the median to the nearest week."""
+    if weeks is None or math.isnan(weeks):
+        return None
+    w = {"floor": math.floor, "ceil": math.ceil, "round": lambda x: math.floor(x + 0.5)}[how](weeks + 0.0)
+    return info.week_monday(max(int(w) - 1, 0))
+
+
+def clearance_table(run: RunFolder) -> list[Clearance]:
+    out = []
+    for name, info in run.scenarios.items():
+        reps = run.replications[run.replications["scenario"] == name]
+        for t in THRESHOLDS:
+            col = f"weeks_to_clear_{t}w"
+            if col not in reps:
+                continue
+            v = reps[col].to_numpy(dtype=float)
+            p05, p50, p95 = (percentile(v, q) for q in (5, 50, 95))
+            done = v[~np.isnan(v)]
+            out.append(Clearance(name, t, len(v), len(done), p05, p50, p95,
+                                 _week_of(info, p05, "floor"), _week_of(info, p50, "round"),
+                                 _week_of(info, p95, "ceil"), bool(len(v) and np.all(v == 0)),
+                                 _week_of(info, float(done.min()), "floor") if len(done) else None,
+                                 _week_of(info, float(done.max()), "ceil") if len(done) else None))
+    return out
+
+
+@dataclass
+class PairedDifference:
+    scenario: str
+    reference: str
+    threshold: int
+    n_pairs: int          # replications in which both scenarios cleared
+    n_excluded: int       # replications in which one or both did not clear
+    mean: float
+    p05: float
+    p50: float
+    p95: float
+
+
+def paired_differences(run: RunFolder) -> list[PairedDifference]:
+    """Per replication: weeks to clear in the scenario minus in the first scenario (the same replication
+    number, so the same patients under common random numbers), then summarised (sim.outputs.analysis)."""
+    names = run.names
+    if len(names) < 2:
+        return []
+    table = paired_comparison(run.replications, names[0])
+    out = []
+    for name in names[1:]:
+        for t in THRESHOLDS:
+            row = table[(table["scenario"] == name) & (table["metric"] == f"weeks_to_clear_{t}w_difference")]
+            if row.empty:
+                continue
+            r = row.iloc[0]
+            out.append(PairedDifference(name, names[0], t, int(r["pairs"]), int(r["pairs_not_cleared"]),
+                                        float(r["mean"]), float(r["p05"]), float(r["p50"]), float(r["p95"])))
+    return out
+
+
+def activity_baseline(cfg: Mapping) -> tuple[dict | None, str | None]:
+    """The 2019/20 weekly admitted activity (day cases + elective inpatients) from the scenario's finance
+    section, which is where the model keeps it; (None, None) when the scenario has none."""
+    path = "finance.activity_2019_20_per_week"
+    finance = cfg.get("finance") if isinstance(cfg, Mapping) else None
+    base = finance.get("activity_2019_20_per_week") if isinstance(finance, Mapping) else None
+    if not isinstance(base, Mapping):
+        return None, None
+    admitted = sum(float(base.get(k, 0) or 0) for k in ("day_case", "elective_inpatient"))
+    if admitted <= 0:
+        return None, path
+    return {"admitted": admitted, "label": "2019/20 baseline", "path": path}, path
+
+
+def activity_baselines(run: RunFolder) -> tuple[dict[str, dict], list[str]]:
+    """The 2019/20 baseline of each scenario that has one, and a note for each that states one unusable."""
+    baselines: dict[str, dict] = {}
+    notes: list[str] = []
+    for name, info in run.scenarios.items():
+        parsed, path = activity_baseline(info.config)
+        if parsed:
+            baselines[name] = parsed
+        elif path:
+            notes.append(f"*{md_escape(info.title)}* has `{path}` without day cases or inpatients, so no "
+                         "baseline is drawn.")
+    return baselines, notes
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Plain-English headlines
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def clearance_sentence(info: ScenarioInfo, c: Clearance) -> str:
+    t, n = c.threshold, c.n
+    who = f"Under *{md_escape(info.title)}*"
+    end = fmt_date(info.horizon_end)
+    not_cleared = n - c.n_cleared
+    if c.never_over:
+        return f"{who}, nobody is waiting over {t} weeks at the end of any week of the run."
+    if c.median is None:
+        text = (f"{who}, the {t}-week backlog had not cleared by {end} (the end of the run) in "
+                f"{not_cleared} of {n} replications")
+        if c.n_cleared == 0 or c.earliest is None:
+            return text + "."
+        if c.n_cleared == 1 or c.earliest == c.latest:
+            return text + f"; in the other {c.n_cleared} it cleared in the week of {fmt_date(c.earliest)}."
+        return (text + f"; in the other {c.n_cleared} it cleared between the weeks of {fmt_date(c.earliest)} and "
+                f"{fmt_date(c.latest)}.")
+    text = (f"{who}, the last patient waiting over {t} weeks is treated in the week of {fmt_date(c.median)} "
+            f"(median of {n} replication{'s' if n != 1 else ''})")
+    if n == 1:
+        return text + "; a single replication, so no spread is shown."
+    if c.high is not None and c.low == c.high:
+        return text + "; in 90% of replications that same week."
+    if c.high is not None:
+        return text + f"; in 90% of replications between {fmt_date(c.low)} and {fmt_date(c.high)}."
+    return (text + f"; in 90% of replications no earlier than {fmt_date(c.low)}, and in {not_cleared} of {n} "
+            f"replications the {t}-week backlog had not cleared by {end}, the end of the run.")
+
+
+def comparison_sentence(run: RunFolder, d: PairedDifference) -> str:
+    ref, s = run.scenarios[d.reference], run.scenarios[d.scenario]
+    who = f"Compared with *{md_escape(ref.title)}*, *{md_escape(s.title)}*"
+    if d.n_pairs == 0:
+        return (f"{who}: no replication in which both cleared the {d.threshold}-week backlog within the run, so "
+                "no paired difference can be given.")
+    text = (f"{who} clears the {d.threshold}-week backlog {fmt_difference(d.p50)} (median of the paired "
+            f"differences over {plural(d.n_pairs, 'replication')}")
+    if d.n_pairs > 1 and fmt_difference(d.p05) == fmt_difference(d.p95):
+        text += "; the same in 90% of replications"
+    elif d.n_pairs > 1:
+        text += f"; 90% of replications between {fmt_difference(d.p05)} and {fmt_difference(d.p95)}"
+    text += ")"
+    if d.n_excluded:
+        text += (f"; {plural(d.n_excluded, 'replication')} in which one or both did not clear within the run "
+                 "are left out")
+    return text + "."
+
+
+def headlines(run: RunFolder, clearances: list[Clearance], diffs: list[PairedDifference],
+              baselines: dict[str, dict]) -> list[str]:
+    lines = []
+    for name, info in run.scenarios.items():
+        for c in clearances:
+            if c.scenario == name:
+                lines.append(clearance_sentence(info, c))
+        end = run.replications[run.replications["scenario"] == name]
+        if "waiting_total_end" in end and end["waiting_total_end"].notna().any():
+            v = end["waiting_total_end"].to_numpy(dtype=float)
+            w0 = run.weekly[(run.weekly["scenario"] == name) & (run.weekly["week"] == run.weekly["week"].min())]
+            start_list = w0["waiting_total_start"].median() if "waiting_total_start" in w0 else float("nan")
+            text = (f"The waiting list for *{md_escape(info.title)}* stands at {fmt_int(percentile(v, 50))} "
+                    f"pathways at the end of the run ({fmt_date(info.horizon_end)}, median")
+            if len(v) > 1:
+                text += f"; 90% of replications {fmt_int(percentile(v, 5))} to {fmt_int(percentile(v, 95))}"
+            text += ")"
+            if not math.isnan(start_list):
+                text += f", against {fmt_int(start_list)} at the start"
+            lines.append(text + ".")
+        base = baselines.get(name)
+        if base:
+            w = run.weekly[run.weekly["scenario"] == name]
+            per_rep = w.groupby("replication")[["clock_stops_admitted", "clock_stops_non_admitted"]].mean()
+            parts = []
+            for key, col, label in (("admitted", "clock_stops_admitted", "admitted"),
+                                    ("non_admitted", "clock_stops_non_admitted", "non-admitted")):
+                if base.get(key):
+                    m = float(np.median(per_rep[col]))
+                    parts.append(f"{fmt_int(m)} {label} clock stops a week ({fmt_pct(m / base[key], 0)} of the "
+                                 f"2019/20 baseline of {fmt_int(base[key])})")
+            if not parts and base.get("total"):
+                m = float(np.median(per_rep.sum(axis=1)))
+                parts.append(f"{fmt_int(m)} clock stops a week ({fmt_pct(m / base['total'], 0)} of the 2019/20 "
+                             f"baseline of {fmt_int(base['total'])})")
+            if parts:
+                lines.append(f"On average over the run, *{md_escape(info.title)}* delivers "
+                             + " and ".join(parts) + " (median replication).")
+    for d in diffs:
+        lines.append(comparison_sentence(run, d))
+    ranged = intervals_in(run.manifest)
+    if ranged:
+        lines.append("The ranges include uncertainty in the inputs given as 80% ranges ("
+                     + "; ".join(f"*{md_escape(run.scenarios[n].title if n in run.scenarios else n)}*: "
+                                 f"{len(keys)} input{'s' if len(keys) != 1 else ''}" for n, keys in ranged.items())
+                     + "), drawn once per replication, as well as run-to-run variation"
+                     + ("; other scenarios' ranges show run-to-run variation only" if len(ranged) < len(run.scenarios)
+                        else "") + " (see the method note).")
+    else:
+        lines.append("The ranges show run-to-run variation only: every input is fixed at the value the scenario "
+                     "states (see the method note).")
+    return lines
+
+
+def comparison_frame(run: RunFolder, clearances: list[Clearance], diffs: list[PairedDifference]) -> pd.DataFrame:
+    """One row per scenario: clearance weeks (median, p05, p95 as dates; blank = not cleared within the run),
+    and the paired difference in weeks from the first scenario (blank for the first or a single scenario)."""
+    rows = []
+    for name, info in run.scenarios.items():
+        row: dict[str, Any] = {"scenario": name, "title": info.title, "replications": info.replications,
+                               "start_date": info.start, "end_of_run": info.horizon_end}
+        for t in THRESHOLDS:
+            c = next((c for c in clearances if c.scenario == name and c.threshold == t), None)
+            d = next((d for d in diffs if d.scenario == name and d.threshold == t), None)
+            row[f"cleared_{t}w_replications"] = c.n_cleared if c else None
+            row[f"clear_{t}w_week_p50"] = c.median if c else None
+            row[f"clear_{t}w_week_p05"] = c.low if c else None
+            row[f"clear_{t}w_week_p95"] = c.high if c else None
+            row[f"weeks_to_clear_{t}w_p50"] = c.p50 if c else None
+            row[f"diff_{t}w_weeks_p50"] = d.p50 if d else None
+            row[f"diff_{t}w_weeks_p05"] = d.p05 if d else None
+            row[f"diff_{t}w_weeks_p95"] = d.p95 if d else None
+            row[f"diff_{t}w_weeks_mean"] = d.mean if d else None
+            row[f"diff_{t}w_pairs"] = d.n_pairs if d else None
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def clearance_report_table(run: RunFolder, clearances: list[Clearance]) -> tuple[list[str], list[list[str]]]:
+    multi = len(run.scenarios) > 1
+    header = (["Scenario"] if multi else []) + ["Long wait", "Cleared within the run", "Week of clearance (median)",
+                                                "90% of replications"]
+    rows = []
+    for c in clearances:
+        info = run.scenarios[c.scenario]
+        if c.never_over:
+            med, rng = "none at any week's end", ""
+        else:
+            med = fmt_date(c.median) if c.median else f"not by {fmt_date(info.horizon_end)}"
+            if c.n == 1:
+                rng = "single replication"
+            elif c.low is None:
+                rng = f"not by {fmt_date(info.horizon_end)}"
+            elif c.low == c.high:
+                rng = f"{fmt_date(c.low)} (same week)"
+            else:
+                rng = f"{fmt_date(c.low)} to " + (fmt_date(c.high) if c.high
+                                                  else f"beyond {fmt_date(info.horizon_end)}")
+        rows.append(([md_escape(info.title)] if multi else []) +
+                    [f"over {c.threshold} weeks", f"{c.n_cleared} of {c.n} replications", med, rng])
+    return header, rows
+
+
+def difference_report_table(run: RunFolder, diffs: list[PairedDifference]) -> tuple[list[str], list[list[str]]]:
+    header = ["Scenario", "Long wait", "Median difference", "90% of replications", "Replications compared"]
+    rows = []
+    for d in diffs:
+        rows.append([md_escape(run.scenarios[d.scenario].title), f"over {d.threshold} weeks",
+                     fmt_difference(d.p50) if d.n_pairs else "",
+                     (f"{fmt_difference(d.p05)} to {fmt_difference(d.p95)}"
+                      if fmt_difference(d.p05) != fmt_difference(d.p95) else fmt_difference(d.p05))
+                     if d.n_pairs > 1 else "",
+                     f"{d.n_pairs} of {d.n_pairs + d.n_excluded}"])
+    return header, rows
+
+
+FINANCE_ROWS = [("net_position", "Elective net position", "money"),
+                ("net_position_vs_reference", "Net position against the first scenario", "money"),
+                ("income_erf", "Elective Recovery Fund income", "money"),
+                ("cost_total", "Total cost", "money"),
+                ("cost_per_elective_case", "Cost per elective case", "pounds"),
+                ("cases_per_session", "Cases per theatre session", "number"),
+                ("activity_pct_of_2019_20", "Activity, % of 2019/20 (at tariff)", "number")]
+
+
+def finance_blocks(run: RunFolder) -> list[Block]:
+    """Finance by NHS financial year from finance_by_year.csv: medians, with the range holding 90% of
+    replications in brackets (money in £ million to one decimal, cost per case to the nearest £10)."""
+    path = run.file(FINANCE_BY_YEAR_CSV)
+    if path is None:
+        return []
+    table = pd.read_csv(path)
+    years = [c for c in table.columns if re.fullmatch(r"\d{4}/\d{2}", str(c))]
+    blocks: list[Block] = [
+        Heading("Finance"),
+        Paragraph(f"Priced from the same simulated activity ({FINANCE_MONTHLY_CSV}). Median of the "
+                         "replications, with the range holding 90% of them in brackets; NHS financial years April "
+                         "to March (the first and last are part years). Theatre teams are paid for every planned "
+                         "session, so sessions lost cost money without activity.")]
+    for scenario in dict.fromkeys(table["scenario"]):
+        info = run.scenarios.get(str(scenario))
+        rows = []
+        for metric, label, kind in FINANCE_ROWS:
+            sub = table[(table["scenario"] == scenario) & (table["metric"] == metric)].set_index("statistic")
+            if sub.empty or ("p50" not in sub.index):
+                continue
+            cells = []
+            for y in years:
+                mid, lo, hi = (sub.loc[s, y] if s in sub.index else np.nan for s in ("p50", "p05", "p95"))
+                text = money(mid, kind)
+                low, high = money(lo, kind), money(hi, kind)
+                if low != high:
+                    text += f" ({low} to {high})"
+                cells.append(text)
+            rows.append([label, *cells])
+        if rows:
+            blocks.append(Paragraph(f"*{md_escape(info.title if info else scenario)}*"))
+            blocks.append(Table(["", *years], rows))
+    return blocks
+
+
+def method_paragraphs(run: RunFolder) -> list[str]:
+    m = run.manifest
+    n = sorted({i.replications for i in run.scenarios.values()})
+    n_text = " or ".join(str(x) for x in n)
+    seed = m.get("seed", next(iter(run.scenarios.values())).config.get("run", {}).get("seed", "not recorded"))
+    paras = [
+        f"**Replications and seeds.** Each scenario was run {n_text} times (replications) with experiment seed "
+        f"{seed}. Every random input has its own stream, keyed by the seed, the replication number and the input, "
+        "and every attribute of a referral is drawn when the referral is made. So replication *r* of every scenario "
+        "sees the same referrals and the same patients (common random numbers): differences between scenarios "
+        "within a replication come from the change made, not from chance in who was referred.",
+        "**What the ranges mean.** Lines are the median replication. Shaded bands and interval lines show the "
+        "range holding 90% of replications (5th to 95th percentile across replications, linear interpolation). "
+        + _uncertainty_text(m)
+        + (f" With only {n_text} replications the 5th and 95th percentiles are close to the extremes and rough."
+           if max(n) < 20 else ""),
+        "**Week of clearance.** `weeks_to_clear` *w* means the number waiting over the threshold is zero at the "
+        "end of week *w*−1 (weeks numbered from 0, Monday to Sunday, from the start date) and at the end of every "
+        "later week. The last long waiter therefore leaves the list during week *w*−1, whose Monday is "
+        "start date + 7 × (*w*−1) days; \"the week of\" gives that Monday. \"Treated\" in the headlines means "
+        "leaving the list, which also includes removal after validation. A replication in which long waiters remain "
+        "at the end of the last week has no clearance date: it is reported as not cleared by the end of the run, "
+        "and percentiles treat it as later than any date. Where a percentile falls between two replications it is "
+        "rounded to a whole week: the median to the nearest week, the 5th percentile down and the 95th up, so "
+        "the dates never narrow the interval.",
+    ]
+    if len(run.scenarios) > 1:
+        paras.append("**Paired differences.** For each replication, the scenario's weeks to clear minus those of the "
+                     f"first scenario (*{md_escape(run.scenarios[run.names[0]].title)}*) in the same replication "
+                     "— the same patients, under common random numbers — then the median and the 5th and 95th "
+                     "percentiles of these differences. Negative means sooner. Replications are matched by number, "
+                     "which pairs the same patients only when every scenario was run with the same seed. "
+                     "Replications in which either scenario did not clear within the run are left out and counted.")
+    paras.append(
+        "**Limits.** The results are what the model implies under the stated assumptions, not a forecast. The "
+        "decision to treat is made at the first outpatient appointment (follow-ups and diagnostics in between are "
+        "not modelled); a did-not-attend keeps the patient's place and clock; theatre lists book strictly in list "
+        "order; start-list patients already on the admitted list take their clock start as their decision-to-treat "
+        "date; emergency pressures act only through the scenario's capacity and cancellation inputs. "
+        + ("The intervals show chance variation only." if not intervals_in(m) else
+           "The intervals show chance variation and the stated input ranges, not other input uncertainty."))
+    return paras
+
+
+def intervals_in(manifest: dict) -> dict[str, dict[str, list[float]]]:
+    """Per scenario, the inputs given as 80% intervals and drawn per replication (empty when none or fixed)."""
+    if manifest.get("parameters_fixed_at_midpoints"):
+        return {}
+    return {name: keys for name, keys in (manifest.get("parameter_intervals") or {}).items() if keys}
+
+
+def _uncertainty_text(manifest: dict) -> str:
+    """Which kind of uncertainty the ranges show: run-to-run only, or run-to-run plus stated input ranges."""
+    intervals = intervals_in(manifest)
+    if not intervals:
+        fixed = (" Inputs given as [low, high] ranges were fixed at their midpoints for this run."
+                 if manifest.get("parameters_fixed_at_midpoints") else "")
+        return ("That is run-to-run variability of the outcome under the scenario's assumptions: it is **not** a "
+                "confidence interval of the mean, and it does not include uncertainty in the assumptions themselves "
+                "(demand, capacity, productivity), which is usually larger." + fixed)
+    listed = "; ".join(f"*{md_escape(name)}*: " + ", ".join(f"`{k}` {lo:g} to {hi:g}" for k, (lo, hi) in keys.items())
+                       for name, keys in intervals.items())
+    return ("That is run-to-run variability **and** uncertainty in the inputs the scenario gives as 80% ranges "
+            f"({listed}). Each such input is drawn once per replication from a normal distribution whose 10th and "
+            "90th percentiles are the range's ends (cut to the input's allowed values, which moves the "
+            "percentiles slightly where a range nears a limit such as 0 or 1), with a random stream "
+            "of its own, so replication *r* of every scenario uses the same percentile of each range. The values "
+            f"drawn are in {PARAMETERS_CSV}. The ranges are **not** confidence intervals of the mean, and they leave "
+            "out uncertainty in every input stated as a single value. Run with `--fix-parameters` to see the "
+            "run-to-run part alone.")
+
+
+def build_documents(run: RunFolder, clearances: list[Clearance], diffs: list[PairedDifference],
+                    baselines: dict[str, dict], baseline_notes: list[str], figures: Mapping[str, Figure],
+                    assumptions: pd.DataFrame, provenance: list[tuple[str, str]]) -> Document:
+    """The whole report in reading order; `figures` are the charts drawn, by stem (a missing one is left out)."""
+    infos = list(run.scenarios.values())
+    if len(infos) == 1:
+        title = f"{infos[0].title}: elective recovery simulation"
+    else:
+        title = f"Elective recovery simulation: {len(infos)} scenarios compared"
+    first = infos[0]
+    n_reps = max(i.replications for i in infos)
+    subtitle = (f"North West London capacity simulator · {fmt_date(first.start)} to "
+                f"{fmt_date(max(i.horizon_end for i in infos))} · {plural(n_reps, 'replication')} · run "
+                f"{md_escape(run.label or run.path.name)}")
+    blocks: list[Block] = [Heading("Headlines"),
+                           Bullets(headlines(run, clearances, diffs, baselines), style="headlines")]
+    for name, info in run.scenarios.items():
+        desc = info.config.get("description")
+        if desc:
+            blocks.append(Paragraph(f"*{md_escape(info.title)}*: {md_escape(str(desc).strip())}"))
+
+    def chart(stem: str) -> None:
+        if stem in figures:
+            blocks.append(figures[stem])
+
+    blocks.append(Heading("Long waits"))
+    chart("waiting_over_52w")
+    chart("clearance_dates")
+    if clearances:
+        blocks.append(Table(*clearance_report_table(run, clearances)))
+    if diffs:
+        blocks.append(Heading("Scenarios compared"))
+        blocks.append(Paragraph("Paired differences in the week of clearance from "
+                                f"*{md_escape(run.scenarios[run.names[0]].title)}*, replication by replication "
+                                "(negative = sooner)."))
+        blocks.append(Table(*difference_report_table(run, diffs)))
+    blocks.append(Heading("Waiting list"))
+    chart("waiting_list")
+    blocks.append(Heading("Activity and capacity"))
+    chart("activity")
+    for note in baseline_notes:
+        blocks.append(Paragraph(note))
+    lost = _sessions_lost_sentence(run)
+    if lost:
+        blocks.append(Paragraph(lost))
+    chart("sessions_lost")
+    if "vaccinations" in figures or "covid_inpatients" in figures:
+        blocks.append(Heading("COVID-19 and vaccination"))
+        chart("vaccinations")
+        chart("covid_inpatients")
+    blocks.extend(finance_blocks(run))
+    blocks.append(Heading("Assumptions"))
+    blocks.append(Paragraph(f"From the resolved scenario ({SCENARIO_YAML} in the run folder: inheritance and "
+                            "`--set` overrides applied)."))
+    blocks.append(Table([md_escape(c) for c in assumptions.columns],
+                        [[md_escape(v) for v in row] for row in assumptions.itertuples(index=False)], style="kv"))
+    blocks.append(Heading("Method"))
+    for p in method_paragraphs(run):
+        blocks.append(Paragraph(p))
+    blocks.append(Heading("Provenance"))
+    blocks.append(Table(["Item", "Value"], [[md_escape(k), md_escape(v)] for k, v in provenance], style="kv"))
+    return Document(title, subtitle, blocks)
+
+
+def _sessions_lost_sentence(run: RunFolder) -> str | None:
+    w = run.weekly
+    if "theatre_sessions_lost" not in w or "theatre_sessions_planned" not in w:
+        return None
+    parts = []
+    for name, info in run.scenarios.items():
+        g = w[w["scenario"] == name]
+        lost = g.groupby("replication")["theatre_sessions_lost"].mean().mean()
+        planned = g.groupby("replication")["theatre_sessions_planned"].mean().mean()
+        if planned > 0:
+            parts.append(f"*{md_escape(info.title)}* loses {fmt_num(lost, 0)} theatre sessions a week on average "
+                         f"({fmt_pct(lost / planned)} of {fmt_int(planned)} planned)")
+    return ("; ".join(parts) + ".") if parts else None

@@ -1,0 +1,177 @@
+"""The report as a document of typed blocks, rendered to Markdown (report.md) and to one self-contained HTML page.
+
+Text inside blocks is a small Markdown dialect: `**bold**`, `*italic*`, `` `code` `` and backslash escapes.
+Anything a user wrote (titles, descriptions, scenario values, paths) goes through `md_escape` before it is put
+into that dialect; the HTML renderer undoes the escapes and passes every run of text through `html.escape`, so
+nothing in a scenario can become markup in either file. The document title is plain text, escaped by each
+renderer.
+
+The HTML page shell and its style sheet are package data (page.html, a string.Template, and report.css).
+"""
+from __future__ import annotations
+
+import base64
+import html
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from string import Template
+from typing import Any, Literal, Union
+
+from sim.outputs.run_folder import CHARTS_DIR, RESULTS_XLSX
+
+# Markdown specials that could start markup, and `&` where it would start a character reference (A&G stays).
+_MD_SPECIAL = re.compile(r"[\\`*_\[\]<>|#$~]|&(?=#?\w+;)")
+_INLINE = re.compile(r"\\(.)|\*\*(.+?)\*\*|\*((?:\\.|[^*\\])+)\*|`([^`]+)`")
+
+
+def md_escape(text: Any) -> str:
+    """`text` as literal characters in the report's Markdown: nothing in it can become emphasis, code, a link,
+    a heading, a table cell break, raw HTML, an entity or maths (the HTML renderer undoes these escapes)."""
+    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), str(text))
+
+
+def _inline_html(text: str) -> str:
+    """The dialect's inline text as HTML: every run of characters escaped, emphasis and code as elements."""
+    out, pos = [], 0
+    for m in _INLINE.finditer(text):
+        out.append(html.escape(text[pos:m.start()]))
+        if m.group(1) is not None:
+            out.append(html.escape(m.group(1)))
+        elif m.group(2) is not None:
+            out.append(f"<strong>{_inline_html(m.group(2))}</strong>")
+        elif m.group(3) is not None:
+            out.append(f"<em>{_inline_html(m.group(3))}</em>")
+        else:
+            out.append(f"<code>{html.escape(m.group(4))}</code>")
+        pos = m.end()
+    out.append(html.escape(text[pos:]))
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Blocks: text fields hold the inline dialect unless said otherwise
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Heading:
+    """A section heading (## in Markdown, h2 in HTML)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    text: str
+
+
+@dataclass(frozen=True)
+class Bullets:
+    """A bulleted list; `headlines` is the larger, spaced list at the top of the report."""
+
+    items: list[str]
+    style: Literal["plain", "headlines"] = "plain"
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table with a header row; `kv` marks the first column as the row's name (shown muted in HTML)."""
+
+    header: list[str]
+    rows: list[list[str]]
+    style: Literal["plain", "kv"] = "plain"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A chart: the PNG is linked from report.md and embedded in report.html; an SVG sits beside the PNG."""
+
+    title: str          # plain text: the image's alternative text
+    caption: str
+    image: Path         # the PNG on disk
+    rel: str            # its path relative to the report
+
+
+Block = Union[Heading, Paragraph, Bullets, Table, Figure]
+
+
+@dataclass
+class Document:
+    title: str                      # plain text
+    subtitle: str
+    blocks: list[Block] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Markdown
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def render_markdown(doc: Document) -> str:
+    out: list[str] = [f"# {md_escape(_one_line(doc.title))}\n", f"*{doc.subtitle}*\n"]
+    for b in doc.blocks:
+        if isinstance(b, Heading):
+            out.append(f"## {b.text}\n")
+        elif isinstance(b, Paragraph):
+            out.append(b.text + "\n")
+        elif isinstance(b, Bullets):
+            out.append("\n".join(f"- {x}" for x in b.items) + "\n")
+        elif isinstance(b, Table):
+            out.append("| " + " | ".join(b.header) + " |")
+            out.append("|" + "|".join("---" for _ in b.header) + "|")
+            for row in b.rows:
+                out.append("| " + " | ".join(str(c).replace("\n", " ") for c in row) + " |")
+            out.append("")
+        elif isinstance(b, Figure):
+            svg = Path(b.rel).with_suffix(".svg")
+            out.append(f"![{md_escape(b.title)}]({b.rel})\n")
+            if b.caption:
+                out.append(f"*{b.caption}*  \nVector version: [{svg.name}]({svg.as_posix()})\n")
+        else:
+            raise TypeError(f"not a report block: {b!r}")
+    return "\n".join(out).rstrip() + "\n"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# HTML
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _package_text(name: str) -> str:
+    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+
+
+def _html_block(b: Block) -> str:
+    if isinstance(b, Heading):
+        return f"<h2>{_inline_html(b.text)}</h2>"
+    if isinstance(b, Paragraph):
+        return f"<p>{_inline_html(b.text)}</p>"
+    if isinstance(b, Bullets):
+        cls = ' class="headlines"' if b.style == "headlines" else ""
+        return f"<ul{cls}>" + "".join(f"<li>{_inline_html(x)}</li>" for x in b.items) + "</ul>"
+    if isinstance(b, Table):
+        head = "".join(f"<th>{_inline_html(h)}</th>" for h in b.header)
+        key = ' class="key"' if b.style == "kv" else ""
+        rows = "".join("<tr>" + "".join(f"<td{key if i == 0 else ''}>{_inline_html(str(c))}</td>"
+                                        for i, c in enumerate(row)) + "</tr>" for row in b.rows)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    if isinstance(b, Figure):
+        data = base64.b64encode(b.image.read_bytes()).decode("ascii")
+        cap = f"<figcaption>{_inline_html(b.caption)}</figcaption>" if b.caption else ""
+        return f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(b.title)}">{cap}</figure>'
+    raise TypeError(f"not a report block: {b!r}")
+
+
+def render_html(doc: Document) -> str:
+    """One self-contained page: the style sheet inline and every chart embedded, no scripts, no links out."""
+    page = Template(_package_text("page.html"))
+    return page.substitute(title=html.escape(doc.title), subtitle=_inline_html(doc.subtitle),
+                           css=_package_text("report.css").strip(),
+                           body="\n".join(_html_block(b) for b in doc.blocks),
+                           charts_dir=html.escape(CHARTS_DIR), workbook=html.escape(RESULTS_XLSX))

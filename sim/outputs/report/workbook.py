@@ -1,0 +1,108 @@
+"""results.xlsx: the run's tables and the report's comparison, assumptions and provenance, one sheet each,
+with real dates, frozen headers and readable column widths."""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+from sim.outputs.run_folder import FINANCE_BY_YEAR_CSV, FINANCE_MONTHLY_CSV, PARAMETERS_CSV, WEEKLY_CSV, RunFolder
+
+EXCEL_MAX_ROWS = 1_048_576
+
+
+def _to_excel_dates(df: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
+    df = df.copy()
+    for c in columns:
+        if c in df:
+            df[c] = [None if v is None or (isinstance(v, float) and math.isnan(v)) else pd.Timestamp(v).to_pydatetime()
+                     for v in df[c]]
+            df[c] = df[c].astype(object)
+    return df
+
+
+def write_workbook(path: Path, run: RunFolder, comparison: pd.DataFrame, assumptions: pd.DataFrame,
+                   provenance: list[tuple[str, str]]) -> None:
+    from openpyxl.styles import Alignment, Font
+    from openpyxl.utils import get_column_letter
+
+    weekly = _to_excel_dates(run.weekly, ["week_start"])
+    if len(weekly) >= EXCEL_MAX_ROWS:           # more than a sheet holds: say so rather than cut rows silently
+        weekly = pd.DataFrame({"note": [f"{WEEKLY_CSV} has {len(weekly):,} rows, more than an Excel sheet holds "
+                                        f"({EXCEL_MAX_ROWS - 1:,}); use {WEEKLY_CSV} in the run folder."]})
+    date_cols = [c for c in comparison.columns if "_week_p" in c or c in ("start_date", "end_of_run")]
+    comparison = _to_excel_dates(comparison, date_cols)
+    sheets: list[tuple[str, pd.DataFrame, str]] = [
+        ("summary", run.summary, "A2"),
+        ("weekly", weekly, "E2"),
+        ("comparison", comparison, "C2"),
+        ("replications", run.replications, "C2"),
+        ("assumptions", assumptions, "B2"),
+        ("provenance", pd.DataFrame(provenance, columns=["Item", "Value"]), "B2"),
+    ]
+    finance_path = run.file(FINANCE_BY_YEAR_CSV)
+    if finance_path:                            # financial years as columns, the way NHS finance reports
+        sheets.append(("finance", pd.read_csv(finance_path), "D2"))
+    finance_months = run.file(FINANCE_MONTHLY_CSV)
+    if finance_months:
+        sheets.append(("finance_monthly", pd.read_csv(finance_months), "E2"))
+    parameters_path = run.file(PARAMETERS_CSV)
+    if parameters_path:                         # the value each replication drew for each [low, high] input
+        sheets.append(("parameters", pd.read_csv(parameters_path), "D2"))
+    with pd.ExcelWriter(path, engine="openpyxl") as xw:
+        for name, df, freeze in sheets:
+            df.to_excel(xw, sheet_name=name, index=False)
+            ws = xw.sheets[name]
+            ws.freeze_panes = freeze
+            ws.auto_filter.ref = ws.dimensions if name in ("weekly", "summary", "replications") else None
+            sample = df.head(300)
+            for j, col in enumerate(df.columns, start=1):
+                lengths = [len(str(col))] + [len(_cell_text(v)) for v in sample[col]]
+                width = min(max(lengths) + 2, 60 if name in ("assumptions", "provenance") else 28)
+                ws.column_dimensions[get_column_letter(j)].width = max(width, 8)
+                fmt = None
+                if name == "weekly" and col == "week_start":
+                    fmt = "yyyy-mm-dd"
+                elif name == "comparison" and col in date_cols:
+                    fmt = "d mmmm yyyy"
+                    ws.column_dimensions[get_column_letter(j)].width = 18
+                elif df[col].dtype.kind == "f":
+                    fmt = "#,##0.00" if name != "weekly" else "#,##0.###"
+                elif df[col].dtype.kind in "iu":
+                    fmt = "#,##0" if col not in ("replication", "week") else "0"
+                if fmt:
+                    for (cell,) in ws.iter_rows(min_row=2, min_col=j, max_col=j, max_row=len(df) + 1):
+                        cell.number_format = fmt
+            _keep_text_literal(ws, df)
+            for cell in ws[1]:
+                cell.font = Font(bold=True)
+            if name in ("assumptions", "provenance"):
+                for row in ws.iter_rows(min_row=2):
+                    for cell in row:
+                        cell.alignment = Alignment(wrap_text=True, vertical="top")
+
+
+def _keep_text_literal(ws: Any, df: pd.DataFrame) -> None:
+    """openpyxl stores any string that starts with "=" as a formula. Text from a scenario (a title, a
+    description, an assumption) must stay text, so such cells in the header and in text columns are marked as
+    strings, which Excel shows as written and never evaluates."""
+    text_columns = [j for j, col in enumerate(df.columns, start=1) if df[col].dtype.kind == "O"]
+    cells = list(ws[1])
+    for j in text_columns:
+        cells += [cell for (cell,) in ws.iter_rows(min_row=2, min_col=j, max_col=j, max_row=len(df) + 1)]
+    for cell in cells:
+        if isinstance(cell.value, str) and cell.value.startswith("="):
+            cell.data_type = "s"
+
+
+def _cell_text(v: Any) -> str:
+    """A value as the sheet shows it, to size its column: floats with two decimals, dates as yyyy-mm-dd (the
+    weekly sheet's format; the comparison sheet's long dates get a fixed width instead)."""
+    if isinstance(v, float):
+        return "" if math.isnan(v) else f"{v:,.2f}"
+    if isinstance(v, (dt.date, dt.datetime)):
+        return f"{v:%Y-%m-%d}"
+    return str(v)
