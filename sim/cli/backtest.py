@@ -18,7 +18,17 @@ from sim.cli.options import add_run_options, executor_for, output_folder, progre
 from sim.experiment.replications import run_replications
 from sim.outputs.backtest import build_backtest_scenario, compare, errors_table, later_months, observed_metrics
 from sim.outputs.charts import backtest_chart
-from sim.outputs.run_folder import atomic_run_dir, check_out_dir, write_manifest, write_resolved_scenario
+from sim.outputs.run_folder import (
+    BACKTEST_CSV,
+    BACKTEST_ERRORS_CSV,
+    BACKTEST_PNG,
+    PARAMETERS_CSV,
+    WEEKLY_CSV,
+    atomic_run_dir,
+    check_out_dir,
+    write_manifest,
+    write_resolved_scenario,
+)
 from sim.scenario.intervals import describe_uncertainty, without_parameter_uncertainty
 
 
@@ -61,13 +71,13 @@ def run_backtest(args: argparse.Namespace) -> int:
     first = extracts[0]
     with atomic_run_dir(final) as folder:
         write_resolved_scenario(folder, raw)
-        result.weekly.to_csv(folder / "weekly.csv", index=False)
+        result.weekly.to_csv(folder / WEEKLY_CSV, index=False)
         if len(result.parameters):
-            result.parameters.to_csv(folder / "parameters.csv", index=False)
-        table.to_csv(folder / "backtest.csv", index=False)
-        errors.to_csv(folder / "backtest_errors.csv", index=False)
+            result.parameters.to_csv(folder / PARAMETERS_CSV, index=False)
+        table.to_csv(folder / BACKTEST_CSV, index=False)
+        errors.to_csv(folder / BACKTEST_ERRORS_CSV, index=False)
         fig = backtest_chart(table, first.period_label, first.census_date, observed_metrics(first), scenario.title)
-        fig.savefig(folder / "backtest.png", dpi=110)
+        fig.savefig(folder / BACKTEST_PNG, dpi=110)
         write_manifest(folder, scenario=scenario.name, scenario_files=[str(args.scenario)], kind="backtest",
                        observed_files=[str(e.source) for e in extracts], start_date=scenario.start_date,
                        overrides=args.overrides, seed=scenario.run.seed, replications=result.replications,

@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 
 from sim.outputs.report import build_report
-from sim.outputs.run_folder import OutputError
+from sim.outputs.run_folder import REPORT_HTML, WEEKLY_CSV, OutputError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -21,8 +21,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run_report(args: argparse.Namespace) -> int:
     """Rebuild the report of a finished results folder (one that holds weekly.csv)."""
     folder = args.results_dir
-    if not (folder / "weekly.csv").is_file():
+    if not (folder / WEEKLY_CSV).is_file():
         raise OutputError(f"{folder}: not a finished results folder (no weekly.csv)")
     written = build_report(folder)
-    print(f"Report: {folder / 'report.html'} ({len(written)} files)")
+    print(f"Report: {folder / REPORT_HTML} ({len(written)} files)")
     return 0

@@ -19,10 +19,33 @@ import pandas as pd
 from sim.cli.options import add_run_options, executor_for, output_folder, progress_reporter
 from sim.experiment.replications import run_replications
 from sim.outputs import finance
-from sim.outputs.analysis import (comparison_lines, headline, paired_comparison, replication_kpis, summarise,
-                                  target_probabilities)
+from sim.outputs.analysis import (
+    comparison_lines,
+    headline,
+    paired_comparison,
+    replication_kpis,
+    summarise,
+    target_probabilities,
+)
 from sim.outputs.report import build_report
-from sim.outputs.run_folder import atomic_run_dir, check_out_dir, write_manifest, write_resolved_scenario
+from sim.outputs.run_folder import (
+    COMPARISON_CSV,
+    FINANCE_BY_YEAR_CSV,
+    FINANCE_MONTHLY_CSV,
+    PARAMETERS_CSV,
+    REPLICATIONS_CSV,
+    REPORT_HTML,
+    SCENARIOS_DIR,
+    SUMMARY_CSV,
+    VACCINATION_BY_COHORT_CSV,
+    WAITS_BY_PRIORITY_CSV,
+    WEEKLY_BY_SPECIALTY_CSV,
+    WEEKLY_CSV,
+    atomic_run_dir,
+    check_out_dir,
+    write_manifest,
+    write_resolved_scenario,
+)
 from sim.scenario.build import check_draws, load_scenario
 from sim.scenario.intervals import describe_uncertainty, intervals_show, without_parameter_uncertainty
 from sim.scenario.schema import ScenarioError
@@ -91,31 +114,31 @@ def run_scenarios(args: argparse.Namespace, files: list[Path]) -> int:
     comparison = paired_comparison(kpis, names[0]) if comparing else None
     with atomic_run_dir(final) as folder:
         if comparing:
-            (folder / "scenarios").mkdir()
+            (folder / SCENARIOS_DIR).mkdir()
             for (scenario, raw) in loaded:
-                write_resolved_scenario(folder / "scenarios", raw, f"{scenario.name}.yaml")
+                write_resolved_scenario(folder / SCENARIOS_DIR, raw, f"{scenario.name}.yaml")
         else:
             write_resolved_scenario(folder, loaded[0][1])
-        weekly.to_csv(folder / "weekly.csv", index=False)
-        kpis.to_csv(folder / "replications.csv", index=False)
-        summary.to_csv(folder / "summary.csv", index=False)
+        weekly.to_csv(folder / WEEKLY_CSV, index=False)
+        kpis.to_csv(folder / REPLICATIONS_CSV, index=False)
+        summary.to_csv(folder / SUMMARY_CSV, index=False)
         if comparison is not None:
-            comparison.to_csv(folder / "comparison.csv", index=False)
+            comparison.to_csv(folder / COMPARISON_CSV, index=False)
         parameters = pd.concat([r.parameters for r in results], ignore_index=True)
         if len(parameters):
-            parameters.to_csv(folder / "parameters.csv", index=False)
-        pd.concat([r.by_specialty for r in results]).to_csv(folder / "weekly_by_specialty.csv", index=False)
+            parameters.to_csv(folder / PARAMETERS_CSV, index=False)
+        pd.concat([r.by_specialty for r in results]).to_csv(folder / WEEKLY_BY_SPECIALTY_CSV, index=False)
         cohorts = pd.concat([r.vaccination_by_cohort for r in results])
         if len(cohorts):
-            cohorts.to_csv(folder / "vaccination_by_cohort.csv", index=False)
+            cohorts.to_csv(folder / VACCINATION_BY_COHORT_CSV, index=False)
         pd.concat([r.waits_by_priority.assign(scenario=r.scenario.name) for r in results]).to_csv(
-            folder / "waits_by_priority.csv", index=False)
+            folder / WAITS_BY_PRIORITY_CSV, index=False)
         finances = {sc.name: sc.finance for sc, _ in loaded if sc.finance is not None}
         if finances:
             months = finance.monthly(weekly, finances)
-            months.to_csv(folder / "finance_monthly.csv", index=False)
+            months.to_csv(folder / FINANCE_MONTHLY_CSV, index=False)
             finance.by_financial_year(months, names[0] if comparing else None).to_csv(
-                folder / "finance_by_year.csv", index=False)
+                folder / FINANCE_BY_YEAR_CSV, index=False)
         write_manifest(folder, scenario=names if comparing else names[0],
                        scenario_files=[str(f) for f in files], overrides=args.overrides, seed=seed,
                        replications=replications, jobs=args.jobs, executor=args.executor,
@@ -154,5 +177,5 @@ def run_scenarios(args: argparse.Namespace, files: list[Path]) -> int:
     elif replications > 1:
         print("  The mean 52-week clearance cannot be pinned down: some replications did not clear within the "
               "horizon (lengthen horizon_weeks).")
-    print(f"Results: {final}" + ("" if args.no_report else f"  (report: {final / 'report.html'})"))
+    print(f"Results: {final}" + ("" if args.no_report else f"  (report: {final / REPORT_HTML})"))
     return 0

@@ -16,12 +16,25 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.cli.options import (add_executor_options, add_fix_parameters_option, add_output_options, executor_for,
-                             output_folder, progress_reporter)
+from sim.cli.options import (
+    add_executor_options,
+    add_fix_parameters_option,
+    add_output_options,
+    executor_for,
+    output_folder,
+    progress_reporter,
+)
 from sim.experiment.replications import run_replications
 from sim.outputs.analysis import replication_kpis, summarise
 from sim.outputs.charts import sweep_heatmap
-from sim.outputs.run_folder import atomic_run_dir, check_out_dir, write_manifest, write_resolved_scenario
+from sim.outputs.run_folder import (
+    SWEEP_CSV,
+    SWEEP_HEATMAP_PNG,
+    atomic_run_dir,
+    check_out_dir,
+    write_manifest,
+    write_resolved_scenario,
+)
 from sim.scenario.build import check_draws, load_scenario
 from sim.scenario.intervals import describe_uncertainty, intervals_show, without_parameter_uncertainty
 from sim.scenario.schema import ScenarioError
@@ -87,8 +100,8 @@ def run_sweep(args: argparse.Namespace) -> int:
     table = pd.DataFrame(rows)
     with atomic_run_dir(final) as folder:
         write_resolved_scenario(folder, variants[0][3])
-        table.to_csv(folder / "sweep.csv", index=False)
-        sweep_heatmap(table, [k for k, _ in factors], base.start_date).savefig(folder / "sweep_heatmap.png", dpi=120)
+        table.to_csv(folder / SWEEP_CSV, index=False)
+        sweep_heatmap(table, [k for k, _ in factors], base.start_date).savefig(folder / SWEEP_HEATMAP_PNG, dpi=120)
         write_manifest(folder, scenario=base.name, factors=dict(factors), seed=seed, replications=replications,
                        jobs=args.jobs, executor=args.executor, parameters_fixed_at_midpoints=bool(args.fix_parameters),
                        uncertainty=describe_uncertainty(variants[0][2].parameter_intervals),
