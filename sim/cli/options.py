@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from sim.experiment.executors import EXECUTORS, ReplicationExecutor, make_executor, stop
 from sim.outputs.run_folder import PROJECT_ROOT, default_run_dir

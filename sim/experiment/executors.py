@@ -14,10 +14,11 @@ import logging
 import multiprocessing
 import os
 import signal
-from typing import Iterator, Protocol
+from collections.abc import Iterator
+from typing import Protocol
 
-from sim.scenario.schema import Scenario
 from sim.model.replication import ReplicationResult, run_single
+from sim.scenario.schema import Scenario
 
 EXECUTORS = ("local", "dask")
 

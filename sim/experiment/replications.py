@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
 from sim.experiment.clearance import weeks_to_clear
-from sim.scenario.schema import Scenario
 from sim.experiment.executors import ReplicationExecutor, make_executor, stop
 from sim.model.replication import ReplicationResult
 from sim.scenario.build import check_draws
+from sim.scenario.schema import Scenario
 
 
 @dataclasses.dataclass

@@ -20,8 +20,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from sim.outputs.analysis import percentile
 from sim.core.nhs_calendar import nhs_financial_year
+from sim.outputs.analysis import percentile
 from sim.scenario.schema import Finance
 
 COST_LINES = ["cost_outpatients", "cost_theatre_staff", "cost_theatre_fixed", "cost_cases_non_theatre",

@@ -25,8 +25,9 @@ import dataclasses
 import math
 import types
 import typing
+from collections.abc import Mapping, Sequence
 from statistics import NormalDist
-from typing import Any, Mapping, Protocol, Sequence, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 

@@ -220,7 +220,7 @@ class StartBand(_Model):
     admitted_share: Share = Field(description="share with a decision to admit (Part_2A)")
 
     @model_validator(mode="after")
-    def _ordered(self) -> "StartBand":
+    def _ordered(self) -> StartBand:
         if self.to_weeks <= self.from_weeks:
             raise ValueError("to_weeks must be greater than from_weeks")
         return self
@@ -263,7 +263,7 @@ class StartList(_Model):
         return {str(k): x for k, x in v.items()} if isinstance(v, dict) else v  # YAML reads 110: as a number
 
     @model_validator(mode="after")
-    def _one_source(self) -> "StartList":
+    def _one_source(self) -> StartList:
         if (self.bands is None) == (self.rtt_csv is None):
             raise ValueError("give exactly one of bands or rtt_csv" + (
                 " (both given: when extending a scenario that has bands, set bands: null)" if self.bands is not None
@@ -293,7 +293,7 @@ class CovidWave(_Model):
     shape: Literal["cosine", "triangular"] = "cosine"
 
     @model_validator(mode="after")
-    def _ordered(self) -> "CovidWave":
+    def _ordered(self) -> CovidWave:
         if not self.start <= self.peak <= self.end:
             raise ValueError(f"dates must satisfy start <= peak <= end (got {self.start}, {self.peak}, {self.end})")
         return self

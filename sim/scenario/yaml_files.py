@@ -53,7 +53,7 @@ def _read_yaml(path: Path) -> dict:
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError([f"{path}: cannot read ({exc})"]) from None
     try:
-        data = yaml.load(text, Loader=_SafeLoaderNoDup)  # noqa: S506 - SafeLoader subclass
+        data = yaml.load(text, Loader=_SafeLoaderNoDup)  # a SafeLoader subclass: no arbitrary objects
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"

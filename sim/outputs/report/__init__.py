@@ -23,8 +23,13 @@ from pathlib import Path
 
 from sim.outputs.analysis import CLEARANCE_THRESHOLDS as THRESHOLDS
 from sim.outputs.report.assumptions import assumptions_frame, provenance_rows
-from sim.outputs.report.content import (activity_baselines, build_documents, clearance_table, comparison_frame,
-                                        paired_differences)
+from sim.outputs.report.content import (
+    activity_baselines,
+    build_documents,
+    clearance_table,
+    comparison_frame,
+    paired_differences,
+)
 from sim.outputs.report.documents import render_html, render_markdown
 from sim.outputs.report.figures import make_charts
 from sim.outputs.report.workbook import write_workbook
