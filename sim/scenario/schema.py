@@ -351,7 +351,8 @@ class SurgicalHub(_Model):
     opens: dt.date
     theatres: TheatreTemplate
     elective_beds: int = Field(ge=0)
-    productivity_multiplier: Multiplier = Field(default=1.0, gt=0, description="cases per session relative to a main theatre")
+    productivity_multiplier: Multiplier = Field(default=1.0, gt=0,
+                                                description="cases per session relative to a main theatre")
     staff_establishment: dict[str, NonNegativeInt] | None = Field(
         default=None, description="ring-fenced hub teams by staff group; none = the hub draws on its host site's staff")
 
@@ -408,7 +409,8 @@ class VaccinationCentre(_Model):
     event_dates: list[dt.date] = []
     minutes_per_dose: float = Field(gt=0)
     observation_minutes: float = Field(default=15.0, ge=0)
-    observation_bays: int | None = Field(default=None, ge=0, description="chairs for the post-dose wait; none = not binding")
+    observation_bays: int | None = Field(default=None, ge=0,
+                                         description="chairs for the post-dose wait; none = not binding")
     vaccinators_per_station: float = Field(default=1.0, ge=0)
 
 
@@ -461,8 +463,9 @@ class FinanceCosts(_Model):
     elective_bed_day: Pounds = Field(ge=0)
     theatre_session_fixed: Pounds = Field(ge=0, description="estate, equipment and consumables of a session run")
     theatre_session_staff: Pounds = Field(ge=0, description="the team for one planned session (paid if lost too)")
-    premium_rate_weekend_sessions: Rate = Field(default=0.0, ge=0, title="Weekend session staff premium",
-                                                description="extra share on Saturday/Sunday session staff cost (waiting-list initiatives)")
+    premium_rate_weekend_sessions: Rate = Field(
+        default=0.0, ge=0, title="Weekend session staff premium",
+        description="extra share on Saturday/Sunday session staff cost (waiting-list initiatives)")
     independent_sector_per_case: Pounds = Field(ge=0)
     vaccination_per_dose: Pounds = Field(ge=0)
     vaccination_per_station_hour: Pounds = Field(ge=0)
@@ -491,7 +494,8 @@ class Finance(_Model):
     erf_thresholds: list[ErfThreshold] = Field(default=[], title="ERF thresholds")
     erf_rate_of_tariff: Rate = Field(default=1.2, ge=0, title="ERF rate (share of tariff)")
     block_income_per_year: Pounds = Field(ge=0, description="fixed elective income (2021/22 block arrangements)")
-    underlying_deficit_per_year: Pounds = Field(default=0.0, description="recurrent deficit before these activities (positive = deficit)")
+    underlying_deficit_per_year: Pounds = Field(
+        default=0.0, description="recurrent deficit before these activities (positive = deficit)")
     recurrent_savings_per_year: Pounds = Field(default=0.0, description="productivity savings the scenario assumes")
 
 
