@@ -106,7 +106,8 @@ def _embed_covid_series(raw: dict, path: Path) -> dict:
     except (ValueError, TypeError) as exc:
         raise ScenarioError([f"{where}: {csv_path}: {exc}"]) from None
     out = copy.deepcopy(raw)
-    out["covid"]["inpatients_series"] = [{"date": d, "inpatients": float(v)} for d, v in zip(dates, values)]
+    out["covid"]["inpatients_series"] = [{"date": d, "inpatients": float(v)}
+                                         for d, v in zip(dates, values, strict=True)]
     out["covid"]["inpatients_csv"] = str(csv_path)
     return out
 

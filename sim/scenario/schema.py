@@ -7,6 +7,7 @@ sections and error lines are sim.scenario.validate, the whole pipeline is sim.sc
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
@@ -20,6 +21,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.config import JsonDict
 from pydantic.json_schema import SkipJsonSchema
 
 from sim.scenario.intervals import UncertainParameter
@@ -54,9 +56,9 @@ def unit(name: Unit) -> dict[str, str]:
     return {"unit": name}
 
 
-def value_labels(**labels: str) -> dict[str, dict[str, str]]:
+def value_labels(**labels: str) -> JsonDict:
     """json_schema_extra naming what each value of a choice means, for people."""
-    return {"value_labels": labels}
+    return {"value_labels": dict(labels)}
 
 
 # Value types: bounds stated in the type (not only in a validator) so that a [low, high] range on one entry is
@@ -208,7 +210,7 @@ class Removals(_Model):
             starts = [b.from_weeks for b in v]
             if starts[0] != 0:
                 raise ValueError("the first band must start at from_weeks 0")
-            if any(b <= a for a, b in zip(starts, starts[1:])):
+            if any(b <= a for a, b in itertools.pairwise(starts)):
                 raise ValueError("bands must be in increasing order of from_weeks")
         return v
 
