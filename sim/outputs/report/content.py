@@ -438,7 +438,7 @@ def build_documents(run: RunFolder, clearances: list[Clearance], diffs: list[Pai
                 f"{md_escape(run.label or run.path.name)}")
     blocks: list[Block] = [Heading("Headlines"),
                            Bullets(headlines(run, clearances, diffs, baselines), style="headlines")]
-    for name, info in run.scenarios.items():
+    for info in run.scenarios.values():
         desc = info.config.get("description")
         if desc:
             blocks.append(Paragraph(f"*{md_escape(info.title)}*: {md_escape(str(desc).strip())}"))
