@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Literal
 
 from sim.experiment.executors import EXECUTORS, ReplicationExecutor, make_executor, stop
 from sim.outputs.run_folder import PROJECT_ROOT, default_run_dir
@@ -101,8 +102,10 @@ def executor_for(args: argparse.Namespace) -> Iterator[ReplicationExecutor]:
             stop(runner, interrupted=not finished)
 
 
-def progress_reporter(args: argparse.Namespace, label: str, total: int) -> Callable[[Any, int], None] | None:
-    """Replications done: a progress bar on a terminal, one line per replication in a log, nothing if --quiet."""
+def progress_reporter(args: argparse.Namespace, label: str,
+                      total: int | Literal["auto"]) -> Callable[[Any, int], None] | None:
+    """Replications done: a progress bar on a terminal, one line per replication in a log, nothing if --quiet.
+    `total` is the number of replications, or `auto` when it is not known yet (the first report sets it)."""
     if getattr(args, "quiet", False):
         return None
     if sys.stderr.isatty():

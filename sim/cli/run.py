@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from sim.cli.options import add_run_options, executor_for, output_folder, progress_reporter
-from sim.experiment.replications import run_replications
+from sim.experiment.replications import ExperimentResult, run_replications
 from sim.outputs import finance
 from sim.outputs.analysis import (
     comparison_lines,
@@ -84,11 +84,11 @@ def run_scenarios(args: argparse.Namespace, files: list[Path]) -> int:
         check_out_dir(args.out)
     final = output_folder(args, "compare" if comparing else first.name)
 
-    for (scenario, _), file in zip(loaded, files):   # every scenario's draws before anything runs
+    for (scenario, _), file in zip(loaded, files, strict=True):   # every scenario's draws before anything runs
         check_draws(scenario, seed, replications, source=file)
     started = dt.datetime.now().astimezone()
     t0 = time.perf_counter()
-    results = []
+    results: list[ExperimentResult] = []
     with executor_for(args) as runner:
         for i, (scenario, _) in enumerate(loaded):
             # with `auto`, the first scenario settles the number and the others use it (paired replications)

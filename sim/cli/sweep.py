@@ -73,7 +73,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     # validate every combination before running any (bad input loses nothing)
     variants = []
     for combo in combos:
-        sets = [f"{k}={v}" for (k, _), v in zip(factors, combo)]
+        sets = [f"{k}={v}" for (k, _), v in zip(factors, combo, strict=True)]
         label = ", ".join(sets)
         variant = load_scenario(args.scenario, sets + [f"run.replications={replications}", f"run.seed={seed}"])
         sc, raw = variant.scenario, variant.raw
@@ -94,7 +94,7 @@ def run_sweep(args: argparse.Namespace) -> int:
             summary = summarise(replication_kpis(res.weekly))
             shows = intervals_show(sc.parameter_intervals)
             for _, r in summary.iterrows():
-                rows.append({**{k: v for (k, _), v in zip(factors, combo)}, "metric": r["metric"],
+                rows.append({**{k: v for (k, _), v in zip(factors, combo, strict=True)}, "metric": r["metric"],
                              "mean": r["mean"], "p05": r["p05"], "p50": r["p50"], "p95": r["p95"],
                              "intervals_show": shows})
     table = pd.DataFrame(rows)

@@ -14,10 +14,11 @@ import logging
 import multiprocessing
 import os
 import signal
-from typing import Iterator, Protocol
+from collections.abc import Iterator
+from typing import Protocol
 
-from sim.scenario.schema import Scenario
 from sim.model.replication import ReplicationResult, run_single
+from sim.scenario.schema import Scenario
 
 EXECUTORS = ("local", "dask")
 
@@ -106,32 +107,34 @@ class DaskCluster:
         except ImportError:
             raise ExecutorError("--executor dask needs Dask: pip install 'dask[distributed]' "
                                 "(included in this project's [dev] extra)") from None
-        self._cluster = None
-        self._client = None
+        cluster: LocalCluster | None = None
+        client: Client | None = None
         try:
             if scheduler:
-                self._client = Client(scheduler, timeout="10s")
+                client = Client(scheduler, timeout="10s")
             else:
                 # workers started while SIGINT is ignored keep ignoring it (Python installs its Ctrl-C handler
                 # only where SIGINT is at its default), so Ctrl-C reaches this process alone
                 previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
                 try:
-                    self._cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                                                 dashboard_address=None, silence_logs=logging.ERROR)
+                    cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
+                                           dashboard_address=None, silence_logs=logging.ERROR)
                 finally:
                     signal.signal(signal.SIGINT, previous)
-                self._client = Client(self._cluster)
+                client = Client(cluster)
         except BaseException as exc:           # Ctrl-C included: never leave a cluster running
-            if self._client is not None:
-                self._client.close()
-            if self._cluster is not None:
-                self._cluster.close()
+            if client is not None:
+                client.close()
+            if cluster is not None:
+                cluster.close()
             if not isinstance(exc, (OSError, TimeoutError, RuntimeError, ValueError)):
                 raise
             if scheduler:
                 raise ExecutorError(f"--scheduler {scheduler}: cannot connect to the Dask scheduler ({exc})") from None
             raise ExecutorError(f"--executor dask: the local Dask cluster did not start ({exc})") from None
-        self.address = scheduler or self._cluster.scheduler_address
+        self._cluster = cluster
+        self._client = client
+        self.address = cluster.scheduler_address if cluster is not None else scheduler
         self.workers = len(self._client.scheduler_info().get("workers", {})) or jobs
         self._pending: list = []
 

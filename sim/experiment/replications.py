@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Callable
+from collections.abc import Callable
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from sim.experiment.clearance import weeks_to_clear
-from sim.scenario.schema import Scenario
 from sim.experiment.executors import ReplicationExecutor, make_executor, stop
 from sim.model.replication import ReplicationResult
 from sim.scenario.build import check_draws
+from sim.scenario.schema import Scenario
 
 
 @dataclasses.dataclass
@@ -57,7 +58,7 @@ def clearance_half_width(results: list[ReplicationResult], horizon_weeks: int) -
     return float(t_975(len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
 
 
-def run_replications(scenario: Scenario, replications: int | str | None = None, seed: int | None = None,
+def run_replications(scenario: Scenario, replications: int | Literal["auto"] | None = None, seed: int | None = None,
                      on_done: Callable[[ReplicationResult, int], None] | None = None,
                      jobs: int = 1, executor: ReplicationExecutor | None = None) -> ExperimentResult:
     """Run replications 0..N-1 on `executor` (or, without one, sequentially / in `jobs` local processes: `jobs`
@@ -70,7 +71,7 @@ def run_replications(scenario: Scenario, replications: int | str | None = None, 
     t0 = time.perf_counter()
     check_draws(scenario, s, n)
     own = executor is None
-    runner = make_executor(jobs) if own else executor
+    runner = make_executor(jobs) if executor is None else executor
     results: list[ReplicationResult] = []
     interrupted = True
     try:

@@ -89,11 +89,11 @@ def summarise(kpis: pd.DataFrame) -> pd.DataFrame:
 
 
 def target_probabilities(kpis: pd.DataFrame, scenario_name: str, start: dt.date,
-                         targets: dict[int, dt.date], horizon_weeks: int) -> pd.DataFrame:
+                         targets: dict[int, dt.date | None], horizon_weeks: int) -> pd.DataFrame:
     """Share of replications in which nobody waits over T weeks from the target date on.
 
     Met means the count was zero at the end of the last week ending on or before the target date and at
-    every week's end after it: start + weeks_to_clear weeks <= target + 1 day.
+    every week's end after it: start + weeks_to_clear weeks <= target + 1 day. A target without a date is skipped.
     """
     rows = []
     g = kpis[kpis["scenario"] == scenario_name]
@@ -111,10 +111,9 @@ def target_probabilities(kpis: pd.DataFrame, scenario_name: str, start: dt.date,
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
-def week_date(start: dt.date, weeks: float) -> dt.date | None:
-    """The date `weeks` after the start (the Monday after the week in which a count cleared)."""
-    if weeks is None or np.isnan(weeks):
-        return None
+def week_date(start: dt.date, weeks: float) -> dt.date:
+    """The date `weeks` after the start (the Monday after the week in which a count cleared). `weeks` is a
+    number: a count that never cleared (NaN) has no date, and the caller words it ("not by ...") instead."""
     return start + dt.timedelta(weeks=int(weeks))
 
 

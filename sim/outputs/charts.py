@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
+from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -23,6 +25,9 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from sim.outputs.backtest import METRIC_TITLES, METRICS
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType  # names of rc settings; only recent matplotlib has it
 
 NHS = {
     "blue": "#005EB8", "dark_blue": "#003087", "bright_blue": "#0072CE", "light_blue": "#41B6E6",
@@ -38,7 +43,7 @@ CAUSE_COLOURS = {"staff": NHS["dark_blue"], "covid": NHS["red"], "no_bed": NHS["
                  "cancelled": NHS["blue"], "other": NHS["mid_grey"], "unattributed": NHS["mid_grey"]}
 BAND_LABEL = "90% of replications"
 
-STYLE = {
+STYLE: dict[RcKeyType, Any] = {
     "font.family": "sans-serif",
     "font.sans-serif": ["Arial", "Helvetica", "Liberation Sans", "DejaVu Sans"],
     "font.size": 10,
@@ -192,7 +197,7 @@ def fan_chart(bands: pd.DataFrame, series: list[Series], *, title: str, ylabel: 
     fig, axes = _new_figure()
     ax = axes[0, 0]
     with matplotlib.rc_context(STYLE):
-        handles = []
+        handles: list[Artist] = []
         for s in series:
             b = bands[bands["scenario"] == s.name]
             if b.empty:
@@ -238,7 +243,7 @@ def activity_chart(weekly: pd.DataFrame, series: list[Series], baselines: dict[s
     fig, axes = _new_figure(height=3.0 * len(panels) + 0.6, nrows=len(panels), sharex=True)
     with matplotlib.rc_context(STYLE):
         any_baseline = False
-        for ax, (column, key, panel_title) in zip(axes[:, 0], panels):
+        for ax, (column, key, panel_title) in zip(axes[:, 0], panels, strict=True):
             bands = weekly_percentiles(weekly, column)
             for s in series:
                 b = bands[bands["scenario"] == s.name]
@@ -256,7 +261,7 @@ def activity_chart(weekly: pd.DataFrame, series: list[Series], baselines: dict[s
             _subtitle(ax, panel_title)
         _date_axis(axes[-1, 0])
         axes[-1, 0].set_xlabel("Week (plotted at mid-week)")
-        handles = []
+        handles: list[Artist] = []
         for s in series:
             label = s.title if len(series) > 1 else (
                 f"Median of {n_replications} replications" if n_replications > 1 else "Single replication")
@@ -303,7 +308,7 @@ def sessions_lost_chart(weekly: pd.DataFrame, series: list[Series], causes: list
              "week_start": "first"}).reset_index()
         means["week_start"] = pd.to_datetime(means["week_start"])
         ymax = 0.0
-        for ax, s in zip(axes[:, 0], series):
+        for ax, s in zip(axes[:len(series), 0], series, strict=True):   # the slots panel, if any, is last
             m = means[means["scenario"] == s.name]
             bottom = np.zeros(len(m))
             for i, c in enumerate(causes):
@@ -343,7 +348,7 @@ def vaccination_chart(weekly: pd.DataFrame, series: list[Series], *, n_replicati
     with matplotlib.rc_context(STYLE):
         bands = weekly_percentiles(weekly, "vaccinations")
         target = weekly_percentiles(weekly, "vaccinations_target") if has_target else None
-        handles = []
+        handles: list[Artist] = []
         for s in series:
             b = bands[bands["scenario"] == s.name]
             x = b["week_start"] + pd.Timedelta(days=3)
@@ -446,7 +451,7 @@ def backtest_chart(table: pd.DataFrame, start_label: str, start_census: dt.date,
     fig = Figure(figsize=(13, 7.5))
     FigureCanvasAgg(fig)
     axes = fig.subplots(2, 3, sharex=True).ravel()
-    for ax, metric in zip(axes, METRICS):
+    for ax, metric in zip(axes, METRICS, strict=True):
         part = table[table["metric"] == metric]
         dates = [start_census] + [dt.date.fromisoformat(d) for d in part["census_date"]]
         obs = [start_observed[metric]] + part["observed"].tolist()

@@ -20,8 +20,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from sim.outputs.analysis import percentile
 from sim.core.nhs_calendar import nhs_financial_year
+from sim.outputs.analysis import percentile
 from sim.scenario.schema import Finance
 
 COST_LINES = ["cost_outpatients", "cost_theatre_staff", "cost_theatre_fixed", "cost_cases_non_theatre",
@@ -107,7 +107,8 @@ def monthly(weekly: pd.DataFrame, finances: dict[str, Finance]) -> pd.DataFrame:
         sums["financial_year"] = [financial_year_of_month(m) for m in sums["month"]]
         sums["erf_threshold"] = [erf_threshold(m, fin) for m in sums["month"]]
         above = sums["activity_value"] - sums["erf_threshold"] * sums["baseline_value"]
-        sums["income_erf"] = np.where(np.isnan(sums["erf_threshold"]), 0.0, np.maximum(above, 0.0) * fin.erf_rate_of_tariff)
+        sums["income_erf"] = np.where(np.isnan(sums["erf_threshold"]), 0.0,
+                                      np.maximum(above, 0.0) * fin.erf_rate_of_tariff)
         sums["day_case_equivalents"] = sums["activity_value"] / fin.tariff.day_case if fin.tariff.day_case else np.nan
         frames.append(sums)
     if not frames:
@@ -119,8 +120,10 @@ def monthly(weekly: pd.DataFrame, finances: dict[str, Finance]) -> pd.DataFrame:
     m["net_position"] = m["income_total"] - m["cost_total"] - m["underlying_deficit"] + m["recurrent_savings"]
     # productivity
     m["cases_per_session"] = m["theatre_cases"] / m["theatre_sessions_run"].where(m["theatre_sessions_run"] > 0)
-    m["cost_per_elective_case"] = (m["cost_elective"] - m["cost_outpatients"]) / m["theatre_cases"].where(m["theatre_cases"] > 0)
-    m["cost_per_weighted_activity_unit"] = m["cost_elective"] / m["day_case_equivalents"].where(m["day_case_equivalents"] > 0)
+    m["cost_per_elective_case"] = ((m["cost_elective"] - m["cost_outpatients"])
+                                   / m["theatre_cases"].where(m["theatre_cases"] > 0))
+    m["cost_per_weighted_activity_unit"] = (m["cost_elective"]
+                                            / m["day_case_equivalents"].where(m["day_case_equivalents"] > 0))
     m["activity_pct_of_2019_20"] = 100 * m["activity_value"] / m["baseline_value"].where(m["baseline_value"] > 0)
     money = [*COST_LINES, "cost_total", "cost_elective", *INCOME_LINES, "income_total", "underlying_deficit",
              "recurrent_savings", "net_position", "activity_value", "baseline_value"]
@@ -143,9 +146,12 @@ def by_financial_year(month_table: pd.DataFrame, reference: str | None = None) -
               "activity_pct_of_2019_20"]            # recomputed below from the year's sums, never summed
     sums = (month_table.drop(columns=[c for c in ratios if c in month_table])
             .groupby(["scenario", "replication", "financial_year"], sort=False).sum(numeric_only=True).reset_index())
-    sums["cost_per_elective_case"] = (sums["cost_elective"] - sums["cost_outpatients"]) / sums["theatre_cases"].where(sums["theatre_cases"] > 0)
-    sums["cases_per_session"] = sums["theatre_cases"] / sums["theatre_sessions_run"].where(sums["theatre_sessions_run"] > 0)
-    sums["activity_pct_of_2019_20"] = 100 * sums["activity_value"] / sums["baseline_value"].where(sums["baseline_value"] > 0)
+    sums["cost_per_elective_case"] = ((sums["cost_elective"] - sums["cost_outpatients"])
+                                      / sums["theatre_cases"].where(sums["theatre_cases"] > 0))
+    sums["cases_per_session"] = (sums["theatre_cases"]
+                                 / sums["theatre_sessions_run"].where(sums["theatre_sessions_run"] > 0))
+    sums["activity_pct_of_2019_20"] = (100 * sums["activity_value"]
+                                       / sums["baseline_value"].where(sums["baseline_value"] > 0))
     metrics = list(YEARLY_METRICS)
     if reference is not None and reference in set(sums["scenario"]):
         ref = sums[sums["scenario"] == reference].set_index(["replication", "financial_year"])["net_position"]

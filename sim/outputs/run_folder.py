@@ -16,10 +16,11 @@ import platform
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import pandas as pd
 import yaml
@@ -232,8 +233,8 @@ def _midpoints(cfg: dict) -> tuple[dict, dict[str, tuple[float, float]]]:
     and the ranges themselves by dotted key. Reads the schema only; the model is never run."""
     if not cfg:
         return cfg, {}
-    from sim.scenario.schema import Scenario
     from sim.scenario.intervals import find_intervals
+    from sim.scenario.schema import Scenario
     resolved, intervals, _ = find_intervals(Scenario, cfg)
     return resolved, {p.key: (p.low, p.high) for p in intervals}
 

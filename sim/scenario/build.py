@@ -27,8 +27,14 @@ from pathlib import Path
 import pandas as pd
 from pydantic import ValidationError
 
-from sim.scenario.calibration import (SiteCalibration, apply_referral_calibration, apply_treatment_calibration,
-                                      rtt_referrals_per_week, treatment_calibration, treatment_calibration_notes)
+from sim.scenario.calibration import (
+    SiteCalibration,
+    apply_referral_calibration,
+    apply_treatment_calibration,
+    rtt_referrals_per_week,
+    treatment_calibration,
+    treatment_calibration_notes,
+)
 from sim.scenario.intervals import scenario_for_replication
 from sim.scenario.rtt_start_list import RttStartListError, read_rtt_start_list, resolve_rtt_csv
 from sim.scenario.schema import Scenario, ScenarioError
@@ -89,7 +95,7 @@ def _embed_covid_series(raw: dict, path: Path) -> dict:
         frame = pd.read_csv(csv_path)
     except FileNotFoundError:
         raise ScenarioError([f"{where}: file {csv_path} not found"]) from None
-    except Exception as exc:  # noqa: BLE001 - any parse failure is reported, not raised
+    except Exception as exc:  # any parse failure is reported, not raised
         raise ScenarioError([f"{where}: cannot read {csv_path} ({exc})"]) from None
     missing = {"date", "inpatients"} - set(frame.columns)
     if missing:
@@ -100,7 +106,8 @@ def _embed_covid_series(raw: dict, path: Path) -> dict:
     except (ValueError, TypeError) as exc:
         raise ScenarioError([f"{where}: {csv_path}: {exc}"]) from None
     out = copy.deepcopy(raw)
-    out["covid"]["inpatients_series"] = [{"date": d, "inpatients": float(v)} for d, v in zip(dates, values)]
+    out["covid"]["inpatients_series"] = [{"date": d, "inpatients": float(v)}
+                                         for d, v in zip(dates, values, strict=True)]
     out["covid"]["inpatients_csv"] = str(csv_path)
     return out
 

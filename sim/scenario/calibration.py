@@ -53,7 +53,7 @@ import numpy as np
 
 from sim.core.apportion import apportion
 from sim.scenario.rtt_start_list import RttStartList
-from sim.scenario.schema import WEEKDAYS, Scenario, ScenarioError, Specialty, TheatreTemplate
+from sim.scenario.schema import WEEKDAYS, Scenario, ScenarioError, Specialty, TheatreTemplate, Weekday
 
 WEEKS_PER_MONTH = 52 / 12
 SHARE_DECIMALS = 4
@@ -75,11 +75,11 @@ class SiteCalibration:
     hubs_open: tuple[str, ...]                    # hubs hosted at the site, open on the start date
     hubs_later: tuple[str, ...]                   # hubs hosted at the site that open later (on top)
     sessions_needed_per_week: float               # main-theatre sessions before rounding
-    sessions_by_weekday: dict[str, int]
+    sessions_by_weekday: dict[Weekday, int]
     specialty_session_shares: dict[str, float]
     outpatient_first_slots_per_week: dict[str, float]
     slots_per_attendance: float                   # DNA gross-up
-    sessions_before: dict[str, int]
+    sessions_before: dict[Weekday, int]
     shares_before: dict[str, float]
     slots_before: dict[str, float]
     warnings: tuple[str, ...]
@@ -165,13 +165,13 @@ def _bed_days_per_inpatient(spec: Specialty) -> float:
     return 1.0 + m * math.exp(-1 / m) if m > 0 else 1.0
 
 
-def _weekday_sessions(total: int, before: dict[str, int]) -> dict[str, int]:
+def _weekday_sessions(total: int, before: dict[Weekday, int]) -> dict[Weekday, int]:
     """`total` sessions spread like the existing weekday pattern (Monday to Friday if it had none)."""
     weights = [float(before.get(d, 0)) for d in WEEKDAYS]
     if sum(weights) <= 0:
         weights = [1.0 if d in WEEKDAYS_WHEN_NONE else 0.0 for d in WEEKDAYS]
     counts = apportion(total, weights)
-    return {d: n for d, n in zip(WEEKDAYS, counts) if d in before or n}
+    return {d: n for d, n in zip(WEEKDAYS, counts, strict=True) if d in before or n}
 
 
 def _round_shares(sessions: dict[str, float]) -> dict[str, float]:
@@ -248,7 +248,7 @@ def calibrate_site(scenario: Scenario, site_name: str) -> SiteCalibration:
         warnings=tuple(warnings))
 
 
-def _warnings(scenario: Scenario, site_name: str, by_weekday: dict[str, int], open_hubs: dict, target: dict,
+def _warnings(scenario: Scenario, site_name: str, by_weekday: dict[Weekday, int], open_hubs: dict, target: dict,
               main_inpatient_share: dict, hub_cases: dict, admitted: dict, non_admitted: dict) -> list[str]:
     """What the calibration leaves alone but may stop the site delivering its completions."""
     out = []

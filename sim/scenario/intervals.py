@@ -25,8 +25,9 @@ import dataclasses
 import math
 import types
 import typing
+from collections.abc import Mapping, Sequence
 from statistics import NormalDist
-from typing import Any, Mapping, Protocol, Sequence, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -281,11 +282,11 @@ def _replace(obj: Any, path: tuple, value: Any) -> Any:
     if isinstance(obj, BaseModel):
         return obj.model_copy(update={head: _replace(getattr(obj, head), rest, value)})
     if isinstance(obj, list):
-        out = list(obj)
-        out[head] = _replace(obj[head], rest, value)
-        return out
+        items = list(obj)
+        items[head] = _replace(obj[head], rest, value)
+        return items
     if isinstance(obj, dict):
-        out = dict(obj)
-        out[head] = _replace(obj[head], rest, value)
-        return out
+        entries = dict(obj)
+        entries[head] = _replace(obj[head], rest, value)
+        return entries
     raise TypeError(f"cannot set {path!r} inside {type(obj).__name__}")

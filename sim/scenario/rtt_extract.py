@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -282,6 +282,7 @@ def load_rtt(
     parts: dict[str, pd.DataFrame] = {}
     for p in PART_TYPES:
         m = (part == p) & ~is_total_row
+        columns: list[str | int]                # week columns are numbered, the other two named
         if p == CLOCK_START_PART:
             data, columns = np.column_stack([unknown[m], total_all[m]]), [UNKNOWN_CLOCK_START, TOTAL_ALL]
         else:
@@ -289,7 +290,7 @@ def load_rtt(
             columns = list(week_columns) + [UNKNOWN_CLOCK_START, TOTAL_ALL]
         parts[p] = _sum_by_provider_tfc(data, columns, provider[m], tfc[m])
 
-    tf_names = dict(zip(tfc[~is_total_row], rows["Treatment Function Name"].to_numpy()[~is_total_row]))
+    tf_names = dict(zip(tfc[~is_total_row], rows["Treatment Function Name"].to_numpy()[~is_total_row], strict=True))
     for frame in parts.values():
         frame.attrs["treatment_function_names"] = dict(tf_names)
     return RttExtract(
@@ -298,7 +299,7 @@ def load_rtt(
         period=period,
         parts=parts,
         providers=tuple(sorted(set(provider))),
-        provider_names=dict(zip(provider, rows["Provider Org Name"].to_numpy())),
+        provider_names=dict(zip(provider, rows["Provider Org Name"].to_numpy(), strict=True)),
         treatment_function_names=tf_names,
         open_band_lower_weeks=open_band[1] if open_band else None,
         open_band_spread_weeks=int(open_band_spread_weeks),

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -204,7 +204,7 @@ def read_rtt_start_list(path: Path, *, site_trust_codes: Mapping[str, str], spec
     unknown_adm = int(part2a["unknown_clock_start"].sum())
     clock_starts = int(extract.part("Part_3")["total_all"].sum())
     unmapped = tuple((str(c), str(n), int(k)) for c, n, k in zip(report["code"], report["name"],
-                                                                  report["count"]))
+                                                                  report["count"], strict=True))
     result_cells = tuple((site, spec, op, adm) for (site, spec), (op, adm) in sorted(cells.items()))
     total = sum(int(op.sum() + adm.sum()) for _, _, op, adm in result_cells)
     admitted = sum(int(adm.sum()) for _, _, _, adm in result_cells)

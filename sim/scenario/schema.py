@@ -7,6 +7,7 @@ sections and error lines are sim.scenario.validate, the whole pipeline is sim.sc
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
@@ -20,6 +21,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.config import JsonDict
 from pydantic.json_schema import SkipJsonSchema
 
 from sim.scenario.intervals import UncertainParameter
@@ -54,9 +56,9 @@ def unit(name: Unit) -> dict[str, str]:
     return {"unit": name}
 
 
-def value_labels(**labels: str) -> dict[str, dict[str, str]]:
+def value_labels(**labels: str) -> JsonDict:
     """json_schema_extra naming what each value of a choice means, for people."""
-    return {"value_labels": labels}
+    return {"value_labels": dict(labels)}
 
 
 # Value types: bounds stated in the type (not only in a validator) so that a [low, high] range on one entry is
@@ -208,7 +210,7 @@ class Removals(_Model):
             starts = [b.from_weeks for b in v]
             if starts[0] != 0:
                 raise ValueError("the first band must start at from_weeks 0")
-            if any(b <= a for a, b in zip(starts, starts[1:])):
+            if any(b <= a for a, b in itertools.pairwise(starts)):
                 raise ValueError("bands must be in increasing order of from_weeks")
         return v
 
@@ -220,7 +222,7 @@ class StartBand(_Model):
     admitted_share: Share = Field(description="share with a decision to admit (Part_2A)")
 
     @model_validator(mode="after")
-    def _ordered(self) -> "StartBand":
+    def _ordered(self) -> StartBand:
         if self.to_weeks <= self.from_weeks:
             raise ValueError("to_weeks must be greater than from_weeks")
         return self
@@ -263,7 +265,7 @@ class StartList(_Model):
         return {str(k): x for k, x in v.items()} if isinstance(v, dict) else v  # YAML reads 110: as a number
 
     @model_validator(mode="after")
-    def _one_source(self) -> "StartList":
+    def _one_source(self) -> StartList:
         if (self.bands is None) == (self.rtt_csv is None):
             raise ValueError("give exactly one of bands or rtt_csv" + (
                 " (both given: when extending a scenario that has bands, set bands: null)" if self.bands is not None
@@ -293,7 +295,7 @@ class CovidWave(_Model):
     shape: Literal["cosine", "triangular"] = "cosine"
 
     @model_validator(mode="after")
-    def _ordered(self) -> "CovidWave":
+    def _ordered(self) -> CovidWave:
         if not self.start <= self.peak <= self.end:
             raise ValueError(f"dates must satisfy start <= peak <= end (got {self.start}, {self.peak}, {self.end})")
         return self
@@ -351,7 +353,8 @@ class SurgicalHub(_Model):
     opens: dt.date
     theatres: TheatreTemplate
     elective_beds: int = Field(ge=0)
-    productivity_multiplier: Multiplier = Field(default=1.0, gt=0, description="cases per session relative to a main theatre")
+    productivity_multiplier: Multiplier = Field(default=1.0, gt=0,
+                                                description="cases per session relative to a main theatre")
     staff_establishment: dict[str, NonNegativeInt] | None = Field(
         default=None, description="ring-fenced hub teams by staff group; none = the hub draws on its host site's staff")
 
@@ -408,7 +411,8 @@ class VaccinationCentre(_Model):
     event_dates: list[dt.date] = []
     minutes_per_dose: float = Field(gt=0)
     observation_minutes: float = Field(default=15.0, ge=0)
-    observation_bays: int | None = Field(default=None, ge=0, description="chairs for the post-dose wait; none = not binding")
+    observation_bays: int | None = Field(default=None, ge=0,
+                                         description="chairs for the post-dose wait; none = not binding")
     vaccinators_per_station: float = Field(default=1.0, ge=0)
 
 
@@ -461,8 +465,9 @@ class FinanceCosts(_Model):
     elective_bed_day: Pounds = Field(ge=0)
     theatre_session_fixed: Pounds = Field(ge=0, description="estate, equipment and consumables of a session run")
     theatre_session_staff: Pounds = Field(ge=0, description="the team for one planned session (paid if lost too)")
-    premium_rate_weekend_sessions: Rate = Field(default=0.0, ge=0, title="Weekend session staff premium",
-                                                description="extra share on Saturday/Sunday session staff cost (waiting-list initiatives)")
+    premium_rate_weekend_sessions: Rate = Field(
+        default=0.0, ge=0, title="Weekend session staff premium",
+        description="extra share on Saturday/Sunday session staff cost (waiting-list initiatives)")
     independent_sector_per_case: Pounds = Field(ge=0)
     vaccination_per_dose: Pounds = Field(ge=0)
     vaccination_per_station_hour: Pounds = Field(ge=0)
@@ -491,7 +496,8 @@ class Finance(_Model):
     erf_thresholds: list[ErfThreshold] = Field(default=[], title="ERF thresholds")
     erf_rate_of_tariff: Rate = Field(default=1.2, ge=0, title="ERF rate (share of tariff)")
     block_income_per_year: Pounds = Field(ge=0, description="fixed elective income (2021/22 block arrangements)")
-    underlying_deficit_per_year: Pounds = Field(default=0.0, description="recurrent deficit before these activities (positive = deficit)")
+    underlying_deficit_per_year: Pounds = Field(
+        default=0.0, description="recurrent deficit before these activities (positive = deficit)")
     recurrent_savings_per_year: Pounds = Field(default=0.0, description="productivity savings the scenario assumes")
 
 

@@ -37,8 +37,9 @@ def cross_reference_problems(raw: dict) -> list[str]:
     if "sites" in raw and not sites:
         problems.append("sites: at least one site is needed")
     shares = [mapping(v).get("referral_share") for v in mapping(raw.get("specialties")).values()]
-    if shares and all(isinstance(x, (int, float)) for x in shares) and not math.isclose(sum(shares), 1.0, abs_tol=SHARE_TOLERANCE):
-        problems.append(f"specialties.*.referral_share: referral shares must sum to 1 (they sum to {sum(shares):.6g})")
+    numbers = [x for x in shares if isinstance(x, (int, float))]
+    if shares and len(numbers) == len(shares) and not math.isclose(sum(numbers), 1.0, abs_tol=SHARE_TOLERANCE):
+        problems.append(f"specialties.*.referral_share: referral shares must sum to 1 (they sum to {sum(numbers):.6g})")
 
     def check(section: Any, path: str, known: set[str], kind: str) -> None:
         for key in mapping(section):
@@ -60,7 +61,8 @@ def cross_reference_problems(raw: dict) -> list[str]:
         problems += _rtt_settings_problems(start_list, mapping(raw.get("sites")), specs)
     boroughs = mapping(raw.get("boroughs"))
     pops = [mapping(b).get("population") for b in boroughs.values()]
-    if boroughs and all(isinstance(p, int) for p in pops) and sum(pops) <= 0:
+    counts = [p for p in pops if isinstance(p, int)]
+    if boroughs and len(counts) == len(pops) and sum(counts) <= 0:
         problems.append("boroughs: total population must be positive")
     covid = mapping(raw.get("covid"))
     check(covid.get("site_shares"), "covid.site_shares", sites, "site")
@@ -90,7 +92,8 @@ def cross_reference_problems(raw: dict) -> list[str]:
         if isinstance(src, str) and src != "own" and sites and src not in sites:
             problems.append(_unknown_ref(f"vaccination.centres.{name}.staffed_from", src, sites | {"own"}, "site"))
         if isinstance(src, str) and src != "own" and not staff:
-            problems.append(f"vaccination.centres.{name}.staffed_from: a centre staffed from a site needs a staff section")
+            problems.append(f"vaccination.centres.{name}.staffed_from: "
+                            "a centre staffed from a site needs a staff section")
     cohorts = vacc.get("cohorts")
     for i, cohort in enumerate(cohorts if isinstance(cohorts, list) else []):
         b = mapping(cohort).get("borough")

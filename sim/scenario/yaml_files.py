@@ -53,13 +53,14 @@ def _read_yaml(path: Path) -> dict:
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError([f"{path}: cannot read ({exc})"]) from None
     try:
-        data = yaml.load(text, Loader=_SafeLoaderNoDup)  # noqa: S506 - SafeLoader subclass
+        data = yaml.load(text, Loader=_SafeLoaderNoDup)  # a SafeLoader subclass: no arbitrary objects
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
         what = exc.problem or exc.context or "malformed YAML"
         if "could not determine a constructor" in what:
-            raise ScenarioError([f"{path}: line {mark.line + 1 if mark else '?'}: tag not allowed ({what.split('for the tag ')[-1]}); "
+            tag = what.split("for the tag ")[-1]
+            raise ScenarioError([f"{path}: line {mark.line + 1 if mark else '?'}: tag not allowed ({tag}); "
                                  "scenario files are plain data, loaded safely"]) from None
         if what.startswith(("impossible date", "duplicate key")):
             raise ScenarioError([f"{path}: {where}: {what}"]) from None

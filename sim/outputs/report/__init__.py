@@ -1,9 +1,9 @@
 """The report for a finished run folder: charts, report.md, a self-contained report.html and results.xlsx.
 
 Reads only the saved files of the folder (sim.outputs.run_folder.load_run), never the model, so every chart and
-table can be made again from results/:
+table can be made again from results/ (the command line's `report`, sim.cli.report; this layer prints nothing):
 
-    python -m sim.outputs.report results/baseline/20210629-120000
+    python run_sim.py report results/baseline/20210629-120000
 
 Public entry point: `build_report(run_dir) -> list[Path]` (the files written). Everything is first written
 into a hidden staging folder inside the run folder and then renamed into place, report.html last, so a
@@ -15,23 +15,26 @@ tables), `figures` (which charts), `documents` (blocks rendered to Markdown and 
 """
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
-import sys
 from pathlib import Path
 
 from sim.outputs.analysis import CLEARANCE_THRESHOLDS as THRESHOLDS
 from sim.outputs.report.assumptions import assumptions_frame, provenance_rows
-from sim.outputs.report.content import (activity_baselines, build_documents, clearance_table, comparison_frame,
-                                        paired_differences)
+from sim.outputs.report.content import (
+    activity_baselines,
+    build_documents,
+    clearance_table,
+    comparison_frame,
+    paired_differences,
+)
 from sim.outputs.report.documents import render_html, render_markdown
 from sim.outputs.report.figures import make_charts
 from sim.outputs.report.workbook import write_workbook
-from sim.outputs.run_folder import CHARTS_DIR, REPORT_HTML, REPORT_MD, RESULTS_XLSX, WEEKLY_CSV, load_run
+from sim.outputs.run_folder import CHARTS_DIR, REPORT_HTML, REPORT_MD, RESULTS_XLSX, load_run
 
-# The entry points, and what tests reach through the package (render_html is replaced there to fail half way).
-__all__ = ["THRESHOLDS", "build_report", "clearance_table", "main", "render_html"]
+# The entry point, and what tests reach through the package (render_html is replaced there to fail half way).
+__all__ = ["THRESHOLDS", "build_report", "clearance_table", "render_html"]
 
 
 def build_report(run_dir: Path, label: str | None = None) -> list[Path]:
@@ -76,21 +79,3 @@ def build_report(run_dir: Path, label: str | None = None) -> list[Path]:
         return written
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m sim.outputs.report RUN_DIR`: print the files written; exit 2 when the folder holds no run."""
-    parser = argparse.ArgumentParser(prog="python -m sim.outputs.report",
-                                     description="Build charts, report.md, report.html and results.xlsx for a run "
-                                                 "folder from its saved files.")
-    parser.add_argument("run_dir", type=Path, help=f"a finished run folder (holding {WEEKLY_CSV})")
-    args = parser.parse_args(argv)
-    try:
-        written = build_report(args.run_dir)
-    except FileNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    for p in written:
-        print(p)
-    return 0
-

@@ -280,7 +280,7 @@ def _site_rows(sites: Mapping, shown: Shown, cfg: Mapping) -> list[Row]:
             rows.append((f"Elective beds: {_site_label(key, site)}", fmt_int(site["elective_beds"])))
     if len(sites) > 1 and total_beds:
         rows.append(("Elective beds: all sites", fmt_int(total_beds)))
-    for key, site in sites.items():
+    for site in sites.values():
         slots = site.get("outpatient_first_slots_per_week") if isinstance(site, Mapping) else None
         if isinstance(slots, Mapping):
             total_slots += sum(v for v in slots.values() if isinstance(v, (int, float)))

@@ -22,8 +22,14 @@ from sim.outputs.analysis import CLEARANCE_THRESHOLDS as THRESHOLDS
 from sim.outputs.analysis import paired_comparison, percentile
 from sim.outputs.report.documents import Block, Bullets, Document, Figure, Heading, Paragraph, Table, md_escape
 from sim.outputs.report.format import fmt_date, fmt_difference, fmt_int, fmt_num, fmt_pct, money, plural
-from sim.outputs.run_folder import (FINANCE_BY_YEAR_CSV, FINANCE_MONTHLY_CSV, PARAMETERS_CSV, SCENARIO_YAML, RunFolder,
-                                    ScenarioInfo)
+from sim.outputs.run_folder import (
+    FINANCE_BY_YEAR_CSV,
+    FINANCE_MONTHLY_CSV,
+    PARAMETERS_CSV,
+    SCENARIO_YAML,
+    RunFolder,
+    ScenarioInfo,
+)
 
 
 @dataclass
@@ -432,7 +438,7 @@ def build_documents(run: RunFolder, clearances: list[Clearance], diffs: list[Pai
                 f"{md_escape(run.label or run.path.name)}")
     blocks: list[Block] = [Heading("Headlines"),
                            Bullets(headlines(run, clearances, diffs, baselines), style="headlines")]
-    for name, info in run.scenarios.items():
+    for info in run.scenarios.values():
         desc = info.config.get("description")
         if desc:
             blocks.append(Paragraph(f"*{md_escape(info.title)}*: {md_escape(str(desc).strip())}"))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from string import Template
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from sim.outputs.run_folder import CHARTS_DIR, RESULTS_XLSX
 
@@ -94,7 +94,7 @@ class Figure:
     rel: str            # its path relative to the report
 
 
-Block = Union[Heading, Paragraph, Bullets, Table, Figure]
+Block = Heading | Paragraph | Bullets | Table | Figure
 
 
 @dataclass
