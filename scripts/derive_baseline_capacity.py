@@ -13,7 +13,7 @@ import sys
 
 
 from sim.scenario.schema import load_raw
-from sim.model.theatres import apportion
+from sim.core.apportionment import apportion
 
 OUTPATIENT_MARGIN = 1.06
 THEATRE_MARGIN = 1.08

@@ -1,1 +1,2 @@
-"""Lowest layer: small rules and utilities with no dependency on the rest of the project (random streams, the NHS calendar)."""
+"""Lowest layer: small rules and utilities with no dependency on the rest of the project (random streams, the NHS
+calendar, apportioning sessions by shares)."""

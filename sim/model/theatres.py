@@ -17,7 +17,7 @@ from __future__ import annotations
 import heapq
 from typing import TYPE_CHECKING, Iterator
 
-
+from sim.core.apportionment import apportion
 from sim.model.beds import ElectiveBeds
 from sim.scenario.schema import WEEKDAYS, Scenario, TheatreTemplate
 from sim.core.rng import Streams
@@ -31,20 +31,6 @@ if TYPE_CHECKING:
 
 HUB_TIME_OF_DAY = 0.45
 THEATRE_TIME_OF_DAY = 0.5
-
-
-def apportion(total: int, shares: list[float]) -> list[int]:
-    """Split a whole number of sessions by shares with Webster's (Sainte-Lague) divisor method.
-
-    A divisor method, not largest remainders: it is house-monotone, so adding sessions to a timetable
-    never takes one away from any specialty (largest remainders can: the Alabama paradox), which keeps
-    "more capacity never delays clearance" true of the timetable itself.
-    """
-    counts = [0] * len(shares)
-    for _ in range(total):
-        best = max(range(len(shares)), key=lambda i: (shares[i] / (2 * counts[i] + 1), -i))
-        counts[best] += 1
-    return counts
 
 
 def weekly_timetable(sessions_by_weekday: dict[str, int], specialty_shares: list[float]) -> list[list[int]]:

@@ -13,8 +13,8 @@ Rules, for each calibrated site and specialty s:
   booking rule fits in a session (`booked_cases_per_session`) x (1 - on_the_day_cancellation_rate)
   x (1 - session_cancellation_rate). `sessions_by_weekday`: the sum rounded to the nearest whole session (halves
   up; at least 1 when any is needed), spread over the weekdays in proportion to the site's existing pattern by
-  sim.model.theatres.apportion (Monday to Friday if it had none). `specialty_session_shares`: each specialty's sessions
-  over the sum, i.e. in proportion to the theatre minutes its cases need with their turnarounds and packing
+  sim.core.apportionment.apportion (Monday to Friday if it had none). `specialty_session_shares`: each specialty's
+  sessions over the sum, i.e. in proportion to the theatre minutes its cases need with their turnarounds and packing
   (4 decimals, the largest share taking the rounding).
 - First outpatient slots a week = (Part_1A_s + Part_1B_s) x 12 / 52 x slots used per attended appointment,
   rounded to 0.1. In the model every pathway gets its decision to treat or its clock stop at a first
@@ -47,8 +47,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.core.apportionment import apportion
 from sim.scenario.schema import WEEKDAYS, Scenario, Specialty, TheatreTemplate
-from sim.model.theatres import apportion
 
 WEEKS_PER_MONTH = 52 / 12
 SHARE_DECIMALS = 4
