@@ -1,7 +1,7 @@
 """Covid waves: daily Covid inpatients (ICS-wide and by site) and their effects on elective care.
 
 The inpatient curve is an input (waves with a start, peak and end, or a daily series), so it is computed
-once; the SimPy process applies each day's pressure at 01:12, before clinics and theatres run:
+once; the SimPy process applies each day's pressure at its slot (sim.model.day), before clinics and theatres run:
 - elective beds taken: `elective_beds_lost_per_covid_inpatient` x the site's Covid inpatients (main sites
   only: surgical hubs' beds are ring-fenced);
 - critical care: when a site's Covid critical-care census exceeds the threshold, a share of its (non-hub)
@@ -18,14 +18,13 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
+from sim.model.day import COVID, wait_until
 from sim.scenario.schema import CovidWave, Scenario
 
 if TYPE_CHECKING:
     import simpy
 
     from sim.model.replication import Services
-
-COVID_TIME_OF_DAY = 0.05
 
 
 def wave_curve(wave: CovidWave, start: dt.date, n_days: int) -> np.ndarray:
@@ -94,9 +93,7 @@ class CovidPressure:
     def process(self, env: "simpy.Environment", services: "Services") -> Iterator:
         """Each day: set beds available, sessions closed and productivity on every theatre suite."""
         for day in range(self.sc.horizon_days):
-            at = day + COVID_TIME_OF_DAY
-            if env.now < at:
-                yield env.timeout(at - env.now)
+            yield from wait_until(env, day, COVID)
             for suite in services.theatres:
                 suite.productivity_today = self.productivity[day]
                 if suite.ring_fenced:

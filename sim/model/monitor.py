@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
+from sim.model.day import MONITOR, SUNDAY_OF_WEEK, wait_until
 from sim.model.vaccination import CENTRE_KINDS
 from sim.model.waiting_list import THRESHOLDS_WEEKS
 
@@ -16,8 +17,6 @@ if TYPE_CHECKING:
     import simpy
 
     from sim.model.replication import Services
-
-END_OF_WEEK_OFFSET = 0.001    # the monitor runs just before the next Monday 00:00
 
 
 @dataclasses.dataclass
@@ -117,7 +116,7 @@ class WeeklyMonitor:
         start_total = opening_list
         for week in range(self.horizon_weeks):
             end = 7 * (week + 1)
-            yield env.timeout(end - END_OF_WEEK_OFFSET - env.now)
+            yield from wait_until(env, 7 * week + SUNDAY_OF_WEEK, MONITOR)
             act = services.week
             waiting_now = ledger.waiting_by_start_day()
             over = ledger.counts_over(end, THRESHOLDS_WEEKS, counts=waiting_now)

@@ -12,14 +12,13 @@ from typing import TYPE_CHECKING, Iterator
 import numpy as np
 
 from sim.scenario.schema import WEEKDAYS, Scenario
+from sim.model.day import CLINICS, wait_until
 from sim.model.patients import WAITING_OUTPATIENT
 
 if TYPE_CHECKING:
     import simpy
 
     from sim.model.replication import Services
-
-CLINIC_TIME_OF_DAY = 0.3   # clinics run after the day's referrals arrive (00:00) and before theatres
 
 
 class OutpatientClinics:
@@ -44,9 +43,7 @@ class OutpatientClinics:
         for day in range(self.horizon_days):
             if not self.is_clinic_day(day):
                 continue
-            at = day + CLINIC_TIME_OF_DAY
-            if env.now < at:
-                yield env.timeout(at - env.now)
+            yield from wait_until(env, day, CLINICS)
             stopped: list[int] = []
             staffed_share = services.staff.clinic_capacity_factor(self.site_index)
             for specialty, slots in enumerate(self.slots_per_clinic_day):

@@ -16,6 +16,7 @@ import numpy as np
 from sim.scenario.schema import PRIORITIES, WEEKDAYS, Scenario
 from sim.model.patients import WAITING_OUTPATIENT
 from sim.core.rng import Streams
+from sim.model.day import REFERRALS, wait_until
 
 if TYPE_CHECKING:
     import simpy
@@ -247,12 +248,11 @@ class ReferralSource:
                                     "deferred_returned": len(returned), "deferred_scheduled": n_scheduled}
 
     def process(self, env: "simpy.Environment", services: "Services") -> Iterator:
-        """Each day at 00:00: create the day's pathways and put them on the outpatient lists."""
+        """Each day, first of all services: create the day's pathways and put them on the outpatient lists."""
         params = services.params
         suppression = services.covid.suppression
         for day in range(self.sc.horizon_days):
-            if env.now < day:
-                yield env.timeout(day - env.now)
+            yield from wait_until(env, day, REFERRALS)
             specialty, borough, counts = self.draw_day(day, float(suppression[day]))
             ledger = services.ledger
             ledger.referrals_diverted += counts["diverted"]

@@ -15,18 +15,16 @@ import numpy as np
 from sim.scenario.schema import Scenario
 from sim.model.patients import WAITING_ADMITTED, WAITING_OUTPATIENT
 from sim.core.rng import Streams
+from sim.model.day import REMOVALS, SUNDAY_OF_WEEK, VALIDATION, wait_until
 
 if TYPE_CHECKING:
     import simpy
 
     from sim.model.replication import Services
 
-REMOVAL_TIME_OF_WEEK = 6.9      # Sunday evening, after the week's activity
-VALIDATION_TIME_OF_DAY = 0.9
-
 
 class RemovalSchedule:
-    """Weekly buckets of patient ids due for removal (if still waiting then)."""
+    """Weekly buckets of patient ids due for removal (if still waiting then), swept on Sunday evenings."""
 
     def __init__(self, horizon_weeks: int) -> None:
         self.buckets = [array("i") for _ in range(horizon_weeks)]
@@ -45,11 +43,10 @@ class RemovalSchedule:
 
     def process(self, env: "simpy.Environment", services: "Services") -> Iterator:
         for week, bucket in enumerate(self.buckets):
-            at = 7 * week + REMOVAL_TIME_OF_WEEK
-            if env.now < at:
-                yield env.timeout(at - env.now)
+            sunday = 7 * week + SUNDAY_OF_WEEK
+            yield from wait_until(env, sunday, REMOVALS)
             due = np.frombuffer(bucket.tobytes(), dtype=np.int32).astype(np.int64)
-            services.ledger.remove_batch(due, 7 * week + 6, validation=False)
+            services.ledger.remove_batch(due, sunday, validation=False)
             self.buckets[week] = array("i")       # free memory as we go
 
 
@@ -66,9 +63,7 @@ class ValidationRounds:
             day = (rnd.date - self.start).days
             if day >= services.scenario.horizon_days:
                 return                                  # after the horizon: not reached
-            at = day + VALIDATION_TIME_OF_DAY
-            if env.now < at:
-                yield env.timeout(at - env.now)
+            yield from wait_until(env, day, VALIDATION)
             p = services.patients
             status = np.frombuffer(bytes(p.status), dtype=np.uint8)
             clock_start = np.frombuffer(p.clock_start_day.tobytes(), dtype=np.int32)[: len(status)]

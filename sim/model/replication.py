@@ -67,7 +67,8 @@ class Services:
         return WeeklyActivity(n_staff_groups=len(self.staff.groups), n_cohorts=len(cohorts))
 
     def processes(self) -> list:
-        """Every service's process generator, in the order they act within a day."""
+        """Every service with a process, in the order they are registered: the order services sharing a time slot
+        act in on the first day (sim.model.day holds the order within a day)."""
         in_order = [self.referral_source]
         if self.covid.active:
             in_order.append(self.covid)

@@ -1,7 +1,7 @@
 """Staff availability: who is present each day by site and staff group, and what that lets run.
 
-Each day at 02:24 each site's establishment of each group is thinned by absence: baseline sickness,
-annual leave by month, Covid isolation that follows the ICS's Covid inpatients, and fatigue (extra sickness
+Each day, at its slot (sim.model.day), each site's establishment of each group is thinned by absence: baseline
+sickness, annual leave by month, Covid isolation that follows the ICS's Covid inpatients, and fatigue (extra sickness
 while the site's theatre staff have been working above a threshold over recent weeks). Vaccination centres
 then take vaccinators and, during a surge, redeploy staff from elective groups. A theatre session runs only
 when its whole team is present: `take_sessions` hands out sessions while every group still has cover.
@@ -18,13 +18,12 @@ import numpy as np
 
 from sim.scenario.schema import MONTHS, Scenario
 from sim.core.rng import Streams
+from sim.model.day import STAFF, wait_until
 
 if TYPE_CHECKING:
     import simpy
 
     from sim.model.replication import Services
-
-STAFF_TIME_OF_DAY = 0.1
 
 
 class StaffRoster:
@@ -80,9 +79,7 @@ class StaffRoster:
             return
         rngs = [self.streams.for_unit("staff_absence", row) for row in self.rows]
         for day in range(self.sc.horizon_days):
-            at = day + STAFF_TIME_OF_DAY
-            if env.now < at:
-                yield env.timeout(at - env.now)
+            yield from wait_until(env, day, STAFF)
             if day > 0:
                 self._close_day()                 # the workload of the day before (none before the run)
             rate = self.absence_rate(day)

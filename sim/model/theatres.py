@@ -10,7 +10,7 @@ case needs an elective bed at the suite for its stay: no bed, and the slot is lo
 Before sessions run, each day's planned sessions can be lost, and are counted by cause: Covid closure
 (critical-care pressure, main theatres only), staff (no full team present), and unplanned cancellation.
 Surgical hubs take only hub-eligible patients (day cases, and inpatients up to the low-complexity length of
-stay), have ring-fenced beds, open on a date, and run before the main theatres so they staff first.
+stay), have ring-fenced beds, open on a date, and run before the main theatres so they staff first (sim.model.day).
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from sim.core.apportionment import apportion
 from sim.model.beds import ElectiveBeds
+from sim.model.day import HUB_THEATRES, MAIN_THEATRES, wait_until
 from sim.scenario.schema import WEEKDAYS, Scenario, TheatreTemplate
 from sim.core.rng import Streams
 from sim.model.waiting_list import ID_MASK
@@ -28,9 +29,6 @@ if TYPE_CHECKING:
 
     from sim.model.replication import Services
     from sim.model.staff import StaffRoster
-
-HUB_TIME_OF_DAY = 0.45
-THEATRE_TIME_OF_DAY = 0.5
 
 
 def weekly_timetable(sessions_by_weekday: dict[str, int], specialty_shares: list[float]) -> list[list[int]]:
@@ -74,6 +72,7 @@ class TheatreSuite:
         self.beds = ElectiveBeds(beds)
         self.is_hub = hub
         self.ring_fenced = hub
+        self.slot = HUB_THEATRES if hub else MAIN_THEATRES
         self.opens_day = opens_day
         self.productivity_multiplier = productivity_multiplier
         self.independent_sector = (not hub) and scenario.sites[scenario.site_names[site_index]].provider == "independent_sector"
@@ -89,14 +88,12 @@ class TheatreSuite:
 
     def process(self, env: "simpy.Environment", services: "Services") -> Iterator:
         rng = self.streams.for_unit("session_cancellation", self.name)
-        time_of_day = HUB_TIME_OF_DAY if self.is_hub else THEATRE_TIME_OF_DAY
         for day in range(self.horizon_days):
             sessions = self.sessions_on(day)
             if not sessions:
                 continue
-            now = day + time_of_day
-            if env.now < now:
-                yield env.timeout(now - env.now)
+            yield from wait_until(env, day, self.slot)
+            now = day + self.slot.day_fraction
             # one draw per planned session, whatever happens to it: keeps streams aligned across scenarios
             cancelled = (rng.random(len(sessions)) < self.session_cancellation_rate).tolist()
             n = len(sessions)

@@ -1,6 +1,6 @@
 """Covid vaccination centres competing with elective care for staff.
 
-Doses are batched by centre and day (millions of doses, never one process each). Each day at 04:48:
+Doses are batched by centre and day (millions of doses, never one process each). Each day, at its slot (sim.model.day):
 1. Demand: people in each cohort (borough x age band) who are eligible and willing book at a daily rate;
    second doses fall due `min_dose_interval_days` after the first, for the share who take both.
 2. Capacity: each open centre's stations, staffed from its site's vaccinators (centres run by PCNs and
@@ -21,6 +21,7 @@ import numpy as np
 
 from sim.scenario.schema import WEEKDAYS, Scenario
 from sim.core.rng import Streams
+from sim.model.day import VACCINATION, wait_until
 
 if TYPE_CHECKING:
     import simpy
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from sim.model.replication import Services
     from sim.model.staff import StaffRoster
 
-VACCINATION_TIME_OF_DAY = 0.2
 CENTRE_KINDS = ("mass_vaccination_site", "hospital_hub", "pcn_site", "pharmacy", "mass_event")
 
 
@@ -170,9 +170,7 @@ class VaccinationProgramme:
         v = self.v
         rng = self.streams["vaccination"]
         for day in range(self.sc.horizon_days):
-            at = day + VACCINATION_TIME_OF_DAY
-            if env.now < at:
-                yield env.timeout(at - env.now)
+            yield from wait_until(env, day, VACCINATION)
             week = services.week
             # 1. bookings (a surge campaign can lift the booking rate while it runs)
             surge = self.surge_active(day)
