@@ -4,11 +4,11 @@ Rows are kept column-wise (a list per column) and become a DataFrame once, after
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
+from sim.model.activity import WeeklyActivity
 from sim.model.day import MONITOR, SUNDAY_OF_WEEK, wait_until
 from sim.model.vaccination import CENTRE_KINDS
 from sim.model.waiting_list import THRESHOLDS_WEEKS
@@ -17,57 +17,6 @@ if TYPE_CHECKING:
     import simpy
 
     from sim.model.replication import Services
-
-
-@dataclasses.dataclass
-class WeeklyActivity:
-    """Service activity counted during one week (a fresh one each week)."""
-
-    n_staff_groups: int = 0
-    n_cohorts: int = 0
-    outpatient_attendances: int = 0
-    outpatient_dna: int = 0
-    outpatient_virtual: int = 0
-    theatre_sessions_planned: int = 0
-    theatre_sessions_run: int = 0
-    theatre_sessions_idle: int = 0
-    sessions_lost_covid: int = 0
-    sessions_lost_staff: int = 0
-    sessions_lost_cancelled: int = 0
-    sessions_lost_no_bed: float = 0.0          # session-equivalents of minutes lost for want of a bed
-    theatre_cases: int = 0
-    theatre_cases_inpatient: int = 0
-    theatre_cancellations_on_day: int = 0
-    theatre_slots_lost_no_bed: int = 0
-    treated_at_other_site: int = 0
-    theatre_minutes_booked: float = 0.0
-    theatre_minutes_available: float = 0.0
-    hub_sessions_run: int = 0
-    hub_cases: int = 0
-    theatre_sessions_weekend_planned: int = 0
-    independent_sector_sessions_planned: int = 0
-    independent_sector_sessions_run: int = 0
-    independent_sector_cases: int = 0
-    elective_bed_days: float = 0.0
-    vaccination_station_hours: float = 0.0
-    staff_redeployed_to_vaccination: int = 0
-    vaccinations: int = 0
-    vaccinations_first: int = 0
-    vaccinations_second: int = 0
-    vaccination_dna: int = 0
-    vaccination_capacity: int = 0
-    vaccination_target: float = 0.0
-    vaccination_wait_minutes_total: float = 0.0
-    staff_present: np.ndarray = dataclasses.field(default=None)        # person-days by staff group
-    vaccinations_by_kind: list[int] = dataclasses.field(default=None)
-    vaccinations_by_cohort_first: np.ndarray = dataclasses.field(default=None)
-    vaccinations_by_cohort_second: np.ndarray = dataclasses.field(default=None)
-
-    def __post_init__(self) -> None:
-        self.staff_present = np.zeros(self.n_staff_groups, dtype=np.int64)
-        self.vaccinations_by_kind = [0] * len(CENTRE_KINDS)
-        self.vaccinations_by_cohort_first = np.zeros(self.n_cohorts, dtype=np.int64)
-        self.vaccinations_by_cohort_second = np.zeros(self.n_cohorts, dtype=np.int64)
 
 
 WEEKLY_COLUMNS = [
@@ -196,7 +145,7 @@ class WeeklyMonitor:
             self._record_specialties(week, waiting_now.sum(axis=1), over)
             start_total = ledger.waiting_total
             ledger.reset_week()
-            services.week = services.new_week()
+            act.reset()
 
     def _record_specialties(self, week: int, total: np.ndarray, over: dict) -> None:
         """The list and its long waiters by specialty: shows which specialty holds the tail."""

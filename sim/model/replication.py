@@ -15,7 +15,8 @@ import simpy
 from sim.core.nhs_calendar import bank_holiday_days
 from sim.scenario.schema import PRIORITIES, Scenario
 from sim.model.covid import CovidPressure
-from sim.model.monitor import WeeklyActivity, WeeklyMonitor
+from sim.model.activity import WeeklyActivity
+from sim.model.monitor import WeeklyMonitor
 from sim.model.outpatients import OutpatientClinics
 from sim.model.patients import STOPPED_ADMITTED, WAITING_ADMITTED, WAITING_OUTPATIENT, PatientTable
 from sim.model.referrals import PathwayParameters, ReferralSource
@@ -25,7 +26,7 @@ from sim.model.start_list import draw_start_list, start_list_history_days
 from sim.model.staff import StaffRoster
 from sim.model.theatres import build_suites
 from sim.scenario.intervals import scenario_for_replication
-from sim.model.vaccination import VaccinationProgramme
+from sim.model.vaccination import CENTRE_KINDS, VaccinationProgramme
 from sim.model.waiting_list import MAX_PATIENTS, BookingQueues, OutpatientQueues, RttLedger
 
 
@@ -60,11 +61,9 @@ class Services:
             sc.horizon_weeks, sc.specialty_names, self.staff.groups, [(c.borough, c.age_band) for c in cohorts],
             np.array([c.population for c in cohorts]), np.array([c.first_doses_before_start for c in cohorts]),
             np.array([c.second_doses_before_start for c in cohorts]))
-        self.week = self.new_week()
-
-    def new_week(self) -> WeeklyActivity:
-        cohorts = self.scenario.vaccination.cohorts if self.scenario.vaccination else []
-        return WeeklyActivity(n_staff_groups=len(self.staff.groups), n_cohorts=len(cohorts))
+        # one object for the whole run: the monitor resets it in place each Sunday
+        self.week = WeeklyActivity(n_staff_groups=len(self.staff.groups), n_cohorts=len(cohorts),
+                                   n_centre_kinds=len(CENTRE_KINDS))
 
     def processes(self) -> list:
         """Every service with a process, in the order they are registered: the order services sharing a time slot

@@ -1,0 +1,67 @@
+"""The week's counters: one object for the whole run, reset in place each Sunday."""
+from __future__ import annotations
+
+import dataclasses
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import simpy
+
+from sim.model.activity import WeeklyActivity
+from sim.model.monitor import WeeklyMonitor
+from sim.model.patients import PatientTable
+from sim.model.vaccination import CENTRE_KINDS
+from sim.model.waiting_list import RttLedger
+
+pytestmark = pytest.mark.unit
+
+STAFF_GROUPS = ["surgeons", "nurses"]
+
+
+def a_week() -> WeeklyActivity:
+    return WeeklyActivity(n_staff_groups=len(STAFF_GROUPS), n_cohorts=3, n_centre_kinds=len(CENTRE_KINDS))
+
+
+def test_reset_zeroes_every_counter_in_place():
+    week = a_week()
+    arrays = {f.name: getattr(week, f.name) for f in dataclasses.fields(week)
+              if isinstance(getattr(week, f.name), (np.ndarray, list))}
+    for field in dataclasses.fields(week):
+        value = getattr(week, field.name)
+        if isinstance(value, np.ndarray):
+            value += 5
+        elif isinstance(value, list):
+            value[0] += 5
+        elif not field.name.startswith("n_"):
+            setattr(week, field.name, value + 5)
+    week.reset()
+    fresh = a_week()
+    for field in dataclasses.fields(week):
+        assert np.array_equal(getattr(week, field.name), getattr(fresh, field.name)), field.name
+    for name, array in arrays.items():
+        assert getattr(week, name) is array, f"{name} was replaced, not zeroed in place"
+    assert (week.n_staff_groups, week.n_cohorts) == (len(STAFF_GROUPS), 3)
+
+
+def test_a_service_keeping_the_week_counts_into_every_weeks_row():
+    """Fails if the monitor ever replaces the week's counters instead of resetting them: a service that keeps the
+    object it was built with would then count into a dead one, and the weeks after the first would show nothing."""
+    week = a_week()
+    services = SimpleNamespace(week=week, ledger=RttLedger(PatientTable(), 0, 21, 1), theatres=[],
+                               covid=SimpleNamespace(ics_inpatients=np.zeros(21)))
+    monitor = WeeklyMonitor(3, ["general"], STAFF_GROUPS, [], np.zeros(0), np.zeros(0), np.zeros(0))
+
+    def clinic(env: simpy.Environment, kept: WeeklyActivity):
+        for day in range(21):
+            yield env.timeout(day + 0.3 - env.now)
+            kept.outpatient_attendances += 1
+            kept.staff_present += 2
+
+    env = simpy.Environment()
+    env.process(clinic(env, week))
+    env.process(monitor.process(env, services, 0))
+    env.run(until=21)
+    assert monitor.columns["outpatient_attendances"] == [7, 7, 7]
+    assert monitor.columns["staff_present_surgeons"] == [2.0, 2.0, 2.0]     # person-days / 7
+    assert services.week is week
