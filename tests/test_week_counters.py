@@ -1,4 +1,4 @@
-"""The week's counters: one object for the whole run, reset in place each Sunday."""
+"""The week's counters: one object for the whole run, reset in place each Sunday; a column of weekly.csv per field."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import simpy
 
-from sim.model.activity import WeeklyActivity
-from sim.model.monitor import WeeklyMonitor
+from sim.model.activity import WeeklyActivity, activity_columns
+from sim.model.monitor import DERIVED_AFTER, WeeklyMonitor
 from sim.model.patients import PatientTable
 from sim.model.vaccination import CENTRE_KINDS
 from sim.model.waiting_list import RttLedger
@@ -65,3 +65,29 @@ def test_a_service_keeping_the_week_counts_into_every_weeks_row():
     assert monitor.columns["outpatient_attendances"] == [7, 7, 7]
     assert monitor.columns["staff_present_surgeons"] == [2.0, 2.0, 2.0]     # person-days / 7
     assert services.week is week
+
+
+def test_every_shown_counter_is_a_column_named_after_it_in_field_order():
+    week = a_week()
+    labels = {"centre_kinds": list(CENTRE_KINDS), "staff_groups": STAFF_GROUPS}
+    columns = [column for _, column, _ in activity_columns(week, labels)]
+    shown = [f.name for f in dataclasses.fields(week) if f.metadata.get("column") and "labels" not in f.metadata]
+    assert [c for c in columns if c in shown] == shown
+    assert [f"vaccinations_{k}" for k in CENTRE_KINDS] == [c for c in columns if c.startswith("vaccinations_")
+                                                            and c[len("vaccinations_"):] in CENTRE_KINDS]
+    assert columns[-len(STAFF_GROUPS):] == [f"staff_present_{g}" for g in STAFF_GROUPS]
+    assert set(DERIVED_AFTER) <= set(columns), "a derived column is placed after a counter that is not a column"
+
+
+def test_a_new_counter_field_becomes_a_column_where_it_is_declared():
+    @dataclasses.dataclass(eq=False)
+    class WithOneMore(WeeklyActivity):
+        hub_patients_transferred: int = dataclasses.field(default=0, metadata={"column": True})
+
+    week = WithOneMore(n_centre_kinds=len(CENTRE_KINDS))
+    week.hub_patients_transferred += 3
+    row = {column: value for _, column, value in activity_columns(week, {"centre_kinds": list(CENTRE_KINDS),
+                                                                          "staff_groups": []})}
+    assert row["hub_patients_transferred"] == 3
+    week.reset()
+    assert week.hub_patients_transferred == 0

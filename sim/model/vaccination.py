@@ -230,8 +230,8 @@ class VaccinationProgramme:
             self.second_due[:, day + v.min_dose_interval_days] += takes_second
             doses = int(attended1.sum() + attended2.sum())
             week.vaccinations += doses
-            week.vaccinations_first += int(attended1.sum())
-            week.vaccinations_second += int(attended2.sum())
+            week.vaccinations_first_dose += int(attended1.sum())
+            week.vaccinations_second_dose += int(attended2.sum())
             week.vaccination_dna += int((served1 - attended1).sum() + (served2 - attended2).sum())
             week.vaccinations_by_cohort_first += attended1
             week.vaccinations_by_cohort_second += attended2
