@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,6 +10,7 @@ import simpy
 from sim.model.activity import WeeklyActivity, activity_columns
 from sim.model.monitor import DERIVED_AFTER, WeeklyMonitor
 from sim.model.patients import PatientTable
+from sim.model.state import SharedState
 from sim.model.vaccination import CENTRE_KINDS
 from sim.model.waiting_list import RttLedger
 
@@ -21,6 +21,12 @@ STAFF_GROUPS = ["surgeons", "nurses"]
 
 def a_week() -> WeeklyActivity:
     return WeeklyActivity(n_staff_groups=len(STAFF_GROUPS), n_cohorts=3, n_centre_kinds=len(CENTRE_KINDS))
+
+
+def monitor_for(week: WeeklyActivity, weeks: int) -> WeeklyMonitor:
+    ledger = RttLedger(PatientTable(), history_days=0, horizon_days=7 * weeks, n_specialties=1)
+    return WeeklyMonitor(weeks, ["general"], STAFF_GROUPS, [], np.zeros(0), np.zeros(0), np.zeros(0), week=week,
+                         ledger=ledger, suites=[], covid_inpatients=np.zeros(7 * weeks), opening_list=0)
 
 
 def test_reset_zeroes_every_counter_in_place():
@@ -48,9 +54,7 @@ def test_a_service_keeping_the_week_counts_into_every_weeks_row():
     """Fails if the monitor ever replaces the week's counters instead of resetting them: a service that keeps the
     object it was built with would then count into a dead one, and the weeks after the first would show nothing."""
     week = a_week()
-    services = SimpleNamespace(week=week, ledger=RttLedger(PatientTable(), 0, 21, 1), theatres=[],
-                               covid=SimpleNamespace(ics_inpatients=np.zeros(21)))
-    monitor = WeeklyMonitor(3, ["general"], STAFF_GROUPS, [], np.zeros(0), np.zeros(0), np.zeros(0))
+    monitor = monitor_for(week, weeks=3)
 
     def clinic(env: simpy.Environment, kept: WeeklyActivity):
         for day in range(21):
@@ -60,11 +64,19 @@ def test_a_service_keeping_the_week_counts_into_every_weeks_row():
 
     env = simpy.Environment()
     env.process(clinic(env, week))
-    env.process(monitor.process(env, services, 0))
+    env.process(monitor.process(env))
     env.run(until=21)
     assert monitor.columns["outpatient_attendances"] == [7, 7, 7]
     assert monitor.columns["staff_present_surgeons"] == [2.0, 2.0, 2.0]     # person-days / 7
-    assert services.week is week
+    assert monitor.week is week
+
+
+def test_the_shared_week_cannot_be_swapped_for_another():
+    patients = PatientTable()
+    state = SharedState(patients=patients, ledger=RttLedger(patients, 0, 7, 1), outpatient_queues=None,
+                        admitted_queues=None, week=a_week(), pool_by_site=False)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        state.week = a_week()
 
 
 def test_every_shown_counter_is_a_column_named_after_it_in_field_order():
@@ -91,3 +103,16 @@ def test_a_new_counter_field_becomes_a_column_where_it_is_declared():
     assert row["hub_patients_transferred"] == 3
     week.reset()
     assert week.hub_patients_transferred == 0
+
+
+def test_weekly_rows_keep_their_column_order():
+    monitor = monitor_for(a_week(), weeks=1)
+    env = simpy.Environment()
+    env.process(monitor.process(env))
+    env.run(until=7)
+    columns = list(monitor.columns)
+    assert columns[:3] == ["week", "waiting_total_start", "clock_starts"]
+    for anchor, derived in DERIVED_AFTER.items():
+        start = columns.index(anchor) + 1
+        assert columns[start:start + len(derived)] == list(derived)
+    assert columns[-len(STAFF_GROUPS):] == [f"staff_present_{g}" for g in STAFF_GROUPS]

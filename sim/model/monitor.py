@@ -6,19 +6,16 @@ column) and become a DataFrame once, after the run.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any, Iterator
 
 import numpy as np
+import simpy
 
 from sim.model.activity import WeeklyActivity, activity_columns
 from sim.model.day import MONITOR, SUNDAY_OF_WEEK, wait_until
+from sim.model.theatres import TheatreSuite
 from sim.model.vaccination import CENTRE_KINDS
 from sim.model.waiting_list import THRESHOLDS_WEEKS, RttLedger
-
-if TYPE_CHECKING:
-    import simpy
-
-    from sim.model.replication import Services
 
 
 # Columns not counted in WeeklyActivity but worked out at the week's end (WeeklyMonitor._derived_columns): each
@@ -39,7 +36,8 @@ class WeeklyMonitor:
 
     def __init__(self, horizon_weeks: int, specialty_names: list[str], staff_groups: list[str],
                  cohort_labels: list[tuple[str, str]], cohort_population: np.ndarray, base_first: np.ndarray,
-                 base_second: np.ndarray) -> None:
+                 base_second: np.ndarray, *, week: WeeklyActivity, ledger: RttLedger, suites: list[TheatreSuite],
+                 covid_inpatients: np.ndarray, opening_list: int) -> None:
         self.horizon_weeks = horizon_weeks
         self.specialty_names = specialty_names
         self.specialty_rows: list[dict] = []
@@ -51,20 +49,24 @@ class WeeklyMonitor:
         self.cohort_rows: list[dict] = []
         self._cumulative_first = np.zeros(len(cohort_labels), dtype=np.int64)
         self._cumulative_second = np.zeros(len(cohort_labels), dtype=np.int64)
+        self.week = week
+        self.ledger = ledger
+        self.suites = suites
+        self.covid_inpatients = covid_inpatients
+        self.opening_list = opening_list        # the list at time 0, before any process has run
         self.labels = {"centre_kinds": list(CENTRE_KINDS), "staff_groups": staff_groups}
 
-    def process(self, env: "simpy.Environment", services: "Services", opening_list: int) -> Iterator:
-        """Each Sunday, after every other service: record the week's row, then reset the week's counters.
-        `opening_list` is the list at time 0, read before any process has run."""
-        ledger, act = services.ledger, services.week
-        start_total = opening_list
+    def process(self, env: simpy.Environment) -> Iterator[simpy.Event]:
+        """Each Sunday, after every other service: record the week's row, then reset the week's counters."""
+        ledger, act = self.ledger, self.week
+        start_total = self.opening_list
         for week in range(self.horizon_weeks):
             end = 7 * (week + 1)
             yield from wait_until(env, 7 * week + SUNDAY_OF_WEEK, MONITOR)
             waiting_now = ledger.waiting_by_start_day()
             over = ledger.counts_over(end, THRESHOLDS_WEEKS, counts=waiting_now)
-            row = self._list_columns(ledger, week, start_total, end, over)
-            derived = self._derived_columns(services, act, end)
+            row = self._list_columns(week, start_total, end, over)
+            derived = self._derived_columns(act, end)
             for counter, column, value in activity_columns(act, self.labels):
                 row[column] = value
                 if column == counter:
@@ -77,9 +79,9 @@ class WeeklyMonitor:
             ledger.reset_week()
             act.reset()
 
-    def _list_columns(self, ledger: RttLedger, week: int, start_total: int, end: int,
-                      over: dict[int, np.ndarray]) -> dict[str, Any]:
+    def _list_columns(self, week: int, start_total: int, end: int, over: dict[int, np.ndarray]) -> dict[str, Any]:
         """The week's first columns: the list and its flows, from the ledger."""
+        ledger = self.ledger
         return {
             "week": week,
             "waiting_total_start": start_total,
@@ -98,22 +100,22 @@ class WeeklyMonitor:
             "decisions_to_treat": ledger.decisions_to_treat,
         }
 
-    def _derived_columns(self, services: "Services", act: WeeklyActivity, end: int) -> dict[str, Any]:
+    def _derived_columns(self, act: WeeklyActivity, end: int) -> dict[str, Any]:
         """The columns of DERIVED_AFTER, from the week's counters, the ledger, the suites and the Covid curve."""
-        ledger = services.ledger
+        ledger = self.ledger
         stops_adm, stops_non = ledger.stops_admitted, ledger.stops_non_admitted
         return {
             "theatre_sessions_lost": act.sessions_lost_covid + act.sessions_lost_staff + act.sessions_lost_cancelled,
             "theatre_cases_day_case": act.theatre_cases - act.theatre_cases_inpatient,
             "theatre_utilisation": (act.theatre_minutes_booked / act.theatre_minutes_available
                                     if act.theatre_minutes_available else float("nan")),
-            "elective_beds_occupied": sum(s.beds.occupied(end) for s in services.theatres),
+            "elective_beds_occupied": sum(s.beds.occupied(end) for s in self.suites),
             "mean_wait_weeks_admitted_stops": (ledger.stop_wait_days_admitted / 7 / stops_adm
                                                if stops_adm else float("nan")),
             "mean_wait_weeks_non_admitted_stops": (ledger.stop_wait_days_non_admitted / 7 / stops_non
                                                    if stops_non else float("nan")),
-            "covid_inpatients": round(float(services.covid.ics_inpatients[end - 7:end].mean()), 1),
-            "elective_beds_available": sum(s.beds.capacity for s in services.theatres),
+            "covid_inpatients": round(float(self.covid_inpatients[end - 7:end].mean()), 1),
+            "elective_beds_available": sum(s.beds.capacity for s in self.suites),
             "referrals_suppressed_covid": ledger.referrals_suppressed,
             "referrals_deferred_returned": ledger.referrals_deferred_returned,
             "vaccination_mean_wait_minutes": (act.vaccination_wait_minutes_total / act.vaccinations

@@ -15,20 +15,18 @@ stay), have ring-fenced beds, open on a date, and run before the main theatres s
 from __future__ import annotations
 
 import heapq
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
+
+import simpy
 
 from sim.core.apportionment import apportion
+from sim.core.rng import Streams
 from sim.model.beds import ElectiveBeds
 from sim.model.day import HUB_THEATRES, MAIN_THEATRES, wait_until
-from sim.scenario.schema import WEEKDAYS, Scenario, TheatreTemplate
-from sim.core.rng import Streams
+from sim.model.staff import StaffRoster
+from sim.model.state import SharedState
 from sim.model.waiting_list import ID_MASK
-
-if TYPE_CHECKING:
-    import simpy
-
-    from sim.model.replication import Services
-    from sim.model.staff import StaffRoster
+from sim.scenario.schema import WEEKDAYS, Scenario, TheatreTemplate
 
 
 def weekly_timetable(sessions_by_weekday: dict[str, int], specialty_shares: list[float]) -> list[list[int]]:
@@ -51,15 +49,18 @@ def weekly_timetable(sessions_by_weekday: dict[str, int], specialty_shares: list
 
 
 class TheatreSuite:
-    """A site's main theatres, or one surgical hub: timetable, bed base and the session-filling rule."""
+    """A site's main theatres, or one surgical hub: timetable, bed base, staff roster row and the session-filling rule."""
 
     def __init__(self, scenario: Scenario, site_index: int, streams: Streams, bank_holidays: set[int],
-                 template: TheatreTemplate, beds: int, name: str, hub: bool = False, opens_day: int = 0,
-                 productivity_multiplier: float = 1.0) -> None:
+                 template: TheatreTemplate, beds: int, name: str, state: SharedState, staff: StaffRoster,
+                 hub: bool = False, opens_day: int = 0, productivity_multiplier: float = 1.0) -> None:
         self.name = name
         self.site_index = site_index
         self.streams = streams
         self.bank_holidays = bank_holidays
+        self.state = state
+        self.week = state.week
+        self.staff = staff
         self.horizon_days = scenario.horizon_days
         self.start_weekday = scenario.start_date.weekday()
         shares = [template.specialty_session_shares.get(s, 0.0) for s in scenario.specialty_names]
@@ -76,7 +77,8 @@ class TheatreSuite:
         self.opens_day = opens_day
         self.productivity_multiplier = productivity_multiplier
         self.independent_sector = (not hub) and scenario.sites[scenario.site_names[site_index]].provider == "independent_sector"
-        self.staff_row = site_index       # set by build_suites once the roster is known
+        self.staff_row = staff.row_for(name, scenario.site_names[site_index])
+        self.pool = state.admitted_pool(site_index)
         # set each day by the Covid process (defaults: no pressure)
         self.productivity_today = 1.0
         self.closed_share_today = 0.0
@@ -86,8 +88,10 @@ class TheatreSuite:
             return []
         return self.timetable[(self.start_weekday + day) % 7]
 
-    def process(self, env: "simpy.Environment", services: "Services") -> Iterator:
+    def process(self, env: simpy.Environment) -> Iterator[simpy.Event]:
+        """Each day with sessions: lose those closed, unstaffed or cancelled, run the rest, stop treated clocks."""
         rng = self.streams.for_unit("session_cancellation", self.name)
+        week = self.week
         for day in range(self.horizon_days):
             sessions = self.sessions_on(day)
             if not sessions:
@@ -98,9 +102,8 @@ class TheatreSuite:
             cancelled = (rng.random(len(sessions)) < self.session_cancellation_rate).tolist()
             n = len(sessions)
             closed = 0 if self.ring_fenced else int(round(self.closed_share_today * n))
-            staffed = services.staff.take_sessions(self.staff_row, n - closed)
+            staffed = self.staff.take_sessions(self.staff_row, n - closed)
             treated_today: list[int] = []
-            week = services.week
             week.theatre_sessions_planned += n
             if self.independent_sector:
                 week.independent_sector_sessions_planned += n
@@ -112,18 +115,17 @@ class TheatreSuite:
                 if cancelled[i]:
                     week.sessions_lost_cancelled += 1
                     continue
-                self.run_session(services, sessions[i], day, now, treated_today)
-            # Treated patients' keys have left the heaps, so their clock stops can be recorded together.
-            services.ledger.stop_admitted_batch(treated_today, day, self.site_index)
+                self.run_session(sessions[i], now, treated_today)
+            # Treated patients have left the lists, so their clock stops can be recorded together.
+            self.state.ledger.stop_admitted_batch(treated_today, day, self.site_index)
 
-    def run_session(self, services: "Services", specialty: int, day: int, now: float, treated_today: list[int]) -> int:
+    def run_session(self, specialty: int, now: float, treated_today: list[int]) -> int:
         """Fill one session from the admitted list; treated patients are appended to `treated_today` (their
         clock stops are recorded for the suite's whole day). Returns the number of cases treated."""
-        queues = services.admitted_queues
-        pool = self.site_index if services.pool_by_site else 0
-        heaps = queues.heaps[pool][specialty]
+        queues = self.state.admitted_queues
+        heaps = queues.heaps[self.pool][specialty]
         eligible_heap = heaps[1]
-        p = services.patients
+        p = self.state.patients
         status, minutes, inpatient = p.status, p.theatre_minutes, p.inpatient
         cancellations, los, referred_site = p.cancellations_remaining, p.los_days, p.referred_site
         waiting = queues.stage_status
@@ -184,7 +186,7 @@ class TheatreSuite:
             other_site += referred_site[pid] != site
         for heap, key in set_aside:
             push(heap, key)
-        week = services.week
+        week = self.week
         week.theatre_sessions_run += 1
         week.theatre_sessions_idle += booked == 0
         week.theatre_cases += treated
@@ -205,17 +207,16 @@ class TheatreSuite:
         return treated
 
 
-def build_suites(scenario: Scenario, streams: Streams, bank_holidays: set[int], staff: "StaffRoster") -> list[TheatreSuite]:
-    """Main theatres of every site, then every surgical hub, each tied to its staff roster row."""
-    suites = [TheatreSuite(scenario, i, streams, bank_holidays, site.theatres, site.elective_beds, name)
+def build_suites(scenario: Scenario, streams: Streams, bank_holidays: set[int], state: SharedState,
+                 staff: StaffRoster) -> list[TheatreSuite]:
+    """Main theatres of every site, then every surgical hub, each staffed from its roster row."""
+    suites = [TheatreSuite(scenario, i, streams, bank_holidays, site.theatres, site.elective_beds, name, state, staff)
               for i, (name, site) in enumerate(scenario.sites.items())]
     if scenario.surgical_hubs:
         for name, hub in scenario.surgical_hubs.hubs.items():
             suites.append(TheatreSuite(
                 scenario, scenario.site_names.index(hub.host_site), streams, bank_holidays, hub.theatres,
-                hub.elective_beds, name, hub=True, opens_day=max(0, (hub.opens - scenario.start_date).days),
+                hub.elective_beds, name, state, staff, hub=True,
+                opens_day=max(0, (hub.opens - scenario.start_date).days),
                 productivity_multiplier=hub.productivity_multiplier))
-    sites = scenario.site_names
-    for suite in suites:
-        suite.staff_row = staff.row_for(suite.name, sites[suite.site_index])
     return suites

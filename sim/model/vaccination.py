@@ -15,20 +15,16 @@ Doses are batched by centre and day (millions of doses, never one process each).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 
 import numpy as np
+import simpy
 
-from sim.scenario.schema import WEEKDAYS, Scenario
 from sim.core.rng import Streams
+from sim.model.activity import WeeklyActivity
 from sim.model.day import VACCINATION, wait_until
-
-if TYPE_CHECKING:
-    import simpy
-
-    from sim.model.replication import Services
-    from sim.model.staff import StaffRoster
-
+from sim.model.staff import StaffRoster
+from sim.scenario.schema import WEEKDAYS, Scenario
 CENTRE_KINDS = ("mass_vaccination_site", "hospital_hub", "pcn_site", "pharmacy", "mass_event")
 
 
@@ -104,8 +100,11 @@ def _allocate_grouped(capacity: np.ndarray, queued: np.ndarray, group: np.ndarra
 
 
 class VaccinationProgramme:
-    def __init__(self, sc: Scenario, streams: Streams, staff: "StaffRoster") -> None:
+    """Every vaccination centre and cohort; staffed from the sites' rosters, counted into the week."""
+
+    def __init__(self, sc: Scenario, streams: Streams, staff: StaffRoster, week: WeeklyActivity) -> None:
         self.sc = sc
+        self.week = week
         self.v = sc.vaccination
         self.enabled = self.v is not None
         self.streams = streams
@@ -164,14 +163,15 @@ class VaccinationProgramme:
             return any(d.toordinal() == date_ordinal for d in centre.event_dates)
         return WEEKDAYS[(self.sc.start_date.weekday() + day) % 7] in centre.open_weekdays
 
-    def process(self, env: "simpy.Environment", services: "Services") -> Iterator:
+    def process(self, env: simpy.Environment) -> Iterator[simpy.Event]:
+        """Each day: bookings, each open centre's capacity, then doses by cohort and centre."""
         if not self.enabled:
             return
         v = self.v
         rng = self.streams["vaccination"]
+        week = self.week
         for day in range(self.sc.horizon_days):
             yield from wait_until(env, day, VACCINATION)
-            week = services.week
             # 1. bookings (a surge campaign can lift the booking rate while it runs)
             surge = self.surge_active(day)
             rate = v.surge.booking_rate_per_day if surge and v.surge.booking_rate_per_day else v.booking_rate_per_day
