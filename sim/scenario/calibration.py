@@ -48,6 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.core.apportionment import apportion
+from sim.core.sessions import mean_cases_per_session
 from sim.scenario.schema import WEEKDAYS, Scenario, Specialty, TheatreTemplate
 
 WEEKS_PER_MONTH = 52 / 12
@@ -102,7 +103,7 @@ def _lognormal(mean: float, cv: float, z: np.ndarray) -> np.ndarray:
 def booked_cases_per_session(inpatient_share: float, day_case_minutes: tuple[float, float],
                              inpatient_minutes: tuple[float, float], bookable_minutes: float,
                              turnaround_minutes: float, productivity: float = 1.0) -> float:
-    """Mean cases a session books under the model's rule (sim.model.theatres.TheatreSuite.run_session).
+    """Mean cases a session books under the model's rule (sim.core.sessions, which the theatres run).
 
     Why not bookable / (mean minutes + turnaround): a session takes cases while their minutes fit, always takes its
     first, and the first case that does not fit opens the next session, so whole cases fill fewer minutes than the
@@ -112,20 +113,18 @@ def booked_cases_per_session(inpatient_share: float, day_case_minutes: tuple[flo
     time); the last, possibly cut-short session is left out. Minutes are divided by `productivity` (a hub's
     multiplier) as the model does; turnarounds are not.
     """
+    minutes = packing_stream(inpatient_share, day_case_minutes, inpatient_minutes, productivity)
+    booked = mean_cases_per_session(minutes.tolist(), bookable_minutes, turnaround_minutes)
+    return booked if booked is not None else bookable_minutes / (float(minutes.mean()) + turnaround_minutes)
+
+
+def packing_stream(inpatient_share: float, day_case_minutes: tuple[float, float],
+                   inpatient_minutes: tuple[float, float], productivity: float = 1.0) -> np.ndarray:
+    """The fixed stream of case minutes `booked_cases_per_session` books sessions from (fixed seed)."""
     rng = np.random.default_rng(PACKING_SEED)
     inpatient = rng.random(PACKING_CASES) < inpatient_share
     z = rng.standard_normal(PACKING_CASES)
-    minutes = np.where(inpatient, _lognormal(*inpatient_minutes, z), _lognormal(*day_case_minutes, z)) / productivity
-    # used[k]: minutes taken by cases 0..k-1 with their turnarounds. A session opened by case i also takes case
-    # k > i while used[k] - used[i] + minutes[k] <= bookable, i.e. used[k + 1] <= used[i] + bookable + turnaround.
-    used = np.concatenate([[0.0], np.cumsum(minutes + turnaround_minutes)])
-    limit = used[:-1] + bookable_minutes + turnaround_minutes
-    ends = np.maximum(np.searchsorted(used, limit, side="right") - 1, np.arange(1, PACKING_CASES + 1)).tolist()
-    first = sessions = 0
-    while ends[first] < PACKING_CASES:
-        first = ends[first]
-        sessions += 1
-    return first / sessions if sessions else bookable_minutes / (float(minutes.mean()) + turnaround_minutes)
+    return np.where(inpatient, _lognormal(*inpatient_minutes, z), _lognormal(*day_case_minutes, z)) / productivity
 
 
 def slots_per_attendance(scenario: Scenario) -> float:
