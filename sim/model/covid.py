@@ -1,7 +1,8 @@
 """Covid waves: daily Covid inpatients (ICS-wide and by site) and their effects on elective care.
 
 The inpatient curve is an input (waves with a start, peak and end, or a daily series), so it is computed
-once; the SimPy process applies each day's pressure at 01:12, before clinics and theatres run:
+once; the SimPy process applies each day's pressure to the theatre suites at its slot (sim.model.day), before
+clinics and theatres run:
 - elective beds taken: `elective_beds_lost_per_covid_inpatient` x the site's Covid inpatients (main sites
   only: surgical hubs' beds are ring-fenced);
 - critical care: when a site's Covid critical-care census exceeds the threshold, a share of its (non-hub)
@@ -14,18 +15,14 @@ once; the SimPy process applies each day's pressure at 01:12, before clinics and
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 
 import numpy as np
+import simpy
 
+from sim.model.day import COVID, wait_until
+from sim.model.theatres import TheatreSuite
 from sim.scenario.schema import CovidWave, Scenario
-
-if TYPE_CHECKING:
-    import simpy
-
-    from sim.model.replication import Services
-
-COVID_TIME_OF_DAY = 0.05
 
 
 def wave_curve(wave: CovidWave, start: dt.date, n_days: int) -> np.ndarray:
@@ -58,12 +55,17 @@ def ics_covid_inpatients(sc: Scenario) -> np.ndarray:
 
 
 class CovidPressure:
-    """Daily Covid pressure by site, precomputed from the scenario; the process applies it day by day."""
+    """Daily Covid pressure by site, precomputed from the scenario; the process applies it to the suites day by day.
 
-    def __init__(self, sc: Scenario) -> None:
+    `ics_inpatients` is `ics_covid_inpatients(sc)`, computed once by the caller because the staff roster (Covid
+    isolation) reads it too.
+    """
+
+    def __init__(self, sc: Scenario, ics_inpatients: np.ndarray, suites: list[TheatreSuite]) -> None:
         self.sc = sc
+        self.suites = suites
         sites = sc.site_names
-        self.ics_inpatients = ics_covid_inpatients(sc)
+        self.ics_inpatients = ics_inpatients
         covid = sc.covid
         if covid is None or covid.site_shares == "elective_beds":
             beds = np.array([sc.sites[s].elective_beds for s in sites], dtype=float)
@@ -91,13 +93,11 @@ class CovidPressure:
     def active(self) -> bool:
         return bool(self.ics_inpatients.any())
 
-    def process(self, env: "simpy.Environment", services: "Services") -> Iterator:
+    def process(self, env: simpy.Environment) -> Iterator[simpy.Event]:
         """Each day: set beds available, sessions closed and productivity on every theatre suite."""
         for day in range(self.sc.horizon_days):
-            at = day + COVID_TIME_OF_DAY
-            if env.now < at:
-                yield env.timeout(at - env.now)
-            for suite in services.theatres:
+            yield from wait_until(env, day, COVID)
+            for suite in self.suites:
                 suite.productivity_today = self.productivity[day]
                 if suite.ring_fenced:
                     continue

@@ -1,96 +1,33 @@
-"""Weekly monitor: at the end of each week, record stocks and the week's flows as one row.
+"""Weekly monitor: at the end of each week, record stocks and the week's flows as one row of weekly.csv.
 
-Rows are kept column-wise (a list per column) and become a DataFrame once, after the run.
+A row is the list and its flows from the ledger, then a column per counter of the week (sim.model.activity, in
+field order) with the few derived columns placed among them (DERIVED_AFTER). Rows are kept column-wise (a list per
+column) and become a DataFrame once, after the run.
 """
 from __future__ import annotations
 
-import dataclasses
-from typing import TYPE_CHECKING, Iterator
+from typing import Any, Iterator
 
 import numpy as np
+import simpy
 
+from sim.model.activity import WeeklyActivity, activity_columns
+from sim.model.day import MONITOR, SUNDAY_OF_WEEK, wait_until
+from sim.model.theatres import TheatreSuite
 from sim.model.vaccination import CENTRE_KINDS
-from sim.model.waiting_list import THRESHOLDS_WEEKS
+from sim.model.waiting_list import THRESHOLDS_WEEKS, RttLedger
 
-if TYPE_CHECKING:
-    import simpy
-
-    from sim.model.replication import Services
-
-END_OF_WEEK_OFFSET = 0.001    # the monitor runs just before the next Monday 00:00
-
-
-@dataclasses.dataclass
-class WeeklyActivity:
-    """Service activity counted during one week (a fresh one each week)."""
-
-    n_staff_groups: int = 0
-    n_cohorts: int = 0
-    outpatient_attendances: int = 0
-    outpatient_dna: int = 0
-    outpatient_virtual: int = 0
-    theatre_sessions_planned: int = 0
-    theatre_sessions_run: int = 0
-    theatre_sessions_idle: int = 0
-    sessions_lost_covid: int = 0
-    sessions_lost_staff: int = 0
-    sessions_lost_cancelled: int = 0
-    sessions_lost_no_bed: float = 0.0          # session-equivalents of minutes lost for want of a bed
-    theatre_cases: int = 0
-    theatre_cases_inpatient: int = 0
-    theatre_cancellations_on_day: int = 0
-    theatre_slots_lost_no_bed: int = 0
-    treated_at_other_site: int = 0
-    theatre_minutes_booked: float = 0.0
-    theatre_minutes_available: float = 0.0
-    hub_sessions_run: int = 0
-    hub_cases: int = 0
-    theatre_sessions_weekend_planned: int = 0
-    independent_sector_sessions_planned: int = 0
-    independent_sector_sessions_run: int = 0
-    independent_sector_cases: int = 0
-    elective_bed_days: float = 0.0
-    vaccination_station_hours: float = 0.0
-    staff_redeployed_to_vaccination: int = 0
-    vaccinations: int = 0
-    vaccinations_first: int = 0
-    vaccinations_second: int = 0
-    vaccination_dna: int = 0
-    vaccination_capacity: int = 0
-    vaccination_target: float = 0.0
-    vaccination_wait_minutes_total: float = 0.0
-    staff_present: np.ndarray = dataclasses.field(default=None)        # person-days by staff group
-    vaccinations_by_kind: list[int] = dataclasses.field(default=None)
-    vaccinations_by_cohort_first: np.ndarray = dataclasses.field(default=None)
-    vaccinations_by_cohort_second: np.ndarray = dataclasses.field(default=None)
-
-    def __post_init__(self) -> None:
-        self.staff_present = np.zeros(self.n_staff_groups, dtype=np.int64)
-        self.vaccinations_by_kind = [0] * len(CENTRE_KINDS)
-        self.vaccinations_by_cohort_first = np.zeros(self.n_cohorts, dtype=np.int64)
-        self.vaccinations_by_cohort_second = np.zeros(self.n_cohorts, dtype=np.int64)
-
-
-WEEKLY_COLUMNS = [
-    "week", "waiting_total_start", "clock_starts", "clock_stops_admitted", "clock_stops_non_admitted",
-    "removals_other", "removals_validation", "waiting_total", "waiting_outpatient", "waiting_admitted",
-    "waiting_over_18w", "waiting_over_52w", "waiting_over_78w", "waiting_over_104w", "admitted_over_52w",
-    "referrals_received", "referrals_diverted_ag", "decisions_to_treat",
-    "outpatient_attendances", "outpatient_dna", "outpatient_virtual",
-    "theatre_sessions_planned", "theatre_sessions_run", "theatre_sessions_lost", "theatre_sessions_idle",
-    "sessions_lost_covid", "sessions_lost_staff", "sessions_lost_cancelled", "sessions_lost_no_bed",
-    "theatre_cases", "theatre_cases_day_case", "theatre_cases_inpatient", "theatre_cancellations_on_day",
-    "theatre_slots_lost_no_bed", "treated_at_other_site", "theatre_utilisation", "elective_beds_occupied",
-    "mean_wait_weeks_admitted_stops", "mean_wait_weeks_non_admitted_stops",
-    "hub_sessions_run", "hub_cases", "theatre_sessions_weekend_planned", "independent_sector_sessions_planned",
-    "independent_sector_sessions_run",
-    "independent_sector_cases",
-    "elective_bed_days", "covid_inpatients", "elective_beds_available",
-    "referrals_suppressed_covid", "referrals_deferred_returned",
-    "staff_redeployed_to_vaccination", "vaccinations", "vaccinations_first_dose", "vaccinations_second_dose",
-    *[f"vaccinations_{k}" for k in CENTRE_KINDS], "vaccination_dna", "vaccination_capacity", "vaccination_target",
-    "vaccination_mean_wait_minutes", "vaccination_station_hours",
-]
+# Columns not counted in WeeklyActivity but worked out at the week's end (WeeklyMonitor._derived_columns): each
+# group follows, in weekly.csv, the counter column named.
+DERIVED_AFTER: dict[str, tuple[str, ...]] = {
+    "theatre_sessions_run": ("theatre_sessions_lost",),
+    "theatre_cases": ("theatre_cases_day_case",),
+    "treated_at_other_site": ("theatre_utilisation", "elective_beds_occupied", "mean_wait_weeks_admitted_stops",
+                              "mean_wait_weeks_non_admitted_stops"),
+    "elective_bed_days": ("covid_inpatients", "elective_beds_available", "referrals_suppressed_covid",
+                          "referrals_deferred_returned"),
+    "vaccination_target": ("vaccination_mean_wait_minutes",),
+}
 
 
 class WeeklyMonitor:
@@ -98,106 +35,92 @@ class WeeklyMonitor:
 
     def __init__(self, horizon_weeks: int, specialty_names: list[str], staff_groups: list[str],
                  cohort_labels: list[tuple[str, str]], cohort_population: np.ndarray, base_first: np.ndarray,
-                 base_second: np.ndarray) -> None:
+                 base_second: np.ndarray, *, week: WeeklyActivity, ledger: RttLedger, suites: list[TheatreSuite],
+                 covid_inpatients: np.ndarray, opening_list: int) -> None:
         self.horizon_weeks = horizon_weeks
         self.specialty_names = specialty_names
         self.specialty_rows: list[dict] = []
         self.staff_groups = staff_groups
-        self.columns: dict[str, list] = {c: [] for c in WEEKLY_COLUMNS + [f"staff_present_{g}" for g in staff_groups]}
+        self.columns: dict[str, list] = {}
         self.cohort_labels = cohort_labels
         self.cohort_population = cohort_population
         self.base_first, self.base_second = base_first, base_second     # doses given before the start
         self.cohort_rows: list[dict] = []
         self._cumulative_first = np.zeros(len(cohort_labels), dtype=np.int64)
         self._cumulative_second = np.zeros(len(cohort_labels), dtype=np.int64)
+        self.week = week
+        self.ledger = ledger
+        self.suites = suites
+        self.covid_inpatients = covid_inpatients
+        self.opening_list = opening_list        # the list at time 0, before any process has run
+        self.labels = {"centre_kinds": list(CENTRE_KINDS), "staff_groups": staff_groups}
 
-    def process(self, env: "simpy.Environment", services: "Services", opening_list: int) -> Iterator:
-        """`opening_list` is the list at time 0, read before any process has run."""
-        ledger = services.ledger
-        start_total = opening_list
+    def process(self, env: simpy.Environment) -> Iterator[simpy.Event]:
+        """Each Sunday, after every other service: record the week's row, then reset the week's counters."""
+        ledger, act = self.ledger, self.week
+        start_total = self.opening_list
         for week in range(self.horizon_weeks):
             end = 7 * (week + 1)
-            yield env.timeout(end - END_OF_WEEK_OFFSET - env.now)
-            act = services.week
+            yield from wait_until(env, 7 * week + SUNDAY_OF_WEEK, MONITOR)
             waiting_now = ledger.waiting_by_start_day()
             over = ledger.counts_over(end, THRESHOLDS_WEEKS, counts=waiting_now)
-            removals = ledger.removals_weekly_rate + ledger.removals_validation
-            stops_adm, stops_non = ledger.stops_admitted, ledger.stops_non_admitted
-            lost = act.sessions_lost_covid + act.sessions_lost_staff + act.sessions_lost_cancelled
-            row = {
-                "week": week,
-                "waiting_total_start": start_total,
-                "clock_starts": ledger.clock_starts,
-                "clock_stops_admitted": stops_adm,
-                "clock_stops_non_admitted": stops_non,
-                "removals_other": removals,
-                "removals_validation": ledger.removals_validation,
-                "waiting_total": ledger.waiting_total,
-                "waiting_outpatient": ledger.waiting_outpatient,
-                "waiting_admitted": ledger.waiting_admitted,
-                "waiting_over_18w": int(over[18].sum()),
-                "waiting_over_52w": int(over[52].sum()),
-                "waiting_over_78w": int(over[78].sum()),
-                "waiting_over_104w": int(over[104].sum()),
-                "admitted_over_52w": int(ledger.counts_over(end, (52,), admitted_only=True)[52].sum()),
-                "referrals_received": ledger.clock_starts + ledger.referrals_diverted,
-                "referrals_diverted_ag": ledger.referrals_diverted,
-                "decisions_to_treat": ledger.decisions_to_treat,
-                "outpatient_attendances": act.outpatient_attendances,
-                "outpatient_dna": act.outpatient_dna,
-                "outpatient_virtual": act.outpatient_virtual,
-                "theatre_sessions_planned": act.theatre_sessions_planned,
-                "theatre_sessions_run": act.theatre_sessions_run,
-                "theatre_sessions_lost": lost,
-                "sessions_lost_covid": act.sessions_lost_covid,
-                "sessions_lost_staff": act.sessions_lost_staff,
-                "sessions_lost_cancelled": act.sessions_lost_cancelled,
-                "sessions_lost_no_bed": round(act.sessions_lost_no_bed, 3),
-                "theatre_sessions_idle": act.theatre_sessions_idle,
-                "theatre_cases": act.theatre_cases,
-                "theatre_cases_day_case": act.theatre_cases - act.theatre_cases_inpatient,
-                "theatre_cases_inpatient": act.theatre_cases_inpatient,
-                "theatre_cancellations_on_day": act.theatre_cancellations_on_day,
-                "theatre_slots_lost_no_bed": act.theatre_slots_lost_no_bed,
-                "treated_at_other_site": act.treated_at_other_site,
-                "theatre_utilisation": (act.theatre_minutes_booked / act.theatre_minutes_available
-                                        if act.theatre_minutes_available else float("nan")),
-                "elective_beds_occupied": sum(s.beds.occupied(end) for s in services.theatres),
-                "mean_wait_weeks_admitted_stops": (ledger.stop_wait_days_admitted / 7 / stops_adm
-                                                   if stops_adm else float("nan")),
-                "mean_wait_weeks_non_admitted_stops": (ledger.stop_wait_days_non_admitted / 7 / stops_non
-                                                       if stops_non else float("nan")),
-                "hub_sessions_run": act.hub_sessions_run,
-                "hub_cases": act.hub_cases,
-                "theatre_sessions_weekend_planned": act.theatre_sessions_weekend_planned,
-                "independent_sector_sessions_planned": act.independent_sector_sessions_planned,
-                "independent_sector_sessions_run": act.independent_sector_sessions_run,
-                "independent_sector_cases": act.independent_sector_cases,
-                "elective_bed_days": round(act.elective_bed_days, 1),
-                "covid_inpatients": round(float(services.covid.ics_inpatients[end - 7:end].mean()), 1),
-                "elective_beds_available": sum(s.beds.capacity for s in services.theatres),
-                "referrals_suppressed_covid": ledger.referrals_suppressed,
-                "referrals_deferred_returned": ledger.referrals_deferred_returned,
-                "staff_redeployed_to_vaccination": act.staff_redeployed_to_vaccination,
-                "vaccinations": act.vaccinations,
-                "vaccinations_first_dose": act.vaccinations_first,
-                "vaccinations_second_dose": act.vaccinations_second,
-                **{f"vaccinations_{k}": n for k, n in zip(CENTRE_KINDS, act.vaccinations_by_kind)},
-                "vaccination_dna": act.vaccination_dna,
-                "vaccination_capacity": act.vaccination_capacity,
-                "vaccination_station_hours": round(act.vaccination_station_hours, 1),
-                "vaccination_target": round(act.vaccination_target) if act.vaccination_target else float("nan"),
-                "vaccination_mean_wait_minutes": (act.vaccination_wait_minutes_total / act.vaccinations
-                                                  if act.vaccinations and act.vaccination_wait_minutes_total else float("nan")),
-                **{f"staff_present_{g}": round(float(n) / 7, 1) for g, n in zip(self.staff_groups, act.staff_present)},
-            }
+            row = self._list_columns(week, start_total, end, over)
+            derived = self._derived_columns(act, end)
+            for counter, column, value in activity_columns(act, self.labels):
+                row[column] = value
+                if column == counter:
+                    row.update((name, derived[name]) for name in DERIVED_AFTER.get(column, ()))
             for name, value in row.items():
-                self.columns[name].append(value)
+                self.columns.setdefault(name, []).append(value)
             self._record_cohorts(week, act)
             self._record_specialties(week, waiting_now.sum(axis=1), over)
             start_total = ledger.waiting_total
             ledger.reset_week()
-            services.week = services.new_week()
+            act.reset()
+
+    def _list_columns(self, week: int, start_total: int, end: int, over: dict[int, np.ndarray]) -> dict[str, Any]:
+        """The week's first columns: the list and its flows, from the ledger."""
+        ledger = self.ledger
+        return {
+            "week": week,
+            "waiting_total_start": start_total,
+            "clock_starts": ledger.clock_starts,
+            "clock_stops_admitted": ledger.stops_admitted,
+            "clock_stops_non_admitted": ledger.stops_non_admitted,
+            "removals_other": ledger.removals_weekly_rate + ledger.removals_validation,
+            "removals_validation": ledger.removals_validation,
+            "waiting_total": ledger.waiting_total,
+            "waiting_outpatient": ledger.waiting_outpatient,
+            "waiting_admitted": ledger.waiting_admitted,
+            **{f"waiting_over_{t}w": int(over[t].sum()) for t in THRESHOLDS_WEEKS},
+            "admitted_over_52w": int(ledger.counts_over(end, (52,), admitted_only=True)[52].sum()),
+            "referrals_received": ledger.clock_starts + ledger.referrals_diverted,
+            "referrals_diverted_ag": ledger.referrals_diverted,
+            "decisions_to_treat": ledger.decisions_to_treat,
+        }
+
+    def _derived_columns(self, act: WeeklyActivity, end: int) -> dict[str, Any]:
+        """The columns of DERIVED_AFTER, from the week's counters, the ledger, the suites and the Covid curve."""
+        ledger = self.ledger
+        stops_adm, stops_non = ledger.stops_admitted, ledger.stops_non_admitted
+        return {
+            "theatre_sessions_lost": act.sessions_lost_covid + act.sessions_lost_staff + act.sessions_lost_cancelled,
+            "theatre_cases_day_case": act.theatre_cases - act.theatre_cases_inpatient,
+            "theatre_utilisation": (act.theatre_minutes_booked / act.theatre_minutes_available
+                                    if act.theatre_minutes_available else float("nan")),
+            "elective_beds_occupied": sum(s.beds.occupied(end) for s in self.suites),
+            "mean_wait_weeks_admitted_stops": (ledger.stop_wait_days_admitted / 7 / stops_adm
+                                               if stops_adm else float("nan")),
+            "mean_wait_weeks_non_admitted_stops": (ledger.stop_wait_days_non_admitted / 7 / stops_non
+                                                   if stops_non else float("nan")),
+            "covid_inpatients": round(float(self.covid_inpatients[end - 7:end].mean()), 1),
+            "elective_beds_available": sum(s.beds.capacity for s in self.suites),
+            "referrals_suppressed_covid": ledger.referrals_suppressed,
+            "referrals_deferred_returned": ledger.referrals_deferred_returned,
+            "vaccination_mean_wait_minutes": (act.vaccination_wait_minutes_total / act.vaccinations
+                                              if act.vaccinations and act.vaccination_wait_minutes_total
+                                              else float("nan")),
+        }
 
     def _record_specialties(self, week: int, total: np.ndarray, over: dict) -> None:
         """The list and its long waiters by specialty: shows which specialty holds the tail."""

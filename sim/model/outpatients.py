@@ -7,27 +7,29 @@ rebooked, keeping their place (the clock keeps running). An attended appointment
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 
 import numpy as np
+import simpy
 
-from sim.scenario.schema import WEEKDAYS, Scenario
+from sim.model.day import CLINICS, wait_until
 from sim.model.patients import WAITING_OUTPATIENT
-
-if TYPE_CHECKING:
-    import simpy
-
-    from sim.model.replication import Services
-
-CLINIC_TIME_OF_DAY = 0.3   # clinics run after the day's referrals arrive (00:00) and before theatres
+from sim.model.staff import StaffRoster
+from sim.model.state import SharedState
+from sim.scenario.schema import WEEKDAYS, Scenario
 
 
 class OutpatientClinics:
-    """All first-appointment clinics of one site."""
+    """All first-appointment clinics of one site, staffed from the site's outpatient clinicians."""
 
-    def __init__(self, scenario: Scenario, site_index: int, bank_holidays: set[int]) -> None:
+    def __init__(self, scenario: Scenario, site_index: int, bank_holidays: set[int], state: SharedState,
+                 staff: StaffRoster) -> None:
         site = scenario.sites[scenario.site_names[site_index]]
+        self.state = state
+        self.staff = staff
         self.site_index = site_index
+        # Outpatient lists are per referred site, so under site pooling the admitted pool is this site.
+        self.admitted_pool = state.admitted_pool(site_index)
         self.horizon_days = scenario.horizon_days
         self.bank_holidays = bank_holidays
         self.clinic_weekdays = {WEEKDAYS.index(d) for d in scenario.outpatients.clinic_weekdays}
@@ -40,39 +42,35 @@ class OutpatientClinics:
     def is_clinic_day(self, day: int) -> bool:
         return (self.start_weekday + day) % 7 in self.clinic_weekdays and day not in self.bank_holidays
 
-    def process(self, env: "simpy.Environment", services: "Services") -> Iterator:
+    def process(self, env: simpy.Environment) -> Iterator[simpy.Event]:
+        """Each clinic day: book the day's slots of every specialty, then record the clock stops together."""
         for day in range(self.horizon_days):
             if not self.is_clinic_day(day):
                 continue
-            at = day + CLINIC_TIME_OF_DAY
-            if env.now < at:
-                yield env.timeout(at - env.now)
+            yield from wait_until(env, day, CLINICS)
             stopped: list[int] = []
-            staffed_share = services.staff.clinic_capacity_factor(self.site_index)
+            staffed_share = self.staff.clinic_capacity_factor(self.site_index)
             for specialty, slots in enumerate(self.slots_per_clinic_day):
                 available = slots * staffed_share + self._carry[specialty]
                 whole = int(available)
                 self._carry[specialty] = available - whole
                 if whole:
-                    self.run_clinic(services, specialty, whole, day, stopped)
-            services.ledger.stop_non_admitted_batch(stopped, day)
+                    self.run_clinic(specialty, whole, day, stopped)
+            self.state.ledger.stop_non_admitted_batch(stopped, day)
 
-    def run_clinic(self, services: "Services", specialty: int, slots: int, day: int, stopped: list[int]) -> None:
+    def run_clinic(self, specialty: int, slots: int, day: int, stopped: list[int]) -> None:
         """Book up to `slots` first appointments from the (site, specialty) list, most urgent rank first.
 
         Clock stops are appended to `stopped` and recorded for the whole site-day at once.
         """
-        p = services.patients
+        state = self.state
+        p = state.patients
         status, dna_remaining, needs_operation, virtual = p.status, p.dna_remaining, p.needs_operation, p.virtual
-        ledger = services.ledger
-        admitted = services.admitted_queues
-        # Outpatient lists are per referred site, so under site pooling the admitted pool is this site.
-        pool = self.site_index if services.pool_by_site else 0
         dna = 0
         waiting = WAITING_OUTPATIENT
         to_treat: list[int] = []
         stopped_before = len(stopped)
-        for queue in services.outpatient_queues.buckets[self.site_index][specialty]:
+        for queue in state.outpatient_queues.buckets[self.site_index][specialty]:
             rebook: list[int] = []
             pop, treat, stop = queue.popleft, to_treat.append, stopped.append
             while slots and queue:
@@ -93,8 +91,9 @@ class OutpatientClinics:
                 break
         seen_ids = to_treat + stopped[stopped_before:]
         if to_treat:
-            admitted.push_batch(pool, specialty, ledger.decide_to_treat_batch(to_treat), day)
-        stats = services.week
+            decided = state.ledger.decide_to_treat_batch(to_treat)
+            state.admitted_queues.push_batch(self.admitted_pool, specialty, decided, day)
+        stats = state.week
         stats.outpatient_attendances += len(seen_ids)
         stats.outpatient_dna += dna
         if seen_ids:

@@ -9,18 +9,17 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 
 import numpy as np
+import simpy
 
-from sim.scenario.schema import PRIORITIES, WEEKDAYS, Scenario
-from sim.model.patients import WAITING_OUTPATIENT
 from sim.core.rng import Streams
-
-if TYPE_CHECKING:
-    import simpy
-
-    from sim.model.replication import Services
+from sim.model.day import REFERRALS, wait_until
+from sim.model.intake import PathwayIntake
+from sim.model.patients import WAITING_OUTPATIENT
+from sim.model.waiting_list import RttLedger
+from sim.scenario.schema import PRIORITIES, WEEKDAYS, Scenario
 
 
 @dataclass(frozen=True)
@@ -184,12 +183,21 @@ def removal_time_weeks(e: np.ndarray, waited_weeks: np.ndarray, band_starts: np.
 
 
 class ReferralSource:
-    """Daily referral batches for every borough x specialty source."""
+    """Daily referral batches for every borough x specialty source.
 
-    def __init__(self, scenario: Scenario, streams: Streams, bank_holidays: set[int]) -> None:
+    `covid_suppression` is the share of each day's referrals not made because of Covid (CovidPressure.suppression);
+    new pathways go on the lists through `intake`, and referrals not made are counted by `ledger`.
+    """
+
+    def __init__(self, scenario: Scenario, streams: Streams, bank_holidays: set[int], params: PathwayParameters,
+                 covid_suppression: np.ndarray, ledger: RttLedger, intake: PathwayIntake) -> None:
         self.sc = scenario
         self.streams = streams
         self.bank_holidays = bank_holidays
+        self.params = params
+        self.covid_suppression = covid_suppression
+        self.ledger = ledger
+        self.intake = intake
         ref = scenario.referrals
         pops = np.array([b.population for b in scenario.boroughs.values()], dtype=float)
         spec_shares = np.array([s.referral_share for s in scenario.specialties.values()])
@@ -246,20 +254,17 @@ class ReferralSource:
         return specialty, borough, {"diverted": int(diverted.sum()), "suppressed": n_suppressed,
                                     "deferred_returned": len(returned), "deferred_scheduled": n_scheduled}
 
-    def process(self, env: "simpy.Environment", services: "Services") -> Iterator:
-        """Each day at 00:00: create the day's pathways and put them on the outpatient lists."""
-        params = services.params
-        suppression = services.covid.suppression
+    def process(self, env: simpy.Environment) -> Iterator[simpy.Event]:
+        """Each day, first of all services: create the day's pathways and put them on the outpatient lists."""
+        ledger = self.ledger
         for day in range(self.sc.horizon_days):
-            if env.now < day:
-                yield env.timeout(day - env.now)
-            specialty, borough, counts = self.draw_day(day, float(suppression[day]))
-            ledger = services.ledger
+            yield from wait_until(env, day, REFERRALS)
+            specialty, borough, counts = self.draw_day(day, float(self.covid_suppression[day]))
             ledger.referrals_diverted += counts["diverted"]
             ledger.referrals_suppressed += counts["suppressed"]
             ledger.referrals_deferred_returned += counts["deferred_returned"]
             if len(specialty) == 0:
                 continue
-            attrs = draw_pathways(self.streams, params, specialty, borough,
+            attrs = draw_pathways(self.streams, self.params, specialty, borough,
                                   np.full(len(specialty), day, dtype=np.int64))
-            services.add_pathways(attrs, WAITING_OUTPATIENT, count_as_clock_starts=True)
+            self.intake.add(attrs, WAITING_OUTPATIENT, count_as_clock_starts=True)

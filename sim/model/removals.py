@@ -8,28 +8,24 @@ from __future__ import annotations
 
 import datetime as dt
 from array import array
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 
 import numpy as np
+import simpy
 
-from sim.scenario.schema import Scenario
-from sim.model.patients import WAITING_ADMITTED, WAITING_OUTPATIENT
 from sim.core.rng import Streams
-
-if TYPE_CHECKING:
-    import simpy
-
-    from sim.model.replication import Services
-
-REMOVAL_TIME_OF_WEEK = 6.9      # Sunday evening, after the week's activity
-VALIDATION_TIME_OF_DAY = 0.9
+from sim.model.day import REMOVALS, SUNDAY_OF_WEEK, VALIDATION, wait_until
+from sim.model.patients import WAITING_ADMITTED, WAITING_OUTPATIENT, PatientTable
+from sim.model.waiting_list import RttLedger
+from sim.scenario.schema import Scenario
 
 
 class RemovalSchedule:
-    """Weekly buckets of patient ids due for removal (if still waiting then)."""
+    """Weekly buckets of patient ids due for removal (if still waiting then), swept on Sunday evenings."""
 
-    def __init__(self, horizon_weeks: int) -> None:
+    def __init__(self, horizon_weeks: int, ledger: RttLedger) -> None:
         self.buckets = [array("i") for _ in range(horizon_weeks)]
+        self.ledger = ledger
 
     def add(self, ids: np.ndarray, removal_day: np.ndarray) -> None:
         due = np.isfinite(removal_day) & (removal_day < 7 * len(self.buckets))
@@ -43,33 +39,35 @@ class RemovalSchedule:
         for start, stop in zip(bounds[:-1], bounds[1:]):
             self.buckets[int(week[start])].frombytes(ids[start:stop].tobytes())
 
-    def process(self, env: "simpy.Environment", services: "Services") -> Iterator:
+    def process(self, env: simpy.Environment) -> Iterator[simpy.Event]:
+        """Each Sunday: remove the week's due patients who are still waiting."""
         for week, bucket in enumerate(self.buckets):
-            at = 7 * week + REMOVAL_TIME_OF_WEEK
-            if env.now < at:
-                yield env.timeout(at - env.now)
+            sunday = 7 * week + SUNDAY_OF_WEEK
+            yield from wait_until(env, sunday, REMOVALS)
             due = np.frombuffer(bucket.tobytes(), dtype=np.int32).astype(np.int64)
-            services.ledger.remove_batch(due, 7 * week + 6, validation=False)
+            self.ledger.remove_batch(due, sunday, validation=False)
             self.buckets[week] = array("i")       # free memory as we go
 
 
 class ValidationRounds:
     """Clinical validation of the list on given dates."""
 
-    def __init__(self, scenario: Scenario, streams: Streams) -> None:
+    def __init__(self, scenario: Scenario, streams: Streams, patients: PatientTable, ledger: RttLedger) -> None:
         self.rounds = scenario.removals.validation_rounds
         self.start: dt.date = scenario.start_date
+        self.horizon_days = scenario.horizon_days
         self.streams = streams
+        self.patients = patients
+        self.ledger = ledger
 
-    def process(self, env: "simpy.Environment", services: "Services") -> Iterator:
+    def process(self, env: simpy.Environment) -> Iterator[simpy.Event]:
+        """On each round's date: remove a share of those waiting longer than the round's threshold."""
         for k, rnd in enumerate(sorted(self.rounds, key=lambda r: r.date)):
             day = (rnd.date - self.start).days
-            if day >= services.scenario.horizon_days:
+            if day >= self.horizon_days:
                 return                                  # after the horizon: not reached
-            at = day + VALIDATION_TIME_OF_DAY
-            if env.now < at:
-                yield env.timeout(at - env.now)
-            p = services.patients
+            yield from wait_until(env, day, VALIDATION)
+            p = self.patients
             status = np.frombuffer(bytes(p.status), dtype=np.uint8)
             clock_start = np.frombuffer(p.clock_start_day.tobytes(), dtype=np.int32)[: len(status)]
             waiting = (status == WAITING_OUTPATIENT) | (status == WAITING_ADMITTED)
@@ -79,4 +77,4 @@ class ValidationRounds:
             # validated in every scenario where they are still waiting (common random numbers).
             u = self.streams.for_unit("validation", f"round-{k}").random(len(status))
             chosen = candidates[u[candidates] < rnd.share_removed]
-            services.ledger.remove_batch(chosen.astype(np.int64), day, validation=True)
+            self.ledger.remove_batch(chosen.astype(np.int64), day, validation=True)

@@ -1,7 +1,7 @@
 """Staff availability: who is present each day by site and staff group, and what that lets run.
 
-Each day at 02:24 each site's establishment of each group is thinned by absence: baseline sickness,
-annual leave by month, Covid isolation that follows the ICS's Covid inpatients, and fatigue (extra sickness
+Each day, at its slot (sim.model.day), each site's establishment of each group is thinned by absence: baseline
+sickness, annual leave by month, Covid isolation that follows the ICS's Covid inpatients, and fatigue (extra sickness
 while the site's theatre staff have been working above a threshold over recent weeks). Vaccination centres
 then take vaccinators and, during a surge, redeploy staff from elective groups. A theatre session runs only
 when its whole team is present: `take_sessions` hands out sessions while every group still has cover.
@@ -12,25 +12,24 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import deque
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 
 import numpy as np
+import simpy
 
-from sim.scenario.schema import MONTHS, Scenario
 from sim.core.rng import Streams
-
-if TYPE_CHECKING:
-    import simpy
-
-    from sim.model.replication import Services
-
-STAFF_TIME_OF_DAY = 0.1
+from sim.model.activity import WeeklyActivity
+from sim.model.day import STAFF, wait_until
+from sim.scenario.schema import MONTHS, Scenario
 
 
 class StaffRoster:
-    def __init__(self, sc: Scenario, streams: Streams, covid_inpatients: np.ndarray) -> None:
+    """Who is present each day by roster row (site, or hub with its own teams) and staff group."""
+
+    def __init__(self, sc: Scenario, streams: Streams, covid_inpatients: np.ndarray, week: WeeklyActivity) -> None:
         self.sc = sc
         self.streams = streams
+        self.week = week
         self.enabled = sc.staff is not None
         self.covid_inpatients = covid_inpatients
         st = sc.staff
@@ -75,14 +74,13 @@ class StaffRoster:
         site_rate = np.clip(rate + self.fatigue_extra, 0.0, 1.0)
         return np.repeat(site_rate[:, None], len(self.groups), axis=1)
 
-    def process(self, env: "simpy.Environment", services: "Services") -> Iterator:
+    def process(self, env: simpy.Environment) -> Iterator[simpy.Event]:
+        """Each day: draw who is present, and hand out the day's theatre cover afresh."""
         if not self.enabled:
             return
         rngs = [self.streams.for_unit("staff_absence", row) for row in self.rows]
         for day in range(self.sc.horizon_days):
-            at = day + STAFF_TIME_OF_DAY
-            if env.now < at:
-                yield env.timeout(at - env.now)
+            yield from wait_until(env, day, STAFF)
             if day > 0:
                 self._close_day()                 # the workload of the day before (none before the run)
             rate = self.absence_rate(day)
@@ -91,8 +89,7 @@ class StaffRoster:
             self.surge_redeployed[:] = 0
             self.session_cover_left = self.available * self.sessions_per_person
             self._cover_used[:] = 0
-            week = services.week
-            week.staff_present += self.available.sum(axis=0)
+            self.week.staff_present += self.available.sum(axis=0)
 
     def _close_day(self) -> None:
         """Record yesterday's theatre workload and update fatigue."""

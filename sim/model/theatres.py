@@ -1,37 +1,32 @@
 """Theatre sessions: each site's weekly timetable and its surgical hubs, filled from the admitted list.
 
-A session takes the next patients of its specialty (from the ICS-wide list under `ics` pooling, from its
-own site's list under `site`) while their expected minutes plus turnaround fit the bookable minutes
-(session minutes x utilisation cap); the first case is always taken, even if it overruns. Expected minutes
-are divided by the suite's productivity (a hub's multiplier, times the infection-control factor on Covid
-days). Cases can be cancelled on the day (the slot is lost, the patient keeps their place); an inpatient
-case needs an elective bed at the suite for its stay: no bed, and the slot is lost.
+A session books the next patients of its specialty (from the ICS-wide list under `ics` pooling, from its own
+site's list under `site`) by the session rule of sim.core.sessions over the bookable minutes (session minutes x
+utilisation cap): the first case always, then each next case while its minutes fit, each booked case costing its
+minutes plus turnaround. Expected minutes are divided by the suite's productivity (a hub's multiplier, times the
+infection-control factor on Covid days). Cases can be cancelled on the day (the slot is lost, the patient keeps
+their place); an inpatient case needs an elective bed at the suite for its stay: no bed, and the slot is lost.
 
 Before sessions run, each day's planned sessions can be lost, and are counted by cause: Covid closure
 (critical-care pressure, main theatres only), staff (no full team present), and unplanned cancellation.
 Surgical hubs take only hub-eligible patients (day cases, and inpatients up to the low-complexity length of
-stay), have ring-fenced beds, open on a date, and run before the main theatres so they staff first.
+stay), have ring-fenced beds, open on a date, and run before the main theatres so they staff first (sim.model.day).
 """
 from __future__ import annotations
 
-import heapq
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 
+import simpy
 
-from sim.model.beds import ElectiveBeds
-from sim.scenario.schema import WEEKDAYS, Scenario, TheatreTemplate
-from sim.core.apportion import apportion
+from sim.core.apportionment import apportion
 from sim.core.rng import Streams
-from sim.model.waiting_list import ID_MASK
-
-if TYPE_CHECKING:
-    import simpy
-
-    from sim.model.replication import Services
-    from sim.model.staff import StaffRoster
-
-HUB_TIME_OF_DAY = 0.45
-THEATRE_TIME_OF_DAY = 0.5
+from sim.core.sessions import SessionBooking
+from sim.model.beds import ElectiveBeds
+from sim.model.day import HUB_THEATRES, MAIN_THEATRES, wait_until
+from sim.model.staff import StaffRoster
+from sim.model.state import SharedState
+from sim.model.waiting_list import ListHead
+from sim.scenario.schema import WEEKDAYS, Scenario, TheatreTemplate
 
 
 def weekly_timetable(sessions_by_weekday: dict[str, int], specialty_shares: list[float]) -> list[list[int]]:
@@ -54,15 +49,18 @@ def weekly_timetable(sessions_by_weekday: dict[str, int], specialty_shares: list
 
 
 class TheatreSuite:
-    """A site's main theatres, or one surgical hub: timetable, bed base and the session-filling rule."""
+    """A site's main theatres, or one surgical hub: timetable, bed base, staff roster row and its admitted lists."""
 
     def __init__(self, scenario: Scenario, site_index: int, streams: Streams, bank_holidays: set[int],
-                 template: TheatreTemplate, beds: int, name: str, hub: bool = False, opens_day: int = 0,
-                 productivity_multiplier: float = 1.0) -> None:
+                 template: TheatreTemplate, beds: int, name: str, state: SharedState, staff: StaffRoster,
+                 hub: bool = False, opens_day: int = 0, productivity_multiplier: float = 1.0) -> None:
         self.name = name
         self.site_index = site_index
         self.streams = streams
         self.bank_holidays = bank_holidays
+        self.state = state
+        self.week = state.week
+        self.staff = staff
         self.horizon_days = scenario.horizon_days
         self.start_weekday = scenario.start_date.weekday()
         shares = [template.specialty_session_shares.get(s, 0.0) for s in scenario.specialty_names]
@@ -70,15 +68,21 @@ class TheatreSuite:
         self.bookable_minutes = template.session_minutes * template.utilisation_cap
         self.session_minutes = template.session_minutes
         self.turnaround_minutes = template.turnaround_minutes
+        self.booking = SessionBooking(self.bookable_minutes, self.turnaround_minutes)    # reopened for each session
         self.session_cancellation_rate = scenario.theatre_rules.session_cancellation_rate
         self.base_beds = beds
         self.beds = ElectiveBeds(beds)
         self.is_hub = hub
         self.ring_fenced = hub
+        self.slot = HUB_THEATRES if hub else MAIN_THEATRES
         self.opens_day = opens_day
         self.productivity_multiplier = productivity_multiplier
         self.independent_sector = (not hub) and scenario.sites[scenario.site_names[site_index]].provider == "independent_sector"
-        self.staff_row = site_index       # set by build_suites once the roster is known
+        self.staff_row = staff.row_for(name, scenario.site_names[site_index])
+        # a hub books hub-eligible patients only; a main theatre the better head of both lists
+        pool = state.admitted_pool(site_index)
+        self.lists: list[ListHead] = [state.admitted_queues.head(pool, s, hub_only=hub)
+                                      for s in range(len(scenario.specialty_names))]
         # set each day by the Covid process (defaults: no pressure)
         self.productivity_today = 1.0
         self.closed_share_today = 0.0
@@ -88,23 +92,22 @@ class TheatreSuite:
             return []
         return self.timetable[(self.start_weekday + day) % 7]
 
-    def process(self, env: "simpy.Environment", services: "Services") -> Iterator:
+    def process(self, env: simpy.Environment) -> Iterator[simpy.Event]:
+        """Each day with sessions: lose those closed, unstaffed or cancelled, run the rest, stop treated clocks."""
         rng = self.streams.for_unit("session_cancellation", self.name)
-        time_of_day = HUB_TIME_OF_DAY if self.is_hub else THEATRE_TIME_OF_DAY
+        week = self.week
         for day in range(self.horizon_days):
             sessions = self.sessions_on(day)
             if not sessions:
                 continue
-            now = day + time_of_day
-            if env.now < now:
-                yield env.timeout(now - env.now)
+            yield from wait_until(env, day, self.slot)
+            now = day + self.slot.day_fraction
             # one draw per planned session, whatever happens to it: keeps streams aligned across scenarios
             cancelled = (rng.random(len(sessions)) < self.session_cancellation_rate).tolist()
             n = len(sessions)
             closed = 0 if self.ring_fenced else int(round(self.closed_share_today * n))
-            staffed = services.staff.take_sessions(self.staff_row, n - closed)
+            staffed = self.staff.take_sessions(self.staff_row, n - closed)
             treated_today: list[int] = []
-            week = services.week
             week.theatre_sessions_planned += n
             if self.independent_sector:
                 week.independent_sector_sessions_planned += n
@@ -116,110 +119,90 @@ class TheatreSuite:
                 if cancelled[i]:
                     week.sessions_lost_cancelled += 1
                     continue
-                self.run_session(services, sessions[i], day, now, treated_today)
-            # Treated patients' keys have left the heaps, so their clock stops can be recorded together.
-            services.ledger.stop_admitted_batch(treated_today, day, self.site_index)
+                self.run_session(sessions[i], now, treated_today)
+            # Treated patients have left the lists, so their clock stops can be recorded together.
+            self.state.ledger.stop_admitted_batch(treated_today, day, self.site_index)
 
-    def run_session(self, services: "Services", specialty: int, day: int, now: float, treated_today: list[int]) -> int:
-        """Fill one session from the admitted list; treated patients are appended to `treated_today` (their
-        clock stops are recorded for the suite's whole day). Returns the number of cases treated."""
-        queues = services.admitted_queues
-        pool = self.site_index if services.pool_by_site else 0
-        heaps = queues.heaps[pool][specialty]
-        eligible_heap = heaps[1]
-        p = services.patients
-        status, minutes, inpatient = p.status, p.theatre_minutes, p.inpatient
-        cancellations, los, referred_site = p.cancellations_remaining, p.los_days, p.referred_site
-        waiting = queues.stage_status
-        treat = treated_today.append
-        beds = self.beds
-        site = self.site_index
-        bookable = self.bookable_minutes
-        turnaround = self.turnaround_minutes
+    def run_session(self, specialty: int, now: float, treated_today: list[int]) -> None:
+        """Fill one session from the head of the specialty's list by the session rule (sim.core.sessions), then add
+        its tallies to the week.
+
+        Treated patients are appended to `treated_today` (their clock stops are recorded for the suite's whole day);
+        those cancelled on the day or without a bed keep their place on the list.
+        """
+        patients = self.state.patients
+        minutes, inpatient, los = patients.theatre_minutes, patients.inpatient, patients.los_days
+        cancellations, referred_site = patients.cancellations_remaining, patients.referred_site
         speed = self.productivity_multiplier * self.productivity_today
-        pop, push = heapq.heappop, heapq.heappush
-        used = lost_to_beds = bed_days = 0.0
-        booked = treated = cancelled = no_bed = other_site = inpatients = 0
-        set_aside: list[tuple[list[int], int]] = []
-        hub = self.is_hub
+        turnaround, beds, site = self.turnaround_minutes, self.beds, self.site_index
+        booking = self.booking
+        booking.open()
+        head = self.lists[specialty]
+        treated = inpatients = cancelled = no_bed = other_site = 0
+        bed_days = minutes_lost_no_bed = 0.0
         while True:
-            # the next patient: a hub books only from the hub-eligible heap, a main theatre the better head
-            if hub:
-                heap = eligible_heap
-                while heap and status[heap[0] & ID_MASK] != waiting:
-                    pop(heap)
-                if not heap:
-                    break
-            else:
-                h0, h1 = heaps
-                while h0 and status[h0[0] & ID_MASK] != waiting:
-                    pop(h0)
-                while h1 and status[h1[0] & ID_MASK] != waiting:
-                    pop(h1)
-                if h0 and (not h1 or h0[0] < h1[0]):
-                    heap = h0
-                elif h1:
-                    heap = h1
-                else:
-                    break
-            key = heap[0]
-            pid = key & ID_MASK
-            need = minutes[pid] / speed
-            if booked and used + need > bookable:
+            pid = head.peek()
+            if pid < 0:
                 break
-            pop(heap)
-            booked += 1
-            used += need + turnaround
+            need = minutes[pid] / speed
+            if not booking.books(need):
+                break                              # stays first on the list, for the next session
+            head.take()
             if cancellations[pid]:
                 cancellations[pid] -= 1
                 cancelled += 1
-                set_aside.append((heap, key))
+                head.set_aside()
                 continue
             if inpatient[pid]:
                 if not beds.try_admit(now, los[pid]):
                     no_bed += 1
-                    lost_to_beds += need + turnaround
-                    set_aside.append((heap, key))
+                    minutes_lost_no_bed += need + turnaround
+                    head.set_aside()
                     continue
                 inpatients += 1
                 bed_days += los[pid]
-            treat(pid)
+            treated_today.append(pid)
             treated += 1
             other_site += referred_site[pid] != site
-        for heap, key in set_aside:
-            push(heap, key)
-        week = services.week
+        head.put_back()
+        self.count_session(booking, treated, inpatients, bed_days, cancelled, no_bed, minutes_lost_no_bed, other_site)
+
+    def count_session(self, booking: SessionBooking, treated: int, inpatients: int, bed_days: float,
+                      cancelled_on_day: int, no_bed: int, minutes_lost_no_bed: float,
+                      treated_at_other_site: int) -> None:
+        """Add one session's tallies to the week's counters, once the session is over (plain arguments rather than a
+        tally object: this runs for every session, and building an object each time costs about 1% of a run)."""
+        week = self.week
+        session_minutes = self.session_minutes
         week.theatre_sessions_run += 1
-        week.theatre_sessions_idle += booked == 0
+        week.theatre_sessions_idle += booking.cases == 0
         week.theatre_cases += treated
         week.theatre_cases_inpatient += inpatients
         week.elective_bed_days += bed_days
         if self.independent_sector:
             week.independent_sector_sessions_run += 1
             week.independent_sector_cases += treated
-        week.theatre_cancellations_on_day += cancelled
+        week.theatre_cancellations_on_day += cancelled_on_day
         week.theatre_slots_lost_no_bed += no_bed
-        week.sessions_lost_no_bed += min(lost_to_beds, self.session_minutes) / self.session_minutes
-        week.treated_at_other_site += other_site
-        week.theatre_minutes_booked += min(used, self.session_minutes)
-        week.theatre_minutes_available += self.session_minutes
-        if hub:
+        week.sessions_lost_no_bed += min(minutes_lost_no_bed, session_minutes) / session_minutes
+        week.treated_at_other_site += treated_at_other_site
+        week.theatre_minutes_booked += min(booking.minutes_used, session_minutes)
+        week.theatre_minutes_available += session_minutes
+        if self.is_hub:
             week.hub_sessions_run += 1
             week.hub_cases += treated
-        return treated
 
 
-def build_suites(scenario: Scenario, streams: Streams, bank_holidays: set[int], staff: "StaffRoster") -> list[TheatreSuite]:
-    """Main theatres of every site, then every surgical hub, each tied to its staff roster row."""
-    suites = [TheatreSuite(scenario, i, streams, bank_holidays, site.theatres, site.elective_beds, name)
+def build_suites(scenario: Scenario, streams: Streams, bank_holidays: set[int], state: SharedState,
+                 staff: StaffRoster) -> list[TheatreSuite]:
+    """Main theatres of every site, then every surgical hub, each staffed from its roster row."""
+    suites = [TheatreSuite(scenario, i, streams, bank_holidays, site.theatres, site.elective_beds, name, state, staff)
               for i, (name, site) in enumerate(scenario.sites.items())]
     if scenario.surgical_hubs:
         for name, hub in scenario.surgical_hubs.hubs.items():
             suites.append(TheatreSuite(
                 scenario, scenario.site_names.index(hub.host_site), streams, bank_holidays, hub.theatres,
-                hub.elective_beds, name, hub=True, opens_day=max(0, (hub.opens - scenario.start_date).days),
+                hub.elective_beds, name, state, staff, hub=True,
+                opens_day=max(0, (hub.opens - scenario.start_date).days),
                 productivity_multiplier=hub.productivity_multiplier))
-    sites = scenario.site_names
-    for suite in suites:
-        suite.staff_row = staff.row_for(suite.name, sites[suite.site_index])
     return suites

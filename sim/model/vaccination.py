@@ -1,6 +1,6 @@
 """Covid vaccination centres competing with elective care for staff.
 
-Doses are batched by centre and day (millions of doses, never one process each). Each day at 04:48:
+Doses are batched by centre and day (millions of doses, never one process each). Each day, at its slot (sim.model.day):
 1. Demand: people in each cohort (borough x age band) who are eligible and willing book at a daily rate;
    second doses fall due `min_dose_interval_days` after the first, for the share who take both.
 2. Capacity: each open centre's stations, staffed from its site's vaccinators (centres run by PCNs and
@@ -15,20 +15,17 @@ Doses are batched by centre and day (millions of doses, never one process each).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 
 import numpy as np
+import simpy
 
-from sim.scenario.schema import WEEKDAYS, Scenario
 from sim.core.rng import Streams
+from sim.model.activity import WeeklyActivity
+from sim.model.day import VACCINATION, wait_until
+from sim.model.staff import StaffRoster
+from sim.scenario.schema import WEEKDAYS, Scenario
 
-if TYPE_CHECKING:
-    import simpy
-
-    from sim.model.replication import Services
-    from sim.model.staff import StaffRoster
-
-VACCINATION_TIME_OF_DAY = 0.2
 CENTRE_KINDS = ("mass_vaccination_site", "hospital_hub", "pcn_site", "pharmacy", "mass_event")
 
 
@@ -104,8 +101,11 @@ def _allocate_grouped(capacity: np.ndarray, queued: np.ndarray, group: np.ndarra
 
 
 class VaccinationProgramme:
-    def __init__(self, sc: Scenario, streams: Streams, staff: "StaffRoster") -> None:
+    """Every vaccination centre and cohort; staffed from the sites' rosters, counted into the week."""
+
+    def __init__(self, sc: Scenario, streams: Streams, staff: StaffRoster, week: WeeklyActivity) -> None:
         self.sc = sc
+        self.week = week
         self.v = sc.vaccination
         self.enabled = self.v is not None
         self.streams = streams
@@ -164,16 +164,15 @@ class VaccinationProgramme:
             return any(d.toordinal() == date_ordinal for d in centre.event_dates)
         return WEEKDAYS[(self.sc.start_date.weekday() + day) % 7] in centre.open_weekdays
 
-    def process(self, env: "simpy.Environment", services: "Services") -> Iterator:
+    def process(self, env: simpy.Environment) -> Iterator[simpy.Event]:
+        """Each day: bookings, each open centre's capacity, then doses by cohort and centre."""
         if not self.enabled:
             return
         v = self.v
         rng = self.streams["vaccination"]
+        week = self.week
         for day in range(self.sc.horizon_days):
-            at = day + VACCINATION_TIME_OF_DAY
-            if env.now < at:
-                yield env.timeout(at - env.now)
-            week = services.week
+            yield from wait_until(env, day, VACCINATION)
             # 1. bookings (a surge campaign can lift the booking rate while it runs)
             surge = self.surge_active(day)
             rate = v.surge.booking_rate_per_day if surge and v.surge.booking_rate_per_day else v.booking_rate_per_day
@@ -232,8 +231,8 @@ class VaccinationProgramme:
             self.second_due[:, day + v.min_dose_interval_days] += takes_second
             doses = int(attended1.sum() + attended2.sum())
             week.vaccinations += doses
-            week.vaccinations_first += int(attended1.sum())
-            week.vaccinations_second += int(attended2.sum())
+            week.vaccinations_first_dose += int(attended1.sum())
+            week.vaccinations_second_dose += int(attended2.sum())
             week.vaccination_dna += int((served1 - attended1).sum() + (served2 - attended2).sum())
             week.vaccinations_by_cohort_first += attended1
             week.vaccinations_by_cohort_second += attended2

@@ -16,8 +16,14 @@ from typing import Literal
 
 import numpy as np
 
-from sim.model.patients import (REMOVED_OTHER, STOPPED_ADMITTED, STOPPED_NON_ADMITTED, WAITING_ADMITTED,
-                          WAITING_OUTPATIENT, PatientTable)
+from sim.model.patients import (
+    REMOVED_OTHER,
+    STOPPED_ADMITTED,
+    STOPPED_NON_ADMITTED,
+    WAITING_ADMITTED,
+    WAITING_OUTPATIENT,
+    PatientTable,
+)
 
 BookingPolicy = Literal["fifo", "longest_wait_first", "priority_then_longest_wait"]
 
@@ -40,7 +46,8 @@ def pack_keys(rank: np.ndarray, day: np.ndarray, ids: np.ndarray) -> np.ndarray:
 class BookingQueues:
     """A family of heaps, two per (pool, specialty) -- not hub-eligible, hub-eligible -- ordered by the policy.
 
-    Main theatres book the better of the two heads; surgical hubs book only from the eligible heap.
+    Main theatres book the better of the two heads; surgical hubs book only from the eligible heap. Sessions read a
+    list through `head` (a `ListHead`), so the heaps and their packed keys stay private to this module.
 
     `stage_status` is the status a patient must still have to be served from these heaps; anyone
     else found at the top has left by another route and is discarded.
@@ -51,7 +58,13 @@ class BookingQueues:
         self.policy = policy
         self.patients = patients
         self.stage_status = stage_status
-        self.heaps: list[list[list[list[int]]]] = [[[[], []] for _ in range(n_specialties)] for _ in range(n_pools)]
+        self.n_specialties = n_specialties
+        self._heaps: list[list[list[list[int]]]] = [[[[], []] for _ in range(n_specialties)] for _ in range(n_pools)]
+
+    def head(self, pool: int, specialty: int, hub_only: bool) -> ListHead:
+        """The head of one (pool, specialty) list as a session books from it: hub-eligible patients only, or all."""
+        not_eligible, eligible = self._heaps[pool][specialty]
+        return ListHead(eligible, None if hub_only else not_eligible, self.patients.status, self.stage_status)
 
     def keys_for_batch(self, ids: np.ndarray, entry_day: np.ndarray, clock_start: np.ndarray,
                        priority: np.ndarray) -> np.ndarray:
@@ -74,8 +87,20 @@ class BookingQueues:
             if len(chosen):
                 self.push_keys(pool, specialty, flag, chosen.tolist())
 
+    def push_grouped(self, pool: np.ndarray, specialty: np.ndarray, eligible: np.ndarray, keys: np.ndarray) -> None:
+        """Put keys of many lists on at once (the start list): each group's keys in their given order."""
+        n_specs = self.n_specialties
+        group = (pool * n_specs + specialty) * 2 + eligible
+        order = np.argsort(group, kind="stable")
+        group, keys = group[order], keys[order]
+        bounds = [0, *(np.flatnonzero(np.diff(group)) + 1).tolist(), len(keys)]
+        key_list = keys.tolist()
+        for start, stop in zip(bounds[:-1], bounds[1:]):
+            g = int(group[start])
+            self.push_keys((g // 2) // n_specs, (g // 2) % n_specs, g % 2, key_list[start:stop])
+
     def push_keys(self, pool: int, specialty: int, eligible: int, keys: list[int]) -> None:
-        heap = self.heaps[pool][specialty][eligible]
+        heap = self._heaps[pool][specialty][eligible]
         if len(keys) > len(heap):
             heap.extend(keys)
             heapq.heapify(heap)
@@ -83,6 +108,63 @@ class BookingQueues:
             push = heapq.heappush
             for k in keys:
                 push(heap, k)
+
+
+class ListHead:
+    """One booking list as a session books from it: the next patient, taking them off the list, and keeping the
+    places of those taken but not treated (cancelled on the day, or no bed), who go back when the session is done.
+
+    Lazy deletion happens here: a patient at the top whose status is no longer the list's stage has left by
+    another route and is dropped. A head may be kept and reused from session to session.
+    """
+
+    __slots__ = ("_eligible", "_not_eligible", "_status", "_waiting", "_heap", "_taken", "_set_aside")
+
+    def __init__(self, eligible: list[int], not_eligible: list[int] | None, status: bytearray, waiting: int) -> None:
+        self._eligible = eligible            # the hub-eligible heap
+        self._not_eligible = not_eligible    # the other heap, or None for a hub (eligible patients only)
+        self._status = status
+        self._waiting = waiting
+        self._heap = eligible                # the heap `peek` found the next patient in
+        self._taken = 0                      # the key of the patient `take` took last
+        self._set_aside: list[tuple[list[int], int]] = []
+
+    def peek(self) -> int:
+        """The next patient's id (the better of the two heads when both lists are booked from), or -1 if none."""
+        status, waiting, pop = self._status, self._waiting, heapq.heappop
+        h1 = self._eligible
+        while h1 and status[h1[0] & ID_MASK] != waiting:
+            pop(h1)
+        h0 = self._not_eligible
+        if h0 is None:
+            if not h1:
+                return -1
+            self._heap = h1
+            return h1[0] & ID_MASK
+        while h0 and status[h0[0] & ID_MASK] != waiting:
+            pop(h0)
+        if h0 and (not h1 or h0[0] < h1[0]):
+            self._heap = h0
+            return h0[0] & ID_MASK
+        if h1:
+            self._heap = h1
+            return h1[0] & ID_MASK
+        return -1
+
+    def take(self) -> None:
+        """Take the patient `peek` gave off the list."""
+        self._taken = heapq.heappop(self._heap)
+
+    def set_aside(self) -> None:
+        """The patient taken last keeps their place: they go back on the list at `put_back`."""
+        self._set_aside.append((self._heap, self._taken))
+
+    def put_back(self) -> None:
+        """Return everyone set aside to their places; the session is done with the list."""
+        push = heapq.heappush
+        for heap, key in self._set_aside:
+            push(heap, key)
+        self._set_aside.clear()
 
 
 class OutpatientQueues:

@@ -17,8 +17,8 @@ Rules, for each calibrated site and specialty s:
   booking rule fits in a session (`booked_cases_per_session`) x (1 - on_the_day_cancellation_rate)
   x (1 - session_cancellation_rate). `sessions_by_weekday`: the sum rounded to the nearest whole session (halves
   up; at least 1 when any is needed), spread over the weekdays in proportion to the site's existing pattern by
-  sim.core.apportion (Monday to Friday if it had none). `specialty_session_shares`: each specialty's sessions
-  over the sum, i.e. in proportion to the theatre minutes its cases need with their turnarounds and packing
+  sim.core.apportionment.apportion (Monday to Friday if it had none). `specialty_session_shares`: each specialty's
+  sessions over the sum, i.e. in proportion to the theatre minutes its cases need with their turnarounds and packing
   (4 decimals, the largest share taking the rounding).
 - First outpatient slots a week = (Part_1A_s + Part_1B_s) x 12 / 52 x slots used per attended appointment,
   rounded to 0.1. In the model every pathway gets its decision to treat or its clock stop at a first
@@ -51,7 +51,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.core.apportion import apportion
+from sim.core.apportionment import apportion
+from sim.core.sessions import mean_cases_per_session
 from sim.scenario.rtt_start_list import RttStartList
 from sim.scenario.schema import WEEKDAYS, Scenario, ScenarioError, Specialty, TheatreTemplate, Weekday
 
@@ -107,7 +108,7 @@ def _lognormal(mean: float, cv: float, z: np.ndarray) -> np.ndarray:
 def booked_cases_per_session(inpatient_share: float, day_case_minutes: tuple[float, float],
                              inpatient_minutes: tuple[float, float], bookable_minutes: float,
                              turnaround_minutes: float, productivity: float = 1.0) -> float:
-    """Mean cases a session books under the model's rule (sim.model.theatres.TheatreSuite.run_session).
+    """Mean cases a session books under the model's rule (sim.core.sessions, which the theatres run).
 
     Why not bookable / (mean minutes + turnaround): a session takes cases while their minutes fit, always takes its
     first, and the first case that does not fit opens the next session, so whole cases fill fewer minutes than the
@@ -117,20 +118,18 @@ def booked_cases_per_session(inpatient_share: float, day_case_minutes: tuple[flo
     time); the last, possibly cut-short session is left out. Minutes are divided by `productivity` (a hub's
     multiplier) as the model does; turnarounds are not.
     """
+    minutes = packing_stream(inpatient_share, day_case_minutes, inpatient_minutes, productivity)
+    booked = mean_cases_per_session(minutes.tolist(), bookable_minutes, turnaround_minutes)
+    return booked if booked is not None else bookable_minutes / (float(minutes.mean()) + turnaround_minutes)
+
+
+def packing_stream(inpatient_share: float, day_case_minutes: tuple[float, float],
+                   inpatient_minutes: tuple[float, float], productivity: float = 1.0) -> np.ndarray:
+    """The fixed stream of case minutes `booked_cases_per_session` books sessions from (fixed seed)."""
     rng = np.random.default_rng(PACKING_SEED)
     inpatient = rng.random(PACKING_CASES) < inpatient_share
     z = rng.standard_normal(PACKING_CASES)
-    minutes = np.where(inpatient, _lognormal(*inpatient_minutes, z), _lognormal(*day_case_minutes, z)) / productivity
-    # used[k]: minutes taken by cases 0..k-1 with their turnarounds. A session opened by case i also takes case
-    # k > i while used[k] - used[i] + minutes[k] <= bookable, i.e. used[k + 1] <= used[i] + bookable + turnaround.
-    used = np.concatenate([[0.0], np.cumsum(minutes + turnaround_minutes)])
-    limit = used[:-1] + bookable_minutes + turnaround_minutes
-    ends = np.maximum(np.searchsorted(used, limit, side="right") - 1, np.arange(1, PACKING_CASES + 1)).tolist()
-    first = sessions = 0
-    while ends[first] < PACKING_CASES:
-        first = ends[first]
-        sessions += 1
-    return first / sessions if sessions else bookable_minutes / (float(minutes.mean()) + turnaround_minutes)
+    return np.where(inpatient, _lognormal(*inpatient_minutes, z), _lognormal(*day_case_minutes, z)) / productivity
 
 
 def slots_per_attendance(scenario: Scenario) -> float:

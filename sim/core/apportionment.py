@@ -1,7 +1,7 @@
-"""Whole numbers in proportion to shares: the one rounding rule for splitting a count of sessions.
+"""Whole numbers split by shares: the divisor method every timetable in the project is apportioned with.
 
-Used where a timetable is built (sim.model.theatres) and where one is calibrated (sim.scenario.calibration), so
-both split sessions the same way.
+Here, below the scenario layer, because both the model (a suite's weekly timetable) and the scenario build
+(the RTT calibration's weekday spread) need the same rule.
 """
 from __future__ import annotations
 

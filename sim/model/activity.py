@@ -1,0 +1,128 @@
+"""The week's activity counters: one long-lived object the services count into and the monitor resets each Sunday.
+
+Every field is a column of weekly.csv with the same name, in field order, so a new counted measure is one field here
+plus the code that counts it. A field's metadata can round its value (`decimals`), give its value another form
+(`as_column`), spread an array over one column per label (`labels`, named by the monitor), or keep it out of the
+table (`column=False`: a numerator of a derived column, or counts the monitor reports elsewhere).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+
+def _counter(default: float = 0, *, decimals: int | None = None,
+             as_column: Callable[[Any], Any] | None = None) -> Any:
+    """A counter shown as its own column of weekly.csv."""
+    return dataclasses.field(default=default, metadata={"column": True, "decimals": decimals, "as_column": as_column})
+
+
+def _internal(default: float = 0) -> Any:
+    """A counter the monitor uses but does not show as a column of its own."""
+    return dataclasses.field(default=default, metadata={"column": False})
+
+
+def _by_label(labels: str, prefix: str, as_column: Callable[[Any], Any] | None = None) -> Any:
+    """An array of counters shown as one column per label, `<prefix>_<label>` (`labels` names the monitor's list)."""
+    return dataclasses.field(default=None, metadata={"column": True, "labels": labels, "prefix": prefix,
+                                                     "as_column": as_column})
+
+
+def _by_label_internal() -> Any:
+    return dataclasses.field(default=None, metadata={"column": False})
+
+
+def _target_column(value: float) -> float:
+    """A weekly target is shown to the whole dose, and as missing in weeks without one."""
+    return round(value) if value else math.nan
+
+
+def _per_day(value: float) -> float:
+    """Person-days in the week shown as people present on an average day."""
+    return round(float(value) / 7, 1)
+
+
+@dataclasses.dataclass(eq=False)
+class WeeklyActivity:
+    """Service activity counted during one week. Reset in place each week, never replaced: a service may keep it."""
+
+    n_staff_groups: int = dataclasses.field(default=0, metadata={"column": False, "size": True})
+    n_cohorts: int = dataclasses.field(default=0, metadata={"column": False, "size": True})
+    n_centre_kinds: int = dataclasses.field(default=0, metadata={"column": False, "size": True})
+    outpatient_attendances: int = _counter()
+    outpatient_dna: int = _counter()
+    outpatient_virtual: int = _counter()
+    theatre_sessions_planned: int = _counter()
+    theatre_sessions_run: int = _counter()
+    theatre_sessions_idle: int = _counter()
+    sessions_lost_covid: int = _counter()
+    sessions_lost_staff: int = _counter()
+    sessions_lost_cancelled: int = _counter()
+    sessions_lost_no_bed: float = _counter(0.0, decimals=3)    # session-equivalents of minutes lost for want of a bed
+    theatre_cases: int = _counter()
+    theatre_cases_inpatient: int = _counter()
+    theatre_cancellations_on_day: int = _counter()
+    theatre_slots_lost_no_bed: int = _counter()
+    treated_at_other_site: int = _counter()
+    theatre_minutes_booked: float = _internal(0.0)
+    theatre_minutes_available: float = _internal(0.0)
+    hub_sessions_run: int = _counter()
+    hub_cases: int = _counter()
+    theatre_sessions_weekend_planned: int = _counter()
+    independent_sector_sessions_planned: int = _counter()
+    independent_sector_sessions_run: int = _counter()
+    independent_sector_cases: int = _counter()
+    elective_bed_days: float = _counter(0.0, decimals=1)
+    staff_redeployed_to_vaccination: int = _counter()
+    vaccinations: int = _counter()
+    vaccinations_first_dose: int = _counter()
+    vaccinations_second_dose: int = _counter()
+    vaccinations_by_kind: list[int] = _by_label("centre_kinds", prefix="vaccinations")
+    vaccination_dna: int = _counter()
+    vaccination_capacity: int = _counter()
+    vaccination_target: float = _counter(0.0, as_column=_target_column)
+    vaccination_wait_minutes_total: float = _internal(0.0)
+    vaccination_station_hours: float = _counter(0.0, decimals=1)
+    staff_present: np.ndarray = _by_label("staff_groups", prefix="staff_present",
+                                                    as_column=_per_day)       # person-days by staff group
+    vaccinations_by_cohort_first: np.ndarray = _by_label_internal()
+    vaccinations_by_cohort_second: np.ndarray = _by_label_internal()
+
+    def __post_init__(self) -> None:
+        self.staff_present = np.zeros(self.n_staff_groups, dtype=np.int64)
+        self.vaccinations_by_kind = [0] * self.n_centre_kinds       # a list: counted one centre at a time
+        self.vaccinations_by_cohort_first = np.zeros(self.n_cohorts, dtype=np.int64)
+        self.vaccinations_by_cohort_second = np.zeros(self.n_cohorts, dtype=np.int64)
+
+    def reset(self) -> None:
+        """Zero every counter in place, arrays included, for the next week."""
+        for field in dataclasses.fields(self):
+            if field.metadata.get("size"):
+                continue
+            value = getattr(self, field.name)
+            if isinstance(value, np.ndarray):
+                value[:] = 0
+            elif isinstance(value, list):
+                value[:] = [0] * len(value)
+            else:
+                setattr(self, field.name, field.default)
+
+
+def activity_columns(week: WeeklyActivity, labels: dict[str, list[str]]) -> Iterator[tuple[str, str, Any]]:
+    """(counter, column, value) for every column the week's counters make, in field order."""
+    for field in dataclasses.fields(week):
+        meta = field.metadata
+        if not meta.get("column"):
+            continue
+        value = getattr(week, field.name)
+        show = meta.get("as_column")
+        if "labels" in meta:
+            for label, v in zip(labels[meta["labels"]], value):
+                yield field.name, f"{meta['prefix']}_{label}", show(v) if show else v
+            continue
+        if meta.get("decimals") is not None:
+            value = round(value, meta["decimals"])
+        yield field.name, field.name, show(value) if show else value

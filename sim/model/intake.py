@@ -1,0 +1,51 @@
+"""New pathways onto the lists: the patient table, the ledger, the removal schedule and the right queue.
+
+The one way in, used for the start list at time 0 and for each day's referrals, so that every pathway is counted by
+the ledger and filed for removal the same way whichever route it came by.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from sim.model.patients import WAITING_ADMITTED, WAITING_OUTPATIENT
+from sim.model.removals import RemovalSchedule
+from sim.model.state import SharedState
+from sim.model.waiting_list import MAX_PATIENTS
+
+
+class PathwayIntake:
+    """Puts batches of new pathways on the lists (outpatient or admitted stage by status)."""
+
+    def __init__(self, state: SharedState, removals: RemovalSchedule) -> None:
+        self.state = state
+        self.removals = removals
+
+    def add(self, attrs: dict[str, np.ndarray], status: int | np.ndarray, count_as_clock_starts: bool) -> None:
+        """Add a batch drawn by `sim.model.referrals.draw_pathways`; referrals count as clock starts, the start
+        list (already waiting at time 0) does not."""
+        state = self.state
+        attrs = dict(attrs)
+        removal_day = attrs.pop("removal_day")
+        n = len(attrs["clock_start_day"])
+        if state.patients.n + n > MAX_PATIENTS:
+            raise OverflowError(f"more than {MAX_PATIENTS:,} pathways in one replication")
+        status_arr = np.full(n, status, dtype=np.uint8) if np.isscalar(status) else status
+        ids = state.patients.append(status_arr, **attrs)
+        state.ledger.start_clocks(attrs["clock_start_day"], attrs["specialty"], status_arr)
+        if count_as_clock_starts:
+            state.ledger.count_clock_starts(n)
+        self.removals.add(ids, removal_day)
+        site, spec = attrs["referred_site"].astype(np.int64), attrs["specialty"].astype(np.int64)
+        cs, priority = attrs["clock_start_day"], attrs["priority"]
+        waiting_op = status_arr == WAITING_OUTPATIENT
+        if waiting_op.any():
+            state.outpatient_queues.add_batch(ids[waiting_op], site[waiting_op], spec[waiting_op],
+                                              priority[waiting_op], cs[waiting_op])
+        on_admitted = status_arr == WAITING_ADMITTED
+        if on_admitted.any():
+            # Start-list patients: their decision-to-treat date is unknown, so it is taken as the clock start.
+            pools = site if state.pool_by_site else np.zeros(n, dtype=np.int64)
+            queues = state.admitted_queues
+            keys = queues.keys_for_batch(ids[on_admitted], cs[on_admitted], cs[on_admitted], priority[on_admitted])
+            queues.push_grouped(pools[on_admitted], spec[on_admitted],
+                                attrs["hub_eligible"][on_admitted].astype(np.int64), keys)
