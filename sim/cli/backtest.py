@@ -1,9 +1,14 @@
-"""`backtest`: start from an observed month's RTT waiting list, simulate forward, compare with later months.
+"""`backtest`: the simulation beside published figures, in one of two forms.
 
     python run_sim.py backtest FILE.yaml --observed RTT_CSV [RTT_CSV ...] [--replications N] [--out DIR]
+    python run_sim.py backtest FILE.yaml --monthly CSV [--window YYYY-MM:YYYY-MM] [--holdout-from YYYY-MM] ...
 
-The rules (which month starts, the start date and horizon, the metrics, MAPE) are in sim.outputs.backtest.
-Writes (atomically): backtest.csv, backtest_errors.csv, backtest.png, weekly.csv, scenario.yaml, manifest.json.
+`--observed`: start from the earliest RTT Full CSV's waiting list and compare with the later months (rules in
+sim.outputs.backtest). `--monthly`: run the scenario as written and compare its monthly clock starts, completions,
+list and long waits with a tidy monthly series (sim.scenario.observed), with the error over the window and over
+held-out months reported apart (rules in sim.outputs.monthly_fit).
+Writes (atomically): backtest.csv (RTT form) or backtest_monthly.csv (monthly form), backtest_errors.csv,
+backtest.png, weekly.csv, scenario.yaml, manifest.json.
 """
 from __future__ import annotations
 
@@ -14,13 +19,25 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from sim.cli.options import add_run_options, executor_for, output_folder, progress_reporter
 from sim.experiment.replications import run_replications
 from sim.outputs.backtest import build_backtest_scenario, compare, errors_table, later_months, observed_metrics
-from sim.outputs.charts import backtest_chart
+from sim.outputs.charts import backtest_chart, monthly_backtest_chart
+from sim.outputs.monthly_fit import (
+    HELD_OUT,
+    compare_monthly,
+    monthly_errors,
+    months_covered,
+    parse_month,
+    parse_month_window,
+    simulated_monthly,
+)
 from sim.outputs.run_folder import (
     BACKTEST_CSV,
     BACKTEST_ERRORS_CSV,
+    BACKTEST_MONTHLY_CSV,
     BACKTEST_PNG,
     PARAMETERS_CSV,
     WEEKLY_CSV,
@@ -29,7 +46,10 @@ from sim.outputs.run_folder import (
     write_manifest,
     write_resolved_scenario,
 )
+from sim.scenario.build import check_draws, load_scenario
 from sim.scenario.intervals import describe_uncertainty, without_parameter_uncertainty
+from sim.scenario.observed import ObservedDataError, load_observed
+from sim.scenario.schema import ScenarioError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -37,14 +57,40 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("backtest", help="start from an observed RTT month and compare the simulation with later "
                                         "months")
     p.add_argument("scenario", type=Path, help="scenario YAML file (its start_list gives providers and mapping)")
-    p.add_argument("--observed", type=Path, nargs="+", required=True, metavar="RTT_CSV",
-                   help="RTT Full CSV files, one per month; the earliest is the start list")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--observed", type=Path, nargs="+", metavar="RTT_CSV",
+                        help="RTT Full CSV files, one per month; the earliest is the start list")
+    source.add_argument("--monthly", type=Path, metavar="CSV",
+                        help="a tidy monthly series (e.g. data/observed/nwl_monthly.csv); the scenario runs as "
+                             "written and its months are compared")
+    p.add_argument("--window", type=_month_window, metavar="YYYY-MM:YYYY-MM",
+                   help="with --monthly: the months to compare (default: every month both have)")
+    p.add_argument("--holdout-from", type=_month, metavar="YYYY-MM",
+                   help="with --monthly: months from this one on are reported apart, as held out")
     add_run_options(p, report=False)
     p.set_defaults(handler=run_backtest)
 
 
+def _month_window(text: str) -> tuple[pd.Period, pd.Period]:
+    try:
+        return parse_month_window(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _month(text: str) -> pd.Period:
+    try:
+        return parse_month(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def run_backtest(args: argparse.Namespace) -> int:
     """The `backtest` command. Bad scenario or data: ScenarioError (exit 2 in sim.cli.main), nothing written."""
+    if args.monthly is not None:
+        return run_monthly_backtest(args)
+    if args.window is not None or args.holdout_from is not None:
+        raise ScenarioError(["--window and --holdout-from go with --monthly (a tidy monthly series)"])
     if args.out is not None:
         check_out_dir(args.out)
     built, extracts, notes = build_backtest_scenario(args.scenario, list(args.observed), list(args.overrides),
@@ -95,5 +141,87 @@ def run_backtest(args: argparse.Namespace) -> int:
         shown = "n/a (observed 0 every month)" if math.isnan(r.mape_percent) else f"{r.mape_percent:.1f}%"
         extra = f" ({r.months_skipped} month(s) with observed 0 left out)" if r.months_skipped else ""
         print(f"  MAPE {r.metric}: {shown}{extra}")
+    print(f"Results: {final}")
+    return 0
+
+
+def run_monthly_backtest(args: argparse.Namespace) -> int:
+    """`backtest --monthly`: the scenario as written against a tidy monthly series, window and held-out months
+    apart. A bad series or scenario is refused before anything runs (exit 2), and nothing is written."""
+    if args.out is not None:
+        check_out_dir(args.out)
+    try:
+        observed = load_observed(args.monthly)
+    except ObservedDataError as exc:
+        raise ScenarioError([f"--monthly {line}" for line in exc.problems]) from None
+    if args.window is not None:
+        first, last = args.window
+        try:
+            observed = observed.window(first, last)
+        except ValueError as exc:
+            raise ScenarioError([f"--window: {exc}"]) from None
+    if args.holdout_from is not None and not any(m >= args.holdout_from for m in observed.months):
+        raise ScenarioError([f"--holdout-from {args.holdout_from}: no observed month from then on "
+                             f"(the series ends {observed.months[-1]})"])
+    overrides = list(args.overrides)
+    if args.replications is not None:
+        overrides.append(f"run.replications={args.replications}")
+    if args.seed is not None:
+        overrides.append(f"run.seed={args.seed}")
+    built = load_scenario(args.scenario, overrides)
+    scenario = built.scenario
+    if args.fix_parameters:
+        scenario = without_parameter_uncertainty(scenario)
+    check_draws(scenario, scenario.run.seed, scenario.run.replications, source=args.scenario)
+    last_day = scenario.start_date + dt.timedelta(days=7 * scenario.horizon_weeks - 1)
+    if not set(months_covered(scenario.start_date, last_day)) & set(observed.months):
+        raise ScenarioError([f"{args.scenario}: the run ({scenario.start_date} to {last_day}) covers no whole month "
+                             f"of {args.monthly} ({observed.months[0]} to {observed.months[-1]}); change "
+                             "start_date or horizon_weeks, or the --window"])
+    final = output_folder(args, f"{scenario.name}-backtest")
+    if not args.quiet:
+        print(describe_uncertainty(scenario.parameter_intervals), file=sys.stderr)
+        for line in built.notes:
+            print(line, file=sys.stderr)
+        print(f"Backtesting {scenario.name} against {args.monthly}: {scenario.run.replications} replications, "
+              f"seed {scenario.run.seed}, {scenario.horizon_weeks} weeks", file=sys.stderr)
+    started = dt.datetime.now().astimezone()
+    t0 = time.perf_counter()
+    with executor_for(args) as runner:
+        result = run_replications(scenario, executor=runner,
+                                  on_done=progress_reporter(args, scenario.name, scenario.run.replications))
+    monthly = simulated_monthly(result.weekly, scenario.start_date)
+    table = compare_monthly(monthly, observed, args.holdout_from)
+    errors = monthly_errors(table)
+    with atomic_run_dir(final) as folder:
+        write_resolved_scenario(folder, built.raw)
+        result.weekly.to_csv(folder / WEEKLY_CSV, index=False)
+        if len(result.parameters):
+            result.parameters.to_csv(folder / PARAMETERS_CSV, index=False)
+        table.to_csv(folder / BACKTEST_MONTHLY_CSV, index=False)
+        errors.to_csv(folder / BACKTEST_ERRORS_CSV, index=False)
+        monthly_backtest_chart(table, args.holdout_from, scenario.title, str(args.monthly.name)).savefig(
+            folder / BACKTEST_PNG, dpi=110)
+        write_manifest(folder, scenario=scenario.name, scenario_files=[str(args.scenario)], kind="backtest_monthly",
+                       observed_files=[str(args.monthly)], start_date=scenario.start_date,
+                       window=[str(observed.months[0]), str(observed.months[-1])],
+                       holdout_from=None if args.holdout_from is None else str(args.holdout_from),
+                       overrides=args.overrides, seed=scenario.run.seed, replications=result.replications,
+                       jobs=args.jobs, executor=args.executor, pathways_simulated=result.pathways_simulated,
+                       notes=built.notes, uncertainty=describe_uncertainty(scenario.parameter_intervals),
+                       parameters_fixed_at_midpoints=bool(args.fix_parameters),
+                       mape_percent={f"{r.series}/{r.period}": (None if math.isnan(r.mape_percent)
+                                                                else round(r.mape_percent, 2))
+                                     for r in errors.itertuples()},
+                       wall_time_seconds=round(time.perf_counter() - t0, 2),
+                       started_at=started.isoformat(timespec="seconds"),
+                       finished_at=dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+    months = sorted(set(table["month"]))
+    print(f"Backtest of {scenario.title} against {args.monthly.name}, {months[0]} to {months[-1]}, "
+          f"{scenario.run.replications} replications (MAPE of the median):")
+    for r in errors.itertuples():
+        shown = "n/a (no usable month)" if math.isnan(r.mape_percent) else f"{r.mape_percent:.1f}%"
+        where = "held out" if r.period == HELD_OUT else "window"
+        print(f"  {r.series:<20} {where:<9} {shown:>8}  ({r.months_used} month(s); mean error {r.mean_error:+,.0f})")
     print(f"Results: {final}")
     return 0

@@ -25,6 +25,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from sim.outputs.backtest import METRIC_TITLES, METRICS
+from sim.outputs.monthly_fit import SERIES_TITLES
 
 if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType  # names of rc settings; only recent matplotlib has it
@@ -472,6 +473,42 @@ def backtest_chart(table: pd.DataFrame, start_label: str, start_census: dt.date,
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     axes[0].legend(fontsize=8, loc="lower left")
     fig.suptitle(f"{title}: backtest from {start_label}", fontsize=12)
+    fig.tight_layout()
+    return fig
+
+
+def monthly_backtest_chart(table: pd.DataFrame, holdout_from: pd.Period | None, title: str,
+                           source: str) -> Figure:
+    """Observed months (points) against the simulated median (line) and 5th-95th percentile band, one panel per
+    series compared; held-out months shaded."""
+    series = list(dict.fromkeys(table["series"]))
+    ncols = min(3, len(series))
+    nrows = -(-len(series) // ncols)
+    fig = Figure(figsize=(4.4 * ncols, 3.4 * nrows + 0.8))
+    FigureCanvasAgg(fig)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, sharex=True, squeeze=False)).ravel()
+    for ax, name in zip(axes, series, strict=False):   # a grid may have more panels than series
+        part = table[table["series"] == name]
+        dates = [pd.Period(m, freq="M").end_time.date() for m in part["month"]]
+        ax.fill_between(dates, part["simulated_p05"], part["simulated_p95"], color=NHS["light_blue"], alpha=0.35,
+                        linewidth=0, label="simulated, 5th-95th percentile")
+        ax.plot(dates, part["simulated_median"], color=NHS["blue"], linewidth=2, label="simulated median")
+        ax.plot(dates, part["observed"], "o", color=NHS["dark_grey"], markersize=5, label="published")
+        if holdout_from is not None:
+            ax.axvspan(holdout_from.start_time.date(), max(dates) + dt.timedelta(days=15), color=NHS["pale_grey"],
+                       alpha=0.6, linewidth=0, label="held out")
+        ax.set_title(SERIES_TITLES.get(name, name), fontsize=10)
+        top = np.nanmax(np.concatenate([part["observed"].to_numpy(float), part["simulated_p95"].to_numpy(float)]))
+        ax.set_ylim(0, max(1.0, float(top)) * 1.08)
+        ax.grid(True, color=NHS["pale_grey"])
+        ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
+        locator = mdates.AutoDateLocator(maxticks=6)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    for ax in axes[len(series):]:
+        ax.set_visible(False)
+    axes[0].legend(fontsize=8, loc="lower left")
+    fig.suptitle(f"{title}: simulated against {source}", fontsize=12)
     fig.tight_layout()
     return fig
 

@@ -43,6 +43,7 @@ SWEEP_CSV = "sweep.csv"                         # `sweep`: one row per combinati
 SWEEP_HEATMAP_PNG = "sweep_heatmap.png"
 BACKTEST_CSV = "backtest.csv"                   # `backtest`: simulated against observed, month by month
 BACKTEST_ERRORS_CSV = "backtest_errors.csv"
+BACKTEST_MONTHLY_CSV = "backtest_monthly.csv"     # `backtest --monthly`: simulated against a monthly series
 BACKTEST_PNG = "backtest.png"
 SCENARIO_YAML = "scenario.yaml"                 # the resolved scenario (one scenario)
 SCENARIOS_DIR = "scenarios"                     # the resolved scenarios, one NAME.yaml each (`compare`)
