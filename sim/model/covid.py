@@ -15,7 +15,7 @@ clinics and theatres run:
 from __future__ import annotations
 
 import datetime as dt
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import simpy

@@ -14,8 +14,8 @@ decides who gets a list's head and a roster's cover. Moving a slot moves results
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import simpy
 

@@ -6,7 +6,8 @@ column) and become a DataFrame once, after the run.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import simpy

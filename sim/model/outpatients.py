@@ -7,7 +7,7 @@ rebooked, keeping their place (the clock keeps running). An attended appointment
 """
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import simpy

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 import simpy
@@ -44,7 +44,7 @@ class PathwayParameters:
     removal_hazard_per_week: np.ndarray
 
     @classmethod
-    def from_scenario(cls, sc: Scenario) -> "PathwayParameters":
+    def from_scenario(cls, sc: Scenario) -> PathwayParameters:
         specs = list(sc.specialties.values())
         sites = sc.site_names
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import deque
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import simpy

@@ -14,7 +14,7 @@ stay), have ring-fenced beds, open on a date, and run before the main theatres s
 """
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import simpy
 

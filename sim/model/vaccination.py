@@ -15,7 +15,7 @@ Doses are batched by centre and day (millions of doses, never one process each).
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import simpy
