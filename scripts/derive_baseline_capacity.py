@@ -35,7 +35,8 @@ from sim.scenario.yaml_files import load_raw
 OUTPATIENT_MARGIN = 1.06
 THEATRE_MARGIN = 1.08
 BED_HEADROOM = 1.3
-PACKING_EFFICIENCY = 0.86     # share of bookable minutes filled with whole cases (measured: 0.73 of 0.85 in a baseline run)
+# share of bookable minutes filled with whole cases (measured: 0.73 of 0.85 in a baseline run)
+PACKING_EFFICIENCY = 0.86
 SHARE_DECIMALS = 3
 THEATRE_WEEKDAYS = WEEKDAYS[:5]
 

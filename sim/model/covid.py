@@ -79,7 +79,8 @@ class CovidPressure:
         if covid and covid.critical_care:
             cc = covid.critical_care
             census = self.site_inpatients * cc.share_of_covid_inpatients
-            self.closed_share = np.where(census > cc.closure_threshold_patients_per_site, cc.share_of_sessions_closed, 0.0)
+            self.closed_share = np.where(census > cc.closure_threshold_patients_per_site,
+                                         cc.share_of_sessions_closed, 0.0)
         self.productivity = np.ones(sc.horizon_days)
         if covid and covid.infection_control:
             ic = covid.infection_control
@@ -87,7 +88,8 @@ class CovidPressure:
         self.suppression = np.zeros(sc.horizon_days)
         if covid and covid.referral_suppression:
             rs = covid.referral_suppression
-            self.suppression = rs.share_suppressed_at_reference * np.minimum(1.0, self.ics_inpatients / rs.reference_inpatients)
+            self.suppression = rs.share_suppressed_at_reference * np.minimum(
+                1.0, self.ics_inpatients / rs.reference_inpatients)
 
     @property
     def active(self) -> bool:

@@ -141,6 +141,8 @@ class WeeklyMonitor:
                 "week": week, "borough": borough, "age_band": band,
                 "first_doses": int(act.vaccinations_by_cohort_first[i]),
                 "second_doses": int(act.vaccinations_by_cohort_second[i]),
-                "coverage_first_dose": round((self.base_first[i] + self._cumulative_first[i]) / pop, 4) if pop else float("nan"),
-                "coverage_second_dose": round((self.base_second[i] + self._cumulative_second[i]) / pop, 4) if pop else float("nan"),
+                "coverage_first_dose":
+                    round((self.base_first[i] + self._cumulative_first[i]) / pop, 4) if pop else float("nan"),
+                "coverage_second_dose":
+                    round((self.base_second[i] + self._cumulative_second[i]) / pop, 4) if pop else float("nan"),
             })

@@ -71,7 +71,8 @@ class PathwayParameters:
             dna_face_to_face=sc.outpatients.dna_rate_face_to_face,
             dna_virtual=sc.outpatients.dna_rate_virtual,
             cancellation_rate=sc.theatre_rules.on_the_day_cancellation_rate,
-            hub_max_los_days=sc.surgical_hubs.inpatient_max_los_days if sc.surgical_hubs and sc.surgical_hubs.hubs else -1.0,
+            hub_max_los_days=(sc.surgical_hubs.inpatient_max_los_days if sc.surgical_hubs and sc.surgical_hubs.hubs
+                              else -1.0),
             removal_band_starts_weeks=np.array([b.from_weeks for b in bands] or [0.0]),
             removal_hazard_per_week=np.array([-math.log1p(-b.weekly_rate) if b.weekly_rate < 1 else np.inf
                                               for b in bands] or [0.0]),
@@ -214,7 +215,8 @@ class ReferralSource:
         ref = self.sc.referrals
         date = self.start_date + dt.timedelta(days=day)
         doy = date.timetuple().tm_yday
-        season = 1.0 + ref.seasonality_amplitude * math.cos(2 * math.pi * (doy - ref.seasonality_peak_day_of_year) / 365.25)
+        season = 1.0 + ref.seasonality_amplitude * math.cos(
+            2 * math.pi * (doy - ref.seasonality_peak_day_of_year) / 365.25)
         growth = (1.0 + ref.demand_growth_per_year) ** (day / 365.25)
         return season * growth
 

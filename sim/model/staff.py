@@ -130,7 +130,8 @@ class StaffRoster:
         present = (self.available[site, j] - self.redeployed[site, j]).sum()
         return float(min(1.0, present / planned)) if planned > 0 else 0.0
 
-    def take_vaccinators(self, site: int, wanted: float, redeploy_from: list[str], max_share: float) -> tuple[float, int]:
+    def take_vaccinators(self, site: int, wanted: float, redeploy_from: list[str],
+                         max_share: float) -> tuple[float, int]:
         """Staff a vaccination centre from a site: vaccinators first, then (surge only) redeployed groups in
         order, each up to `max_share` of those present. Returns (people found, of whom redeployed)."""
         found, redeployed = 0.0, 0

@@ -77,7 +77,8 @@ class TheatreSuite:
         self.slot = HUB_THEATRES if hub else MAIN_THEATRES
         self.opens_day = opens_day
         self.productivity_multiplier = productivity_multiplier
-        self.independent_sector = (not hub) and scenario.sites[scenario.site_names[site_index]].provider == "independent_sector"
+        self.independent_sector = ((not hub)
+                                   and scenario.sites[scenario.site_names[site_index]].provider == "independent_sector")
         self.staff_row = staff.row_for(name, scenario.site_names[site_index])
         # a hub books hub-eligible patients only; a main theatre the better head of both lists
         pool = state.admitted_pool(site_index)

@@ -122,14 +122,16 @@ class VaccinationProgramme:
         self.population = pop
         self.willing_first = np.rint(pop * np.array([c.uptake_first_dose for c in cohorts])).astype(np.int64)
         willing_second = np.rint(pop * np.array([min(c.uptake_second_dose, c.uptake_first_dose) for c in cohorts]))
-        self.second_given_first = np.where(self.willing_first > 0, willing_second / np.maximum(self.willing_first, 1), 0.0)
+        self.second_given_first = np.where(self.willing_first > 0,
+                                           willing_second / np.maximum(self.willing_first, 1), 0.0)
         self.eligible_day = np.array([(c.eligible_from - sc.start_date).days for c in cohorts])
         self.first_done = np.array([c.first_doses_before_start for c in cohorts], dtype=np.int64)
         self.second_done = np.array([c.second_doses_before_start for c in cohorts], dtype=np.int64)
         n_days = sc.horizon_days
         self.second_due = np.zeros((len(cohorts), n_days + v.min_dose_interval_days + 1), dtype=np.int64)
         # first-dosed people still to have a second dose: spread over the first interval of the run
-        waiting_second = np.maximum(np.rint(self.first_done * self.second_given_first).astype(np.int64) - self.second_done, 0)
+        waiting_second = np.maximum(
+            np.rint(self.first_done * self.second_given_first).astype(np.int64) - self.second_done, 0)
         spread = max(v.min_dose_interval_days, 1)
         for c, n in enumerate(waiting_second.tolist()):
             self.second_due[c, :spread] += n // spread
@@ -200,7 +202,8 @@ class VaccinationProgramme:
                     stations = min(stations, int(found // centre.vaccinators_per_station))
                 ceiling = stations * centre.open_minutes_per_day / centre.minutes_per_dose
                 if centre.observation_bays is not None and centre.observation_minutes > 0:
-                    ceiling = min(ceiling, centre.observation_bays * centre.open_minutes_per_day / centre.observation_minutes)
+                    ceiling = min(ceiling,
+                                  centre.observation_bays * centre.open_minutes_per_day / centre.observation_minutes)
                 capacities.append(int(ceiling))
                 week.vaccination_capacity += int(ceiling)
                 week.vaccination_station_hours += stations * centre.open_minutes_per_day / 60
