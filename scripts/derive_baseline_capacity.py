@@ -109,7 +109,8 @@ def derive_capacity(scenario: Scenario, model_rules: bool = False) -> dict[str, 
         # Operating on weekdays concentrates occupancy: 7/5 of the weekly average, plus headroom (hubs and extra
         # capacity take day cases, so main theatres do more inpatients).
         beds = math.ceil(bed_days / 7 * 7 / 5 * BED_HEADROOM)
-        out[site] = SiteCapacity(share, slots, total_sessions, shares, dict(zip(THEATRE_WEEKDAYS, weekdays)), beds)
+        by_weekday = dict(zip(THEATRE_WEEKDAYS, weekdays, strict=True))
+        out[site] = SiteCapacity(share, slots, total_sessions, shares, by_weekday, beds)
     return out
 
 

@@ -245,7 +245,7 @@ class ReferralSource:
             sources = np.repeat(np.arange(len(returning)), returning)
             delay_days = np.rint(7 * self.streams["deferred_demand"].uniform(
                 rs.return_delay_weeks_min, rs.return_delay_weeks_max, len(sources))).astype(np.int64)
-            for d, src in zip((day + np.maximum(delay_days, 1)).tolist(), sources.tolist()):
+            for d, src in zip((day + np.maximum(delay_days, 1)).tolist(), sources.tolist(), strict=True):
                 self.deferred.setdefault(d, []).append(src)
             n_suppressed, n_scheduled = int(suppressed.sum()), len(sources)
         source = np.repeat(np.arange(len(kept)), kept)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from array import array
 from collections.abc import Iterator
+from itertools import pairwise
 
 import numpy as np
 import simpy
@@ -36,7 +37,7 @@ class RemovalSchedule:
         order = np.argsort(week, kind="stable")
         ids, week = ids[order].astype(np.int32), week[order]
         bounds = [0, *(np.flatnonzero(np.diff(week)) + 1).tolist(), len(ids)]
-        for start, stop in zip(bounds[:-1], bounds[1:]):
+        for start, stop in pairwise(bounds):
             self.buckets[int(week[start])].frombytes(ids[start:stop].tobytes())
 
     def process(self, env: simpy.Environment) -> Iterator[simpy.Event]:

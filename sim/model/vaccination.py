@@ -60,7 +60,7 @@ def simulate_centre_queue(arrival_rate: float, mean_service: float, stations: in
     import heapq
     heapq.heapify(free_at)
     waits = np.empty(n)
-    for i, (t, s) in enumerate(zip(arrivals.tolist(), service.tolist())):
+    for i, (t, s) in enumerate(zip(arrivals.tolist(), service.tolist(), strict=True)):
         start = max(t, heapq.heappop(free_at))
         waits[i] = start - t
         heapq.heappush(free_at, start + s)
@@ -187,7 +187,7 @@ class VaccinationProgramme:
             self.queue_second += booked_second
             # 2. capacity of each open centre today
             capacities = []
-            for name, centre in self.centres:
+            for _, centre in self.centres:
                 if not self._open(centre, day):
                     capacities.append(0)
                     continue
