@@ -10,13 +10,11 @@ The expected orders are built here with `sorted` on plain tuples, not with the m
 """
 from __future__ import annotations
 
-import heapq
-
 import numpy as np
 import pytest
 
 from sim.model.patients import WAITING_ADMITTED, WAITING_OUTPATIENT, PatientTable
-from sim.model.waiting_list import ID_MASK, BookingQueues, OutpatientQueues
+from sim.model.waiting_list import BookingQueues, OutpatientQueues
 
 pytestmark = pytest.mark.unit
 
@@ -41,13 +39,14 @@ def booking_order(queues: BookingQueues, pool: int = 0, specialty: int = 0, hub:
     """Patient ids in the order sessions would book them, taking the next patient one at a time: a hub from the
     hub-eligible list only, a main theatre the better head of both. The lists are left as they were.
 
-    The one place these tests read how BookingQueues holds its lists (heaps of keys ending in the patient id)."""
-    lists = [list(h) for h in queues.heaps[pool][specialty]]
-    lists = [lists[1]] if hub else lists
+    Read through the list's head as a session reads it: each patient taken and set aside, all put back at the end."""
+    head = queues.head(pool, specialty, hub_only=hub)
     order = []
-    while any(lists):
-        best = min((h for h in lists if h), key=lambda h: h[0])
-        order.append(heapq.heappop(best) & ID_MASK)
+    while (patient := head.peek()) >= 0:
+        head.take()
+        head.set_aside()
+        order.append(patient)
+    head.put_back()
     return order
 
 
