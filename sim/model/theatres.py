@@ -26,10 +26,10 @@ from sim.model.day import HUB_THEATRES, MAIN_THEATRES, wait_until
 from sim.model.staff import StaffRoster
 from sim.model.state import SharedState
 from sim.model.waiting_list import ListHead
-from sim.scenario.schema import WEEKDAYS, Scenario, TheatreTemplate
+from sim.scenario.schema import WEEKDAYS, Scenario, TheatreTemplate, Weekday
 
 
-def weekly_timetable(sessions_by_weekday: dict[str, int], specialty_shares: list[float]) -> list[list[int]]:
+def weekly_timetable(sessions_by_weekday: dict[Weekday, int], specialty_shares: list[float]) -> list[list[int]]:
     """Specialty index of every session, by weekday (0 = Monday), spread evenly across the week."""
     per_day = [sessions_by_weekday.get(d, 0) for d in WEEKDAYS]
     total = sum(per_day)
