@@ -62,13 +62,14 @@ class StaffRoster:
         self.session_cover_left = np.zeros((n_sites, n_groups))
         self.fatigue_extra = np.zeros(n_sites)
         window = st.fatigue.window_weeks * 7 if st and st.fatigue else 1
-        self.workload_history = [deque(maxlen=window) for _ in range(n_sites)]
+        self.workload_history: list[deque[float]] = [deque(maxlen=window) for _ in range(n_sites)]
         self._cover_used = np.zeros((n_sites, n_groups))
 
     # -- daily roster ------------------------------------------------------------------------------
     def absence_rate(self, day: int) -> np.ndarray:
         """Absence rate by site (rows) for every group: the same for all groups of a site."""
         st = self.sc.staff
+        assert st is not None, "absence is drawn only with a staff section: process() returns at once without one"
         rate = st.baseline_sickness_rate + self.leave[self.month_of_day[day]]
         rate += st.covid_isolation_rate_per_1000_inpatients * self.covid_inpatients[day] / 1000.0
         site_rate = np.clip(rate + self.fatigue_extra, 0.0, 1.0)
@@ -123,10 +124,11 @@ class StaffRoster:
 
     def clinic_capacity_factor(self, site: int) -> float:
         """Share of planned clinic slots that the outpatient clinicians present can run today."""
-        if not self.enabled or not self.clinic_groups:
+        st = self.sc.staff
+        if st is None or not self.clinic_groups:
             return 1.0
         j = self.clinic_groups
-        planned = self.establishment[site, j].sum() * (1 - self.sc.staff.rostered_absence_rate)
+        planned = self.establishment[site, j].sum() * (1 - st.rostered_absence_rate)
         present = (self.available[site, j] - self.redeployed[site, j]).sum()
         return float(min(1.0, present / planned)) if planned > 0 else 0.0
 
