@@ -15,12 +15,11 @@ clinics and theatres run:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 import numpy as np
 import simpy
 
-from sim.model.day import COVID, wait_until
+from sim.model.day import COVID, ServiceProcess, wait_until
 from sim.model.theatres import TheatreSuite
 from sim.scenario.schema import CovidWave, Scenario
 
@@ -95,7 +94,7 @@ class CovidPressure:
     def active(self) -> bool:
         return bool(self.ics_inpatients.any())
 
-    def process(self, env: simpy.Environment) -> Iterator[simpy.Event]:
+    def process(self, env: simpy.Environment) -> ServiceProcess:
         """Each day: set beds available, sessions closed and productivity on every theatre suite."""
         for day in range(self.sc.horizon_days):
             yield from wait_until(env, day, COVID)

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import simpy
 
 from sim.core.rng import Streams
-from sim.model.day import REFERRALS, wait_until
+from sim.model.day import REFERRALS, ServiceProcess, wait_until
 from sim.model.intake import PathwayIntake
 from sim.model.patients import WAITING_OUTPATIENT
 from sim.model.waiting_list import RttLedger
@@ -256,7 +255,7 @@ class ReferralSource:
         return specialty, borough, {"diverted": int(diverted.sum()), "suppressed": n_suppressed,
                                     "deferred_returned": len(returned), "deferred_scheduled": n_scheduled}
 
-    def process(self, env: simpy.Environment) -> Iterator[simpy.Event]:
+    def process(self, env: simpy.Environment) -> ServiceProcess:
         """Each day, first of all services: create the day's pathways and put them on the outpatient lists."""
         ledger = self.ledger
         for day in range(self.sc.horizon_days):

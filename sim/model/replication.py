@@ -16,6 +16,7 @@ from sim.core.nhs_calendar import bank_holiday_days
 from sim.core.rng import Streams
 from sim.model.activity import WeeklyActivity
 from sim.model.covid import CovidPressure, ics_covid_inpatients
+from sim.model.day import Service
 from sim.model.intake import PathwayIntake
 from sim.model.monitor import WeeklyMonitor
 from sim.model.outpatients import OutpatientClinics
@@ -76,10 +77,10 @@ class Services:
             np.array([c.second_doses_before_start for c in cohorts]), week=state.week, ledger=state.ledger,
             suites=self.theatres, covid_inpatients=covid_inpatients, opening_list=state.ledger.waiting_total)
 
-    def processes(self) -> list:
+    def processes(self) -> list[Service]:
         """Every service with a process, in the order they are registered: the order services sharing a time slot
         act in on the first day (sim.model.day holds the order within a day)."""
-        in_order = [self.referral_source]
+        in_order: list[Service] = [self.referral_source]
         if self.covid.active:
             in_order.append(self.covid)
         in_order += [self.staff, self.vaccination, *self.clinics, *self.theatres, self.removals, self.validation,

@@ -12,14 +12,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import deque
-from collections.abc import Iterator
 
 import numpy as np
 import simpy
 
 from sim.core.rng import Streams
 from sim.model.activity import WeeklyActivity
-from sim.model.day import STAFF, wait_until
+from sim.model.day import STAFF, ServiceProcess, wait_until
 from sim.scenario.schema import MONTHS, Scenario
 
 
@@ -75,7 +74,7 @@ class StaffRoster:
         site_rate = np.clip(rate + self.fatigue_extra, 0.0, 1.0)
         return np.repeat(site_rate[:, None], len(self.groups), axis=1)
 
-    def process(self, env: simpy.Environment) -> Iterator[simpy.Event]:
+    def process(self, env: simpy.Environment) -> ServiceProcess:
         """Each day: draw who is present, and hand out the day's theatre cover afresh."""
         if not self.enabled:
             return

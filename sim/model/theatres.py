@@ -14,15 +14,13 @@ stay), have ring-fenced beds, open on a date, and run before the main theatres s
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import simpy
 
 from sim.core.apportionment import apportion
 from sim.core.rng import Streams
 from sim.core.sessions import SessionBooking
 from sim.model.beds import ElectiveBeds
-from sim.model.day import HUB_THEATRES, MAIN_THEATRES, wait_until
+from sim.model.day import HUB_THEATRES, MAIN_THEATRES, ServiceProcess, wait_until
 from sim.model.staff import StaffRoster
 from sim.model.state import SharedState
 from sim.model.waiting_list import ListHead
@@ -93,7 +91,7 @@ class TheatreSuite:
             return []
         return self.timetable[(self.start_weekday + day) % 7]
 
-    def process(self, env: simpy.Environment) -> Iterator[simpy.Event]:
+    def process(self, env: simpy.Environment) -> ServiceProcess:
         """Each day with sessions: lose those closed, unstaffed or cancelled, run the rest, stop treated clocks."""
         rng = self.streams.for_unit("session_cancellation", self.name)
         week = self.week

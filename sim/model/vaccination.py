@@ -15,14 +15,13 @@ Doses are batched by centre and day (millions of doses, never one process each).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import simpy
 
 from sim.core.rng import Streams
 from sim.model.activity import WeeklyActivity
-from sim.model.day import VACCINATION, wait_until
+from sim.model.day import VACCINATION, ServiceProcess, wait_until
 from sim.model.staff import StaffRoster
 from sim.scenario.schema import WEEKDAYS, Scenario
 
@@ -166,7 +165,7 @@ class VaccinationProgramme:
             return any(d.toordinal() == date_ordinal for d in centre.event_dates)
         return WEEKDAYS[(self.sc.start_date.weekday() + day) % 7] in centre.open_weekdays
 
-    def process(self, env: simpy.Environment) -> Iterator[simpy.Event]:
+    def process(self, env: simpy.Environment) -> ServiceProcess:
         """Each day: bookings, each open centre's capacity, then doses by cohort and centre."""
         if not self.enabled:
             return
