@@ -61,7 +61,8 @@ class Services:
         self.intake = PathwayIntake(state, self.removals)
         covid_inpatients = ics_covid_inpatients(sc)
         self.staff = StaffRoster(sc, streams, covid_inpatients, state.week)
-        self.vaccination = VaccinationProgramme(sc, streams, self.staff, state.week)
+        self.vaccination = (VaccinationProgramme(sc, sc.vaccination, streams, self.staff, state.week)
+                            if sc.vaccination is not None else None)
         self.clinics = [OutpatientClinics(sc, i, holidays, state, self.staff) for i in range(n_sites)]
         self.theatres = build_suites(sc, streams, holidays, state, self.staff)
         self.covid = CovidPressure(sc, covid_inpatients, self.theatres)
@@ -79,12 +80,15 @@ class Services:
 
     def processes(self) -> list[Service]:
         """Every service with a process, in the order they are registered: the order services sharing a time slot
-        act in on the first day (sim.model.day holds the order within a day)."""
+        act in on the first day (sim.model.day holds the order within a day). Covid pressure has a process only
+        while there are Covid inpatients, vaccination only in a scenario with a vaccination section."""
         in_order: list[Service] = [self.referral_source]
         if self.covid.active:
             in_order.append(self.covid)
-        in_order += [self.staff, self.vaccination, *self.clinics, *self.theatres, self.removals, self.validation,
-                     self.monitor]
+        in_order.append(self.staff)
+        if self.vaccination is not None:
+            in_order.append(self.vaccination)
+        in_order += [*self.clinics, *self.theatres, self.removals, self.validation, self.monitor]
         return in_order
 
 

@@ -23,7 +23,7 @@ from sim.core.rng import Streams
 from sim.model.activity import WeeklyActivity
 from sim.model.day import VACCINATION, ServiceProcess, wait_until
 from sim.model.staff import StaffRoster
-from sim.scenario.schema import WEEKDAYS, Scenario
+from sim.scenario.schema import WEEKDAYS, Scenario, Vaccination, VaccinationSurge
 
 CENTRE_KINDS = ("mass_vaccination_site", "hospital_hub", "pcn_site", "pharmacy", "mass_event")
 
@@ -100,18 +100,18 @@ def _allocate_grouped(capacity: np.ndarray, queued: np.ndarray, group: np.ndarra
 
 
 class VaccinationProgramme:
-    """Every vaccination centre and cohort; staffed from the sites' rosters, counted into the week."""
+    """Every vaccination centre and cohort; staffed from the sites' rosters, counted into the week.
 
-    def __init__(self, sc: Scenario, streams: Streams, staff: StaffRoster, week: WeeklyActivity) -> None:
+    Built only for a scenario with a vaccination section, which it is given as `v`.
+    """
+
+    def __init__(self, sc: Scenario, v: Vaccination, streams: Streams, staff: StaffRoster,
+                 week: WeeklyActivity) -> None:
         self.sc = sc
         self.week = week
-        self.v = sc.vaccination
-        self.enabled = self.v is not None
+        self.v = v
         self.streams = streams
         self.staff = staff
-        if not self.enabled:
-            return
-        v = self.v
         boroughs = sc.borough_names
         self.centres = list(v.centres.items())
         self.centre_kind = [CENTRE_KINDS.index(c.kind) for _, c in self.centres]
@@ -152,12 +152,13 @@ class VaccinationProgramme:
         self.queue_first -= served1
         return served2, served1
 
-    def surge_active(self, day: int) -> bool:
+    def surge_on(self, day: int) -> VaccinationSurge | None:
+        """The surge campaign if it runs on `day`, else None."""
         s = self.v.surge
         if s is None:
-            return False
+            return None
         start = (s.start - self.sc.start_date).days
-        return start <= day < start + 7 * s.weeks
+        return s if start <= day < start + 7 * s.weeks else None
 
     def _open(self, centre, day: int) -> bool:
         date_ordinal = self.sc.start_date.toordinal() + day
@@ -167,16 +168,14 @@ class VaccinationProgramme:
 
     def process(self, env: simpy.Environment) -> ServiceProcess:
         """Each day: bookings, each open centre's capacity, then doses by cohort and centre."""
-        if not self.enabled:
-            return
         v = self.v
         rng = self.streams["vaccination"]
         week = self.week
         for day in range(self.sc.horizon_days):
             yield from wait_until(env, day, VACCINATION)
             # 1. bookings (a surge campaign can lift the booking rate while it runs)
-            surge = self.surge_active(day)
-            rate = v.surge.booking_rate_per_day if surge and v.surge.booking_rate_per_day else v.booking_rate_per_day
+            surge = self.surge_on(day)
+            rate = surge.booking_rate_per_day if surge and surge.booking_rate_per_day else v.booking_rate_per_day
             eligible = self.eligible_day <= day
             not_booked = np.maximum(self.willing_first - self.first_done - self.queue_first, 0) * eligible
             self.queue_first += rng.binomial(not_booked, rate)
@@ -193,8 +192,8 @@ class VaccinationProgramme:
                 stations = centre.stations + (centre.surge_stations if surge else 0)
                 if centre.staffed_from != "own" and centre.vaccinators_per_station > 0:
                     site = self.sites.index(centre.staffed_from)
-                    redeploy = v.surge.redeploy_from if surge else []
-                    share = v.surge.max_share_redeployed if surge else 0.0
+                    redeploy = surge.redeploy_from if surge else []
+                    share = surge.max_share_redeployed if surge else 0.0
                     found, redeployed = self.staff.take_vaccinators(site, stations * centre.vaccinators_per_station,
                                                                     redeploy, share)
                     week.staff_redeployed_to_vaccination += redeployed
@@ -207,7 +206,7 @@ class VaccinationProgramme:
                 week.vaccination_capacity += int(ceiling)
                 week.vaccination_station_hours += stations * centre.open_minutes_per_day / 60
             if surge:
-                week.vaccination_target += v.surge.target_doses_per_week / 7
+                week.vaccination_target += surge.target_doses_per_week / 7
             # 3. allocation: local centres first, then ICS-wide ones (nothing to do when nobody is booked)
             if not (self.queue_first.any() or self.queue_second.any()):
                 continue
