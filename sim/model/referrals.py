@@ -196,6 +196,8 @@ class ReferralSource:
         self.bank_holidays = bank_holidays
         self.params = params
         self.covid_suppression = covid_suppression
+        # the rules of the referrals not made: the day's share comes from covid_suppression, which is 0 without them
+        self.suppression_rules = scenario.covid.referral_suppression if scenario.covid else None
         self.ledger = ledger
         self.intake = intake
         ref = scenario.referrals
@@ -237,7 +239,8 @@ class ReferralSource:
         kept = counts - diverted
         n_suppressed = n_scheduled = 0
         if suppressed_share > 0:
-            rs = self.sc.covid.referral_suppression
+            rs = self.suppression_rules
+            assert rs is not None, "a share of referrals is suppressed only under covid.referral_suppression"
             suppressed = self.streams["referral_suppression"].binomial(kept, suppressed_share)
             kept = kept - suppressed
             returning = self.streams["deferred_demand"].binomial(suppressed, rs.share_returning)
