@@ -35,7 +35,8 @@ from sim.scenario.yaml_files import load_raw
 OUTPATIENT_MARGIN = 1.06
 THEATRE_MARGIN = 1.08
 BED_HEADROOM = 1.3
-PACKING_EFFICIENCY = 0.86     # share of bookable minutes filled with whole cases (measured: 0.73 of 0.85 in a baseline run)
+# share of bookable minutes filled with whole cases (measured: 0.73 of 0.85 in a baseline run)
+PACKING_EFFICIENCY = 0.86
 SHARE_DECIMALS = 3
 THEATRE_WEEKDAYS = WEEKDAYS[:5]
 
@@ -108,7 +109,8 @@ def derive_capacity(scenario: Scenario, model_rules: bool = False) -> dict[str, 
         # Operating on weekdays concentrates occupancy: 7/5 of the weekly average, plus headroom (hubs and extra
         # capacity take day cases, so main theatres do more inpatients).
         beds = math.ceil(bed_days / 7 * 7 / 5 * BED_HEADROOM)
-        out[site] = SiteCapacity(share, slots, total_sessions, shares, dict(zip(THEATRE_WEEKDAYS, weekdays)), beds)
+        by_weekday = dict(zip(THEATRE_WEEKDAYS, weekdays, strict=True))
+        out[site] = SiteCapacity(share, slots, total_sessions, shares, by_weekday, beds)
     return out
 
 

@@ -24,5 +24,5 @@ def test_adding_a_session_never_takes_one_away():
     previous = apportion(0, shares)
     for total in range(1, 60):
         counts = apportion(total, shares)
-        assert all(now >= before for now, before in zip(counts, previous)), total
+        assert all(now >= before for now, before in zip(counts, previous, strict=True)), total
         previous = counts

@@ -74,7 +74,8 @@ def a_suite_with_the_list(case_minutes: np.ndarray, productivity_multiplier: flo
 
 @pytest.mark.parametrize("productivity", [1.0, 1.25])
 def test_the_theatres_and_the_calibration_book_the_same_cases_from_one_stream(productivity):
-    stream = packing_stream(0.3, (60.0, 0.35), (110.0, 0.30))[:3000].astype(np.float32)  # minutes as the model keeps them
+    # minutes as the model keeps them
+    stream = packing_stream(0.3, (60.0, 0.35), (110.0, 0.30))[:3000].astype(np.float32)
     suite = a_suite_with_the_list(stream, productivity)
     booked_by_theatres = []
     treated: list[int] = []

@@ -10,7 +10,7 @@ Here, below the scenario layer, so that the model's theatres (sim.model.theatres
 """
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 
 class SessionBooking:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -120,7 +121,7 @@ def activity_columns(week: WeeklyActivity, labels: dict[str, list[str]]) -> Iter
         value = getattr(week, field.name)
         show = meta.get("as_column")
         if "labels" in meta:
-            for label, v in zip(labels[meta["labels"]], value):
+            for label, v in zip(labels[meta["labels"]], value, strict=True):
                 yield field.name, f"{meta['prefix']}_{label}", show(v) if show else v
             continue
         if meta.get("decimals") is not None:

@@ -15,12 +15,11 @@ clinics and theatres run:
 from __future__ import annotations
 
 import datetime as dt
-from typing import Iterator
 
 import numpy as np
 import simpy
 
-from sim.model.day import COVID, wait_until
+from sim.model.day import COVID, ServiceProcess, wait_until
 from sim.model.theatres import TheatreSuite
 from sim.scenario.schema import CovidWave, Scenario
 
@@ -79,7 +78,8 @@ class CovidPressure:
         if covid and covid.critical_care:
             cc = covid.critical_care
             census = self.site_inpatients * cc.share_of_covid_inpatients
-            self.closed_share = np.where(census > cc.closure_threshold_patients_per_site, cc.share_of_sessions_closed, 0.0)
+            self.closed_share = np.where(census > cc.closure_threshold_patients_per_site,
+                                         cc.share_of_sessions_closed, 0.0)
         self.productivity = np.ones(sc.horizon_days)
         if covid and covid.infection_control:
             ic = covid.infection_control
@@ -87,13 +87,14 @@ class CovidPressure:
         self.suppression = np.zeros(sc.horizon_days)
         if covid and covid.referral_suppression:
             rs = covid.referral_suppression
-            self.suppression = rs.share_suppressed_at_reference * np.minimum(1.0, self.ics_inpatients / rs.reference_inpatients)
+            self.suppression = rs.share_suppressed_at_reference * np.minimum(
+                1.0, self.ics_inpatients / rs.reference_inpatients)
 
     @property
     def active(self) -> bool:
         return bool(self.ics_inpatients.any())
 
-    def process(self, env: simpy.Environment) -> Iterator[simpy.Event]:
+    def process(self, env: simpy.Environment) -> ServiceProcess:
         """Each day: set beds available, sessions closed and productivity on every theatre suite."""
         for day in range(self.sc.horizon_days):
             yield from wait_until(env, day, COVID)

@@ -14,8 +14,9 @@ decides who gets a list's head and a roster's cover. Moving a slot moves results
 """
 from __future__ import annotations
 
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Protocol
 
 import simpy
 
@@ -44,6 +45,14 @@ DAY_ORDER: tuple[Slot, ...] = (REFERRALS, COVID, STAFF, VACCINATION, CLINICS, HU
                                VALIDATION, REMOVALS, MONITOR)
 
 SUNDAY_OF_WEEK = 6               # weekly services act on the last day of each model week
+
+ServiceProcess = Generator[simpy.Event, Any, None]   # a service's process: the generator SimPy runs
+
+
+class Service(Protocol):
+    """A service with a process: registered once per replication, it acts at its slot each day (or week)."""
+
+    def process(self, env: simpy.Environment) -> ServiceProcess: ...
 
 
 def slot_time(day: int, slot: Slot) -> float:

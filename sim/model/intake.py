@@ -29,7 +29,7 @@ class PathwayIntake:
         n = len(attrs["clock_start_day"])
         if state.patients.n + n > MAX_PATIENTS:
             raise OverflowError(f"more than {MAX_PATIENTS:,} pathways in one replication")
-        status_arr = np.full(n, status, dtype=np.uint8) if np.isscalar(status) else status
+        status_arr = status if isinstance(status, np.ndarray) else np.full(n, status, dtype=np.uint8)
         ids = state.patients.append(status_arr, **attrs)
         state.ledger.start_clocks(attrs["clock_start_day"], attrs["specialty"], status_arr)
         if count_as_clock_starts:

@@ -6,13 +6,13 @@ column) and become a DataFrame once, after the run.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import simpy
 
 from sim.model.activity import WeeklyActivity, activity_columns
-from sim.model.day import MONITOR, SUNDAY_OF_WEEK, wait_until
+from sim.model.day import MONITOR, SUNDAY_OF_WEEK, ServiceProcess, wait_until
 from sim.model.theatres import TheatreSuite
 from sim.model.vaccination import CENTRE_KINDS
 from sim.model.waiting_list import THRESHOLDS_WEEKS, RttLedger
@@ -55,7 +55,7 @@ class WeeklyMonitor:
         self.opening_list = opening_list        # the list at time 0, before any process has run
         self.labels = {"centre_kinds": list(CENTRE_KINDS), "staff_groups": staff_groups}
 
-    def process(self, env: simpy.Environment) -> Iterator[simpy.Event]:
+    def process(self, env: simpy.Environment) -> ServiceProcess:
         """Each Sunday, after every other service: record the week's row, then reset the week's counters."""
         ledger, act = self.ledger, self.week
         start_total = self.opening_list
@@ -140,6 +140,8 @@ class WeeklyMonitor:
                 "week": week, "borough": borough, "age_band": band,
                 "first_doses": int(act.vaccinations_by_cohort_first[i]),
                 "second_doses": int(act.vaccinations_by_cohort_second[i]),
-                "coverage_first_dose": round((self.base_first[i] + self._cumulative_first[i]) / pop, 4) if pop else float("nan"),
-                "coverage_second_dose": round((self.base_second[i] + self._cumulative_second[i]) / pop, 4) if pop else float("nan"),
+                "coverage_first_dose":
+                    round((self.base_first[i] + self._cumulative_first[i]) / pop, 4) if pop else float("nan"),
+                "coverage_second_dose":
+                    round((self.base_second[i] + self._cumulative_second[i]) / pop, 4) if pop else float("nan"),
             })

@@ -7,12 +7,10 @@ rebooked, keeping their place (the clock keeps running). An attended appointment
 """
 from __future__ import annotations
 
-from typing import Iterator
-
 import numpy as np
 import simpy
 
-from sim.model.day import CLINICS, wait_until
+from sim.model.day import CLINICS, ServiceProcess, wait_until
 from sim.model.patients import WAITING_OUTPATIENT
 from sim.model.staff import StaffRoster
 from sim.model.state import SharedState
@@ -42,7 +40,7 @@ class OutpatientClinics:
     def is_clinic_day(self, day: int) -> bool:
         return (self.start_weekday + day) % 7 in self.clinic_weekdays and day not in self.bank_holidays
 
-    def process(self, env: simpy.Environment) -> Iterator[simpy.Event]:
+    def process(self, env: simpy.Environment) -> ServiceProcess:
         """Each clinic day: book the day's slots of every specialty, then record the clock stops together."""
         for day in range(self.horizon_days):
             if not self.is_clinic_day(day):

@@ -9,13 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 import simpy
 
 from sim.core.rng import Streams
-from sim.model.day import REFERRALS, wait_until
+from sim.model.day import REFERRALS, ServiceProcess, wait_until
 from sim.model.intake import PathwayIntake
 from sim.model.patients import WAITING_OUTPATIENT
 from sim.model.waiting_list import RttLedger
@@ -44,7 +43,7 @@ class PathwayParameters:
     removal_hazard_per_week: np.ndarray
 
     @classmethod
-    def from_scenario(cls, sc: Scenario) -> "PathwayParameters":
+    def from_scenario(cls, sc: Scenario) -> PathwayParameters:
         specs = list(sc.specialties.values())
         sites = sc.site_names
 
@@ -71,7 +70,8 @@ class PathwayParameters:
             dna_face_to_face=sc.outpatients.dna_rate_face_to_face,
             dna_virtual=sc.outpatients.dna_rate_virtual,
             cancellation_rate=sc.theatre_rules.on_the_day_cancellation_rate,
-            hub_max_los_days=sc.surgical_hubs.inpatient_max_los_days if sc.surgical_hubs and sc.surgical_hubs.hubs else -1.0,
+            hub_max_los_days=(sc.surgical_hubs.inpatient_max_los_days if sc.surgical_hubs and sc.surgical_hubs.hubs
+                              else -1.0),
             removal_band_starts_weeks=np.array([b.from_weeks for b in bands] or [0.0]),
             removal_hazard_per_week=np.array([-math.log1p(-b.weekly_rate) if b.weekly_rate < 1 else np.inf
                                               for b in bands] or [0.0]),
@@ -196,6 +196,8 @@ class ReferralSource:
         self.bank_holidays = bank_holidays
         self.params = params
         self.covid_suppression = covid_suppression
+        # the rules of the referrals not made: the day's share comes from covid_suppression, which is 0 without them
+        self.suppression_rules = scenario.covid.referral_suppression if scenario.covid else None
         self.ledger = ledger
         self.intake = intake
         ref = scenario.referrals
@@ -214,7 +216,8 @@ class ReferralSource:
         ref = self.sc.referrals
         date = self.start_date + dt.timedelta(days=day)
         doy = date.timetuple().tm_yday
-        season = 1.0 + ref.seasonality_amplitude * math.cos(2 * math.pi * (doy - ref.seasonality_peak_day_of_year) / 365.25)
+        season = 1.0 + ref.seasonality_amplitude * math.cos(
+            2 * math.pi * (doy - ref.seasonality_peak_day_of_year) / 365.25)
         growth = (1.0 + ref.demand_growth_per_year) ** (day / 365.25)
         return season * growth
 
@@ -236,14 +239,15 @@ class ReferralSource:
         kept = counts - diverted
         n_suppressed = n_scheduled = 0
         if suppressed_share > 0:
-            rs = self.sc.covid.referral_suppression
+            rs = self.suppression_rules
+            assert rs is not None, "a share of referrals is suppressed only under covid.referral_suppression"
             suppressed = self.streams["referral_suppression"].binomial(kept, suppressed_share)
             kept = kept - suppressed
             returning = self.streams["deferred_demand"].binomial(suppressed, rs.share_returning)
             sources = np.repeat(np.arange(len(returning)), returning)
             delay_days = np.rint(7 * self.streams["deferred_demand"].uniform(
                 rs.return_delay_weeks_min, rs.return_delay_weeks_max, len(sources))).astype(np.int64)
-            for d, src in zip((day + np.maximum(delay_days, 1)).tolist(), sources.tolist()):
+            for d, src in zip((day + np.maximum(delay_days, 1)).tolist(), sources.tolist(), strict=True):
                 self.deferred.setdefault(d, []).append(src)
             n_suppressed, n_scheduled = int(suppressed.sum()), len(sources)
         source = np.repeat(np.arange(len(kept)), kept)
@@ -254,7 +258,7 @@ class ReferralSource:
         return specialty, borough, {"diverted": int(diverted.sum()), "suppressed": n_suppressed,
                                     "deferred_returned": len(returned), "deferred_scheduled": n_scheduled}
 
-    def process(self, env: simpy.Environment) -> Iterator[simpy.Event]:
+    def process(self, env: simpy.Environment) -> ServiceProcess:
         """Each day, first of all services: create the day's pathways and put them on the outpatient lists."""
         ledger = self.ledger
         for day in range(self.sc.horizon_days):

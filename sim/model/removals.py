@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 from array import array
-from typing import Iterator
+from itertools import pairwise
 
 import numpy as np
 import simpy
 
 from sim.core.rng import Streams
-from sim.model.day import REMOVALS, SUNDAY_OF_WEEK, VALIDATION, wait_until
+from sim.model.day import REMOVALS, SUNDAY_OF_WEEK, VALIDATION, ServiceProcess, wait_until
 from sim.model.patients import WAITING_ADMITTED, WAITING_OUTPATIENT, PatientTable
 from sim.model.waiting_list import RttLedger
 from sim.scenario.schema import Scenario
@@ -36,10 +36,10 @@ class RemovalSchedule:
         order = np.argsort(week, kind="stable")
         ids, week = ids[order].astype(np.int32), week[order]
         bounds = [0, *(np.flatnonzero(np.diff(week)) + 1).tolist(), len(ids)]
-        for start, stop in zip(bounds[:-1], bounds[1:]):
+        for start, stop in pairwise(bounds):
             self.buckets[int(week[start])].frombytes(ids[start:stop].tobytes())
 
-    def process(self, env: simpy.Environment) -> Iterator[simpy.Event]:
+    def process(self, env: simpy.Environment) -> ServiceProcess:
         """Each Sunday: remove the week's due patients who are still waiting."""
         for week, bucket in enumerate(self.buckets):
             sunday = 7 * week + SUNDAY_OF_WEEK
@@ -60,7 +60,7 @@ class ValidationRounds:
         self.patients = patients
         self.ledger = ledger
 
-    def process(self, env: simpy.Environment) -> Iterator[simpy.Event]:
+    def process(self, env: simpy.Environment) -> ServiceProcess:
         """On each round's date: remove a share of those waiting longer than the round's threshold."""
         for k, rnd in enumerate(sorted(self.rounds, key=lambda r: r.date)):
             day = (rnd.date - self.start).days

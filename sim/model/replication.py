@@ -16,6 +16,7 @@ from sim.core.nhs_calendar import bank_holiday_days
 from sim.core.rng import Streams
 from sim.model.activity import WeeklyActivity
 from sim.model.covid import CovidPressure, ics_covid_inpatients
+from sim.model.day import Service
 from sim.model.intake import PathwayIntake
 from sim.model.monitor import WeeklyMonitor
 from sim.model.outpatients import OutpatientClinics
@@ -60,7 +61,8 @@ class Services:
         self.intake = PathwayIntake(state, self.removals)
         covid_inpatients = ics_covid_inpatients(sc)
         self.staff = StaffRoster(sc, streams, covid_inpatients, state.week)
-        self.vaccination = VaccinationProgramme(sc, streams, self.staff, state.week)
+        self.vaccination = (VaccinationProgramme(sc, sc.vaccination, streams, self.staff, state.week)
+                            if sc.vaccination is not None else None)
         self.clinics = [OutpatientClinics(sc, i, holidays, state, self.staff) for i in range(n_sites)]
         self.theatres = build_suites(sc, streams, holidays, state, self.staff)
         self.covid = CovidPressure(sc, covid_inpatients, self.theatres)
@@ -76,14 +78,17 @@ class Services:
             np.array([c.second_doses_before_start for c in cohorts]), week=state.week, ledger=state.ledger,
             suites=self.theatres, covid_inpatients=covid_inpatients, opening_list=state.ledger.waiting_total)
 
-    def processes(self) -> list:
+    def processes(self) -> list[Service]:
         """Every service with a process, in the order they are registered: the order services sharing a time slot
-        act in on the first day (sim.model.day holds the order within a day)."""
-        in_order = [self.referral_source]
+        act in on the first day (sim.model.day holds the order within a day). Covid pressure has a process only
+        while there are Covid inpatients, vaccination only in a scenario with a vaccination section."""
+        in_order: list[Service] = [self.referral_source]
         if self.covid.active:
             in_order.append(self.covid)
-        in_order += [self.staff, self.vaccination, *self.clinics, *self.theatres, self.removals, self.validation,
-                     self.monitor]
+        in_order.append(self.staff)
+        if self.vaccination is not None:
+            in_order.append(self.vaccination)
+        in_order += [*self.clinics, *self.theatres, self.removals, self.validation, self.monitor]
         return in_order
 
 

@@ -12,14 +12,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import deque
-from typing import Iterator
 
 import numpy as np
 import simpy
 
 from sim.core.rng import Streams
 from sim.model.activity import WeeklyActivity
-from sim.model.day import STAFF, wait_until
+from sim.model.day import STAFF, ServiceProcess, wait_until
 from sim.scenario.schema import MONTHS, Scenario
 
 
@@ -62,19 +61,20 @@ class StaffRoster:
         self.session_cover_left = np.zeros((n_sites, n_groups))
         self.fatigue_extra = np.zeros(n_sites)
         window = st.fatigue.window_weeks * 7 if st and st.fatigue else 1
-        self.workload_history = [deque(maxlen=window) for _ in range(n_sites)]
+        self.workload_history: list[deque[float]] = [deque(maxlen=window) for _ in range(n_sites)]
         self._cover_used = np.zeros((n_sites, n_groups))
 
     # -- daily roster ------------------------------------------------------------------------------
     def absence_rate(self, day: int) -> np.ndarray:
         """Absence rate by site (rows) for every group: the same for all groups of a site."""
         st = self.sc.staff
+        assert st is not None, "absence is drawn only with a staff section: process() returns at once without one"
         rate = st.baseline_sickness_rate + self.leave[self.month_of_day[day]]
         rate += st.covid_isolation_rate_per_1000_inpatients * self.covid_inpatients[day] / 1000.0
         site_rate = np.clip(rate + self.fatigue_extra, 0.0, 1.0)
         return np.repeat(site_rate[:, None], len(self.groups), axis=1)
 
-    def process(self, env: simpy.Environment) -> Iterator[simpy.Event]:
+    def process(self, env: simpy.Environment) -> ServiceProcess:
         """Each day: draw who is present, and hand out the day's theatre cover afresh."""
         if not self.enabled:
             return
@@ -123,14 +123,16 @@ class StaffRoster:
 
     def clinic_capacity_factor(self, site: int) -> float:
         """Share of planned clinic slots that the outpatient clinicians present can run today."""
-        if not self.enabled or not self.clinic_groups:
+        st = self.sc.staff
+        if st is None or not self.clinic_groups:
             return 1.0
         j = self.clinic_groups
-        planned = self.establishment[site, j].sum() * (1 - self.sc.staff.rostered_absence_rate)
+        planned = self.establishment[site, j].sum() * (1 - st.rostered_absence_rate)
         present = (self.available[site, j] - self.redeployed[site, j]).sum()
         return float(min(1.0, present / planned)) if planned > 0 else 0.0
 
-    def take_vaccinators(self, site: int, wanted: float, redeploy_from: list[str], max_share: float) -> tuple[float, int]:
+    def take_vaccinators(self, site: int, wanted: float, redeploy_from: list[str],
+                         max_share: float) -> tuple[float, int]:
         """Staff a vaccination centre from a site: vaccinators first, then (surge only) redeployed groups in
         order, each up to `max_share` of those present. Returns (people found, of whom redeployed)."""
         found, redeployed = 0.0, 0

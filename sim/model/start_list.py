@@ -41,13 +41,14 @@ def draw_start_list(scenario: Scenario, streams: Streams, params: PathwayParamet
         return _draw_rtt_start_list(scenario, streams, params, sl.rtt)
     rng = streams["start_list"]
     specs = scenario.specialty_names
-    n_total = sum(b.count for b in sl.bands or [])
+    bands = sl.bands or []
+    n_total = sum(b.count for b in bands)
     if n_total == 0:
         return {}, np.zeros(0, dtype=np.uint8)
 
     waited_days = np.concatenate([rng.integers(int(7 * b.from_weeks) + 1, int(7 * b.to_weeks) + 1, b.count)
-                                  for b in sl.bands])
-    admitted_share = np.concatenate([np.full(b.count, b.admitted_share) for b in sl.bands])
+                                  for b in bands])
+    admitted_share = np.concatenate([np.full(b.count, b.admitted_share) for b in bands])
 
     on_admitted_list = rng.random(n_total) < admitted_share
     u_specialty = rng.random(n_total)

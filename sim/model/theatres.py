@@ -14,22 +14,20 @@ stay), have ring-fenced beds, open on a date, and run before the main theatres s
 """
 from __future__ import annotations
 
-from typing import Iterator
-
 import simpy
 
 from sim.core.apportionment import apportion
 from sim.core.rng import Streams
 from sim.core.sessions import SessionBooking
 from sim.model.beds import ElectiveBeds
-from sim.model.day import HUB_THEATRES, MAIN_THEATRES, wait_until
+from sim.model.day import HUB_THEATRES, MAIN_THEATRES, ServiceProcess, wait_until
 from sim.model.staff import StaffRoster
 from sim.model.state import SharedState
 from sim.model.waiting_list import ListHead
-from sim.scenario.schema import WEEKDAYS, Scenario, TheatreTemplate
+from sim.scenario.schema import WEEKDAYS, Scenario, TheatreTemplate, Weekday
 
 
-def weekly_timetable(sessions_by_weekday: dict[str, int], specialty_shares: list[float]) -> list[list[int]]:
+def weekly_timetable(sessions_by_weekday: dict[Weekday, int], specialty_shares: list[float]) -> list[list[int]]:
     """Specialty index of every session, by weekday (0 = Monday), spread evenly across the week."""
     per_day = [sessions_by_weekday.get(d, 0) for d in WEEKDAYS]
     total = sum(per_day)
@@ -77,7 +75,8 @@ class TheatreSuite:
         self.slot = HUB_THEATRES if hub else MAIN_THEATRES
         self.opens_day = opens_day
         self.productivity_multiplier = productivity_multiplier
-        self.independent_sector = (not hub) and scenario.sites[scenario.site_names[site_index]].provider == "independent_sector"
+        self.independent_sector = ((not hub)
+                                   and scenario.sites[scenario.site_names[site_index]].provider == "independent_sector")
         self.staff_row = staff.row_for(name, scenario.site_names[site_index])
         # a hub books hub-eligible patients only; a main theatre the better head of both lists
         pool = state.admitted_pool(site_index)
@@ -92,7 +91,7 @@ class TheatreSuite:
             return []
         return self.timetable[(self.start_weekday + day) % 7]
 
-    def process(self, env: simpy.Environment) -> Iterator[simpy.Event]:
+    def process(self, env: simpy.Environment) -> ServiceProcess:
         """Each day with sessions: lose those closed, unstaffed or cancelled, run the rest, stop treated clocks."""
         rng = self.streams.for_unit("session_cancellation", self.name)
         week = self.week

@@ -15,16 +15,15 @@ Doses are batched by centre and day (millions of doses, never one process each).
 from __future__ import annotations
 
 import math
-from typing import Iterator
 
 import numpy as np
 import simpy
 
 from sim.core.rng import Streams
 from sim.model.activity import WeeklyActivity
-from sim.model.day import VACCINATION, wait_until
+from sim.model.day import VACCINATION, ServiceProcess, wait_until
 from sim.model.staff import StaffRoster
-from sim.scenario.schema import WEEKDAYS, Scenario
+from sim.scenario.schema import WEEKDAYS, Scenario, Vaccination, VaccinationSurge
 
 CENTRE_KINDS = ("mass_vaccination_site", "hospital_hub", "pcn_site", "pharmacy", "mass_event")
 
@@ -60,7 +59,7 @@ def simulate_centre_queue(arrival_rate: float, mean_service: float, stations: in
     import heapq
     heapq.heapify(free_at)
     waits = np.empty(n)
-    for i, (t, s) in enumerate(zip(arrivals.tolist(), service.tolist())):
+    for i, (t, s) in enumerate(zip(arrivals.tolist(), service.tolist(), strict=True)):
         start = max(t, heapq.heappop(free_at))
         waits[i] = start - t
         heapq.heappush(free_at, start + s)
@@ -101,18 +100,18 @@ def _allocate_grouped(capacity: np.ndarray, queued: np.ndarray, group: np.ndarra
 
 
 class VaccinationProgramme:
-    """Every vaccination centre and cohort; staffed from the sites' rosters, counted into the week."""
+    """Every vaccination centre and cohort; staffed from the sites' rosters, counted into the week.
 
-    def __init__(self, sc: Scenario, streams: Streams, staff: StaffRoster, week: WeeklyActivity) -> None:
+    Built only for a scenario with a vaccination section, which it is given as `v`.
+    """
+
+    def __init__(self, sc: Scenario, v: Vaccination, streams: Streams, staff: StaffRoster,
+                 week: WeeklyActivity) -> None:
         self.sc = sc
         self.week = week
-        self.v = sc.vaccination
-        self.enabled = self.v is not None
+        self.v = v
         self.streams = streams
         self.staff = staff
-        if not self.enabled:
-            return
-        v = self.v
         boroughs = sc.borough_names
         self.centres = list(v.centres.items())
         self.centre_kind = [CENTRE_KINDS.index(c.kind) for _, c in self.centres]
@@ -122,14 +121,16 @@ class VaccinationProgramme:
         self.population = pop
         self.willing_first = np.rint(pop * np.array([c.uptake_first_dose for c in cohorts])).astype(np.int64)
         willing_second = np.rint(pop * np.array([min(c.uptake_second_dose, c.uptake_first_dose) for c in cohorts]))
-        self.second_given_first = np.where(self.willing_first > 0, willing_second / np.maximum(self.willing_first, 1), 0.0)
+        self.second_given_first = np.where(self.willing_first > 0,
+                                           willing_second / np.maximum(self.willing_first, 1), 0.0)
         self.eligible_day = np.array([(c.eligible_from - sc.start_date).days for c in cohorts])
         self.first_done = np.array([c.first_doses_before_start for c in cohorts], dtype=np.int64)
         self.second_done = np.array([c.second_doses_before_start for c in cohorts], dtype=np.int64)
         n_days = sc.horizon_days
         self.second_due = np.zeros((len(cohorts), n_days + v.min_dose_interval_days + 1), dtype=np.int64)
         # first-dosed people still to have a second dose: spread over the first interval of the run
-        waiting_second = np.maximum(np.rint(self.first_done * self.second_given_first).astype(np.int64) - self.second_done, 0)
+        waiting_second = np.maximum(
+            np.rint(self.first_done * self.second_given_first).astype(np.int64) - self.second_done, 0)
         spread = max(v.min_dose_interval_days, 1)
         for c, n in enumerate(waiting_second.tolist()):
             self.second_due[c, :spread] += n // spread
@@ -151,12 +152,13 @@ class VaccinationProgramme:
         self.queue_first -= served1
         return served2, served1
 
-    def surge_active(self, day: int) -> bool:
+    def surge_on(self, day: int) -> VaccinationSurge | None:
+        """The surge campaign if it runs on `day`, else None."""
         s = self.v.surge
         if s is None:
-            return False
+            return None
         start = (s.start - self.sc.start_date).days
-        return start <= day < start + 7 * s.weeks
+        return s if start <= day < start + 7 * s.weeks else None
 
     def _open(self, centre, day: int) -> bool:
         date_ordinal = self.sc.start_date.toordinal() + day
@@ -164,18 +166,16 @@ class VaccinationProgramme:
             return any(d.toordinal() == date_ordinal for d in centre.event_dates)
         return WEEKDAYS[(self.sc.start_date.weekday() + day) % 7] in centre.open_weekdays
 
-    def process(self, env: simpy.Environment) -> Iterator[simpy.Event]:
+    def process(self, env: simpy.Environment) -> ServiceProcess:
         """Each day: bookings, each open centre's capacity, then doses by cohort and centre."""
-        if not self.enabled:
-            return
         v = self.v
         rng = self.streams["vaccination"]
         week = self.week
         for day in range(self.sc.horizon_days):
             yield from wait_until(env, day, VACCINATION)
             # 1. bookings (a surge campaign can lift the booking rate while it runs)
-            surge = self.surge_active(day)
-            rate = v.surge.booking_rate_per_day if surge and v.surge.booking_rate_per_day else v.booking_rate_per_day
+            surge = self.surge_on(day)
+            rate = surge.booking_rate_per_day if surge and surge.booking_rate_per_day else v.booking_rate_per_day
             eligible = self.eligible_day <= day
             not_booked = np.maximum(self.willing_first - self.first_done - self.queue_first, 0) * eligible
             self.queue_first += rng.binomial(not_booked, rate)
@@ -185,27 +185,28 @@ class VaccinationProgramme:
             self.queue_second += booked_second
             # 2. capacity of each open centre today
             capacities = []
-            for name, centre in self.centres:
+            for _, centre in self.centres:
                 if not self._open(centre, day):
                     capacities.append(0)
                     continue
                 stations = centre.stations + (centre.surge_stations if surge else 0)
                 if centre.staffed_from != "own" and centre.vaccinators_per_station > 0:
                     site = self.sites.index(centre.staffed_from)
-                    redeploy = v.surge.redeploy_from if surge else []
-                    share = v.surge.max_share_redeployed if surge else 0.0
+                    redeploy = surge.redeploy_from if surge else []
+                    share = surge.max_share_redeployed if surge else 0.0
                     found, redeployed = self.staff.take_vaccinators(site, stations * centre.vaccinators_per_station,
                                                                     redeploy, share)
                     week.staff_redeployed_to_vaccination += redeployed
                     stations = min(stations, int(found // centre.vaccinators_per_station))
                 ceiling = stations * centre.open_minutes_per_day / centre.minutes_per_dose
                 if centre.observation_bays is not None and centre.observation_minutes > 0:
-                    ceiling = min(ceiling, centre.observation_bays * centre.open_minutes_per_day / centre.observation_minutes)
+                    ceiling = min(ceiling,
+                                  centre.observation_bays * centre.open_minutes_per_day / centre.observation_minutes)
                 capacities.append(int(ceiling))
                 week.vaccination_capacity += int(ceiling)
                 week.vaccination_station_hours += stations * centre.open_minutes_per_day / 60
             if surge:
-                week.vaccination_target += v.surge.target_doses_per_week / 7
+                week.vaccination_target += surge.target_doses_per_week / 7
             # 3. allocation: local centres first, then ICS-wide ones (nothing to do when nobody is booked)
             if not (self.queue_first.any() or self.queue_second.any()):
                 continue

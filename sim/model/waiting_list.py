@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
+from itertools import pairwise
 from typing import Literal
 
 import numpy as np
@@ -95,7 +96,7 @@ class BookingQueues:
         group, keys = group[order], keys[order]
         bounds = [0, *(np.flatnonzero(np.diff(group)) + 1).tolist(), len(keys)]
         key_list = keys.tolist()
-        for start, stop in zip(bounds[:-1], bounds[1:]):
+        for start, stop in pairwise(bounds):
             g = int(group[start])
             self.push_keys((g // 2) // n_specs, (g // 2) % n_specs, g % 2, key_list[start:stop])
 
@@ -192,7 +193,7 @@ class OutpatientQueues:
         group = (site.astype(np.int64) * 256 + specialty) * 8 + rank
         bounds = [0, *(np.flatnonzero(np.diff(group)) + 1).tolist(), len(ids)]
         id_list = ids.tolist()
-        for start, stop in zip(bounds[:-1], bounds[1:]):
+        for start, stop in pairwise(bounds):
             self.buckets[int(site[start])][int(specialty[start])][int(rank[start])].extend(id_list[start:stop])
 
 
