@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from sim.cli.options import add_run_options, executor_for, output_folder, progress_reporter
-from sim.experiment.replications import run_replications
+from sim.experiment.replications import ExperimentResult, run_replications
 from sim.outputs.backtest import build_backtest_scenario, compare, errors_table, later_months, observed_metrics
 from sim.outputs.charts import backtest_chart, monthly_backtest_chart
 from sim.outputs.monthly_fit import (
@@ -49,7 +49,7 @@ from sim.outputs.run_folder import (
 from sim.scenario.build import check_draws, load_scenario
 from sim.scenario.intervals import describe_uncertainty, without_parameter_uncertainty
 from sim.scenario.observed import ObservedDataError, load_observed
-from sim.scenario.schema import ScenarioError
+from sim.scenario.schema import Scenario, ScenarioError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -98,19 +98,9 @@ def run_backtest(args: argparse.Namespace) -> int:
     scenario, raw = built.scenario, built.raw
     if args.fix_parameters:
         scenario = without_parameter_uncertainty(scenario)
-    if not args.quiet:
-        print(describe_uncertainty(scenario.parameter_intervals), file=sys.stderr)
     final = output_folder(args, f"{scenario.name}-backtest")
-    if not args.quiet:
-        for line in notes:
-            print(line, file=sys.stderr)
-        print(f"Backtesting {scenario.name}: {scenario.run.replications} replications, seed {scenario.run.seed}, "
-              f"{scenario.horizon_weeks} weeks", file=sys.stderr)
-    started = dt.datetime.now().astimezone()
-    t0 = time.perf_counter()
-    with executor_for(args) as runner:
-        result = run_replications(scenario, executor=runner,
-                                  on_done=progress_reporter(args, scenario.name, scenario.run.replications))
+    started, t0 = dt.datetime.now().astimezone(), time.perf_counter()
+    result = _run(args, scenario, notes, f"Backtesting {scenario.name}")
     months = later_months(extracts, scenario.start_date)
     table = compare(result.weekly, months)
     errors = errors_table(table)
@@ -179,17 +169,8 @@ def run_monthly_backtest(args: argparse.Namespace) -> int:
                              f"of {args.monthly} ({observed.months[0]} to {observed.months[-1]}); change "
                              "start_date or horizon_weeks, or the --window"])
     final = output_folder(args, f"{scenario.name}-backtest")
-    if not args.quiet:
-        print(describe_uncertainty(scenario.parameter_intervals), file=sys.stderr)
-        for line in built.notes:
-            print(line, file=sys.stderr)
-        print(f"Backtesting {scenario.name} against {args.monthly}: {scenario.run.replications} replications, "
-              f"seed {scenario.run.seed}, {scenario.horizon_weeks} weeks", file=sys.stderr)
-    started = dt.datetime.now().astimezone()
-    t0 = time.perf_counter()
-    with executor_for(args) as runner:
-        result = run_replications(scenario, executor=runner,
-                                  on_done=progress_reporter(args, scenario.name, scenario.run.replications))
+    started, t0 = dt.datetime.now().astimezone(), time.perf_counter()
+    result = _run(args, scenario, built.notes, f"Backtesting {scenario.name} against {args.monthly}")
     monthly = simulated_monthly(result.weekly, scenario.start_date)
     table = compare_monthly(monthly, observed, args.holdout_from)
     errors = monthly_errors(table)
@@ -225,3 +206,16 @@ def run_monthly_backtest(args: argparse.Namespace) -> int:
         print(f"  {r.series:<20} {where:<9} {shown:>8}  ({r.months_used} month(s); mean error {r.mean_error:+,.0f})")
     print(f"Results: {final}")
     return 0
+
+
+def _run(args: argparse.Namespace, scenario: Scenario, notes: list[str], heading: str) -> ExperimentResult:
+    """Say what is about to run (unless --quiet), then run the scenario's replications on the chosen executor."""
+    if not args.quiet:
+        print(describe_uncertainty(scenario.parameter_intervals), file=sys.stderr)
+        for line in notes:
+            print(line, file=sys.stderr)
+        print(f"{heading}: {scenario.run.replications} replications, seed {scenario.run.seed}, "
+              f"{scenario.horizon_weeks} weeks", file=sys.stderr)
+    with executor_for(args) as runner:
+        return run_replications(scenario, executor=runner,
+                                on_done=progress_reporter(args, scenario.name, scenario.run.replications))
