@@ -136,3 +136,14 @@ def test_rtt_full_csv_gives_the_same_form() -> None:
 def test_rtt_files_must_be_consecutive_months(tmp_path: Path) -> None:
     with pytest.raises(ObservedDataError, match="appears twice"):
         observed_from_rtt_extracts([RBD, RBD])
+
+
+def test_unreadable_file_is_refused_without_a_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, HEADER + "\n2021-06,1,1,1\n")
+
+    def refuse(self: Path) -> bytes:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    with pytest.raises(ObservedDataError, match="cannot be read"):
+        load_observed(path)

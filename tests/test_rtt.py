@@ -1,4 +1,4 @@
-"""Tests for sim/rtt.py: the RTT Full CSV reader, checked against a real extract and synthetic files.
+"""Tests for sim/scenario/rtt_extract.py: the RTT Full CSV reader, checked against a real extract and synthetic files.
 
 Expected values are computed independently from the CSV with the csv module (no sim code), and cross-checked
 against figures read off the file by hand (RBD, November 2024: Part_2 total 21,702; over 18 weeks 9,163).

@@ -30,7 +30,6 @@ from sim.outputs.monthly_fit import (
     compare_monthly,
     monthly_errors,
     months_covered,
-    parse_month,
     parse_month_window,
     simulated_monthly,
 )
@@ -48,7 +47,7 @@ from sim.outputs.run_folder import (
 )
 from sim.scenario.build import check_draws, load_scenario
 from sim.scenario.intervals import describe_uncertainty, without_parameter_uncertainty
-from sim.scenario.observed import ObservedDataError, load_observed
+from sim.scenario.observed import ObservedDataError, load_observed, parse_month
 from sim.scenario.schema import Scenario, ScenarioError
 
 
@@ -126,7 +125,7 @@ def run_backtest(args: argparse.Namespace) -> int:
                        started_at=started.isoformat(timespec="seconds"),
                        finished_at=dt.datetime.now().astimezone().isoformat(timespec="seconds"))
     print(f"Backtest of {scenario.title} from {first.period_label} over {len(months)} later month(s), "
-          f"{scenario.run.replications} replications:")
+          f"{result.replications} replications:")
     for r in errors.itertuples():
         shown = "n/a (observed 0 every month)" if math.isnan(r.mape_percent) else f"{r.mape_percent:.1f}%"
         extra = f" ({r.months_skipped} month(s) with observed 0 left out)" if r.months_skipped else ""
@@ -199,7 +198,7 @@ def run_monthly_backtest(args: argparse.Namespace) -> int:
                        finished_at=dt.datetime.now().astimezone().isoformat(timespec="seconds"))
     months = sorted(set(table["month"]))
     print(f"Backtest of {scenario.title} against {args.monthly.name}, {months[0]} to {months[-1]}, "
-          f"{scenario.run.replications} replications (MAPE of the median):")
+          f"{result.replications} replications (MAPE of the median):")
     for r in errors.itertuples():
         shown = "n/a (no usable month)" if math.isnan(r.mape_percent) else f"{r.mape_percent:.1f}%"
         where = "held out" if r.period == HELD_OUT else "window"

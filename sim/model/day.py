@@ -62,6 +62,6 @@ def slot_time(day: int, slot: Slot) -> float:
 
 def wait_until(env: simpy.Environment, day: int, slot: Slot) -> Iterator[simpy.Event]:
     """Sleep until `slot` on `day` (use with `yield from`); no wait if that time has come already."""
-    at = day + slot.day_fraction
+    at = slot_time(day, slot)
     if env.now < at:
         yield env.timeout(at - env.now)

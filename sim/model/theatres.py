@@ -20,7 +20,7 @@ from sim.core.apportionment import apportion
 from sim.core.rng import Streams
 from sim.core.sessions import SessionBooking
 from sim.model.beds import ElectiveBeds
-from sim.model.day import HUB_THEATRES, MAIN_THEATRES, ServiceProcess, wait_until
+from sim.model.day import HUB_THEATRES, MAIN_THEATRES, ServiceProcess, slot_time, wait_until
 from sim.model.staff import StaffRoster
 from sim.model.state import SharedState
 from sim.model.waiting_list import ListHead
@@ -100,7 +100,7 @@ class TheatreSuite:
             if not sessions:
                 continue
             yield from wait_until(env, day, self.slot)
-            now = day + self.slot.day_fraction
+            now = slot_time(day, self.slot)
             # one draw per planned session, whatever happens to it: keeps streams aligned across scenarios
             cancelled = (rng.random(len(sessions)) < self.session_cancellation_rate).tolist()
             n = len(sessions)

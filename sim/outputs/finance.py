@@ -27,9 +27,6 @@ from sim.scenario.schema import Finance
 COST_LINES = ["cost_outpatients", "cost_theatre_staff", "cost_theatre_fixed", "cost_cases_non_theatre",
               "cost_bed_days", "cost_independent_sector", "cost_vaccination"]
 INCOME_LINES = ["income_block", "income_erf"]
-FLOW_COLUMNS = ["outpatient_first_face_to_face", "outpatient_first_virtual", "day_cases", "elective_inpatients",
-                "theatre_cases", "theatre_sessions_planned", "theatre_sessions_run", "independent_sector_cases",
-                "activity_value", "baseline_value"]
 
 
 def month_of_week(week_start: str) -> str:

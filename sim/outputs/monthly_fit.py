@@ -12,7 +12,8 @@ choice:
 Each month's simulated value is the median over replications, with the 5th and 95th percentiles beside it.
 
 Errors: percent error = (median − observed) / observed × 100; MAPE per series = the mean of its absolute value
-over the months used; a month whose observed value is 0 or blank is left out and counted. Months from
+over the months used, and the mean error over the same months; a month whose observed value is 0 or blank is
+left out of both and counted. Months from
 `holdout_from` on are reported separately ("held_out") from the months before ("window"): a calibration fitted to
 the window never sees them.
 """
@@ -24,7 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from sim.scenario.observed import ObservedSeries
+from sim.scenario.observed import ObservedSeries, parse_month
 
 # observed series name -> how it is made from the weekly table: ("flow", weekly columns summed) or
 # ("stock", the weekly column counted at a week's end)
@@ -107,7 +108,7 @@ def monthly_errors(table: pd.DataFrame) -> pd.DataFrame:
                      "mape_percent": float(part.loc[used, "percent_error"].abs().mean()) if used.any()
                      else float("nan"),
                      "months_used": int(used.sum()), "months_skipped": int((~used).sum()),
-                     "mean_error": float(part["error"].mean())})
+                     "mean_error": float(part.loc[used, "error"].mean()) if used.any() else float("nan")})
     return pd.DataFrame(rows, columns=ERROR_COLUMNS)
 
 
@@ -120,14 +121,6 @@ def parse_month_window(text: str) -> tuple[pd.Period, pd.Period]:
     if first > last:
         raise ValueError(f"{text!r}: the first month is after the last")
     return first, last
-
-
-def parse_month(text: str) -> pd.Period:
-    """`YYYY-MM` → a monthly Period; ValueError naming what was expected."""
-    text = text.strip()
-    if len(text) != 7 or text[4] != "-" or not (text[:4] + text[5:]).isdigit() or not 1 <= int(text[5:]) <= 12:
-        raise ValueError(f"expected a month as YYYY-MM (e.g. 2022-01), got {text!r}")
-    return pd.Period(text, freq="M")
 
 
 def months_covered(first_day: dt.date, last_day: dt.date) -> list[pd.Period]:

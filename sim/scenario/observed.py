@@ -196,6 +196,8 @@ def _read_text(path: Path, label: str) -> str:
         return path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ObservedDataError([f"{label}: not UTF-8 text (byte {exc.start}); expected a CSV file"]) from None
+    except OSError as exc:
+        raise ObservedDataError([f"{label}: cannot be read ({exc.strerror or exc})"]) from None
 
 
 def _check_header(label: str, header: list[str]) -> list[str]:
@@ -214,12 +216,20 @@ def _check_header(label: str, header: list[str]) -> list[str]:
     return problems
 
 
-def _parse_month(text: str, where: str, problems: list[str]) -> pd.Period | None:
-    match = _MONTH.match(text)
+def parse_month(text: str) -> pd.Period:
+    """`YYYY-MM` → a monthly Period; ValueError saying what was expected."""
+    match = _MONTH.match(text.strip())
     if not match or not 1 <= int(match.group(2)) <= 12:
-        problems.append(f"{where}: expected a month as YYYY-MM (e.g. 2021-06), got {text!r}")
+        raise ValueError(f"expected a month as YYYY-MM (e.g. 2021-06), got {text!r}")
+    return pd.Period(text.strip(), freq="M")
+
+
+def _parse_month(text: str, where: str, problems: list[str]) -> pd.Period | None:
+    try:
+        return parse_month(text)
+    except ValueError as exc:
+        problems.append(f"{where}: {exc}")
         return None
-    return pd.Period(text, freq="M")
 
 
 def _parse_value(text: str, column: str, where: str, problems: list[str]) -> float:
