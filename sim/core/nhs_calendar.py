@@ -89,3 +89,15 @@ def nhs_financial_year(d: dt.date) -> str:
     """NHS financial year label, April to March, e.g. 2021-06-07 -> '2021/22'."""
     first = d.year if d.month >= 4 else d.year - 1
     return f"{first}/{(first + 1) % 100:02d}"
+
+
+def month_key(d: dt.date) -> str:
+    """The calendar month of a date as `YYYY-MM`, the form scenario files name months in."""
+    return f"{d.year:04d}-{d.month:02d}"
+
+
+def multipliers_by_day(start: dt.date, n_days: int, by_month: dict[str, float]) -> list[float]:
+    """The multiplier in force on each model day: `by_month[YYYY-MM]` for the day's calendar month, else 1.0."""
+    if not by_month:
+        return [1.0] * n_days
+    return [by_month.get(month_key(start + dt.timedelta(days=day)), 1.0) for day in range(n_days)]

@@ -11,6 +11,7 @@ import numpy as np
 import simpy
 
 from sim.model.day import CLINICS, ServiceProcess, wait_until
+from sim.model.delivery import delivered_share_by_day
 from sim.model.patients import WAITING_OUTPATIENT
 from sim.model.staff import StaffRoster
 from sim.model.state import SharedState
@@ -36,6 +37,7 @@ class OutpatientClinics:
         self.slots_per_clinic_day = [site.outpatient_first_slots_per_week.get(s, 0.0) / days_per_week
                                      for s in scenario.specialty_names]
         self._carry = [0.0] * len(self.slots_per_clinic_day)   # fractional slots carried to the next day
+        self.delivered_share_by_day = delivered_share_by_day(scenario, "clinics")
 
     def is_clinic_day(self, day: int) -> bool:
         return (self.start_weekday + day) % 7 in self.clinic_weekdays and day not in self.bank_holidays
@@ -47,7 +49,7 @@ class OutpatientClinics:
                 continue
             yield from wait_until(env, day, CLINICS)
             stopped: list[int] = []
-            staffed_share = self.staff.clinic_capacity_factor(self.site_index)
+            staffed_share = self.staff.clinic_capacity_factor(self.site_index) * self.delivered_share_by_day[day]
             for specialty, slots in enumerate(self.slots_per_clinic_day):
                 available = slots * staffed_share + self._carry[specialty]
                 whole = int(available)

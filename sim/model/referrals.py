@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
+from sim.core.nhs_calendar import multipliers_by_day
 from sim.core.rng import Streams
 from sim.model.day import REFERRALS, ServiceProcess, wait_until
 from sim.model.intake import PathwayIntake
@@ -73,8 +74,8 @@ class PathwayParameters:
             hub_max_los_days=(sc.surgical_hubs.inpatient_max_los_days if sc.surgical_hubs and sc.surgical_hubs.hubs
                               else -1.0),
             removal_band_starts_weeks=np.array([b.from_weeks for b in bands] or [0.0]),
-            removal_hazard_per_week=np.array([-math.log1p(-b.weekly_rate) if b.weekly_rate < 1 else np.inf
-                                              for b in bands] or [0.0]),
+            removal_hazard_per_week=sc.removals.rate_multiplier * np.array(
+                [-math.log1p(-b.weekly_rate) if b.weekly_rate < 1 else np.inf for b in bands] or [0.0]),
         )
 
 
@@ -209,17 +210,20 @@ class ReferralSource:
         self.weekday_fraction = weights / weights.sum()
         self.n_specialties = len(spec_shares)
         self.start_date = scenario.start_date
+        # the month-by-month demand profile (referrals.monthly_multipliers), 1.0 in months not named
+        self.month_multiplier_by_day = multipliers_by_day(scenario.start_date, scenario.horizon_days,
+                                                          ref.monthly_multipliers)
         self.deferred: dict[int, list[int]] = {}     # day -> sources of referrals returning that day
 
     def rate_multiplier(self, day: int) -> float:
-        """Seasonality and demand growth on a model day (1.0 at the start date's season peak offset)."""
+        """Seasonality, demand growth and the month's demand multiplier on a model day."""
         ref = self.sc.referrals
         date = self.start_date + dt.timedelta(days=day)
         doy = date.timetuple().tm_yday
         season = 1.0 + ref.seasonality_amplitude * math.cos(
             2 * math.pi * (doy - ref.seasonality_peak_day_of_year) / 365.25)
         growth = (1.0 + ref.demand_growth_per_year) ** (day / 365.25)
-        return season * growth
+        return season * growth * self.month_multiplier_by_day[day]
 
     def expected_referrals(self, day: int) -> np.ndarray:
         if day in self.bank_holidays:

@@ -4,8 +4,9 @@ A session books the next patients of its specialty (from the ICS-wide list under
 site's list under `site`) by the session rule of sim.core.sessions over the bookable minutes (session minutes x
 utilisation cap): the first case always, then each next case while its minutes fit, each booked case costing its
 minutes plus turnaround. Expected minutes are divided by the suite's productivity (a hub's multiplier, times the
-infection-control factor on Covid days). Cases can be cancelled on the day (the slot is lost, the patient keeps
-their place); an inpatient case needs an elective bed at the suite for its stay: no bed, and the slot is lost.
+infection-control factor on Covid days, times the delivered share of sim.model.delivery). Cases can be cancelled
+on the day (the slot is lost, the patient keeps their place); an inpatient case needs an elective bed at the suite
+for its stay: no bed, and the slot is lost.
 
 Before sessions run, each day's planned sessions can be lost, and are counted by cause: Covid closure
 (critical-care pressure, main theatres only), staff (no full team present), and unplanned cancellation.
@@ -21,6 +22,7 @@ from sim.core.rng import Streams
 from sim.core.sessions import SessionBooking
 from sim.model.beds import ElectiveBeds
 from sim.model.day import HUB_THEATRES, MAIN_THEATRES, ServiceProcess, slot_time, wait_until
+from sim.model.delivery import delivered_share_by_day
 from sim.model.staff import StaffRoster
 from sim.model.state import SharedState
 from sim.model.waiting_list import ListHead
@@ -85,6 +87,9 @@ class TheatreSuite:
         # set each day by the Covid process (defaults: no pressure)
         self.productivity_today = 1.0
         self.closed_share_today = 0.0
+        # what the trusts delivered of planned throughput (scenario `delivery`), by day; 1.0 without it
+        self.delivered_share_by_day = delivered_share_by_day(scenario, "theatres")
+        self.delivered_share_today = 1.0
 
     def sessions_on(self, day: int) -> list[int]:
         if day in self.bank_holidays or day < self.opens_day:
@@ -101,6 +106,7 @@ class TheatreSuite:
                 continue
             yield from wait_until(env, day, self.slot)
             now = slot_time(day, self.slot)
+            self.delivered_share_today = self.delivered_share_by_day[day]
             # one draw per planned session, whatever happens to it: keeps streams aligned across scenarios
             cancelled = (rng.random(len(sessions)) < self.session_cancellation_rate).tolist()
             n = len(sessions)
@@ -132,7 +138,7 @@ class TheatreSuite:
         patients = self.state.patients
         minutes, inpatient, los = patients.theatre_minutes, patients.inpatient, patients.los_days
         cancellations, referred_site = patients.cancellations_remaining, patients.referred_site
-        speed = self.productivity_multiplier * self.productivity_today
+        speed = self.productivity_multiplier * self.productivity_today * self.delivered_share_today
         turnaround, beds, site = self.turnaround_minutes, self.beds, self.site_index
         booking = self.booking
         booking.open()

@@ -69,6 +69,10 @@ Pounds = Annotated[float, Field(json_schema_extra=unit("pounds"))]
 Multiplier = Annotated[float, Field(json_schema_extra=unit("multiplier"))]
 NonNegativeFloat = Annotated[float, Field(ge=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
+# Calendar months named as in the published series, and a multiplier for each month named (other months: 1).
+MonthKey = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+MonthlyMultipliers = dict[MonthKey, Annotated[float, Field(gt=0, le=10, allow_inf_nan=False,
+                                                             json_schema_extra=unit("multiplier"))]]
 
 
 def _sums_to_one(shares: Any) -> Any:
@@ -161,6 +165,10 @@ class Referrals(_Model):
     seasonality_amplitude: Rate = Field(ge=0, lt=1, description="relative amplitude of the annual cosine")
     seasonality_peak_day_of_year: int = Field(ge=1, le=366)
     demand_growth_per_year: Rate = Field(gt=-1, title="Demand growth a year")
+    monthly_multipliers: MonthlyMultipliers = Field(
+        default={}, title="Demand multiplier by month",
+        description="multiplies the referrals of each month named (YYYY-MM) on top of seasonality and growth; "
+                    "other months 1 (written by `calibrate` from published clock starts)")
 
     @field_validator("weekday_weights")
     @classmethod
@@ -202,6 +210,9 @@ class Removals(_Model):
 
     weekly_rate_by_weeks_waited: list[RemovalBand]
     validation_rounds: list[ValidationRound] = []
+    rate_multiplier: Multiplier = Field(
+        default=1.0, ge=0, le=50, allow_inf_nan=False, title="Removal rate multiplier",
+        description="scales every band's weekly rate, as a hazard (written by `calibrate` from published removals)")
 
     @field_validator("weekly_rate_by_weeks_waited")
     @classmethod
@@ -447,6 +458,23 @@ class Vaccination(_Model):
     surge: VaccinationSurge | None = None
 
 
+class Delivery(_Model):
+    """How much of the planned capacity the trusts delivered: what `calibrate` fits to published completions.
+
+    The sites' sessions and clinic slots are what a plan provides; in 2021/22 the trusts delivered less of it
+    (staff absence, infection control, slower lists). `clinic_slots_scale` multiplies every first outpatient
+    slot; `theatre_productivity_scale` multiplies the cases a theatre session gets through (case minutes are
+    divided by it, as by a hub's productivity). The monthly multipliers act on top, for the months named.
+    """
+
+    clinic_slots_scale: Multiplier = Field(default=1.0, gt=0, le=10, allow_inf_nan=False,
+                                           title="First outpatient slots delivered (share of planned)")
+    theatre_productivity_scale: Multiplier = Field(default=1.0, gt=0, le=10, allow_inf_nan=False,
+                                                   title="Theatre cases delivered per planned case")
+    clinic_monthly_multipliers: MonthlyMultipliers = Field(default={}, title="Clinic delivery by month")
+    theatre_monthly_multipliers: MonthlyMultipliers = Field(default={}, title="Theatre delivery by month")
+
+
 class Targets(_Model):
     """Dates a board wants to know the chance of meeting (nobody waiting over N weeks by then)."""
 
@@ -541,6 +569,7 @@ class Scenario(_Model):
     removals: Removals
     start_list: StartList
     targets: Targets | None = None
+    delivery: Delivery | None = None
     finance: Finance | None = None
     covid: Covid | None = Field(default=None, title="COVID-19")
     surgical_hubs: SurgicalHubs | None = None
