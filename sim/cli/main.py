@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 
-from sim.cli import backtest, report, run, sweep, validate
+from sim.cli import backtest, calibrate, report, run, sweep, validate
 from sim.experiment.executors import ExecutorError
 from sim.outputs.run_folder import PROJECT_ROOT, OutputError
 from sim.scenario.schema import ScenarioError
@@ -28,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_parser(sub)
     report.add_parser(sub)
     backtest.add_parser(sub)
+    calibrate.add_parser(sub)
     return parser
 
 

@@ -67,11 +67,11 @@ def simulated_monthly(weekly: pd.DataFrame, start_date: dt.date) -> pd.DataFrame
                     continue
                 if kind == "flow":
                     weekly_counts = table[list(columns)].to_numpy(dtype=float).sum(axis=1)
-                    row[name] = _flow_in(weekly_counts, start_date, first, last)
+                    row[name] = flow_between(weekly_counts, start_date, first, last)
                 else:
                     opening = (table["waiting_total_start"].iloc[0] if columns[0] == "waiting_total"
                                and "waiting_total_start" in table else None)
-                    row[name] = _stock_at(table[columns[0]].to_numpy(dtype=float), opening, start_date, last)
+                    row[name] = stock_at(table[columns[0]].to_numpy(dtype=float), opening, start_date, last)
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -129,7 +129,7 @@ def months_covered(first_day: dt.date, last_day: dt.date) -> list[pd.Period]:
     return [m for m in months if m.start_time.date() >= first_day and m.end_time.date() <= last_day]
 
 
-def _flow_in(weekly_counts: Sequence[float] | np.ndarray, start_date: dt.date, first: dt.date,
+def flow_between(weekly_counts: Sequence[float] | np.ndarray, start_date: dt.date, first: dt.date,
              last: dt.date) -> float:
     """The weekly counts spread evenly over their days, summed over the days first..last (inclusive)."""
     counts = np.asarray(weekly_counts, dtype=float)
@@ -138,7 +138,7 @@ def _flow_in(weekly_counts: Sequence[float] | np.ndarray, start_date: dt.date, f
     return float(counts[days // 7].sum() / 7)
 
 
-def _stock_at(week_end_counts: np.ndarray, opening: float | None, start_date: dt.date, day: dt.date) -> float:
+def stock_at(week_end_counts: np.ndarray, opening: float | None, start_date: dt.date, day: dt.date) -> float:
     """A stock at the end of `day`: linear between the ends of the week before and the week holding `day`."""
     index = (day - start_date).days
     week, into = divmod(index, 7)

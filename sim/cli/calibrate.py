@@ -1,0 +1,224 @@
+"""`calibrate`: fit a scenario's demand, delivered capacity and removals to a published monthly series.
+
+    python run_sim.py calibrate FILE.yaml --observed CSV --window YYYY-MM:YYYY-MM --out CALIBRATED.yaml
+        [--admitted-share-from CSV] [--replications N] [--seed N] [--max-steps N] [--report-dir DIR] [--force]
+
+Writes CALIBRATED.yaml (a scenario that `extends:` FILE.yaml, every fitted value commented with the figure it came
+from; what is fitted and how: sim.outputs.calibration_fit) and a fit report folder: calibration_fit.csv (observed
+against simulated, month by month, for the calibrated scenario as written), calibration_errors.csv (MAPE per
+series), calibration_steps.csv (each simulation of the fit), calibration_fit.png, the resolved scenario and a
+manifest. Months after the window are never read. Same seed and replications → the same file, byte for byte.
+Nothing is written until the fit is done, and a bad input exits 2 with nothing written.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from sim.cli.options import add_executor_options, executor_for
+from sim.experiment.replications import run_replications
+from sim.outputs.calibration_fit import (
+    FitStep,
+    admitted_share_of_completions,
+    fit,
+    fit_targets,
+    scenario_text,
+    steps_table,
+)
+from sim.outputs.charts import monthly_backtest_chart
+from sim.outputs.monthly_fit import compare_monthly, monthly_errors, parse_month_window, simulated_monthly
+from sim.outputs.run_folder import (
+    PROJECT_ROOT,
+    atomic_run_dir,
+    default_run_dir,
+    write_manifest,
+    write_resolved_scenario,
+)
+from sim.scenario.build import build_scenario, load_scenario, load_scenario_mapping
+from sim.scenario.intervals import without_parameter_uncertainty
+from sim.scenario.observed import ObservedDataError, ObservedSeries, load_observed
+from sim.scenario.schema import ScenarioError
+
+CALIBRATION_FIT_CSV = "calibration_fit.csv"
+CALIBRATION_ERRORS_CSV = "calibration_errors.csv"
+CALIBRATION_STEPS_CSV = "calibration_steps.csv"
+CALIBRATION_PNG = "calibration_fit.png"
+DEFAULT_REPLICATIONS = 3
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register `calibrate` on the command line's subparsers."""
+    p = sub.add_parser("calibrate", help="fit demand, delivered capacity and removals to a published monthly "
+                                         "series; writes a calibrated scenario")
+    p.add_argument("scenario", type=Path, help="the scenario to calibrate (the written one extends it)")
+    p.add_argument("--observed", type=Path, required=True, metavar="CSV",
+                   help="tidy monthly series to fit (e.g. data/observed/nwl_monthly.csv)")
+    p.add_argument("--window", type=_window, required=True, metavar="YYYY-MM:YYYY-MM",
+                   help="the months to fit; later months are never read")
+    p.add_argument("--out", type=Path, required=True, metavar="FILE.yaml", help="the calibrated scenario to write")
+    p.add_argument("--admitted-share-from", type=Path, metavar="CSV",
+                   help="a tidy series with completed_admitted to split completions by stage when --observed has "
+                        "none (e.g. data/observed/england_monthly.csv)")
+    p.add_argument("--replications", type=_positive, default=DEFAULT_REPLICATIONS,
+                   help=f"replications per simulation of the fit (default {DEFAULT_REPLICATIONS})")
+    p.add_argument("--seed", type=int, help="seed (default: the scenario's run.seed)")
+    p.add_argument("--max-steps", type=_positive, default=6, help="simulations at most (default 6)")
+    p.add_argument("--name", help="the calibrated scenario's name (default: the input's name + _calibrated)")
+    p.add_argument("--report-dir", type=Path, help="fit report folder (default: a new folder under results/)")
+    p.add_argument("--results-root", type=Path, default=PROJECT_ROOT / "results", help=argparse.SUPPRESS)
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.add_argument("--quiet", action="store_true", help="print only the result")
+    add_executor_options(p)
+    p.set_defaults(handler=run_calibrate)
+
+
+def _window(text: str) -> tuple[pd.Period, pd.Period]:
+    try:
+        return parse_month_window(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}")
+    return n
+
+
+def _observed(path: Path, option: str) -> ObservedSeries:
+    try:
+        return load_observed(path)
+    except ObservedDataError as exc:
+        raise ScenarioError([f"{option} {line}" for line in exc.problems]) from None
+
+
+def _cut(series: ObservedSeries, path: Path, first: pd.Period, last: pd.Period) -> ObservedSeries:
+    try:
+        return series.window(first, last)
+    except ValueError as exc:
+        raise ScenarioError([f"--observed {path}: {exc}"]) from None
+
+
+def _check_out_file(out: Path, force: bool) -> None:
+    if out.suffix not in (".yaml", ".yml"):
+        raise ScenarioError([f"--out {out}: expected a .yaml file name"])
+    if out.exists() and (not force or not out.is_file()):
+        raise ScenarioError([f"--out {out}: exists; choose a new file name (or --force to replace it)"])
+    if not out.parent.is_dir():
+        raise ScenarioError([f"--out {out}: folder {out.parent} does not exist"])
+    if not os.access(out.parent, os.W_OK):
+        raise ScenarioError([f"--out {out}: folder {out.parent} is not writable"])
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    """The `calibrate` command. Bad scenario, series or destination: exit 2 before anything runs."""
+    _check_out_file(args.out, args.force)
+    # never read after the window; the months before it give the opening list and the list before the first month
+    observed = _observed(args.observed, "--observed")
+    observed = _cut(observed, args.observed, observed.months[0], args.window[1])
+    overrides = [] if args.seed is None else [f"run.seed={args.seed}"]
+    raw = load_scenario_mapping(args.scenario, overrides)
+    built = build_scenario(raw, args.scenario)
+    scenario = without_parameter_uncertainty(built.scenario)
+    share = share_source = None
+    if args.admitted_share_from is not None:
+        try:
+            share = admitted_share_of_completions(_observed(args.admitted_share_from, "--admitted-share-from"))
+        except ValueError as exc:
+            raise ScenarioError([f"--admitted-share-from {args.admitted_share_from}: {exc}"]) from None
+        share_source = f"{args.admitted_share_from.name} (completed_admitted / completed_pathways)"
+    try:
+        targets = fit_targets(observed, args.window[0], scenario.start_date, share, share_source or "")
+    except ValueError as exc:
+        raise ScenarioError([f"--observed {args.observed}: {exc}"]) from None
+    last_month = targets.months[-1]
+    horizon_weeks = -(-((last_month.end_time.date() - scenario.start_date).days + 1) // 7)
+    name = args.name or f"{scenario.name}_calibrated"
+    report_dir = args.report_dir or default_run_dir(args.results_root, f"{name}-calibrate")
+    seed, reps = scenario.run.seed, args.replications
+    t0, started = time.perf_counter(), dt.datetime.now().astimezone()
+    if not args.quiet:
+        print(f"Calibrating {scenario.name} to {args.observed.name}, {targets.months[0]} to {last_month}: "
+              f"{reps} replications a step, seed {seed}, {horizon_weeks} weeks", file=sys.stderr)
+
+    with executor_for(args) as runner:
+        def simulate_mapping(mapping: dict, source: Path = args.scenario) -> pd.DataFrame:
+            short = {**mapping, "horizon_weeks": horizon_weeks}
+            candidate = without_parameter_uncertainty(build_scenario(short, source).scenario)
+            return run_replications(candidate, replications=reps, seed=seed, executor=runner).weekly
+
+        def report_step(step: FitStep) -> None:
+            if not args.quiet:
+                print(f"  step: demand {step.inputs.referrals_per_week:,.1f} a week, clinics x"
+                      f"{step.inputs.clinic_slots_scale:.4f}, theatres x{step.inputs.theatre_productivity_scale:.4f}"
+                      f", removals x{step.inputs.removal_rate_multiplier:.4f}: worst flow off by "
+                      f"{step.worst_ratio_error:.2%}, list MAPE {step.list_mape_percent:.2f}%", file=sys.stderr)
+
+        result = fit(raw, targets, simulate_mapping, scenario.start_date, max_steps=args.max_steps,
+                     on_step=report_step)
+        extends = os.path.relpath(args.scenario.resolve(), args.out.resolve().parent)
+        command = (f"python run_sim.py calibrate {args.scenario} --observed {args.observed} "
+                   f"--window {targets.months[0]}:{last_month} --out {args.out}"
+                   + (f" --admitted-share-from {args.admitted_share_from}" if args.admitted_share_from else "")
+                   + f" --replications {reps} --seed {seed}")
+        header = [f"{name}: {scenario.name} calibrated to {args.observed.name}, {targets.months[0]} to {last_month}.",
+                  f"Written by: {command}",
+                  "Fitted (sim.outputs.calibration_fit): demand and its monthly profile from clock starts; delivered",
+                  "clinic and theatre capacity from non-admitted and admitted completions; the removal rate from",
+                  "starts - completions - change in the list. Everything else is as the scenario it extends says.",
+                  f"{len(result.steps)} simulation(s) of {reps} replication(s), seed {seed}; "
+                  + ("converged: every fitted flow within 0.5% of its target." if result.converged else
+                     f"NOT converged in {args.max_steps} simulations: see the fit report.")]
+        body = scenario_text(result, targets, extends=extends, name=name,
+                             title=f"{scenario.title}, calibrated to {targets.months[0]} to {last_month}",
+                             header=header)
+        # the fit report is from the file as written, so the file reproduces it
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{args.out.name}.", suffix=".partial.yaml", dir=args.out.parent)
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(body)
+            written = load_scenario(tmp)
+            weekly = simulate_mapping(written.raw, tmp)
+            monthly = simulated_monthly(weekly, scenario.start_date)
+            table = compare_monthly(monthly, _cut(observed, args.observed, *args.window))
+            errors = monthly_errors(table)
+            with atomic_run_dir(report_dir) as folder:
+                write_resolved_scenario(folder, written.raw)
+                table.to_csv(folder / CALIBRATION_FIT_CSV, index=False)
+                errors.to_csv(folder / CALIBRATION_ERRORS_CSV, index=False)
+                steps_table(result).to_csv(folder / CALIBRATION_STEPS_CSV, index=False)
+                monthly_backtest_chart(table, None, f"{scenario.title}, calibrated",
+                                       args.observed.name).savefig(folder / CALIBRATION_PNG, dpi=110)
+                write_manifest(folder, kind="calibration", scenario=name, scenario_files=[str(args.scenario)],
+                               calibrated_scenario=str(args.out), observed_files=[str(args.observed)],
+                               window=[str(targets.months[0]), str(last_month)], seed=seed, replications=reps,
+                               steps=len(result.steps), converged=result.converged,
+                               mape_percent={r.series: None if math.isnan(r.mape_percent) else round(r.mape_percent, 2)
+                                             for r in errors.itertuples()},
+                               wall_time_seconds=round(time.perf_counter() - t0, 2),
+                               started_at=started.isoformat(timespec="seconds"),
+                               finished_at=dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+            os.replace(tmp, args.out)
+        finally:
+            tmp.unlink(missing_ok=True)
+    print(f"Calibrated {scenario.name} to {args.observed.name}, {targets.months[0]} to {last_month}, in "
+          f"{len(result.steps)} simulation(s) ({'converged' if result.converged else 'NOT converged'}, "
+          f"{time.perf_counter() - t0:.0f} s). MAPE of the median, calibrated scenario as written:")
+    for r in errors.itertuples():
+        shown = "n/a" if math.isnan(r.mape_percent) else f"{r.mape_percent:.1f}%"
+        print(f"  {r.series:<20} {shown:>7}  ({r.months_used} month(s); mean error {r.mean_error:+,.0f})")
+    print(f"Scenario: {args.out}\nFit report: {report_dir}")
+    return 0
