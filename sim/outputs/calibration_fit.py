@@ -18,8 +18,10 @@ How: multiplicative fixed-point steps. Each step runs the scenario with the same
 random numbers, so a fitted value moves only because an input moved) and multiplies every fitted input by
 observed ÷ simulated for the flow it drives: clock starts are proportional to demand, and while the lists are long
 completions are proportional to delivered capacity and removals to the removal rate, so one step lands close and
-two or three settle within the tolerance. The level of each profile is the mean over the fitted months, and months
-outside the window run at that level (so held-out months are a prediction). A first, partly simulated month is
+two or three settle within the tolerance. Months outside the window run at each profile's level, so held-out
+months are a prediction: for demand the mean over the fitted months (the scenario's seasonality and growth then
+carry it on), for delivered capacity the mean of the last three fitted months (activity was recovering, and the
+latest quarter is the better guide to the next). A first, partly simulated month is
 fitted over the days simulated, against the published figure pro rata.
 """
 from __future__ import annotations
@@ -42,6 +44,9 @@ FLOW_COLUMNS = {"clock_starts": ("clock_starts",), "completed_admitted": ("clock
                 "completed_non_admitted": ("clock_stops_non_admitted",), "other_removals": REMOVAL_COLUMNS}
 FIT_SERIES = ("clock_starts", "completed_admitted", "completed_non_admitted", "other_removals", "waiting_list")
 UNDER_52_WEEKS = 52.0
+# Delivered capacity after the window runs at the level of its last three months: activity was recovering through
+# 2021/22, so the most recent quarter is the better guide to the next (the whole window's mean lags the trend).
+DELIVERY_LEVEL_MONTHS = 3
 
 
 @dataclass(frozen=True)
@@ -261,17 +266,19 @@ def _ratio(observed: float, simulated: float) -> float:
 
 def stepped(inputs: FittedInputs, r: dict[str, float | dict[pd.Period, float]]) -> FittedInputs:
     """The next inputs: each multiplied by its flow's ratio, then each profile's level moved into its scale."""
-    def profile(level: float, by_month: dict[str, float], ratio: dict[pd.Period, float]) -> tuple[float,
-                                                                                                   dict[str, float]]:
+    def profile(level: float, by_month: dict[str, float], ratio: dict[pd.Period, float],
+                level_months: int | None) -> tuple[float, dict[str, float]]:
         moved = {k: v * ratio[pd.Period(k, freq="M")] for k, v in by_month.items()}
-        mean = float(np.mean(list(moved.values())))
+        values = list(moved.values())
+        mean = float(np.mean(values[-level_months:] if level_months else values))
         return level * mean, {k: v / mean for k, v in moved.items()}
 
-    demand, demand_by_month = profile(inputs.referrals_per_week, inputs.demand_by_month, r["clock_starts"])  # type: ignore[arg-type]
+    demand, demand_by_month = profile(inputs.referrals_per_week, inputs.demand_by_month,
+                                      r["clock_starts"], None)  # type: ignore[arg-type]
     clinics, clinic_by_month = profile(inputs.clinic_slots_scale, inputs.clinic_by_month,
-                                       r["completed_non_admitted"])  # type: ignore[arg-type]
+                                       r["completed_non_admitted"], DELIVERY_LEVEL_MONTHS)  # type: ignore[arg-type]
     theatres, theatre_by_month = profile(inputs.theatre_productivity_scale, inputs.theatre_by_month,
-                                         r["completed_admitted"])  # type: ignore[arg-type]
+                                         r["completed_admitted"], DELIVERY_LEVEL_MONTHS)  # type: ignore[arg-type]
     return replace(inputs, referrals_per_week=demand, demand_by_month=demand_by_month, clinic_slots_scale=clinics,
                    clinic_by_month=clinic_by_month, theatre_productivity_scale=theatres,
                    theatre_by_month=theatre_by_month,
