@@ -38,6 +38,7 @@ from sim.outputs.monthly_fit import compare_monthly, monthly_errors, parse_month
 from sim.outputs.run_folder import (
     PROJECT_ROOT,
     atomic_run_dir,
+    check_out_dir,
     default_run_dir,
     write_manifest,
     write_resolved_scenario,
@@ -147,6 +148,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
     horizon_weeks = -(-((last_month.end_time.date() - scenario.start_date).days + 1) // 7)
     name = args.name or f"{scenario.name}_calibrated"
     report_dir = args.report_dir or default_run_dir(args.results_root, f"{name}-calibrate")
+    check_out_dir(report_dir)
     seed, reps = scenario.run.seed, args.replications
     t0, started = time.perf_counter(), dt.datetime.now().astimezone()
     if not args.quiet:
