@@ -1,14 +1,14 @@
 """Derive the baseline scenario's clinic slots, theatre sessions and beds from its demand assumptions.
 
-Run: python scripts/derive_baseline_capacity.py [scenarios/baseline.yaml] [--model-rules]
+Run: python scripts/derive_baseline_capacity.py [scenarios/core/nwl_june_2021_plan.yaml] [--model-rules]
 Prints, per site, the weekly first-outpatient slots by specialty and the theatre sessions a week with
 specialty shares, sized as (steady weekly demand routed to the site) x margin, after allowing for DNAs,
-cancellations and imperfect packing of sessions. The printed figures are what baseline.yaml holds
-(tests/test_derivations.py re-derives them and checks); the margins are planning estimates [E], stated in that
-file's header.
+cancellations and imperfect packing of sessions. The printed figures are what the plan holds
+(scenarios/core/nwl_june_2021_plan.yaml; tests/test_derivations.py re-derives them and checks); the margins are
+planning estimates [E], stated in that file's header.
 
-Two rules here are not the model's own, and are kept because baseline.yaml was sized with them: re-deriving with the
-model's rules would move baseline.yaml, and every result and the golden snapshot with it. `--model-rules` prints
+Two rules here are not the model's own, and are kept because the plan was sized with them: re-deriving with the
+model's rules would move the plan, and every result and the golden snapshot with it. `--model-rules` prints
 what the model's rules give instead.
 - Session packing: a flat PACKING_EFFICIENCY of the bookable minutes is taken to hold whole cases. The model books
   sessions by the rule in sim.core.sessions, which the RTT calibration sizes with too
@@ -43,7 +43,7 @@ THEATRE_WEEKDAYS = WEEKDAYS[:5]
 
 @dataclass(frozen=True)
 class SiteCapacity:
-    """One site's derived capacity, in the form baseline.yaml holds it."""
+    """One site's derived capacity, in the form the plan holds it."""
 
     referral_share: float
     outpatient_first_slots_per_week: dict[str, int]
@@ -84,7 +84,7 @@ def cases_per_session(scenario: Scenario, site: str, specialty: str, model_rules
 
 def derive_capacity(scenario: Scenario, model_rules: bool = False) -> dict[str, SiteCapacity]:
     """Every site's slots, sessions, shares and beds; with `model_rules`, sized by the model's packing and DNA rules
-    (see the module docstring) rather than those baseline.yaml was sized with."""
+    (see the module docstring) rather than those the plan was sized with."""
     ref = scenario.referrals
     clock_starts = ref.referrals_per_week * (1 - ref.advice_and_guidance_share)
     rules = scenario.theatre_rules
@@ -117,10 +117,10 @@ def derive_capacity(scenario: Scenario, model_rules: bool = False) -> dict[str, 
 def main(argv: list[str]) -> None:
     model_rules = "--model-rules" in argv
     paths = [a for a in argv if not a.startswith("--")]
-    path = Path(paths[0] if paths else "scenarios/baseline.yaml")
+    path = Path(paths[0] if paths else "scenarios/core/nwl_june_2021_plan.yaml")
     scenario = validate(load_raw(path), path)
     if model_rules:
-        print("Sized by the model's own session-packing and DNA rules (NOT what baseline.yaml holds):")
+        print("Sized by the model's own session-packing and DNA rules (NOT what the plan holds):")
     for site, cap in derive_capacity(scenario, model_rules).items():
         print(f"{site}: referral share {cap.referral_share:.3f}; theatre sessions a week {cap.sessions_per_week}")
         print("  outpatient_first_slots_per_week:", cap.outpatient_first_slots_per_week)

@@ -1,6 +1,6 @@
 """Derive the baseline's staff establishments and vaccination cohorts from stated rules; prints YAML.
 
-Run: python scripts/derive_staff_and_cohorts.py [scenarios/baseline.yaml]
+Run: python scripts/derive_staff_and_cohorts.py [scenarios/core/nwl_june_2021_plan.yaml]
 - Theatre staff: each weekday's sessions need the team the scenario's staff groups state (per_theatre_session: in
   the baseline 1 surgeon, 1 anaesthetist and 3 theatre nurses), one person covering theatre_sessions_per_day
   sessions (2); establishment = need / (1 - expected absence 0.17) x 1.05 cover margin [E].
@@ -10,7 +10,8 @@ Run: python scripts/derive_staff_and_cohorts.py [scenarios/baseline.yaml]
   factor (50+ 1.25 capped at 0.95, 40-49 1.05, 30-39 0.95, 18-29 0.85) [E]; doses before 7 June 2021 as
   shares of the willing by band [E]. These are residents' doses (about 1.3 million); the seed's "over two
   million vaccinations" counts every dose given at North West London sites.
-The printed figures are what baseline.yaml holds; tests/test_derivations.py re-derives them and checks.
+The printed figures are what the plan (scenarios/core/nwl_june_2021_plan.yaml) holds;
+tests/test_derivations.py re-derives them and checks.
 """
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ def staff_establishment(scenario: Scenario) -> dict[str, dict[str, int]]:
 
 
 def cohorts(scenario: Scenario) -> list[dict]:
-    """Vaccination cohorts (borough x age band) with uptake and doses before the start, as baseline.yaml lists them."""
+    """Vaccination cohorts (borough x age band) with uptake and doses before the start, as the plan lists them."""
     out = []
     for borough, b in scenario.boroughs.items():
         u1, u2 = UPTAKE[borough]
@@ -67,7 +68,7 @@ def cohorts(scenario: Scenario) -> list[dict]:
 
 
 def main(argv: list[str]) -> None:
-    path = Path(argv[0] if argv else "scenarios/baseline.yaml")
+    path = Path(argv[0] if argv else "scenarios/core/nwl_june_2021_plan.yaml")
     scenario = validate(load_raw(path), path)
     print("staff establishment:")
     for site, groups in staff_establishment(scenario).items():

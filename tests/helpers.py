@@ -11,7 +11,7 @@ from sim.scenario.validate import validate
 from sim.scenario.yaml_files import apply_overrides, load_raw
 
 ROOT = Path(__file__).resolve().parent.parent
-BASELINE = ROOT / "scenarios" / "baseline.yaml"
+BASELINE = ROOT / "scenarios" / "core" / "nwl_june_2021_plan.yaml"   # the plan's plain, uncalibrated capacity
 ALL_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 

@@ -1,4 +1,5 @@
-"""scenarios/baseline.yaml still holds what scripts/ derive: clinic slots, theatre sessions, beds, staff and cohorts."""
+"""The plan (scenarios/core/nwl_june_2021_plan.yaml) still holds what scripts/ derive: clinic slots, sessions,
+beds, staff and cohorts."""
 from __future__ import annotations
 
 import importlib.util
@@ -15,7 +16,7 @@ from sim.scenario.yaml_files import load_raw
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parent.parent
-BASELINE = ROOT / "scenarios" / "baseline.yaml"
+BASELINE = ROOT / "scenarios" / "core" / "nwl_june_2021_plan.yaml"
 
 
 def script(name: str) -> ModuleType:

@@ -181,7 +181,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
                   "clinic and theatre capacity from non-admitted and admitted completions; the removal rate from",
                   "starts - completions - change in the list. Everything else is as the scenario it extends says.",
                   f"{len(result.steps)} simulation(s) of {reps} replication(s), seed {seed}; "
-                  + ("converged: every fitted flow within 0.5% of its target." if result.converged else
+                  + ("converged: every fitted flow within 1% of its target." if result.converged else
                      f"NOT converged in {args.max_steps} simulations: see the fit report.")]
         body = scenario_text(result, targets, extends=extends, name=name,
                              title=f"{scenario.title}, calibrated to {targets.months[0]} to {last_month}",
