@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import math
 import os
 import platform
 import shutil
@@ -171,6 +172,15 @@ class ScenarioInfo:
 
     def week_monday(self, week_index: int) -> dt.date:
         return self.start + dt.timedelta(days=7 * week_index)
+
+    def clearance_week(self, weeks: float, rounding: str) -> dt.date | None:
+        """Monday of the week in which the last long waiter leaves, for a (possibly interpolated) weeks_to_clear
+        (None: not cleared). Rounded outwards: the 5th percentile "floor", the 95th "ceil", the median "round"
+        to the nearest week."""
+        if weeks is None or math.isnan(weeks):
+            return None
+        w = {"floor": math.floor, "ceil": math.ceil, "round": lambda x: math.floor(x + 0.5)}[rounding](weeks + 0.0)
+        return self.week_monday(max(int(w) - 1, 0))
 
 
 @dataclass
