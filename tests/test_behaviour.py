@@ -125,6 +125,7 @@ def test_local_processes_give_identical_results():
     b = run_replications(sc, replications=2, jobs=2)
     pd.testing.assert_frame_equal(a.weekly, b.weekly)
     pd.testing.assert_frame_equal(a.by_specialty, b.by_specialty)
+    pd.testing.assert_frame_equal(a.by_site, b.by_site)
 
 
 def test_auto_replications_stop_at_the_target_or_the_cap():

@@ -58,6 +58,10 @@ def test_run_writes_a_complete_folder(tmp_path):
     assert not set(required) - set(weekly.columns)
     assert len(weekly) == 2 * 3
     assert pd.to_datetime(weekly["week_start"]).dt.day_of_week.eq(0).all(), "week_start must be a Monday"
+    by_site = pd.read_csv(out / "weekly_by_site.csv")      # each trust's lines add up to the ICS's, on disk too
+    summed = by_site.groupby(["replication", "week"])[["waiting_total", "waiting_over_52w", "clock_starts"]].sum()
+    assert summed.reset_index().equals(weekly[["replication", "week", "waiting_total", "waiting_over_52w",
+                                               "clock_starts"]].reset_index(drop=True))
     summary = pd.read_csv(out / "summary.csv")
     assert list(summary.columns) == ["scenario", "metric", "mean", "p05", "p50", "p95", "intervals_show"]
     assert set(summary["intervals_show"]) == {"run-to-run variation only"}

@@ -20,8 +20,8 @@ from test_cli import run_cli
 SMALL = ["--set", "horizon_weeks=6", "--set", "referrals.referrals_per_week=2000",
          "--set", "theatre_rules.on_the_day_cancellation_rate=[0.03,0.09]",   # parameter draws must match too
          "--replications", "3", "--seed", "11", "--no-report", "--quiet"]
-TABLES = ["weekly.csv", "replications.csv", "summary.csv", "weekly_by_specialty.csv", "waits_by_priority.csv",
-          "parameters.csv", "scenario.yaml"]
+TABLES = ["weekly.csv", "replications.csv", "summary.csv", "weekly_by_specialty.csv", "weekly_by_site.csv",
+          "waits_by_priority.csv", "parameters.csv", "scenario.yaml"]
 
 
 @pytest.mark.integration

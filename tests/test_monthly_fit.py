@@ -120,6 +120,10 @@ def test_monthly_backtest_writes_the_comparison(tmp_path):
     assert starts["simulated_median"] == pytest.approx(200 * 31 / 7, rel=0.15), (
         f"200 referrals a week is about {200 * 31 / 7:.0f} clock starts in July; got {starts['simulated_median']}")
     assert (out / "backtest.png").is_file() and (out / "weekly.csv").is_file()
+    by_site = pd.read_csv(out / "weekly_by_site.csv")
+    weekly = pd.read_csv(out / "weekly.csv")
+    assert (by_site.groupby(["replication", "week"])["waiting_total"].sum().to_numpy()
+            == weekly.sort_values(["replication", "week"])["waiting_total"].to_numpy()).all()
 
 
 @pytest.mark.integration

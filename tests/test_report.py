@@ -29,7 +29,7 @@ FEWER = ["--set", "name=fewer_sessions", "--set", "title=Fewer sessions at LNWH"
          "--set", "sites.lnwh.theatres.sessions_by_weekday.tue=20"]
 EXPECTED_CHARTS = ("waiting_over_52w", "waiting_list", "activity", "sessions_lost", "clearance_dates")
 RUN_FILES = ("scenario.yaml", "manifest.json", "weekly.csv", "replications.csv", "summary.csv",
-             "waits_by_priority.csv")
+             "waits_by_priority.csv", "weekly_by_site.csv")
 
 
 def run_cli(out: Path, *extra: str) -> None:
@@ -81,7 +81,7 @@ def single(runs, tmp_path_factory):
 def combine(folders: list[Path], out: Path) -> Path:
     """A folder holding several scenarios: the CSVs concatenated, the scenarios as YAML documents."""
     out.mkdir(parents=True)
-    for name in ("weekly.csv", "replications.csv", "summary.csv"):
+    for name in ("weekly.csv", "replications.csv", "summary.csv", "weekly_by_site.csv"):
         pd.concat([pd.read_csv(f / name) for f in folders], ignore_index=True).to_csv(out / name, index=False)
     docs = [yaml.safe_load((f / "scenario.yaml").read_text()) for f in folders]
     (out / "scenario.yaml").write_text(yaml.safe_dump_all(docs, sort_keys=False), encoding="utf-8")
@@ -163,6 +163,34 @@ def test_workbook_sheets_and_weekly_rows(single):
     assert comparison["diff_52w_weeks_p50"].isna().all(), "expected empty difference columns with one scenario"
     cell = wb["comparison"].cell(row=2, column=list(comparison.columns).index("clear_52w_week_p50") + 1)
     assert isinstance(cell.value, dt.datetime), f"expected a real Excel date for the clearance week, saw {cell.value!r}"
+
+
+def test_by_provider_section_and_sheet_give_each_trust_its_line(single, compared):
+    folder, _ = single
+    by_site = pd.read_csv(folder / "weekly_by_site.csv")
+    names = {k: v["name"] for k, v in yaml.safe_load((folder / "scenario.yaml").read_text())["sites"].items()}
+    md = (folder / "report.md").read_text(encoding="utf-8")
+    section = md[md.index("## By provider"):]
+    section = section[:section.index("\n## ", 1)]
+    table_rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| Provider")]
+    assert len(table_rows) == len(names), f"expected one row per trust ({len(names)}), saw {len(table_rows)}"
+    end = by_site["week"].max()
+    for site, name in names.items():
+        row = next(r for r in table_rows if r.startswith(f"| {report.documents.md_escape(name)} |"))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        last = by_site[(by_site["site"] == site) & (by_site["week"] == end)]
+        assert cells[-2] == f"{last['waiting_over_52w'].median():,.0f}", f"{site}: 52+ at the end is not the median"
+    assert (folder / "charts" / "waiting_over_52w_by_provider.png").is_file()
+    sheet = pd.read_excel(folder / "results.xlsx", sheet_name="by_provider")
+    assert len(sheet) == by_site.groupby(["site", "week"]).ngroups
+    assert set(sheet["provider"]) == set(names.values())
+    medians = by_site.groupby(["site", "week"])["waiting_total"].median()
+    assert (sheet.set_index(["site", "week"])["waiting_total"].sort_index() == medians.sort_index()).all()
+    # compared: one combined table, a row per trust and a column per scenario
+    md2 = (compared[0] / "report.md").read_text(encoding="utf-8")
+    section2 = md2[md2.index("## By provider"):]
+    header = next(line for line in section2.splitlines() if line.startswith("| Provider"))
+    assert header.count("week 52-week waits clear") == 2
 
 
 def test_two_scenarios_give_a_paired_difference(compared):

@@ -8,7 +8,7 @@ sim.outputs.backtest). `--monthly`: run the scenario as written and compare its 
 list and long waits with a tidy monthly series (sim.scenario.observed), with the error over the window and over
 held-out months reported apart (rules in sim.outputs.monthly_fit).
 Writes (atomically): backtest.csv (RTT form) or backtest_monthly.csv (monthly form), backtest_errors.csv,
-backtest.png, weekly.csv, scenario.yaml, manifest.json.
+backtest.png, weekly.csv, weekly_by_site.csv, scenario.yaml, manifest.json.
 """
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ from sim.outputs.run_folder import (
     BACKTEST_MONTHLY_CSV,
     BACKTEST_PNG,
     PARAMETERS_CSV,
+    WEEKLY_BY_SITE_CSV,
     WEEKLY_CSV,
     atomic_run_dir,
     check_out_dir,
@@ -107,6 +108,7 @@ def run_backtest(args: argparse.Namespace) -> int:
     with atomic_run_dir(final) as folder:
         write_resolved_scenario(folder, raw)
         result.weekly.to_csv(folder / WEEKLY_CSV, index=False)
+        result.by_site.to_csv(folder / WEEKLY_BY_SITE_CSV, index=False)
         if len(result.parameters):
             result.parameters.to_csv(folder / PARAMETERS_CSV, index=False)
         table.to_csv(folder / BACKTEST_CSV, index=False)
@@ -176,6 +178,7 @@ def run_monthly_backtest(args: argparse.Namespace) -> int:
     with atomic_run_dir(final) as folder:
         write_resolved_scenario(folder, built.raw)
         result.weekly.to_csv(folder / WEEKLY_CSV, index=False)
+        result.by_site.to_csv(folder / WEEKLY_BY_SITE_CSV, index=False)
         if len(result.parameters):
             result.parameters.to_csv(folder / PARAMETERS_CSV, index=False)
         table.to_csv(folder / BACKTEST_MONTHLY_CSV, index=False)

@@ -39,6 +39,7 @@ from sim.outputs.run_folder import (
     SUMMARY_CSV,
     VACCINATION_BY_COHORT_CSV,
     WAITS_BY_PRIORITY_CSV,
+    WEEKLY_BY_SITE_CSV,
     WEEKLY_BY_SPECIALTY_CSV,
     WEEKLY_CSV,
     atomic_run_dir,
@@ -128,6 +129,7 @@ def run_scenarios(args: argparse.Namespace, files: list[Path]) -> int:
         if len(parameters):
             parameters.to_csv(folder / PARAMETERS_CSV, index=False)
         pd.concat([r.by_specialty for r in results]).to_csv(folder / WEEKLY_BY_SPECIALTY_CSV, index=False)
+        pd.concat([r.by_site for r in results]).to_csv(folder / WEEKLY_BY_SITE_CSV, index=False)
         cohorts = pd.concat([r.vaccination_by_cohort for r in results])
         if len(cohorts):
             cohorts.to_csv(folder / VACCINATION_BY_COHORT_CSV, index=False)

@@ -29,6 +29,7 @@ class ExperimentResult:
     replications: int
     weekly: pd.DataFrame
     by_specialty: pd.DataFrame
+    by_site: pd.DataFrame                 # the list and its flows by site (provider trust)
     vaccination_by_cohort: pd.DataFrame
     waits_by_priority: pd.DataFrame
     pathways_simulated: int
@@ -98,6 +99,7 @@ def run_replications(scenario: Scenario, replications: int | Literal["auto"] | N
         scenario=scenario, seed=s, replications=len(results),
         weekly=pd.concat([r.weekly for r in results], ignore_index=True),
         by_specialty=pd.concat([r.by_specialty for r in results], ignore_index=True),
+        by_site=pd.concat([r.by_site for r in results], ignore_index=True),
         vaccination_by_cohort=pd.concat([r.vaccination_by_cohort for r in results], ignore_index=True),
         waits_by_priority=pd.concat([r.waits_by_priority for r in results], ignore_index=True),
         pathways_simulated=sum(r.pathways_simulated for r in results),

@@ -31,9 +31,9 @@ class PathwayIntake:
             raise OverflowError(f"more than {MAX_PATIENTS:,} pathways in one replication")
         status_arr = status if isinstance(status, np.ndarray) else np.full(n, status, dtype=np.uint8)
         ids = state.patients.append(status_arr, **attrs)
-        state.ledger.start_clocks(attrs["clock_start_day"], attrs["specialty"], status_arr)
+        state.ledger.start_clocks(attrs["clock_start_day"], attrs["specialty"], status_arr, attrs["referred_site"])
         if count_as_clock_starts:
-            state.ledger.count_clock_starts(n)
+            state.ledger.count_clock_starts(attrs["referred_site"])
         self.removals.add(ids, removal_day)
         site, spec = attrs["referred_site"].astype(np.int64), attrs["specialty"].astype(np.int64)
         cs, priority = attrs["clock_start_day"], attrs["priority"]

@@ -2,7 +2,8 @@
 
 A row is the list and its flows from the ledger, then a column per counter of the week (sim.model.activity, in
 field order) with the few derived columns placed among them (DERIVED_AFTER). Rows are kept column-wise (a list per
-column) and become a DataFrame once, after the run.
+column) and become a DataFrame once, after the run. At the same moment the monitor records the list and its flows
+by specialty and by site (weekly_by_specialty.csv, weekly_by_site.csv).
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ class WeeklyMonitor:
     def __init__(self, horizon_weeks: int, specialty_names: list[str], staff_groups: list[str],
                  cohort_labels: list[tuple[str, str]], cohort_population: np.ndarray, base_first: np.ndarray,
                  base_second: np.ndarray, *, week: WeeklyActivity, ledger: RttLedger, suites: list[TheatreSuite],
-                 covid_inpatients: np.ndarray, opening_list: int) -> None:
+                 covid_inpatients: np.ndarray, opening_list: int, site_names: list[str] | None = None) -> None:
         self.horizon_weeks = horizon_weeks
         self.specialty_names = specialty_names
         self.specialty_rows: list[dict] = []
@@ -53,17 +54,22 @@ class WeeklyMonitor:
         self.suites = suites
         self.covid_inpatients = covid_inpatients
         self.opening_list = opening_list        # the list at time 0, before any process has run
+        self.site_names = site_names or [f"site_{i}" for i in range(ledger.n_sites)]
+        self.site_columns: dict[str, list] = {}     # weekly_by_site.csv, column-wise: n_sites values a week
+        self.opening_by_site = ledger.waiting_by_site_and_start_day().sum(axis=(1, 2))   # as opening_list
         self.labels = {"centre_kinds": list(CENTRE_KINDS), "staff_groups": staff_groups}
 
     def process(self, env: simpy.Environment) -> ServiceProcess:
         """Each Sunday, after every other service: record the week's row, then reset the week's counters."""
         ledger, act = self.ledger, self.week
         start_total = self.opening_list
+        start_by_site = self.opening_by_site
         for week in range(self.horizon_weeks):
             end = 7 * (week + 1)
             yield from wait_until(env, 7 * week + SUNDAY_OF_WEEK, MONITOR)
-            waiting_now = ledger.waiting_by_start_day()
-            over = ledger.counts_over(end, THRESHOLDS_WEEKS, counts=waiting_now)
+            waiting_now = ledger.waiting_by_site_and_start_day()      # site x specialty x clock-start day
+            over_by_site_specialty = ledger.counts_over(end, THRESHOLDS_WEEKS, counts=waiting_now)
+            over = {t: counts.sum(axis=0) for t, counts in over_by_site_specialty.items()}
             row = self._list_columns(week, start_total, end, over)
             derived = self._derived_columns(act, end)
             for counter, column, value in activity_columns(act, self.labels):
@@ -73,7 +79,8 @@ class WeeklyMonitor:
             for name, value in row.items():
                 self.columns.setdefault(name, []).append(value)
             self._record_cohorts(week, act)
-            self._record_specialties(week, waiting_now.sum(axis=1), over)
+            self._record_specialties(week, waiting_now.sum(axis=(0, 2)), over)
+            start_by_site = self._record_sites(week, start_by_site, waiting_now, over_by_site_specialty)
             start_total = ledger.waiting_total
             ledger.reset_week()
             act.reset()
@@ -127,6 +134,37 @@ class WeeklyMonitor:
         for i, name in enumerate(self.specialty_names):
             self.specialty_rows.append({"week": week, "specialty": name, "waiting_total": int(total[i]),
                                         **{f"waiting_over_{t}w": int(over[t][i]) for t in THRESHOLDS_WEEKS}})
+
+    def _record_sites(self, week: int, start_by_site: np.ndarray, waiting_now: np.ndarray,
+                      over_by_site_specialty: dict[int, np.ndarray]) -> np.ndarray:
+        """The list and its flows by site, for the trust boards; returns the list by site, next week's start.
+
+        Attribution: the list, clock starts, clock stops and removals count against the pathway's referred site
+        (the provider that holds the pathway, as RTT reporting counts it), wherever it is treated;
+        `clock_stops_admitted_treated_here` counts admitted stops by the site that treated them (a surgical hub's
+        under its host site), so treatment of other trusts' patients under `ics` pooling shows. Every column
+        except the treated-here one sums over sites to the ICS-wide weekly.csv column; the treated-here one sums
+        to `clock_stops_admitted`. Arrays over sites from the ledger's counts, no loop over patients.
+        """
+        ledger = self.ledger
+        waiting_total = waiting_now.sum(axis=(1, 2))
+        admitted = ledger.admitted_by_site_and_start_day()
+        columns = {
+            "week": np.full(len(self.site_names), week),
+            "site": self.site_names,
+            "waiting_total_start": start_by_site,
+            "clock_starts": ledger.clock_starts_by_site,
+            "clock_stops_admitted": ledger.stops_admitted_by_site,
+            "clock_stops_non_admitted": ledger.stops_non_admitted_by_site,
+            "removals_other": ledger.removals_by_site,
+            "waiting_total": waiting_total,
+            "waiting_admitted": admitted.sum(axis=(1, 2)),
+            **{f"waiting_over_{t}w": over_by_site_specialty[t].sum(axis=1) for t in THRESHOLDS_WEEKS},
+            "clock_stops_admitted_treated_here": ledger.stops_admitted_by_treating_site,
+        }
+        for name, values in columns.items():
+            self.site_columns.setdefault(name, []).extend(np.asarray(values).tolist())
+        return waiting_total
 
     def _record_cohorts(self, week: int, act: WeeklyActivity) -> None:
         """Vaccinations and coverage by cohort (borough x age band) for the week."""

@@ -46,7 +46,7 @@ class Services:
         cohorts = sc.vaccination.cohorts if sc.vaccination else []
         self.state = SharedState(
             patients=patients,
-            ledger=RttLedger(patients, start_list_history_days(sc), sc.horizon_days, n_specs),
+            ledger=RttLedger(patients, start_list_history_days(sc), sc.horizon_days, n_specs, n_sites),
             outpatient_queues=OutpatientQueues(n_sites, n_specs, sc.booking_policy, patients),
             admitted_queues=BookingQueues(n_sites if pool_by_site else 1, n_specs, sc.booking_policy, patients,
                                           WAITING_ADMITTED),
@@ -76,7 +76,8 @@ class Services:
             sc.horizon_weeks, sc.specialty_names, self.staff.groups, [(c.borough, c.age_band) for c in cohorts],
             np.array([c.population for c in cohorts]), np.array([c.first_doses_before_start for c in cohorts]),
             np.array([c.second_doses_before_start for c in cohorts]), week=state.week, ledger=state.ledger,
-            suites=self.theatres, covid_inpatients=covid_inpatients, opening_list=state.ledger.waiting_total)
+            suites=self.theatres, covid_inpatients=covid_inpatients, opening_list=state.ledger.waiting_total,
+            site_names=sc.site_names)
 
     def processes(self) -> list[Service]:
         """Every service with a process, in the order they are registered: the order services sharing a time slot
@@ -99,6 +100,7 @@ class ReplicationResult:
     replication: int
     weekly: pd.DataFrame
     by_specialty: pd.DataFrame
+    by_site: pd.DataFrame              # the list and its flows by site (WeeklyMonitor._record_sites)
     vaccination_by_cohort: pd.DataFrame
     waits_by_priority: pd.DataFrame
     pathways_simulated: int
@@ -128,6 +130,7 @@ def run_single(scenario: Scenario, replication: int, seed: int | None = None) ->
         replication=replication,
         weekly=weekly,
         by_specialty=_labelled(services.monitor.specialty_rows, scenario, replication),
+        by_site=_labelled(services.monitor.site_columns, scenario, replication),
         vaccination_by_cohort=_labelled(services.monitor.cohort_rows, scenario, replication),
         waits_by_priority=_waits_by_priority(services.state.patients, replication),
         pathways_simulated=services.state.patients.n,
@@ -137,8 +140,8 @@ def run_single(scenario: Scenario, replication: int, seed: int | None = None) ->
     )
 
 
-def _labelled(rows: list[dict], scenario: Scenario, replication: int) -> pd.DataFrame:
-    """Weekly long-format rows with scenario, replication and week_start in front."""
+def _labelled(rows: list[dict] | dict[str, list], scenario: Scenario, replication: int) -> pd.DataFrame:
+    """Weekly long-format rows (a list of rows, or columns) with scenario, replication and week_start in front."""
     frame = pd.DataFrame(rows)
     if len(frame):
         frame.insert(0, "week_start", [(scenario.start_date + dt.timedelta(weeks=int(w))).isoformat()

@@ -4,9 +4,9 @@ A heap key packs (policy rank, day, patient id) into one Python int, so heap com
 integer comparisons. Patients who leave a list by another route (removal, validation) are not searched
 for: their status changes and the heap drops them when they reach the top (lazy deletion).
 
-The ledger counts waiting patients by clock-start day. Weekly counts over 18/52/78/104 weeks are then
-prefix sums over days, independent of list size, and the stock-and-flow identity holds by construction
-of the counters, which the tests check rather than assume.
+The ledger counts waiting patients by referred site, specialty and clock-start day. Weekly counts over
+18/52/78/104 weeks are then prefix sums over days, independent of list size, and the stock-and-flow identity holds
+by construction of the counters, for the ICS and for each site, which the tests check rather than assume.
 """
 from __future__ import annotations
 
@@ -198,18 +198,23 @@ class OutpatientQueues:
 
 
 class RttLedger:
-    """Counts of waiting pathways by clock-start day, and this week's flows.
+    """Counts of waiting pathways by referred site, specialty and clock-start day, and this week's flows.
 
-    Every change of a pathway's status goes through here, so stocks and flows cannot drift apart.
+    Every change of a pathway's status goes through here, so stocks and flows cannot drift apart. The list, clock
+    starts, clock stops and removals are also kept by the pathway's referred site (the provider that holds the
+    pathway, as RTT reporting counts it), and admitted clock stops by the site that treated them as well (a surgical
+    hub counts under its host site), so mutual aid under `ics` pooling shows.
     """
 
-    def __init__(self, patients: PatientTable, history_days: int, horizon_days: int, n_specialties: int) -> None:
+    def __init__(self, patients: PatientTable, history_days: int, horizon_days: int, n_specialties: int,
+                 n_sites: int = 1) -> None:
         self.patients = patients
         self.history_days = history_days
-        # Waiting pathways by specialty x clock-start day, all stages and admitted stage only. Every change
-        # of status arrives in a batch (a day's referrals, a clinic day, a suite's day, a removal sweep).
+        self.n_sites = n_sites
+        # Waiting pathways by referred site x specialty x clock-start day, all stages and admitted stage only.
+        # Every change of status arrives in a batch (a day's referrals, a clinic day, a suite's day, a removal sweep).
         self.width = history_days + horizon_days + 1
-        self._waiting = np.zeros((n_specialties, self.width), dtype=np.int64)
+        self._waiting = np.zeros((n_sites, n_specialties, self.width), dtype=np.int64)
         self._admitted = np.zeros_like(self._waiting)
         self.waiting_outpatient = 0
         self.waiting_admitted = 0
@@ -228,26 +233,37 @@ class RttLedger:
         self.decisions_to_treat = 0
         self.stop_wait_days_admitted = 0
         self.stop_wait_days_non_admitted = 0
+        # the same flows by site: referred site, except admitted stops by the site that treated them
+        n_sites = self.n_sites
+        self.clock_starts_by_site = np.zeros(n_sites, dtype=np.int64)
+        self.stops_admitted_by_site = np.zeros(n_sites, dtype=np.int64)
+        self.stops_admitted_by_treating_site = np.zeros(n_sites, dtype=np.int64)
+        self.stops_non_admitted_by_site = np.zeros(n_sites, dtype=np.int64)
+        self.removals_by_site = np.zeros(n_sites, dtype=np.int64)
 
     @property
     def waiting_total(self) -> int:
         return self.waiting_outpatient + self.waiting_admitted
 
-    def start_clocks(self, clock_start_days: np.ndarray, specialty: np.ndarray, status: np.ndarray) -> None:
+    def start_clocks(self, clock_start_days: np.ndarray, specialty: np.ndarray, status: np.ndarray,
+                     referred_site: np.ndarray) -> None:
         """New pathways (a batch of referrals, or the start list) join the list."""
         idx = clock_start_days.astype(np.int64) + self.history_days
         if len(idx) and (idx.min() < 0 or idx.max() >= self.width):
             raise ValueError("clock start outside the ledger's range; increase history_days")
         spec = specialty.astype(np.int64)
-        np.add.at(self._waiting, (spec, idx), 1)
+        site = referred_site.astype(np.int64)
+        np.add.at(self._waiting, (site, spec, idx), 1)
         admitted = status == WAITING_ADMITTED
-        np.add.at(self._admitted, (spec[admitted], idx[admitted]), 1)
+        np.add.at(self._admitted, (site[admitted], spec[admitted], idx[admitted]), 1)
         n_adm = int(np.count_nonzero(admitted))
         self.waiting_admitted += n_adm
         self.waiting_outpatient += len(idx) - n_adm
 
-    def count_clock_starts(self, n: int) -> None:
-        self.clock_starts += n
+    def count_clock_starts(self, referred_site: np.ndarray) -> None:
+        """A batch of referrals counted as clock starts, in total and by the site each was referred to."""
+        self.clock_starts += len(referred_site)
+        self.clock_starts_by_site += np.bincount(referred_site, minlength=self.n_sites)
 
     def decide_to_treat_batch(self, patient_ids: list[int]) -> np.ndarray:
         """Decisions to treat for a batch of patients seen at outpatients; returns their ids as an array."""
@@ -259,8 +275,9 @@ class RttLedger:
         finally:
             del status
         specialty = np.frombuffer(p.specialty, dtype=np.uint8)[idx].astype(np.int64)
+        site = np.frombuffer(p.referred_site, dtype=np.uint8)[idx].astype(np.int64)
         clock_start = np.frombuffer(p.clock_start_day, dtype=np.int32)[idx].astype(np.int64)
-        np.add.at(self._admitted, (specialty, clock_start + self.history_days), 1)
+        np.add.at(self._admitted, (site, specialty, clock_start + self.history_days), 1)
         n = len(idx)
         self.waiting_outpatient -= n
         self.waiting_admitted += n
@@ -268,25 +285,30 @@ class RttLedger:
         return idx
 
     def stop_admitted_batch(self, patient_ids: list[int], day: int, site: int) -> None:
-        """Clock stops by treatment for patients on the admitted list, treated at `site` (a suite's day)."""
-        n, waited_days = self._stop_batch(patient_ids, day, WAITING_ADMITTED, STOPPED_ADMITTED, site)
+        """Clock stops by treatment for patients on the admitted list, treated at `site` (a suite's day; a hub's
+        site is its host)."""
+        n, waited_days, by_site = self._stop_batch(patient_ids, day, WAITING_ADMITTED, STOPPED_ADMITTED, site)
         self.waiting_admitted -= n
         self.stops_admitted += n
         self.stop_wait_days_admitted += waited_days
+        self.stops_admitted_by_site += by_site
+        self.stops_admitted_by_treating_site[site] += n
 
     def stop_non_admitted_batch(self, patient_ids: list[int], day: int) -> None:
         """Clock stops at outpatients for patients waiting for a first appointment (a site's clinic day):
         the most common event in the model, about four in five pathways end here."""
-        n, waited_days = self._stop_batch(patient_ids, day, WAITING_OUTPATIENT, STOPPED_NON_ADMITTED)
+        n, waited_days, by_site = self._stop_batch(patient_ids, day, WAITING_OUTPATIENT, STOPPED_NON_ADMITTED)
         self.waiting_outpatient -= n
         self.stops_non_admitted += n
         self.stop_wait_days_non_admitted += waited_days
+        self.stops_non_admitted_by_site += by_site
 
     def _stop_batch(self, patient_ids: list[int], day: int, from_status: int, to_status: int,
-                    site: int | None = None) -> tuple[int, int]:
-        """Stop the clocks of a batch with array operations; returns (how many, total days waited)."""
+                    site: int | None = None) -> tuple[int, int, np.ndarray | int]:
+        """Stop the clocks of a batch with array operations; returns (how many, total days waited, how many by
+        referred site)."""
         if not patient_ids:
-            return 0, 0
+            return 0, 0, 0
         p = self.patients
         idx = np.asarray(patient_ids, dtype=np.int64)
         status = np.frombuffer(p.status, dtype=np.uint8)
@@ -297,7 +319,8 @@ class RttLedger:
                 raise ValueError(f"clock stop for a patient whose status is not {from_status}")
             clock_start = np.frombuffer(p.clock_start_day, dtype=np.int32)[idx].astype(np.int64)
             specialty = np.frombuffer(p.specialty, dtype=np.uint8)[idx].astype(np.int64)
-            cell = (specialty, clock_start + self.history_days)
+            referred = np.frombuffer(p.referred_site, dtype=np.uint8)[idx].astype(np.int64)
+            cell = (referred, specialty, clock_start + self.history_days)
             np.subtract.at(self._waiting, cell, 1)
             if from_status == WAITING_ADMITTED:
                 np.subtract.at(self._admitted, cell, 1)
@@ -307,7 +330,7 @@ class RttLedger:
                 treated_site[idx] = site
         finally:
             del status, stop_day, treated_site    # release the buffers so the columns can grow again
-        return len(idx), int(len(idx) * day - clock_start.sum())
+        return len(idx), int(len(idx) * day - clock_start.sum()), np.bincount(referred, minlength=self.n_sites)
 
     def remove_batch(self, patient_ids: np.ndarray, day: int, validation: bool) -> None:
         """Removals other than treatment (validation, or the weekly rate) of those among `patient_ids` still
@@ -316,12 +339,13 @@ class RttLedger:
         removed = 0
         for stage in (WAITING_OUTPATIENT, WAITING_ADMITTED):
             ids = patient_ids[status == stage]
-            n, _ = self._stop_batch(ids.tolist(), day, stage, REMOVED_OTHER)
+            n, _, by_site = self._stop_batch(ids.tolist(), day, stage, REMOVED_OTHER)
             if stage == WAITING_OUTPATIENT:
                 self.waiting_outpatient -= n
             else:
                 self.waiting_admitted -= n
             removed += n
+            self.removals_by_site += by_site
         if validation:
             self.removals_validation += removed
         else:
@@ -331,20 +355,29 @@ class RttLedger:
     def counts_over(self, now_day: float, thresholds_weeks: tuple[int, ...] = THRESHOLDS_WEEKS,
                     admitted_only: bool = False, counts: np.ndarray | None = None) -> dict[int, np.ndarray]:
         """Pathways waiting more than T weeks at time now_day, by specialty, for each threshold T
-        (admitted stage only if asked; pass `counts` to reuse a snapshot). Sum for the whole list."""
+        (admitted stage only if asked). Sum for the whole list. Pass `counts` to reuse a snapshot: counts by
+        clock-start day on the last axis (specialty x day, or site x specialty x day), and the result keeps the
+        other axes."""
         if counts is None:
             counts = self.admitted_by_start_day() if admitted_only else self.waiting_by_start_day()
-        cum = np.cumsum(counts, axis=1)
+        cum = np.cumsum(counts, axis=-1)
         out: dict[int, np.ndarray] = {}
         for weeks in thresholds_weeks:
             # waiting more than 7T days  <=>  clock_start < now - 7T
             limit = int(np.ceil(now_day - 7 * weeks)) - 1 + self.history_days
-            out[weeks] = cum[:, limit] if limit >= 0 else np.zeros(len(counts), dtype=np.int64)
+            out[weeks] = cum[..., limit] if limit >= 0 else np.zeros(counts.shape[:-1], dtype=np.int64)
         return out
 
     def waiting_by_start_day(self) -> np.ndarray:
-        """Waiting pathways by specialty x clock-start day (index = day + history_days)."""
-        return self._waiting.copy()
+        """Waiting pathways by specialty x clock-start day (index = day + history_days), all sites."""
+        return self._waiting.sum(axis=0)
 
     def admitted_by_start_day(self) -> np.ndarray:
+        return self._admitted.sum(axis=0)
+
+    def waiting_by_site_and_start_day(self) -> np.ndarray:
+        """Waiting pathways by referred site x specialty x clock-start day (a copy: a snapshot)."""
+        return self._waiting.copy()
+
+    def admitted_by_site_and_start_day(self) -> np.ndarray:
         return self._admitted.copy()

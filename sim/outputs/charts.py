@@ -378,6 +378,27 @@ def vaccination_chart(weekly: pd.DataFrame, series: list[Series], *, n_replicati
     return fig
 
 
+def provider_lines_chart(medians: pd.DataFrame, names: dict[str, str], column: str, *, title: str, ylabel: str,
+                         n_replications: int) -> Figure:
+    """One median line per provider (site) of one scenario: `medians` has site, week_start and `column`."""
+    fig, axes = _new_figure()
+    ax = axes[0, 0]
+    with matplotlib.rc_context(STYLE):
+        for i, (site, g) in enumerate(medians.groupby("site", sort=False)):
+            dates = pd.to_datetime(g["week_start"]) + pd.Timedelta(days=6)
+            ax.plot(dates, g[column], color=SCENARIO_COLOURS[i % len(SCENARIO_COLOURS)], linewidth=2.0,
+                    label=names.get(str(site), str(site)))
+        _count_axis(ax)
+        _date_axis(ax)
+        ax.set_ylabel(ylabel)
+        ax.set_xlabel("Week ending (Sunday)")
+        _suptitle(fig, title)
+        what = f"median of {n_replications} replications" if n_replications > 1 else "one replication"
+        _subtitle(ax, f"Count at the end of each week, by the provider the pathway was referred to; {what}")
+        ax.legend(loc="upper right")
+    return fig
+
+
 @dataclass(frozen=True)
 class ClearanceRow:
     """One interval on the clearance chart. Dates are the Monday of the week; None means not cleared."""

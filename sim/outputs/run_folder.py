@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import math
 import os
 import platform
 import shutil
@@ -35,6 +36,7 @@ SUMMARY_CSV = "summary.csv"                     # scenario x metric: percentiles
 COMPARISON_CSV = "comparison.csv"               # paired differences from the first scenario (`compare`)
 PARAMETERS_CSV = "parameters.csv"               # the value each replication drew for each [low, high] input
 WEEKLY_BY_SPECIALTY_CSV = "weekly_by_specialty.csv"
+WEEKLY_BY_SITE_CSV = "weekly_by_site.csv"       # scenario x replication x week x site (provider trust)
 VACCINATION_BY_COHORT_CSV = "vaccination_by_cohort.csv"
 WAITS_BY_PRIORITY_CSV = "waits_by_priority.csv"
 FINANCE_MONTHLY_CSV = "finance_monthly.csv"     # priced activity, one row per scenario x replication x month
@@ -171,6 +173,15 @@ class ScenarioInfo:
     def week_monday(self, week_index: int) -> dt.date:
         return self.start + dt.timedelta(days=7 * week_index)
 
+    def clearance_week(self, weeks: float, rounding: str) -> dt.date | None:
+        """Monday of the week in which the last long waiter leaves, for a (possibly interpolated) weeks_to_clear
+        (None: not cleared). Rounded outwards: the 5th percentile "floor", the 95th "ceil", the median "round"
+        to the nearest week."""
+        if weeks is None or math.isnan(weeks):
+            return None
+        w = {"floor": math.floor, "ceil": math.ceil, "round": lambda x: math.floor(x + 0.5)}[rounding](weeks + 0.0)
+        return self.week_monday(max(int(w) - 1, 0))
+
 
 @dataclass
 class RunFolder:
@@ -183,6 +194,7 @@ class RunFolder:
     manifest: dict
     scenarios: dict[str, ScenarioInfo]          # in the order the scenarios appear in weekly.csv
     label: str = ""                             # the run folder's name (when built before it is renamed into place)
+    by_site: pd.DataFrame | None = None         # weekly_by_site.csv, when the run has one (older runs do not)
 
     @property
     def names(self) -> list[str]:
@@ -289,4 +301,10 @@ def load_run(run_dir: Path) -> RunFolder:
                                        horizon_weeks=int(w["week"].max()) + 1,
                                        replications=int(w["replication"].nunique()), config=cfg, ranges=ranges,
                                        ranges_fixed=bool(manifest.get("parameters_fixed_at_midpoints")))
-    return RunFolder(run_dir, weekly, reps, summary, manifest, scenarios)
+    by_site_path = run_dir / WEEKLY_BY_SITE_CSV
+    by_site = None
+    if by_site_path.is_file():
+        by_site = pd.read_csv(by_site_path)
+        by_site["scenario"] = by_site["scenario"].astype(str)
+        by_site["site"] = by_site["site"].astype(str)
+    return RunFolder(run_dir, weekly, reps, summary, manifest, scenarios, by_site=by_site)

@@ -22,6 +22,7 @@ from sim.outputs.analysis import CLEARANCE_THRESHOLDS as THRESHOLDS
 from sim.outputs.analysis import paired_comparison, percentile
 from sim.outputs.report.documents import Block, Bullets, Document, Figure, Heading, Paragraph, Table, md_escape
 from sim.outputs.report.format import fmt_date, fmt_difference, fmt_int, fmt_num, fmt_pct, money, plural
+from sim.outputs.report.providers import provider_blocks
 from sim.outputs.run_folder import (
     FINANCE_BY_YEAR_CSV,
     FINANCE_MONTHLY_CSV,
@@ -49,15 +50,6 @@ class Clearance:
     latest: dt.date | None = None
 
 
-def _week_of(info: ScenarioInfo, weeks: float, how: str) -> dt.date | None:
-    """Monday of the week in which the last long waiter leaves, for a (possibly interpolated) weeks_to_clear.
-    Rounded outwards: the 5th percentile down, the 95th up, the median to the nearest week."""
-    if weeks is None or math.isnan(weeks):
-        return None
-    w = {"floor": math.floor, "ceil": math.ceil, "round": lambda x: math.floor(x + 0.5)}[how](weeks + 0.0)
-    return info.week_monday(max(int(w) - 1, 0))
-
-
 def clearance_table(run: RunFolder) -> list[Clearance]:
     out = []
     for name, info in run.scenarios.items():
@@ -70,10 +62,10 @@ def clearance_table(run: RunFolder) -> list[Clearance]:
             p05, p50, p95 = (percentile(v, q) for q in (5, 50, 95))
             done = v[~np.isnan(v)]
             out.append(Clearance(name, t, len(v), len(done), p05, p50, p95,
-                                 _week_of(info, p05, "floor"), _week_of(info, p50, "round"),
-                                 _week_of(info, p95, "ceil"), bool(len(v) and np.all(v == 0)),
-                                 _week_of(info, float(done.min()), "floor") if len(done) else None,
-                                 _week_of(info, float(done.max()), "ceil") if len(done) else None))
+                                 info.clearance_week(p05, "floor"), info.clearance_week(p50, "round"),
+                                 info.clearance_week(p95, "ceil"), bool(len(v) and np.all(v == 0)),
+                                 info.clearance_week(float(done.min()), "floor") if len(done) else None,
+                                 info.clearance_week(float(done.max()), "ceil") if len(done) else None))
     return out
 
 
@@ -472,6 +464,7 @@ def build_documents(run: RunFolder, clearances: list[Clearance], diffs: list[Pai
         blocks.append(Heading("COVID-19 and vaccination"))
         chart("vaccinations")
         chart("covid_inpatients")
+    blocks.extend(provider_blocks(run, dict(figures)))
     blocks.extend(finance_blocks(run))
     blocks.append(Heading("Assumptions"))
     blocks.append(Paragraph(f"From the resolved scenario ({SCENARIO_YAML} in the run folder: inheritance and "

@@ -10,7 +10,9 @@ import pandas as pd
 from sim.outputs import charts
 from sim.outputs.analysis import CLEARANCE_THRESHOLDS as THRESHOLDS
 from sim.outputs.report.content import Clearance
-from sim.outputs.report.documents import Figure
+from sim.outputs.report.documents import Figure, md_escape
+from sim.outputs.report.providers import CHART_STEM as PROVIDER_CHART_STEM
+from sim.outputs.report.providers import median_by_week, provider_names
 from sim.outputs.run_folder import CHARTS_DIR, RunFolder
 
 
@@ -115,6 +117,20 @@ def make_charts(run: RunFolder, clearances: list[Clearance], baselines: dict[str
                               n_replications=n_reps),
              "covid_inpatients", "COVID-19 inpatients",
              f"COVID-19 inpatients at the end of each week: median and 90% band of {rep_text}.")
+    medians = median_by_week(run)
+    if len(medians):
+        reference, reference_info = next(iter(run.scenarios.items()))
+        multi = len(run.scenarios) > 1
+        save(charts.provider_lines_chart(medians[medians["scenario"] == reference],
+                                         {k: _literal(v) for k, v in provider_names(reference_info).items()},
+                                         "waiting_over_52w", title="Patients waiting over 52 weeks, by provider"
+                                         + (f" — {titles[reference]}" if multi else ""),
+                                         ylabel="Patients waiting over 52 weeks", n_replications=n_reps),
+             PROVIDER_CHART_STEM, "Patients waiting over 52 weeks, by provider",
+             f"Patients waiting over 52 weeks at the end of each week by the provider the pathway was referred to: "
+             f"the median of {rep_text}, one line per trust"
+             + (f", for *{md_escape(reference_info.title)}* (the first scenario; the others are in the workbook)."
+                if multi else "."))
     if clearances:
         multi = len(run.scenarios) > 1
         rows = []

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from sim.outputs.report.providers import median_by_week
 from sim.outputs.run_folder import FINANCE_BY_YEAR_CSV, FINANCE_MONTHLY_CSV, PARAMETERS_CSV, WEEKLY_CSV, RunFolder
 
 EXCEL_MAX_ROWS = 1_048_576
@@ -44,6 +45,9 @@ def write_workbook(path: Path, run: RunFolder, comparison: pd.DataFrame, assumpt
         ("assumptions", assumptions, "B2"),
         ("provenance", pd.DataFrame(provenance, columns=["Item", "Value"]), "B2"),
     ]
+    by_provider = median_by_week(run)
+    if len(by_provider):                        # each trust's weekly line: medians across replications
+        sheets.append(("by_provider", _to_excel_dates(by_provider, ["week_start"]), "F2"))
     finance_path = run.file(FINANCE_BY_YEAR_CSV)
     if finance_path:                            # financial years as columns, the way NHS finance reports
         sheets.append(("finance", pd.read_csv(finance_path), "D2"))
@@ -58,14 +62,15 @@ def write_workbook(path: Path, run: RunFolder, comparison: pd.DataFrame, assumpt
             df.to_excel(xw, sheet_name=name, index=False)
             ws = xw.sheets[name]
             ws.freeze_panes = freeze
-            ws.auto_filter.ref = ws.dimensions if name in ("weekly", "summary", "replications") else None
+            ws.auto_filter.ref = (ws.dimensions if name in ("weekly", "summary", "replications", "by_provider")
+                                  else None)
             sample = df.head(300)
             for j, col in enumerate(df.columns, start=1):
                 lengths = [len(str(col))] + [len(_cell_text(v)) for v in sample[col]]
                 width = min(max(lengths) + 2, 60 if name in ("assumptions", "provenance") else 28)
                 ws.column_dimensions[get_column_letter(j)].width = max(width, 8)
                 fmt = None
-                if name == "weekly" and col == "week_start":
+                if name in ("weekly", "by_provider") and col == "week_start":
                     fmt = "yyyy-mm-dd"
                 elif name == "comparison" and col in date_cols:
                     fmt = "d mmmm yyyy"
