@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import BASELINE, simple_raw
+from helpers import BASELINE, ROOT, simple_raw
 from sim.scenario.build import load_scenario
 from sim.scenario.schema import ScenarioError
 from sim.scenario.validate import validate
@@ -27,8 +27,11 @@ def problems_of(path: Path, overrides: list[str] | None = None) -> list[str]:
 
 
 def test_shipped_baseline_is_valid():
-    scenario = load_scenario(BASELINE).scenario
+    scenario = load_scenario(ROOT / "scenarios" / "baseline.yaml").scenario
     assert scenario.name == "baseline" and len(scenario.specialties) >= 8 and len(scenario.sites) == 4
+    assert scenario.delivery is not None and scenario.referrals.monthly_multipliers, \
+        "the shipped baseline rests on the calibrated core (as_happened_2021_22.yaml)"
+    assert not (scenario.covid and scenario.covid.waves), "the baseline has no Covid wave"
     assert sum(b.count for b in scenario.start_list.bands if b.from_weeks >= 52) == 4500, \
         "the default start list must hold the seed's 4,500 patients waiting over a year"
 
