@@ -36,7 +36,7 @@ class WeeklyMonitor:
     def __init__(self, horizon_weeks: int, specialty_names: list[str], staff_groups: list[str],
                  cohort_labels: list[tuple[str, str]], cohort_population: np.ndarray, base_first: np.ndarray,
                  base_second: np.ndarray, *, week: WeeklyActivity, ledger: RttLedger, suites: list[TheatreSuite],
-                 covid_inpatients: np.ndarray, opening_list: int) -> None:
+                 covid_inpatients: np.ndarray, opening_list: int, sections: frozenset[str] = frozenset()) -> None:
         self.horizon_weeks = horizon_weeks
         self.specialty_names = specialty_names
         self.specialty_rows: list[dict] = []
@@ -53,6 +53,7 @@ class WeeklyMonitor:
         self.suites = suites
         self.covid_inpatients = covid_inpatients
         self.opening_list = opening_list        # the list at time 0, before any process has run
+        self.sections = sections                # scenario sections whose counters are shown (activity_columns)
         self.labels = {"centre_kinds": list(CENTRE_KINDS), "staff_groups": staff_groups}
 
     def process(self, env: simpy.Environment) -> ServiceProcess:
@@ -66,7 +67,7 @@ class WeeklyMonitor:
             over = ledger.counts_over(end, THRESHOLDS_WEEKS, counts=waiting_now)
             row = self._list_columns(week, start_total, end, over)
             derived = self._derived_columns(act, end)
-            for counter, column, value in activity_columns(act, self.labels):
+            for counter, column, value in activity_columns(act, self.labels, self.sections):
                 row[column] = value
                 if column == counter:
                     row.update((name, derived[name]) for name in DERIVED_AFTER.get(column, ()))

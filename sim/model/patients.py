@@ -35,6 +35,10 @@ _COLUMNS: dict[str, str] = {
     "hub_eligible": "B",      # a surgical hub may treat them (day case or low-complexity inpatient)
     "theatre_minutes": "f",
     "los_days": "f",
+    "outpatient_deferral_days": "H",   # days the patient defers when first offered an outpatient date (0 = never)
+    "operation_deferral_days": "H",    # the same for the first operation date; cleared once deferred
+    "further_visit_days": "H",         # days between a first attendance that decides nothing and the next visit
+    "needs_scarce_resource": "B",      # the operation needs a capped resource (sim.scenario.schema.ScarceResource)
     "stop_day": "i",
     "treated_site": "B",
 }
@@ -59,6 +63,10 @@ class PatientTable:
         self.hub_eligible = array("B")
         self.theatre_minutes = array("f")
         self.los_days = array("f")
+        self.outpatient_deferral_days = array("H")
+        self.operation_deferral_days = array("H")
+        self.further_visit_days = array("H")
+        self.needs_scarce_resource = array("B")
         self.stop_day = array("i")
         self.treated_site = array("B")
 
@@ -99,4 +107,4 @@ class PatientTable:
 
 
 def _np_dtype(code: str) -> np.dtype:
-    return np.dtype({"i": np.int32, "B": np.uint8, "f": np.float32}[code])
+    return np.dtype({"i": np.int32, "B": np.uint8, "H": np.uint16, "f": np.float32}[code])
