@@ -44,6 +44,12 @@ _COLUMNS: dict[str, str] = {
 }
 
 
+# Columns of the waiting-list mechanisms (sim.scenario.schema.PatientChoice, FurtherOutpatientVisits, ScarceResource):
+# a batch may leave them out, meaning "never" (0), as a scenario without the mechanisms has them.
+_ZERO_UNLESS_GIVEN = ("outpatient_deferral_days", "operation_deferral_days", "further_visit_days",
+                      "needs_scarce_resource")
+
+
 class PatientTable:
     """Column store of pathways. Rows are appended in batches; ids are row numbers."""
 
@@ -76,7 +82,7 @@ class PatientTable:
         `status` is one code for the whole batch or an array with one per pathway.
         """
         n = len(columns["clock_start_day"])
-        missing = set(_COLUMNS) - set(columns) - {"stop_day", "treated_site"}
+        missing = set(_COLUMNS) - set(columns) - {"stop_day", "treated_site", *_ZERO_UNLESS_GIVEN}
         if missing:
             raise ValueError(f"missing patient columns: {sorted(missing)}")
         for name, code in _COLUMNS.items():
@@ -84,6 +90,8 @@ class PatientTable:
                 values = np.full(n, NO_DAY, dtype=np.int32)
             elif name == "treated_site":
                 values = np.full(n, 255, dtype=np.uint8)
+            elif name not in columns:
+                values = np.zeros(n, dtype=_np_dtype(code))
             else:
                 values = columns[name]
             getattr(self, name).frombytes(np.ascontiguousarray(values, dtype=_np_dtype(code)).tobytes())
