@@ -8,6 +8,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+import yaml
 
 from sim.scenario.schema import WEEKDAYS
 from sim.scenario.validate import validate
@@ -61,5 +62,42 @@ def test_the_scripts_still_run(capsys):
     script("derive_baseline_capacity").main([str(BASELINE), "--model-rules"])
     script("derive_staff_and_cohorts").main([str(BASELINE)])
     printed = capsys.readouterr().out
-    assert "NOT what baseline.yaml holds" in printed
+    assert "NOT what the plan holds" in printed
     assert "imperial: {surgeons:" in printed and "# doses before start:" in printed
+
+
+def test_start_bands_add_up_to_nwls_list_and_the_seeds_52_week_count():
+    bands = script("derive_start_bands").derive_bands("2021-06")
+    assert sum(b["count"] for b in bands) == 184005, "the whole list must be NWL's June 2021 list (nwl_monthly.csv)"
+    assert sum(b["count"] for b in bands if b["from_weeks"] >= 52) == 4500
+    long = {b["from_weeks"]: b["count"] for b in bands if b["from_weeks"] >= 52}
+    # England, June 2021: 304,823 over 52, 85,959 over 78, 5,727 over 104 weeks
+    assert long[52] == pytest.approx(4500 * (304823 - 85959) / 304823, abs=1)
+    assert long[104] == pytest.approx(4500 * 5727 / 304823, abs=1)
+    under_18 = sum(b["count"] for b in bands if b["to_weeks"] <= 18)
+    assert under_18 / (184005 - 4500) == pytest.approx((5453486 - 1704255) / (5453486 - 304823), abs=1e-5)
+    # England's median (10.452 weeks) and 92nd percentile (44.158) are band edges, to one decimal
+    assert [b["from_weeks"] for b in bands] == [0, 10.5, 18, 44.2, 52, 78, 104]
+    ends = [b["to_weeks"] for b in bands]
+    assert ends[:-1] == [b["from_weeks"] for b in bands][1:], "bands must tile the weeks with no gap"
+    assert all(0 < b["admitted_share"] < 1 for b in bands)
+
+
+def test_start_bands_check_passes_on_the_derived_bands_and_fails_on_others(tmp_path, capsys):
+    derive = script("derive_start_bands")
+    raw = load_raw(BASELINE)
+    raw["start_list"]["bands"] = derive.derive_bands("2021-06")
+    matching = tmp_path / "derived.yaml"
+    matching.write_text(yaml.safe_dump(raw, sort_keys=False))
+    assert derive.main(["--check", str(matching)]) == 0
+    raw["start_list"]["bands"][0]["count"] += 1
+    matching.write_text(yaml.safe_dump(raw, sort_keys=False))
+    assert derive.main(["--check", str(matching)]) == 1
+    assert "differ" in capsys.readouterr().out
+
+
+def test_start_bands_derive_for_another_month():
+    bands = script("derive_start_bands").derive_bands("2022-03")
+    assert sum(b["count"] for b in bands) == int(
+        [r for r in open(ROOT / "data" / "observed" / "nwl_monthly.csv") if r.startswith("2022-03")][0].split(",")[-1])
+    assert [b["from_weeks"] for b in bands][:3] == [0, 12.2, 18]

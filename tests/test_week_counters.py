@@ -82,13 +82,28 @@ def test_the_shared_week_cannot_be_swapped_for_another():
 def test_every_shown_counter_is_a_column_named_after_it_in_field_order():
     week = a_week()
     labels = {"centre_kinds": list(CENTRE_KINDS), "staff_groups": STAFF_GROUPS}
-    columns = [column for _, column, _ in activity_columns(week, labels)]
+    sections = frozenset(f.metadata["only_with"] for f in dataclasses.fields(week) if "only_with" in f.metadata)
+    every_column = [column for _, column, _ in activity_columns(week, labels, sections)]
     shown = [f.name for f in dataclasses.fields(week) if f.metadata.get("column") and "labels" not in f.metadata]
-    assert [c for c in columns if c in shown] == shown
+    assert [c for c in every_column if c in shown] == shown
+    columns = [column for _, column, _ in activity_columns(week, labels)]
+    assert [c for c in columns if c in shown] == [
+        f.name for f in dataclasses.fields(week) if f.name in shown and "only_with" not in f.metadata], (
+        "a counter of a scenario section must not be a column in a scenario without that section")
     assert [f"vaccinations_{k}" for k in CENTRE_KINDS] == [c for c in columns if c.startswith("vaccinations_")
                                                             and c[len("vaccinations_"):] in CENTRE_KINDS]
     assert columns[-len(STAFF_GROUPS):] == [f"staff_present_{g}" for g in STAFF_GROUPS]
     assert set(DERIVED_AFTER) <= set(columns), "a derived column is placed after a counter that is not a column"
+
+
+def test_a_sections_counters_are_columns_only_with_that_section():
+    week = a_week()
+    week.deferrals_outpatient += 2
+    labels = {"centre_kinds": list(CENTRE_KINDS), "staff_groups": STAFF_GROUPS}
+    with_choice = {c: v for _, c, v in activity_columns(week, labels, frozenset({"patient_choice"}))}
+    assert with_choice["deferrals_outpatient"] == 2 and with_choice["deferrals_operation"] == 0
+    assert "scarce_resource_cases" not in with_choice and "outpatient_further_visits_needed" not in with_choice
+    assert "deferrals_outpatient" not in {c for _, c, _ in activity_columns(week, labels)}
 
 
 def test_a_new_counter_field_becomes_a_column_where_it_is_declared():

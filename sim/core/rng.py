@@ -30,6 +30,9 @@ STREAM_IDS: dict[str, int] = {
     "spare_17": 17,                       # was hub_session_cancellation; per-suite streams replaced it
     "referral_suppression": 18,
     "deferred_demand": 19,
+    "patient_deferral": 20,               # sim.scenario.schema.PatientChoice: who defers, and for how long
+    "further_visits": 21,                 # sim.scenario.schema.FurtherOutpatientVisits: who needs a second visit
+    "scarce_resource": 22,                # sim.scenario.schema.ScarceResource: which cases need it
 }
 
 

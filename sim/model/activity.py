@@ -2,8 +2,10 @@
 
 Every field is a column of weekly.csv with the same name, in field order, so a new counted measure is one field here
 plus the code that counts it. A field's metadata can round its value (`decimals`), give its value another form
-(`as_column`), spread an array over one column per label (`labels`, named by the monitor), or keep it out of the
-table (`column=False`: a numerator of a derived column, or counts the monitor reports elsewhere).
+(`as_column`), spread an array over one column per label (`labels`, named by the monitor), keep it out of the
+table (`column=False`: a numerator of a derived column, or counts the monitor reports elsewhere), or show it only in
+scenarios that have a mechanism (`only_with`, a scenario section: a scenario without it writes the table it wrote
+before the mechanism existed).
 """
 from __future__ import annotations
 
@@ -19,6 +21,12 @@ def _counter(default: float = 0, *, decimals: int | None = None,
              as_column: Callable[[Any], Any] | None = None) -> Any:
     """A counter shown as its own column of weekly.csv."""
     return dataclasses.field(default=default, metadata={"column": True, "decimals": decimals, "as_column": as_column})
+
+
+def _counter_with(section: str) -> Any:
+    """A counter shown as a column only when the scenario has the section `section` (see `activity_columns`)."""
+    return dataclasses.field(default=0, metadata={"column": True, "decimals": None, "as_column": None,
+                                                  "only_with": section})
 
 
 def _internal(default: float = 0) -> Any:
@@ -91,6 +99,11 @@ class WeeklyActivity:
                                                     as_column=_per_day)       # person-days by staff group
     vaccinations_by_cohort_first: np.ndarray = _by_label_internal()
     vaccinations_by_cohort_second: np.ndarray = _by_label_internal()
+    deferrals_outpatient: int = _counter_with("patient_choice")       # declined their first outpatient date
+    deferrals_operation: int = _counter_with("patient_choice")        # declined their first operation date
+    outpatient_further_visits_needed: int = _counter_with("further_outpatient_visits")  # attended, not decided
+    scarce_resource_cases: int = _counter_with("scarce_resource")     # complex cases treated
+    scarce_resource_cases_parked: int = _counter_with("scarce_resource")  # complex cases parked to next week
 
     def __post_init__(self) -> None:
         self.staff_present = np.zeros(self.n_staff_groups, dtype=np.int64)
@@ -112,11 +125,13 @@ class WeeklyActivity:
                 setattr(self, field.name, field.default)
 
 
-def activity_columns(week: WeeklyActivity, labels: dict[str, list[str]]) -> Iterator[tuple[str, str, Any]]:
-    """(counter, column, value) for every column the week's counters make, in field order."""
+def activity_columns(week: WeeklyActivity, labels: dict[str, list[str]],
+                     sections: frozenset[str] = frozenset()) -> Iterator[tuple[str, str, Any]]:
+    """(counter, column, value) for every column the week's counters make, in field order; a counter `only_with` a
+    scenario section only when that section is among `sections`."""
     for field in dataclasses.fields(week):
         meta = field.metadata
-        if not meta.get("column"):
+        if not meta.get("column") or meta.get("only_with", "") not in sections | {""}:
             continue
         value = getattr(week, field.name)
         show = meta.get("as_column")

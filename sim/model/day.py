@@ -31,6 +31,7 @@ class Slot:
 
 
 REFERRALS = Slot("referrals", 0.0, "the day's referrals arrive and join the outpatient lists")
+RETURNS = Slot("returns", 0.02, "patients back from a deferral or a diagnostic wait rejoin their lists")
 COVID = Slot("covid", 0.05, "Covid pressure sets each suite's beds, closed sessions and productivity")
 STAFF = Slot("staff", 0.1, "the staff present today are drawn by roster row and group")
 VACCINATION = Slot("vaccination", 0.2, "vaccination centres take their staff and give the day's doses")
@@ -41,7 +42,7 @@ VALIDATION = Slot("validation", 0.9, "on a round's date, validation removes a sh
 REMOVALS = Slot("removals", 0.9, "Sundays: the week's removals other than treatment")
 MONITOR = Slot("monitor", 0.999, "Sundays: the week's row is recorded and its counters reset")
 
-DAY_ORDER: tuple[Slot, ...] = (REFERRALS, COVID, STAFF, VACCINATION, CLINICS, HUB_THEATRES, MAIN_THEATRES,
+DAY_ORDER: tuple[Slot, ...] = (REFERRALS, RETURNS, COVID, STAFF, VACCINATION, CLINICS, HUB_THEATRES, MAIN_THEATRES,
                                VALIDATION, REMOVALS, MONITOR)
 
 SUNDAY_OF_WEEK = 6               # weekly services act on the last day of each model week

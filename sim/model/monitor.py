@@ -37,7 +37,8 @@ class WeeklyMonitor:
     def __init__(self, horizon_weeks: int, specialty_names: list[str], staff_groups: list[str],
                  cohort_labels: list[tuple[str, str]], cohort_population: np.ndarray, base_first: np.ndarray,
                  base_second: np.ndarray, *, week: WeeklyActivity, ledger: RttLedger, suites: list[TheatreSuite],
-                 covid_inpatients: np.ndarray, opening_list: int, site_names: list[str] | None = None) -> None:
+                 covid_inpatients: np.ndarray, opening_list: int, site_names: list[str] | None = None,
+                 sections: frozenset[str] = frozenset()) -> None:
         self.horizon_weeks = horizon_weeks
         self.specialty_names = specialty_names
         self.specialty_rows: list[dict] = []
@@ -57,6 +58,7 @@ class WeeklyMonitor:
         self.site_names = site_names or [f"site_{i}" for i in range(ledger.n_sites)]
         self.site_columns: dict[str, list] = {}     # weekly_by_site.csv, column-wise: n_sites values a week
         self.opening_by_site = ledger.waiting_by_site_and_start_day().sum(axis=(1, 2))   # as opening_list
+        self.sections = sections                # scenario sections whose counters are shown (activity_columns)
         self.labels = {"centre_kinds": list(CENTRE_KINDS), "staff_groups": staff_groups}
 
     def process(self, env: simpy.Environment) -> ServiceProcess:
@@ -72,7 +74,7 @@ class WeeklyMonitor:
             over = {t: counts.sum(axis=0) for t, counts in over_by_site_specialty.items()}
             row = self._list_columns(week, start_total, end, over)
             derived = self._derived_columns(act, end)
-            for counter, column, value in activity_columns(act, self.labels):
+            for counter, column, value in activity_columns(act, self.labels, self.sections):
                 row[column] = value
                 if column == counter:
                     row.update((name, derived[name]) for name in DERIVED_AFTER.get(column, ()))

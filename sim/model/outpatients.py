@@ -4,8 +4,16 @@ Each clinic day a site's clinics take the next patients from their (site, specia
 order, up to the day's share of the weekly slots. A patient who does not attend uses the slot and is
 rebooked, keeping their place (the clock keeps running). An attended appointment either stops the clock
 (non-admitted pathway) or makes a decision to treat, which puts the patient on the admitted list.
+
+With patients who defer or need a further visit (sim.scenario.schema.PatientChoice, FurtherOutpatientVisits) the
+clinics book through `_book_with_returns`: a deferrer met at the head for the first time leaves the list
+without using a slot, and a first attendance that decides nothing sends the patient away for their diagnostic
+wait; both come back through the ReturnSchedule to a heap beside the rank's deque. Without those mechanisms the
+plain loop runs, unchanged.
 """
 from __future__ import annotations
+
+import heapq
 
 import numpy as np
 import simpy
@@ -13,8 +21,10 @@ import simpy
 from sim.model.day import CLINICS, ServiceProcess, wait_until
 from sim.model.delivery import delivered_share_by_day
 from sim.model.patients import WAITING_OUTPATIENT
+from sim.model.returns import ReturnSchedule
 from sim.model.staff import StaffRoster
 from sim.model.state import SharedState
+from sim.model.waiting_list import ID_MASK
 from sim.scenario.schema import WEEKDAYS, Scenario
 
 
@@ -22,9 +32,10 @@ class OutpatientClinics:
     """All first-appointment clinics of one site, staffed from the site's outpatient clinicians."""
 
     def __init__(self, scenario: Scenario, site_index: int, bank_holidays: set[int], state: SharedState,
-                 staff: StaffRoster) -> None:
+                 staff: StaffRoster, returns: ReturnSchedule | None = None) -> None:
         site = scenario.sites[scenario.site_names[site_index]]
         self.state = state
+        self.returns = returns               # set only when patients can leave the list and come back
         self.staff = staff
         self.site_index = site_index
         # Outpatient lists are per referred site, so under site pooling the admitted pool is this site.
@@ -38,6 +49,7 @@ class OutpatientClinics:
                                      for s in scenario.specialty_names]
         self._carry = [0.0] * len(self.slots_per_clinic_day)   # fractional slots carried to the next day
         self.delivered_share_by_day = delivered_share_by_day(scenario, "clinics")
+        self._sent_away: list[int] = []      # attended today, but need a further visit (counted as attendances)
 
     def is_clinic_day(self, day: int) -> bool:
         return (self.start_weekday + day) % 7 in self.clinic_weekdays and day not in self.bank_holidays
@@ -70,26 +82,30 @@ class OutpatientClinics:
         waiting = WAITING_OUTPATIENT
         to_treat: list[int] = []
         stopped_before = len(stopped)
-        for queue in state.outpatient_queues.buckets[self.site_index][specialty]:
-            rebook: list[int] = []
-            pop, treat, stop = queue.popleft, to_treat.append, stopped.append
-            while slots and queue:
-                pid = pop()
-                if status[pid] != waiting:
-                    continue                       # left the list another way; no slot used
-                slots -= 1
-                if dna_remaining[pid]:
-                    dna_remaining[pid] -= 1
-                    dna += 1
-                    rebook.append(pid)
-                elif needs_operation[pid]:
-                    treat(pid)
-                else:
-                    stop(pid)
-            queue.extendleft(reversed(rebook))     # did-not-attends keep their place at the front
-            if not slots:
-                break
-        seen_ids = to_treat + stopped[stopped_before:]
+        if self.returns is not None:
+            self._book_with_returns(specialty, slots, day, to_treat, stopped)
+        else:
+            for queue in state.outpatient_queues.buckets[self.site_index][specialty]:
+                rebook: list[int] = []
+                pop, treat, stop = queue.popleft, to_treat.append, stopped.append
+                while slots and queue:
+                    pid = pop()
+                    if status[pid] != waiting:
+                        continue                       # left the list another way; no slot used
+                    slots -= 1
+                    if dna_remaining[pid]:
+                        dna_remaining[pid] -= 1
+                        dna += 1
+                        rebook.append(pid)
+                    elif needs_operation[pid]:
+                        treat(pid)
+                    else:
+                        stop(pid)
+                queue.extendleft(reversed(rebook))     # did-not-attends keep their place at the front
+                if not slots:
+                    break
+        seen_ids = to_treat + stopped[stopped_before:] + self._sent_away
+        self._sent_away.clear()
         if to_treat:
             decided = state.ledger.decide_to_treat_batch(to_treat)
             state.admitted_queues.push_batch(self.admitted_pool, specialty, decided, day)
@@ -98,3 +114,60 @@ class OutpatientClinics:
         stats.outpatient_dna += dna
         if seen_ids:
             stats.outpatient_virtual += int(np.frombuffer(virtual, dtype=np.uint8)[seen_ids].sum())
+
+    def _book_with_returns(self, specialty: int, slots: int, day: int, to_treat: list[int],
+                           stopped: list[int]) -> None:
+        """`run_clinic`'s booking when patients can leave the list and come back: each rank books the earlier of
+        its deque's head and its returners' heap head (clock start, then id: the deque's own order).
+
+        A deferrer at the head for the first time leaves without using a slot and comes back in their deferral's
+        days; an attended first visit that decides nothing uses its slot and sends the patient away for their
+        diagnostic wait, after which they return for the visit that decides. Did-not-attends keep their place."""
+        state = self.state
+        p = state.patients
+        queues = state.outpatient_queues
+        returns = self.returns
+        assert returns is not None
+        status, dna_remaining, needs_operation = p.status, p.dna_remaining, p.needs_operation
+        defer_days, visit_days = p.outpatient_deferral_days, p.further_visit_days
+        waiting = WAITING_OUTPATIENT
+        key_of = queues.returning_key
+        heappop, heappush = heapq.heappop, heapq.heappush
+        dna = deferred = 0
+        sent_away = self._sent_away
+        for queue, heap in zip(queues.buckets[self.site_index][specialty],
+                               queues.returning[self.site_index][specialty], strict=True):
+            rebook: list[int] = []
+            while slots and (queue or heap):
+                if heap and (not queue or heap[0] < key_of(queue[0])):
+                    pid = heappop(heap) & ID_MASK
+                else:
+                    pid = queue.popleft()
+                if status[pid] != waiting:
+                    continue                       # left the list another way; no slot used
+                if defer_days[pid]:
+                    returns.file(day + defer_days[pid], heap, key_of(pid))
+                    defer_days[pid] = 0            # defers once; back with their place kept
+                    deferred += 1
+                    continue
+                slots -= 1
+                if dna_remaining[pid]:
+                    dna_remaining[pid] -= 1
+                    dna += 1
+                    rebook.append(pid)
+                elif visit_days[pid]:
+                    returns.file(day + visit_days[pid], heap, key_of(pid))
+                    visit_days[pid] = 0            # the next attendance decides
+                    sent_away.append(pid)
+                elif needs_operation[pid]:
+                    to_treat.append(pid)
+                else:
+                    stopped.append(pid)
+            for pid in rebook:                     # did-not-attends keep their place
+                heappush(heap, key_of(pid))
+            if not slots:
+                break
+        stats = state.week
+        stats.outpatient_dna += dna
+        stats.deferrals_outpatient += deferred
+        stats.outpatient_further_visits_needed += len(sent_away)

@@ -35,9 +35,19 @@ _COLUMNS: dict[str, str] = {
     "hub_eligible": "B",      # a surgical hub may treat them (day case or low-complexity inpatient)
     "theatre_minutes": "f",
     "los_days": "f",
+    "outpatient_deferral_days": "H",   # days the patient defers when first offered an outpatient date (0 = never)
+    "operation_deferral_days": "H",    # the same for the first operation date; cleared once deferred
+    "further_visit_days": "H",         # days between a first attendance that decides nothing and the next visit
+    "needs_scarce_resource": "B",      # the operation needs a capped resource (sim.scenario.schema.ScarceResource)
     "stop_day": "i",
     "treated_site": "B",
 }
+
+
+# Columns of the waiting-list mechanisms (sim.scenario.schema.PatientChoice, FurtherOutpatientVisits, ScarceResource):
+# a batch may leave them out, meaning "never" (0), as a scenario without the mechanisms has them.
+_ZERO_UNLESS_GIVEN = ("outpatient_deferral_days", "operation_deferral_days", "further_visit_days",
+                      "needs_scarce_resource")
 
 
 class PatientTable:
@@ -59,6 +69,10 @@ class PatientTable:
         self.hub_eligible = array("B")
         self.theatre_minutes = array("f")
         self.los_days = array("f")
+        self.outpatient_deferral_days = array("H")
+        self.operation_deferral_days = array("H")
+        self.further_visit_days = array("H")
+        self.needs_scarce_resource = array("B")
         self.stop_day = array("i")
         self.treated_site = array("B")
 
@@ -68,7 +82,7 @@ class PatientTable:
         `status` is one code for the whole batch or an array with one per pathway.
         """
         n = len(columns["clock_start_day"])
-        missing = set(_COLUMNS) - set(columns) - {"stop_day", "treated_site"}
+        missing = set(_COLUMNS) - set(columns) - {"stop_day", "treated_site", *_ZERO_UNLESS_GIVEN}
         if missing:
             raise ValueError(f"missing patient columns: {sorted(missing)}")
         for name, code in _COLUMNS.items():
@@ -76,6 +90,8 @@ class PatientTable:
                 values = np.full(n, NO_DAY, dtype=np.int32)
             elif name == "treated_site":
                 values = np.full(n, 255, dtype=np.uint8)
+            elif name not in columns:
+                values = np.zeros(n, dtype=_np_dtype(code))
             else:
                 values = columns[name]
             getattr(self, name).frombytes(np.ascontiguousarray(values, dtype=_np_dtype(code)).tobytes())
@@ -99,4 +115,4 @@ class PatientTable:
 
 
 def _np_dtype(code: str) -> np.dtype:
-    return np.dtype({"i": np.int32, "B": np.uint8, "f": np.float32}[code])
+    return np.dtype({"i": np.int32, "B": np.uint8, "H": np.uint16, "f": np.float32}[code])

@@ -42,6 +42,16 @@ class PathwayParameters:
     hub_max_los_days: float               # inpatients up to this stay are hub-eligible; -1 = no hubs
     removal_band_starts_weeks: np.ndarray
     removal_hazard_per_week: np.ndarray
+    # patients who defer (sim.scenario.schema.PatientChoice); None when the scenario has none
+    outpatient_deferral_share: float | None = None
+    operation_deferral_share: float = 0.0
+    deferral_days_range: tuple[float, float] = (0.0, 0.0)
+    # pathways needing a further outpatient visit (FurtherOutpatientVisits); None when the scenario has none
+    further_visit_share_non_admitted: float | None = None
+    further_visit_share_admitted: float = 0.0
+    further_visit_days_range: tuple[float, float] = (0.0, 0.0)
+    # operations needing a scarce resource (ScarceResource); None when the scenario has none
+    scarce_resource_share: float | None = None
 
     @classmethod
     def from_scenario(cls, sc: Scenario) -> PathwayParameters:
@@ -60,6 +70,7 @@ class PathwayParameters:
         site_shares = np.array([[b.referred_site_shares.get(site, 0.0) for site in sites]
                                 for b in sc.boroughs.values()])
         bands = sc.removals.weekly_rate_by_weeks_waited
+        choice, visits, scarce = sc.patient_choice, sc.further_outpatient_visits, sc.scarce_resource
         return cls(
             admitted_share=np.array([s.admitted_share for s in specs]),
             day_case_share=np.array([s.day_case_share for s in specs]),
@@ -76,6 +87,13 @@ class PathwayParameters:
             removal_band_starts_weeks=np.array([b.from_weeks for b in bands] or [0.0]),
             removal_hazard_per_week=sc.removals.rate_multiplier * np.array(
                 [-math.log1p(-b.weekly_rate) if b.weekly_rate < 1 else np.inf for b in bands] or [0.0]),
+            outpatient_deferral_share=choice.outpatient_deferral_share if choice else None,
+            operation_deferral_share=choice.operation_deferral_share if choice else 0.0,
+            deferral_days_range=(7 * choice.deferral_weeks_min, 7 * choice.deferral_weeks_max) if choice else (0, 0),
+            further_visit_share_non_admitted=visits.non_admitted_share if visits else None,
+            further_visit_share_admitted=visits.admitted_share if visits else 0.0,
+            further_visit_days_range=(7 * visits.wait_weeks_min, 7 * visits.wait_weeks_max) if visits else (0, 0),
+            scarce_resource_share=scarce.admitted_share if scarce else None,
         )
 
 
@@ -129,6 +147,8 @@ def draw_pathways(streams: Streams, params: PathwayParameters, specialty: np.nda
     else:
         hub_eligible = np.zeros(n, dtype=bool)
 
+    delays = _draw_delays(streams, params, np.asarray(needs_operation, dtype=bool), n)
+
     e = streams["removal"].exponential(1.0, n)
     waited = np.zeros(n) if waited_weeks is None else waited_weeks
     removal_weeks_from_now = removal_time_weeks(e, waited, params.removal_band_starts_weeks,
@@ -149,8 +169,43 @@ def draw_pathways(streams: Streams, params: PathwayParameters, specialty: np.nda
         "hub_eligible": hub_eligible.astype(np.uint8),
         "theatre_minutes": minutes.astype(np.float32),
         "los_days": los.astype(np.float32),
+        **delays,
         "removal_day": removal_day,
     }
+
+
+def _draw_delays(streams: Streams, params: PathwayParameters, needs_operation: np.ndarray,
+                 n: int) -> dict[str, np.ndarray]:
+    """Deferrals, further visits and the need for a scarce resource, each from its own stream and only when the
+    scenario has the mechanism (so a scenario without them draws exactly what it drew before they existed).
+
+    Every pathway gets the same number of uniforms whatever the shares, so raising a share adds deferrers without
+    changing who the others are, and a pathway's draws do not depend on its stage."""
+    def days(u: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
+        low, high = bounds
+        return np.maximum(np.rint(low + u * (high - low)), 1)
+
+    zeros = np.zeros(n, dtype=np.uint16)
+    out: dict[str, np.ndarray] = {"outpatient_deferral_days": zeros, "operation_deferral_days": zeros,
+                                  "further_visit_days": zeros, "needs_scarce_resource": np.zeros(n, dtype=np.uint8)}
+    if params.outpatient_deferral_share is not None:
+        u = streams["patient_deferral"].random((n, 4))
+        outpatient = u[:, 0] < params.outpatient_deferral_share
+        operation = needs_operation & (u[:, 1] < params.operation_deferral_share)
+        out["outpatient_deferral_days"] = np.where(outpatient, days(u[:, 2], params.deferral_days_range),
+                                                   0).astype(np.uint16)
+        out["operation_deferral_days"] = np.where(operation, days(u[:, 3], params.deferral_days_range),
+                                                  0).astype(np.uint16)
+    if params.further_visit_share_non_admitted is not None:
+        u = streams["further_visits"].random((n, 2))
+        share = np.where(needs_operation, params.further_visit_share_admitted,
+                         params.further_visit_share_non_admitted)
+        out["further_visit_days"] = np.where(u[:, 0] < share, days(u[:, 1], params.further_visit_days_range),
+                                             0).astype(np.uint16)
+    if params.scarce_resource_share is not None:
+        u = streams["scarce_resource"].random(n)
+        out["needs_scarce_resource"] = (needs_operation & (u < params.scarce_resource_share)).astype(np.uint8)
+    return out
 
 
 def _geometric_failures(u: np.ndarray, p: np.ndarray) -> np.ndarray:

@@ -23,6 +23,7 @@ from sim.model.outpatients import OutpatientClinics
 from sim.model.patients import STOPPED_ADMITTED, WAITING_ADMITTED, PatientTable
 from sim.model.referrals import PathwayParameters, ReferralSource
 from sim.model.removals import RemovalSchedule, ValidationRounds
+from sim.model.returns import ReturnSchedule
 from sim.model.staff import StaffRoster
 from sim.model.start_list import draw_start_list, start_list_history_days
 from sim.model.state import SharedState
@@ -63,8 +64,13 @@ class Services:
         self.staff = StaffRoster(sc, streams, covid_inpatients, state.week)
         self.vaccination = (VaccinationProgramme(sc, sc.vaccination, streams, self.staff, state.week)
                             if sc.vaccination is not None else None)
-        self.clinics = [OutpatientClinics(sc, i, holidays, state, self.staff) for i in range(n_sites)]
-        self.theatres = build_suites(sc, streams, holidays, state, self.staff)
+        # patients who leave a list for a while and come back (deferrals, further visits, a scarce resource)
+        self.waiting_list_sections = frozenset(
+            name for name in ("patient_choice", "further_outpatient_visits", "scarce_resource")
+            if getattr(sc, name) is not None)
+        self.returns = ReturnSchedule(sc.horizon_days) if self.waiting_list_sections else None
+        self.clinics = [OutpatientClinics(sc, i, holidays, state, self.staff, self.returns) for i in range(n_sites)]
+        self.theatres = build_suites(sc, streams, holidays, state, self.staff, self.returns)
         self.covid = CovidPressure(sc, covid_inpatients, self.theatres)
         self.referral_source = ReferralSource(sc, streams, holidays, self.params, self.covid.suppression,
                                               state.ledger, self.intake)
@@ -77,13 +83,15 @@ class Services:
             np.array([c.population for c in cohorts]), np.array([c.first_doses_before_start for c in cohorts]),
             np.array([c.second_doses_before_start for c in cohorts]), week=state.week, ledger=state.ledger,
             suites=self.theatres, covid_inpatients=covid_inpatients, opening_list=state.ledger.waiting_total,
-            site_names=sc.site_names)
+            site_names=sc.site_names, sections=self.waiting_list_sections)
 
     def processes(self) -> list[Service]:
         """Every service with a process, in the order they are registered: the order services sharing a time slot
         act in on the first day (sim.model.day holds the order within a day). Covid pressure has a process only
         while there are Covid inpatients, vaccination only in a scenario with a vaccination section."""
         in_order: list[Service] = [self.referral_source]
+        if self.returns is not None:
+            in_order.append(self.returns)
         if self.covid.active:
             in_order.append(self.covid)
         in_order.append(self.staff)

@@ -12,6 +12,11 @@ Before sessions run, each day's planned sessions can be lost, and are counted by
 (critical-care pressure, main theatres only), staff (no full team present), and unplanned cancellation.
 Surgical hubs take only hub-eligible patients (day cases, and inpatients up to the low-complexity length of
 stay), have ring-fenced beds, open on a date, and run before the main theatres so they staff first (sim.model.day).
+
+With patients who defer their operation (sim.scenario.schema.PatientChoice) or complex cases needing a scarce
+resource (ScarceResource), a session meeting such a patient at the head takes them off the list without using any
+minutes: a deferrer until their deferral ends, a complex case until next week when the site's weekly cap is used.
+They come back to their place through the ReturnSchedule (sim.model.returns).
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from sim.core.sessions import SessionBooking
 from sim.model.beds import ElectiveBeds
 from sim.model.day import HUB_THEATRES, MAIN_THEATRES, ServiceProcess, slot_time, wait_until
 from sim.model.delivery import delivered_share_by_day
+from sim.model.returns import ReturnSchedule
 from sim.model.staff import StaffRoster
 from sim.model.state import SharedState
 from sim.model.waiting_list import ListHead
@@ -48,13 +54,32 @@ def weekly_timetable(sessions_by_weekday: dict[Weekday, int], specialty_shares: 
     return out
 
 
+class ScarceResourceCaps:
+    """Complex cases booked this week at each site against the weekly cap (sim.scenario.schema.ScarceResource),
+    shared by a site's main theatres and its hubs."""
+
+    def __init__(self, n_sites: int, cases_per_week_per_site: int) -> None:
+        self.cap = cases_per_week_per_site
+        self.week = -1
+        self.used = [0] * n_sites
+
+    def has_room(self, site: int, day: int) -> bool:
+        if day // 7 != self.week:
+            self.week = day // 7
+            self.used = [0] * len(self.used)
+        return self.used[site] < self.cap
+
+
 class TheatreSuite:
     """A site's main theatres, or one surgical hub: timetable, bed base, staff roster row and its admitted lists."""
 
     def __init__(self, scenario: Scenario, site_index: int, streams: Streams, bank_holidays: set[int],
                  template: TheatreTemplate, beds: int, name: str, state: SharedState, staff: StaffRoster,
-                 hub: bool = False, opens_day: int = 0, productivity_multiplier: float = 1.0) -> None:
+                 hub: bool = False, opens_day: int = 0, productivity_multiplier: float = 1.0,
+                 returns: ReturnSchedule | None = None, scarce: ScarceResourceCaps | None = None) -> None:
         self.name = name
+        self.returns = returns               # set only when patients can leave the list and come back
+        self.scarce = scarce                 # set only when some operations need a capped resource
         self.site_index = site_index
         self.streams = streams
         self.bank_holidays = bank_holidays
@@ -145,10 +170,14 @@ class TheatreSuite:
         head = self.lists[specialty]
         treated = inpatients = cancelled = no_bed = other_site = 0
         bed_days = minutes_lost_no_bed = 0.0
+        returns, scarce = self.returns, self.scarce
+        day = int(now)
         while True:
             pid = head.peek()
             if pid < 0:
                 break
+            if returns is not None and self._takes_off(pid, head, day, returns, scarce):
+                continue                           # off the list for now: no minutes used
             need = minutes[pid] / speed
             if not booking.books(need):
                 break                              # stays first on the list, for the next session
@@ -169,8 +198,30 @@ class TheatreSuite:
             treated_today.append(pid)
             treated += 1
             other_site += referred_site[pid] != site
+            if scarce is not None and patients.needs_scarce_resource[pid]:
+                scarce.used[site] += 1
+                self.week.scarce_resource_cases += 1
         head.put_back()
         self.count_session(booking, treated, inpatients, bed_days, cancelled, no_bed, minutes_lost_no_bed, other_site)
+
+    def _takes_off(self, pid: int, head: ListHead, day: int, returns: ReturnSchedule,
+                   scarce: ScarceResourceCaps | None) -> bool:
+        """Whether the patient at the head leaves the list for now: a deferrer offered a date for the first time
+        (back after their deferral), or a complex case when the site's weekly cap is used (back next Monday)."""
+        patients = self.state.patients
+        defer_days = patients.operation_deferral_days[pid]
+        if defer_days:
+            patients.operation_deferral_days[pid] = 0    # defers once
+            head.take()
+            returns.file(day + defer_days, *head.take_off())
+            self.week.deferrals_operation += 1
+            return True
+        if scarce is not None and patients.needs_scarce_resource[pid] and not scarce.has_room(self.site_index, day):
+            head.take()
+            returns.file(7 * (day // 7 + 1), *head.take_off())
+            self.week.scarce_resource_cases_parked += 1
+            return True
+        return False
 
     def count_session(self, booking: SessionBooking, treated: int, inpatients: int, bed_days: float,
                       cancelled_on_day: int, no_bed: int, minutes_lost_no_bed: float,
@@ -199,9 +250,12 @@ class TheatreSuite:
 
 
 def build_suites(scenario: Scenario, streams: Streams, bank_holidays: set[int], state: SharedState,
-                 staff: StaffRoster) -> list[TheatreSuite]:
+                 staff: StaffRoster, returns: ReturnSchedule | None = None) -> list[TheatreSuite]:
     """Main theatres of every site, then every surgical hub, each staffed from its roster row."""
-    suites = [TheatreSuite(scenario, i, streams, bank_holidays, site.theatres, site.elective_beds, name, state, staff)
+    scarce = (ScarceResourceCaps(len(scenario.sites), scenario.scarce_resource.cases_per_week_per_site)
+              if scenario.scarce_resource is not None else None)
+    suites = [TheatreSuite(scenario, i, streams, bank_holidays, site.theatres, site.elective_beds, name, state, staff,
+                           returns=returns, scarce=scarce)
               for i, (name, site) in enumerate(scenario.sites.items())]
     if scenario.surgical_hubs:
         for name, hub in scenario.surgical_hubs.hubs.items():
@@ -209,5 +263,5 @@ def build_suites(scenario: Scenario, streams: Streams, bank_holidays: set[int], 
                 scenario, scenario.site_names.index(hub.host_site), streams, bank_holidays, hub.theatres,
                 hub.elective_beds, name, state, staff, hub=True,
                 opens_day=max(0, (hub.opens - scenario.start_date).days),
-                productivity_multiplier=hub.productivity_multiplier))
+                productivity_multiplier=hub.productivity_multiplier, returns=returns, scarce=scarce))
     return suites

@@ -156,6 +156,11 @@ class ListHead:
         """Take the patient `peek` gave off the list."""
         self._taken = heapq.heappop(self._heap)
 
+    def take_off(self) -> tuple[list[int], int]:
+        """The patient taken last leaves the list for now (not put back by `put_back`): returns the heap and key
+        that put them back in the same place when they return (sim.model.returns.ReturnSchedule)."""
+        return self._heap, self._taken
+
     def set_aside(self) -> None:
         """The patient taken last keeps their place: they go back on the list at `put_back`."""
         self._set_aside.append((self._heap, self._taken))
@@ -183,6 +188,15 @@ class OutpatientQueues:
         self.patients = patients
         self.buckets: list[list[list[deque[int]]]] = [
             [[deque() for _ in range(self.n_ranks)] for _ in range(n_specialties)] for _ in range(n_sites)]
+        # Patients coming back to a list they left with their clock running (a deferral, a diagnostic wait): they
+        # join in any clock-start order, so each rank has a heap of `returning_key`s beside its deque, and a clinic
+        # books the earlier of the two heads. Empty unless the scenario has deferrals or further visits.
+        self.returning: list[list[list[list[int]]]] = [
+            [[[] for _ in range(self.n_ranks)] for _ in range(n_specialties)] for _ in range(n_sites)]
+
+    def returning_key(self, pid: int) -> int:
+        """A returning patient's heap key: their clock start, then their id (the order of the deques)."""
+        return ((self.patients.clock_start_day[pid] + DAY_OFFSET) << ID_BITS) | pid
 
     def add_batch(self, ids: np.ndarray, site: np.ndarray, specialty: np.ndarray, priority: np.ndarray,
                   clock_start: np.ndarray) -> None:

@@ -295,6 +295,68 @@ class StartList(_Model):
         return self
 
 
+class PatientChoice(_Model):
+    """Patients who, offered a date, choose to wait (patient choice) or are not ready (clinically or socially): the
+    first time they reach the head of a list at a stage they decline, leave the list without using a slot for a
+    drawn number of weeks, and then come back keeping their clock start and their place by the booking rule. The
+    RTT clock keeps running (England's rules do not pause it for a patient's choice), so deferrers are long waiters.
+    Who defers and for how long is drawn when the pathway is created (stream `patient_deferral`)."""
+
+    outpatient_deferral_share: Share = Field(
+        default=0.0, title="Share deferring their first outpatient appointment",
+        description="share of pathways who decline the first outpatient date offered")
+    operation_deferral_share: Share = Field(
+        default=0.0, title="Share deferring their operation",
+        description="share of pathways needing an operation who decline the first operation date offered")
+    deferral_weeks_min: float = Field(default=12.0, ge=0, title="Shortest deferral (weeks)",
+                                      description="deferral length is uniform between the shortest and longest")
+    deferral_weeks_max: float = Field(default=26.0, ge=0, title="Longest deferral (weeks)")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PatientChoice:
+        if self.deferral_weeks_max < self.deferral_weeks_min:
+            raise ValueError("deferral_weeks_max must be at least deferral_weeks_min")
+        return self
+
+
+class FurtherOutpatientVisits(_Model):
+    """Pathways whose first outpatient attendance does not decide them: they go for a diagnostic test (or wait for
+    a result or a planned follow-up) and then need a further outpatient slot at the same site and specialty before
+    the clock stops (non-admitted) or a decision to treat is made (admitted). While away they stay on the list
+    (clock running); they come back to the outpatient list with their clock start, so they keep their place by the
+    booking rule. Who needs it and the wait in between are drawn when the pathway is created (stream
+    `further_visits`)."""
+
+    non_admitted_share: Share = Field(
+        default=0.0, title="Non-admitted pathways needing a further visit",
+        description="share of pathways that end without an operation whose first attendance does not stop the clock")
+    admitted_share: Share = Field(
+        default=0.0, title="Admitted pathways needing a further visit before the decision to treat",
+        description="share of pathways needing an operation whose first attendance does not decide to treat")
+    wait_weeks_min: float = Field(default=4.0, ge=0, title="Shortest wait before the further visit (weeks)",
+                                  description="diagnostic wait; uniform between the shortest and longest")
+    wait_weeks_max: float = Field(default=10.0, ge=0, title="Longest wait before the further visit (weeks)")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FurtherOutpatientVisits:
+        if self.wait_weeks_max < self.wait_weeks_min:
+            raise ValueError("wait_weeks_max must be at least wait_weeks_min")
+        return self
+
+
+class ScarceResource(_Model):
+    """Complex operations that need a scarce resource besides theatre time and a bed (a planned post-operative
+    critical-care bed, a specialist team): each site can book at most `cases_per_week_per_site` of them a week.
+    A complex case met at the head of a list once the week's cap of its treating site is used is parked until the
+    next week (no slot used; clock running) and keeps its place by the booking rule. Which cases need the resource
+    is drawn when the pathway is created (stream `scarce_resource`)."""
+
+    admitted_share: Share = Field(default=0.0, title="Operations needing the scarce resource",
+                                  description="share of pathways needing an operation that need the resource")
+    cases_per_week_per_site: NonNegativeInt = Field(default=0, title="Complex cases a site can book a week",
+                                           description="weekly cap per site (main theatres and its hubs together)")
+
+
 class CovidWave(_Model):
     """One wave of Covid inpatients (ICS-wide): rises from start to peak, falls to the end date."""
 
@@ -575,6 +637,10 @@ class Scenario(_Model):
     surgical_hubs: SurgicalHubs | None = None
     staff: Staff | None = None
     vaccination: Vaccination | None = None
+    patient_choice: PatientChoice | None = Field(default=None, title="Patients who defer")
+    further_outpatient_visits: FurtherOutpatientVisits | None = Field(
+        default=None, title="Pathways needing a further outpatient visit")
+    scarce_resource: ScarceResource | None = Field(default=None, title="Complex cases needing a scarce resource")
 
     parameter_intervals: Derived[tuple[InstanceOf[UncertainParameter], ...]] = Field(
         default=(), exclude=True,
