@@ -63,6 +63,7 @@ def scaled_baseline_raw(scale: float = 0.1, horizon_weeks: int = 78, overrides: 
     """The shipped baseline with demand, capacity, hubs, staff and the start list multiplied by `scale`
     (vaccination left out: without a surge it never touches elective care, and it is slow to scale)."""
     raw = copy.deepcopy(load_raw(BASELINE))
+    raw["name"] = "baseline"           # the tests key results by the name the plan had when it was the baseline
     raw["horizon_weeks"] = horizon_weeks
     raw["referrals"]["referrals_per_week"] *= scale
     for site in raw["sites"].values():
