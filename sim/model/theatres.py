@@ -212,12 +212,10 @@ class TheatreSuite:
         defer_days = patients.operation_deferral_days[pid]
         if defer_days:
             patients.operation_deferral_days[pid] = 0    # defers once
-            head.take()
             returns.file(day + defer_days, *head.take_off())
             self.week.deferrals_operation += 1
             return True
         if scarce is not None and patients.needs_scarce_resource[pid] and not scarce.has_room(self.site_index, day):
-            head.take()
             returns.file(7 * (day // 7 + 1), *head.take_off())
             self.week.scarce_resource_cases_parked += 1
             return True

@@ -157,9 +157,9 @@ class ListHead:
         self._taken = heapq.heappop(self._heap)
 
     def take_off(self) -> tuple[list[int], int]:
-        """The patient taken last leaves the list for now (not put back by `put_back`): returns the heap and key
+        """Take the patient `peek` gave off the list for now (not put back by `put_back`): returns the heap and key
         that put them back in the same place when they return (sim.model.returns.ReturnSchedule)."""
-        return self._heap, self._taken
+        return self._heap, heapq.heappop(self._heap)
 
     def set_aside(self) -> None:
         """The patient taken last keeps their place: they go back on the list at `put_back`."""
@@ -236,18 +236,16 @@ class RttLedger:
 
     # -- flows -------------------------------------------------------------------------------------
     def reset_week(self) -> None:
-        self.clock_starts = 0
         self.referrals_diverted = 0
         self.referrals_suppressed = 0
         self.referrals_deferred_returned = 0
-        self.stops_admitted = 0
-        self.stops_non_admitted = 0
         self.removals_weekly_rate = 0
         self.removals_validation = 0
         self.decisions_to_treat = 0
         self.stop_wait_days_admitted = 0
         self.stop_wait_days_non_admitted = 0
-        # the same flows by site: referred site, except admitted stops by the site that treated them
+        # flows by site: the referred site, and admitted stops by the site that treated them too (the ICS totals
+        # are their sums: clock_starts, stops_admitted, stops_non_admitted)
         n_sites = self.n_sites
         self.clock_starts_by_site = np.zeros(n_sites, dtype=np.int64)
         self.stops_admitted_by_site = np.zeros(n_sites, dtype=np.int64)
@@ -258,6 +256,18 @@ class RttLedger:
     @property
     def waiting_total(self) -> int:
         return self.waiting_outpatient + self.waiting_admitted
+
+    @property
+    def clock_starts(self) -> int:
+        return int(self.clock_starts_by_site.sum())
+
+    @property
+    def stops_admitted(self) -> int:
+        return int(self.stops_admitted_by_site.sum())
+
+    @property
+    def stops_non_admitted(self) -> int:
+        return int(self.stops_non_admitted_by_site.sum())
 
     def start_clocks(self, clock_start_days: np.ndarray, specialty: np.ndarray, status: np.ndarray,
                      referred_site: np.ndarray) -> None:
@@ -275,8 +285,7 @@ class RttLedger:
         self.waiting_outpatient += len(idx) - n_adm
 
     def count_clock_starts(self, referred_site: np.ndarray) -> None:
-        """A batch of referrals counted as clock starts, in total and by the site each was referred to."""
-        self.clock_starts += len(referred_site)
+        """A batch of referrals counted as clock starts, by the site each was referred to."""
         self.clock_starts_by_site += np.bincount(referred_site, minlength=self.n_sites)
 
     def decide_to_treat_batch(self, patient_ids: list[int]) -> np.ndarray:
@@ -303,7 +312,6 @@ class RttLedger:
         site is its host)."""
         n, waited_days, by_site = self._stop_batch(patient_ids, day, WAITING_ADMITTED, STOPPED_ADMITTED, site)
         self.waiting_admitted -= n
-        self.stops_admitted += n
         self.stop_wait_days_admitted += waited_days
         self.stops_admitted_by_site += by_site
         self.stops_admitted_by_treating_site[site] += n
@@ -313,7 +321,6 @@ class RttLedger:
         the most common event in the model, about four in five pathways end here."""
         n, waited_days, by_site = self._stop_batch(patient_ids, day, WAITING_OUTPATIENT, STOPPED_NON_ADMITTED)
         self.waiting_outpatient -= n
-        self.stops_non_admitted += n
         self.stop_wait_days_non_admitted += waited_days
         self.stops_non_admitted_by_site += by_site
 
