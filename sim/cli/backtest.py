@@ -19,9 +19,15 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
-
-from sim.cli.options import add_run_options, executor_for, output_folder, progress_reporter
+from sim.cli.options import (
+    add_run_options,
+    executor_for,
+    month,
+    month_window,
+    output_folder,
+    progress_reporter,
+    read_observed,
+)
 from sim.experiment.replications import ExperimentResult, run_replications
 from sim.outputs.backtest import build_backtest_scenario, compare, errors_table, later_months, observed_metrics
 from sim.outputs.charts import backtest_chart, monthly_backtest_chart
@@ -30,7 +36,6 @@ from sim.outputs.monthly_fit import (
     compare_monthly,
     monthly_errors,
     months_covered,
-    parse_month_window,
     simulated_monthly,
 )
 from sim.outputs.run_folder import (
@@ -48,7 +53,6 @@ from sim.outputs.run_folder import (
 )
 from sim.scenario.build import check_draws, load_scenario
 from sim.scenario.intervals import describe_uncertainty, without_parameter_uncertainty
-from sim.scenario.observed import ObservedDataError, load_observed, parse_month
 from sim.scenario.schema import Scenario, ScenarioError
 
 
@@ -63,26 +67,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     source.add_argument("--monthly", type=Path, metavar="CSV",
                         help="a tidy monthly series (e.g. data/observed/nwl_monthly.csv); the scenario runs as "
                              "written and its months are compared")
-    p.add_argument("--window", type=_month_window, metavar="YYYY-MM:YYYY-MM",
+    p.add_argument("--window", type=month_window, metavar="YYYY-MM:YYYY-MM",
                    help="with --monthly: the months to compare (default: every month both have)")
-    p.add_argument("--holdout-from", type=_month, metavar="YYYY-MM",
+    p.add_argument("--holdout-from", type=month, metavar="YYYY-MM",
                    help="with --monthly: months from this one on are reported apart, as held out")
     add_run_options(p, report=False)
     p.set_defaults(handler=run_backtest)
-
-
-def _month_window(text: str) -> tuple[pd.Period, pd.Period]:
-    try:
-        return parse_month_window(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _month(text: str) -> pd.Period:
-    try:
-        return parse_month(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def run_backtest(args: argparse.Namespace) -> int:
@@ -141,10 +131,7 @@ def run_monthly_backtest(args: argparse.Namespace) -> int:
     apart. A bad series or scenario is refused before anything runs (exit 2), and nothing is written."""
     if args.out is not None:
         check_out_dir(args.out)
-    try:
-        observed = load_observed(args.monthly)
-    except ObservedDataError as exc:
-        raise ScenarioError([f"--monthly {line}" for line in exc.problems]) from None
+    observed = read_observed(args.monthly, "--monthly")
     if args.window is not None:
         first, last = args.window
         try:

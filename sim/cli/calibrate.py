@@ -23,9 +23,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim.cli.options import add_executor_options, executor_for
+from sim.cli.options import add_executor_options, executor_for, month_window, positive_int, read_observed
 from sim.experiment.replications import run_replications
 from sim.outputs.calibration_fit import (
+    TOLERANCE,
     FitStep,
     admitted_share_of_completions,
     fit,
@@ -34,7 +35,7 @@ from sim.outputs.calibration_fit import (
     steps_table,
 )
 from sim.outputs.charts import monthly_backtest_chart
-from sim.outputs.monthly_fit import compare_monthly, monthly_errors, parse_month_window, simulated_monthly
+from sim.outputs.monthly_fit import compare_monthly, monthly_errors, simulated_monthly
 from sim.outputs.run_folder import (
     PROJECT_ROOT,
     atomic_run_dir,
@@ -45,7 +46,7 @@ from sim.outputs.run_folder import (
 )
 from sim.scenario.build import build_scenario, load_scenario, load_scenario_mapping
 from sim.scenario.intervals import without_parameter_uncertainty
-from sim.scenario.observed import ObservedDataError, ObservedSeries, load_observed
+from sim.scenario.observed import ObservedSeries
 from sim.scenario.schema import ScenarioError
 
 CALIBRATION_FIT_CSV = "calibration_fit.csv"
@@ -62,16 +63,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("scenario", type=Path, help="the scenario to calibrate (the written one extends it)")
     p.add_argument("--observed", type=Path, required=True, metavar="CSV",
                    help="tidy monthly series to fit (e.g. data/observed/nwl_monthly.csv)")
-    p.add_argument("--window", type=_window, required=True, metavar="YYYY-MM:YYYY-MM",
+    p.add_argument("--window", type=month_window, required=True, metavar="YYYY-MM:YYYY-MM",
                    help="the months to fit; later months are never read")
     p.add_argument("--out", type=Path, required=True, metavar="FILE.yaml", help="the calibrated scenario to write")
     p.add_argument("--admitted-share-from", type=Path, metavar="CSV",
                    help="a tidy series with completed_admitted to split completions by stage when --observed has "
                         "none (e.g. data/observed/england_monthly.csv)")
-    p.add_argument("--replications", type=_positive, default=DEFAULT_REPLICATIONS,
+    p.add_argument("--replications", type=positive_int, default=DEFAULT_REPLICATIONS,
                    help=f"replications per simulation of the fit (default {DEFAULT_REPLICATIONS})")
     p.add_argument("--seed", type=int, help="seed (default: the scenario's run.seed)")
-    p.add_argument("--max-steps", type=_positive, default=6, help="simulations at most (default 6)")
+    p.add_argument("--max-steps", type=positive_int, default=6, help="simulations at most (default 6)")
     p.add_argument("--name", help="the calibrated scenario's name (default: the input's name + _calibrated)")
     p.add_argument("--report-dir", type=Path, help="fit report folder (default: a new folder under results/)")
     p.add_argument("--results-root", type=Path, default=PROJECT_ROOT / "results", help=argparse.SUPPRESS)
@@ -79,30 +80,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="print only the result")
     add_executor_options(p)
     p.set_defaults(handler=run_calibrate)
-
-
-def _window(text: str) -> tuple[pd.Period, pd.Period]:
-    try:
-        return parse_month_window(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _positive(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}")
-    return n
-
-
-def _observed(path: Path, option: str) -> ObservedSeries:
-    try:
-        return load_observed(path)
-    except ObservedDataError as exc:
-        raise ScenarioError([f"{option} {line}" for line in exc.problems]) from None
 
 
 def _cut(series: ObservedSeries, path: Path, first: pd.Period, last: pd.Period) -> ObservedSeries:
@@ -127,7 +104,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
     """The `calibrate` command. Bad scenario, series or destination: exit 2 before anything runs."""
     _check_out_file(args.out, args.force)
     # never read after the window; the months before it give the opening list and the list before the first month
-    observed = _observed(args.observed, "--observed")
+    observed = read_observed(args.observed, "--observed")
     observed = _cut(observed, args.observed, observed.months[0], args.window[1])
     overrides = [] if args.seed is None else [f"run.seed={args.seed}"]
     raw = load_scenario_mapping(args.scenario, overrides)
@@ -136,7 +113,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
     share = share_source = None
     if args.admitted_share_from is not None:
         try:
-            share = admitted_share_of_completions(_observed(args.admitted_share_from, "--admitted-share-from"))
+            share = admitted_share_of_completions(read_observed(args.admitted_share_from, "--admitted-share-from"))
         except ValueError as exc:
             raise ScenarioError([f"--admitted-share-from {args.admitted_share_from}: {exc}"]) from None
         share_source = f"{args.admitted_share_from.name} (completed_admitted / completed_pathways)"
@@ -181,7 +158,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
                   "clinic and theatre capacity from non-admitted and admitted completions; the removal rate from",
                   "starts - completions - change in the list. Everything else is as the scenario it extends says.",
                   f"{len(result.steps)} simulation(s) of {reps} replication(s), seed {seed}; "
-                  + ("converged: every fitted flow within 1% of its target." if result.converged else
+                  + (f"converged: every fitted flow within {TOLERANCE:.0%} of its target." if result.converged else
                      f"NOT converged in {args.max_steps} simulations: see the fit report.")]
         body = scenario_text(result, targets, extends=extends, name=name,
                              title=f"{scenario.title}, calibrated to {targets.months[0]} to {last_month}",

@@ -13,8 +13,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
+import pandas as pd
+
 from sim.experiment.executors import EXECUTORS, ReplicationExecutor, make_executor, stop
+from sim.outputs.monthly_fit import parse_month_window
 from sim.outputs.run_folder import PROJECT_ROOT, default_run_dir
+from sim.scenario.observed import ObservedDataError, ObservedSeries, load_observed, parse_month
+from sim.scenario.schema import ScenarioError
 
 DEFAULT_RESULTS_ROOT = PROJECT_ROOT / "results"
 
@@ -28,7 +33,8 @@ def _replications(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"expected a whole number or 'auto', got {text!r}") from None
 
 
-def _jobs(text: str) -> int:
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of 1 or more."""
     try:
         n = int(text)
     except ValueError:
@@ -62,7 +68,7 @@ def add_output_options(p: argparse.ArgumentParser) -> None:
 
 def add_executor_options(p: argparse.ArgumentParser) -> None:
     """Where replications run (sim.experiment.executors): every executor gives identical tables for the same seed."""
-    p.add_argument("--jobs", type=_jobs, default=1,
+    p.add_argument("--jobs", type=positive_int, default=1,
                    help="run replications in this many local processes (or local Dask workers)")
     p.add_argument("--executor", choices=EXECUTORS, default="local",
                    help="local: this process or --jobs local processes; dask: a Dask distributed cluster")
@@ -130,3 +136,27 @@ def progress_reporter(args: argparse.Namespace, label: str,
         print(f"  {label}: {done}/{of} done (replication {res.replication}: {res.pathways_simulated:,} pathways "
               f"in {res.wall_seconds:.1f} s)", file=sys.stderr)
     return line
+
+
+def month_window(text: str) -> tuple[pd.Period, pd.Period]:
+    """An argparse type: `YYYY-MM:YYYY-MM` (sim.outputs.monthly_fit.parse_month_window)."""
+    try:
+        return parse_month_window(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def month(text: str) -> pd.Period:
+    """An argparse type: `YYYY-MM`."""
+    try:
+        return parse_month(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def read_observed(path: Path, option: str) -> ObservedSeries:
+    """A tidy monthly series given with `option`; a bad file is a ScenarioError (exit 2) naming the option."""
+    try:
+        return load_observed(path)
+    except ObservedDataError as exc:
+        raise ScenarioError([f"{option} {line}" for line in exc.problems]) from None
