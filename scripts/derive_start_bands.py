@@ -26,11 +26,14 @@ Counts are rounded by largest remainder so that each group adds up exactly.
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import sys
 from pathlib import Path
 
+import pandas as pd
+
+from sim.core.apportionment import largest_remainder
+from sim.scenario.observed import load_observed
 from sim.scenario.yaml_files import load_raw
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,21 +45,13 @@ TOP_BAND_END_WEEKS = 130.0                # [E] end of the open 104+ band
 ADMITTED_SHARE_FROM_WEEKS = ((0.0, 0.12), (18.0, 0.20), (30.0, 0.25), (44.0, 0.30), (52.0, 0.45), (78.0, 0.50))
 
 
-def read_month(path: Path, month: str) -> dict[str, str]:
-    with path.open(newline="") as f:
-        for row in csv.DictReader(f):
-            if row["month"] == month:
-                return row
-    raise SystemExit(f"{path.name} has no row for {month}")
-
-
-def largest_remainder(total: int, weights: list[float]) -> list[int]:
-    """Whole counts proportional to `weights` that add up to `total` exactly."""
-    raw = [total * w / sum(weights) for w in weights]
-    counts = [math.floor(x) for x in raw]
-    for i in sorted(range(len(raw)), key=lambda i: (counts[i] - raw[i], i))[: total - sum(counts)]:
-        counts[i] += 1
-    return counts
+def read_month(path: Path, month: str) -> dict[str, float]:
+    """One month of a tidy monthly series (sim.scenario.observed), blanks as NaN."""
+    table = load_observed(path).table
+    period = pd.Period(month, freq="M")
+    if period not in table.index:
+        raise SystemExit(f"{path.name} has no row for {month}")
+    return {str(k): float(v) for k, v in table.loc[period].items()}
 
 
 def admitted_share(from_weeks: float, to_weeks: float) -> float:
@@ -69,13 +64,14 @@ def admitted_share(from_weeks: float, to_weeks: float) -> float:
     return round(weighted / (to_weeks - from_weeks), 2)
 
 
-def england_cdf_points(england: dict[str, str]) -> list[tuple[float, float]]:
+def england_cdf_points(england: dict[str, float]) -> list[tuple[float, float]]:
     """(weeks, share of England's list waiting at most that long) for the points England publishes under 52 weeks."""
-    total = float(england["waiting_list"])
-    points = {0.0: 0.0, 18.0: 1 - float(england["over_18w"]) / total, 52.0: 1 - float(england["over_52w"]) / total}
+    total = england["waiting_list"]
+    points = {0.0: 0.0, 18.0: 1 - england["over_18w"] / total, 52.0: 1 - england["over_52w"] / total}
     for column, share in (("median_wait_weeks", 0.5), ("p92_wait_weeks", 0.92)):
-        if england[column] and 0 < float(england[column]) < 52 and float(england[column]) not in points:
-            points[round(float(england[column]), 1)] = share
+        weeks = england[column]
+        if math.isfinite(weeks) and 0 < weeks < 52 and weeks not in points:
+            points[round(weeks, 1)] = share
     ordered = sorted(points.items())
     if any(b[1] <= a[1] for a, b in zip(ordered, ordered[1:], strict=False)):
         raise SystemExit(f"England's published points are not increasing: {ordered}")
@@ -86,7 +82,7 @@ def derive_bands(month: str = "2021-06") -> list[dict]:
     """The StartBand mappings for NWL in `month` (see the module docstring)."""
     england, nwl = read_month(ENGLAND, month), read_month(NWL, month)
     total = int(nwl["waiting_list"])
-    over_52, over_78, over_104 = (float(england[c]) for c in ("over_52w", "over_78w", "over_104w"))
+    over_52, over_78, over_104 = (england[c] for c in ("over_52w", "over_78w", "over_104w"))
     long_counts = largest_remainder(NWL_OVER_52_WEEKS, [over_52 - over_78, over_78 - over_104, over_104])
     points = england_cdf_points(england)
     under_52 = total - NWL_OVER_52_WEEKS

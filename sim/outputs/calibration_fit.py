@@ -18,8 +18,7 @@ How: multiplicative fixed-point steps. Each step runs the scenario with the same
 random numbers, so a fitted value moves only because an input moved) and multiplies every fitted input by
 observed / simulated for the flow it drives: clock starts are proportional to demand, and while the lists are long
 completions are proportional to delivered capacity and removals to the removal rate, so one step lands close and
-three or four settle within the tolerance (1%: with three replications a month's admitted completions vary by
-about half a percent from run to run, so a tighter target chases noise). Months outside the window run at each
+three or four settle within the tolerance (TOLERANCE). Months outside the window run at each
 profile's level, so held-out months are a prediction: for demand the mean over the fitted months (the scenario's
 seasonality and growth then carry it on), for delivered capacity the median of the last three fitted months
 (activity was recovering, the latest quarter is the better guide to the next, and a median ignores one month
@@ -31,25 +30,28 @@ from __future__ import annotations
 import calendar
 import copy
 import datetime as dt
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
+from sim.core.apportionment import largest_remainder
 from sim.outputs.monthly_fit import flow_between, stock_at
 from sim.scenario.observed import ObservedSeries
 
-REMOVAL_COLUMNS = ("removals_other", "removals_validation")
+# the fitted flows, each from the weekly.csv columns that make it
 FLOW_COLUMNS = {"clock_starts": ("clock_starts",), "completed_admitted": ("clock_stops_admitted",),
-                "completed_non_admitted": ("clock_stops_non_admitted",), "other_removals": REMOVAL_COLUMNS}
-FIT_SERIES = ("clock_starts", "completed_admitted", "completed_non_admitted", "other_removals", "waiting_list")
+                "completed_non_admitted": ("clock_stops_non_admitted",),
+                "other_removals": ("removals_other", "removals_validation")}
 UNDER_52_WEEKS = 52.0
 # Delivered capacity after the window runs at the median of its last three months: activity was recovering through
 # 2021/22, so the most recent quarter is the better guide to the next (the whole window's mean lags the trend), and
 # the median ignores one month the fit had to push hard against a wave.
 DELIVERY_LEVEL_MONTHS = 3
+# Every fitted flow within 1% of its target: with three replications a month's admitted completions vary by about half
+# a percent from run to run, so a tighter target chases noise.
+TOLERANCE = 0.01
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ def fit_targets(observed: ObservedSeries, first_month: pd.Period, start_date: dt
     covered = {m: _covered_share(m, start_date) for m in months}
     has_admitted = "completed_admitted" in table and table.loc[list(months), "completed_admitted"].notna().all()
     if has_admitted:
-        shares = table["completed_admitted"] / table["completed_pathways"]
+        shares = admitted_share_of_completions(observed)
         source = "the observed series' own admitted completions"
     else:
         if admitted_share is None:
@@ -209,15 +211,11 @@ def scaled_start_bands(bands: list[dict], opening_list: float) -> tuple[list[dic
     target = round(opening_list) - fixed
     if current <= 0 or target <= 0:
         return copy.deepcopy(bands), 1.0
-    scale = target / current
-    exact = [int(bands[i]["count"]) * scale for i in scalable]
-    whole = [math.floor(x) for x in exact]
-    for k in sorted(range(len(exact)), key=lambda k: (whole[k] - exact[k], k))[: target - sum(whole)]:
-        whole[k] += 1
+    whole = largest_remainder(target, [int(bands[i]["count"]) for i in scalable])
     out = copy.deepcopy(bands)
     for i, count in zip(scalable, whole, strict=True):
         out[i]["count"] = count
-    return out, scale
+    return out, target / current
 
 
 def simulated_for_fit(weekly: pd.DataFrame, start_date: dt.date, targets: FitTargets) -> pd.DataFrame:
@@ -239,26 +237,48 @@ def simulated_for_fit(weekly: pd.DataFrame, start_date: dt.date, targets: FitTar
     return pd.DataFrame(rows).groupby("month", sort=True).mean()
 
 
+@dataclass(frozen=True)
+class FlowRatios:
+    """observed ÷ simulated for each fitted flow: by month for the three flows, over the removal months' total for
+    removals (1.0 where nothing is fitted)."""
+
+    clock_starts: dict[pd.Period, float]
+    completed_admitted: dict[pd.Period, float]
+    completed_non_admitted: dict[pd.Period, float]
+    other_removals: float
+
+    def worst_error(self) -> float:
+        """The largest distance of any ratio from 1."""
+        values = [*self.clock_starts.values(), *self.completed_admitted.values(),
+                  *self.completed_non_admitted.values(), self.other_removals]
+        return max(abs(x - 1.0) for x in values)
+
+
 @dataclass
 class FitStep:
     """One simulation of the fit: the inputs it ran with and how far each fitted series was from its target."""
 
     inputs: FittedInputs
-    ratios: dict[str, float | dict[pd.Period, float]]
-    worst_ratio_error: float
+    ratios: FlowRatios
     list_mape_percent: float
 
+    @property
+    def worst_ratio_error(self) -> float:
+        return self.ratios.worst_error()
 
-def ratios(simulated: pd.DataFrame, targets: FitTargets) -> dict[str, float | dict[pd.Period, float]]:
-    """observed ÷ simulated: by month for the three flows, over the removal months' total for removals."""
-    out: dict[str, float | dict[pd.Period, float]] = {}
-    for name in ("clock_starts", "completed_admitted", "completed_non_admitted"):
+
+def ratios(simulated: pd.DataFrame, targets: FitTargets) -> FlowRatios:
+    """observed ÷ simulated for every fitted flow."""
+    def by_month(name: str) -> dict[pd.Period, float]:
         seen = getattr(targets, name)
-        out[name] = {m: _ratio(seen[m], float(simulated.loc[m, name])) for m in targets.months}
-    removed = float(simulated.loc[list(targets.removal_months), "other_removals"].sum()) \
-        if targets.removal_months else 0.0
-    out["other_removals"] = _ratio(targets.other_removals_total, removed) if targets.removal_months else 1.0
-    return out
+        return {m: _ratio(seen[m], float(simulated.loc[m, name])) for m in targets.months}
+
+    removal = 1.0
+    if targets.removal_months:
+        removed = float(simulated.loc[list(targets.removal_months), "other_removals"].sum())
+        removal = _ratio(targets.other_removals_total, removed)
+    return FlowRatios(by_month("clock_starts"), by_month("completed_admitted"), by_month("completed_non_admitted"),
+                      removal)
 
 
 def _ratio(observed: float, simulated: float) -> float:
@@ -267,32 +287,25 @@ def _ratio(observed: float, simulated: float) -> float:
     return max(observed, 0.0) / simulated if observed > 0 else 0.5
 
 
-def stepped(inputs: FittedInputs, r: dict[str, float | dict[pd.Period, float]]) -> FittedInputs:
-    """The next inputs: each multiplied by its flow's ratio, then each profile's level moved into its scale."""
-    def profile(level: float, by_month: dict[str, float], ratio: dict[pd.Period, float],
+def stepped(inputs: FittedInputs, r: FlowRatios) -> FittedInputs:
+    """The next inputs: each multiplied by its flow's ratio, then each profile's level moved into its scale (the
+    mean of all months for demand, the median of the last DELIVERY_LEVEL_MONTHS for delivery)."""
+    def profile(scale: float, by_month: dict[str, float], ratio: dict[pd.Period, float],
                 level_months: int | None) -> tuple[float, dict[str, float]]:
         moved = {k: v * ratio[pd.Period(k, freq="M")] for k, v in by_month.items()}
         values = list(moved.values())
-        mean = float(np.median(values[-level_months:]) if level_months else np.mean(values))
-        return level * mean, {k: v / mean for k, v in moved.items()}
+        level = float(np.median(values[-level_months:]) if level_months else np.mean(values))
+        return scale * level, {k: v / level for k, v in moved.items()}
 
-    demand, demand_by_month = profile(inputs.referrals_per_week, inputs.demand_by_month,
-                                      r["clock_starts"], None)  # type: ignore[arg-type]
-    clinics, clinic_by_month = profile(inputs.clinic_slots_scale, inputs.clinic_by_month,
-                                       r["completed_non_admitted"], DELIVERY_LEVEL_MONTHS)  # type: ignore[arg-type]
+    demand, demand_by_month = profile(inputs.referrals_per_week, inputs.demand_by_month, r.clock_starts, None)
+    clinics, clinic_by_month = profile(inputs.clinic_slots_scale, inputs.clinic_by_month, r.completed_non_admitted,
+                                       DELIVERY_LEVEL_MONTHS)
     theatres, theatre_by_month = profile(inputs.theatre_productivity_scale, inputs.theatre_by_month,
-                                         r["completed_admitted"], DELIVERY_LEVEL_MONTHS)  # type: ignore[arg-type]
+                                         r.completed_admitted, DELIVERY_LEVEL_MONTHS)
     return replace(inputs, referrals_per_week=demand, demand_by_month=demand_by_month, clinic_slots_scale=clinics,
                    clinic_by_month=clinic_by_month, theatre_productivity_scale=theatres,
                    theatre_by_month=theatre_by_month,
-                   removal_rate_multiplier=inputs.removal_rate_multiplier * float(r["other_removals"]))  # type: ignore[arg-type]
-
-
-def worst_ratio_error(r: dict[str, float | dict[pd.Period, float]]) -> float:
-    values: list[float] = []
-    for v in r.values():
-        values += list(v.values()) if isinstance(v, dict) else [v]
-    return max(abs(x - 1.0) for x in values)
+                   removal_rate_multiplier=inputs.removal_rate_multiplier * r.other_removals)
 
 
 @dataclass
@@ -303,7 +316,7 @@ class FitResult:
 
 
 def fit(raw: dict, targets: FitTargets, simulate: Callable[[dict], pd.DataFrame], start_date: dt.date,
-        max_steps: int = 6, tolerance: float = 0.01,
+        max_steps: int = 6, tolerance: float = TOLERANCE,
         on_step: Callable[[FitStep], None] | None = None) -> FitResult:
     """Fit the inputs of `raw` to `targets`: `simulate(mapping)` runs a scenario mapping and returns its weekly
     table (same seed and replications every time). Stops when every ratio is within `tolerance` of 1, or after
@@ -320,7 +333,7 @@ def fit(raw: dict, targets: FitTargets, simulate: Callable[[dict], pd.DataFrame]
         listed = [m for m in targets.months if m in targets.waiting_list]
         mape = float(np.mean([abs(simulated.loc[m, "waiting_list"] / targets.waiting_list[m] - 1) * 100
                               for m in listed])) if listed else float("nan")
-        step = FitStep(inputs=current, ratios=r, worst_ratio_error=worst_ratio_error(r), list_mape_percent=mape)
+        step = FitStep(inputs=current, ratios=r, list_mape_percent=mape)
         result.steps.append(step)
         result.inputs = current
         if on_step is not None:
