@@ -308,9 +308,9 @@ class PatientChoice(_Model):
     operation_deferral_share: Share = Field(
         default=0.0, title="Share deferring their operation",
         description="share of pathways needing an operation who decline the first operation date offered")
-    deferral_weeks_min: float = Field(default=12.0, ge=0, title="Shortest deferral (weeks)",
+    deferral_weeks_min: float = Field(default=12.0, ge=0, le=520, title="Shortest deferral (weeks)",
                                       description="deferral length is uniform between the shortest and longest")
-    deferral_weeks_max: float = Field(default=26.0, ge=0, title="Longest deferral (weeks)")
+    deferral_weeks_max: float = Field(default=26.0, ge=0, le=520, title="Longest deferral (weeks)")
 
     @model_validator(mode="after")
     def _ordered(self) -> PatientChoice:
@@ -333,9 +333,9 @@ class FurtherOutpatientVisits(_Model):
     admitted_share: Share = Field(
         default=0.0, title="Admitted pathways needing a further visit before the decision to treat",
         description="share of pathways needing an operation whose first attendance does not decide to treat")
-    wait_weeks_min: float = Field(default=4.0, ge=0, title="Shortest wait before the further visit (weeks)",
+    wait_weeks_min: float = Field(default=4.0, ge=0, le=520, title="Shortest wait before the further visit (weeks)",
                                   description="diagnostic wait; uniform between the shortest and longest")
-    wait_weeks_max: float = Field(default=10.0, ge=0, title="Longest wait before the further visit (weeks)")
+    wait_weeks_max: float = Field(default=10.0, ge=0, le=520, title="Longest wait before the further visit (weeks)")
 
     @model_validator(mode="after")
     def _ordered(self) -> FurtherOutpatientVisits:
