@@ -295,6 +295,16 @@ class StartList(_Model):
         return self
 
 
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def _low_before_high(model: ModelT, low: str, high: str) -> ModelT:
+    """A range given as two fields: the high end may not be below the low end."""
+    if getattr(model, high) < getattr(model, low):
+        raise ValueError(f"{high} must be at least {low}")
+    return model
+
+
 class PatientChoice(_Model):
     """Patients who, offered a date, choose to wait (patient choice) or are not ready (clinically or socially): the
     first time they reach the head of a list at a stage they decline, leave the list without using a slot for a
@@ -314,9 +324,7 @@ class PatientChoice(_Model):
 
     @model_validator(mode="after")
     def _ordered(self) -> PatientChoice:
-        if self.deferral_weeks_max < self.deferral_weeks_min:
-            raise ValueError("deferral_weeks_max must be at least deferral_weeks_min")
-        return self
+        return _low_before_high(self, "deferral_weeks_min", "deferral_weeks_max")
 
 
 class FurtherOutpatientVisits(_Model):
@@ -339,9 +347,7 @@ class FurtherOutpatientVisits(_Model):
 
     @model_validator(mode="after")
     def _ordered(self) -> FurtherOutpatientVisits:
-        if self.wait_weeks_max < self.wait_weeks_min:
-            raise ValueError("wait_weeks_max must be at least wait_weeks_min")
-        return self
+        return _low_before_high(self, "wait_weeks_min", "wait_weeks_max")
 
 
 class ScarceResource(_Model):
