@@ -22,7 +22,9 @@ from sim.outputs import charts, report, run_folder
 
 pytestmark = pytest.mark.integration
 
-FAST = ["--replications", "3", "--set", "horizon_weeks=60", "--set", "referrals.referrals_per_week=3000"]
+# the uncalibrated plan (helpers.BASELINE), run under the name and title the report's sentences are checked against
+FAST = ["--replications", "3", "--set", "horizon_weeks=60", "--set", "referrals.referrals_per_week=3000",
+        "--set", "name=baseline", "--set", 'title="Baseline: June 2021 plan"']
 # A second scenario with fewer theatre sessions at one site: same seed, so replications are paired.
 FEWER = ["--set", "name=fewer_sessions", "--set", "title=Fewer sessions at LNWH",
          "--set", "sites.lnwh.theatres.sessions_by_weekday.mon=20",

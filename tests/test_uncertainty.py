@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import BASELINE, simple_raw
+from helpers import BASELINE, ROOT, simple_raw
 from sim.core.rng import Streams
 from sim.experiment.replications import run_replications
 from sim.model.replication import run_single
@@ -161,7 +161,7 @@ def test_ranges_widen_the_spread_of_outcomes():
 
 @pytest.mark.integration
 def test_command_line_reports_which_uncertainty_and_can_fix_the_parameters(tmp_path):
-    fast = ["--set", "horizon_weeks=2", "--set", "referrals.referrals_per_week=[400,600]",
+    fast = ["--set", "name=baseline", "--set", "horizon_weeks=2", "--set", "referrals.referrals_per_week=[400,600]",
             "--set", "theatre_rules.on_the_day_cancellation_rate=[0.02,0.1]", "--replications", "2"]
     out = tmp_path / "drawn"
     proc = run_cli("run", str(BASELINE), *fast, "--out", str(out))
@@ -269,7 +269,7 @@ def test_every_replications_draws_are_validated_before_any_runs(monkeypatch):
 @pytest.mark.unit
 def test_a_range_on_a_calibrated_key_is_refused():
     from sim.scenario.build import load_scenario
-    example = BASELINE.parent / "from_rtt_example.yaml"
+    example = ROOT / "scenarios" / "from_rtt_example.yaml"
     with pytest.raises(ScenarioError) as err:
         load_scenario(example, ["start_list.calibrate_referrals_from_rtt=true",
                                 "referrals.referrals_per_week=[10000,12000]"])
@@ -282,7 +282,7 @@ def test_a_range_inside_a_list_item_is_found_and_applied():
     """covid.waves.0.peak_inpatients: the path runs through a list; each replication's wave has its own peak."""
     from sim.scenario.intervals import scenario_for_replication
     from sim.scenario.yaml_files import apply_overrides, load_raw
-    raw = apply_overrides(load_raw(BASELINE.parent / "third_wave_mild.yaml"),
+    raw = apply_overrides(load_raw(ROOT / "scenarios" / "third_wave_mild.yaml"),
                           ["covid.waves.0.peak_inpatients=[150,300]"])
     scenario = validate(raw, "w.yaml")
     assert [p.key for p in scenario.parameter_intervals] == ["covid.waves.0.peak_inpatients"]
