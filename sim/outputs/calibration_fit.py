@@ -8,8 +8,9 @@ What the data identify, and the input each fits (everything else stays as the sc
   non-admitted completions. A series without admitted completions (North West London's) is split with another
   series' admitted share of completions, month by month (England's, `admitted_share_from`), and says so.
 - Removals other than treatment: `removals.rate_multiplier`, one factor on the scenario's rates by weeks waited,
-  from the window's total of starts − completions − change in the list. A monthly total cannot tell removals at
-  10 weeks from removals at 60, so the shape by weeks waited stays the scenario's.
+  from the window's starts − completions − change in the list as a share of the list (the rate the factor
+  scales). A monthly total cannot tell removals at 10 weeks from removals at 60, so the shape by weeks waited stays
+  the scenario's.
 - The opening list: with hand-written bands and published lists on both sides of the start date, the bands under
   52 weeks are scaled so the list on the start date is the published one interpolated by day (the 52+ bands are
   the seed's count and stay).
@@ -17,8 +18,8 @@ What the data identify, and the input each fits (everything else stays as the sc
 How: multiplicative fixed-point steps. Each step runs the scenario with the same seed and replications (common
 random numbers, so a fitted value moves only because an input moved) and multiplies every fitted input by
 observed / simulated for the flow it drives: clock starts are proportional to demand, and while the lists are long
-completions are proportional to delivered capacity and removals to the removal rate, so one step lands close and
-three or four settle within the tolerance (TOLERANCE). Months outside the window run at each
+completions are proportional to delivered capacity and the share of the list removed to the removal rate, so one
+step lands close and three to five settle within the tolerance (TOLERANCE). Months outside the window run at each
 profile's level, so held-out months are a prediction: for demand the mean over the fitted months (the scenario's
 seasonality and growth then carry it on), for delivered capacity the median of the last three fitted months
 (activity was recovering, the latest quarter is the better guide to the next, and a median ignores one month
@@ -43,7 +44,7 @@ from sim.scenario.observed import ObservedSeries
 # the fitted flows, each from the weekly.csv columns that make it
 FLOW_COLUMNS = {"clock_starts": ("clock_starts",), "completed_admitted": ("clock_stops_admitted",),
                 "completed_non_admitted": ("clock_stops_non_admitted",),
-                "other_removals": ("removals_other", "removals_validation")}
+                "other_removals": ("removals_other",)}     # validation removals are part of removals_other
 UNDER_52_WEEKS = 52.0
 # Delivered capacity after the window runs at the median of its last three months: activity was recovering through
 # 2021/22, so the most recent quarter is the better guide to the next (the whole window's mean lags the trend), and
@@ -245,7 +246,7 @@ class FlowRatios:
     clock_starts: dict[pd.Period, float]
     completed_admitted: dict[pd.Period, float]
     completed_non_admitted: dict[pd.Period, float]
-    other_removals: float
+    other_removals: float                  # the rate: removed ÷ list at the months' ends
 
     def worst_error(self) -> float:
         """The largest distance of any ratio from 1."""
@@ -273,10 +274,16 @@ def ratios(simulated: pd.DataFrame, targets: FitTargets) -> FlowRatios:
         seen = getattr(targets, name)
         return {m: _ratio(seen[m], float(simulated.loc[m, name])) for m in targets.months}
 
+    # removals as a rate: removed per pathway on the list at the months' ends. The multiplier scales a hazard, so the
+    # rate is what it moves; matching the total instead would let a list a few percent off (flows are matched to
+    # TOLERANCE) bias the multiplier by as much.
     removal = 1.0
     if targets.removal_months:
-        removed = float(simulated.loc[list(targets.removal_months), "other_removals"].sum())
-        removal = _ratio(targets.other_removals_total, removed)
+        months = list(targets.removal_months)
+        seen_rate = targets.other_removals_total / sum(targets.waiting_list[m] for m in months)
+        simulated_rate = (float(simulated.loc[months, "other_removals"].sum())
+                          / float(simulated.loc[months, "waiting_list"].sum()))
+        removal = _ratio(seen_rate, simulated_rate)
     return FlowRatios(by_month("clock_starts"), by_month("completed_admitted"), by_month("completed_non_admitted"),
                       removal)
 
