@@ -18,7 +18,7 @@ How (every count is for North West London; shapes are England's, data/observed/e
   linear piece is one band, its share of its 0-18 or 18-52
   band being England's share of that band. The model draws waits uniformly inside a band
   (sim.model.start_list), which is exactly that piecewise-linear distribution.
-- Admitted (decision-to-admit) share of each band: the baseline's estimates by weeks waited [E: 0.12 under 18
+- Admitted (decision-to-admit) share of each band: the plan's estimates by weeks waited [E: 0.12 under 18
   weeks, 0.20 from 18, 0.25 from 30, 0.30 from 44, 0.45 from 52, 0.50 from 78], averaged over the band's weeks
   (no sourced NWL split by band; England's series has no admitted split by weeks waited).
 Counts are rounded by largest remainder so that each group adds up exactly.
@@ -41,7 +41,7 @@ ENGLAND = ROOT / "data" / "observed" / "england_monthly.csv"
 NWL = ROOT / "data" / "observed" / "nwl_monthly.csv"
 NWL_OVER_52_WEEKS = 4500                  # [S] seed 004, June 2021
 TOP_BAND_END_WEEKS = 130.0                # [E] end of the open 104+ band
-# [E] the baseline's admitted share by weeks waited: (from_weeks, share), a step function
+# [E] the plan's admitted share by weeks waited: (from_weeks, share), a step function
 ADMITTED_SHARE_FROM_WEEKS = ((0.0, 0.12), (18.0, 0.20), (30.0, 0.25), (44.0, 0.30), (52.0, 0.45), (78.0, 0.50))
 
 
@@ -110,7 +110,7 @@ def bands_yaml(bands: list[dict], month: str) -> str:
              "  # NWL's list that month [D, nwl_monthly.csv]; 4,500 over 52 weeks [S, seed 004] split",
              "  # 52-78/78-104/104+ as England's; the rest split 0-18/18-52 as England's, and inside those in",
              "  # pieces of England's piecewise-linear distribution through its median and 92nd-percentile waits",
-             "  # [D, england_monthly.csv]; 104+ ends at 130 weeks [E]; admitted shares are the baseline's",
+             "  # [D, england_monthly.csv]; 104+ ends at 130 weeks [E]; admitted shares are the plan's",
              "  # estimates by weeks waited [E].",
              "  bands:"]
     for b in bands:
