@@ -20,7 +20,13 @@ import pytest
 
 from helpers import ALL_DAYS, ROOT, scaled_baseline_raw, simple_raw
 from sim.model.replication import run_single
-from sim.model.vaccination import CENTRE_KINDS, erlang_c, erlang_c_mean_wait, simulate_centre_queue
+from sim.model.vaccination import (
+    CENTRE_KINDS,
+    centre_day_mean_wait_minutes,
+    erlang_c,
+    erlang_c_mean_wait,
+    simulate_centre_queue,
+)
 from sim.outputs.analysis import weeks_to_clear
 from sim.scenario.schema import WEEKDAYS
 from sim.scenario.validate import validate
@@ -392,6 +398,47 @@ def test_simulated_centre_queue_matches_erlang_c():
         f"simulated mean wait {waits.mean():.3f} min, Erlang C {expected:.3f} min (7% allowed)")
     p_wait = float((waits > 0).mean())
     assert p_wait == pytest.approx(erlang_c(stations, arrival_rate * mean_service), rel=0.05)
+
+
+@pytest.mark.verification
+def test_centre_day_wait_counts_only_the_people_who_come():
+    """20 stations, 5 minutes a dose, 600 minutes open: 2,400 doses of capacity. Fully booked with 5% not
+    attending, 2,280 people come: an M/M/20 at load 0.95, whose wait the simulated queue confirms. Counting the
+    120 who stay away as arrivals (the old rule) would put the load at 1.0, a queue with no steady state."""
+    stations, minutes_per_dose, open_minutes = 20, 5.0, 600.0
+    capacity = int(stations * open_minutes / minutes_per_dose)
+    attended = round(capacity * 0.95)
+    wait = centre_day_mean_wait_minutes(attended, capacity, stations, open_minutes, minutes_per_dose)
+    mmc = erlang_c_mean_wait(stations, attended / open_minutes, 1 / minutes_per_dose)
+    assert wait == pytest.approx(mmc, rel=1e-12)
+    simulated = simulate_centre_queue(attended / open_minutes, minutes_per_dose, stations, 2_000_000.0,
+                                      np.random.default_rng(7)).mean()
+    assert wait == pytest.approx(simulated, rel=0.1), f"Erlang C {wait:.1f} min, simulated queue {simulated:.1f} min"
+    assert math.isinf(erlang_c_mean_wait(stations, capacity / open_minutes, 1 / minutes_per_dose)), (
+        "the old rule's load (the booked, not those who came) is 1.0")
+    # a day whose attendees fill the capacity is saturated: no finite wait
+    assert math.isinf(centre_day_mean_wait_minutes(capacity, capacity, stations, open_minutes, minutes_per_dose))
+
+
+@pytest.mark.behaviour
+def test_saturated_centre_days_are_counted_not_averaged_into_the_wait():
+    """Unlimited demand and no did-not-attends fill every centre every open day: each is saturated, so the
+    weekly mean wait is missing (not a finite figure diluted by the saturated doses) and the saturated
+    centre-days are counted; with 5% not attending, the same centres have a finite wait and none saturated."""
+    raw = unlimited_vaccination_raw(weeks=2)
+    raw["vaccination"]["report_queue_waits"] = True
+    raw["vaccination"]["did_not_attend_rate"] = 0.0
+    full = run_single(validate(raw, "saturated"), 0).weekly
+    assert (full["vaccination_saturated_centre_days"] > 0).all()
+    assert full["vaccination_mean_wait_minutes"].isna().all(), full["vaccination_mean_wait_minutes"].tolist()
+    raw["vaccination"]["did_not_attend_rate"] = 0.05
+    some_absent = run_single(validate(raw, "five-percent-dna"), 0).weekly
+    assert (some_absent["vaccination_saturated_centre_days"] == 0).all()
+    waits = some_absent["vaccination_mean_wait_minutes"]
+    assert waits.notna().all() and (waits > 0).all() and np.isfinite(waits).all(), waits.tolist()
+    # without the Erlang C figures asked for, the table has no saturation column
+    raw["vaccination"]["report_queue_waits"] = False
+    assert "vaccination_saturated_centre_days" not in run_single(validate(raw, "no-waits"), 0).weekly
 
 
 # --------------------------------------------------------------------------------------------------

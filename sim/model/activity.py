@@ -93,7 +93,9 @@ class WeeklyActivity:
     vaccination_dna: int = _counter()
     vaccination_capacity: int = _counter()
     vaccination_target: float = _counter(0.0, as_column=_target_column)
-    vaccination_wait_minutes_total: float = _internal(0.0)
+    vaccination_wait_minutes_total: float = _internal(0.0)    # Erlang C wait x doses, at centre-days below saturation
+    vaccination_wait_doses: int = _internal()                  # the doses that wait total is over
+    vaccination_saturated_centre_days: int = _counter_with("vaccination_queue_waits")   # attendees >= capacity
     vaccination_station_hours: float = _counter(0.0, decimals=1)
     staff_present: np.ndarray = _by_label("staff_groups", prefix="staff_present",
                                                     as_column=_per_day)       # person-days by staff group

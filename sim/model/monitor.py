@@ -126,9 +126,9 @@ class WeeklyMonitor:
             "elective_beds_available": sum(s.beds.capacity for s in self.suites),
             "referrals_suppressed_covid": ledger.referrals_suppressed,
             "referrals_deferred_returned": ledger.referrals_deferred_returned,
-            "vaccination_mean_wait_minutes": (act.vaccination_wait_minutes_total / act.vaccinations
-                                              if act.vaccinations and act.vaccination_wait_minutes_total
-                                              else float("nan")),
+            # over the doses given at centre-days below saturation; saturated ones are counted in their own column
+            "vaccination_mean_wait_minutes": (act.vaccination_wait_minutes_total / act.vaccination_wait_doses
+                                              if act.vaccination_wait_doses else float("nan")),
         }
 
     def _record_specialties(self, week: int, total: np.ndarray, over: dict) -> None:

@@ -68,6 +68,9 @@ class Services:
         self.waiting_list_sections = frozenset(
             name for name in ("patient_choice", "further_outpatient_visits", "scarce_resource")
             if getattr(sc, name) is not None)
+        # the vaccination queue's saturated centre-days are a column only where the Erlang C waits are asked for
+        shown_sections = self.waiting_list_sections | (
+            {"vaccination_queue_waits"} if sc.vaccination is not None and sc.vaccination.report_queue_waits else set())
         self.returns = ReturnSchedule(sc.horizon_days) if self.waiting_list_sections else None
         self.clinics = [OutpatientClinics(sc, i, holidays, state, self.staff, self.returns) for i in range(n_sites)]
         self.theatres = build_suites(sc, streams, holidays, state, self.staff, self.returns)
@@ -83,7 +86,7 @@ class Services:
             np.array([c.population for c in cohorts]), np.array([c.first_doses_before_start for c in cohorts]),
             np.array([c.second_doses_before_start for c in cohorts]), week=state.week, ledger=state.ledger,
             suites=self.theatres, covid_inpatients=covid_inpatients, opening_list=state.ledger.waiting_total,
-            site_names=sc.site_names, sections=self.waiting_list_sections)
+            site_names=sc.site_names, sections=shown_sections)
 
     def processes(self) -> list[Service]:
         """Every service with a process, in the order they are registered: the order services sharing a time slot

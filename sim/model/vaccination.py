@@ -23,7 +23,7 @@ from sim.core.rng import Streams
 from sim.model.activity import WeeklyActivity
 from sim.model.day import VACCINATION, ServiceProcess, wait_until
 from sim.model.staff import StaffRoster
-from sim.scenario.schema import WEEKDAYS, Scenario, Vaccination, VaccinationSurge
+from sim.scenario.schema import WEEKDAYS, Scenario, Vaccination, VaccinationCentre, VaccinationSurge
 
 CENTRE_KINDS = ("mass_vaccination_site", "hospital_hub", "pcn_site", "pharmacy", "mass_event")
 
@@ -46,6 +46,20 @@ def erlang_c_mean_wait(servers: int, arrival_rate: float, service_rate: float) -
     if arrival_rate >= servers * service_rate:
         return math.inf
     return erlang_c(servers, arrival_rate / service_rate) / (servers * service_rate - arrival_rate)
+
+
+def centre_day_mean_wait_minutes(attended_doses: int, capacity_doses: int, stations: int, open_minutes: float,
+                                 minutes_per_dose: float) -> float:
+    """Erlang C mean wait at one centre on one day, over the people who came.
+
+    Arrivals are the attendees only: people who do not attend never join the queue, so counting them (doses /
+    (1 - DNA rate)) would overstate the load. `stations` are those staffed that day. A day whose
+    attendees reach that capacity (its whole doses) is saturated: it has no steady-state wait, and the result is
+    infinite.
+    """
+    if attended_doses >= capacity_doses:
+        return math.inf
+    return erlang_c_mean_wait(stations, attended_doses / open_minutes, 1 / minutes_per_dose)
 
 
 def simulate_centre_queue(arrival_rate: float, mean_service: float, stations: int, duration: float,
@@ -166,6 +180,17 @@ class VaccinationProgramme:
             return any(d.toordinal() == date_ordinal for d in centre.event_dates)
         return WEEKDAYS[(self.sc.start_date.weekday() + day) % 7] in centre.open_weekdays
 
+    def _count_queue_wait(self, centre: VaccinationCentre, capacity_doses: int, stations: int,
+                          attended_doses: int) -> None:
+        """Add one centre-day to the week's Erlang C wait, or to its saturated centre-days."""
+        wait_minutes = centre_day_mean_wait_minutes(attended_doses, capacity_doses, stations,
+                                                    centre.open_minutes_per_day, centre.minutes_per_dose)
+        if math.isfinite(wait_minutes):
+            self.week.vaccination_wait_minutes_total += wait_minutes * attended_doses
+            self.week.vaccination_wait_doses += attended_doses
+        else:
+            self.week.vaccination_saturated_centre_days += 1
+
     def process(self, env: simpy.Environment) -> ServiceProcess:
         """Each day: bookings, each open centre's capacity, then doses by cohort and centre."""
         v = self.v
@@ -184,10 +209,11 @@ class VaccinationProgramme:
             self.due_second -= booked_second
             self.queue_second += booked_second
             # 2. capacity of each open centre today
-            capacities = []
+            capacities, stations_open = [], []
             for _, centre in self.centres:
                 if not self._open(centre, day):
                     capacities.append(0)
+                    stations_open.append(0)
                     continue
                 stations = centre.stations + (centre.surge_stations if surge else 0)
                 if centre.staffed_from != "own" and centre.vaccinators_per_station > 0:
@@ -203,6 +229,7 @@ class VaccinationProgramme:
                     ceiling = min(ceiling,
                                   centre.observation_bays * centre.open_minutes_per_day / centre.observation_minutes)
                 capacities.append(int(ceiling))
+                stations_open.append(stations)
                 week.vaccination_capacity += int(ceiling)
                 week.vaccination_station_hours += stations * centre.open_minutes_per_day / 60
             if surge:
@@ -251,9 +278,4 @@ class VaccinationProgramme:
                 if centre_doses:
                     week.vaccinations_by_kind[self.centre_kind[i]] += centre_doses
                     if v.report_queue_waits:
-                        centre = self.centres[i][1]
-                        rate = centre_doses / (1 - v.did_not_attend_rate) / centre.open_minutes_per_day
-                        stations = max(1, int(round(caps[i] * centre.minutes_per_dose / centre.open_minutes_per_day)))
-                        wq = erlang_c_mean_wait(stations, rate, 1 / centre.minutes_per_dose)
-                        if math.isfinite(wq):
-                            week.vaccination_wait_minutes_total += wq * centre_doses
+                        self._count_queue_wait(self.centres[i][1], int(caps[i]), stations_open[i], centre_doses)
