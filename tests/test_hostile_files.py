@@ -155,10 +155,11 @@ SCENARIO_CASES = [
         f"  key_{i}: {i}\n" for i in range(200_000))),
         f"a scenario YAML file is at most {MAX_SCENARIO_BYTES:,} bytes"),
     Case("billion laughs", lambda t, b: write(t / "s.yaml", billion_laughs()),
-         "values once aliases (*name) are expanded"),
+         "more than 50,000 values (an alias *name counts as a copy of what it names)"),
     Case("alias inside itself", lambda t, b: write(t / "s.yaml", "a: &a [1, *a]\n"), "inside the collection it names"),
     Case("not UTF-8", lambda t, b: write(t / "s.yaml", b"name: caf\xe9\n"), "not UTF-8 text (byte 0xe9 on line 1)"),
-    Case("NUL character", lambda t, b: write(t / "s.yaml", "name: a\x00b\n"), "cannot be in a YAML file"),
+    Case("NUL character", lambda t, b: write(t / "s.yaml", "name: x\ntitle: a\x00b\n"),
+         "line 2: character #x0000 cannot be in a YAML file"),
     Case("empty", lambda t, b: write(t / "s.yaml", ""), "the file is empty"),
     Case("only comments", lambda t, b: write(t / "s.yaml", "# nothing here\n\n"), "the file is empty"),
     Case("a list, not a mapping", lambda t, b: write(t / "s.yaml", "- 1\n- 2\n"), "expected a mapping"),
@@ -369,3 +370,10 @@ def test_hostile_rtt_csv_stops_backtest(make: Callable[[Path], Path], expected: 
 def test_the_baseline_still_validates(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_main(["validate", str(BASELINE)], capsys)
     assert code == 0, err
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_a_file_that_reports_no_size_but_has_content_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """/proc files say 0 bytes and then give more: the reader reads no further than the size it was told."""
+    code, lines, err = run_main(["validate", "/proc/self/status"], capsys)
+    assert_refused(code, lines, err, ["/proc/self/status"], "grew while being read")

@@ -21,9 +21,6 @@ MAX_SCENARIO_BYTES = 256_000
 MAX_SERIES_CSV_BYTES = 5_000_000      # a daily or monthly series (Covid inpatients, observed RTT months)
 MAX_RTT_CSV_BYTES = 1_000_000_000     # an NHS England RTT Full CSV; the national monthly file is a few hundred MB
 
-_READ_CHUNK_BYTES = 1 << 20
-
-
 class InputFileError(Exception):
     """Why a file cannot be read (`reason`, without the file's name: the caller adds it)."""
 
@@ -98,22 +95,23 @@ def read_bytes(path: str | Path, max_bytes: int, what: str) -> bytes:
     except OSError as exc:
         raise InputFileError(f"cannot be opened ({exc.strerror or exc})") from None
     try:
-        _check(os.fstat(fd), max_bytes, what)   # the path may now name another file than the one looked at
-        chunks: list[bytes] = []
+        st = os.fstat(fd)
+        _check(st, max_bytes, what)   # the path may now name another file than the one looked at
+        chunks: list[bytes] = []      # one chunk, as a rule: a regular file is read in one call
         total = 0
-        while total <= max_bytes:
-            chunk = os.read(fd, min(_READ_CHUNK_BYTES, max_bytes + 1 - total))
+        while total < st.st_size:
+            chunk = os.read(fd, st.st_size - total)
             if not chunk:
                 break
             chunks.append(chunk)
             total += len(chunk)
+        grew = bool(os.read(fd, 1))
     except OSError as exc:
         raise InputFileError(f"cannot be read ({exc.strerror or exc})") from None
     finally:
         os.close(fd)
-    if total > max_bytes:
-        raise InputFileError(f"more than {max_bytes:,} bytes (it grew while being read); {what} is at most "
-                             f"{describe_size(max_bytes)}")
+    if grew:
+        raise InputFileError(f"grew while being read; expected {what} that is not being written")
     return b"".join(chunks)
 
 

@@ -371,11 +371,9 @@ def _read_csv(path: Path, label: str) -> pd.DataFrame:
         raise RttDataError([f"{label}: cannot read file: {exc.reason}"]) from None
     try:
         try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            text = data.decode("cp1252")
-        del data
-        raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+            raw = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        except UnicodeDecodeError:  # some older publications are Windows-1252
+            raw = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, encoding="cp1252")
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         reason = " ".join(f"{type(exc).__name__}: {exc}".split())
         raise RttDataError([f"{label}: cannot read file: {reason}"]) from None

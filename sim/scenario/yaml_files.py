@@ -86,8 +86,8 @@ class _ScenarioLoader(yaml.SafeLoader):
                 size = 1 + self._children_size(node)
                 self._sizes[id(node)] = size
             if size > MAX_VALUES:
-                raise _Refused(f"more than {MAX_VALUES:,} values once aliases (*name) are expanded; a scenario "
-                               "needs far fewer", event.start_mark, ".".join(self._key_path))
+                raise _Refused(f"more than {MAX_VALUES:,} values (an alias *name counts as a copy of what it "
+                               "names); a scenario needs far fewer", event.start_mark, ".".join(self._key_path))
             return node
         finally:
             if part is not None:
@@ -159,10 +159,11 @@ def _shown(text: str, limit: int = 80) -> str:
     return repr(text) if len(text) <= limit else repr(text[:limit]) + f" … ({len(text):,} characters)"
 
 
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    """What is wrong, with where: `key (line L, column C): problem`, in one line."""
+def _yaml_problem(exc: yaml.YAMLError, text: str) -> str:
+    """What is wrong in `text`, with where: `key (line L, column C): problem`, in one line."""
     if isinstance(exc, yaml.reader.ReaderError):
-        return f"character #x{exc.character:04x} at position {exc.position} cannot be in a YAML file"
+        line = text.count("\n", 0, exc.position) + 1
+        return f"line {line}: character #x{exc.character:04x} cannot be in a YAML file"
     if not isinstance(exc, yaml.MarkedYAMLError):
         return f"malformed YAML: {_one_line(str(exc))}"
     mark = exc.problem_mark or exc.context_mark
@@ -184,7 +185,7 @@ def _read_yaml(path: Path) -> dict:
     try:
         data = _load_yaml_text(text)
     except yaml.YAMLError as exc:
-        raise ScenarioError([f"{path}: {_yaml_problem(exc)}"]) from None
+        raise ScenarioError([f"{path}: {_yaml_problem(exc, text)}"]) from None
     except RecursionError:
         raise ScenarioError([f"{path}: nested too deeply to read; a scenario needs far fewer levels"]) from None
     if data is None:
