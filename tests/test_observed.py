@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -141,9 +142,13 @@ def test_rtt_files_must_be_consecutive_months(tmp_path: Path) -> None:
 def test_unreadable_file_is_refused_without_a_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write(tmp_path, HEADER + "\n2021-06,1,1,1\n")
 
-    def refuse(self: Path) -> bytes:
-        raise PermissionError(13, "Permission denied")
+    real_open = os.open
 
-    monkeypatch.setattr(Path, "read_bytes", refuse)
-    with pytest.raises(ObservedDataError, match="cannot be read"):
+    def refuse(name: str | Path, *args: int) -> int:
+        if Path(name) == path:
+            raise PermissionError(13, "Permission denied")
+        return real_open(name, *args)
+
+    monkeypatch.setattr(os, "open", refuse)   # sim.scenario.input_files opens with os.open
+    with pytest.raises(ObservedDataError, match="cannot be opened"):
         load_observed(path)

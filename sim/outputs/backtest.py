@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from sim.scenario.build import BuiltScenario, build_scenario, load_scenario_mapping
+from sim.scenario.input_files import MAX_RTT_CSV_BYTES, InputFileError, check_regular_file, resolve_path
 from sim.scenario.rtt_extract import RttDataError, RttExtract
 from sim.scenario.rtt_start_list import load_rtt_cached
 from sim.scenario.schema import ScenarioError
@@ -119,9 +120,11 @@ def _load_observed(paths: list[Path], providers: Sequence[str] | None, commissio
     problems: list[str] = []
     extracts = []
     for path in paths:
-        path = path.expanduser().resolve()
-        if not path.is_file():
-            problems.append(f"--observed {path}: file not found")
+        path = resolve_path(path.expanduser())
+        try:
+            check_regular_file(path, MAX_RTT_CSV_BYTES, "an RTT Full CSV file")
+        except InputFileError as exc:
+            problems.append(f"--observed {path}: {'file not found' if exc.reason == 'no such file' else exc.reason}")
             continue
         try:
             extracts.append(load_rtt_cached(path, providers, commissioners, spread))

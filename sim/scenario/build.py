@@ -21,10 +21,14 @@ Before a run, `check_draws` validates every replication's drawn inputs like a sc
 from __future__ import annotations
 
 import copy
+import csv
 import dataclasses
+import datetime as dt
+import io
+import math
+import re
 from pathlib import Path
 
-import pandas as pd
 from pydantic import ValidationError
 
 from sim.scenario.calibration import (
@@ -35,6 +39,7 @@ from sim.scenario.calibration import (
     treatment_calibration,
     treatment_calibration_notes,
 )
+from sim.scenario.input_files import MAX_SERIES_CSV_BYTES, InputFileError, read_text, resolve_path
 from sim.scenario.intervals import scenario_for_replication
 from sim.scenario.rtt_start_list import RttStartListError, read_rtt_start_list, resolve_rtt_csv
 from sim.scenario.schema import Scenario, ScenarioError
@@ -83,33 +88,95 @@ def embed_input_files(raw: dict, path: Path) -> dict:
     return _embed_rtt_csv_path(_embed_covid_series(raw, path), path)
 
 
+_MAX_CSV_PROBLEMS = 20
+
+
 def _embed_covid_series(raw: dict, path: Path) -> dict:
     """Read covid.inpatients_csv (columns date, inpatients; relative to the scenario file) into the scenario,
-    so the resolved scenario saved with a run carries the series itself."""
+    so the resolved scenario saved with a run carries the series itself.
+
+    The file must be a regular UTF-8 CSV file of at most 5 MB (sim.scenario.input_files); each row a real date
+    (YYYY-MM-DD) and a finite number of inpatients of at least 0, no date twice. Every problem is one line
+    naming the scenario, the key, the file and the row (the header is row 1); the first 20 are reported."""
     covid = raw.get("covid")
     if not isinstance(covid, dict) or not covid.get("inpatients_csv"):
         return raw
-    csv_path = (path.parent / str(covid["inpatients_csv"])).resolve()
-    where = f"{path}: covid.inpatients_csv"
+    csv_path = resolve_path(path.parent / str(covid["inpatients_csv"]))
+    where = f"{path}: covid.inpatients_csv: {csv_path}"
     try:
-        frame = pd.read_csv(csv_path)
-    except FileNotFoundError:
-        raise ScenarioError([f"{where}: file {csv_path} not found"]) from None
-    except Exception as exc:  # any parse failure is reported, not raised
-        raise ScenarioError([f"{where}: cannot read {csv_path} ({exc})"]) from None
-    missing = {"date", "inpatients"} - set(frame.columns)
+        text = read_text(csv_path, MAX_SERIES_CSV_BYTES, "a CSV file with columns date, inpatients")
+    except InputFileError as exc:
+        if exc.reason.startswith("no such file"):
+            raise ScenarioError([f"{path}: covid.inpatients_csv: file {csv_path} not found"]) from None
+        raise ScenarioError([f"{where}: {exc.reason}"]) from None
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise ScenarioError([f"{where}: not a CSV file ({exc})"]) from None
+    if not rows or not any(cell.strip() for cell in rows[0]):
+        raise ScenarioError([f"{where}: the file is empty; expected a header row date,inpatients"])
+    header = [cell.strip() for cell in rows[0]]
+    missing = [c for c in ("date", "inpatients") if c not in header]
     if missing:
-        raise ScenarioError([f"{where}: {csv_path} lacks column(s) {', '.join(sorted(missing))}"])
-    try:
-        dates = pd.to_datetime(frame["date"], format="%Y-%m-%d").dt.date
-        values = pd.to_numeric(frame["inpatients"], errors="raise")
-    except (ValueError, TypeError) as exc:
-        raise ScenarioError([f"{where}: {csv_path}: {exc}"]) from None
+        raise ScenarioError([f"{where}: row 1: lacks column(s) {', '.join(missing)}; expected a header row "
+                             "date,inpatients"])
+    twice = sorted({c for c in ("date", "inpatients") if header.count(c) > 1})
+    if twice:
+        raise ScenarioError([f"{where}: row 1: column(s) given twice: {', '.join(twice)}"])
+    date_at, value_at = header.index("date"), header.index("inpatients")
+    problems: list[str] = []
+    series: list[dict] = []
+    first_row_of: dict[dt.date, int] = {}
+    for number, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            problems.append(f"{where}: row {number}: {len(row)} cells, the header has {len(header)}")
+            continue
+        day = _covid_date(row[date_at].strip(), f"{where}: row {number}, column date", problems)
+        value = _covid_inpatients(row[value_at].strip(), f"{where}: row {number}, column inpatients", problems)
+        if day is not None and day in first_row_of:
+            problems.append(f"{where}: row {number}, column date: {day} is also on row {first_row_of[day]}; "
+                            "one row a date")
+        elif day is not None:
+            first_row_of[day] = number
+        if day is not None and value is not None:
+            series.append({"date": day, "inpatients": value})
+    if not problems and not series:
+        problems.append(f"{where}: no rows below the header; expected one row a date")
+    if len(problems) > _MAX_CSV_PROBLEMS:
+        extra = len(problems) - _MAX_CSV_PROBLEMS
+        problems = problems[:_MAX_CSV_PROBLEMS] + [f"{where}: ... and {extra} more problems"]
+    if problems:
+        raise ScenarioError(problems)
     out = copy.deepcopy(raw)
-    out["covid"]["inpatients_series"] = [{"date": d, "inpatients": float(v)}
-                                         for d, v in zip(dates, values, strict=True)]
+    out["covid"]["inpatients_series"] = series
     out["covid"]["inpatients_csv"] = str(csv_path)
     return out
+
+
+def _covid_date(text: str, where: str, problems: list[str]) -> dt.date | None:
+    match = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", text)
+    if not match:
+        problems.append(f"{where}: expected a date as YYYY-MM-DD, got {text!r}")
+        return None
+    try:
+        return dt.date(*(int(part) for part in match.groups()))
+    except ValueError as exc:
+        problems.append(f"{where}: impossible date {text!r} ({exc})")
+        return None
+
+
+def _covid_inpatients(text: str, where: str, problems: list[str]) -> float | None:
+    try:
+        value = float(text.replace(",", ""))
+    except ValueError:
+        problems.append(f"{where}: expected a number of inpatients, got {text!r}")
+        return None
+    if not math.isfinite(value) or value < 0:
+        problems.append(f"{where}: expected a finite number of at least 0, got {text!r}")
+        return None
+    return value
 
 
 def _embed_rtt_csv_path(raw: dict, path: Path) -> dict:

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from sim.scenario.input_files import MAX_SERIES_CSV_BYTES, InputFileError, read_text
 from sim.scenario.rtt_extract import CLOCK_START_PART, TOTAL_LABEL, load_rtt
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("month", "clock_starts", "completed_pathways", "waiting_list")
@@ -45,7 +46,7 @@ OPTIONAL_COLUMNS: tuple[str, ...] = tuple(c for c in COUNT_COLUMNS + WAIT_COLUMN
 ALL_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 # Waits-over columns from the shortest threshold to the longest: each count is at most the one before it.
 NESTED_COUNTS: tuple[str, ...] = ("waiting_list", "over_18w", "over_52w", "over_78w", "over_104w")
-MAX_FILE_BYTES = 5_000_000   # a monthly series is a few kilobytes; anything larger is not one
+MAX_FILE_BYTES = MAX_SERIES_CSV_BYTES   # a monthly series is a few kilobytes; anything larger is not one
 MAX_MONTHS = 1_200           # a century of months
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -185,19 +186,12 @@ def observed_from_rtt_extracts(paths: Sequence[str | Path],
 
 
 def _read_text(path: Path, label: str) -> str:
-    if not path.exists():
-        raise ObservedDataError([f"{label}: no such file"])
-    if not path.is_file():
-        raise ObservedDataError([f"{label}: not a regular file (a folder, device or pipe); expected a CSV file"])
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise ObservedDataError([f"{label}: {size:,} bytes; a monthly series is at most {MAX_FILE_BYTES:,}"])
+    """The file as text, if it is a regular UTF-8 file of at most MAX_FILE_BYTES (sim.scenario.input_files: a
+    folder, device or pipe is refused without being opened)."""
     try:
-        return path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ObservedDataError([f"{label}: not UTF-8 text (byte {exc.start}); expected a CSV file"]) from None
-    except OSError as exc:
-        raise ObservedDataError([f"{label}: cannot be read ({exc.strerror or exc})"]) from None
+        return read_text(path, MAX_FILE_BYTES, "a CSV file of monthly figures")
+    except InputFileError as exc:
+        raise ObservedDataError([f"{label}: {exc.reason}"]) from None
 
 
 def _check_header(label: str, header: list[str]) -> list[str]:

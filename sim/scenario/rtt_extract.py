@@ -15,6 +15,7 @@ so they match the NHS Data Dictionary codes used in specialty mappings.
 from __future__ import annotations
 
 import calendar
+import io
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from sim.scenario.input_files import MAX_RTT_CSV_BYTES, InputFileError, read_bytes
 
 DESCRIPTIVE_COLUMNS: tuple[str, ...] = (
     "Period",
@@ -359,14 +362,21 @@ def _error(problems: list[str]) -> RttDataError:
 
 
 def _read_csv(path: Path, label: str) -> pd.DataFrame:
-    """All cells as strings (blank = ""), headers stripped, so nothing is coerced before it is checked."""
+    """All cells as strings (blank = ""), headers stripped, so nothing is coerced before it is checked. The file
+    must be a regular file of at most MAX_RTT_CSV_BYTES (sim.scenario.input_files: a folder, device or pipe is
+    refused without being opened), in UTF-8 or, as some older publications are, Windows-1252."""
+    try:
+        data = read_bytes(path, MAX_RTT_CSV_BYTES, "an RTT Full CSV file")
+    except InputFileError as exc:
+        raise RttDataError([f"{label}: cannot read file: {exc.reason}"]) from None
     try:
         try:
-            raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+            raw = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, encoding="utf-8-sig")
         except UnicodeDecodeError:  # some older publications are Windows-1252
-            raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="cp1252")
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-        raise RttDataError([f"{label}: cannot read file: {type(exc).__name__}: {exc}".splitlines()[0]]) from exc
+            raw = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, encoding="cp1252")
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+        raise RttDataError([f"{label}: cannot read file: {reason}"]) from None
     raw.columns = [str(c).strip() for c in raw.columns]
     dupes = sorted({c for c in raw.columns if list(raw.columns).count(c) > 1})
     if dupes:

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sim.scenario.input_files import MAX_RTT_CSV_BYTES, InputFileError, check_regular_file, resolve_path
 from sim.scenario.rtt_extract import RttDataError, RttExtract, load_rtt, map_specialties, spread_open_band
 
 COMPLETED_PARTS: dict[str, str] = {"Part_1A": "completed admitted pathways",
@@ -99,7 +100,7 @@ def resolve_rtt_csv(rtt_csv: str, source: Path | str | None) -> Path:
     if not path.is_absolute():
         base = Path(str(source)).parent if source is not None else Path(".")
         path = base / path
-    return path.resolve()
+    return resolve_path(path)
 
 
 @functools.lru_cache(maxsize=16)
@@ -133,9 +134,13 @@ def read_rtt_start_list(path: Path, *, site_trust_codes: Mapping[str, str], spec
     settings of the same name. `with_completions` (calibrate_treatment_from_rtt) also requires completed
     pathways for every site the selection is put at.
     """
-    if not path.is_file():
-        raise RttStartListError([f"rtt_csv: file {path} not found (a relative path is read from the scenario "
-                                 "file's folder)"])
+    try:
+        check_regular_file(path, MAX_RTT_CSV_BYTES, "an RTT Full CSV file")
+    except InputFileError as exc:
+        if exc.reason.startswith("no such file"):
+            raise RttStartListError([f"rtt_csv: file {path} not found (a relative path is read from the scenario "
+                                     "file's folder)"]) from None
+        raise RttStartListError([f"rtt_csv: {path}: {exc.reason}"]) from None
     sites_by_trust_code = provider_sites is None
     if provider_sites is None:
         provider_sites = {code: site for site, code in site_trust_codes.items() if code}
