@@ -431,7 +431,6 @@ def test_sigterm_in_process_stops_like_ctrl_c_and_restores_the_handler(scenario,
     assert signal.getsignal(signal.SIGTERM) == before
 
 
-@pytest.mark.slow
 def test_sigterm_during_a_two_worker_run_stops_everything_quietly(tmp_path):
     """SIGTERM to the command (as `kill` or a scheduler sends it) once replications are running on two workers:
     exit 143 within seconds, no traceback from anyone, no worker left, no folder (not even a hidden one)."""
