@@ -7,8 +7,10 @@
 sim.outputs.backtest). `--monthly`: run the scenario as written and compare its monthly clock starts, completions,
 list and long waits with a tidy monthly series (sim.scenario.observed), with the error over the window and over
 held-out months reported apart (rules in sim.outputs.monthly_fit).
-Writes (atomically): backtest.csv (RTT form) or backtest_monthly.csv (monthly form), backtest_errors.csv,
-backtest.png, weekly.csv, weekly_by_site.csv, scenario.yaml, manifest.json.
+Writes (atomically, to a destination probed and reserved before anything runs): backtest.csv (RTT form) or
+backtest_monthly.csv (monthly form), backtest_errors.csv, backtest.png, weekly.csv, weekly_by_site.csv,
+scenario.yaml, manifest.json. The replications' tables are written first; a chart that fails leaves the rest
+complete (exit 2, saying so), and any other failure while writing keeps the tables and names where.
 """
 from __future__ import annotations
 
@@ -19,14 +21,16 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from sim.cli.options import (
     add_run_options,
     executor_for,
     month,
     month_window,
-    output_folder,
     progress_reporter,
     read_observed,
+    reserve_output,
 )
 from sim.experiment.replications import ExperimentResult, run_replications
 from sim.outputs.backtest import build_backtest_scenario, compare, errors_table, later_months, observed_metrics
@@ -46,8 +50,6 @@ from sim.outputs.run_folder import (
     PARAMETERS_CSV,
     WEEKLY_BY_SITE_CSV,
     WEEKLY_CSV,
-    atomic_run_dir,
-    check_out_dir,
     write_manifest,
     write_resolved_scenario,
 )
@@ -81,56 +83,49 @@ def run_backtest(args: argparse.Namespace) -> int:
         return run_monthly_backtest(args)
     if args.window is not None or args.holdout_from is not None:
         raise ScenarioError(["--window and --holdout-from go with --monthly (a tidy monthly series)"])
-    if args.out is not None:
-        check_out_dir(args.out)
     built, extracts, notes = build_backtest_scenario(args.scenario, list(args.observed), list(args.overrides),
                                                     args.replications, args.seed)
     scenario, raw = built.scenario, built.raw
     if args.fix_parameters:
         scenario = without_parameter_uncertainty(scenario)
-    final = output_folder(args, f"{scenario.name}-backtest")
-    started, t0 = dt.datetime.now().astimezone(), time.perf_counter()
-    result = _run(args, scenario, notes, f"Backtesting {scenario.name}")
-    months = later_months(extracts, scenario.start_date)
-    table = compare(result.weekly, months)
-    errors = errors_table(table)
-    first = extracts[0]
-    with atomic_run_dir(final) as folder:
-        write_resolved_scenario(folder, raw)
-        result.weekly.to_csv(folder / WEEKLY_CSV, index=False)
-        result.by_site.to_csv(folder / WEEKLY_BY_SITE_CSV, index=False)
-        if len(result.parameters):
-            result.parameters.to_csv(folder / PARAMETERS_CSV, index=False)
-        table.to_csv(folder / BACKTEST_CSV, index=False)
-        errors.to_csv(folder / BACKTEST_ERRORS_CSV, index=False)
-        fig = backtest_chart(table, first.period_label, first.census_date, observed_metrics(first), scenario.title)
-        fig.savefig(folder / BACKTEST_PNG, dpi=110)
-        write_manifest(folder, scenario=scenario.name, scenario_files=[str(args.scenario)], kind="backtest",
-                       observed_files=[str(e.source) for e in extracts], start_date=scenario.start_date,
-                       overrides=args.overrides, seed=scenario.run.seed, replications=result.replications,
-                       jobs=args.jobs, executor=args.executor, pathways_simulated=result.pathways_simulated,
-                       notes=notes, uncertainty=describe_uncertainty(scenario.parameter_intervals),
-                       parameters_fixed_at_midpoints=bool(args.fix_parameters),
-                       mape_percent={r.metric: (None if math.isnan(r.mape_percent) else round(r.mape_percent, 2))
-                                     for r in errors.itertuples()},
-                       wall_time_seconds=round(time.perf_counter() - t0, 2),
-                       started_at=started.isoformat(timespec="seconds"),
-                       finished_at=dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+    with reserve_output(args, f"{scenario.name}-backtest") as destination:
+        started, t0 = dt.datetime.now().astimezone(), time.perf_counter()
+        result = _run(args, scenario, notes, f"Backtesting {scenario.name}")
+        first = extracts[0]
+        with destination.writing(_replication_tables(result)) as out:
+            months = later_months(extracts, scenario.start_date)
+            table = compare(result.weekly, months)
+            errors = errors_table(table)
+            out.write_table(BACKTEST_CSV, table)
+            out.write_table(BACKTEST_ERRORS_CSV, errors)
+            write_resolved_scenario(out.path, raw)
+            write_manifest(out.path, scenario=scenario.name, scenario_files=[str(args.scenario)], kind="backtest",
+                           observed_files=[str(e.source) for e in extracts], start_date=scenario.start_date,
+                           overrides=args.overrides, seed=scenario.run.seed, replications=result.replications,
+                           jobs=args.jobs, executor=args.executor, pathways_simulated=result.pathways_simulated,
+                           notes=notes, uncertainty=describe_uncertainty(scenario.parameter_intervals),
+                           parameters_fixed_at_midpoints=bool(args.fix_parameters),
+                           mape_percent={r.metric: (None if math.isnan(r.mape_percent) else round(r.mape_percent, 2))
+                                         for r in errors.itertuples()},
+                           wall_time_seconds=round(time.perf_counter() - t0, 2),
+                           started_at=started.isoformat(timespec="seconds"),
+                           finished_at=dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+            out.report(lambda folder: backtest_chart(table, first.period_label, first.census_date,
+                                                     observed_metrics(first), scenario.title).savefig(
+                folder / BACKTEST_PNG, dpi=110), what="chart", retry=False)
     print(f"Backtest of {scenario.title} from {first.period_label} over {len(months)} later month(s), "
           f"{result.replications} replications:")
     for r in errors.itertuples():
         shown = "n/a (observed 0 every month)" if math.isnan(r.mape_percent) else f"{r.mape_percent:.1f}%"
         extra = f" ({r.months_skipped} month(s) with observed 0 left out)" if r.months_skipped else ""
         print(f"  MAPE {r.metric}: {shown}{extra}")
-    print(f"Results: {final}")
+    print(f"Results: {destination.final}")
     return 0
 
 
 def run_monthly_backtest(args: argparse.Namespace) -> int:
     """`backtest --monthly`: the scenario as written against a tidy monthly series, window and held-out months
-    apart. A bad series or scenario is refused before anything runs (exit 2), and nothing is written."""
-    if args.out is not None:
-        check_out_dir(args.out)
+    apart. A bad series, scenario or destination is refused before anything runs (exit 2), and nothing is written."""
     observed = read_observed(args.monthly, "--monthly")
     if args.window is not None:
         first, last = args.window
@@ -156,36 +151,33 @@ def run_monthly_backtest(args: argparse.Namespace) -> int:
         raise ScenarioError([f"{args.scenario}: the run ({scenario.start_date} to {last_day}) covers no whole month "
                              f"of {args.monthly} ({observed.months[0]} to {observed.months[-1]}); change "
                              "start_date or horizon_weeks, or the --window"])
-    final = output_folder(args, f"{scenario.name}-backtest")
-    started, t0 = dt.datetime.now().astimezone(), time.perf_counter()
-    result = _run(args, scenario, built.notes, f"Backtesting {scenario.name} against {args.monthly}")
-    monthly = simulated_monthly(result.weekly, scenario.start_date)
-    table = compare_monthly(monthly, observed, args.holdout_from)
-    errors = monthly_errors(table)
-    with atomic_run_dir(final) as folder:
-        write_resolved_scenario(folder, built.raw)
-        result.weekly.to_csv(folder / WEEKLY_CSV, index=False)
-        result.by_site.to_csv(folder / WEEKLY_BY_SITE_CSV, index=False)
-        if len(result.parameters):
-            result.parameters.to_csv(folder / PARAMETERS_CSV, index=False)
-        table.to_csv(folder / BACKTEST_MONTHLY_CSV, index=False)
-        errors.to_csv(folder / BACKTEST_ERRORS_CSV, index=False)
-        monthly_backtest_chart(table, args.holdout_from, scenario.title, str(args.monthly.name)).savefig(
-            folder / BACKTEST_PNG, dpi=110)
-        write_manifest(folder, scenario=scenario.name, scenario_files=[str(args.scenario)], kind="backtest_monthly",
-                       observed_files=[str(args.monthly)], start_date=scenario.start_date,
-                       window=[str(observed.months[0]), str(observed.months[-1])],
-                       holdout_from=None if args.holdout_from is None else str(args.holdout_from),
-                       overrides=args.overrides, seed=scenario.run.seed, replications=result.replications,
-                       jobs=args.jobs, executor=args.executor, pathways_simulated=result.pathways_simulated,
-                       notes=built.notes, uncertainty=describe_uncertainty(scenario.parameter_intervals),
-                       parameters_fixed_at_midpoints=bool(args.fix_parameters),
-                       mape_percent={f"{r.series}/{r.period}": (None if math.isnan(r.mape_percent)
-                                                                else round(r.mape_percent, 2))
-                                     for r in errors.itertuples()},
-                       wall_time_seconds=round(time.perf_counter() - t0, 2),
-                       started_at=started.isoformat(timespec="seconds"),
-                       finished_at=dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+    with reserve_output(args, f"{scenario.name}-backtest") as destination:
+        started, t0 = dt.datetime.now().astimezone(), time.perf_counter()
+        result = _run(args, scenario, built.notes, f"Backtesting {scenario.name} against {args.monthly}")
+        with destination.writing(_replication_tables(result)) as out:
+            monthly = simulated_monthly(result.weekly, scenario.start_date)
+            table = compare_monthly(monthly, observed, args.holdout_from)
+            errors = monthly_errors(table)
+            out.write_table(BACKTEST_MONTHLY_CSV, table)
+            out.write_table(BACKTEST_ERRORS_CSV, errors)
+            write_resolved_scenario(out.path, built.raw)
+            write_manifest(out.path, scenario=scenario.name, scenario_files=[str(args.scenario)],
+                           kind="backtest_monthly", observed_files=[str(args.monthly)], start_date=scenario.start_date,
+                           window=[str(observed.months[0]), str(observed.months[-1])],
+                           holdout_from=None if args.holdout_from is None else str(args.holdout_from),
+                           overrides=args.overrides, seed=scenario.run.seed, replications=result.replications,
+                           jobs=args.jobs, executor=args.executor, pathways_simulated=result.pathways_simulated,
+                           notes=built.notes, uncertainty=describe_uncertainty(scenario.parameter_intervals),
+                           parameters_fixed_at_midpoints=bool(args.fix_parameters),
+                           mape_percent={f"{r.series}/{r.period}": (None if math.isnan(r.mape_percent)
+                                                                    else round(r.mape_percent, 2))
+                                         for r in errors.itertuples()},
+                           wall_time_seconds=round(time.perf_counter() - t0, 2),
+                           started_at=started.isoformat(timespec="seconds"),
+                           finished_at=dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+            out.report(lambda folder: monthly_backtest_chart(table, args.holdout_from, scenario.title,
+                                                             str(args.monthly.name)).savefig(
+                folder / BACKTEST_PNG, dpi=110), what="chart", retry=False)
     months = sorted(set(table["month"]))
     print(f"Backtest of {scenario.title} against {args.monthly.name}, {months[0]} to {months[-1]}, "
           f"{result.replications} replications (MAPE of the median):")
@@ -193,8 +185,16 @@ def run_monthly_backtest(args: argparse.Namespace) -> int:
         shown = "n/a (no usable month)" if math.isnan(r.mape_percent) else f"{r.mape_percent:.1f}%"
         where = "held out" if r.period == HELD_OUT else "window"
         print(f"  {r.series:<20} {where:<9} {shown:>8}  ({r.months_used} month(s); mean error {r.mean_error:+,.0f})")
-    print(f"Results: {final}")
+    print(f"Results: {destination.final}")
     return 0
+
+
+def _replication_tables(result: ExperimentResult) -> dict[str, pd.DataFrame]:
+    """The replications' own tables, written before anything derived from them."""
+    tables = {WEEKLY_CSV: result.weekly, WEEKLY_BY_SITE_CSV: result.by_site}
+    if len(result.parameters):
+        tables[PARAMETERS_CSV] = result.parameters
+    return tables
 
 
 def _run(args: argparse.Namespace, scenario: Scenario, notes: list[str], heading: str) -> ExperimentResult:

@@ -8,16 +8,18 @@ from; what is fitted and how: sim.outputs.calibration_fit) and a fit report fold
 against simulated, month by month, for the calibrated scenario as written), calibration_errors.csv (MAPE per
 series), calibration_steps.csv (each simulation of the fit), calibration_fit.png, the resolved scenario and a
 manifest. Months after the window are never read. Same seed and replications → the same file, byte for byte.
-Nothing is written until the fit is done, and a bad input exits 2 with nothing written.
+Nothing is written until the fit is done, and a bad input exits 2 with nothing written. Both destinations are
+probed and reserved before the fit runs (sim.outputs.run_folder.reserve_destination); the calibrated scenario is
+put in place before the fit report is written, and a failure writing either keeps what was computed and says where.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import math
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -38,9 +40,9 @@ from sim.outputs.charts import monthly_backtest_chart
 from sim.outputs.monthly_fit import compare_monthly, monthly_errors, simulated_monthly
 from sim.outputs.run_folder import (
     PROJECT_ROOT,
-    atomic_run_dir,
-    check_out_dir,
-    default_run_dir,
+    OutputError,
+    reserve_destination,
+    reserve_new_run_dir,
     write_manifest,
     write_resolved_scenario,
 )
@@ -89,99 +91,89 @@ def _cut(series: ObservedSeries, path: Path, first: pd.Period, last: pd.Period) 
         raise ScenarioError([f"--observed {path}: {exc}"]) from None
 
 
-def _check_out_file(out: Path, force: bool) -> None:
-    if out.suffix not in (".yaml", ".yml"):
-        raise ScenarioError([f"--out {out}: expected a .yaml file name"])
-    if out.exists() and (not force or not out.is_file()):
-        raise ScenarioError([f"--out {out}: exists; choose a new file name (or --force to replace it)"])
-    if not out.parent.is_dir():
-        raise ScenarioError([f"--out {out}: folder {out.parent} does not exist"])
-    if not os.access(out.parent, os.W_OK):
-        raise ScenarioError([f"--out {out}: folder {out.parent} is not writable"])
-
-
 def run_calibrate(args: argparse.Namespace) -> int:
     """The `calibrate` command. Bad scenario, series or destination: exit 2 before anything runs."""
-    _check_out_file(args.out, args.force)
-    # never read after the window; the months before it give the opening list and the list before the first month
-    observed = read_observed(args.observed, "--observed")
-    observed = _cut(observed, args.observed, observed.months[0], args.window[1])
-    overrides = [] if args.seed is None else [f"run.seed={args.seed}"]
-    raw = load_scenario_mapping(args.scenario, overrides)
-    built = build_scenario(raw, args.scenario)
-    scenario = without_parameter_uncertainty(built.scenario)
-    share = share_source = None
-    if args.admitted_share_from is not None:
+    if args.out.suffix not in (".yaml", ".yml"):
+        raise ScenarioError([f"--out {args.out}: expected a .yaml file name"])
+    with contextlib.ExitStack() as reservations:
+        out = reservations.enter_context(reserve_destination(args.out, "--out", kind="file", replace=args.force))
+        # never read after the window; the months before it give the opening list and the list before the first
+        observed = read_observed(args.observed, "--observed")
+        observed = _cut(observed, args.observed, observed.months[0], args.window[1])
+        overrides = [] if args.seed is None else [f"run.seed={args.seed}"]
+        raw = load_scenario_mapping(args.scenario, overrides)
+        built = build_scenario(raw, args.scenario)
+        scenario = without_parameter_uncertainty(built.scenario)
+        share = share_source = None
+        if args.admitted_share_from is not None:
+            try:
+                share = admitted_share_of_completions(read_observed(args.admitted_share_from,
+                                                                    "--admitted-share-from"))
+            except ValueError as exc:
+                raise ScenarioError([f"--admitted-share-from {args.admitted_share_from}: {exc}"]) from None
+            share_source = f"{args.admitted_share_from.name} (completed_admitted / completed_pathways)"
         try:
-            share = admitted_share_of_completions(read_observed(args.admitted_share_from, "--admitted-share-from"))
+            targets = fit_targets(observed, args.window[0], scenario.start_date, share, share_source or "")
         except ValueError as exc:
-            raise ScenarioError([f"--admitted-share-from {args.admitted_share_from}: {exc}"]) from None
-        share_source = f"{args.admitted_share_from.name} (completed_admitted / completed_pathways)"
-    try:
-        targets = fit_targets(observed, args.window[0], scenario.start_date, share, share_source or "")
-    except ValueError as exc:
-        raise ScenarioError([f"--observed {args.observed}: {exc}"]) from None
-    last_month = targets.months[-1]
-    horizon_weeks = -(-((last_month.end_time.date() - scenario.start_date).days + 1) // 7)
-    name = args.name or f"{scenario.name}_calibrated"
-    report_dir = args.report_dir or default_run_dir(args.results_root, f"{name}-calibrate")
-    check_out_dir(report_dir)
-    seed, reps = scenario.run.seed, args.replications
-    t0, started = time.perf_counter(), dt.datetime.now().astimezone()
-    if not args.quiet:
-        print(f"Calibrating {scenario.name} to {args.observed.name}, {targets.months[0]} to {last_month}: "
-              f"{reps} replications a step, seed {seed}, {horizon_weeks} weeks", file=sys.stderr)
+            raise ScenarioError([f"--observed {args.observed}: {exc}"]) from None
+        last_month = targets.months[-1]
+        horizon_weeks = -(-((last_month.end_time.date() - scenario.start_date).days + 1) // 7)
+        name = args.name or f"{scenario.name}_calibrated"
+        report = reservations.enter_context(
+            reserve_destination(args.report_dir, "--report-dir") if args.report_dir is not None
+            else reserve_new_run_dir(args.results_root, f"{name}-calibrate"))
+        seed, reps = scenario.run.seed, args.replications
+        t0, started = time.perf_counter(), dt.datetime.now().astimezone()
+        if not args.quiet:
+            print(f"Calibrating {scenario.name} to {args.observed.name}, {targets.months[0]} to {last_month}: "
+                  f"{reps} replications a step, seed {seed}, {horizon_weeks} weeks", file=sys.stderr)
 
-    with executor_for(args) as runner:
-        def simulate_mapping(mapping: dict, source: Path = args.scenario) -> pd.DataFrame:
-            short = {**mapping, "horizon_weeks": horizon_weeks}
-            candidate = without_parameter_uncertainty(build_scenario(short, source).scenario)
-            return run_replications(candidate, replications=reps, seed=seed, executor=runner).weekly
+        with executor_for(args) as runner:
+            def simulate_mapping(mapping: dict, source: Path = args.scenario) -> pd.DataFrame:
+                short = {**mapping, "horizon_weeks": horizon_weeks}
+                candidate = without_parameter_uncertainty(build_scenario(short, source).scenario)
+                return run_replications(candidate, replications=reps, seed=seed, executor=runner).weekly
 
-        def report_step(step: FitStep) -> None:
-            if not args.quiet:
-                print(f"  step: demand {step.inputs.referrals_per_week:,.1f} a week, clinics x"
-                      f"{step.inputs.clinic_slots_scale:.4f}, theatres x{step.inputs.theatre_productivity_scale:.4f}"
-                      f", removals x{step.inputs.removal_rate_multiplier:.4f}: worst flow off by "
-                      f"{step.worst_ratio_error:.2%}, list MAPE {step.list_mape_percent:.2f}%", file=sys.stderr)
+            def report_step(step: FitStep) -> None:
+                if not args.quiet:
+                    print(f"  step: demand {step.inputs.referrals_per_week:,.1f} a week, clinics x"
+                          f"{step.inputs.clinic_slots_scale:.4f}, theatres x"
+                          f"{step.inputs.theatre_productivity_scale:.4f}, removals x"
+                          f"{step.inputs.removal_rate_multiplier:.4f}: worst flow off by "
+                          f"{step.worst_ratio_error:.2%}, list MAPE {step.list_mape_percent:.2f}%", file=sys.stderr)
 
-        result = fit(raw, targets, simulate_mapping, scenario.start_date, max_steps=args.max_steps,
-                     on_step=report_step)
-        extends = os.path.relpath(args.scenario.resolve(), args.out.resolve().parent)
-        command = (f"python run_sim.py calibrate {args.scenario} --observed {args.observed} "
-                   f"--window {targets.months[0]}:{last_month} --out {args.out}"
-                   + (f" --admitted-share-from {args.admitted_share_from}" if args.admitted_share_from else "")
-                   + f" --replications {reps} --seed {seed}")
-        header = [f"{name}: {scenario.name} calibrated to {args.observed.name}, {targets.months[0]} to {last_month}.",
-                  f"Written by: {command}",
-                  "Fitted (sim.outputs.calibration_fit): demand and its monthly profile from clock starts; delivered",
-                  "clinic and theatre capacity from non-admitted and admitted completions; the removal rate from",
-                  "starts - completions - change in the list. Everything else is as the scenario it extends says.",
-                  f"{len(result.steps)} simulation(s) of {reps} replication(s), seed {seed}; "
-                  + (f"converged: every fitted flow within {TOLERANCE:.0%} of its target." if result.converged else
-                     f"NOT converged in {args.max_steps} simulations: see the fit report.")]
-        body = scenario_text(result, targets, extends=extends, name=name,
-                             title=f"{scenario.title}, calibrated to {targets.months[0]} to {last_month}",
-                             header=header)
-        # the fit report is from the file as written, so the file reproduces it
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{args.out.name}.", suffix=".partial.yaml", dir=args.out.parent)
-        tmp = Path(tmp_name)
+            result = fit(raw, targets, simulate_mapping, scenario.start_date, max_steps=args.max_steps,
+                         on_step=report_step)
+            extends = os.path.relpath(args.scenario.resolve(), os.path.realpath(out.final.parent))
+            command = (f"python run_sim.py calibrate {args.scenario} --observed {args.observed} "
+                       f"--window {targets.months[0]}:{last_month} --out {args.out}"
+                       + (f" --admitted-share-from {args.admitted_share_from}" if args.admitted_share_from else "")
+                       + f" --replications {reps} --seed {seed}")
+            header = [f"{name}: {scenario.name} calibrated to {args.observed.name}, {targets.months[0]} to "
+                      f"{last_month}.",
+                      f"Written by: {command}",
+                      "Fitted (sim.outputs.calibration_fit): demand and its monthly profile from clock starts; "
+                      "delivered",
+                      "clinic and theatre capacity from non-admitted and admitted completions; the removal rate from",
+                      "starts - completions - change in the list. Everything else is as the scenario it extends says.",
+                      f"{len(result.steps)} simulation(s) of {reps} replication(s), seed {seed}; "
+                      + (f"converged: every fitted flow within {TOLERANCE:.0%} of its target." if result.converged
+                         else f"NOT converged in {args.max_steps} simulations: see the fit report.")]
+            body = scenario_text(result, targets, extends=extends, name=name,
+                                 title=f"{scenario.title}, calibrated to {targets.months[0]} to {last_month}",
+                                 header=header)
+            # the fit report is from the file as written, so the file reproduces it; the file is put in place first
+            with out.staged_file(body) as staged:
+                written = load_scenario(staged)
+                weekly = simulate_mapping(written.raw, staged)
+                monthly = simulated_monthly(weekly, scenario.start_date)
+                table = compare_monthly(monthly, _cut(observed, args.observed, *args.window))
+                errors = monthly_errors(table)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(body)
-            written = load_scenario(tmp)
-            weekly = simulate_mapping(written.raw, tmp)
-            monthly = simulated_monthly(weekly, scenario.start_date)
-            table = compare_monthly(monthly, _cut(observed, args.observed, *args.window))
-            errors = monthly_errors(table)
-            with atomic_run_dir(report_dir) as folder:
-                write_resolved_scenario(folder, written.raw)
-                table.to_csv(folder / CALIBRATION_FIT_CSV, index=False)
-                errors.to_csv(folder / CALIBRATION_ERRORS_CSV, index=False)
-                steps_table(result).to_csv(folder / CALIBRATION_STEPS_CSV, index=False)
-                monthly_backtest_chart(table, None, f"{scenario.title}, calibrated",
-                                       args.observed.name).savefig(folder / CALIBRATION_PNG, dpi=110)
-                write_manifest(folder, kind="calibration", scenario=name, scenario_files=[str(args.scenario)],
+            with report.writing({CALIBRATION_FIT_CSV: table, CALIBRATION_ERRORS_CSV: errors,
+                                 CALIBRATION_STEPS_CSV: steps_table(result)}) as folder:
+                write_resolved_scenario(folder.path, written.raw)
+                write_manifest(folder.path, kind="calibration", scenario=name, scenario_files=[str(args.scenario)],
                                calibrated_scenario=str(args.out), observed_files=[str(args.observed)],
                                window=[str(targets.months[0]), str(last_month)], seed=seed, replications=reps,
                                steps=len(result.steps), converged=result.converged,
@@ -190,14 +182,17 @@ def run_calibrate(args: argparse.Namespace) -> int:
                                wall_time_seconds=round(time.perf_counter() - t0, 2),
                                started_at=started.isoformat(timespec="seconds"),
                                finished_at=dt.datetime.now().astimezone().isoformat(timespec="seconds"))
-            os.replace(tmp, args.out)
-        finally:
-            tmp.unlink(missing_ok=True)
+                folder.report(lambda path: monthly_backtest_chart(table, None, f"{scenario.title}, calibrated",
+                                                                  args.observed.name).savefig(path / CALIBRATION_PNG,
+                                                                                              dpi=110),
+                              what="chart", retry=False)
+        except OutputError as exc:
+            raise OutputError(f"{exc}; the calibrated scenario itself was written to {args.out}") from None
     print(f"Calibrated {scenario.name} to {args.observed.name}, {targets.months[0]} to {last_month}, in "
           f"{len(result.steps)} simulation(s) ({'converged' if result.converged else 'NOT converged'}, "
           f"{time.perf_counter() - t0:.0f} s). MAPE of the median, calibrated scenario as written:")
     for r in errors.itertuples():
         shown = "n/a" if math.isnan(r.mape_percent) else f"{r.mape_percent:.1f}%"
         print(f"  {r.series:<20} {shown:>7}  ({r.months_used} month(s); mean error {r.mean_error:+,.0f})")
-    print(f"Scenario: {args.out}\nFit report: {report_dir}")
+    print(f"Scenario: {args.out}\nFit report: {report.final}")
     return 0

@@ -3,14 +3,21 @@
 Each command is a module of sim.cli with its parser and what it does; options several commands share are in
 sim.cli.options. This module builds the parser and turns expected failures into exit codes.
 
-Exit codes: 0 success, 2 bad scenario or bad output folder (one line per problem, no traceback),
-130 interrupted (no folder that looks complete is left behind).
+Exit codes: 0 success; 2 bad scenario, bad option or bad output destination (one line per problem, no
+traceback), or a failure while writing (the line says where the finished results were kept); 130 interrupted by
+Ctrl-C (SIGINT), 143 stopped by SIGTERM (`kill`, a scheduler's or container's stop). SIGTERM takes Ctrl-C's path:
+pending replications are cancelled, worker processes are ended without tracebacks, and no folder that looks
+complete is left behind (nor a hidden partial one).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+from collections.abc import Iterator
+from types import FrameType
 
 from sim.cli import backtest, calibrate, report, run, sweep, validate
 from sim.experiment.executors import ExecutorError
@@ -18,6 +25,29 @@ from sim.outputs.run_folder import PROJECT_ROOT, OutputError
 from sim.scenario.schema import ScenarioError
 
 DEFAULT_SCENARIO = PROJECT_ROOT / "scenarios" / "baseline.yaml"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that it takes Ctrl-C's path (workers stopped, nothing half written)."""
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)      # a second SIGTERM does not interrupt the clean-up
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While the command runs, SIGTERM raises Terminated (a KeyboardInterrupt); the previous handler after."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:                  # not the main thread (main() called from a thread): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:   # `python run_sim.py` / `make run`: the baseline, on every core
         args = _parser().parse_args(["run", str(DEFAULT_SCENARIO), "--jobs", str(os.cpu_count() or 1)])
     try:
-        return args.handler(args)
+        with _sigterm_as_interrupt():
+            return args.handler(args)
     except ScenarioError as exc:
         for line in exc.problems:
             print(f"error: {line}", file=sys.stderr)
@@ -46,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     except (OutputError, ExecutorError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("\nterminated (SIGTERM): stopped the replications; no results written", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("\ninterrupted: stopped the replications; no results written", file=sys.stderr)
         return 130

@@ -2,12 +2,18 @@
 
 Where replications run (the executor), how progress is shown, and where results go: `--out` exactly, or a new
 timestamped folder under the results root (`results/` in the project; the hidden `--results-root` moves it,
-which is how the tests keep their runs out of the project).
+which is how the tests keep their runs out of the project). The destination is probed and reserved before any
+replication runs (sim.outputs.run_folder.reserve_destination).
+
+Limits: `--replications` and `--jobs` are whole numbers of 1 or more (argparse error, exit 2, otherwise);
+`--jobs` above this machine's cores is cut to the number of cores with a one-line note (more processes than
+cores only share them, and every executor gives the same tables whatever the number).
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +23,7 @@ import pandas as pd
 
 from sim.experiment.executors import EXECUTORS, ReplicationExecutor, make_executor, stop
 from sim.outputs.monthly_fit import parse_month_window
-from sim.outputs.run_folder import PROJECT_ROOT, default_run_dir
+from sim.outputs.run_folder import PROJECT_ROOT, Destination, reserve_destination, reserve_new_run_dir
 from sim.scenario.observed import ObservedDataError, ObservedSeries, load_observed, parse_month
 from sim.scenario.schema import ScenarioError
 
@@ -28,9 +34,9 @@ def _replications(text: str) -> int | str:
     if text == "auto":
         return text
     try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number or 'auto', got {text!r}") from None
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, or 'auto', got {text!r}") from None
 
 
 def positive_int(text: str) -> int:
@@ -84,11 +90,23 @@ def add_fix_parameters_option(p: argparse.ArgumentParser) -> None:
                         "(intervals then show run-to-run variation only)")
 
 
-def output_folder(args: argparse.Namespace, name: str) -> Path:
-    """Where the command writes: --out, or a new timestamped folder `name/...` under the results root."""
+def reserve_output(args: argparse.Namespace, name: str) -> Destination:
+    """Where the command writes, probed and reserved before anything runs: --out, or a new timestamped folder
+    `name/...` under the results root. Use it with `with`, which lets go of the reservation at the end."""
     if args.out is not None:
-        return Path(args.out)
-    return default_run_dir(args.results_root, name)
+        return reserve_destination(Path(args.out), "--out")
+    return reserve_new_run_dir(args.results_root, name)
+
+
+def limit_jobs(args: argparse.Namespace) -> None:
+    """Cut `--jobs` to this machine's cores (with a one-line note) when the workers would run here: local
+    processes, or a local Dask cluster. A Dask scheduler's own workers are not counted."""
+    if getattr(args, "scheduler", None):
+        return
+    cores = os.cpu_count() or 1
+    if args.jobs > cores:
+        print(f"note: --jobs {args.jobs} is more than this machine's {cores} cores; using {cores}", file=sys.stderr)
+        args.jobs = cores
 
 
 @contextlib.contextmanager
@@ -97,6 +115,7 @@ def executor_for(args: argparse.Namespace) -> Iterator[ReplicationExecutor]:
     its workers are terminated at once instead of finishing their replications."""
     runner: ReplicationExecutor | None = None
     finished = False
+    limit_jobs(args)
     try:
         runner = make_executor(args.jobs, getattr(args, "executor", "local"), getattr(args, "scheduler", None))
         if not getattr(args, "quiet", False) and runner.workers > 1:

@@ -3,7 +3,10 @@
     python run_sim.py run FILE.yaml [options]
     python run_sim.py compare REFERENCE.yaml OTHER.yaml ... [options]
 
-Every scenario is loaded and its draws checked before any replication runs, so bad input writes nothing.
+Every scenario is loaded and its draws checked, and the destination probed and reserved, before any replication
+runs, so bad input writes nothing. The replications' tables are written first and the report last: a report that
+fails leaves a complete folder without it (exit 2, with the `report` command that makes it again), and any other
+failure while writing keeps the tables and names where (sim.outputs.run_folder.Destination.writing).
 """
 from __future__ import annotations
 
@@ -12,11 +15,12 @@ import datetime as dt
 import sys
 import time
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from sim.cli.options import add_run_options, executor_for, output_folder, progress_reporter
+from sim.cli.options import add_run_options, executor_for, progress_reporter, reserve_output
 from sim.experiment.replications import ExperimentResult, run_replications
 from sim.outputs import finance
 from sim.outputs.analysis import (
@@ -42,14 +46,13 @@ from sim.outputs.run_folder import (
     WEEKLY_BY_SITE_CSV,
     WEEKLY_BY_SPECIALTY_CSV,
     WEEKLY_CSV,
-    atomic_run_dir,
-    check_out_dir,
+    Destination,
     write_manifest,
     write_resolved_scenario,
 )
 from sim.scenario.build import check_draws, load_scenario
 from sim.scenario.intervals import describe_uncertainty, intervals_show, without_parameter_uncertainty
-from sim.scenario.schema import ScenarioError
+from sim.scenario.schema import Scenario, ScenarioError
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -80,13 +83,22 @@ def run_scenarios(args: argparse.Namespace, files: list[Path]) -> int:
     names = [sc.name for sc, _ in loaded]
     if len(set(names)) != len(names):
         raise ScenarioError([f"compare: scenario names must differ (got {', '.join(names)})"])
-    comparing = len(loaded) > 1
-    if args.out is not None:
-        check_out_dir(args.out)
-    final = output_folder(args, "compare" if comparing else first.name)
-
     for (scenario, _), file in zip(loaded, files, strict=True):   # every scenario's draws before anything runs
         check_draws(scenario, seed, replications, source=file)
+    comparing = len(loaded) > 1
+    with reserve_output(args, "compare" if comparing else first.name) as destination:
+        _run_and_write(args, files, first, loaded, notes, names, replications, seed, destination)
+    print(f"Results: {destination.final}"
+          + ("" if args.no_report else f"  (report: {destination.final / REPORT_HTML})"))
+    return 0
+
+
+def _run_and_write(args: argparse.Namespace, files: list[Path], first: Scenario,
+                   loaded: list[tuple[Scenario, dict]], notes: dict[str, list[str]], names: list[str],
+                   replications: int | Literal["auto"], seed: int, destination: Destination) -> None:
+    """Run every scenario's replications, then write the folder: the replications' tables first, then what is
+    derived from them, the manifest and the report; the headline is printed before the report is made."""
+    comparing = len(loaded) > 1
     started = dt.datetime.now().astimezone()
     t0 = time.perf_counter()
     results: list[ExperimentResult] = []
@@ -103,45 +115,44 @@ def run_scenarios(args: argparse.Namespace, files: list[Path]) -> int:
                                             on_done=progress_reporter(args, scenario.name, total)))
     replications = results[0].replications
     weekly = pd.concat([r.weekly for r in results], ignore_index=True)
-    kpis = replication_kpis(weekly)
-    summary = pd.concat([summarise(kpis)] + [
-        target_probabilities(kpis, sc.name, sc.start_date, {52: sc.targets.no_52w_waiters_by,
-                                                            78: sc.targets.no_78w_waiters_by,
-                                                            104: sc.targets.no_104w_waiters_by}, sc.horizon_weeks)
-        for sc, _ in loaded if sc.targets], ignore_index=True)
-    # which kind of uncertainty each scenario's percentiles show (a board paper must say)
-    summary["intervals_show"] = summary["scenario"].map(
-        {sc.name: intervals_show(sc.parameter_intervals) for sc, _ in loaded})
-    comparison = paired_comparison(kpis, names[0]) if comparing else None
-    with atomic_run_dir(final) as folder:
-        if comparing:
-            (folder / SCENARIOS_DIR).mkdir()
-            for (scenario, raw) in loaded:
-                write_resolved_scenario(folder / SCENARIOS_DIR, raw, f"{scenario.name}.yaml")
-        else:
-            write_resolved_scenario(folder, loaded[0][1])
-        weekly.to_csv(folder / WEEKLY_CSV, index=False)
-        kpis.to_csv(folder / REPLICATIONS_CSV, index=False)
-        summary.to_csv(folder / SUMMARY_CSV, index=False)
+    raw: dict[str, pd.DataFrame] = {WEEKLY_CSV: weekly}     # the replications' own tables, written first
+    parameters = pd.concat([r.parameters for r in results], ignore_index=True)
+    if len(parameters):
+        raw[PARAMETERS_CSV] = parameters
+    raw[WEEKLY_BY_SPECIALTY_CSV] = pd.concat([r.by_specialty for r in results])
+    raw[WEEKLY_BY_SITE_CSV] = pd.concat([r.by_site for r in results])
+    cohorts = pd.concat([r.vaccination_by_cohort for r in results])
+    if len(cohorts):
+        raw[VACCINATION_BY_COHORT_CSV] = cohorts
+    raw[WAITS_BY_PRIORITY_CSV] = pd.concat([r.waits_by_priority.assign(scenario=r.scenario.name) for r in results])
+    final = destination.final
+    with destination.writing(raw) as out:
+        kpis = replication_kpis(weekly)
+        summary = pd.concat([summarise(kpis)] + [
+            target_probabilities(kpis, sc.name, sc.start_date, {52: sc.targets.no_52w_waiters_by,
+                                                                78: sc.targets.no_78w_waiters_by,
+                                                                104: sc.targets.no_104w_waiters_by}, sc.horizon_weeks)
+            for sc, _ in loaded if sc.targets], ignore_index=True)
+        # which kind of uncertainty each scenario's percentiles show (a board paper must say)
+        summary["intervals_show"] = summary["scenario"].map(
+            {sc.name: intervals_show(sc.parameter_intervals) for sc, _ in loaded})
+        out.write_table(REPLICATIONS_CSV, kpis)
+        out.write_table(SUMMARY_CSV, summary)
+        comparison = paired_comparison(kpis, names[0]) if comparing else None
         if comparison is not None:
-            comparison.to_csv(folder / COMPARISON_CSV, index=False)
-        parameters = pd.concat([r.parameters for r in results], ignore_index=True)
-        if len(parameters):
-            parameters.to_csv(folder / PARAMETERS_CSV, index=False)
-        pd.concat([r.by_specialty for r in results]).to_csv(folder / WEEKLY_BY_SPECIALTY_CSV, index=False)
-        pd.concat([r.by_site for r in results]).to_csv(folder / WEEKLY_BY_SITE_CSV, index=False)
-        cohorts = pd.concat([r.vaccination_by_cohort for r in results])
-        if len(cohorts):
-            cohorts.to_csv(folder / VACCINATION_BY_COHORT_CSV, index=False)
-        pd.concat([r.waits_by_priority.assign(scenario=r.scenario.name) for r in results]).to_csv(
-            folder / WAITS_BY_PRIORITY_CSV, index=False)
+            out.write_table(COMPARISON_CSV, comparison)
         finances = {sc.name: sc.finance for sc, _ in loaded if sc.finance is not None}
         if finances:
             months = finance.monthly(weekly, finances)
-            months.to_csv(folder / FINANCE_MONTHLY_CSV, index=False)
-            finance.by_financial_year(months, names[0] if comparing else None).to_csv(
-                folder / FINANCE_BY_YEAR_CSV, index=False)
-        write_manifest(folder, scenario=names if comparing else names[0],
+            out.write_table(FINANCE_MONTHLY_CSV, months)
+            out.write_table(FINANCE_BY_YEAR_CSV, finance.by_financial_year(months, names[0] if comparing else None))
+        if comparing:
+            (out.path / SCENARIOS_DIR).mkdir()
+            for (scenario, raw_mapping) in loaded:
+                write_resolved_scenario(out.path / SCENARIOS_DIR, raw_mapping, f"{scenario.name}.yaml")
+        else:
+            write_resolved_scenario(out.path, loaded[0][1])
+        write_manifest(out.path, scenario=names if comparing else names[0],
                        scenario_files=[str(f) for f in files], overrides=args.overrides, seed=seed,
                        replications=replications, jobs=args.jobs, executor=args.executor,
                        replications_rule=("auto: until the 95% confidence interval of the mean 52-week clearance "
@@ -160,8 +171,16 @@ def run_scenarios(args: argparse.Namespace, files: list[Path]) -> int:
                        wall_time_seconds=round(time.perf_counter() - t0, 2),
                        started_at=started.isoformat(timespec="seconds"),
                        finished_at=dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+        _print_headline(args, first, loaded, summary, comparison, names, replications,
+                        results[0].clearance_half_width_weeks)
         if not args.no_report:
-            build_report(folder, label=final.name)
+            out.report(lambda folder: build_report(folder, label=final.name))
+
+
+def _print_headline(args: argparse.Namespace, first: Scenario, loaded: list[tuple[Scenario, dict]],
+                    summary: pd.DataFrame, comparison: pd.DataFrame | None, names: list[str], replications: int,
+                    hw: float) -> None:
+    """The console headline: each scenario's clearance dates and peak list, the comparison, the precision."""
     for scenario, _ in loaded:
         for line in headline(summary, scenario.title, scenario.name, scenario.start_date, replications,
                              scenario.horizon_weeks):
@@ -171,7 +190,6 @@ def run_scenarios(args: argparse.Namespace, files: list[Path]) -> int:
     if comparison is not None:
         for line in comparison_lines(comparison, names[0]):
             print(line)
-    hw = results[0].clearance_half_width_weeks
     if np.isfinite(hw):
         print(f"  The mean 52-week clearance is known to within +/- {hw:.1f} weeks (95% confidence interval, "
               f"{replications} replications; `--replications auto` runs until +/- "
@@ -179,5 +197,3 @@ def run_scenarios(args: argparse.Namespace, files: list[Path]) -> int:
     elif replications > 1:
         print("  The mean 52-week clearance cannot be pinned down: some replications did not clear within the "
               "horizon (lengthen horizon_weeks).")
-    print(f"Results: {final}" + ("" if args.no_report else f"  (report: {final / REPORT_HTML})"))
-    return 0

@@ -3,7 +3,8 @@
     python run_sim.py sweep FILE.yaml --set key=v1,v2 [--set key=v1,v2 ...] [options]
 
 Writes one tidy table (sweep.csv) and a heat map of the median 52-week clearance. Every combination is loaded and
-its draws checked before any runs, so a bad level writes nothing.
+its draws checked, and the destination probed and reserved, before any runs, so a bad level or a bad destination
+writes nothing; a heat map that fails leaves sweep.csv in a complete folder (exit 2, saying so).
 """
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ from sim.cli.options import (
     add_fix_parameters_option,
     add_output_options,
     executor_for,
-    output_folder,
+    positive_int,
     progress_reporter,
+    reserve_output,
 )
 from sim.experiment.replications import run_replications
 from sim.outputs.analysis import replication_kpis, summarise
@@ -30,8 +32,6 @@ from sim.outputs.charts import sweep_heatmap
 from sim.outputs.run_folder import (
     SWEEP_CSV,
     SWEEP_HEATMAP_PNG,
-    atomic_run_dir,
-    check_out_dir,
     write_manifest,
     write_resolved_scenario,
 )
@@ -46,8 +46,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sweep.add_argument("scenario", type=Path)
     sweep.add_argument("--set", dest="factors", action="append", default=[], metavar="dotted.key=v1,v2,...",
                        help="a factor and its levels (repeat for more factors)")
-    sweep.add_argument("--replications", type=int)
-    sweep.add_argument("--seed", type=int)
+    sweep.add_argument("--replications", type=positive_int,
+                       help="replications of every combination (overrides run.replications)")
+    sweep.add_argument("--seed", type=int, help="experiment seed (overrides run.seed)")
     add_output_options(sweep)
     add_executor_options(sweep)
     add_fix_parameters_option(sweep)
@@ -67,7 +68,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     if not factors:
         raise ScenarioError(["sweep: give at least one --set key=v1,v2,..."])
     base = load_scenario(args.scenario).scenario
-    replications = args.replications or base.run.replications
+    replications = args.replications if args.replications is not None else base.run.replications
     seed = args.seed if args.seed is not None else base.run.seed
     combos = list(itertools.product(*[levels for _, levels in factors]))
     # validate every combination before running any (bad input loses nothing)
@@ -82,34 +83,33 @@ def run_sweep(args: argparse.Namespace) -> int:
         variants.append((combo, label, sc, raw))
     for _, _, sc, _ in variants:
         check_draws(sc, seed, replications, source=args.scenario)
-    if args.out is not None:
-        check_out_dir(args.out)
-    final = output_folder(args, f"sweep-{base.name}")
-    t0 = time.perf_counter()
-    rows = []
-    with executor_for(args) as runner:
-        for i, (combo, label, sc, _) in enumerate(variants):
-            res = run_replications(sc, executor=runner,
-                                   on_done=progress_reporter(args, f"[{i + 1}/{len(variants)}] {label}", replications))
-            summary = summarise(replication_kpis(res.weekly))
-            shows = intervals_show(sc.parameter_intervals)
-            for _, r in summary.iterrows():
-                rows.append({**{k: v for (k, _), v in zip(factors, combo, strict=True)}, "metric": r["metric"],
-                             "mean": r["mean"], "p05": r["p05"], "p50": r["p50"], "p95": r["p95"],
-                             "intervals_show": shows})
-    table = pd.DataFrame(rows)
-    with atomic_run_dir(final) as folder:
-        write_resolved_scenario(folder, variants[0][3])
-        table.to_csv(folder / SWEEP_CSV, index=False)
-        sweep_heatmap(table, [k for k, _ in factors], base.start_date).savefig(folder / SWEEP_HEATMAP_PNG, dpi=120)
-        write_manifest(folder, scenario=base.name, factors=dict(factors), seed=seed, replications=replications,
-                       jobs=args.jobs, executor=args.executor, parameters_fixed_at_midpoints=bool(args.fix_parameters),
-                       uncertainty=describe_uncertainty(variants[0][2].parameter_intervals),
-                       wall_time_seconds=round(time.perf_counter() - t0, 2))
+    with reserve_output(args, f"sweep-{base.name}") as destination:
+        t0 = time.perf_counter()
+        rows = []
+        with executor_for(args) as runner:
+            for i, (combo, label, sc, _) in enumerate(variants):
+                res = run_replications(sc, executor=runner, on_done=progress_reporter(
+                    args, f"[{i + 1}/{len(variants)}] {label}", replications))
+                summary = summarise(replication_kpis(res.weekly))
+                shows = intervals_show(sc.parameter_intervals)
+                for _, r in summary.iterrows():
+                    rows.append({**{k: v for (k, _), v in zip(factors, combo, strict=True)}, "metric": r["metric"],
+                                 "mean": r["mean"], "p05": r["p05"], "p50": r["p50"], "p95": r["p95"],
+                                 "intervals_show": shows})
+        table = pd.DataFrame(rows)
+        with destination.writing({SWEEP_CSV: table}) as out:
+            write_resolved_scenario(out.path, variants[0][3])
+            write_manifest(out.path, scenario=base.name, factors=dict(factors), seed=seed, replications=replications,
+                           jobs=args.jobs, executor=args.executor,
+                           parameters_fixed_at_midpoints=bool(args.fix_parameters),
+                           uncertainty=describe_uncertainty(variants[0][2].parameter_intervals),
+                           wall_time_seconds=round(time.perf_counter() - t0, 2))
+            out.report(lambda folder: sweep_heatmap(table, [k for k, _ in factors], base.start_date).savefig(
+                folder / SWEEP_HEATMAP_PNG, dpi=120), what="heat map", retry=False)
     clear = table[table["metric"] == "weeks_to_clear_52w"]
     for _, r in clear.iterrows():
         when = ("not reached within the horizon" if np.isnan(r["p50"])
                 else f"from {(base.start_date + dt.timedelta(weeks=int(r['p50']))).isoformat()} (median)")
         print(f"  {', '.join(f'{k}={r[k]}' for k, _ in factors)}: nobody over 52 weeks {when}")
-    print(f"Results: {final}")
+    print(f"Results: {destination.final}")
     return 0

@@ -6,7 +6,9 @@ executor gives the same tables byte for byte; results are put back in replicatio
 finish in.
 
 Ctrl-C: worker processes ignore SIGINT (only the command line handles it); the executor cancels what has not
-started and terminates its workers, so the command stops at once and writes nothing.
+started and terminates its workers, so the command stops at once and writes nothing. SIGTERM takes the same path
+in the command (sim.cli.main); local workers keep SIGTERM's default action, so terminating them (or a SIGTERM
+sent to the whole process group) ends them at once, without running Python code or printing tracebacks.
 """
 from __future__ import annotations
 
@@ -64,8 +66,13 @@ class InProcess:
         return "sequential, in this process"
 
 
-def _ignore_sigint() -> None:
+def _worker_signals() -> None:
+    """In each local worker: ignore SIGINT, die quietly on SIGTERM (its default action, not the command line's
+    handler inherited through fork), then accept the SIGTERM that was blocked while the pool started."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
 
 def _run_one(task: tuple[Scenario, int, int]) -> ReplicationResult:
@@ -78,8 +85,16 @@ class LocalProcesses:
 
     def __init__(self, jobs: int) -> None:
         self.workers = jobs
-        self._pool = multiprocessing.get_context("fork" if os.name == "posix" else "spawn").Pool(
-            processes=jobs, initializer=_ignore_sigint)
+        # SIGTERM is held back while the workers are forked (and in the pool's own threads, which fork any
+        # replacement worker), so that no worker can receive it before _worker_signals has set it to default
+        blocking = hasattr(signal, "pthread_sigmask")
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM}) if blocking else set()
+        try:
+            self._pool = multiprocessing.get_context("fork" if os.name == "posix" else "spawn").Pool(
+                processes=jobs, initializer=_worker_signals)
+        finally:
+            if blocking:
+                signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
     def run(self, scenario: Scenario, replications: list[int], seed: int) -> Iterator[ReplicationResult]:
         tasks = [(scenario, r, seed) for r in replications]

@@ -1,0 +1,549 @@
+"""Output destinations: a bad one is refused before any replication runs, two runs never share a folder, a
+failure while writing loses no finished replication, SIGTERM stops like Ctrl-C, killed runs' leftovers are
+cleaned, and option values that make no sense are refused (issue 12, patterns 1, 2 and 5 on the writing side).
+
+Everything runs in-process on a one-site, four-week scenario, except the SIGTERM test, which must signal a
+real process with real workers.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import types
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+import sim.cli.backtest
+import sim.cli.calibrate
+import sim.cli.options
+import sim.cli.run
+import sim.cli.sweep
+from helpers import ROOT, simple_raw
+from sim.cli import main as cli
+from sim.experiment.executors import InProcess
+from sim.outputs import run_folder
+from sim.outputs.run_folder import (
+    MANIFEST_JSON,
+    REPLICATIONS_CSV,
+    SUMMARY_CSV,
+    WEEKLY_CSV,
+    OutputError,
+    clean_stale_work,
+    reserve_destination,
+    reserve_new_run_dir,
+)
+
+pytestmark = pytest.mark.integration
+
+DEAD_PID = 4_194_399            # above the largest PID Linux hands out (2**22): never a live process
+QUIET = ["--replications", "1", "--set", "horizon_weeks=4", "--quiet", "--no-report"]
+
+
+@pytest.fixture
+def scenario(tmp_path: Path) -> Path:
+    """The one-site test model as a scenario file (four weeks by default: a run takes a fraction of a second)."""
+    path = tmp_path / "simple.yaml"
+    path.write_text(yaml.safe_dump(simple_raw(horizon_weeks=4), sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def no_replications(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the test if any replication starts: a refused destination must be refused before that."""
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a replication ran before the destination was refused")
+    for module in (sim.cli.run, sim.cli.sweep, sim.cli.backtest):
+        monkeypatch.setattr(module, "run_replications", refuse)
+
+
+def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Hidden work (locks, probes, partial folders) left in a folder tree."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob(".*"))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 1. Destinations that can never work are refused before anything runs
+# ---------------------------------------------------------------------------------------------------------------
+
+def _under_a_file(tmp: Path) -> Path:
+    (tmp / "a_file").write_text("x")
+    return tmp / "a_file" / "run"
+
+
+def _a_file(tmp: Path) -> Path:
+    (tmp / "a_file").write_text("x")
+    return tmp / "a_file"
+
+
+def _dangling(tmp: Path) -> Path:
+    (tmp / "link").symlink_to(tmp / "gone")
+    return tmp / "link"
+
+
+def _under_dangling(tmp: Path) -> Path:
+    (tmp / "link").symlink_to(tmp / "gone")
+    return tmp / "link" / "run"
+
+
+def _not_empty(tmp: Path) -> Path:
+    (tmp / "full").mkdir()
+    (tmp / "full" / "notes.txt").write_text("mine")
+    return tmp / "full"
+
+
+def _holds_a_run(tmp: Path) -> Path:
+    (tmp / "done").mkdir()
+    (tmp / "done" / MANIFEST_JSON).write_text("{}")
+    return tmp / "done"
+
+
+REFUSED = {
+    "under a file": (_under_a_file, "a_file is a file, not a folder"),
+    "is a file": (_a_file, "exists and is not a folder"),
+    "in /proc": (lambda tmp: Path("/proc/self/results"), "inside /proc, a system pseudo-filesystem"),
+    "in /sys": (lambda tmp: Path("/sys/results"), "inside /sys, a system pseudo-filesystem"),
+    "in /dev": (lambda tmp: Path("/dev/shm/results"), "inside /dev, a system pseudo-filesystem"),
+    "dangling symlink": (_dangling, "is a symbolic link to"),
+    "under a dangling symlink": (_under_dangling, "link is a symbolic link to"),
+    "not empty": (_not_empty, "folder is not empty"),
+    "holds a run": (_holds_a_run, "already holds a run"),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED), ids=list(REFUSED))
+def test_a_destination_that_cannot_work_is_refused_before_any_replication(case, scenario, tmp_path, capsys,
+                                                                          no_replications):
+    """Each gets exit 2 and one line naming --out, the path and why; nothing is created or left behind."""
+    make, why = REFUSED[case]
+    out = make(tmp_path)
+    before = sorted(os.listdir(tmp_path))
+    assert cli.main(["run", str(scenario), *QUIET, "--out", str(out)]) == 2
+    line = one_error_line(capsys)
+    assert line.startswith(f"error: --out {out}: ") and why in line, line
+    assert sorted(os.listdir(tmp_path)) == before, "a refused destination must leave nothing behind"
+
+
+@pytest.mark.parametrize("command", ["run", "compare", "sweep", "backtest"])
+def test_every_command_that_writes_a_folder_probes_it_first(command, scenario, tmp_path, capsys, no_replications):
+    """run, compare, sweep and backtest share the probe: a folder under a file is refused before anything runs."""
+    out = _under_a_file(tmp_path)
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump({**simple_raw(horizon_weeks=4), "name": "other"}), encoding="utf-8")
+    monthly = ["--set", "horizon_weeks=9", "--monthly", str(ROOT / "data" / "observed" / "nwl_monthly.csv")]
+    args = {"run": ["run", str(scenario), *QUIET],
+            "compare": ["compare", str(scenario), str(other), *QUIET],
+            "sweep": ["sweep", str(scenario), "--set", "horizon_weeks=3,4", "--replications", "1", "--quiet"],
+            "backtest": ["backtest", str(scenario), "--replications", "1", "--quiet", *monthly]}[command]
+    assert cli.main([*args, "--out", str(out)]) == 2
+    assert "a_file is a file, not a folder" in one_error_line(capsys)
+
+
+@pytest.mark.parametrize("option", ["--out", "--report-dir"])
+def test_calibrate_probes_its_scenario_file_and_report_folder_first(option, scenario, tmp_path, capsys, monkeypatch):
+    """calibrate writes a scenario file (--out FILE.yaml) and a fit report folder: both refused before the fit."""
+    def no_fit(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the fit ran before the destination was refused")
+    monkeypatch.setattr(sim.cli.calibrate, "fit", no_fit)
+    bad = _under_a_file(tmp_path)
+    out = bad.with_suffix(".yaml") if option == "--out" else tmp_path / "calibrated.yaml"
+    report = bad if option == "--report-dir" else tmp_path / "report"
+    code = cli.main(["calibrate", str(scenario), "--observed", str(ROOT / "data" / "observed" / "nwl_monthly.csv"),
+                     "--admitted-share-from", str(ROOT / "data" / "observed" / "england_monthly.csv"),
+                     "--window", "2021-07:2021-08", "--out", str(out), "--report-dir", str(report), "--quiet"])
+    assert code == 2
+    line = one_error_line(capsys)
+    assert line.startswith(f"error: {option} ") and "a_file is a file, not a folder" in line, line
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_a_mount_point_as_out_is_refused(scenario, tmp_path, capsys, monkeypatch, no_replications):
+    """The finished folder is renamed into place from beside --out, which cannot cross onto another filesystem."""
+    mount = tmp_path / "mounted"
+    mount.mkdir()
+    real_ismount = os.path.ismount
+    monkeypatch.setattr(os.path, "ismount", lambda p: Path(p) == mount or real_ismount(p))
+    assert cli.main(["run", str(scenario), *QUIET, "--out", str(mount)]) == 2
+    assert "is a mount point" in one_error_line(capsys)
+
+
+@pytest.mark.parametrize("failure, words", [(errno.EROFS, "Read-only file system"),
+                                            (errno.EACCES, "Permission denied"),
+                                            (errno.ENOSPC, "No space left on device")])
+def test_a_destination_that_cannot_be_written_is_found_by_trying(failure, words, scenario, tmp_path, capsys,
+                                                                 monkeypatch, no_replications):
+    """The probe really creates a folder and a file beside --out; the filesystem's refusal is the message (made
+    to refuse here by patching, since chmod does not bind root)."""
+    real_mkdir = os.mkdir
+
+    def refusing_mkdir(path, *args, **kwargs):
+        if Path(path).parent == tmp_path / "ro":
+            raise OSError(failure, os.strerror(failure), str(path))
+        return real_mkdir(path, *args, **kwargs)
+    (tmp_path / "ro").mkdir()
+    monkeypatch.setattr(os, "mkdir", refusing_mkdir)
+    assert cli.main(["run", str(scenario), *QUIET, "--out", str(tmp_path / "ro" / "run")]) == 2
+    line = one_error_line(capsys)
+    assert f"cannot write in {tmp_path / 'ro'} ({words})" in line, line
+    assert os.listdir(tmp_path / "ro") == []
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="chmod does not stop root")
+def test_a_folder_without_write_permission_is_refused(scenario, tmp_path, capsys, no_replications):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    try:
+        assert cli.main(["run", str(scenario), *QUIET, "--out", str(locked / "run")]) == 2
+    finally:
+        locked.chmod(0o755)
+    assert "Permission denied" in one_error_line(capsys)
+
+
+def test_missing_parent_folders_are_created_and_removed_again_when_nothing_is_written(scenario, tmp_path,
+                                                                                       monkeypatch):
+    """Interrupted after the destination was reserved: the folders made for it go again, with its lock."""
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(sim.cli.run, "run_replications", interrupted)
+    out = tmp_path / "a" / "b" / "run"
+    assert cli.main(["run", str(scenario), *QUIET, "--out", str(out)]) == 130
+    assert not (tmp_path / "a").exists()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 2. Two runs cannot collide
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_two_runs_of_one_scenario_in_the_same_second_get_different_folders(scenario, tmp_path, capsys, monkeypatch):
+    """A run that has reserved this second's folder but not written it yet (still running) keeps it: the next run
+    started in the same second takes `-2`, and both end up complete."""
+    frozen = dt.datetime(2024, 5, 6, 7, 8, 9)
+
+    class Clock(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):  # type: ignore[override]
+            return frozen if tz is None else frozen.replace(tzinfo=tz)
+    monkeypatch.setattr(run_folder, "dt", types.SimpleNamespace(datetime=Clock, date=dt.date, timedelta=dt.timedelta))
+    root = tmp_path / "results"
+    first = reserve_new_run_dir(root, "simple")
+    assert first.final == root / "simple" / "20240506-070809"
+    with first:
+        assert cli.main(["run", str(scenario), *QUIET, "--results-root", str(root)]) == 0
+        second = root / "simple" / "20240506-070809-2"
+        assert (second / WEEKLY_CSV).is_file(), capsys.readouterr().err
+        with first.writing({WEEKLY_CSV: pd.DataFrame({"week": [0]})}) as out:
+            run_folder.write_manifest(out.path, scenario="simple")
+    assert (first.final / MANIFEST_JSON).is_file() and (second / MANIFEST_JSON).is_file()
+    assert leftovers(root) == []
+
+
+def test_a_second_run_into_the_same_out_is_refused_before_it_runs(scenario, tmp_path, capsys, no_replications):
+    """While one run holds --out (its lock), another is refused at once, naming the first's PID; the lock dies
+    with its holder, so once released the folder is free."""
+    out = tmp_path / "shared"
+    with reserve_destination(out, "--out"):
+        assert cli.main(["run", str(scenario), *QUIET, "--out", str(out)]) == 2
+        line = one_error_line(capsys)
+        assert f"another run (PID {os.getpid()}) is writing to it" in line, line
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_a_folder_filled_behind_the_runs_back_keeps_the_finished_run(scenario, tmp_path, capsys, monkeypatch):
+    """Something that ignores the lock writes into --out while the run computes: the rename is refused (it never
+    replaces a folder that holds anything), and the finished run is kept beside it, complete."""
+    out = tmp_path / "out"
+    real = sim.cli.run.run_replications
+
+    def intruder(*args, **kwargs):
+        out.mkdir()
+        (out / "theirs.txt").write_text("theirs")
+        return real(*args, **kwargs)
+    monkeypatch.setattr(sim.cli.run, "run_replications", intruder)
+    assert cli.main(["run", str(scenario), *QUIET, "--out", str(out)]) == 2
+    line = one_error_line(capsys)
+    assert "moving the finished folder into place failed" in line, line
+    kept = Path(line.split("what was written is kept in ")[1])
+    assert kept.parent == tmp_path and kept.name.startswith("out.incomplete-")
+    assert (kept / MANIFEST_JSON).is_file() and len(pd.read_csv(kept / WEEKLY_CSV)) == 4
+    assert os.listdir(out) == ["theirs.txt"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 3. A failure while writing keeps the finished replications, and says where
+# ---------------------------------------------------------------------------------------------------------------
+
+def _kept_in(line: str) -> list[Path]:
+    """The folders an error line names as holding what was kept."""
+    return [Path(part.split(" in ", 1)[1].split(" (")[0]) for part in line.split("; ")[1:] if " in " in part]
+
+
+def test_a_full_disk_after_the_first_table_keeps_every_table_and_names_where(scenario, tmp_path, capsys,
+                                                                            monkeypatch):
+    """ENOSPC on the destination's disk after weekly.csv: what was written stays beside --out as
+    NAME.incomplete-<stamp>, and the tables that did not fit are written to the system's temporary folder."""
+    disk, elsewhere = tmp_path / "disk", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(elsewhere))
+    real = pd.DataFrame.to_csv
+
+    def full_disk(self, path=None, *args, **kwargs):
+        if path is not None and disk in Path(path).parents and Path(path).name != WEEKLY_CSV:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(self, path, *args, **kwargs)
+    monkeypatch.setattr(pd.DataFrame, "to_csv", full_disk)
+    out = disk / "run"
+    assert cli.main(["run", str(scenario), *QUIET, "--out", str(out)]) == 2
+    line = one_error_line(capsys)
+    assert line.startswith(f"error: --out {out}: writing the run folder failed (No space left on device)"), line
+    holder, spill = _kept_in(line)
+    assert holder.parent == disk and holder.name.startswith("run.incomplete-") and spill.parent == elsewhere
+    assert len(pd.read_csv(holder / WEEKLY_CSV)) == 4
+    for name in (run_folder.WEEKLY_BY_SITE_CSV, run_folder.WAITS_BY_PRIORITY_CSV):
+        assert (spill / name).is_file() and not (holder / name).exists(), name
+    assert not out.exists() and leftovers(disk) == []
+
+
+def test_losing_permission_before_the_manifest_keeps_every_table_beside_out(scenario, tmp_path, capsys,
+                                                                            monkeypatch):
+    def denied(*args, **kwargs):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+    monkeypatch.setattr(sim.cli.run, "write_manifest", denied)
+    out = tmp_path / "run"
+    assert cli.main(["run", str(scenario), *QUIET, "--out", str(out)]) == 2
+    line = one_error_line(capsys)
+    assert "writing the run folder failed (Permission denied)" in line
+    [holder] = _kept_in(line)
+    for name in (WEEKLY_CSV, REPLICATIONS_CSV, SUMMARY_CSV, run_folder.WEEKLY_BY_SITE_CSV):
+        assert (holder / name).is_file(), name
+    assert not out.exists()
+
+
+def test_a_refused_rename_keeps_the_tables_in_the_temporary_folder(scenario, tmp_path, capsys, monkeypatch):
+    """The partial folder can be neither moved into place nor renamed as incomplete (it would be cleaned later as
+    a killed run's): every table is written again to the system's temporary folder."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(elsewhere))
+    real = os.rename
+
+    def refuse(src, dst, *args, **kwargs):
+        if ".partial-" in Path(src).name:
+            raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
+        return real(src, dst, *args, **kwargs)
+    monkeypatch.setattr(os, "rename", refuse)
+    out = tmp_path / "run"
+    assert cli.main(["run", str(scenario), *QUIET, "--out", str(out)]) == 2
+    line = one_error_line(capsys)
+    assert "moving the finished folder into place failed (Invalid cross-device link)" in line, line
+    [spill] = _kept_in(line)
+    assert spill.parent == elsewhere and len(pd.read_csv(spill / WEEKLY_CSV)) == 4
+    assert (spill / MANIFEST_JSON).is_file() and (spill / run_folder.SCENARIO_YAML).is_file()
+    assert sorted(os.listdir(tmp_path)) == ["elsewhere", "simple.yaml"], "no hidden copy left behind"
+
+
+@pytest.mark.parametrize("failure", [OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)),
+                                     ValueError("\n$\\foo{$\n^\nParseException: Unknown symbol")],
+                         ids=["disk full", "matplotlib text"])
+def test_a_report_that_fails_leaves_a_complete_run_folder_and_says_how_to_retry(failure, scenario, tmp_path, capsys,
+                                                                               monkeypatch):
+    """The tables and manifest are in place, the half-made report is not, the headline was printed, and the
+    one line says what failed, where the tables are and the command that makes the report again."""
+    def broken_report(folder: Path, label: str | None = None) -> None:
+        (folder / "charts").mkdir()
+        (folder / "charts" / "half.png").write_bytes(b"half")
+        raise failure
+    monkeypatch.setattr(sim.cli.run, "build_report", broken_report)
+    out = tmp_path / "run"
+    code = cli.main(["run", str(scenario), "--replications", "1", "--quiet", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 2 and "Nobody over 52 weeks" in captured.out
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in captured.err, captured.err
+    reason = "No space left on device" if isinstance(failure, OSError) else "ValueError: $\\foo{$ ^ ParseException"
+    assert lines[0].startswith(f"error: --out {out}: report failed ({reason}")
+    assert lines[0].endswith(f"the tables are kept in {out}; `python run_sim.py report {out}` to retry")
+    assert (out / MANIFEST_JSON).is_file() and (out / WEEKLY_CSV).is_file() and not (out / "charts").exists()
+
+
+def test_a_sweep_heat_map_that_fails_keeps_the_sweep_table(scenario, tmp_path, capsys, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("no display")
+    monkeypatch.setattr(sim.cli.sweep, "sweep_heatmap", broken)
+    out = tmp_path / "sweep"
+    assert cli.main(["sweep", str(scenario), "--set", "horizon_weeks=3,4", "--replications", "1", "--quiet",
+                     "--out", str(out)]) == 2
+    line = one_error_line(capsys)
+    assert "heat map failed (RuntimeError: no display)" in line and "report" not in line.split(str(out))[-1]
+    assert len(pd.read_csv(out / "sweep.csv")) and (out / MANIFEST_JSON).is_file()
+
+
+def test_a_scenario_file_that_cannot_be_put_in_place_is_kept_elsewhere(tmp_path, monkeypatch):
+    """calibrate's --out FILE.yaml: the fitted scenario's text is not lost when the last step fails."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(elsewhere))
+    out = tmp_path / "fitted.yaml"
+    def broken_replace(*args: object) -> None:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+    with reserve_destination(out, "--out", kind="file") as dest:
+        monkeypatch.setattr(os, "replace", broken_replace)
+        with pytest.raises(OutputError) as refused, dest.staged_file("name: fitted\n") as staged:
+            assert staged.read_text() == "name: fitted\n" and staged.parent == tmp_path
+    kept = Path(str(refused.value).split("its text is kept in ")[1])
+    assert "moving it into place failed (Input/output error)" in str(refused.value)
+    assert kept.read_text() == "name: fitted\n" and not out.exists() and leftovers(tmp_path) == []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 4. SIGTERM is handled like Ctrl-C
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_sigterm_in_process_stops_like_ctrl_c_and_restores_the_handler(scenario, tmp_path, capsys, monkeypatch):
+    before = signal.getsignal(signal.SIGTERM)
+
+    def terminated(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)                   # the handler raises in here
+        raise AssertionError("SIGTERM did not stop the run")
+    monkeypatch.setattr(sim.cli.run, "run_replications", terminated)
+    assert cli.main(["run", str(scenario), *QUIET, "--results-root", str(tmp_path / "results")]) == 143
+    err = capsys.readouterr().err
+    assert "terminated (SIGTERM)" in err and "Traceback" not in err
+    assert not (tmp_path / "results").exists()
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_sigterm_during_a_two_worker_run_stops_everything_quietly(tmp_path):
+    """SIGTERM to the command (as `kill` or a scheduler sends it) once replications are running on two workers:
+    exit 143 within seconds, no traceback from anyone, no worker left, no folder (not even a hidden one)."""
+    scenario = tmp_path / "slow.yaml"           # about a second a replication: the run is still going when signalled
+    scenario.write_text(yaml.safe_dump(simple_raw(horizon_weeks=52, referrals_per_week=300)), encoding="utf-8")
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run_sim.py"), "run", str(scenario), "--replications", "60",
+                             "--jobs", "2", "--no-report", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    watchdog = threading.Timer(120, lambda: os.killpg(proc.pid, signal.SIGKILL))   # never hang the suite
+    watchdog.start()
+    try:
+        lines = []
+        assert proc.stderr is not None
+        for line in proc.stderr:                     # not a terminal: one progress line per replication
+            lines.append(line)
+            if "1/60 done" in line:
+                break
+        else:
+            pytest.fail("no progress line: " + "".join(lines))
+        sent = time.perf_counter()
+        proc.send_signal(signal.SIGTERM)             # the command alone, not its process group
+        _, err = proc.communicate(timeout=60)
+        stopped_after = time.perf_counter() - sent
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and "terminated (SIGTERM)" in err, err
+    assert stopped_after < 15, f"took {stopped_after:.1f} s to stop"
+    assert sorted(os.listdir(tmp_path)) == ["slow.yaml"], "no folder, partial folder or lock may be left"
+    time.sleep(0.5)
+    group = subprocess.run(["ps", "-o", "pid=,stat=", "-s", str(proc.pid)], capture_output=True, text=True).stdout
+    alive = [line for line in group.splitlines() if line.split() and not line.split()[1].startswith("Z")]
+    assert alive == [], f"worker processes still running: {alive}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 5. What killed runs left is cleaned when safe
+# ---------------------------------------------------------------------------------------------------------------
+
+def _work(folder: Path, name: str, age_hours: float = 0.0) -> Path:
+    path = folder / name
+    path.mkdir(parents=True)
+    (path / WEEKLY_CSV).write_text("scenario,replication,week\n")
+    stamp = time.time() - age_hours * 3600
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+def test_stale_partial_folders_and_locks_are_cleaned_when_a_run_writes_beside_them(scenario, tmp_path, capsys):
+    """A dead PID's partial folder, a live PID's older than STALE_PARTIAL_HOURS, an unheld lock and a dead PID's
+    partial calibrated file go; a live PID's recent partial, a partial whose run still holds its lock, and
+    anything not named as our work stay."""
+    beside = tmp_path / "results" / "simple"
+    beside.mkdir(parents=True)
+    holding = reserve_destination(beside / "20210101-000005", "--out")     # a live run's, still writing
+    alive = os.getppid()
+    gone = [_work(beside, f".20210101-000000.partial-{DEAD_PID}"),
+            _work(beside, f".20210101-000001.partial-{alive}", age_hours=run_folder.STALE_PARTIAL_HOURS + 1),
+            _work(beside, f".20210101-000002.probe-{DEAD_PID}")]
+    (beside / ".20210101-000003.lock").write_text(f"{DEAD_PID} elsewhere\n")
+    (beside / f".fitted.yaml.partial-{DEAD_PID}.yaml").write_text("name: x\n")
+    gone += [beside / ".20210101-000003.lock", beside / f".fitted.yaml.partial-{DEAD_PID}.yaml"]
+    kept = [_work(beside, f".20210101-000004.partial-{alive}"), _work(beside, f".20210101-000005.partial-{DEAD_PID}"),
+            _work(beside, ".keepme"), _work(beside, "20210101-000006")]
+    with holding:
+        assert cli.main(["run", str(scenario), *QUIET, "--results-root", str(tmp_path / "results")]) == 0
+    assert [p for p in gone if os.path.lexists(p)] == []
+    assert [p for p in kept if not p.exists()] == []
+
+
+def test_cleaning_never_touches_this_process_or_unrelated_names(tmp_path):
+    mine = _work(tmp_path, f".x.partial-{os.getpid()}")
+    odd = [_work(tmp_path, f".x.partial-{DEAD_PID}-extra"), _work(tmp_path, f"x.partial-{DEAD_PID}")]
+    assert clean_stale_work(tmp_path) == []
+    assert mine.exists() and all(p.exists() for p in odd)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 6. Option limits
+# ---------------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command, value", [
+    ("run", ["--replications", "0"]), ("run", ["--replications", "-3"]), ("run", ["--replications", "two"]),
+    ("compare", ["--replications", "0"]), ("sweep", ["--replications", "0"]), ("sweep", ["--replications", "-1"]),
+    ("backtest", ["--replications", "0"]), ("calibrate", ["--replications", "0"]),
+    ("run", ["--jobs", "0"]), ("sweep", ["--jobs", "-2"]), ("calibrate", ["--jobs", "0"]),
+])
+def test_option_values_that_make_no_sense_are_refused_naming_the_option(command, value, scenario, capsys):
+    """`sweep --replications 0` used to run the scenario's default (10) silently."""
+    extra = {"sweep": ["--set", "horizon_weeks=3,4"], "backtest": ["--monthly", "x.csv"],
+             "calibrate": ["--observed", "x.csv", "--window", "2021-07:2021-08", "--out", "x.yaml"]}.get(command, [])
+    with pytest.raises(SystemExit) as exited:
+        cli.main([command, str(scenario), *extra, *value])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {value[0]}: expected a whole number of 1 or more" in err and "Traceback" not in err
+
+
+def test_jobs_above_the_machines_cores_are_cut_to_them_with_a_note(scenario, tmp_path, capsys, monkeypatch):
+    """`--jobs 1000` used to start 1,000 processes; the tables are the same whatever the number."""
+    started: list[int] = []
+
+    def executor(jobs: int, executor: str = "local", scheduler: str | None = None) -> InProcess:
+        started.append(jobs)
+        return InProcess()
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    monkeypatch.setattr(sim.cli.options, "make_executor", executor)
+    out = tmp_path / "run"
+    assert cli.main(["run", str(scenario), *QUIET, "--jobs", "1000", "--out", str(out)]) == 0
+    assert started == [3]
+    assert "note: --jobs 1000 is more than this machine's 3 cores; using 3" in capsys.readouterr().err
+    assert json.loads((out / MANIFEST_JSON).read_text())["jobs"] == 3
