@@ -183,6 +183,8 @@ CASES: list[tuple[str, Callable[[Path], Path], tuple[str, ...]]] = [
      ("weekly.csv", "column waiting_over_18w", "negative")),
     ("weekly.csv infinite count", _set_cell("weekly.csv", "waiting_total", 0, "inf"),
      ("weekly.csv", "column waiting_total", "finite")),
+    ("weekly.csv infinite utilisation", _set_cell("weekly.csv", "theatre_utilisation", 1, "-inf"),
+     ("weekly.csv", "column theatre_utilisation", "finite")),
     ("weekly.csv NaN week", _set_cell("weekly.csv", "week", 1, "nan"), ("weekly.csv", "column week", "empty")),
     ("weekly.csv fractional week", _set_cell("weekly.csv", "week", 1, "1.5"),
      ("weekly.csv", "column week", "not a whole number")),
@@ -304,6 +306,17 @@ def test_foreign_folder_with_only_what_the_report_needs_builds_a_report(tmp_path
     assert code == 0, f"expected a report from a foreign folder with what it needs, saw exit {code}: {captured.err}"
     text = (folder / "report.md").read_text(encoding="utf-8")
     assert "over 52 weeks" in text, "expected the 52-week clearance derived from weekly.csv"
+
+
+def test_infinite_value_in_a_column_only_copied_is_kept(finished_run, tmp_path, capsys):
+    """A saturated vaccination centre's wait may be infinite: a column the report only copies into results.xlsx
+    need not be finite (the columns it draws and summarises must be)."""
+    folder = tmp_path / "run"
+    shutil.copytree(finished_run, folder)
+    _set_cell("weekly.csv", "vaccination_mean_wait_minutes", 1, "inf")(folder)
+    run = run_folder.load_run(folder)
+    assert run.weekly["vaccination_mean_wait_minutes"].iloc[1] == float("inf")
+    assert capsys.readouterr().err == ""
 
 
 def test_report_that_fails_after_the_checks_is_one_line_and_writes_nothing(finished_run, tmp_path, capsys,

@@ -20,7 +20,7 @@ import shutil
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -179,6 +179,8 @@ WEEKLY_COLUMNS = ("scenario", "replication", "week", "week_start")
 WEEKLY_TEXT = ("scenario", "week_start")
 WEEKLY_COUNTS = ("waiting_total_start", "waiting_total", "waiting_over_18w", "waiting_over_52w", "waiting_over_78w",
                  "waiting_over_104w")          # never empty in a run's weekly.csv: the clearance dates come from them
+WEEKLY_DRAWN = ("replication", "week", "theatre_sessions_lost", "theatre_sessions_planned", "theatre_slots_lost_no_bed",
+                "theatre_utilisation", "vaccinations", "vaccinations_target", "vaccination_target", "covid_inpatients")
 REPLICATIONS_COLUMNS = ("scenario", "replication")
 SUMMARY_COLUMNS = ("scenario", "metric", "mean", "p05", "p50", "p95")
 SUMMARY_TEXT = ("scenario", "metric", "intervals_show")
@@ -349,9 +351,11 @@ def _shown(value: Any) -> str:
 
 
 def _read_csv(run_dir: Path, name: str, required: tuple[str, ...], text_columns: tuple[str, ...],
-              needed: tuple[str, ...] = ()) -> pd.DataFrame | None:
+              needed: tuple[str, ...] = (), finite: Callable[[str], bool] = lambda column: True
+              ) -> pd.DataFrame | None:
     """A table of the folder (None when absent): capped, UTF-8, parsed, with its `required` columns and at least
-    one row. Every column but `text_columns` must hold numbers, finite, and not empty in `needed` columns."""
+    one row. Every column but `text_columns` must hold numbers, not empty in `needed` columns, and finite in the
+    columns `finite` picks."""
     data = _read_capped(run_dir, name, CSV_MAX_BYTES)
     if data is None:
         return None
@@ -391,15 +395,15 @@ def _read_csv(run_dir: Path, name: str, required: tuple[str, ...], text_columns:
             if numbers.dtype.kind not in "iuf":
                 raise _refuse(run_dir, name, f"column {col}: values that are not plain numbers")
             table[col] = values = numbers
-        if values.dtype.kind == "f":
+        if values.dtype.kind == "f" and finite(col):
             infinite = np.isinf(values.to_numpy())
             if infinite.any():
                 i = int(infinite.argmax())
                 raise _refuse(run_dir, name, f"column {col}: {values.iloc[i]} on line {i + 2}: numbers must be "
                                              "finite")
-            if col in needed and values.isna().any():
-                i = int(values.isna().to_numpy().argmax())
-                raise _refuse(run_dir, name, f"column {col}: empty on line {i + 2}, where a number is needed")
+        if values.dtype.kind == "f" and col in needed and values.isna().any():
+            i = int(values.isna().to_numpy().argmax())
+            raise _refuse(run_dir, name, f"column {col}: empty on line {i + 2}, where a number is needed")
     return table
 
 
@@ -436,11 +440,18 @@ def _sheet_size(run_dir: Path, name: str, table: pd.DataFrame) -> None:
 # --- the tables ---------------------------------------------------------------------------------------------------
 
 
+def _weekly_drawn(column: str) -> bool:
+    """weekly.csv columns the report computes from (charts, clearance, headlines): these must be finite. The
+    others are copied into results.xlsx as they are (a saturated vaccination centre's wait may be infinite)."""
+    return column in WEEKLY_DRAWN or column.startswith(("waiting_", "clock_stops_", "sessions_lost_"))
+
+
 def _read_weekly(run_dir: Path) -> pd.DataFrame:
     """weekly.csv: every scenario's replications each with weeks 0, 1, ... n-1 (the same n), each week's Monday
     seven days after the last; the counts the clearance dates come from never empty."""
     weekly = _read_csv(run_dir, WEEKLY_CSV, WEEKLY_COLUMNS, WEEKLY_TEXT,
-                       needed=("scenario", "replication", "week", "week_start", *WEEKLY_COUNTS))
+                       needed=("scenario", "replication", "week", "week_start", *WEEKLY_COUNTS),
+                       finite=_weekly_drawn)
     if weekly is None:
         raise RunFolderError(f"{run_dir}: no {WEEKLY_CSV} here; not a finished run folder")
     _whole_numbers(run_dir, WEEKLY_CSV, weekly, ("replication", "week"))
