@@ -1,6 +1,10 @@
 """`report`: make the charts, report and workbook again from a saved results folder (the model is not run).
 
     python run_sim.py report RESULTS_DIR
+
+The folder may not be one a run wrote (tampered with, foreign, half written, left by a killed run): it is checked
+before anything is drawn (sim.outputs.run_folder.load_run) and refused with one line, exit 2, writing nothing into
+it.
 """
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from sim.outputs.report import build_report
-from sim.outputs.run_folder import REPORT_HTML, WEEKLY_CSV, OutputError
+from sim.outputs.run_folder import REPORT_HTML, RunFolderError, is_partial_folder
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -21,8 +25,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run_report(args: argparse.Namespace) -> int:
     """Rebuild the report of a finished results folder (one that holds weekly.csv)."""
     folder = args.results_dir
-    if not (folder / WEEKLY_CSV).is_file():
-        raise OutputError(f"{folder}: not a finished results folder (no weekly.csv)")
-    written = build_report(folder)
+    if is_partial_folder(folder):
+        raise RunFolderError(f"{folder}: an unfinished run (partial folder); nothing to report")
+    try:
+        written = build_report(folder)
+    except RunFolderError:
+        raise
+    except OSError as exc:                      # the folder's files were read; writing the report failed
+        raise RunFolderError(f"{folder}: could not write the report ({_one_line(exc)})") from None
+    except Exception as exc:                    # a foreign folder that passed the checks, yet the report fails
+        raise RunFolderError(f"{folder}: the report could not be made from this folder's files "
+                             f"({type(exc).__name__}: {_one_line(exc)})") from None
     print(f"Report: {folder / REPORT_HTML} ({len(written)} files)")
     return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 200 else text[:197] + "..."

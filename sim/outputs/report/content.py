@@ -309,10 +309,9 @@ FINANCE_ROWS = [("net_position", "Elective net position", "money"),
 def finance_blocks(run: RunFolder) -> list[Block]:
     """Finance by NHS financial year from finance_by_year.csv: medians, with the range holding 90% of
     replications in brackets (money in £ million to one decimal, cost per case to the nearest £10)."""
-    path = run.file(FINANCE_BY_YEAR_CSV)
-    if path is None:
+    table = run.table(FINANCE_BY_YEAR_CSV)          # read and checked by load_run
+    if table is None:
         return []
-    table = pd.read_csv(path)
     years = [c for c in table.columns if re.fullmatch(r"\d{4}/\d{2}", str(c))]
     blocks: list[Block] = [
         Heading("Finance"),

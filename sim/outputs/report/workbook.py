@@ -48,15 +48,15 @@ def write_workbook(path: Path, run: RunFolder, comparison: pd.DataFrame, assumpt
     by_provider = median_by_week(run)
     if len(by_provider):                        # each trust's weekly line: medians across replications
         sheets.append(("by_provider", _to_excel_dates(by_provider, ["week_start"]), "F2"))
-    finance_path = run.file(FINANCE_BY_YEAR_CSV)
-    if finance_path:                            # financial years as columns, the way NHS finance reports
-        sheets.append(("finance", pd.read_csv(finance_path), "D2"))
-    finance_months = run.file(FINANCE_MONTHLY_CSV)
-    if finance_months:
-        sheets.append(("finance_monthly", pd.read_csv(finance_months), "E2"))
-    parameters_path = run.file(PARAMETERS_CSV)
-    if parameters_path:                         # the value each replication drew for each [low, high] input
-        sheets.append(("parameters", pd.read_csv(parameters_path), "D2"))
+    finance = run.table(FINANCE_BY_YEAR_CSV)    # the tables as load_run read and checked them
+    if finance is not None:                     # financial years as columns, the way NHS finance reports
+        sheets.append(("finance", finance, "D2"))
+    finance_months = run.table(FINANCE_MONTHLY_CSV)
+    if finance_months is not None:
+        sheets.append(("finance_monthly", finance_months, "E2"))
+    parameters = run.table(PARAMETERS_CSV)
+    if parameters is not None:                  # the value each replication drew for each [low, high] input
+        sheets.append(("parameters", parameters, "D2"))
     with pd.ExcelWriter(path, engine="openpyxl") as xw:
         for name, df, freeze in sheets:
             df.to_excel(xw, sheet_name=name, index=False)
