@@ -2,8 +2,11 @@
 results.xlsx, and still read as written."""
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import json
 import re
+import warnings
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -12,7 +15,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from helpers import simple_raw
+from sim.cli.main import main as cli_main
 from sim.outputs import report
+from sim.outputs.analysis import headline
 
 pytestmark = pytest.mark.integration
 
@@ -149,21 +155,163 @@ def test_hostile_title_and_description_stay_text(tmp_path):
     assert cell.value == TITLE and cell.data_type == "s", f"expected the title as text, saw {cell.value!r}"
 
 
-@pytest.mark.filterwarnings("ignore:constrained_layout not applied")      # legends as long as these titles
-def test_hostile_titles_in_a_comparison_stay_text(tmp_path):
+# ---------------------------------------------------------------------------------------------------------------
+# Hostile text in every place a report shows scenario text, and a whole compare with a hostile title
+# ---------------------------------------------------------------------------------------------------------------
+
+CONTROLS = "nul\x00 bell\x07 esc\x1b[31m del\x7f csi\x9b"
+SITE_NAMES = {"site_a": '=HYPERLINK("http://x","y") | <img src=x onerror=alert(5)>',
+              "site_b": "_under $x^2$ \\frac{ `tick` " + CONTROLS,
+              "site_c": "@SUM(1+1) line\nbreak [x](javascript:alert(6))"}
+HUB = '+cmd|" /C calc"!A0'
+WAVE = "<script>alert(7)</script> -2+3"
+COMMAND = 'run_sim.py compare "=HYPERLINK(""http://x"")" ' + CONTROLS
+LABEL = "=1+2 $x$ " + CONTROLS
+_UNHOLDABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _one_line(text: str) -> str:
+    """How a paragraph, table cell or legend shows text: no control characters, a line break as a space."""
+    return re.sub(r"\s*\n\s*", " ", _UNHOLDABLE.sub("", text))
+
+
+FIRST_TITLE = TITLE + " " + CONTROLS
+OTHER_TITLE = "=1+1 $\\frac{1}{$ not maths <i>x</i> " + "very long title " * 250
+
+
+def _everywhere(folder: Path) -> Path:
+    """A run folder of two scenarios whose titles, description, site names, hub, COVID-19 wave, manifest and run
+    label all hold hostile text, with weekly_by_site.csv so the provider section, chart and sheet are built."""
+    _run_folder(folder, {"hostile": (FIRST_TITLE,
+                                     "first line\n- not a list\n# not a heading\n\n" + DESCRIPTION + CONTROLS),
+                         "other": (OTHER_TITLE, "plain")})
+    docs = list(yaml.safe_load_all((folder / "scenario.yaml").read_text(encoding="utf-8")))
+    for doc in docs:
+        doc["sites"] = {key: {"name": name, "trust_code": "=1+1", "elective_beds": 5,
+                              "theatres": {"sessions_by_weekday": {"mon": 2}}} for key, name in SITE_NAMES.items()}
+        doc["surgical_hubs"] = {"hubs": {HUB: {"host_site": "site_a", "elective_beds": 2}}}
+        doc["covid"] = {"waves": [{"name": WAVE, "start": dt.date(2021, 6, 7), "end": dt.date(2021, 7, 5),
+                                   "peak": dt.date(2021, 6, 21), "peak_inpatients": 10}]}
+    (folder / "scenario.yaml").write_text(yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True),
+                                          encoding="utf-8")
+    weekly = pd.read_csv(folder / "weekly.csv")
+    by_site = pd.concat([weekly.assign(site=key, waiting_total=weekly["waiting_total"] // 3 + i,
+                                       waiting_over_52w=weekly["waiting_over_52w"] // (i + 1))
+                         for i, key in enumerate(SITE_NAMES)], ignore_index=True)
+    by_site[["scenario", "replication", "week", "week_start", "site", "waiting_total", "waiting_over_52w"]].to_csv(
+        folder / "weekly_by_site.csv", index=False)
+    (folder / "manifest.json").write_text(json.dumps({
+        "seed": 1, "replications": 3, "command": COMMAND, "scenario_file": "@evil.yaml",
+        "overrides": ["title=$x^2$", "=cmd"], "note <b>" + CONTROLS: "-1+1 " + CONTROLS}), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def everywhere(tmp_path_factory) -> Path:
+    folder = _everywhere(tmp_path_factory.mktemp("everywhere") / "run")
+    with warnings.catch_warnings():         # legends too long for the layout, glyphs the font lacks
+        warnings.simplefilter("ignore", UserWarning)
+        report.build_report(folder, label=LABEL)
+    return folder
+
+
+def test_hostile_titles_in_a_comparison_stay_text(everywhere):
     """Two scenarios: the titles also go into chart legends (where a pair of $ would start matplotlib's
     mathematics, and broken TeX would stop the chart), the difference table and column headers."""
-    other = "=1+1 $\\frac{1}{$ not maths <i>x</i>"
-    folder = _run_folder(tmp_path / "run", {"hostile": (TITLE, DESCRIPTION), "other": (other, "plain")})
-    report.build_report(folder)
-
-    page = _check_inert((folder / "report.html").read_text(encoding="utf-8"))
+    first, other = _one_line(FIRST_TITLE), _one_line(OTHER_TITLE).strip()
+    page = _check_inert((everywhere / "report.html").read_text(encoding="utf-8"))
     assert page.text["h1"] == ["Elective recovery simulation: 2 scenarios compared"], page.text["h1"]
-    assert any(f"Compared with {TITLE}, {other}" in li for li in page.text["li"]), \
+    assert any(f"Compared with {first}, {other}" in li for li in page.text["li"]), \
         "expected the comparison headline to name both scenarios as written"
-    assert other in page.text["td"], "expected the second title as written in the difference table"
-    assert (folder / "charts" / "waiting_over_52w.png").exists(), "expected the charts drawn with these titles"
+    assert _one_line(OTHER_TITLE) in page.text["td"], "expected the second title as written in the difference table"
+    assert (everywhere / "charts" / "waiting_over_52w.png").exists(), "expected the charts drawn with these titles"
 
-    wb = _check_no_formulas(folder / "results.xlsx")
+    wb = _check_no_formulas(everywhere / "results.xlsx")
     header = [cell.value for cell in wb["assumptions"][1]]
-    assert header == ["Assumption", TITLE, other], f"expected the titles as column headers, saw {header}"
+    assert header == ["Assumption", _UNHOLDABLE.sub("", FIRST_TITLE), OTHER_TITLE], \
+        f"expected the titles as column headers, saw {[h[:40] for h in header]}"
+
+
+def test_every_cell_of_every_sheet_is_text_as_written(everywhere):
+    wb = _check_no_formulas(everywhere / "results.xlsx")
+    for ws in wb:
+        for row in ws.iter_rows():
+            for cell in row:
+                if not isinstance(cell.value, str):
+                    continue
+                where = f"{ws.title}!{cell.coordinate}"
+                assert not _UNHOLDABLE.search(cell.value), f"expected no control character in {where}"
+                assert cell.data_type == "s", f"expected {where} typed as text"
+                if cell.value.startswith(("=", "+", "-", "@")):
+                    assert cell.quotePrefix, f"expected Excel's quote prefix on {where}: {cell.value[:40]!r}"
+    header = [c.value for c in wb["by_provider"][1]]
+    providers = {row[header.index("provider")].value for row in wb["by_provider"].iter_rows(min_row=2)}
+    assert providers == {_UNHOLDABLE.sub("", n) for n in SITE_NAMES.values()}, \
+        f"expected each provider's name as written in the by_provider sheet, saw {providers}"
+    provenance = {row[0].value: row[1].value for row in wb["provenance"].iter_rows(min_row=2)}
+    assert provenance["Run folder"] == _UNHOLDABLE.sub("", LABEL) and provenance["Command"] == _UNHOLDABLE.sub(
+        "", COMMAND), f"expected the run label and command as written, saw {provenance}"
+
+
+def test_every_place_in_the_report_pages_shows_text_as_written(everywhere):
+    page = _check_inert((everywhere / "report.html").read_text(encoding="utf-8"))
+    cells = set(page.text["td"])
+    for name in SITE_NAMES.values():
+        assert _one_line(name) in cells, f"expected the provider {name[:30]!r} as written in the by-provider table"
+    assert any(_one_line(LABEL) in p for p in page.text["p"]) or _one_line(LABEL) in cells, \
+        "expected the run label as written"
+    assert _one_line(COMMAND) in cells, "expected the command as written in the provenance table"
+    assert any(WAVE in c for c in cells), "expected the COVID-19 wave's name as written in the assumptions"
+
+    md = (everywhere / "report.md").read_text(encoding="utf-8")
+    assert "\x00" not in md and "\x1b" not in md, "expected no control characters in report.md"
+    assert not [line for line in md.splitlines() if line.startswith(("- not", "# not"))], \
+        "expected the description's line breaks not to start a list or heading"
+    section = md[md.index("## By provider"):]
+    rows = [line for line in section[:section.index("\n## ", 1)].splitlines() if line.startswith("| ")]
+    widths = {len(_live_specials(line, "|")) for line in rows}
+    assert len(widths) == 1, f"expected every row of the provider table to have the same cells, saw {rows}"
+    charts = sorted(p.name for p in (everywhere / "charts").glob("*.png"))
+    assert "waiting_over_52w.png" in charts and "waiting_over_52w_by_provider.png" in charts, charts
+
+
+def test_compare_with_a_hostile_title_exits_0_and_writes_every_file(tmp_path, capsys):
+    """The issue's case: a title with $...$ passed validate and then crashed matplotlib at the end of a
+    compare, leaving an empty folder. Two tiny scenarios, one replication of four weeks."""
+    title = '=HYPERLINK("http://x","y") $x^2$ $\\frac{1}{$ <script>alert(1)</script> | `tick` nul\x00 esc\x1b[31m'
+    first = simple_raw(horizon_weeks=4, referrals_per_week=20, sessions_per_day=2)
+    first.update(name="hostile", title=title, description="$$ [x](javascript:alert(2)) \\ ^ _")
+    first["sites"]["site_a"]["name"] = "_site $x$ =1+1"
+    second = copy.deepcopy(first)
+    second.update(name="other", title="$\\alpha_1$ other")
+    files = []
+    for raw in (first, second):
+        files.append(tmp_path / f"{raw['name']}.yaml")
+        files[-1].write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    out = tmp_path / "out"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        code = cli_main(["compare", *map(str, files), "--replications", "1", "--quiet", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, f"expected compare to finish, saw exit {code}: {captured.err[-500:]}"
+    written = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    expected = {"weekly.csv", "replications.csv", "summary.csv", "comparison.csv", "manifest.json", "report.md",
+                "report.html", "results.xlsx", "weekly_by_site.csv", "scenarios/hostile.yaml",
+                "charts/waiting_over_52w.png", "charts/waiting_over_52w.svg", "charts/waiting_over_52w_by_provider.png"}
+    assert expected <= written, f"expected every file written, missing {sorted(expected - written)}"
+    _check_no_formulas(out / "results.xlsx")
+    page = _check_inert((out / "report.html").read_text(encoding="utf-8"))
+    shown = _one_line(title)
+    assert any(f"Compared with {shown}, $\\alpha_1$ other" in li for li in page.text["li"]), page.text["li"]
+    assert f"{shown} — 1 replication" in captured.out, "expected the headline to print the title as written"
+    assert not _UNHOLDABLE.search(captured.out), "expected no control character printed to the terminal"
+
+
+def test_the_terminal_headline_carries_no_escape_sequence():
+    summary = pd.DataFrame([{"scenario": "s", "metric": m, "mean": 1.0, "p05": 1.0, "p50": 1.0, "p95": 1.0}
+                            for m in ("weeks_to_clear_52w", "weeks_to_clear_78w", "weeks_to_clear_104w",
+                                      "share_of_replications_cleared_52w", "share_of_replications_cleared_78w",
+                                      "share_of_replications_cleared_104w", "peak_waiting_total")])
+    lines = headline(summary, "Plan\x1b]0;owned\x07\x1b[2J\nsecond line", "s", dt.date(2021, 6, 7), 1, 4)
+    assert lines[0].startswith("Plan]0;owned[2J second line — 1 replication"), f"saw {lines[0]!r}"
+    assert not any(_UNHOLDABLE.search(line) for line in lines), "expected no control character in any line"

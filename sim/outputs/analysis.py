@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from sim.experiment.clearance import weeks_to_clear
+from sim.outputs.safe_text import terminal_text
 
 CLEARANCE_THRESHOLDS = (52, 78, 104)
 SUMMARY_COLUMNS = ["scenario", "metric", "mean", "p05", "p50", "p95"]
@@ -119,10 +120,11 @@ def week_date(start: dt.date, weeks: float) -> dt.date:
 
 def headline(summary: pd.DataFrame, scenario_title: str, scenario_name: str, start: dt.date,
              replications: int, horizon_weeks: int) -> list[str]:
-    """Plain-English lines for the console and the report."""
+    """Plain-English lines for the console and the report (the title on one line, without control characters,
+    so it cannot send the terminal an escape sequence)."""
     s = summary[summary["scenario"] == scenario_name].set_index("metric")
     end = start + dt.timedelta(weeks=horizon_weeks)
-    lines = [f"{scenario_title} — {replications} replication{'s' if replications != 1 else ''}, "
+    lines = [f"{terminal_text(scenario_title)} — {replications} replication{'s' if replications != 1 else ''}, "
              f"{start.isoformat()} to {end.isoformat()}"]
     for t in CLEARANCE_THRESHOLDS:
         med, lo, hi = (s.loc[f"weeks_to_clear_{t}w", k] for k in ("p50", "p05", "p95"))

@@ -3,15 +3,22 @@
 Each function takes plain data frames and returns a matplotlib Figure; `save_figure` writes it as PNG and SVG.
 Figures are built with the object-oriented API on the Agg canvas, so no screen and no global pyplot state are
 needed. Colours are the NHS identity palette.
+
+Names a scenario gives (titles, providers, keys, files) are drawn as written: every chart is built and saved with
+matplotlib's mathematics and LaTeX off and every text of the finished figure set the same way
+(sim.outputs.safe_text), so `$x^2$` or a stray `\\` is shown as typed and never stops a chart; names go through
+`chart_label` (one line, at most 100 characters) and legends are given their entries, so a name starting with `_`
+is not dropped.
 """
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec
 
 import matplotlib
 import matplotlib.dates as mdates
@@ -26,6 +33,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from sim.outputs.backtest import METRIC_TITLES, METRICS
 from sim.outputs.monthly_fit import SERIES_TITLES
+from sim.outputs.safe_text import CHART_RC, chart_label, draw_as_written
 
 if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType  # names of rc settings; only recent matplotlib has it
@@ -65,6 +73,7 @@ STYLE: dict[RcKeyType, Any] = {
     "axes.axisbelow": True,
     "svg.hashsalt": "nwl-capacity-sim",      # stable SVG ids, so a rebuilt chart is byte-identical
     "svg.fonttype": "path",
+    **CHART_RC,                               # text as written: no $...$ mathematics, no LaTeX
 }
 
 
@@ -77,7 +86,21 @@ class Series:
 
 
 def scenario_series(names: Sequence[str], titles: dict[str, str]) -> list[Series]:
-    return [Series(n, titles.get(n, n), SCENARIO_COLOURS[i % len(SCENARIO_COLOURS)]) for i, n in enumerate(names)]
+    """One series a scenario, in order, titled as a chart shows a name (`chart_label`)."""
+    return [Series(n, chart_label(titles.get(n, n)), SCENARIO_COLOURS[i % len(SCENARIO_COLOURS)])
+            for i, n in enumerate(names)]
+
+
+_P = ParamSpec("_P")
+
+
+def _as_written(build: Callable[_P, Figure]) -> Callable[_P, Figure]:
+    """A chart function whose figure is built with text as written (CHART_RC) and has every text set so."""
+    @functools.wraps(build)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> Figure:
+        with matplotlib.rc_context(CHART_RC):
+            return draw_as_written(build(*args, **kwargs))
+    return wrapper
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -173,6 +196,7 @@ def save_figure(fig: Figure, folder: Path, stem: str) -> list[Path]:
     """Write `stem`.png (150 dpi) and `stem`.svg into `folder`, each under a temporary name then renamed."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
+    draw_as_written(fig)
     with matplotlib.rc_context(STYLE):
         for ext, kw in (("png", {"dpi": 150, "metadata": {"Software": None}}),
                         ("svg", {"metadata": {"Date": None, "Creator": None}})):
@@ -192,6 +216,7 @@ def save_figure(fig: Figure, folder: Path, stem: str) -> list[Path]:
 # Charts
 # ---------------------------------------------------------------------------------------------------------------
 
+@_as_written
 def fan_chart(bands: pd.DataFrame, series: list[Series], *, title: str, ylabel: str, n_replications: int,
               legend_loc: str = "best") -> Figure:
     """Median line per scenario with a shaded band from the 5th to the 95th percentile across replications."""
@@ -224,6 +249,7 @@ def fan_chart(bands: pd.DataFrame, series: list[Series], *, title: str, ylabel: 
     return fig
 
 
+@_as_written
 def activity_chart(weekly: pd.DataFrame, series: list[Series], baselines: dict[str, dict] | None, *,
                    n_replications: int) -> Figure:
     """Weekly admitted and non-admitted clock stops (median, 90% band) with the 2019/20 baseline where known.
@@ -297,6 +323,7 @@ def _cause_colour(column: str, i: int) -> str:
     return spare[i % len(spare)]
 
 
+@_as_written
 def sessions_lost_chart(weekly: pd.DataFrame, series: list[Series], causes: list[str],
                         slots_column: str | None) -> Figure:
     """Stacked weekly bars of theatre sessions lost by cause (mean over replications), one panel a scenario;
@@ -326,21 +353,23 @@ def sessions_lost_chart(weekly: pd.DataFrame, series: list[Series], causes: list
         axes[0, 0].legend(loc="upper right", ncols=min(len(causes), 4))
         if slots_column:
             ax = axes[-1, 0]
+            lines = []
             for s in series:
                 m = means[means["scenario"] == s.name]
-                ax.plot(m["week_start"] + pd.Timedelta(days=3), m[slots_column], color=s.colour, linewidth=1.6,
-                        label=s.title)
+                lines += ax.plot(m["week_start"] + pd.Timedelta(days=3), m[slots_column], color=s.colour,
+                                 linewidth=1.6, label=s.title)
             _count_axis(ax)
             ax.set_ylabel("Cases a week")
             _subtitle(ax, "Operating slots lost because no elective bed was free (cases, mean over replications)")
             if len(series) > 1:
-                ax.legend(loc="upper right")
+                ax.legend(handles=lines, loc="upper right")
         _date_axis(axes[-1, 0])
         axes[-1, 0].set_xlabel("Week starting")
         _suptitle(fig, "Theatre capacity lost")
     return fig
 
 
+@_as_written
 def vaccination_chart(weekly: pd.DataFrame, series: list[Series], *, n_replications: int,
                       has_target: bool) -> Figure:
     """Vaccinations given each week (median, 90% band) against the weekly target where recorded."""
@@ -378,16 +407,18 @@ def vaccination_chart(weekly: pd.DataFrame, series: list[Series], *, n_replicati
     return fig
 
 
+@_as_written
 def provider_lines_chart(medians: pd.DataFrame, names: dict[str, str], column: str, *, title: str, ylabel: str,
                          n_replications: int) -> Figure:
     """One median line per provider (site) of one scenario: `medians` has site, week_start and `column`."""
     fig, axes = _new_figure()
     ax = axes[0, 0]
     with matplotlib.rc_context(STYLE):
+        lines = []
         for i, (site, g) in enumerate(medians.groupby("site", sort=False)):
             dates = pd.to_datetime(g["week_start"]) + pd.Timedelta(days=6)
-            ax.plot(dates, g[column], color=SCENARIO_COLOURS[i % len(SCENARIO_COLOURS)], linewidth=2.0,
-                    label=names.get(str(site), str(site)))
+            lines += ax.plot(dates, g[column], color=SCENARIO_COLOURS[i % len(SCENARIO_COLOURS)], linewidth=2.0,
+                             label=chart_label(names.get(str(site), str(site))))
         _count_axis(ax)
         _date_axis(ax)
         ax.set_ylabel(ylabel)
@@ -395,7 +426,7 @@ def provider_lines_chart(medians: pd.DataFrame, names: dict[str, str], column: s
         _suptitle(fig, title)
         what = f"median of {n_replications} replications" if n_replications > 1 else "one replication"
         _subtitle(ax, f"Count at the end of each week, by the provider the pathway was referred to; {what}")
-        ax.legend(loc="upper right")
+        ax.legend(handles=lines, loc="upper right")
     return fig
 
 
@@ -412,6 +443,7 @@ class ClearanceRow:
     n: int
 
 
+@_as_written
 def clearance_chart(rows: list[ClearanceRow], *, start: dt.date, horizon_end: dt.date) -> Figure:
     """Dot at the median week of clearance, line from the 5th to the 95th percentile; an arrow at the horizon
     marks intervals (or medians) that reach beyond it: not cleared within the run."""
@@ -466,6 +498,7 @@ def clearance_chart(rows: list[ClearanceRow], *, start: dt.date, horizon_end: dt
     return fig
 
 
+@_as_written
 def backtest_chart(table: pd.DataFrame, start_label: str, start_census: dt.date,
                    start_observed: dict[str, float], title: str) -> Figure:
     """Observed months (points) against the simulated median (line) and 5th-95th percentile band, one panel per
@@ -493,11 +526,12 @@ def backtest_chart(table: pd.DataFrame, start_label: str, start_census: dt.date,
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     axes[0].legend(fontsize=8, loc="lower left")
-    fig.suptitle(f"{title}: backtest from {start_label}", fontsize=12)
+    fig.suptitle(f"{chart_label(title)}: backtest from {chart_label(start_label)}", fontsize=12)
     fig.tight_layout()
     return fig
 
 
+@_as_written
 def monthly_backtest_chart(table: pd.DataFrame, holdout_from: pd.Period | None, title: str,
                            source: str) -> Figure:
     """Observed months (points) against the simulated median (line) and 5th-95th percentile band, one panel per
@@ -518,7 +552,7 @@ def monthly_backtest_chart(table: pd.DataFrame, holdout_from: pd.Period | None, 
         if holdout_from is not None:
             ax.axvspan(holdout_from.start_time.date(), max(dates) + dt.timedelta(days=15), color=NHS["pale_grey"],
                        alpha=0.6, linewidth=0, label="held out")
-        ax.set_title(SERIES_TITLES.get(name, name), fontsize=10)
+        ax.set_title(chart_label(SERIES_TITLES.get(name, name)), fontsize=10)
         top = np.nanmax(np.concatenate([part["observed"].to_numpy(float), part["simulated_p95"].to_numpy(float)]))
         ax.set_ylim(0, max(1.0, float(top)) * 1.08)
         ax.grid(True, color=NHS["pale_grey"])
@@ -529,11 +563,12 @@ def monthly_backtest_chart(table: pd.DataFrame, holdout_from: pd.Period | None, 
     for ax in axes[len(series):]:
         ax.set_visible(False)
     axes[0].legend(fontsize=8, loc="lower left")
-    fig.suptitle(f"{title}: simulated against {source}", fontsize=12)
+    fig.suptitle(f"{chart_label(title)}: simulated against {chart_label(source)}", fontsize=12)
     fig.tight_layout()
     return fig
 
 
+@_as_written
 def sweep_heatmap(table: pd.DataFrame, keys: list[str], start: dt.date) -> Figure:
     """Median weeks to clear 52-week waits for each combination of the first two factors (others: first level),
     from a sweep's summary table."""
@@ -547,13 +582,12 @@ def sweep_heatmap(table: pd.DataFrame, keys: list[str], start: dt.date) -> Figur
     fig = Figure(figsize=(max(6.5, 2.5 + 1.6 * grid.shape[1]), max(3.8, 1.8 + 0.7 * grid.shape[0])))
     FigureCanvasAgg(fig)
     ax = fig.subplots()
-    cmap = matplotlib.colormaps["Blues_r"].copy()
-    cmap.set_bad("#E8EDEE")                                # pale grey: not cleared within the horizon
+    cmap = matplotlib.colormaps["Blues_r"].with_extremes(bad="#E8EDEE")   # pale grey: not cleared in the horizon
     im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, aspect="auto")
-    ax.set_xticks(range(grid.shape[1]), [str(c) for c in grid.columns] if cols_key else ["all"])
-    ax.set_yticks(range(grid.shape[0]), [str(i) for i in grid.index])
-    ax.set_xlabel(cols_key.split(".")[-1] if cols_key else "")
-    ax.set_ylabel(rows_key.split(".")[-1])
+    ax.set_xticks(range(grid.shape[1]), [chart_label(c) for c in grid.columns] if cols_key else ["all"])
+    ax.set_yticks(range(grid.shape[0]), [chart_label(i) for i in grid.index])
+    ax.set_xlabel(chart_label(cols_key.split(".")[-1]) if cols_key else "")
+    ax.set_ylabel(chart_label(rows_key.split(".")[-1]))
     finite = values[np.isfinite(values)]
     middle = (finite.min() + finite.max()) / 2 if len(finite) else 0
     for (i, j), v in np.ndenumerate(values):
@@ -561,7 +595,8 @@ def sweep_heatmap(table: pd.DataFrame, keys: list[str], start: dt.date) -> Figur
         ax.text(j, i, text, ha="center", va="center", fontsize=9,
                 color="white" if np.isfinite(v) and v < middle else "#231f20")
     ax.set_title("Nobody waiting over 52 weeks from (median of replications)\n"
-                 f"rows: {rows_key}" + (f"; columns: {cols_key}" if cols_key else ""), fontsize=9, color="#003087")
+                 f"rows: {chart_label(rows_key)}" + (f"; columns: {chart_label(cols_key)}" if cols_key else ""),
+                 fontsize=9, color="#003087")
     fig.colorbar(im, ax=ax, label="weeks from the start")
     fig.tight_layout()
     return fig

@@ -518,7 +518,10 @@ def assumptions_frame(run: RunFolder) -> pd.DataFrame:
     table = {"Assumption": order}
     for name, rows in per.items():
         d = dict(rows)
-        table[run.scenarios[name].title] = [d.get(k, "") for k in order]
+        title = run.scenarios[name].title
+        if title in table:          # two scenarios with one title: both columns kept, told apart by name
+            title = f"{title} ({name})"
+        table[title] = [d.get(k, "") for k in order]
     return pd.DataFrame(table)
 
 

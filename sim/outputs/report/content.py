@@ -20,7 +20,7 @@ import pandas as pd
 
 from sim.outputs.analysis import CLEARANCE_THRESHOLDS as THRESHOLDS
 from sim.outputs.analysis import paired_comparison, percentile
-from sim.outputs.report.documents import Block, Bullets, Document, Figure, Heading, Paragraph, Table, md_escape
+from sim.outputs.report.documents import Block, Bullets, Document, Figure, Heading, Paragraph, Table
 from sim.outputs.report.format import fmt_date, fmt_difference, fmt_int, fmt_num, fmt_pct, money, plural
 from sim.outputs.report.providers import provider_blocks
 from sim.outputs.run_folder import (
@@ -31,6 +31,7 @@ from sim.outputs.run_folder import (
     RunFolder,
     ScenarioInfo,
 )
+from sim.outputs.safe_text import md_code, md_emphasis, md_text
 
 
 @dataclass
@@ -124,7 +125,7 @@ def activity_baselines(run: RunFolder) -> tuple[dict[str, dict], list[str]]:
         if parsed:
             baselines[name] = parsed
         elif path:
-            notes.append(f"*{md_escape(info.title)}* has `{path}` without day cases or inpatients, so no "
+            notes.append(f"{md_emphasis(info.title)} has `{path}` without day cases or inpatients, so no "
                          "baseline is drawn.")
     return baselines, notes
 
@@ -136,7 +137,7 @@ def activity_baselines(run: RunFolder) -> tuple[dict[str, dict], list[str]]:
 
 def clearance_sentence(info: ScenarioInfo, c: Clearance) -> str:
     t, n = c.threshold, c.n
-    who = f"Under *{md_escape(info.title)}*"
+    who = f"Under {md_emphasis(info.title)}"
     end = fmt_date(info.horizon_end)
     not_cleared = n - c.n_cleared
     if c.never_over:
@@ -164,7 +165,7 @@ def clearance_sentence(info: ScenarioInfo, c: Clearance) -> str:
 
 def comparison_sentence(run: RunFolder, d: PairedDifference) -> str:
     ref, s = run.scenarios[d.reference], run.scenarios[d.scenario]
-    who = f"Compared with *{md_escape(ref.title)}*, *{md_escape(s.title)}*"
+    who = f"Compared with {md_emphasis(ref.title)}, {md_emphasis(s.title)}"
     if d.n_pairs == 0:
         return (f"{who}: no replication in which both cleared the {d.threshold}-week backlog within the run, so "
                 "no paired difference can be given.")
@@ -193,7 +194,7 @@ def headlines(run: RunFolder, clearances: list[Clearance], diffs: list[PairedDif
             v = end["waiting_total_end"].to_numpy(dtype=float)
             w0 = run.weekly[(run.weekly["scenario"] == name) & (run.weekly["week"] == run.weekly["week"].min())]
             start_list = w0["waiting_total_start"].median() if "waiting_total_start" in w0 else float("nan")
-            text = (f"The waiting list for *{md_escape(info.title)}* stands at {fmt_int(percentile(v, 50))} "
+            text = (f"The waiting list for {md_emphasis(info.title)} stands at {fmt_int(percentile(v, 50))} "
                     f"pathways at the end of the run ({fmt_date(info.horizon_end)}, median")
             if len(v) > 1:
                 text += f"; 90% of replications {fmt_int(percentile(v, 5))} to {fmt_int(percentile(v, 95))}"
@@ -217,14 +218,14 @@ def headlines(run: RunFolder, clearances: list[Clearance], diffs: list[PairedDif
                 parts.append(f"{fmt_int(m)} clock stops a week ({fmt_pct(m / base['total'], 0)} of the 2019/20 "
                              f"baseline of {fmt_int(base['total'])})")
             if parts:
-                lines.append(f"On average over the run, *{md_escape(info.title)}* delivers "
+                lines.append(f"On average over the run, {md_emphasis(info.title)} delivers "
                              + " and ".join(parts) + " (median replication).")
     for d in diffs:
         lines.append(comparison_sentence(run, d))
     ranged = intervals_in(run.manifest)
     if ranged:
         lines.append("The ranges include uncertainty in the inputs given as 80% ranges ("
-                     + "; ".join(f"*{md_escape(run.scenarios[n].title if n in run.scenarios else n)}*: "
+                     + "; ".join(f"{md_emphasis(run.scenarios[n].title if n in run.scenarios else n)}: "
                                  f"{len(keys)} input{'s' if len(keys) != 1 else ''}" for n, keys in ranged.items())
                      + "), drawn once per replication, as well as run-to-run variation"
                      + ("; other scenarios' ranges show run-to-run variation only" if len(ranged) < len(run.scenarios)
@@ -279,7 +280,7 @@ def clearance_report_table(run: RunFolder, clearances: list[Clearance]) -> tuple
             else:
                 rng = f"{fmt_date(c.low)} to " + (fmt_date(c.high) if c.high
                                                   else f"beyond {fmt_date(info.horizon_end)}")
-        rows.append(([md_escape(info.title)] if multi else []) +
+        rows.append(([md_text(info.title)] if multi else []) +
                     [f"over {c.threshold} weeks", f"{c.n_cleared} of {c.n} replications", med, rng])
     return header, rows
 
@@ -288,7 +289,7 @@ def difference_report_table(run: RunFolder, diffs: list[PairedDifference]) -> tu
     header = ["Scenario", "Long wait", "Median difference", "90% of replications", "Replications compared"]
     rows = []
     for d in diffs:
-        rows.append([md_escape(run.scenarios[d.scenario].title), f"over {d.threshold} weeks",
+        rows.append([md_text(run.scenarios[d.scenario].title), f"over {d.threshold} weeks",
                      fmt_difference(d.p50) if d.n_pairs else "",
                      (f"{fmt_difference(d.p05)} to {fmt_difference(d.p95)}"
                       if fmt_difference(d.p05) != fmt_difference(d.p95) else fmt_difference(d.p05))
@@ -336,7 +337,7 @@ def finance_blocks(run: RunFolder) -> list[Block]:
                 cells.append(text)
             rows.append([label, *cells])
         if rows:
-            blocks.append(Paragraph(f"*{md_escape(info.title if info else scenario)}*"))
+            blocks.append(Paragraph(md_emphasis(info.title if info else scenario)))
             blocks.append(Table(["", *years], rows))
     return blocks
 
@@ -369,7 +370,7 @@ def method_paragraphs(run: RunFolder) -> list[str]:
     ]
     if len(run.scenarios) > 1:
         paras.append("**Paired differences.** For each replication, the scenario's weeks to clear minus those of the "
-                     f"first scenario (*{md_escape(run.scenarios[run.names[0]].title)}*) in the same replication "
+                     f"first scenario ({md_emphasis(run.scenarios[run.names[0]].title)}) in the same replication "
                      "— the same patients, under common random numbers — then the median and the 5th and 95th "
                      "percentiles of these differences. Negative means sooner. Replications are matched by number, "
                      "which pairs the same patients only when every scenario was run with the same seed. "
@@ -401,7 +402,8 @@ def _uncertainty_text(manifest: dict) -> str:
         return ("That is run-to-run variability of the outcome under the scenario's assumptions: it is **not** a "
                 "confidence interval of the mean, and it does not include uncertainty in the assumptions themselves "
                 "(demand, capacity, productivity), which is usually larger." + fixed)
-    listed = "; ".join(f"*{md_escape(name)}*: " + ", ".join(f"`{k}` {lo:g} to {hi:g}" for k, (lo, hi) in keys.items())
+    listed = "; ".join(f"{md_emphasis(name)}: "
+                       + ", ".join(f"{md_code(k)} {lo:g} to {hi:g}" for k, (lo, hi) in keys.items())
                        for name, keys in intervals.items())
     return ("That is run-to-run variability **and** uncertainty in the inputs the scenario gives as 80% ranges "
             f"({listed}). Each such input is drawn once per replication from a normal distribution whose 10th and "
@@ -426,13 +428,13 @@ def build_documents(run: RunFolder, clearances: list[Clearance], diffs: list[Pai
     n_reps = max(i.replications for i in infos)
     subtitle = (f"North West London capacity simulator · {fmt_date(first.start)} to "
                 f"{fmt_date(max(i.horizon_end for i in infos))} · {plural(n_reps, 'replication')} · run "
-                f"{md_escape(run.label or run.path.name)}")
+                f"{md_text(run.label or run.path.name)}")
     blocks: list[Block] = [Heading("Headlines"),
                            Bullets(headlines(run, clearances, diffs, baselines), style="headlines")]
     for info in run.scenarios.values():
         desc = info.config.get("description")
         if desc:
-            blocks.append(Paragraph(f"*{md_escape(info.title)}*: {md_escape(str(desc).strip())}"))
+            blocks.append(Paragraph(f"{md_emphasis(info.title)}: {md_text(str(desc).strip())}"))
 
     def chart(stem: str) -> None:
         if stem in figures:
@@ -446,7 +448,7 @@ def build_documents(run: RunFolder, clearances: list[Clearance], diffs: list[Pai
     if diffs:
         blocks.append(Heading("Scenarios compared"))
         blocks.append(Paragraph("Paired differences in the week of clearance from "
-                                f"*{md_escape(run.scenarios[run.names[0]].title)}*, replication by replication "
+                                f"{md_emphasis(run.scenarios[run.names[0]].title)}, replication by replication "
                                 "(negative = sooner)."))
         blocks.append(Table(*difference_report_table(run, diffs)))
     blocks.append(Heading("Waiting list"))
@@ -468,13 +470,13 @@ def build_documents(run: RunFolder, clearances: list[Clearance], diffs: list[Pai
     blocks.append(Heading("Assumptions"))
     blocks.append(Paragraph(f"From the resolved scenario ({SCENARIO_YAML} in the run folder: inheritance and "
                             "`--set` overrides applied)."))
-    blocks.append(Table([md_escape(c) for c in assumptions.columns],
-                        [[md_escape(v) for v in row] for row in assumptions.itertuples(index=False)], style="kv"))
+    blocks.append(Table([md_text(c) for c in assumptions.columns],
+                        [[md_text(v) for v in row] for row in assumptions.itertuples(index=False)], style="kv"))
     blocks.append(Heading("Method"))
     for p in method_paragraphs(run):
         blocks.append(Paragraph(p))
     blocks.append(Heading("Provenance"))
-    blocks.append(Table(["Item", "Value"], [[md_escape(k), md_escape(v)] for k, v in provenance], style="kv"))
+    blocks.append(Table(["Item", "Value"], [[md_text(k), md_text(v)] for k, v in provenance], style="kv"))
     return Document(title, subtitle, blocks)
 
 
@@ -488,6 +490,6 @@ def _sessions_lost_sentence(run: RunFolder) -> str | None:
         lost = g.groupby("replication")["theatre_sessions_lost"].mean().mean()
         planned = g.groupby("replication")["theatre_sessions_planned"].mean().mean()
         if planned > 0:
-            parts.append(f"*{md_escape(info.title)}* loses {fmt_num(lost, 0)} theatre sessions a week on average "
+            parts.append(f"{md_emphasis(info.title)} loses {fmt_num(lost, 0)} theatre sessions a week on average "
                          f"({fmt_pct(lost / planned)} of {fmt_int(planned)} planned)")
     return ("; ".join(parts) + ".") if parts else None

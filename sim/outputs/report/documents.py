@@ -1,10 +1,10 @@
 """The report as a document of typed blocks, rendered to Markdown (report.md) and to one self-contained HTML page.
 
 Text inside blocks is a small Markdown dialect: `**bold**`, `*italic*`, `` `code` `` and backslash escapes.
-Anything a user wrote (titles, descriptions, scenario values, paths) goes through `md_escape` before it is put
-into that dialect; the HTML renderer undoes the escapes and passes every run of text through `html.escape`, so
-nothing in a scenario can become markup in either file. The document title is plain text, escaped by each
-renderer.
+Anything a user wrote (titles, descriptions, scenario values, paths) goes through sim.outputs.safe_text
+(`md_text`, `md_emphasis`, `md_code`) before it is put into that dialect; the HTML renderer undoes the escapes
+and passes every run of text through `html.escape`, so nothing in a scenario can become markup in either file.
+The document title and a figure's title are plain text, made safe by each renderer.
 
 The HTML page shell and its style sheet are package data (page.html, a string.Template, and report.css).
 """
@@ -17,19 +17,13 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from string import Template
-from typing import Any, Literal
+from typing import Literal
 
 from sim.outputs.run_folder import CHARTS_DIR, RESULTS_XLSX
+from sim.outputs.safe_text import html_text, md_text
 
-# Markdown specials that could start markup, and `&` where it would start a character reference (A&G stays).
-_MD_SPECIAL = re.compile(r"[\\`*_\[\]<>|#$~]|&(?=#?\w+;)")
+md_escape = md_text         # the name this module gave it before sim.outputs.safe_text (tests use it)
 _INLINE = re.compile(r"\\(.)|\*\*(.+?)\*\*|\*((?:\\.|[^*\\])+)\*|`([^`]+)`")
-
-
-def md_escape(text: Any) -> str:
-    """`text` as literal characters in the report's Markdown: nothing in it can become emphasis, code, a link,
-    a heading, a table cell break, raw HTML, an entity or maths (the HTML renderer undoes these escapes)."""
-    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), str(text))
 
 
 def _inline_html(text: str) -> str:
@@ -109,12 +103,8 @@ class Document:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
 def render_markdown(doc: Document) -> str:
-    out: list[str] = [f"# {md_escape(_one_line(doc.title))}\n", f"*{doc.subtitle}*\n"]
+    out: list[str] = [f"# {md_text(doc.title)}\n", f"*{doc.subtitle}*\n"]
     for b in doc.blocks:
         if isinstance(b, Heading):
             out.append(f"## {b.text}\n")
@@ -130,7 +120,7 @@ def render_markdown(doc: Document) -> str:
             out.append("")
         elif isinstance(b, Figure):
             svg = Path(b.rel).with_suffix(".svg")
-            out.append(f"![{md_escape(b.title)}]({b.rel})\n")
+            out.append(f"![{md_text(b.title)}]({b.rel})\n")
             if b.caption:
                 out.append(f"*{b.caption}*  \nVector version: [{svg.name}]({svg.as_posix()})\n")
         else:
@@ -164,14 +154,14 @@ def _html_block(b: Block) -> str:
     if isinstance(b, Figure):
         data = base64.b64encode(b.image.read_bytes()).decode("ascii")
         cap = f"<figcaption>{_inline_html(b.caption)}</figcaption>" if b.caption else ""
-        return f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(b.title)}">{cap}</figure>'
+        return f'<figure><img src="data:image/png;base64,{data}" alt="{html_text(b.title)}">{cap}</figure>'
     raise TypeError(f"not a report block: {b!r}")
 
 
 def render_html(doc: Document) -> str:
     """One self-contained page: the style sheet inline and every chart embedded, no scripts, no links out."""
     page = Template(_package_text("page.html"))
-    return page.substitute(title=html.escape(doc.title), subtitle=_inline_html(doc.subtitle),
+    return page.substitute(title=html_text(doc.title), subtitle=_inline_html(doc.subtitle),
                            css=_package_text("report.css").strip(),
                            body="\n".join(_html_block(b) for b in doc.blocks),
                            charts_dir=html.escape(CHARTS_DIR), workbook=html.escape(RESULTS_XLSX))

@@ -10,10 +10,11 @@ import pandas as pd
 from sim.outputs import charts
 from sim.outputs.analysis import CLEARANCE_THRESHOLDS as THRESHOLDS
 from sim.outputs.report.content import Clearance
-from sim.outputs.report.documents import Figure, md_escape
+from sim.outputs.report.documents import Figure
 from sim.outputs.report.providers import CHART_STEM as PROVIDER_CHART_STEM
 from sim.outputs.report.providers import median_by_week, provider_names
 from sim.outputs.run_folder import CHARTS_DIR, RunFolder
+from sim.outputs.safe_text import md_emphasis
 
 
 @dataclass
@@ -29,11 +30,6 @@ class ChartOut:
         """The report block showing this chart, with the PNG's path as it will be once moved into place."""
         png = next(f for f in self.files if f.suffix == ".png")
         return Figure(self.title, self.caption, png, f"{CHARTS_DIR}/{png.name}")
-
-
-def _literal(text: str) -> str:
-    """A scenario's text as matplotlib should draw it: as written, where a pair of $ would start mathematics."""
-    return text.replace("$", r"\$")
 
 
 def _session_loss_columns(weekly: pd.DataFrame) -> tuple[list[str], str | None]:
@@ -63,8 +59,8 @@ def make_charts(run: RunFolder, clearances: list[Clearance], baselines: dict[str
                 folder: Path) -> list[ChartOut]:
     weekly = run.weekly.copy()
     weekly["week_start"] = pd.to_datetime(weekly["week_start"])
-    titles = {n: _literal(i.title) for n, i in run.scenarios.items()}
-    series = charts.scenario_series(run.names, titles)
+    series = charts.scenario_series(run.names, {n: i.title for n, i in run.scenarios.items()})
+    titles = {s.name: s.title for s in series}        # as the charts show them (sim.outputs.safe_text.chart_label)
     n_reps = max(i.replications for i in run.scenarios.values())
     out: list[ChartOut] = []
     rep_text = f"{n_reps} replications" if n_reps != 1 else "one replication"
@@ -122,14 +118,14 @@ def make_charts(run: RunFolder, clearances: list[Clearance], baselines: dict[str
         reference, reference_info = next(iter(run.scenarios.items()))
         multi = len(run.scenarios) > 1
         save(charts.provider_lines_chart(medians[medians["scenario"] == reference],
-                                         {k: _literal(v) for k, v in provider_names(reference_info).items()},
+                                         provider_names(reference_info),
                                          "waiting_over_52w", title="Patients waiting over 52 weeks, by provider"
                                          + (f" — {titles[reference]}" if multi else ""),
                                          ylabel="Patients waiting over 52 weeks", n_replications=n_reps),
              PROVIDER_CHART_STEM, "Patients waiting over 52 weeks, by provider",
              f"Patients waiting over 52 weeks at the end of each week by the provider the pathway was referred to: "
              f"the median of {rep_text}, one line per trust"
-             + (f", for *{md_escape(reference_info.title)}* (the first scenario; the others are in the workbook)."
+             + (f", for {md_emphasis(reference_info.title)} (the first scenario; the others are in the workbook)."
                 if multi else "."))
     if clearances:
         multi = len(run.scenarios) > 1

@@ -17,9 +17,10 @@ import pandas as pd
 
 from sim.experiment.clearance import weeks_to_clear
 from sim.outputs.analysis import percentile
-from sim.outputs.report.documents import Block, Figure, Heading, Paragraph, Table, md_escape
+from sim.outputs.report.documents import Block, Figure, Heading, Paragraph, Table
 from sim.outputs.report.format import fmt_date, fmt_int
 from sim.outputs.run_folder import WEEKLY_BY_SITE_CSV, RunFolder, ScenarioInfo
+from sim.outputs.safe_text import md_text
 
 # weekly_by_site.csv columns shown in the by_provider sheet, as medians across replications
 MEDIAN_COLUMNS = ["waiting_total", "waiting_over_18w", "waiting_over_52w", "waiting_over_78w", "waiting_over_104w",
@@ -126,7 +127,7 @@ def provider_blocks(run: RunFolder, figures: dict[str, Figure]) -> list[Block]:
         header += [f"List, {fmt_date(info.horizon_end)} (end)", "Over 52 weeks", "Week 52-week waits clear (median)"]
         rows = []
         for line in provider_lines(run, name):
-            row = [md_escape(line.name)]
+            row = [md_text(line.name)]
             if with_target:
                 row += [fmt_int(line.list_at_target), fmt_int(line.over_52w_at_target)]
             row += [fmt_int(line.list_at_end), fmt_int(line.over_52w_at_end), _clear_text(line, info)]
@@ -138,11 +139,11 @@ def provider_blocks(run: RunFolder, figures: dict[str, Figure]) -> list[Block]:
         for by_site in lines.values():
             for site, line in by_site.items():
                 sites.setdefault(site, line.name)
-        header = ["Provider", *(f"{md_escape(info.title)}: week 52-week waits clear (over 52 weeks at the end)"
+        header = ["Provider", *(f"{md_text(info.title)}: week 52-week waits clear (over 52 weeks at the end)"
                                 for info in run.scenarios.values())]
         rows = []
         for site, title in sites.items():
-            row = [md_escape(title)]
+            row = [md_text(title)]
             for name, info in run.scenarios.items():
                 found = lines[name].get(site)
                 row.append("–" if found is None else f"{_clear_text(found, info)} ({fmt_int(found.over_52w_at_end)})")

@@ -1,5 +1,10 @@
 """results.xlsx: the run's tables and the report's comparison, assumptions and provenance, one sheet each,
-with real dates, frozen headers and readable column widths."""
+with real dates, frozen headers and readable column widths.
+
+Every string of every sheet, the headers included, is written through sim.outputs.safe_text: characters a
+worksheet cannot hold are dropped (openpyxl refuses them), text is cut at the characters a cell holds, and each
+text cell is typed as a string, with Excel's quote prefix where it starts like a formula, so a title such as
+=HYPERLINK(...) is shown as written and never runs."""
 from __future__ import annotations
 
 import datetime as dt
@@ -12,6 +17,7 @@ import pandas as pd
 
 from sim.outputs.report.providers import median_by_week
 from sim.outputs.run_folder import FINANCE_BY_YEAR_CSV, FINANCE_MONTHLY_CSV, PARAMETERS_CSV, WEEKLY_CSV, RunFolder
+from sim.outputs.safe_text import cell_text, keep_as_text
 
 EXCEL_MAX_ROWS = 1_048_576
 
@@ -28,9 +34,6 @@ def _to_excel_dates(df: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
 
 def write_workbook(path: Path, run: RunFolder, comparison: pd.DataFrame, assumptions: pd.DataFrame,
                    provenance: list[tuple[str, str]]) -> None:
-    from openpyxl.styles import Alignment, Font
-    from openpyxl.utils import get_column_letter
-
     weekly = _to_excel_dates(run.weekly, ["week_start"])
     if len(weekly) >= EXCEL_MAX_ROWS:           # more than a sheet holds: say so rather than cut rows silently
         weekly = pd.DataFrame({"note": [f"{WEEKLY_CSV} has {len(weekly):,} rows, more than an Excel sheet holds "
@@ -57,8 +60,19 @@ def write_workbook(path: Path, run: RunFolder, comparison: pd.DataFrame, assumpt
     parameters = run.table(PARAMETERS_CSV)
     if parameters is not None:                  # the value each replication drew for each [low, high] input
         sheets.append(("parameters", parameters, "D2"))
+    write_sheets(path, sheets, date_cols)
+
+
+def write_sheets(path: Path, sheets: list[tuple[str, pd.DataFrame, str]], date_cols: Iterable[str] = ()) -> None:
+    """Write (sheet name, table, cell to freeze panes at) as one workbook, every string as text
+    (sim.outputs.safe_text); `date_cols` are the comparison sheet's long dates."""
+    from openpyxl.styles import Alignment, Font
+    from openpyxl.utils import get_column_letter
+
+    date_cols = list(date_cols)
     with pd.ExcelWriter(path, engine="openpyxl") as xw:
         for name, df, freeze in sheets:
+            df = _text_as_written(df)
             df.to_excel(xw, sheet_name=name, index=False)
             ws = xw.sheets[name]
             ws.freeze_panes = freeze
@@ -66,7 +80,8 @@ def write_workbook(path: Path, run: RunFolder, comparison: pd.DataFrame, assumpt
                                   else None)
             sample = df.head(300)
             for j, col in enumerate(df.columns, start=1):
-                lengths = [len(str(col))] + [len(_cell_text(v)) for v in sample[col]]
+                values = df.iloc[:, j - 1]          # by position: two columns may share a name
+                lengths = [len(str(col))] + [len(_cell_text(v)) for v in sample.iloc[:, j - 1]]
                 width = min(max(lengths) + 2, 60 if name in ("assumptions", "provenance") else 28)
                 ws.column_dimensions[get_column_letter(j)].width = max(width, 8)
                 fmt = None
@@ -75,9 +90,9 @@ def write_workbook(path: Path, run: RunFolder, comparison: pd.DataFrame, assumpt
                 elif name == "comparison" and col in date_cols:
                     fmt = "d mmmm yyyy"
                     ws.column_dimensions[get_column_letter(j)].width = 18
-                elif df[col].dtype.kind == "f":
+                elif values.dtype.kind == "f":
                     fmt = "#,##0.00" if name != "weekly" else "#,##0.###"
-                elif df[col].dtype.kind in "iu":
+                elif values.dtype.kind in "iu":
                     fmt = "#,##0" if col not in ("replication", "week") else "0"
                 if fmt:
                     for (cell,) in ws.iter_rows(min_row=2, min_col=j, max_col=j, max_row=len(df) + 1):
@@ -91,17 +106,31 @@ def write_workbook(path: Path, run: RunFolder, comparison: pd.DataFrame, assumpt
                         cell.alignment = Alignment(wrap_text=True, vertical="top")
 
 
+def _text_as_written(df: pd.DataFrame) -> pd.DataFrame:
+    """`df` with every string, column names included, as a cell can hold it (safe_text.cell_text); numbers,
+    dates and the frame itself untouched."""
+    out = df.copy()
+    out.columns = [cell_text(c) if isinstance(c, str) else c for c in df.columns]
+    for j in _text_columns(df):
+        out.isetitem(j, df.iloc[:, j].map(lambda v: cell_text(v) if isinstance(v, str) else v))
+    return out
+
+
+def _text_columns(df: pd.DataFrame) -> list[int]:
+    """Positions of the columns that may hold text (neither numbers nor booleans)."""
+    return [j for j in range(df.shape[1]) if df.iloc[:, j].dtype.kind not in "biufc"]
+
+
 def _keep_text_literal(ws: Any, df: pd.DataFrame) -> None:
     """openpyxl stores any string that starts with "=" as a formula. Text from a scenario (a title, a
-    description, an assumption) must stay text, so such cells in the header and in text columns are marked as
-    strings, which Excel shows as written and never evaluates."""
-    text_columns = [j for j, col in enumerate(df.columns, start=1) if df[col].dtype.kind == "O"]
+    description, a site's name, an assumption, a note) must stay text, so every string in the header and in the
+    text columns is typed as a string, with the quote prefix where it starts like a formula
+    (safe_text.keep_as_text): Excel shows it as written and never evaluates it."""
     cells = list(ws[1])
-    for j in text_columns:
-        cells += [cell for (cell,) in ws.iter_rows(min_row=2, min_col=j, max_col=j, max_row=len(df) + 1)]
+    for j in _text_columns(df):
+        cells += [cell for (cell,) in ws.iter_rows(min_row=2, min_col=j + 1, max_col=j + 1, max_row=len(df) + 1)]
     for cell in cells:
-        if isinstance(cell.value, str) and cell.value.startswith("="):
-            cell.data_type = "s"
+        keep_as_text(cell)
 
 
 def _cell_text(v: Any) -> str:
