@@ -86,7 +86,7 @@ def run_scenarios(args: argparse.Namespace, files: list[Path]) -> int:
     final = output_folder(args, "compare" if comparing else first.name)
 
     for (scenario, _), file in zip(loaded, files, strict=True):   # every scenario's draws before anything runs
-        check_draws(scenario, seed, replications, source=file)
+        check_draws(scenario, seed, replications, source=file, workers=args.jobs)
     started = dt.datetime.now().astimezone()
     t0 = time.perf_counter()
     results: list[ExperimentResult] = []

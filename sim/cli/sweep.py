@@ -81,7 +81,7 @@ def run_sweep(args: argparse.Namespace) -> int:
             sc = without_parameter_uncertainty(sc)
         variants.append((combo, label, sc, raw))
     for _, _, sc, _ in variants:
-        check_draws(sc, seed, replications, source=args.scenario)
+        check_draws(sc, seed, replications, source=args.scenario, workers=args.jobs)
     if args.out is not None:
         check_out_dir(args.out)
     final = output_folder(args, f"sweep-{base.name}")
