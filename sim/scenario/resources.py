@@ -56,6 +56,7 @@ class ReplicationEstimate:
     start_list: int
     referred: float                      # clock starts expected over the horizon
     weeks: int
+    referrals_per_week: float            # as the scenario states them (before advice and guidance)
 
     @property
     def pathways(self) -> int:
@@ -68,7 +69,8 @@ class ReplicationEstimate:
 
     def describe(self) -> str:
         return (f"about {_count(self.pathways)} pathways: {_count(self.start_list)} on the start list and "
-                f"{_count(self.referred)} referred over {self.weeks} weeks")
+                f"{_count(self.referred)} referred over {self.weeks} weeks (referrals.referrals_per_week "
+                f"{self.referrals_per_week:,.0f}, horizon_weeks {self.weeks})")
 
 
 def estimate_replication(scenario: Scenario) -> ReplicationEstimate:
@@ -80,7 +82,8 @@ def estimate_replication(scenario: Scenario) -> ReplicationEstimate:
         listed = start_list.rtt.total
     else:
         listed = sum(band.count for band in start_list.bands or [])
-    return ReplicationEstimate(listed, _referred(scenario), scenario.horizon_weeks)
+    return ReplicationEstimate(listed, _referred(scenario), scenario.horizon_weeks,
+                               scenario.referrals.referrals_per_week)
 
 
 def _referred(scenario: Scenario) -> float:

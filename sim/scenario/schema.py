@@ -365,7 +365,7 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 def _low_before_high(model: ModelT, low: str, high: str) -> ModelT:
     """A range given as two fields: the high end may not be below the low end."""
     if getattr(model, high) < getattr(model, low):
-        raise ValueError(f"{high} must be at least {low}")
+        raise ValueError(f"{high} ({getattr(model, high):g}) must be at least {low} ({getattr(model, low):g})")
     return model
 
 
@@ -580,10 +580,12 @@ class VaccinationCohort(_Model):
 
     @model_validator(mode="after")
     def _doses_within_population(self) -> VaccinationCohort:
-        for key in ("first_doses_before_start", "second_doses_before_start"):
-            if getattr(self, key) > self.population:
-                raise ValueError(f"{key} ({getattr(self, key):,}) is more than the population ({self.population:,})")
-        return self
+        """A second dose follows a first: never more second doses (or uptake) than first, nor first than people."""
+        if self.first_doses_before_start > self.population:
+            raise ValueError(f"first_doses_before_start ({self.first_doses_before_start:,}) is more than the "
+                             f"population ({self.population:,})")
+        _low_before_high(self, "second_doses_before_start", "first_doses_before_start")
+        return _low_before_high(self, "uptake_second_dose", "uptake_first_dose")
 
 
 class VaccinationSurge(_Model):
