@@ -13,11 +13,12 @@ replication of scenarios/baseline.yaml, one Python 3.11 process per case, 2 core
   baseline, 156 weeks                           2,497,000   251 MiB   53 B a referred pathway
   baseline, 52 weeks, referrals x4              3,176,000   361 MiB   93 B a referred pathway
   no theatres or clinics, 52 weeks, x4          3,176,000   403 MiB   94 B (everyone still waiting, in lists)
+  baseline, 104 weeks, 100,000 a week           9,946,000   957 MiB   88 B (estimated 1.3 GiB)
   start list x20 (3.6 million), 4 weeks         3,596,000   1,065 MiB 287 B a start-list pathway (drawn at once:
   start list x40 (7.1 million), 4 weeks         7,130,000   2,032 MiB   numpy temporaries for every column)
 
 The estimate rounds each up (120 B a referred pathway, 300 B a start-list pathway, 100 MiB a process), so it is
-above every measurement (by 7% for the largest start list, by two thirds for the baseline, which treats most of
+above every measurement (by 5% for the largest start list, by three quarters for the baseline, which treats most of
 its pathways): it is meant to refuse what cannot fit, not to pack a machine to the last byte.
 
 The model also numbers pathways in 26 bits of a heap key (sim.model.waiting_list.MAX_PATIENTS): a replication
@@ -29,7 +30,6 @@ import dataclasses
 import math
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
@@ -69,8 +69,8 @@ class ReplicationEstimate:
 
     def describe(self) -> str:
         return (f"about {_count(self.pathways)} pathways: {_count(self.start_list)} on the start list and "
-                f"{_count(self.referred)} referred over {self.weeks} weeks (referrals.referrals_per_week "
-                f"{self.referrals_per_week:,.0f}, horizon_weeks {self.weeks})")
+                f"{_count(self.referred)} referred (referrals.referrals_per_week {self.referrals_per_week:,.0f} "
+                f"over horizon_weeks {self.weeks})")
 
 
 def estimate_replication(scenario: Scenario) -> ReplicationEstimate:
@@ -129,7 +129,7 @@ def available_memory_bytes() -> int | None:
         return None
 
 
-def check_memory(scenarios: Sequence[Scenario], source: Path | str | object, workers: int = 1,
+def check_memory(scenarios: Sequence[Scenario], source: object, workers: int = 1,
                  available: int | None = None) -> None:
     """Refuse (ScenarioError, one line) a run whose replication would create more pathways than the model can
     number, or whose `workers` replications at once (each in its own process) would need more memory than this

@@ -2,8 +2,10 @@
 
 Field rules live on the models (sim.scenario.schema); the checks here tie sections together (names that must exist
 elsewhere, dates inside the run) and turn pydantic's errors into one line each naming the file and the dotted key
-path. Validation is strict: unknown keys (with a did-you-mean), wrong types, negative capacities, shares that do
-not sum to 1 and impossible dates are all errors. It reads no file: input files are read when the scenario is
+path. Validation is strict: unknown keys (with a did-you-mean), wrong types, negative capacities, infinite or NaN
+numbers ("expected a finite number", also in a [low, high] range or from `--set`), numbers above their limits
+(sim.scenario.schema's MAX_* bounds), low/high pairs the wrong way round, shares that do not sum to 1 and
+impossible dates are all errors. It reads no file: input files are read when the scenario is
 built (sim.scenario.build), after these checks pass.
 """
 from __future__ import annotations
