@@ -97,7 +97,9 @@ def test_fluid_clearance_time_of_a_long_wait_backlog_under_fifo(backlog, arrival
 
 @pytest.mark.behaviour
 def test_unlimited_capacity_gives_zero_waits():
-    sc = simple(referrals_per_week=500.0, sessions_per_day=1, case_minutes=1.0, session_minutes=1e7,
+    # one session a day as long as a day (the longest the schema allows): 1,440 one-minute cases, ~20x the ~70
+    # referrals a day
+    sc = simple(referrals_per_week=500.0, sessions_per_day=1, case_minutes=1.0, session_minutes=1440.0,
                 horizon_weeks=20)
     w = run_single(sc, 0).weekly
     assert w["clock_starts"].sum() > 9000

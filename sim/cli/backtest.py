@@ -145,7 +145,8 @@ def run_monthly_backtest(args: argparse.Namespace) -> int:
     scenario = built.scenario
     if args.fix_parameters:
         scenario = without_parameter_uncertainty(scenario)
-    check_draws(scenario, scenario.run.seed, scenario.run.replications, source=args.scenario)
+    check_draws(scenario, scenario.run.seed, scenario.run.replications, source=args.scenario,
+                workers=args.jobs)
     last_day = scenario.start_date + dt.timedelta(days=7 * scenario.horizon_weeks - 1)
     if not set(months_covered(scenario.start_date, last_day)) & set(observed.months):
         raise ScenarioError([f"{args.scenario}: the run ({scenario.start_date} to {last_day}) covers no whole month "

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from types import FrameType
 
 from sim.cli import backtest, calibrate, report, run, sweep, validate
+from sim.cli.options import limit_jobs
 from sim.experiment.executors import ExecutorError
 from sim.outputs.run_folder import PROJECT_ROOT, OutputError
 from sim.scenario.schema import ScenarioError
@@ -67,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command is None:   # `python run_sim.py` / `make run`: the baseline, on every core
         args = _parser().parse_args(["run", str(DEFAULT_SCENARIO), "--jobs", str(os.cpu_count() or 1)])
+    if hasattr(args, "jobs"):  # before the memory check, which multiplies by the replications running at once
+        limit_jobs(args)
     try:
         with _sigterm_as_interrupt():
             return args.handler(args)

@@ -84,7 +84,7 @@ def run_scenarios(args: argparse.Namespace, files: list[Path]) -> int:
     if len(set(names)) != len(names):
         raise ScenarioError([f"compare: scenario names must differ (got {', '.join(names)})"])
     for (scenario, _), file in zip(loaded, files, strict=True):   # every scenario's draws before anything runs
-        check_draws(scenario, seed, replications, source=file)
+        check_draws(scenario, seed, replications, source=file, workers=args.jobs)
     comparing = len(loaded) > 1
     with reserve_output(args, "compare" if comparing else first.name) as destination:
         _run_and_write(args, files, first, loaded, notes, names, replications, seed, destination)

@@ -82,7 +82,7 @@ def run_sweep(args: argparse.Namespace) -> int:
             sc = without_parameter_uncertainty(sc)
         variants.append((combo, label, sc, raw))
     for _, _, sc, _ in variants:
-        check_draws(sc, seed, replications, source=args.scenario)
+        check_draws(sc, seed, replications, source=args.scenario, workers=args.jobs)
     with reserve_output(args, f"sweep-{base.name}") as destination:
         t0 = time.perf_counter()
         rows = []

@@ -10,13 +10,16 @@ The steps, in this order (each needs the one before):
 5. build_start_list    read start_list.rtt_csv into the start list's counts (sim.scenario.rtt_start_list)
 6. calibrate           referrals and treatment capacity from that file, when the start list asks for it
                        (sim.scenario.calibration)
+7. check_memory        one replication must fit in the memory this machine has available, and within the
+                       pathways the model can number (sim.scenario.resources)
 
-`load_scenario` runs all six. A caller that changes the mapping between the steps (backtest replaces the start
-list and the dates) runs `load_scenario_mapping` (1-3), its changes, then `build_scenario` (4-6). Problems in an
+`load_scenario` runs all seven. A caller that changes the mapping between the steps (backtest replaces the start
+list and the dates) runs `load_scenario_mapping` (1-3), its changes, then `build_scenario` (4-7). Problems in an
 RTT file are found at step 5, so they are reported once the scenario's own problems are fixed, not in the same
 list.
 
-Before a run, `check_draws` validates every replication's drawn inputs like a scenario file.
+Before a run, `check_draws` validates every replication's drawn inputs like a scenario file, and checks the
+memory again with those draws and the number of replications that will run at once.
 """
 from __future__ import annotations
 
@@ -41,6 +44,7 @@ from sim.scenario.calibration import (
 )
 from sim.scenario.input_files import MAX_SERIES_CSV_BYTES, InputFileError, read_text, resolve_path
 from sim.scenario.intervals import scenario_for_replication
+from sim.scenario.resources import at_most_pathways, check_memory
 from sim.scenario.rtt_start_list import RttStartListError, read_rtt_start_list, resolve_rtt_csv
 from sim.scenario.schema import Scenario, ScenarioError
 from sim.scenario.validate import cross_reference_problems, format_validation_errors, validate
@@ -76,11 +80,14 @@ def load_scenario_mapping(path: Path | str, overrides: list[str] | None = None) 
 
 
 def build_scenario(raw: dict, source: Path | str) -> BuiltScenario:
-    """Steps 4-6 on a mapping whose input files are embedded: validate, read the RTT start list, calibrate.
-    `source` names the scenario file in messages, and relative paths are read from its folder."""
+    """Steps 4-7 on a mapping whose input files are embedded: validate, read the RTT start list, calibrate,
+    check that one replication fits in memory. `source` names the scenario file in messages, and relative paths
+    are read from its folder."""
     scenario = validate(raw, source)
     scenario = build_start_list(scenario, source)
-    return calibrate(scenario, raw, source)
+    built = calibrate(scenario, raw, source)
+    check_memory([at_most_pathways(built.scenario)], source)
+    return built
 
 
 def embed_input_files(raw: dict, path: Path) -> dict:
@@ -285,17 +292,24 @@ def start_list_notes(scenario: Scenario, treatment_calibration_applied: tuple[Si
     return notes
 
 
-def check_draws(scenario: Scenario, seed: int, replications: int | str, source: object = None) -> None:
+def check_draws(scenario: Scenario, seed: int, replications: int | str, source: object = None,
+                workers: int = 1) -> None:
     """Validate every replication's drawn scenario like a scenario file, before any of them runs; a draw that
     breaks a rule (shares that must add to one, bands in order, a share above 1) is a ScenarioError naming the
-    replication, the values drawn and the rule, so nothing is run or written. `replications`: a count, or
-    "auto" (every replication up to the cap); `source`: the scenario file, for the message (default: its name)."""
+    replication, the values drawn and the rule, so nothing is run or written. Then the memory: the largest
+    replication (with its draws), times the replications that run at once (`workers`, at most the count), must
+    fit in the memory available (sim.scenario.resources.check_memory). `replications`: a count, or "auto" (every
+    replication up to the cap); `source`: the scenario file, for the message (default: its name)."""
     problems: list[str] = []
     count = scenario.run.max_replications if replications == "auto" else int(replications)
+    runs = [scenario]
+    count_moves = any(p.key.startswith("referrals.") for p in scenario.parameter_intervals)
     for r in range(count):
         drawn, values = scenario_for_replication(scenario, seed, r)
         if not values:
-            return
+            break
+        if count_moves:                 # a drawn referral input changes the pathways that replication makes
+            runs.append(drawn)
         mapping = drawn.model_dump(exclude_unset=True)
         where = (f"{source or scenario.name}: replication {r} drew "
                  + ", ".join(f"{k}={v:g}" for k, v in values.items()) + ";")
@@ -307,3 +321,4 @@ def check_draws(scenario: Scenario, seed: int, replications: int | str, source: 
         problems += [f"{where} {p} (narrow the [low, high] ranges involved)" for p in found]
     if problems:
         raise ScenarioError(list(dict.fromkeys(problems)))
+    check_memory(runs, source or scenario.name, workers=min(workers, max(count, 1)))

@@ -61,14 +61,66 @@ def value_labels(**labels: str) -> JsonDict:
     return {"value_labels": dict(labels)}
 
 
+# Upper bounds on the numbers that make a run large, slow or impossible. Each is the real scale (North West London
+# in the seeds, or all of England where one area's figure could legitimately be much larger) times a generous
+# factor, so any real ICS and any sensitivity test fits, while a slip of the keyboard (10^9 for 10^3) is refused
+# with its key and the limit instead of a run that fills the memory, hangs or overflows. North West London for
+# scale: 2.2 million people, ~190,000 waiting in June 2021, ~15,600 referral requests a week, four trusts with
+# 37-72 theatre sessions a weekday each and 71-136 elective beds each. Bounds are stated in the types (Field
+# le/lt), so a [low, high] range is checked and drawn within them too (sim.scenario.intervals).
+#
+# Whether one replication of a scenario within these bounds fits in this machine's memory is a separate check
+# (sim.scenario.resources), made before anything runs.
+MAX_WAITING_LIST = 10_000_000        # pathways on a start list: England's whole RTT list peaked at 7.8 million
+                                     # (2023), NWL's was ~190,000
+MAX_REFERRALS_PER_WEEK = 1_000_000   # England's clock starts are ~1.7 million a month (~400,000 a week): 2.5x
+                                     # England, 64x NWL's 15,600
+MAX_SESSIONS_PER_DAY = 1_000         # theatre sessions at one site on one weekday: the largest trusts have 60-80
+                                     # theatres at 2-3 sessions a day (~240); NWL's largest plans 72. Each session is
+                                     # walked every day, so 10^9 would hang the run
+MAX_SLOTS_PER_WEEK = 10_000_000      # first outpatient slots a week, or activity a week, for one site and
+                                     # specialty: England gives ~500,000 first attendances a week (~26 million a
+                                     # year); 20x that also serves as "unlimited" in tests
+MAX_CASES_PER_WEEK = 100_000         # cases one site may book a week under a cap: England does ~150,000 elective
+                                     # admissions a week in all
+MAX_MINUTES_PER_DAY = 1_440          # a session, a case, a turnaround, a centre's opening, a dose: none lasts more
+                                     # than a day (sessions are 240 minutes, cases 18-110)
+MAX_STAY_DAYS = 365                  # a mean elective length of stay is 1-5 days; a year is 70x the longest
+MAX_BEDS = 100_000                   # elective beds at one site or hub: England has ~100,000 general and acute beds
+                                     # in all; NWL's sites have 71-136 elective beds
+MAX_STAFF = 100_000                  # people of one staff group at one site: the largest NHS trust employs ~20,000
+                                     # people in all; NWL's sites plan 24-139 of a group
+MAX_PEOPLE = 100_000_000             # people in a borough or a vaccination cohort: the UK has 67 million, NWL 2.2
+MAX_COVID_INPATIENTS = 100_000       # England's Covid inpatients peaked at ~39,000 (January 2021); London's at 7,917
+MAX_DOSES_PER_WEEK = 10_000_000      # vaccine doses a week: England's peak was ~3.5 million (2021); NWL's surge
+                                     # target was 200,000
+MAX_STATIONS = 10_000                # vaccination stations (or observation chairs) at one centre: Twickenham's
+                                     # mass event ran 119; the Erlang C wait loops over them
+MAX_WEEKS = 1_040                    # 20 years: the longest horizon, wait, band, delay or window in weeks (RTT
+                                     # waits are reported to 104+ weeks; the model's day keys span +/- 89 years)
+MAX_POUNDS = 1e12                    # £1 trillion: ~6x the NHS in England's whole annual budget (~£160bn); one
+                                     # trust's elective income is ~£300m a year
+MAX_FACTOR = 100.0                   # a multiplier or a count per person/inpatient that has no natural ceiling:
+                                     # the shipped scenarios use 0.5-3.5
+MAX_NAMED = 250                      # specialties, sites and boroughs: each is one byte of a pathway in the model's
+                                     # patient table (sim.model.patients); NWL has 9, 4 and 8
+
 # Value types: bounds stated in the type (not only in a validator) so that a [low, high] range on one entry is
-# drawn within them (sim.scenario.intervals reads ge/le from the type).
+# drawn within them (sim.scenario.intervals reads ge/le from the type). Every number must be finite (the models'
+# allow_inf_nan=False): a key that means "no limit" says so with None, never with .inf.
 Share = Annotated[float, Field(ge=0, le=1, json_schema_extra=unit("share"))]
 Rate = Annotated[float, Field(json_schema_extra=unit("share"))]       # a fraction whose field states its bounds
-Pounds = Annotated[float, Field(json_schema_extra=unit("pounds"))]
+Pounds = Annotated[float, Field(le=MAX_POUNDS, json_schema_extra=unit("pounds"))]   # a field states its minimum
 Multiplier = Annotated[float, Field(json_schema_extra=unit("multiplier"))]
 NonNegativeFloat = Annotated[float, Field(ge=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
+SessionsPerDay = Annotated[int, Field(ge=0, le=MAX_SESSIONS_PER_DAY)]
+SlotsPerWeek = Annotated[float, Field(ge=0, le=MAX_SLOTS_PER_WEEK)]
+StaffCount = Annotated[int, Field(ge=0, le=MAX_STAFF)]
+Weeks = Annotated[float, Field(ge=0, le=MAX_WEEKS)]
+Minutes = Annotated[float, Field(ge=0, le=MAX_MINUTES_PER_DAY)]
+Inpatients = Annotated[float, Field(ge=0, le=MAX_COVID_INPATIENTS)]
+People = Annotated[int, Field(ge=0, le=MAX_PEOPLE)]
 # Calendar months named as in the published series, and a multiplier for each month named (other months: 1).
 MonthKey = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
 MonthlyMultipliers = dict[MonthKey, Annotated[float, Field(gt=0, le=10, allow_inf_nan=False,
@@ -95,7 +147,9 @@ SharesOr = Annotated[dict[Key, Share] | Keyword, AfterValidator(_sums_to_one)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # allow_inf_nan=False: every float of every section, in its lists and mappings too, must be finite (`.inf`,
+    # `.nan` and a [low, high] range with either are refused with the key: sim.scenario.validate).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 def _not_written_in_a_file(value: Any) -> Any:
@@ -112,7 +166,7 @@ Derived = Annotated[T, BeforeValidator(_not_written_in_a_file), SkipJsonSchema()
 class LogNormalMinutes(_Model):
     """Case duration in minutes: lognormal with this mean and coefficient of variation."""
 
-    mean: float = Field(gt=0)
+    mean: float = Field(gt=0, le=MAX_MINUTES_PER_DAY)
     cv: float = Field(ge=0, le=3)
 
 
@@ -126,15 +180,16 @@ class Specialty(_Model):
     priority_mix: Shares[Priority]
     theatre_minutes_day_case: LogNormalMinutes
     theatre_minutes_inpatient: LogNormalMinutes
-    los_days_mean: float = Field(ge=0, description="mean length of stay of an inpatient case (exponential)")
+    los_days_mean: float = Field(ge=0, le=MAX_STAY_DAYS,
+                                 description="mean length of stay of an inpatient case (exponential)")
 
 
 class TheatreTemplate(_Model):
     """A site's weekly theatre timetable."""
 
-    sessions_by_weekday: dict[Weekday, NonNegativeInt]
-    session_minutes: float = Field(gt=0)
-    turnaround_minutes: float = Field(ge=0)
+    sessions_by_weekday: dict[Weekday, SessionsPerDay]
+    session_minutes: float = Field(gt=0, le=MAX_MINUTES_PER_DAY)
+    turnaround_minutes: Minutes
     utilisation_cap: Rate = Field(gt=0, le=1, description="share of session minutes that may be booked")
     specialty_session_shares: Shares[str]
 
@@ -145,26 +200,27 @@ class Site(_Model):
     trust_code: str
     name: str
     provider: Literal["nhs", "independent_sector"] = "nhs"
-    elective_beds: int = Field(ge=0)
+    elective_beds: int = Field(ge=0, le=MAX_BEDS)
     theatres: TheatreTemplate
-    outpatient_first_slots_per_week: dict[str, NonNegativeFloat]
+    outpatient_first_slots_per_week: dict[str, SlotsPerWeek]
 
 
 class Borough(_Model):
-    population: int = Field(ge=0)
+    population: People
     referred_site_shares: Shares[str]
 
 
 class Referrals(_Model):
     """Referral demand before advice and guidance, and its calendar shape."""
 
-    referrals_per_week: float = Field(ge=0, title="Referrals a week (before advice and guidance)",
+    referrals_per_week: float = Field(ge=0, le=MAX_REFERRALS_PER_WEEK,
+                                      title="Referrals a week (before advice and guidance)",
                                       description="GP referral requests a week across the ICS, before A&G")
     advice_and_guidance_share: Share = Field(title="Advice and guidance share (diverted)")
     weekday_weights: dict[Weekday, NonNegativeFloat]
     seasonality_amplitude: Rate = Field(ge=0, lt=1, description="relative amplitude of the annual cosine")
     seasonality_peak_day_of_year: int = Field(ge=1, le=366)
-    demand_growth_per_year: Rate = Field(gt=-1, title="Demand growth a year")
+    demand_growth_per_year: Rate = Field(gt=-1, le=1, title="Demand growth a year")   # at most doubling a year
     monthly_multipliers: MonthlyMultipliers = Field(
         default={}, title="Demand multiplier by month",
         description="multiplies the referrals of each month named (YYYY-MM) on top of seasonality and growth; "
@@ -195,13 +251,13 @@ class TheatreRules(_Model):
 
 
 class RemovalBand(_Model):
-    from_weeks: float = Field(ge=0)
+    from_weeks: Weeks
     weekly_rate: Share
 
 
 class ValidationRound(_Model):
     date: dt.date
-    min_weeks_waited: float = Field(ge=0)
+    min_weeks_waited: Weeks
     share_removed: Share
 
 
@@ -227,9 +283,9 @@ class Removals(_Model):
 
 
 class StartBand(_Model):
-    from_weeks: float = Field(ge=0)
-    to_weeks: float = Field(gt=0)
-    count: int = Field(ge=0)
+    from_weeks: Weeks
+    to_weeks: float = Field(gt=0, le=MAX_WEEKS)
+    count: int = Field(ge=0, le=MAX_WAITING_LIST)
     admitted_share: Share = Field(description="share with a decision to admit (Part_2A)")
 
     @model_validator(mode="after")
@@ -276,6 +332,14 @@ class StartList(_Model):
         return {str(k): x for k, x in v.items()} if isinstance(v, dict) else v  # YAML reads 110: as a number
 
     @model_validator(mode="after")
+    def _not_larger_than_england(self) -> StartList:
+        total = sum(band.count for band in self.bands or [])
+        if total > MAX_WAITING_LIST:
+            raise ValueError(f"bands hold {total:,} pathways in all, above the limit of {MAX_WAITING_LIST:,} "
+                             "(England's whole waiting list peaked at 7.8 million)")
+        return self
+
+    @model_validator(mode="after")
     def _one_source(self) -> StartList:
         if (self.bands is None) == (self.rtt_csv is None):
             raise ValueError("give exactly one of bands or rtt_csv" + (
@@ -301,7 +365,7 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 def _low_before_high(model: ModelT, low: str, high: str) -> ModelT:
     """A range given as two fields: the high end may not be below the low end."""
     if getattr(model, high) < getattr(model, low):
-        raise ValueError(f"{high} must be at least {low}")
+        raise ValueError(f"{high} ({getattr(model, high):g}) must be at least {low} ({getattr(model, low):g})")
     return model
 
 
@@ -359,8 +423,9 @@ class ScarceResource(_Model):
 
     admitted_share: Share = Field(default=0.0, title="Operations needing the scarce resource",
                                   description="share of pathways needing an operation that need the resource")
-    cases_per_week_per_site: NonNegativeInt = Field(default=0, title="Complex cases a site can book a week",
-                                           description="weekly cap per site (main theatres and its hubs together)")
+    cases_per_week_per_site: int = Field(default=0, ge=0, le=MAX_CASES_PER_WEEK,
+                                         title="Complex cases a site can book a week",
+                                         description="weekly cap per site (main theatres and its hubs together)")
 
 
 class CovidWave(_Model):
@@ -370,7 +435,7 @@ class CovidWave(_Model):
     start: dt.date
     peak: dt.date
     end: dt.date
-    peak_inpatients: float = Field(ge=0)
+    peak_inpatients: Inpatients
     shape: Literal["cosine", "triangular"] = "cosine"
 
     @model_validator(mode="after")
@@ -382,21 +447,21 @@ class CovidWave(_Model):
 
 class CovidSeriesPoint(_Model):
     date: dt.date
-    inpatients: float = Field(ge=0)
+    inpatients: Inpatients
 
 
 class CriticalCare(_Model):
     """Above a critical-care threshold a site's theatres and their staff are redeployed."""
 
     share_of_covid_inpatients: Share
-    closure_threshold_patients_per_site: float = Field(ge=0)
+    closure_threshold_patients_per_site: Inpatients
     share_of_sessions_closed: Share
 
 
 class InfectionControl(_Model):
     """Fewer cases per session while Covid inpatients (ICS-wide) are at or above a threshold."""
 
-    threshold_inpatients: float = Field(ge=0)
+    threshold_inpatients: Inpatients
     productivity_factor: Multiplier = Field(gt=0, le=1)
 
 
@@ -404,10 +469,14 @@ class ReferralSuppression(_Model):
     """Referrals fall during a wave; a share of those not made return later as deferred demand."""
 
     share_suppressed_at_reference: Share
-    reference_inpatients: float = Field(gt=0)
+    reference_inpatients: float = Field(gt=0, le=MAX_COVID_INPATIENTS)
     share_returning: Share
-    return_delay_weeks_min: float = Field(ge=0)
-    return_delay_weeks_max: float = Field(ge=0)
+    return_delay_weeks_min: Weeks
+    return_delay_weeks_max: Weeks
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ReferralSuppression:
+        return _low_before_high(self, "return_delay_weeks_min", "return_delay_weeks_max")
 
 
 class Covid(_Model):
@@ -416,10 +485,10 @@ class Covid(_Model):
     waves: list[CovidWave] = []
     inpatients_series: list[CovidSeriesPoint] = []
     inpatients_csv: str | None = None
-    wave_peak_multiplier: Multiplier = Field(default=1.0, ge=0)
+    wave_peak_multiplier: Multiplier = Field(default=1.0, ge=0, le=MAX_FACTOR)
     site_shares: SharesOr[str, Literal["elective_beds"]] = Field(
         default="elective_beds", json_schema_extra=value_labels(elective_beds="in proportion to elective beds"))
-    elective_beds_lost_per_covid_inpatient: float = Field(default=0.0, ge=0)
+    elective_beds_lost_per_covid_inpatient: float = Field(default=0.0, ge=0, le=MAX_FACTOR)
     critical_care: CriticalCare | None = None
     infection_control: InfectionControl | None = None
     referral_suppression: ReferralSuppression | None = None
@@ -431,22 +500,25 @@ class SurgicalHub(_Model):
     host_site: str
     opens: dt.date
     theatres: TheatreTemplate
-    elective_beds: int = Field(ge=0)
-    productivity_multiplier: Multiplier = Field(default=1.0, gt=0,
+    elective_beds: int = Field(ge=0, le=MAX_BEDS)
+    productivity_multiplier: Multiplier = Field(default=1.0, gt=0, le=10,
                                                 description="cases per session relative to a main theatre")
-    staff_establishment: dict[str, NonNegativeInt] | None = Field(
+    staff_establishment: dict[str, StaffCount] | None = Field(
         default=None, description="ring-fenced hub teams by staff group; none = the hub draws on its host site's staff")
 
 
 class SurgicalHubs(_Model):
-    inpatient_max_los_days: float = Field(default=2.0, ge=0, title="Longest inpatient stay at a hub (days)",
+    inpatient_max_los_days: float = Field(default=2.0, ge=0, le=MAX_STAY_DAYS,
+                                          title="Longest inpatient stay at a hub (days)",
                                           description="inpatients up to this stay are low complexity")
     hubs: dict[str, SurgicalHub] = {}
 
 
 class StaffGroup(_Model):
-    per_theatre_session: float = Field(default=0.0, ge=0, description="people of this group a session needs")
-    theatre_sessions_per_day: float = Field(default=2.0, gt=0, description="sessions one person covers in a day")
+    per_theatre_session: float = Field(default=0.0, ge=0, le=MAX_FACTOR,
+                                       description="people of this group a session needs")
+    theatre_sessions_per_day: float = Field(default=2.0, gt=0, le=24,     # more than one an hour is no session
+                                            description="sessions one person covers in a day")
     runs_clinics: bool = False
     vaccinates: bool = False
 
@@ -454,19 +526,19 @@ class StaffGroup(_Model):
 class Fatigue(_Model):
     """Sickness rises after sustained high theatre workload."""
 
-    window_weeks: int = Field(ge=1)
+    window_weeks: int = Field(ge=1, le=MAX_WEEKS)
     workload_threshold: Rate = Field(gt=0, le=1)
     extra_sickness_rate: Share
 
 
 class Staff(_Model):
     groups: dict[str, StaffGroup]
-    establishment: dict[str, dict[str, NonNegativeInt]]
+    establishment: dict[str, dict[str, StaffCount]]
     baseline_sickness_rate: Share
     annual_leave_rate_by_month: dict[Month, Share]
     rostered_absence_rate: Rate = Field(ge=0, lt=1, description="absence clinic rotas already allow for")
     covid_isolation_rate_per_1000_inpatients: Rate = Field(
-        default=0.0, ge=0, title="Extra absence per 1,000 COVID-19 inpatients")
+        default=0.0, ge=0, le=1, title="Extra absence per 1,000 COVID-19 inpatients")
     fatigue: Fatigue | None = None
 
     @field_validator("annual_leave_rate_by_month")
@@ -483,33 +555,43 @@ class VaccinationCentre(_Model):
                                        pcn_site="PCN site", pharmacy="pharmacy", mass_event="mass event"))
     borough: str | Literal["all"]
     staffed_from: str | Literal["own"] = "own"
-    stations: int = Field(ge=0)
-    surge_stations: int = Field(default=0, ge=0, description="extra stations opened during the surge")
+    stations: int = Field(ge=0, le=MAX_STATIONS)
+    surge_stations: int = Field(default=0, ge=0, le=MAX_STATIONS, description="extra stations opened during the surge")
     open_minutes_per_day: float = Field(gt=0, le=1440)
     open_weekdays: list[Weekday] = list(WEEKDAYS)
-    event_dates: list[dt.date] = []
-    minutes_per_dose: float = Field(gt=0)
-    observation_minutes: float = Field(default=15.0, ge=0)
-    observation_bays: int | None = Field(default=None, ge=0,
+    event_dates: list[dt.date] = Field(default=[], max_length=1_000)   # each looked up every day of the run
+    # at least 6 seconds a dose: the day's doses are stations x minutes open / minutes a dose, a whole number
+    minutes_per_dose: float = Field(ge=0.1, le=MAX_MINUTES_PER_DAY)
+    observation_minutes: float = Field(default=15.0, ge=0, le=MAX_MINUTES_PER_DAY)
+    observation_bays: int | None = Field(default=None, ge=0, le=MAX_STATIONS,
                                          description="chairs for the post-dose wait; none = not binding")
-    vaccinators_per_station: float = Field(default=1.0, ge=0)
+    vaccinators_per_station: float = Field(default=1.0, ge=0, le=MAX_FACTOR)
 
 
 class VaccinationCohort(_Model):
     borough: str
     age_band: str
-    population: int = Field(ge=0)
+    population: People
     eligible_from: dt.date
     uptake_first_dose: Share
     uptake_second_dose: Share
-    first_doses_before_start: int = Field(default=0, ge=0)
-    second_doses_before_start: int = Field(default=0, ge=0)
+    first_doses_before_start: People = 0
+    second_doses_before_start: People = 0
+
+    @model_validator(mode="after")
+    def _doses_within_population(self) -> VaccinationCohort:
+        """A second dose follows a first: never more second doses (or uptake) than first, nor first than people."""
+        if self.first_doses_before_start > self.population:
+            raise ValueError(f"first_doses_before_start ({self.first_doses_before_start:,}) is more than the "
+                             f"population ({self.population:,})")
+        _low_before_high(self, "second_doses_before_start", "first_doses_before_start")
+        return _low_before_high(self, "uptake_second_dose", "uptake_first_dose")
 
 
 class VaccinationSurge(_Model):
     start: dt.date
-    weeks: int = Field(ge=1)
-    target_doses_per_week: float = Field(ge=0)
+    weeks: int = Field(ge=1, le=MAX_WEEKS)
+    target_doses_per_week: float = Field(ge=0, le=MAX_DOSES_PER_WEEK)
     redeploy_from: list[str] = []
     max_share_redeployed: Share = 0.0
     booking_rate_per_day: Rate | None = Field(default=None, gt=0, le=1,
@@ -519,7 +601,7 @@ class VaccinationSurge(_Model):
 class Vaccination(_Model):
     centres: dict[str, VaccinationCentre]
     cohorts: list[VaccinationCohort]
-    min_dose_interval_days: int = Field(ge=0)
+    min_dose_interval_days: int = Field(ge=0, le=366)   # 8-12 weeks in 2021
     booking_rate_per_day: Rate = Field(gt=0, le=1, description="share of those willing and due who book each day")
     did_not_attend_rate: Rate = Field(ge=0, lt=1)
     report_queue_waits: bool = Field(default=False, description="Erlang C wait at each centre-day (M/M/c)")
@@ -562,7 +644,7 @@ class FinanceCosts(_Model):
     theatre_session_fixed: Pounds = Field(ge=0, description="estate, equipment and consumables of a session run")
     theatre_session_staff: Pounds = Field(ge=0, description="the team for one planned session (paid if lost too)")
     premium_rate_weekend_sessions: Rate = Field(
-        default=0.0, ge=0, title="Weekend session staff premium",
+        default=0.0, ge=0, le=10, title="Weekend session staff premium",
         description="extra share on Saturday/Sunday session staff cost (waiting-list initiatives)")
     independent_sector_per_case: Pounds = Field(ge=0)
     vaccination_per_dose: Pounds = Field(ge=0)
@@ -587,14 +669,15 @@ class Finance(_Model):
 
     costs: FinanceCosts
     tariff: FinanceTariff
-    activity_2019_20_per_week: dict[Literal["outpatient_first", "day_case", "elective_inpatient"], float] = Field(
-        title="2019/20 activity a week")
+    activity_2019_20_per_week: dict[Literal["outpatient_first", "day_case", "elective_inpatient"],
+                                    SlotsPerWeek] = Field(title="2019/20 activity a week")
     erf_thresholds: list[ErfThreshold] = Field(default=[], title="ERF thresholds")
-    erf_rate_of_tariff: Rate = Field(default=1.2, ge=0, title="ERF rate (share of tariff)")
+    erf_rate_of_tariff: Rate = Field(default=1.2, ge=0, le=10, title="ERF rate (share of tariff)")
     block_income_per_year: Pounds = Field(ge=0, description="fixed elective income (2021/22 block arrangements)")
     underlying_deficit_per_year: Pounds = Field(
-        default=0.0, description="recurrent deficit before these activities (positive = deficit)")
-    recurrent_savings_per_year: Pounds = Field(default=0.0, description="productivity savings the scenario assumes")
+        default=0.0, ge=-MAX_POUNDS, description="recurrent deficit before these activities (positive = deficit)")
+    recurrent_savings_per_year: Pounds = Field(default=0.0, ge=-MAX_POUNDS,
+                                               description="productivity savings the scenario assumes")
 
 
 class RunSettings(_Model):
@@ -604,9 +687,13 @@ class RunSettings(_Model):
 
     seed: int = Field(ge=0)
     replications: Annotated[int, Field(ge=1, le=10_000)] | Literal["auto"]
-    min_replications: int = Field(default=5, ge=2)
+    min_replications: int = Field(default=5, ge=2, le=10_000)
     max_replications: int = Field(default=50, ge=2, le=10_000)
-    target_half_width_weeks: float = Field(default=2.0, gt=0)
+    target_half_width_weeks: float = Field(default=2.0, gt=0, le=MAX_WEEKS)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RunSettings:
+        return _low_before_high(self, "min_replications", "max_replications")
 
 
 class Scenario(_Model):
@@ -616,7 +703,7 @@ class Scenario(_Model):
     title: str
     description: str = ""
     start_date: dt.date
-    horizon_weeks: int = Field(ge=1, le=1040)
+    horizon_weeks: int = Field(ge=1, le=MAX_WEEKS)
     booking_policy: Literal["fifo", "longest_wait_first", "priority_then_longest_wait"] = Field(
         json_schema_extra=value_labels(fifo="First in, first out (by decision-to-treat date)",
                                        longest_wait_first="Longest wait first (by clock start)",
@@ -628,9 +715,9 @@ class Scenario(_Model):
     bank_holidays: Literal["england", "none"] = Field(default="england",
                                                       json_schema_extra=value_labels(england="England", none="None"))
     extra_bank_holidays: list[dt.date] = []
-    specialties: dict[str, Specialty]
-    sites: dict[str, Site]
-    boroughs: dict[str, Borough]
+    specialties: dict[str, Specialty] = Field(max_length=MAX_NAMED)
+    sites: dict[str, Site] = Field(max_length=MAX_NAMED)
+    boroughs: dict[str, Borough] = Field(max_length=MAX_NAMED)
     referrals: Referrals
     outpatients: Outpatients
     theatre_rules: TheatreRules

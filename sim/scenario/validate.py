@@ -2,8 +2,10 @@
 
 Field rules live on the models (sim.scenario.schema); the checks here tie sections together (names that must exist
 elsewhere, dates inside the run) and turn pydantic's errors into one line each naming the file and the dotted key
-path. Validation is strict: unknown keys (with a did-you-mean), wrong types, negative capacities, shares that do
-not sum to 1 and impossible dates are all errors. It reads no file: input files are read when the scenario is
+path. Validation is strict: unknown keys (with a did-you-mean), wrong types, negative capacities, infinite or NaN
+numbers ("expected a finite number", also in a [low, high] range or from `--set`), numbers above their limits
+(sim.scenario.schema's MAX_* bounds), low/high pairs the wrong way round, shares that do not sum to 1 and
+impossible dates are all errors. It reads no file: input files are read when the scenario is
 built (sim.scenario.build), after these checks pass.
 """
 from __future__ import annotations
@@ -37,7 +39,7 @@ def cross_reference_problems(raw: dict) -> list[str]:
     if "sites" in raw and not sites:
         problems.append("sites: at least one site is needed")
     shares = [mapping(v).get("referral_share") for v in mapping(raw.get("specialties")).values()]
-    numbers = [x for x in shares if isinstance(x, (int, float))]
+    numbers = [x for x in shares if isinstance(x, (int, float)) and math.isfinite(x)]   # else a field error
     if shares and len(numbers) == len(shares) and not math.isclose(sum(numbers), 1.0, abs_tol=SHARE_TOLERANCE):
         problems.append(f"specialties.*.referral_share: referral shares must sum to 1 (they sum to {sum(numbers):.6g})")
 
@@ -166,32 +168,67 @@ def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     return []
 
 
+# pydantic's error types for a value that is not a number of the type wanted
+_NOT_A_NUMBER = {"float_type", "int_type", "float_parsing", "int_parsing", "int_from_float"}
+
+
+def _as_number(value: Any) -> float | None:
+    """A number given, or text that reads as one (`--set key=inf` gives the string 'inf'); else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _non_finite(err: Any) -> bool:
+    """An error about `.inf`, `.nan`, or text reading as one where a number is wanted."""
+    number = _as_number(err.get("input"))
+    if number is None or math.isfinite(number):
+        return False
+    return err["type"] == "finite_number" or err["type"] in _NOT_A_NUMBER or not isinstance(err.get("input"), str)
+
+
 def format_validation_errors(path: Path | str, exc: ValidationError) -> list[str]:
     """One line per problem pydantic found: file, dotted key path, and what was expected (with a did-you-mean
-    for unknown keys)."""
-    lines: list[str] = []
+    for unknown keys). An infinite or NaN value is "expected a finite number", whatever the key's type; a number
+    refused where a number or a keyword may stand (`replications: 10000000` vs `auto`) is not also told the
+    keyword."""
+    found: list[tuple[str, bool, str]] = []           # (dotted key, a keyword offered for a number, line)
     for err in exc.errors(include_url=False):
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "literal["))))
         # pydantic puts the tried union member into the location; drop those markers.
         loc = tuple(p for p in loc if not (isinstance(p, str) and p.startswith(("dict[", "constrained-"))))
         dotted = ".".join(str(p) for p in loc) or "(top level)"
-        kind = err["type"]
-        if kind == "extra_forbidden":
-            known = _fields_at(Scenario, loc[:-1])
-            hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
-            extra = f" (did you mean {hint[0]!r}?)" if hint else ""
-            lines.append(f"{path}: {dotted}: unknown key{extra}")
-        elif kind == "missing":
-            lines.append(f"{path}: {dotted}: required key is missing")
-        elif kind == "value_error":
-            msg = str(err["msg"]).removeprefix("Value error, ")
-            lines.append(f"{path}: {dotted}: {msg}")
-        else:
-            got = err.get("input")
-            shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
-            lines.append(f"{path}: {dotted}: {err['msg']} (got {shown})")
+        keyword_for_number = err["type"] == "literal_error" and _as_number(err.get("input")) is not None
+        found.append((dotted, keyword_for_number, _error_line(path, loc, dotted, err)))
+    other = {dotted for dotted, keyword_for_number, _ in found if not keyword_for_number}
+    lines = [line for dotted, keyword_for_number, line in found if not (keyword_for_number and dotted in other)]
     # One line per problem, no repeats (union branches can report the same thing twice).
     return list(dict.fromkeys(lines))
+
+
+def _error_line(path: Path | str, loc: tuple[Any, ...], dotted: str, err: Any) -> str:
+    kind, got = err["type"], err.get("input")
+    if kind == "finite_number" or _non_finite(err):
+        return f"{path}: {dotted}: expected a finite number (got {got!r})"
+    if kind == "extra_forbidden":
+        known = _fields_at(Scenario, loc[:-1])
+        hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+        return f"{path}: {dotted}: unknown key{extra}"
+    if kind == "missing":
+        return f"{path}: {dotted}: required key is missing"
+    if kind == "value_error":
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        return f"{path}: {dotted}: {msg}"
+    shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
+    return f"{path}: {dotted}: {err['msg']} (got {shown})"
 
 
 def validate(raw: dict, source: Path | str) -> Scenario:
@@ -202,12 +239,18 @@ def validate(raw: dict, source: Path | str) -> Scenario:
     together (shares summing to one) is refused here; each replication's own draws are checked again before
     the run (sim.scenario.build.check_draws)."""
     mid_raw, intervals, interval_problems = find_intervals(Scenario, raw)
+    # an end that is .inf or .nan: one line for the range (not its bounds, nor its midpoint, reported again)
+    non_finite = {p.key: f"{p.key}: interval [{p.low:g}, {p.high:g}]: expected finite numbers"
+                  for p in intervals if not (math.isfinite(p.low) and math.isfinite(p.high))}
+    interval_problems = list(non_finite.values()) + [
+        line for line in interval_problems if line.split(": ", 1)[0] not in non_finite]
     problems = [f"{source}: {p}" for p in interval_problems + cross_reference_problems(mid_raw)]
     scenario = None
     try:
         scenario = Scenario.model_validate(mid_raw)
     except ValidationError as exc:
-        problems = format_validation_errors(Path(source), exc) + problems
+        problems = [line for line in format_validation_errors(Path(source), exc)
+                    if not any(f": {key}: " in line for key in non_finite)] + problems
     if scenario is not None and intervals and not problems:
         for end in ("low", "high"):
             end_raw = with_ends(mid_raw, intervals, end)

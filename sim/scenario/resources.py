@@ -1,0 +1,171 @@
+"""Memory a run will need, estimated before it starts: a scenario that cannot fit is refused with the figures.
+
+A replication keeps every pathway it creates, the start list and every clock start over the horizon, in the
+model's column arrays and waiting lists until it ends (sim.model.patients), so its memory grows with that count.
+The count is known from the scenario before anything runs: the start list's size plus the referrals expected
+over the horizon (referrals a week less advice and guidance, with seasonality at its peak, demand growth and the
+monthly multipliers, day by day as sim.model.referrals draws them). Covid suppression only lowers it.
+
+Bytes per pathway were measured with resource.getrusage (peak resident set size of a fresh process running one
+replication of scenarios/baseline.yaml, one Python 3.11 process per case, 2 cores, Linux):
+
+  case                                          pathways    peak      over the 82 MiB of a process with the model
+  baseline, 156 weeks                           2,497,000   251 MiB   53 B a referred pathway
+  baseline, 52 weeks, referrals x4              3,176,000   361 MiB   93 B a referred pathway
+  no theatres or clinics, 52 weeks, x4          3,176,000   403 MiB   94 B (everyone still waiting, in lists)
+  baseline, 104 weeks, 100,000 a week           9,946,000   957 MiB   88 B (estimated 1.3 GiB)
+  start list x20 (3.6 million), 4 weeks         3,596,000   1,065 MiB 287 B a start-list pathway (drawn at once:
+  start list x40 (7.1 million), 4 weeks         7,130,000   2,032 MiB   numpy temporaries for every column)
+
+The estimate rounds each up (120 B a referred pathway, 300 B a start-list pathway, 100 MiB a process), so it is
+above every measurement (by 5% for the largest start list, by three quarters for the baseline, which treats most of
+its pathways): it is meant to refuse what cannot fit, not to pack a machine to the last byte.
+
+The model also numbers pathways in 26 bits of a heap key (sim.model.waiting_list.MAX_PATIENTS): a replication
+that would create more stops with an error once it reaches them, so that is refused here too, before it starts.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from sim.core.nhs_calendar import multipliers_by_day
+from sim.scenario.intervals import UncertainParameter, apply_values
+from sim.scenario.schema import WEEKDAYS, Scenario, ScenarioError
+
+MIB = 1 << 20
+GIB = 1 << 30
+BYTES_PER_REFERRED_PATHWAY = 120
+BYTES_PER_START_LIST_PATHWAY = 300
+BYTES_PER_PROCESS = 100 * MIB            # Python, numpy, pandas and SimPy loaded, before the first pathway
+MAX_PATHWAYS_PER_REPLICATION = 1 << 26   # = sim.model.waiting_list.MAX_PATIENTS (a test holds them equal)
+# Where a [low, high] range moves the count, its estimate takes the 99th percentile of the draw in the direction
+# that adds pathways (the 1st for advice and guidance, which diverts them); check_draws then estimates the
+# values each replication actually drew.
+_FEWER_WHEN_HIGHER = {"referrals.advice_and_guidance_share"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ReplicationEstimate:
+    """Pathways one replication of a scenario will hold, and the memory that takes."""
+
+    start_list: int
+    referred: float                      # clock starts expected over the horizon
+    weeks: int
+    referrals_per_week: float            # as the scenario states them (before advice and guidance)
+
+    @property
+    def pathways(self) -> int:
+        return self.start_list + math.ceil(self.referred)
+
+    @property
+    def bytes(self) -> int:
+        return (BYTES_PER_PROCESS + BYTES_PER_START_LIST_PATHWAY * self.start_list
+                + math.ceil(BYTES_PER_REFERRED_PATHWAY * self.referred))
+
+    def describe(self) -> str:
+        return (f"about {_count(self.pathways)} pathways: {_count(self.start_list)} on the start list and "
+                f"{_count(self.referred)} referred (referrals.referrals_per_week {self.referrals_per_week:,.0f} "
+                f"over horizon_weeks {self.weeks})")
+
+
+def estimate_replication(scenario: Scenario) -> ReplicationEstimate:
+    """Pathways and bytes of one replication of `scenario` as it stands (a [low, high] input at the value the
+    scenario holds: its midpoint, or one replication's draw). Arithmetic on the scenario, no pathway made: a
+    start list of 10^12 is estimated as fast as one of 10."""
+    start_list = scenario.start_list
+    if start_list.rtt is not None:
+        listed = start_list.rtt.total
+    else:
+        listed = sum(band.count for band in start_list.bands or [])
+    return ReplicationEstimate(listed, _referred(scenario), scenario.horizon_weeks,
+                               scenario.referrals.referrals_per_week)
+
+
+def _referred(scenario: Scenario) -> float:
+    """Clock starts expected over the horizon: sim.model.referrals' daily rate summed, seasonality at its peak
+    and bank holidays counted as ordinary days (so a little above what the model draws)."""
+    ref = scenario.referrals
+    days = np.arange(scenario.horizon_days, dtype=float)
+    weights = np.array([ref.weekday_weights[d] for d in WEEKDAYS], dtype=float)
+    weekday_share = np.resize(np.roll(weights / weights.sum(), -scenario.start_date.weekday()), len(days))
+    growth = (1.0 + ref.demand_growth_per_year) ** (days / 365.25)
+    months = np.asarray(multipliers_by_day(scenario.start_date, scenario.horizon_days, ref.monthly_multipliers))
+    per_day = weekday_share * growth * months
+    clock_starts = ref.referrals_per_week * (1.0 - ref.advice_and_guidance_share) * (1.0 + ref.seasonality_amplitude)
+    return float(clock_starts * per_day.sum())
+
+
+def at_most_pathways(scenario: Scenario) -> Scenario:
+    """`scenario` with every [low, high] input that changes the count of pathways at the end that adds most of
+    them (its 99th percentile), for an estimate before the draws are known (sim.scenario.build)."""
+    moving = [p for p in scenario.parameter_intervals if p.key.startswith("referrals.")]
+    if not moving:
+        return scenario
+    return apply_values(scenario, moving, {p.key: _far_end(p) for p in moving})
+
+
+def _far_end(p: UncertainParameter) -> float:
+    return p.value_at(0.01 if p.key in _FEWER_WHEN_HIGHER else 0.99)
+
+
+def available_memory_bytes() -> int | None:
+    """Memory this machine can give a run now without swapping: MemAvailable from /proc/meminfo (Linux), else
+    the free physical pages; None where neither is known (then nothing is refused)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(scenarios: Sequence[Scenario], source: object, workers: int = 1,
+                 available: int | None = None) -> None:
+    """Refuse (ScenarioError, one line) a run whose replication would create more pathways than the model can
+    number, or whose `workers` replications at once (each in its own process) would need more memory than this
+    machine has available. `scenarios`: the replications' scenarios (one, or each replication's draws); the
+    largest is the one that counts. `available`: bytes, default this machine's available memory now."""
+    if not scenarios:
+        return
+    estimate = max((estimate_replication(sc) for sc in scenarios), key=lambda e: e.bytes)
+    workers = max(int(workers), 1)
+    if estimate.pathways > MAX_PATHWAYS_PER_REPLICATION:
+        raise ScenarioError([f"{source}: one replication would create {estimate.describe()}; the model holds at "
+                             f"most {MAX_PATHWAYS_PER_REPLICATION:,} pathways in a replication (fewer referrals a "
+                             "week, a smaller start list or a shorter horizon_weeks)"])
+    free = available_memory_bytes() if available is None else available
+    if free is None:
+        return
+    needed = estimate.bytes * workers
+    if needed > free:
+        at_once = ("one replication" if workers == 1
+                   else f"{workers} replications at once ({_size(estimate.bytes)} each)")
+        fewer = " (fewer --jobs" if workers > 1 else " (a smaller scenario"
+        raise ScenarioError([f"{source}: would need about {_size(needed)} for {at_once}, {estimate.describe()}; "
+                             f"this machine has {_size(free)} available{fewer}, a shorter horizon_weeks or fewer "
+                             "referrals would fit in less)"])
+
+
+def _size(n: float) -> str:
+    if n >= 10 * GIB:
+        return f"{n / GIB:,.0f} GiB"
+    if n >= GIB:
+        return f"{n / GIB:.1f} GiB"
+    return f"{n / MIB:,.0f} MiB"
+
+
+def _count(n: float) -> str:
+    if n >= 10_000_000:
+        return f"{n / 1e6:,.0f} million"
+    return f"{round(n):,}"
+
