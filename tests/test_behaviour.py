@@ -146,7 +146,8 @@ def test_auto_replications_stop_at_the_target_or_the_cap():
     in_pairs = run_replications(scenario(min_replications=3, target_half_width_weeks=1000), jobs=2)
     assert in_pairs.replications == 3, "batches of two must still stop at the smallest N that meets the rule"
     pd.testing.assert_frame_equal(in_pairs.weekly, loose.weekly)
-    never = scaled_baseline(0.03, horizon_weeks=6, overrides=["run.replications=auto", "run.max_replications=3",
+    never = scaled_baseline(0.03, horizon_weeks=6, overrides=["run.replications=auto", "run.min_replications=2",
+                                                              "run.max_replications=3",
                                                               "run.target_half_width_weeks=1000"])
     res = run_replications(never)
     assert res.replications == 3 and res.clearance_half_width_weeks == float("inf"), \
