@@ -260,6 +260,8 @@ COVID_CASES = [
      "row 3, column inpatients: expected a finite number of at least 0, got 'inf'"),
     ("not a number", lambda t: write(t / "c.csv", GOOD_HEADER + "2021-06-07,nan\n"),
      "row 2, column inpatients: expected a finite number of at least 0, got 'nan'"),
+    ("decimal comma", lambda t: write(t / "c.csv", GOOD_HEADER + '2021-06-07,"1,5"\n'),
+     "row 2, column inpatients: expected a number of inpatients with a decimal point, got '1,5'"),
     ("negative", lambda t: write(t / "c.csv", GOOD_HEADER + "2021-06-07,-3\n"),
      "row 2, column inpatients: expected a finite number of at least 0, got '-3'"),
     ("impossible date", lambda t: write(t / "c.csv", GOOD_HEADER + "2021-02-30,3\n"),
@@ -297,10 +299,11 @@ def test_hostile_covid_csv_stops_run_before_anything_is_written(make: Callable[[
 def test_a_good_covid_csv_with_bom_extra_column_and_short_dates_is_embedded(tmp_path: Path,
                                                                            simple_yaml: Path) -> None:
     csv_path = write(tmp_path / "c.csv", b"\xef\xbb\xbfdate,inpatients,note\r\n2021-06-08,6.5,x\r\n"
-                                         b"2021-6-7,5,y\r\n\r\n")
+                                         b"2021-6-7,5,y\r\n2021-06-09,\"1,234\",z\r\n\r\n")
     raw = load_scenario_mapping(covid_scenario(tmp_path, simple_yaml, csv_path.name))
     assert raw["covid"]["inpatients_series"] == [{"date": dt.date(2021, 6, 8), "inpatients": 6.5},
-                                                 {"date": dt.date(2021, 6, 7), "inpatients": 5.0}]
+                                                 {"date": dt.date(2021, 6, 7), "inpatients": 5.0},
+                                                 {"date": dt.date(2021, 6, 9), "inpatients": 1234.0}]
     assert raw["covid"]["inpatients_csv"] == str(csv_path)
 
 

@@ -226,7 +226,9 @@ def test_parallel_workers_multiply_the_memory_needed(monkeypatch: pytest.MonkeyP
     with pytest.raises(ScenarioError) as refused:
         check_draws(scenario, 1, 10, source="s.yaml", workers=3)
     assert "3 replications at once" in refused.value.problems[0], refused.value.problems
-    code = main(["run", str(BASELINE), "--jobs", "3", "--replications", "3",
+    # from the command line (--jobs is first cut to the cores, and CI has two)
+    monkeypatch.setattr(resources, "available_memory_bytes", lambda: int(1.5 * one))
+    code = main(["run", str(BASELINE), "--jobs", "2", "--replications", "2",
                  "--results-root", str(tmp_path / "results"), "--quiet"])
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1 and "(fewer --jobs" in lines[0], lines
@@ -241,3 +243,41 @@ def test_a_range_on_referrals_is_estimated_at_its_far_end() -> None:
     far = at_most_pathways(mid)
     assert far.referrals.referrals_per_week > 20000, "expected the 99th percentile, above the 90th (high end)"
     assert estimate_replication(far).pathways > estimate_replication(mid).pathways
+
+
+def test_free_memory_is_checked_once_before_a_command_runs_not_when_validating_or_between_scenarios(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`validate` does not depend on the memory free now, and run_replications does not check it again: in a
+    compare, the second scenario would otherwise see memory the first one's idle workers still hold, and be
+    refused after the first had run."""
+    monkeypatch.setattr(resources, "available_memory_bytes", lambda: 1)
+    assert main(["validate", str(BASELINE)]) == 0, capsys.readouterr().err
+    from helpers import simple_raw
+    from sim.experiment.replications import run_replications
+    from sim.scenario.validate import validate
+    result = run_replications(validate(simple_raw(horizon_weeks=2), "tiny"), replications=1)
+    assert result.replications == 1
+
+
+@pytest.mark.parametrize(("limit", "usage", "expected"), [
+    ("max", "123", None),                      # cgroup v2 without a limit
+    ("1000000000", "400000000", 600000000),    # a 1 GB container using 400 MB
+    ("1000", "5000", 0),                       # over its limit already
+    (str(1 << 62), "10", None),                # cgroup v1's "unlimited"
+    ("garbage", "1", None),
+])
+def test_a_container_memory_limit_bounds_what_is_available(tmp_path: Path, limit: str, usage: str,
+                                                           expected: int | None) -> None:
+    (tmp_path / "memory.max").write_text(limit + "\n")
+    (tmp_path / "memory.current").write_text(usage + "\n")
+    files = ((str(tmp_path / "memory.max"), str(tmp_path / "memory.current")),)
+    assert resources.cgroup_memory_headroom(files) == expected
+    assert resources.cgroup_memory_headroom(((str(tmp_path / "none"), str(tmp_path / "none")),)) is None
+
+
+def test_the_machine_memory_is_the_lower_of_the_machine_and_the_container(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(resources, "_meminfo_available", lambda: 8 * GIB)
+    monkeypatch.setattr(resources, "cgroup_memory_headroom", lambda: 2 * GIB)
+    assert resources.available_memory_bytes() == 2 * GIB
+    monkeypatch.setattr(resources, "cgroup_memory_headroom", lambda: None)
+    assert resources.available_memory_bytes() == 8 * GIB

@@ -387,6 +387,25 @@ def test_erlang_c_hand_computed_values():
     assert erlang_c(3, 3.0) == 1.0 and math.isinf(erlang_c_mean_wait(3, 3.0, 1.0))
 
 
+def _erlang_c_in_logs(c: int, a: float) -> float:
+    """C(c, a) from the textbook sum, in logarithms so that it cannot overflow (independent of the model)."""
+    log_terms = [k * math.log(a) - math.lgamma(k + 1) for k in range(c)]
+    log_top = c * math.log(a) - math.lgamma(c + 1) + math.log(c / (c - a))
+    peak = max(log_terms + [log_top])
+    below = sum(math.exp(t - peak) for t in log_terms)
+    top = math.exp(log_top - peak)
+    return top / (below + top)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("servers", "load"), [(2, 1.0), (20, 19.0), (200, 180.0), (1000, 900.0), (10_000, 9_990.0)])
+def test_erlang_c_is_right_for_thousands_of_stations(servers: int, load: float) -> None:
+    """The largest centres the schema allows (10,000 stations): the sum of a^k / k! overflows a float from a few
+    hundred; the recursion the model uses must agree with the sum taken in logarithms."""
+    assert erlang_c(servers, load) == pytest.approx(_erlang_c_in_logs(servers, load), rel=1e-9)
+    assert math.isfinite(erlang_c_mean_wait(servers, load, 1.0))
+
+
 @pytest.mark.verification
 def test_simulated_centre_queue_matches_erlang_c():
     stations, mean_service, utilisation = 7, 5.5, 0.85

@@ -70,7 +70,7 @@ def run_replications(scenario: Scenario, replications: int | Literal["auto"] | N
     n = scenario.run.replications if replications is None else replications
     s = scenario.run.seed if seed is None else seed
     t0 = time.perf_counter()
-    check_draws(scenario, s, n)
+    check_draws(scenario, s, n, memory=False)    # the machine's memory: once, before the command runs anything
     own = executor is None
     runner = make_executor(jobs) if executor is None else executor
     results: list[ReplicationResult] = []

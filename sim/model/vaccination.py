@@ -29,16 +29,17 @@ CENTRE_KINDS = ("mass_vaccination_site", "hospital_hub", "pcn_site", "pharmacy",
 
 
 def erlang_c(servers: int, offered_load: float) -> float:
-    """Probability an arrival waits in an M/M/c queue, C(c, a) with a = lambda / mu (formula 3)."""
+    """Probability an arrival waits in an M/M/c queue, C(c, a) with a = lambda / mu (formula 3).
+
+    By the Erlang B recursion B(k) = a B(k-1) / (k + a B(k-1)), then C = c B / (c - a (1 - B)): every step stays
+    between 0 and 1, where the textbook sum of a^k / k! overflows for a few hundred stations."""
     c, a = servers, offered_load
     if a >= c:
         return 1.0
-    term, total = 1.0, 1.0
-    for k in range(1, c):
-        term *= a / k
-        total += term
-    top = term * a / c * c / (c - a)   # a^c / c! * c / (c - a)
-    return top / (total + top)
+    blocking = 1.0
+    for k in range(1, c + 1):
+        blocking = a * blocking / (k + a * blocking)
+    return c * blocking / (c - a * (1 - blocking))
 
 
 def erlang_c_mean_wait(servers: int, arrival_rate: float, service_rate: float) -> float:

@@ -10,16 +10,17 @@ The steps, in this order (each needs the one before):
 5. build_start_list    read start_list.rtt_csv into the start list's counts (sim.scenario.rtt_start_list)
 6. calibrate           referrals and treatment capacity from that file, when the start list asks for it
                        (sim.scenario.calibration)
-7. check_memory        one replication must fit in the memory this machine has available, and within the
-                       pathways the model can number (sim.scenario.resources)
+7. check_pathway_limit one replication must stay within the pathways the model can number
+                       (sim.scenario.resources); it depends on the scenario alone
 
 `load_scenario` runs all seven. A caller that changes the mapping between the steps (backtest replaces the start
 list and the dates) runs `load_scenario_mapping` (1-3), its changes, then `build_scenario` (4-7). Problems in an
 RTT file are found at step 5, so they are reported once the scenario's own problems are fixed, not in the same
 list.
 
-Before a run, `check_draws` validates every replication's drawn inputs like a scenario file, and checks the
-memory again with those draws and the number of replications that will run at once.
+Before a command runs anything, `check_draws` validates every replication's drawn inputs like a scenario file, and
+checks that the replications that will run at once, with those draws, fit in the memory the machine has free now
+(once: a check between the scenarios of a command would count memory the finished ones' workers still hold).
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ from sim.scenario.calibration import (
 )
 from sim.scenario.input_files import MAX_SERIES_CSV_BYTES, InputFileError, read_text, resolve_path
 from sim.scenario.intervals import scenario_for_replication
-from sim.scenario.resources import at_most_pathways, check_memory
+from sim.scenario.resources import at_most_pathways, check_memory, check_pathway_limit
 from sim.scenario.rtt_start_list import RttStartListError, read_rtt_start_list, resolve_rtt_csv
 from sim.scenario.schema import Scenario, ScenarioError
 from sim.scenario.validate import cross_reference_problems, format_validation_errors, validate
@@ -81,12 +82,12 @@ def load_scenario_mapping(path: Path | str, overrides: list[str] | None = None) 
 
 def build_scenario(raw: dict, source: Path | str) -> BuiltScenario:
     """Steps 4-7 on a mapping whose input files are embedded: validate, read the RTT start list, calibrate,
-    check that one replication fits in memory. `source` names the scenario file in messages, and relative paths
-    are read from its folder."""
+    check that one replication stays within the pathways the model can number. `source` names the scenario file
+    in messages, and relative paths are read from its folder."""
     scenario = validate(raw, source)
     scenario = build_start_list(scenario, source)
     built = calibrate(scenario, raw, source)
-    check_memory([at_most_pathways(built.scenario)], source)
+    check_pathway_limit([at_most_pathways(built.scenario)], source)   # the machine's memory: check_draws
     return built
 
 
@@ -174,7 +175,14 @@ def _covid_date(text: str, where: str, problems: list[str]) -> dt.date | None:
         return None
 
 
+_THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
+
+
 def _covid_inpatients(text: str, where: str, problems: list[str]) -> float | None:
+    # thousands separators (1,234) are read; any other comma (a decimal comma, 1,5) is refused, not read as 15
+    if "," in text and not _THOUSANDS.fullmatch(text.strip()):
+        problems.append(f"{where}: expected a number of inpatients with a decimal point, got {text!r}")
+        return None
     try:
         value = float(text.replace(",", ""))
     except ValueError:
@@ -293,13 +301,14 @@ def start_list_notes(scenario: Scenario, treatment_calibration_applied: tuple[Si
 
 
 def check_draws(scenario: Scenario, seed: int, replications: int | str, source: object = None,
-                workers: int = 1) -> None:
+                workers: int = 1, memory: bool = True) -> None:
     """Validate every replication's drawn scenario like a scenario file, before any of them runs; a draw that
     breaks a rule (shares that must add to one, bands in order, a share above 1) is a ScenarioError naming the
     replication, the values drawn and the rule, so nothing is run or written. Then the memory: the largest
     replication (with its draws), times the replications that run at once (`workers`, at most the count), must
-    fit in the memory available (sim.scenario.resources.check_memory). `replications`: a count, or "auto" (every
-    replication up to the cap); `source`: the scenario file, for the message (default: its name)."""
+    fit in the memory available (sim.scenario.resources.check_memory); `memory=False` checks only the pathways
+    the model can number. `replications`: a count, or "auto" (every replication up to the cap); `source`: the
+    scenario file, for the message (default: its name)."""
     problems: list[str] = []
     count = scenario.run.max_replications if replications == "auto" else int(replications)
     runs = [scenario]
@@ -321,4 +330,7 @@ def check_draws(scenario: Scenario, seed: int, replications: int | str, source: 
         problems += [f"{where} {p} (narrow the [low, high] ranges involved)" for p in found]
     if problems:
         raise ScenarioError(list(dict.fromkeys(problems)))
-    check_memory(runs, source or scenario.name, workers=min(workers, max(count, 1)))
+    if memory:
+        check_memory(runs, source or scenario.name, workers=min(workers, max(count, 1)))
+    else:
+        check_pathway_limit(runs, source or scenario.name)

@@ -115,7 +115,21 @@ def _far_end(p: UncertainParameter) -> float:
 
 def available_memory_bytes() -> int | None:
     """Memory this machine can give a run now without swapping: MemAvailable from /proc/meminfo (Linux), else
-    the free physical pages; None where neither is known (then nothing is refused)."""
+    the free physical pages, and no more than a container's memory limit leaves (cgroup v2 or v1), where the
+    kernel would stop the run long before the machine runs short; None where nothing is known (then nothing
+    is refused)."""
+    machine = _meminfo_available()
+    if machine is None:
+        try:
+            machine = int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+        except (ValueError, OSError, AttributeError):
+            machine = None
+    container = cgroup_memory_headroom()
+    known = [m for m in (machine, container) if m is not None]
+    return min(known) if known else None
+
+
+def _meminfo_available() -> int | None:
     try:
         with open("/proc/meminfo", encoding="ascii") as meminfo:
             for line in meminfo:
@@ -123,26 +137,59 @@ def available_memory_bytes() -> int | None:
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return None
+    return None
+
+
+# (limit, usage) files of this process's memory cgroup: v2 (unified), then v1
+_CGROUP_FILES = (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                 ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"))
+
+
+def cgroup_memory_headroom(files: Sequence[tuple[str, str]] = _CGROUP_FILES) -> int | None:
+    """Bytes the container's memory limit still allows (limit less usage); None without a limit ("max", or v1's
+    huge number meaning none) or where the files cannot be read."""
+    for limit_file, usage_file in files:
+        try:
+            with open(limit_file, encoding="ascii") as fh:
+                limit_text = fh.read().strip()
+            if limit_text == "max":
+                return None
+            limit = int(limit_text)
+            if limit >= 1 << 60:               # cgroup v1 writes a page-rounded maximum when unlimited
+                return None
+            with open(usage_file, encoding="ascii") as fh:
+                usage = int(fh.read().strip())
+            return max(limit - usage, 0)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def check_pathway_limit(scenarios: Sequence[Scenario], source: object) -> None:
+    """Refuse (ScenarioError, one line) a scenario whose replication would create more pathways than the model can
+    number. It depends on the scenario alone, so `validate` and every build check it."""
+    if not scenarios:
+        return
+    estimate = max((estimate_replication(sc) for sc in scenarios), key=lambda e: e.bytes)
+    if estimate.pathways > MAX_PATHWAYS_PER_REPLICATION:
+        raise ScenarioError([f"{source}: one replication would create {estimate.describe()}; the model holds at "
+                             f"most {MAX_PATHWAYS_PER_REPLICATION:,} pathways in a replication (fewer referrals a "
+                             "week, a smaller start list or a shorter horizon_weeks)"])
 
 
 def check_memory(scenarios: Sequence[Scenario], source: object, workers: int = 1,
                  available: int | None = None) -> None:
     """Refuse (ScenarioError, one line) a run whose replication would create more pathways than the model can
     number, or whose `workers` replications at once (each in its own process) would need more memory than this
-    machine has available. `scenarios`: the replications' scenarios (one, or each replication's draws); the
+    machine has available. Checked once, before a command runs anything (sim.scenario.build.check_draws): checked
+    again between the scenarios of a command, it would see memory the finished ones' workers still hold and
+    could refuse a run halfway. `scenarios`: the replications' scenarios (one, or each replication's draws); the
     largest is the one that counts. `available`: bytes, default this machine's available memory now."""
     if not scenarios:
         return
+    check_pathway_limit(scenarios, source)
     estimate = max((estimate_replication(sc) for sc in scenarios), key=lambda e: e.bytes)
     workers = max(int(workers), 1)
-    if estimate.pathways > MAX_PATHWAYS_PER_REPLICATION:
-        raise ScenarioError([f"{source}: one replication would create {estimate.describe()}; the model holds at "
-                             f"most {MAX_PATHWAYS_PER_REPLICATION:,} pathways in a replication (fewer referrals a "
-                             "week, a smaller start list or a shorter horizon_weeks)"])
     free = available_memory_bytes() if available is None else available
     if free is None:
         return

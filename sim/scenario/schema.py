@@ -362,10 +362,16 @@ class StartList(_Model):
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
+def _number(value: float) -> str:
+    """A number as a planner writes it: whole numbers with thousands separators (1,000,000 not 1e+06)."""
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:,.6g}"
+
+
 def _low_before_high(model: ModelT, low: str, high: str) -> ModelT:
     """A range given as two fields: the high end may not be below the low end."""
     if getattr(model, high) < getattr(model, low):
-        raise ValueError(f"{high} ({getattr(model, high):g}) must be at least {low} ({getattr(model, low):g})")
+        raise ValueError(f"{high} ({_number(getattr(model, high))}) must be at least {low} "
+                         f"({_number(getattr(model, low))})")
     return model
 
 
