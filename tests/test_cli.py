@@ -12,7 +12,7 @@ import pytest
 import sim.cli.run
 from helpers import BASELINE, ROOT
 from sim.cli import main as cli
-from sim.outputs import run_folder as results
+from sim.outputs import destination
 
 pytestmark = pytest.mark.integration
 
@@ -82,22 +82,26 @@ def test_out_folder_holding_a_run_is_refused(tmp_path):
     assert (out / "manifest.json").read_text() == "{}", "an existing run must not be touched"
 
 
-def test_interrupted_run_leaves_no_folder_that_looks_complete(tmp_path, monkeypatch):
+def test_interrupted_run_leaves_no_folder_that_looks_complete(tmp_path, monkeypatch, capsys):
+    """Ctrl-C while writing: the tables written so far are kept in a folder named as incomplete (no manifest),
+    the message says where, and no folder under the results root looks like a finished run."""
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
     monkeypatch.setattr(sim.cli.run, "write_manifest", interrupted)
     code = cli.main(["run", str(BASELINE), *FAST, "--quiet", "--results-root", str(tmp_path)])
     assert code == 130
-    leftovers = list(tmp_path.rglob("*"))
-    assert not [p for p in leftovers if p.is_file()], f"files left behind: {leftovers}"
+    assert not list(tmp_path.rglob("manifest.json")), "no folder may look like a finished run"
+    [folder] = [p for p in tmp_path.rglob("*") if p.is_dir() and ".incomplete-" in p.name]
+    assert (folder / "weekly.csv").is_file()
+    assert f"what was written is kept in {folder}" in capsys.readouterr().err
 
 
 def test_default_run_dir_never_reuses_a_folder(tmp_path):
     import datetime as dt
     now = dt.datetime(2021, 6, 7, 9, 0, 0)
-    first = results.default_run_dir(tmp_path, "s", now)
+    first = destination.default_run_dir(tmp_path, "s", now)
     first.mkdir(parents=True)
-    assert results.default_run_dir(tmp_path, "s", now) != first
+    assert destination.default_run_dir(tmp_path, "s", now) != first
 
 
 def test_sweep_runs_the_full_factorial_and_refuses_bad_levels(tmp_path):

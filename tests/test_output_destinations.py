@@ -12,6 +12,7 @@ import errno
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -27,22 +28,25 @@ import yaml
 import sim.cli.backtest
 import sim.cli.calibrate
 import sim.cli.options
+import sim.cli.report
 import sim.cli.run
 import sim.cli.sweep
+import sim.cli.validate
+import sim.outputs.report
 from helpers import ROOT, simple_raw
 from sim.cli import main as cli
 from sim.experiment.executors import InProcess
-from sim.outputs import run_folder
+from sim.outputs import destination, run_folder, work_files
+from sim.outputs.destination import reserve_destination, reserve_new_run_dir
 from sim.outputs.run_folder import (
     MANIFEST_JSON,
     REPLICATIONS_CSV,
     SUMMARY_CSV,
     WEEKLY_CSV,
     OutputError,
-    clean_stale_work,
-    reserve_destination,
-    reserve_new_run_dir,
 )
+from sim.outputs.work_files import clean_stale_work
+from sim.scenario.schema import ScenarioError
 
 pytestmark = pytest.mark.integration
 
@@ -241,7 +245,7 @@ def test_two_runs_of_one_scenario_in_the_same_second_get_different_folders(scena
         @classmethod
         def now(cls, tz=None):  # type: ignore[override]
             return frozen if tz is None else frozen.replace(tzinfo=tz)
-    monkeypatch.setattr(run_folder, "dt", types.SimpleNamespace(datetime=Clock, date=dt.date, timedelta=dt.timedelta))
+    monkeypatch.setattr(destination, "dt", types.SimpleNamespace(datetime=Clock, date=dt.date, timedelta=dt.timedelta))
     root = tmp_path / "results"
     first = reserve_new_run_dir(root, "simple")
     assert first.final == root / "simple" / "20240506-070809"
@@ -345,7 +349,7 @@ def test_a_refused_rename_keeps_the_tables_in_the_temporary_folder(scenario, tmp
     real = os.rename
 
     def refuse(src, dst, *args, **kwargs):
-        if ".partial-" in Path(src).name:
+        if ".nwlsim-partial-" in Path(src).name:
             raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
         return real(src, dst, *args, **kwargs)
     monkeypatch.setattr(os, "rename", refuse)
@@ -412,6 +416,88 @@ def test_a_scenario_file_that_cannot_be_put_in_place_is_kept_elsewhere(tmp_path,
     assert kept.read_text() == "name: fitted\n" and not out.exists() and leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("stop, code, word", [(KeyboardInterrupt, 130, "interrupted"),
+                                              (cli.Terminated, 143, "terminated (SIGTERM)")],
+                         ids=["ctrl-c", "sigterm"])
+def test_an_interruption_while_writing_keeps_the_tables_and_says_where(stop, code, word, scenario, tmp_path, capsys,
+                                                                       monkeypatch):
+    """`docker stop` during the write used to delete every table: what was written is kept beside --out as
+    NAME.incomplete-<stamp> (no manifest, so it never looks finished), with the tables not yet written added."""
+    def stopped(*args, **kwargs):
+        raise stop
+    monkeypatch.setattr(sim.cli.run, "write_manifest", stopped)
+    out = tmp_path / "run"
+    assert cli.main(["run", str(scenario), *QUIET, "--out", str(out)]) == code
+    err = capsys.readouterr().err
+    assert f"{word}: --out {out}: writing the run folder was interrupted; what was written is kept in " in err, err
+    [kept] = _kept_in(err.strip())
+    assert kept.parent == tmp_path and kept.name.startswith("run.incomplete-")
+    for name in (WEEKLY_CSV, REPLICATIONS_CSV, SUMMARY_CSV, run_folder.WEEKLY_BY_SITE_CSV):
+        assert (kept / name).is_file(), name
+    assert not (kept / MANIFEST_JSON).exists() and not out.exists() and leftovers(tmp_path) == []
+
+
+def test_an_interruption_while_the_report_is_made_puts_the_complete_folder_in_place(scenario, tmp_path, capsys,
+                                                                                    monkeypatch):
+    """The tables and manifest are complete once the report starts: Ctrl-C then leaves the run in place without
+    its half-made report, and says how to make it."""
+    def interrupted_report(folder: Path, label: str | None = None) -> None:
+        (folder / "charts").mkdir()
+        (folder / "charts" / "half.png").write_bytes(b"half")
+        raise KeyboardInterrupt
+    monkeypatch.setattr(sim.cli.run, "build_report", interrupted_report)
+    out = tmp_path / "run"
+    assert cli.main(["run", str(scenario), "--replications", "1", "--quiet", "--out", str(out)]) == 130
+    err = capsys.readouterr().err
+    assert (f"interrupted: --out {out}: stopped while making the report; the results are in {out} without it "
+            f"(`python run_sim.py report {out}` makes it)") in err, err
+    assert (out / MANIFEST_JSON).is_file() and (out / WEEKLY_CSV).is_file() and not (out / "charts").exists()
+    assert sorted(os.listdir(tmp_path)) == ["run", "simple.yaml"]
+
+
+class ClosedPipe:
+    """Standard output whose reader has gone (`run ... | head` after head exits)."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+    def flush(self) -> None:
+        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+
+def test_a_closed_standard_output_does_not_misfile_a_complete_run(scenario, tmp_path, capsys, monkeypatch):
+    """The headline is printed after the folder is in place: a broken pipe then is an exit 2 that says where the
+    results are, never a complete folder renamed NAME.incomplete-<stamp>."""
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    out = tmp_path / "run"
+    assert cli.main(["run", str(scenario), "--replications", "1", "--quiet", "--no-report", "--out", str(out)]) == 2
+    line = one_error_line(capsys)
+    assert "Broken pipe" in line and line.endswith(f"the results were written to {out}"), line
+    assert (out / MANIFEST_JSON).is_file() and sorted(os.listdir(tmp_path)) == ["run", "simple.yaml"]
+
+
+@pytest.mark.parametrize("failure", [ScenarioError(["fitted.yaml: clinic_slots: must be finite"]),
+                                     RuntimeError("a replication failed"), KeyboardInterrupt()],
+                         ids=["scenario error", "unexpected error", "interrupted"])
+def test_a_fitted_scenario_whose_check_fails_is_kept_and_named(failure, tmp_path, monkeypatch):
+    """calibrate reads and simulates its staged --out file before putting it in place: whatever stops that, the
+    fitted text (the result of the whole fit) is kept in the temporary folder and the error names where."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(elsewhere))
+    out = tmp_path / "fitted.yaml"
+    with pytest.raises(type(failure)) as stopped, reserve_destination(out, "--out", kind="file") as dest:
+        with dest.staged_file("name: fitted\n") as staged:
+            assert staged.read_text() == "name: fitted\n"
+            raise failure
+    said = (stopped.value.problems if isinstance(failure, ScenarioError)
+            else getattr(stopped.value, "__notes__", []))
+    assert said[-1].startswith(f"--out {out}: not put in place; its text is kept in "), said
+    kept = Path(said[-1].split("its text is kept in ")[1])
+    assert kept.parent.parent == elsewhere and kept.read_text() == "name: fitted\n"
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # 4. SIGTERM is handled like Ctrl-C
 # ---------------------------------------------------------------------------------------------------------------
@@ -470,6 +556,55 @@ def test_sigterm_during_a_two_worker_run_stops_everything_quietly(tmp_path):
     assert alive == [], f"worker processes still running: {alive}"
 
 
+def _stopped_in_validate(monkeypatch: pytest.MonkeyPatch, tmp: Path, scenario: Path) -> list[str]:
+    monkeypatch.setattr(sim.cli.validate, "load_scenario", _raise(KeyboardInterrupt))
+    return ["validate", str(scenario)]
+
+
+def _stopped_in_report(monkeypatch: pytest.MonkeyPatch, tmp: Path, scenario: Path) -> list[str]:
+    monkeypatch.setattr(sim.cli.report, "build_report", _raise(cli.Terminated))
+    (tmp / "done").mkdir()
+    return ["report", str(tmp / "done")]
+
+
+def _stopped_in_replications(monkeypatch: pytest.MonkeyPatch, tmp: Path, scenario: Path) -> list[str]:
+    monkeypatch.setattr(sim.cli.run, "run_replications", _raise(KeyboardInterrupt))
+    return ["run", str(scenario), *QUIET, "--out", str(tmp / "run")]
+
+
+def _stopped_after_writing(monkeypatch: pytest.MonkeyPatch, tmp: Path, scenario: Path) -> list[str]:
+    monkeypatch.setattr(sim.cli.run, "_print", _raise(cli.Terminated))
+    return ["run", str(scenario), *QUIET, "--out", str(tmp / "run")]
+
+
+def _raise(stop: type[BaseException]):
+    def stopped(*args: object, **kwargs: object) -> None:
+        raise stop
+    return stopped
+
+
+STOPPED = {
+    "validate": (_stopped_in_validate, "interrupted: stopped; validate writes nothing"),
+    "report": (_stopped_in_report, "terminated (SIGTERM): stopped before the report was finished; the run's own "
+                                   "files (tables, manifest, scenario) are unchanged"),
+    "run, replicating": (_stopped_in_replications, "interrupted: stopped the replications; no results written"),
+    "run, written": (_stopped_after_writing, "terminated (SIGTERM): already written: {tmp}/run"),
+}
+
+
+@pytest.mark.parametrize("case", list(STOPPED), ids=list(STOPPED))
+def test_the_stop_message_is_true_for_each_command(case, scenario, tmp_path, capsys, monkeypatch):
+    """It used to say "stopped the replications; no results written" for `report` and `validate`, and after the
+    results were in place."""
+    arrange, message = STOPPED[case]
+    code = cli.main(arrange(monkeypatch, tmp_path, scenario))
+    err = capsys.readouterr().err
+    assert code in (130, 143) and "Traceback" not in err
+    assert err.strip() == message.format(tmp=tmp_path), err
+    if case == "run, written":
+        assert (tmp_path / "run" / MANIFEST_JSON).is_file()
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # 5. What killed runs left is cleaned when safe
 # ---------------------------------------------------------------------------------------------------------------
@@ -491,13 +626,14 @@ def test_stale_partial_folders_and_locks_are_cleaned_when_a_run_writes_beside_th
     beside.mkdir(parents=True)
     holding = reserve_destination(beside / "20210101-000005", "--out")     # a live run's, still writing
     alive = os.getppid()
-    gone = [_work(beside, f".20210101-000000.partial-{DEAD_PID}"),
-            _work(beside, f".20210101-000001.partial-{alive}", age_hours=run_folder.STALE_PARTIAL_HOURS + 1),
-            _work(beside, f".20210101-000002.probe-{DEAD_PID}")]
-    (beside / ".20210101-000003.lock").write_text(f"{DEAD_PID} elsewhere\n")
-    (beside / f".fitted.yaml.partial-{DEAD_PID}.yaml").write_text("name: x\n")
-    gone += [beside / ".20210101-000003.lock", beside / f".fitted.yaml.partial-{DEAD_PID}.yaml"]
-    kept = [_work(beside, f".20210101-000004.partial-{alive}"), _work(beside, f".20210101-000005.partial-{DEAD_PID}"),
+    gone = [_work(beside, f".20210101-000000.nwlsim-partial-{DEAD_PID}"),
+            _work(beside, f".20210101-000001.nwlsim-partial-{alive}", age_hours=work_files.STALE_PARTIAL_HOURS + 1),
+            _work(beside, f".20210101-000002.nwlsim-probe-{DEAD_PID}")]
+    (beside / ".20210101-000003.nwlsim-lock").write_text(f"{DEAD_PID} elsewhere\n")
+    (beside / f".fitted.yaml.nwlsim-partial-{DEAD_PID}.yaml").write_text("name: x\n")
+    gone += [beside / ".20210101-000003.nwlsim-lock", beside / f".fitted.yaml.nwlsim-partial-{DEAD_PID}.yaml"]
+    kept = [_work(beside, f".20210101-000004.nwlsim-partial-{alive}"),
+            _work(beside, f".20210101-000005.nwlsim-partial-{DEAD_PID}"),
             _work(beside, ".keepme"), _work(beside, "20210101-000006")]
     with holding:
         assert cli.main(["run", str(scenario), *QUIET, "--results-root", str(tmp_path / "results")]) == 0
@@ -506,10 +642,42 @@ def test_stale_partial_folders_and_locks_are_cleaned_when_a_run_writes_beside_th
 
 
 def test_cleaning_never_touches_this_process_or_unrelated_names(tmp_path):
-    mine = _work(tmp_path, f".x.partial-{os.getpid()}")
-    odd = [_work(tmp_path, f".x.partial-{DEAD_PID}-extra"), _work(tmp_path, f"x.partial-{DEAD_PID}")]
+    mine = _work(tmp_path, f".x.nwlsim-partial-{os.getpid()}")
+    odd = [_work(tmp_path, f".x.nwlsim-partial-{DEAD_PID}-extra"), _work(tmp_path, f"x.nwlsim-partial-{DEAD_PID}"),
+           _work(tmp_path, f".x.partial-{DEAD_PID}"), _work(tmp_path, f".x.probe-{DEAD_PID}")]
     assert clean_stale_work(tmp_path) == []
     assert mine.exists() and all(p.exists() for p in odd)
+
+
+def test_other_programs_hidden_files_beside_a_destination_survive_a_run(scenario, tmp_path):
+    """Cleaning used to remove any hidden `.X.lock` nobody flocked and any `.X.partial-N` whose PID was dead, in
+    the parent of --out (so `--out ~/newres` scanned $HOME). Only the simulator's own names are touched, and a
+    lock only when its text is the simulator's `PID HOST`."""
+    parent = tmp_path / "rvx"
+    parent.mkdir()
+    (parent / ".sync.lock").write_text(f"{DEAD_PID} elsewhere\n")
+    folders = [_work(parent, ".cache.partial-999999"), _work(parent, f".cache.partial-{DEAD_PID}"),
+               _work(parent, f".run.probe-{DEAD_PID}")]
+    files = [parent / ".notes.partial-999999.txt", parent / f".run.partial-{DEAD_PID}.yaml",
+             parent / ".theirs.nwlsim-lock"]          # our lock's name, not our lock's text
+    for path in files:
+        path.write_text("not ours\n")
+    foreign = [parent / ".sync.lock", *folders, *files]
+    assert cli.main(["run", str(scenario), *QUIET, "--out", str(parent / "run")]) == 0
+    assert [p.name for p in foreign if not p.exists()] == []
+    assert (parent / "run" / MANIFEST_JSON).is_file() and not (parent / ".run.nwlsim-lock").exists()
+
+
+def test_a_killed_reports_staging_folder_is_cleaned_by_the_next_report(scenario, tmp_path, capsys, monkeypatch):
+    """`report` stages in `.report.nwlsim-partial-PID` inside the run folder; a killed report's (its PID gone)
+    goes at the next report of that folder, a live one's stays."""
+    out = tmp_path / "run"
+    assert cli.main(["run", str(scenario), *QUIET, "--out", str(out)]) == 0
+    killed = _work(out, f".report.nwlsim-partial-{DEAD_PID}")
+    live = _work(out, f".report.nwlsim-partial-{os.getppid()}")
+    monkeypatch.setattr(sim.outputs.report, "make_charts", lambda *args, **kwargs: [])     # charts take seconds
+    assert cli.main(["report", str(out)]) == 0, capsys.readouterr().err
+    assert not killed.exists() and live.exists() and (out / run_folder.REPORT_HTML).is_file()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -547,3 +715,49 @@ def test_jobs_above_the_machines_cores_are_cut_to_them_with_a_note(scenario, tmp
     assert started == [3]
     assert "note: --jobs 1000 is more than this machine's 3 cores; using 3" in capsys.readouterr().err
     assert json.loads((out / MANIFEST_JSON).read_text())["jobs"] == 3
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 7. Where the filesystem refuses flock (some CIFS and sshfs mounts), the lock is an exclusive file with a PID
+# ---------------------------------------------------------------------------------------------------------------
+
+def _open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts descriptors in /proc")
+@pytest.mark.parametrize("refusal", [errno.ENOLCK, errno.EOPNOTSUPP], ids=["ENOLCK", "EOPNOTSUPP"])
+def test_without_flock_a_destination_is_reserved_by_an_exclusive_lock_file(refusal, scenario, tmp_path, capsys,
+                                                                          monkeypatch):
+    """flock raising ENOLCK/EOPNOTSUPP used to leak a descriptor and refuse every destination on that filesystem.
+    Now: the lock file is created exclusively with `PID HOST`; a second run is refused while that PID lives; a
+    dead PID's lock on this machine is taken over; another machine's is respected; nothing leaks."""
+    import fcntl
+
+    def no_flock(fd: int, operation: int) -> None:
+        raise OSError(refusal, os.strerror(refusal))
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    host = socket.gethostname()
+    before = _open_descriptors()
+    out = tmp_path / "out"
+    lock = tmp_path / ".out.nwlsim-lock"
+    with reserve_destination(out, "--out"):
+        assert lock.read_text() == f"{os.getpid()} {host}\n"
+        with pytest.raises(OutputError, match=f"another run \\(PID {os.getpid()}\\) is writing to it"):
+            reserve_destination(out, "--out")
+    assert not lock.exists() and _open_descriptors() == before
+
+    lock.write_text(f"{os.getppid()} {host}\n")                    # a live process's lock
+    with pytest.raises(OutputError, match=f"another run \\(PID {os.getppid()}\\)"):
+        reserve_destination(out, "--out")
+    lock.write_text(f"{DEAD_PID} another-machine\n")                # cannot be checked from here
+    with pytest.raises(OutputError, match=f"another run \\(PID {DEAD_PID} on another-machine\\)"):
+        reserve_destination(out, "--out")
+    lock.write_text(f"{DEAD_PID} {host}\n")                         # a killed run's: taken over
+    fd = work_files.take_lock(lock)
+    assert fd is not None and lock.read_text() == f"{os.getpid()} {host}\n"
+    work_files.release_lock(fd, lock)
+    lock.write_text(f"{DEAD_PID} {host}\n")                         # and cleaned before a run reserves
+    assert cli.main(["run", str(scenario), *QUIET, "--out", str(out)]) == 0, capsys.readouterr().err
+    assert (out / MANIFEST_JSON).is_file() and not lock.exists()
+    assert _open_descriptors() == before

@@ -146,7 +146,7 @@ def test_markdown_and_charts_written(single):
     has_vaccinations = "vaccinations" in weekly and weekly["vaccinations"].notna().any()
     assert (folder / "charts" / "vaccinations.png").exists() == has_vaccinations, \
         f"expected a vaccinations chart exactly when weekly.csv has vaccinations (has: {has_vaccinations})"
-    leftovers = [p.name for p in folder.rglob("*") if ".partial" in p.name]
+    leftovers = [p.name for p in folder.rglob("*") if "partial-" in p.name]
     assert not leftovers, f"expected no temporary files left behind, saw {leftovers}"
 
 
@@ -267,7 +267,7 @@ def test_failure_half_way_leaves_no_complete_looking_report(runs, tmp_path, monk
     assert not (folder / "report.html").exists(), f"expected no report.html after a failure, saw {left}"
     assert not (folder / "results.xlsx").exists() and not (folder / "charts").exists(), \
         f"expected nothing moved into place after a failure, saw {left}"
-    assert not [p for p in left if ".partial" in p], f"expected the staging folder removed, saw {left}"
+    assert not [p for p in left if "partial-" in p], f"expected the staging folder removed, saw {left}"
 
 
 def _synthetic_folder(folder: Path, counts_by_rep: list[list[int]]) -> Path:

@@ -9,8 +9,9 @@ against simulated, month by month, for the calibrated scenario as written), cali
 series), calibration_steps.csv (each simulation of the fit), calibration_fit.png, the resolved scenario and a
 manifest. Months after the window are never read. Same seed and replications → the same file, byte for byte.
 Nothing is written until the fit is done, and a bad input exits 2 with nothing written. Both destinations are
-probed and reserved before the fit runs (sim.outputs.run_folder.reserve_destination); the calibrated scenario is
-put in place before the fit report is written, and a failure writing either keeps what was computed and says where.
+probed and reserved before the fit runs (sim.outputs.destination.reserve_destination); the calibrated scenario is
+put in place before the fit report is written, and a failure writing either keeps what was computed and says where
+(the calibrated scenario's text is kept in the system's temporary folder if anything stops it being put in place).
 """
 from __future__ import annotations
 
@@ -37,15 +38,9 @@ from sim.outputs.calibration_fit import (
     steps_table,
 )
 from sim.outputs.charts import monthly_backtest_chart
+from sim.outputs.destination import reserve_destination, reserve_new_run_dir
 from sim.outputs.monthly_fit import compare_monthly, monthly_errors, simulated_monthly
-from sim.outputs.run_folder import (
-    PROJECT_ROOT,
-    OutputError,
-    reserve_destination,
-    reserve_new_run_dir,
-    write_manifest,
-    write_resolved_scenario,
-)
+from sim.outputs.run_folder import PROJECT_ROOT, OutputError, write_manifest, write_resolved_scenario
 from sim.scenario.build import build_scenario, load_scenario, load_scenario_mapping
 from sim.scenario.intervals import without_parameter_uncertainty
 from sim.scenario.observed import ObservedSeries

@@ -4,10 +4,14 @@ Each command is a module of sim.cli with its parser and what it does; options se
 sim.cli.options. This module builds the parser and turns expected failures into exit codes.
 
 Exit codes: 0 success; 2 bad scenario, bad option or bad output destination (one line per problem, no
-traceback), or a failure while writing (the line says where the finished results were kept); 130 interrupted by
-Ctrl-C (SIGINT), 143 stopped by SIGTERM (`kill`, a scheduler's or container's stop). SIGTERM takes Ctrl-C's path:
-pending replications are cancelled, worker processes are ended without tracebacks, and no folder that looks
-complete is left behind (nor a hidden partial one).
+traceback), a failure while writing (the line says where the finished results were kept), or output closed early
+(`run ... | head`: the line says where the results were written); 130 interrupted by Ctrl-C (SIGINT), 143 stopped
+by SIGTERM (`kill`, a scheduler's or container's stop). SIGTERM takes Ctrl-C's path: pending replications are
+cancelled and worker processes ended without tracebacks. The line printed then says what is left, for the
+command that was stopped: nothing (stopped while the replications ran, or `validate`), the tables already written
+kept as NAME.incomplete-<stamp> and where (stopped while writing; never a folder that looks complete, nor a hidden
+partial one), the results in place without their report (stopped while the report was made), what had already
+been written, or for `report` that the run's own files are unchanged.
 """
 from __future__ import annotations
 
@@ -17,11 +21,13 @@ import os
 import signal
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from types import FrameType
 
 from sim.cli import backtest, calibrate, report, run, sweep, validate
 from sim.cli.options import limit_jobs
 from sim.experiment.executors import ExecutorError
+from sim.outputs.destination import recording_writes
 from sim.outputs.run_folder import PROJECT_ROOT, OutputError
 from sim.scenario.schema import ScenarioError
 
@@ -70,19 +76,50 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(["run", str(DEFAULT_SCENARIO), "--jobs", str(os.cpu_count() or 1)])
     if hasattr(args, "jobs"):  # before the memory check, which multiplies by the replications running at once
         limit_jobs(args)
-    try:
-        with _sigterm_as_interrupt():
-            return args.handler(args)
-    except ScenarioError as exc:
-        for line in exc.problems:
-            print(f"error: {line}", file=sys.stderr)
-        return 2
-    except (OutputError, ExecutorError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except Terminated:
-        print("\nterminated (SIGTERM): stopped the replications; no results written", file=sys.stderr)
-        return 143
-    except KeyboardInterrupt:
-        print("\ninterrupted: stopped the replications; no results written", file=sys.stderr)
-        return 130
+    with recording_writes() as written:
+        try:
+            with _sigterm_as_interrupt():
+                return args.handler(args)
+        except ScenarioError as exc:
+            for line in exc.problems:
+                print(f"error: {line}", file=sys.stderr)
+            return 2
+        except (OutputError, ExecutorError) as exc:
+            print(f"error: {'; '.join([str(exc), *getattr(exc, '__notes__', [])])}", file=sys.stderr)
+            return 2
+        except BrokenPipeError:
+            _stdout_to_devnull()
+            with contextlib.suppress(OSError):
+                print("error: a pipe closed before the command finished (Broken pipe; its output piped into `head`?)"
+                      + (f"; the results were written to {', '.join(map(str, written))}" if written else ""),
+                      file=sys.stderr)
+            return 2
+        except KeyboardInterrupt as exc:
+            how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+            print(f"\n{how}: {_what_is_left(args.command, exc, written)}", file=sys.stderr)
+            return 143 if isinstance(exc, Terminated) else 130
+
+
+def _what_is_left(command: str, stop: KeyboardInterrupt, written: list[Path]) -> str:
+    """What a stopped command leaves, true for each command: what the writing said (kept where, or in place
+    without its report), what had already been written, else what stopping at that point means."""
+    said = list(getattr(stop, "__notes__", []))
+    earlier = [str(path) for path in written if not any(str(path) in note for note in said)]
+    if earlier:
+        said.append(f"already written: {', '.join(earlier)}")
+    if said:
+        return "; ".join(said)
+    if command == "report":
+        return ("stopped before the report was finished; the run's own files (tables, manifest, scenario) are "
+                "unchanged")
+    if command == "validate":
+        return "stopped; validate writes nothing"
+    return "stopped the replications; no results written"
+
+
+def _stdout_to_devnull() -> None:
+    """After a broken pipe: send what is left of standard output nowhere, so that Python's flush at exit does
+    not fail again with a traceback."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())

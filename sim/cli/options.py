@@ -3,7 +3,7 @@
 Where replications run (the executor), how progress is shown, and where results go: `--out` exactly, or a new
 timestamped folder under the results root (`results/` in the project; the hidden `--results-root` moves it,
 which is how the tests keep their runs out of the project). The destination is probed and reserved before any
-replication runs (sim.outputs.run_folder.reserve_destination).
+replication runs (sim.outputs.destination.reserve_destination).
 
 Limits: `--replications` and `--jobs` are whole numbers of 1 or more (argparse error, exit 2, otherwise);
 `--jobs` above this machine's cores is cut to the number of cores with a one-line note (more processes than
@@ -22,8 +22,9 @@ from typing import Any, Literal
 import pandas as pd
 
 from sim.experiment.executors import EXECUTORS, ReplicationExecutor, make_executor, stop
+from sim.outputs.destination import Destination, reserve_destination, reserve_new_run_dir
 from sim.outputs.monthly_fit import parse_month_window
-from sim.outputs.run_folder import PROJECT_ROOT, Destination, reserve_destination, reserve_new_run_dir
+from sim.outputs.run_folder import PROJECT_ROOT
 from sim.scenario.observed import ObservedDataError, ObservedSeries, load_observed, parse_month
 from sim.scenario.schema import ScenarioError
 

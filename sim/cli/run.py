@@ -6,7 +6,9 @@
 Every scenario is loaded and its draws checked, and the destination probed and reserved, before any replication
 runs, so bad input writes nothing. The replications' tables are written first and the report last: a report that
 fails leaves a complete folder without it (exit 2, with the `report` command that makes it again), and any other
-failure while writing keeps the tables and names where (sim.outputs.run_folder.Destination.writing).
+failure or an interruption while writing keeps the tables and names where (sim.outputs.destination.Destination.
+writing). The headline is printed once the folder is in place, outside the writing, so that a failure to print
+(`run ... | head` closing the pipe) cannot count as a failure to write.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from sim.outputs.analysis import (
     summarise,
     target_probabilities,
 )
+from sim.outputs.destination import Destination
 from sim.outputs.report import build_report
 from sim.outputs.run_folder import (
     COMPARISON_CSV,
@@ -46,7 +49,7 @@ from sim.outputs.run_folder import (
     WEEKLY_BY_SITE_CSV,
     WEEKLY_BY_SPECIALTY_CSV,
     WEEKLY_CSV,
-    Destination,
+    OutputError,
     write_manifest,
     write_resolved_scenario,
 )
@@ -86,8 +89,15 @@ def run_scenarios(args: argparse.Namespace, files: list[Path]) -> int:
     for (scenario, _), file in zip(loaded, files, strict=True):   # every scenario's draws before anything runs
         check_draws(scenario, seed, replications, source=file, workers=args.jobs)
     comparing = len(loaded) > 1
+    said: list[str] = []
     with reserve_output(args, "compare" if comparing else first.name) as destination:
-        _run_and_write(args, files, first, loaded, notes, names, replications, seed, destination)
+        try:
+            _run_and_write(args, files, first, loaded, notes, names, replications, seed, destination, said)
+        except OutputError:
+            if destination.written:     # in place without its report: the headline is still true, then the error
+                _print(said)
+            raise
+    _print(said)
     print(f"Results: {destination.final}"
           + ("" if args.no_report else f"  (report: {destination.final / REPORT_HTML})"))
     return 0
@@ -95,9 +105,11 @@ def run_scenarios(args: argparse.Namespace, files: list[Path]) -> int:
 
 def _run_and_write(args: argparse.Namespace, files: list[Path], first: Scenario,
                    loaded: list[tuple[Scenario, dict]], notes: dict[str, list[str]], names: list[str],
-                   replications: int | Literal["auto"], seed: int, destination: Destination) -> None:
+                   replications: int | Literal["auto"], seed: int, destination: Destination,
+                   said: list[str]) -> None:
     """Run every scenario's replications, then write the folder: the replications' tables first, then what is
-    derived from them, the manifest and the report; the headline is printed before the report is made."""
+    derived from them, the manifest and the report. The headline's lines are put in `said`, for the caller
+    to print once the folder is in place."""
     comparing = len(loaded) > 1
     started = dt.datetime.now().astimezone()
     t0 = time.perf_counter()
@@ -171,29 +183,35 @@ def _run_and_write(args: argparse.Namespace, files: list[Path], first: Scenario,
                        wall_time_seconds=round(time.perf_counter() - t0, 2),
                        started_at=started.isoformat(timespec="seconds"),
                        finished_at=dt.datetime.now().astimezone().isoformat(timespec="seconds"))
-        _print_headline(args, first, loaded, summary, comparison, names, replications,
-                        results[0].clearance_half_width_weeks)
+        said.extend(_headline(args, first, loaded, summary, comparison, names, replications,
+                              results[0].clearance_half_width_weeks))
         if not args.no_report:
             out.report(lambda folder: build_report(folder, label=final.name))
 
 
-def _print_headline(args: argparse.Namespace, first: Scenario, loaded: list[tuple[Scenario, dict]],
-                    summary: pd.DataFrame, comparison: pd.DataFrame | None, names: list[str], replications: int,
-                    hw: float) -> None:
+def _headline(args: argparse.Namespace, first: Scenario, loaded: list[tuple[Scenario, dict]],
+              summary: pd.DataFrame, comparison: pd.DataFrame | None, names: list[str], replications: int,
+              hw: float) -> list[str]:
     """The console headline: each scenario's clearance dates and peak list, the comparison, the precision."""
+    lines: list[str] = []
     for scenario, _ in loaded:
-        for line in headline(summary, scenario.title, scenario.name, scenario.start_date, replications,
-                             scenario.horizon_weeks):
-            print(line)
-        print(f"  {describe_uncertainty(scenario.parameter_intervals)}"
-              + (" ([low, high] inputs fixed at their midpoints by --fix-parameters.)" if args.fix_parameters else ""))
+        lines += headline(summary, scenario.title, scenario.name, scenario.start_date, replications,
+                          scenario.horizon_weeks)
+        lines.append(f"  {describe_uncertainty(scenario.parameter_intervals)}"
+                     + (" ([low, high] inputs fixed at their midpoints by --fix-parameters.)" if args.fix_parameters
+                        else ""))
     if comparison is not None:
-        for line in comparison_lines(comparison, names[0]):
-            print(line)
+        lines += comparison_lines(comparison, names[0])
     if np.isfinite(hw):
-        print(f"  The mean 52-week clearance is known to within +/- {hw:.1f} weeks (95% confidence interval, "
-              f"{replications} replications; `--replications auto` runs until +/- "
-              f"{first.run.target_half_width_weeks:g}).")
+        lines.append(f"  The mean 52-week clearance is known to within +/- {hw:.1f} weeks (95% confidence interval, "
+                     f"{replications} replications; `--replications auto` runs until +/- "
+                     f"{first.run.target_half_width_weeks:g}).")
     elif replications > 1:
-        print("  The mean 52-week clearance cannot be pinned down: some replications did not clear within the "
-              "horizon (lengthen horizon_weeks).")
+        lines.append("  The mean 52-week clearance cannot be pinned down: some replications did not clear within "
+                     "the horizon (lengthen horizon_weeks).")
+    return lines
+
+
+def _print(lines: list[str]) -> None:
+    for line in lines:
+        print(line)

@@ -6,8 +6,9 @@ table can be made again from results/ (the command line's `report`, sim.cli.repo
     python run_sim.py report results/baseline/20210629-120000
 
 Public entry point: `build_report(run_dir) -> list[Path]` (the files written). Everything is first written
-into a hidden staging folder inside the run folder and then renamed into place, report.html last, so a
-failure half way leaves no report.html that looks complete (and no half-updated charts).
+into a hidden staging folder inside the run folder (`.report.nwlsim-partial-PID`, sim.outputs.work_files) and
+then renamed into place, report.html last, so a failure half way leaves no report.html that looks complete (and no
+half-updated charts). A staging folder left by a killed report is removed by the next report of that folder.
 
 The package, by job: `content` (what the report says), `assumptions` (the assumptions and provenance
 tables), `figures` (which charts), `documents` (blocks rendered to Markdown and HTML), `workbook`
@@ -32,6 +33,7 @@ from sim.outputs.report.documents import render_html, render_markdown
 from sim.outputs.report.figures import make_charts
 from sim.outputs.report.workbook import write_workbook
 from sim.outputs.run_folder import CHARTS_DIR, REPORT_HTML, REPORT_MD, RESULTS_XLSX, load_run
+from sim.outputs.work_files import clean_stale_work, work_name
 
 # The entry point, and what tests reach through the package (render_html is replaced there to fail half way).
 __all__ = ["THRESHOLDS", "build_report", "clearance_table", "render_html"]
@@ -47,7 +49,8 @@ def build_report(run_dir: Path, label: str | None = None) -> list[Path]:
     run_dir = Path(run_dir)
     run = load_run(run_dir)
     run.label = label or run_dir.name
-    staging = run_dir / f".report.partial-{os.getpid()}"
+    clean_stale_work(run_dir)                   # a killed report's staging folder (its PID gone)
+    staging = run_dir / work_name("report", "partial")
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir()
