@@ -41,7 +41,7 @@ from sim.outputs.charts import monthly_backtest_chart
 from sim.outputs.destination import reserve_destination, reserve_new_run_dir
 from sim.outputs.monthly_fit import compare_monthly, monthly_errors, simulated_monthly
 from sim.outputs.run_folder import PROJECT_ROOT, OutputError, write_manifest, write_resolved_scenario
-from sim.scenario.build import build_scenario, load_scenario, load_scenario_mapping
+from sim.scenario.build import build_scenario, check_draws, load_scenario, load_scenario_mapping
 from sim.scenario.intervals import without_parameter_uncertainty
 from sim.scenario.observed import ObservedSeries
 from sim.scenario.schema import ScenarioError
@@ -118,6 +118,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
             reserve_destination(args.report_dir, "--report-dir") if args.report_dir is not None
             else reserve_new_run_dir(args.results_root, f"{name}-calibrate"))
         seed, reps = scenario.run.seed, args.replications
+        check_draws(scenario, seed, reps, source=args.scenario, workers=args.jobs)   # memory, once, before the fit
         t0, started = time.perf_counter(), dt.datetime.now().astimezone()
         if not args.quiet:
             print(f"Calibrating {scenario.name} to {args.observed.name}, {targets.months[0]} to {last_month}: "
