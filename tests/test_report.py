@@ -18,7 +18,7 @@ import yaml
 import sim.experiment.replications
 import sim.model.replication
 from helpers import BASELINE, ROOT
-from sim.outputs import charts, report, run_folder
+from sim.outputs import charts, report, run_reader
 
 pytestmark = pytest.mark.integration
 
@@ -219,7 +219,7 @@ def test_two_scenarios_give_a_paired_difference(compared):
 
 def test_percentiles_are_ordered(single, compared):
     for folder, _ in (single, compared):
-        run = run_folder.load_run(folder)
+        run = run_reader.load_run(folder)
         weekly = run.weekly.copy()
         for col in ("waiting_over_52w", "waiting_total", "clock_stops_admitted", "clock_stops_non_admitted"):
             b = charts.weekly_percentiles(weekly, col)

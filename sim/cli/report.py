@@ -3,7 +3,7 @@
     python run_sim.py report RESULTS_DIR
 
 The folder may not be one a run wrote (tampered with, foreign, half written, left by a killed run): it is checked
-before anything is drawn (sim.outputs.run_folder.load_run) and refused with one line, exit 2, writing nothing into
+before anything is drawn (sim.outputs.run_reader.load_run) and refused with one line, exit 2, writing nothing into
 it.
 """
 from __future__ import annotations
@@ -12,7 +12,8 @@ import argparse
 from pathlib import Path
 
 from sim.outputs.report import build_report
-from sim.outputs.run_folder import REPORT_HTML, RunFolderError, is_partial_folder
+from sim.outputs.run_folder import REPORT_HTML
+from sim.outputs.run_reader import RunFolderError, is_partial_folder
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -16,7 +16,8 @@ from typing import Any
 import pandas as pd
 
 from sim.outputs.report.providers import median_by_week
-from sim.outputs.run_folder import FINANCE_BY_YEAR_CSV, FINANCE_MONTHLY_CSV, PARAMETERS_CSV, WEEKLY_CSV, RunFolder
+from sim.outputs.run_folder import FINANCE_BY_YEAR_CSV, FINANCE_MONTHLY_CSV, PARAMETERS_CSV, WEEKLY_CSV
+from sim.outputs.run_reader import RunFolder
 from sim.outputs.safe_text import cell_text, keep_as_text
 
 EXCEL_MAX_ROWS = 1_048_576
