@@ -433,6 +433,22 @@ def test_a_saved_covid_series_as_long_as_its_bytes_allow_is_read(finished_run, t
     assert len(run.scenarios["simple"].config["covid"]["inpatients_series"]) == 3000
 
 
+def test_a_table_longer_than_a_sheet_gets_a_note_in_the_workbook(finished_run, tmp_path, capsys, monkeypatch):
+    """A run may write more rows than an Excel sheet holds (10,000 replications of a 20-year finance table): the
+    folder reports, and the sheet says where the table is instead of holding some of its rows."""
+    import openpyxl
+
+    import sim.outputs.report.workbook as workbook
+    folder = tmp_path / "run"
+    shutil.copytree(finished_run, folder)
+    monkeypatch.setattr(workbook, "EXCEL_MAX_ROWS", 4)        # weekly.csv has 4 rows below its header
+    _report(folder, capsys)
+    sheets = openpyxl.load_workbook(folder / "results.xlsx", read_only=True)
+    note = [row for row in sheets["weekly"].iter_rows(values_only=True)]
+    assert note[0] == ("note",) and "has 4 rows" in str(note[1][0]) and "use weekly.csv" in str(note[1][0]), note
+    assert sheets["replications"].max_row == 2, "expected a table that fits to be written as it is"
+
+
 # --- what this machine cannot read ------------------------------------------------------------------------------
 
 
