@@ -243,7 +243,7 @@ def test_a_scenario_with_a_byte_order_mark_loads(tmp_path: Path, simple_yaml: Pa
 def test_shipped_scenarios_read_the_same_as_with_plain_safe_load(path: Path) -> None:
     """The limits must not touch a real scenario: the new loader gives exactly what yaml.safe_load gives."""
     text = path.read_text(encoding="utf-8")
-    assert yaml_files._load_yaml_text(text) == yaml.safe_load(text)
+    assert yaml_files.parse_yaml(text) == yaml.safe_load(text)
 
 
 # --- Covid inpatients CSV (covid.inpatients_csv), through `run` -----------------------------------------------

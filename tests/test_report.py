@@ -18,7 +18,8 @@ import yaml
 import sim.experiment.replications
 import sim.model.replication
 from helpers import BASELINE, ROOT
-from sim.outputs import charts, report, run_folder
+from sim.outputs import charts, report, run_reader
+from sim.outputs.safe_text import md_text
 
 pytestmark = pytest.mark.integration
 
@@ -178,7 +179,7 @@ def test_by_provider_section_and_sheet_give_each_trust_its_line(single, compared
     assert len(table_rows) == len(names), f"expected one row per trust ({len(names)}), saw {len(table_rows)}"
     end = by_site["week"].max()
     for site, name in names.items():
-        row = next(r for r in table_rows if r.startswith(f"| {report.documents.md_escape(name)} |"))
+        row = next(r for r in table_rows if r.startswith(f"| {md_text(name)} |"))
         cells = [c.strip() for c in row.strip("|").split("|")]
         last = by_site[(by_site["site"] == site) & (by_site["week"] == end)]
         assert cells[-2] == f"{last['waiting_over_52w'].median():,.0f}", f"{site}: 52+ at the end is not the median"
@@ -219,7 +220,7 @@ def test_two_scenarios_give_a_paired_difference(compared):
 
 def test_percentiles_are_ordered(single, compared):
     for folder, _ in (single, compared):
-        run = run_folder.load_run(folder)
+        run = run_reader.load_run(folder)
         weekly = run.weekly.copy()
         for col in ("waiting_over_52w", "waiting_total", "clock_stops_admitted", "clock_stops_non_admitted"):
             b = charts.weekly_percentiles(weekly, col)

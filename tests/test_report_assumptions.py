@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from helpers import BASELINE
 from sim.outputs.report.assumptions import scenario_assumptions
-from sim.outputs.run_folder import ScenarioInfo
+from sim.outputs.run_reader import ScenarioInfo
 from sim.scenario import schema
 from sim.scenario.schema import Pounds, Scenario, Share
 from sim.scenario.yaml_files import load_raw

@@ -3,7 +3,7 @@
     python run_sim.py report RESULTS_DIR
 
 The folder may not be one a run wrote (tampered with, foreign, half written, left by a killed run): it is checked
-before anything is drawn (sim.outputs.run_folder.load_run) and refused with one line, exit 2, writing nothing into
+before anything is drawn (sim.outputs.run_reader.load_run) and refused with one line, exit 2, writing nothing into
 it.
 """
 from __future__ import annotations
@@ -12,7 +12,9 @@ import argparse
 from pathlib import Path
 
 from sim.outputs.report import build_report
-from sim.outputs.run_folder import REPORT_HTML, RunFolderError, is_partial_folder
+from sim.outputs.run_folder import REPORT_HTML
+from sim.outputs.run_reader import RunFolderError, is_partial_folder
+from sim.outputs.safe_text import one_line
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -32,14 +34,10 @@ def run_report(args: argparse.Namespace) -> int:
     except RunFolderError:
         raise
     except OSError as exc:                      # the folder's files were read; writing the report failed
-        raise RunFolderError(f"{folder}: could not write the report ({_one_line(exc)})") from None
+        raise RunFolderError(f"{folder}: could not write the report ({exc.strerror or one_line(exc)[:200]})"
+                             ) from None
     except Exception as exc:                    # a foreign folder that passed the checks, yet the report fails
         raise RunFolderError(f"{folder}: the report could not be made from this folder's files "
-                             f"({type(exc).__name__}: {_one_line(exc)})") from None
+                             f"({type(exc).__name__}: {one_line(exc)[:200]})") from None
     print(f"Report: {folder / REPORT_HTML} ({len(written)} files)")
     return 0
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= 200 else text[:197] + "..."

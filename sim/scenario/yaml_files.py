@@ -10,7 +10,8 @@ regular file of at most 256 kB (sim.scenario.input_files), nested at most MAX_NE
 MAX_VALUES values once aliases are expanded (a "billion laughs" file is a few lines that expand to 10^9), and
 extending at most MAX_EXTENDS_DEPTH files. A key must be a plain value (a name, number or date), and a date is a
 date: a time of day is refused. `--set` values are read by the same loader, so they obey the same rules and get
-the same messages.
+the same messages. `parse_yaml` is the project's one safe YAML loader, these limits its defaults: a run folder's
+saved scenarios are read with it too (sim.outputs.run_reader), under limits derived from what a run can write.
 """
 from __future__ import annotations
 
@@ -45,14 +46,18 @@ class _Refused(yaml.MarkedYAMLError):
         self.key = key
 
 
-class _ScenarioLoader(yaml.SafeLoader):
-    """SafeLoader (no object tags) that also refuses what a scenario never holds: duplicate keys, a mapping or
-    list used as a key, impossible dates, a date with a time of day, nesting deeper than MAX_NESTING, more than
-    MAX_VALUES values once aliases are expanded, an alias inside the collection it names. Each refusal is a
-    _Refused naming the dotted key path and the line."""
+class _Loader(yaml.SafeLoader):
+    """The project's YAML loader (see parse_yaml): SafeLoader (no object tags) that also refuses what a scenario
+    never holds: duplicate keys, a mapping or list used as a key, impossible dates, a date with a time of day,
+    nesting deeper than `max_nesting`, more than `max_values` values once aliases are expanded, an alias inside
+    the collection it names. Each refusal is a _Refused naming the dotted key path and the line. (PyYAML's own
+    pure-Python parser: libyaml's scanner has limits of its own that would refuse deep nesting with another
+    message, or let a --set value through as text.)"""
 
-    def __init__(self, stream: str) -> None:
+    def __init__(self, stream: str, max_nesting: int = MAX_NESTING, max_values: int = MAX_VALUES) -> None:
         super().__init__(stream)
+        self.max_nesting = max_nesting
+        self.max_values = max_values
         self._key_path: list[str] = []
         self._paths: dict[int, str] = {}    # id(node) -> dotted key path, for messages
         self._sizes: dict[int, int] = {}    # id(node) -> values in it with aliases expanded; set once composed
@@ -62,8 +67,8 @@ class _ScenarioLoader(yaml.SafeLoader):
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         event = self.peek_event()
-        if len(self._key_path) >= MAX_NESTING:
-            raise _Refused(f"nesting deeper than {MAX_NESTING} levels; a scenario needs far fewer",
+        if len(self._key_path) >= self.max_nesting:
+            raise _Refused(f"nesting deeper than {self.max_nesting} levels; a scenario needs far fewer",
                            event.start_mark, ".".join(self._key_path[:3]) + " …")
         if isinstance(parent, yaml.MappingNode):
             part = index.value if isinstance(index, yaml.ScalarNode) else "?" if index is not None else "(a key)"
@@ -85,8 +90,8 @@ class _ScenarioLoader(yaml.SafeLoader):
                 self._paths[id(node)] = ".".join(self._key_path)
                 size = 1 + self._children_size(node)
                 self._sizes[id(node)] = size
-            if size > MAX_VALUES:
-                raise _Refused(f"more than {MAX_VALUES:,} values (an alias *name counts as a copy of what it "
+            if size > self.max_values:
+                raise _Refused(f"more than {self.max_values:,} values (an alias *name counts as a copy of what it "
                                "names); a scenario needs far fewer", event.start_mark, ".".join(self._key_path))
             return node
         finally:
@@ -101,7 +106,7 @@ class _ScenarioLoader(yaml.SafeLoader):
         return 0
 
 
-def _construct_mapping(loader: _ScenarioLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
     seen: set[Any] = set()
     for key_node, _ in node.value:
         where = loader.key_of(node)
@@ -124,7 +129,7 @@ def _construct_mapping(loader: _ScenarioLoader, node: yaml.MappingNode, deep: bo
     return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
 
 
-def _construct_timestamp(loader: _ScenarioLoader, node: yaml.ScalarNode) -> Any:
+def _construct_timestamp(loader: _Loader, node: yaml.ScalarNode) -> Any:
     try:
         value = yaml.SafeLoader.construct_yaml_timestamp(loader, node)
     except ValueError as exc:
@@ -134,47 +139,73 @@ def _construct_timestamp(loader: _ScenarioLoader, node: yaml.ScalarNode) -> Any:
     return value
 
 
-def _refuse_date_and_time(loader: _ScenarioLoader, node: yaml.ScalarNode) -> Any:
+def _refuse_date_and_time(loader: _Loader, node: yaml.ScalarNode) -> Any:
     raise _Refused(f"expected a date as YYYY-MM-DD, found {node.value!r} (a date with a time of day; "
                    "write the date alone, or quote text)", node.start_mark, loader.key_of(node))
 
 
-_ScenarioLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-_ScenarioLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
-_ScenarioLoader.add_implicit_resolver(_DATE_AND_TIME_TAG, _DATE_AND_TIME, list("0123456789"))
-_ScenarioLoader.add_constructor(_DATE_AND_TIME_TAG, _refuse_date_and_time)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
+_Loader.add_implicit_resolver(_DATE_AND_TIME_TAG, _DATE_AND_TIME, list("0123456789"))
+_Loader.add_constructor(_DATE_AND_TIME_TAG, _refuse_date_and_time)
 
 
-def _load_yaml_text(text: str) -> Any:
-    """The YAML in `text` read by the scenario loader; _Refused, yaml.YAMLError or RecursionError if it cannot."""
-    return yaml.load(text, Loader=_ScenarioLoader)  # a SafeLoader subclass: no arbitrary objects
+def parse_yaml(text: str, *, max_bytes: int = MAX_SCENARIO_BYTES, max_nesting: int = MAX_NESTING,
+               max_values: int = MAX_VALUES, documents: bool = False) -> Any:
+    """`text` read by the project's one safe YAML loader: plain data only (SafeConstructor: no tag builds an
+    object) and the rules of _Loader, within caps: at most `max_bytes` bytes of UTF-8, nested at most
+    `max_nesting` levels, at most `max_values` values in a document once aliases are expanded (the caps are
+    checked while the text is read, before anything is built, so a hostile file costs no more than its caps).
+    Scenario files use the defaults; a run folder's saved scenarios use caps derived from what a run can write
+    (sim.outputs.run_reader).
+
+    One document (None when the text holds none), or with `documents` a list of every document. Raises
+    yaml.YAMLError (`yaml_problem(exc, text)` says what and where, in one line) or RecursionError."""
+    if 4 * len(text) > max_bytes:                  # else it cannot be over: a character is at most 4 bytes
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > max_bytes:
+            raise _Refused(f"{size:,} bytes of text, more than the {max_bytes:,} such a file may hold", None)
+    loader = _Loader(text, max_nesting, max_values)
+    try:
+        if not documents:
+            return loader.get_single_data()
+        found = []
+        while loader.check_node():
+            found.append(loader.construct_document(loader.get_node()))
+        return found
+    finally:
+        loader.dispose()
 
 
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def _shown(text: str, limit: int = 80) -> str:
-    """A --set text for a message: quoted, cut to `limit` characters (a hostile value may be megabytes)."""
-    return repr(text) if len(text) <= limit else repr(text[:limit]) + f" … ({len(text):,} characters)"
+def shown(value: Any, limit: int = 80) -> str:
+    """A value for a message: quoted (repr), cut to `limit` characters (a hostile value may be megabytes)."""
+    if isinstance(value, str) and len(value) > limit:
+        return repr(value[:limit]) + f" … ({len(value):,} characters)"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + " …"
 
 
-def _yaml_problem(exc: yaml.YAMLError, text: str) -> str:
-    """What is wrong in `text`, with where: `key (line L, column C): problem`, in one line."""
+def yaml_problem(exc: yaml.YAMLError, text: str) -> str:
+    """What parse_yaml found wrong in `text`, with where: `key (line L, column C): problem`, in one line."""
     if isinstance(exc, yaml.reader.ReaderError):
         line = text.count("\n", 0, exc.position) + 1
         return f"line {line}: character #x{exc.character:04x} cannot be in a YAML file"
     if not isinstance(exc, yaml.MarkedYAMLError):
         return f"malformed YAML: {_one_line(str(exc))}"
     mark = exc.problem_mark or exc.context_mark
-    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
     what = _one_line(exc.problem or exc.context or "malformed YAML")
     if isinstance(exc, _Refused):
-        return f"{exc.key} ({where}): {what}" if exc.key else f"{where}: {what}"
+        place = f"{exc.key} ({where})" if exc.key and where else exc.key or where
+        return f"{place}: {what}" if place else what
     if "could not determine a constructor" in what:
         tag = what.split("for the tag ")[-1]
-        return f"{where}: tag not allowed ({tag}); scenario files are plain data, loaded safely"
-    return f"malformed YAML at {where}: {what}"
+        return f"{where or 'unknown position'}: tag not allowed ({tag}); scenario files are plain data, loaded safely"
+    return f"malformed YAML at {where or 'unknown position'}: {what}"
 
 
 def _read_yaml(path: Path) -> dict:
@@ -183,9 +214,9 @@ def _read_yaml(path: Path) -> dict:
     except InputFileError as exc:
         raise ScenarioError([f"{path}: {exc.reason}"]) from None
     try:
-        data = _load_yaml_text(text)
+        data = parse_yaml(text)
     except yaml.YAMLError as exc:
-        raise ScenarioError([f"{path}: {_yaml_problem(exc, text)}"]) from None
+        raise ScenarioError([f"{path}: {yaml_problem(exc, text)}"]) from None
     except RecursionError:
         raise ScenarioError([f"{path}: nested too deeply to read; a scenario needs far fewer levels"]) from None
     if data is None:
@@ -241,17 +272,17 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     """`dotted.key=value` -> (path, value); the value is read as YAML by the scenario files' loader (so 12, 0.5,
     true, [1,2] and 2021-06-07 work, and an impossible date or a time of day is refused as in a file)."""
     if "=" not in text:
-        raise ScenarioError([f"--set {_shown(text)}: expected dotted.key=value"])
+        raise ScenarioError([f"--set {shown(text)}: expected dotted.key=value"])
     key, raw_value = text.split("=", 1)
     path = [p for p in key.strip().split(".")]
     if not all(path):
         raise ScenarioError([f"--set {text!r}: empty key in {key!r}"])
     try:
-        value = _load_yaml_text(raw_value) if raw_value.strip() else ""
+        value = parse_yaml(raw_value) if raw_value.strip() else ""
     except _Refused as exc:   # what a file may not hold, a value may not either, with the same message
-        raise ScenarioError([f"--set {_shown(text)}: {_one_line(exc.problem or '')}"]) from None
+        raise ScenarioError([f"--set {shown(text)}: {_one_line(exc.problem or '')}"]) from None
     except RecursionError:
-        raise ScenarioError([f"--set {_shown(text)}: nested too deeply to read"]) from None
+        raise ScenarioError([f"--set {shown(text)}: nested too deeply to read"]) from None
     except yaml.YAMLError:    # not YAML (or a tag): the text itself, which validation then checks
         value = raw_value
     return path, value

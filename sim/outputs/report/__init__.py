@@ -1,6 +1,6 @@
 """The report for a finished run folder: charts, report.md, a self-contained report.html and results.xlsx.
 
-Reads only the saved files of the folder (sim.outputs.run_folder.load_run), never the model, so every chart and
+Reads only the saved files of the folder (sim.outputs.run_reader.load_run), never the model, so every chart and
 table can be made again from results/ (the command line's `report`, sim.cli.report; this layer prints nothing):
 
     python run_sim.py report results/baseline/20210629-120000
@@ -32,7 +32,8 @@ from sim.outputs.report.content import (
 from sim.outputs.report.documents import render_html, render_markdown
 from sim.outputs.report.figures import make_charts
 from sim.outputs.report.workbook import write_workbook
-from sim.outputs.run_folder import CHARTS_DIR, REPORT_HTML, REPORT_MD, RESULTS_XLSX, load_run
+from sim.outputs.run_folder import CHARTS_DIR, REPORT_HTML, REPORT_MD, RESULTS_XLSX
+from sim.outputs.run_reader import load_run
 from sim.outputs.work_files import clean_stale_work, work_name
 
 # The entry point, and what tests reach through the package (render_html is replaced there to fail half way).

@@ -23,7 +23,8 @@ from pydantic.fields import FieldInfo
 
 from sim.outputs.analysis import CLEARANCE_THRESHOLDS as THRESHOLDS
 from sim.outputs.report.format import fmt_date, fmt_int, fmt_num, fmt_pct, fmt_pounds, humanise, plural_noun
-from sim.outputs.run_folder import MANIFEST_JSON, RunFolder, ScenarioInfo, as_date
+from sim.outputs.run_folder import MANIFEST_JSON
+from sim.outputs.run_reader import RunFolder, ScenarioInfo, as_date
 from sim.scenario.schema import Scenario
 
 Row = tuple[str, str]

@@ -23,14 +23,8 @@ from sim.outputs.analysis import paired_comparison, percentile
 from sim.outputs.report.documents import Block, Bullets, Document, Figure, Heading, Paragraph, Table
 from sim.outputs.report.format import fmt_date, fmt_difference, fmt_int, fmt_num, fmt_pct, money, plural
 from sim.outputs.report.providers import provider_blocks
-from sim.outputs.run_folder import (
-    FINANCE_BY_YEAR_CSV,
-    FINANCE_MONTHLY_CSV,
-    PARAMETERS_CSV,
-    SCENARIO_YAML,
-    RunFolder,
-    ScenarioInfo,
-)
+from sim.outputs.run_folder import FINANCE_BY_YEAR_CSV, FINANCE_MONTHLY_CSV, PARAMETERS_CSV, SCENARIO_YAML
+from sim.outputs.run_reader import RunFolder, ScenarioInfo
 from sim.outputs.safe_text import md_code, md_emphasis, md_text
 
 

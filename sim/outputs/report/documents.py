@@ -22,7 +22,6 @@ from typing import Literal
 from sim.outputs.run_folder import CHARTS_DIR, RESULTS_XLSX
 from sim.outputs.safe_text import html_text, md_text
 
-md_escape = md_text         # the name this module gave it before sim.outputs.safe_text (tests use it)
 _INLINE = re.compile(r"\\(.)|\*\*(.+?)\*\*|\*((?:\\.|[^*\\])+)\*|`([^`]+)`")
 
 

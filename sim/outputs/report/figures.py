@@ -13,7 +13,8 @@ from sim.outputs.report.content import Clearance
 from sim.outputs.report.documents import Figure
 from sim.outputs.report.providers import CHART_STEM as PROVIDER_CHART_STEM
 from sim.outputs.report.providers import median_by_week, provider_names
-from sim.outputs.run_folder import CHARTS_DIR, RunFolder
+from sim.outputs.run_folder import CHARTS_DIR
+from sim.outputs.run_reader import RunFolder
 from sim.outputs.safe_text import md_emphasis
 
 

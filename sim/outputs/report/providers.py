@@ -19,7 +19,8 @@ from sim.experiment.clearance import weeks_to_clear
 from sim.outputs.analysis import percentile
 from sim.outputs.report.documents import Block, Figure, Heading, Paragraph, Table
 from sim.outputs.report.format import fmt_date, fmt_int
-from sim.outputs.run_folder import WEEKLY_BY_SITE_CSV, RunFolder, ScenarioInfo
+from sim.outputs.run_folder import WEEKLY_BY_SITE_CSV
+from sim.outputs.run_reader import RunFolder, ScenarioInfo
 from sim.outputs.safe_text import md_text
 
 # weekly_by_site.csv columns shown in the by_provider sheet, as medians across replications

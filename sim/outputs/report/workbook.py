@@ -16,10 +16,20 @@ from typing import Any
 import pandas as pd
 
 from sim.outputs.report.providers import median_by_week
-from sim.outputs.run_folder import FINANCE_BY_YEAR_CSV, FINANCE_MONTHLY_CSV, PARAMETERS_CSV, WEEKLY_CSV, RunFolder
+from sim.outputs.run_folder import (
+    FINANCE_BY_YEAR_CSV,
+    FINANCE_MONTHLY_CSV,
+    PARAMETERS_CSV,
+    REPLICATIONS_CSV,
+    SUMMARY_CSV,
+    WEEKLY_BY_SITE_CSV,
+    WEEKLY_CSV,
+)
+from sim.outputs.run_reader import RunFolder
 from sim.outputs.safe_text import cell_text, keep_as_text
 
-EXCEL_MAX_ROWS = 1_048_576
+EXCEL_MAX_ROWS = 1_048_576          # rows of an Excel sheet, the header row included
+EXCEL_MAX_COLUMNS = 16_384
 
 
 def _to_excel_dates(df: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
@@ -32,34 +42,42 @@ def _to_excel_dates(df: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
     return df
 
 
+def _fits(table: pd.DataFrame, source: str) -> pd.DataFrame:
+    """`table`, or a note naming the run folder's file `source` (the table, or what it was made from) when the
+    table has more rows or columns than a sheet holds (a run may write more: 10,000 replications of a 20-year
+    finance_monthly.csv), rather than a sheet with rows cut silently."""
+    if len(table) < EXCEL_MAX_ROWS and table.shape[1] <= EXCEL_MAX_COLUMNS:
+        return table
+    return pd.DataFrame({"note": [f"This table has {len(table):,} rows and {table.shape[1]:,} columns, more than "
+                                  f"an Excel sheet holds ({EXCEL_MAX_ROWS - 1:,} rows below its header, "
+                                  f"{EXCEL_MAX_COLUMNS:,} columns); use {source} in the run folder."]})
+
+
 def write_workbook(path: Path, run: RunFolder, comparison: pd.DataFrame, assumptions: pd.DataFrame,
                    provenance: list[tuple[str, str]]) -> None:
-    weekly = _to_excel_dates(run.weekly, ["week_start"])
-    if len(weekly) >= EXCEL_MAX_ROWS:           # more than a sheet holds: say so rather than cut rows silently
-        weekly = pd.DataFrame({"note": [f"{WEEKLY_CSV} has {len(weekly):,} rows, more than an Excel sheet holds "
-                                        f"({EXCEL_MAX_ROWS - 1:,}); use {WEEKLY_CSV} in the run folder."]})
+    weekly = _to_excel_dates(_fits(run.weekly, WEEKLY_CSV), ["week_start"])
     date_cols = [c for c in comparison.columns if "_week_p" in c or c in ("start_date", "end_of_run")]
     comparison = _to_excel_dates(comparison, date_cols)
     sheets: list[tuple[str, pd.DataFrame, str]] = [
-        ("summary", run.summary, "A2"),
+        ("summary", _fits(run.summary, SUMMARY_CSV), "A2"),
         ("weekly", weekly, "E2"),
         ("comparison", comparison, "C2"),
-        ("replications", run.replications, "C2"),
+        ("replications", _fits(run.replications, REPLICATIONS_CSV), "C2"),
         ("assumptions", assumptions, "B2"),
         ("provenance", pd.DataFrame(provenance, columns=["Item", "Value"]), "B2"),
     ]
     by_provider = median_by_week(run)
     if len(by_provider):                        # each trust's weekly line: medians across replications
-        sheets.append(("by_provider", _to_excel_dates(by_provider, ["week_start"]), "F2"))
+        sheets.append(("by_provider", _to_excel_dates(_fits(by_provider, WEEKLY_BY_SITE_CSV), ["week_start"]), "F2"))
     finance = run.table(FINANCE_BY_YEAR_CSV)    # the tables as load_run read and checked them
     if finance is not None:                     # financial years as columns, the way NHS finance reports
-        sheets.append(("finance", finance, "D2"))
+        sheets.append(("finance", _fits(finance, FINANCE_BY_YEAR_CSV), "D2"))
     finance_months = run.table(FINANCE_MONTHLY_CSV)
     if finance_months is not None:
-        sheets.append(("finance_monthly", finance_months, "E2"))
+        sheets.append(("finance_monthly", _fits(finance_months, FINANCE_MONTHLY_CSV), "E2"))
     parameters = run.table(PARAMETERS_CSV)
     if parameters is not None:                  # the value each replication drew for each [low, high] input
-        sheets.append(("parameters", parameters, "D2"))
+        sheets.append(("parameters", _fits(parameters, PARAMETERS_CSV), "D2"))
     write_sheets(path, sheets, date_cols)
 
 
@@ -81,7 +99,7 @@ def write_sheets(path: Path, sheets: list[tuple[str, pd.DataFrame, str]], date_c
             sample = df.head(300)
             for j, col in enumerate(df.columns, start=1):
                 values = df.iloc[:, j - 1]          # by position: two columns may share a name
-                lengths = [len(str(col))] + [len(_cell_text(v)) for v in sample.iloc[:, j - 1]]
+                lengths = [len(str(col))] + [len(_text_for_column_width(v)) for v in sample.iloc[:, j - 1]]
                 width = min(max(lengths) + 2, 60 if name in ("assumptions", "provenance") else 28)
                 ws.column_dimensions[get_column_letter(j)].width = max(width, 8)
                 fmt = None
@@ -133,7 +151,7 @@ def _keep_text_literal(ws: Any, df: pd.DataFrame) -> None:
         keep_as_text(cell)
 
 
-def _cell_text(v: Any) -> str:
+def _text_for_column_width(v: Any) -> str:
     """A value as the sheet shows it, to size its column: floats with two decimals, dates as yyyy-mm-dd (the
     weekly sheet's format; the comparison sheet's long dates get a fixed width instead)."""
     if isinstance(v, float):
