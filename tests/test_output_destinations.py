@@ -11,6 +11,7 @@ import datetime as dt
 import errno
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -33,6 +34,8 @@ import sim.cli.run
 import sim.cli.sweep
 import sim.cli.validate
 import sim.outputs.report
+import sim.scenario.build
+import sim.scenario.resources
 from helpers import ROOT, simple_raw
 from sim.cli import main as cli
 from sim.experiment.executors import InProcess
@@ -125,11 +128,20 @@ REFUSED = {
     "is a file": (_a_file, "exists and is not a folder"),
     "in /proc": (lambda tmp: Path("/proc/self/results"), "inside /proc, a system pseudo-filesystem"),
     "in /sys": (lambda tmp: Path("/sys/results"), "inside /sys, a system pseudo-filesystem"),
-    "in /dev": (lambda tmp: Path("/dev/shm/results"), "inside /dev, a system pseudo-filesystem"),
+    "in /dev": (lambda tmp: Path("/dev/results"), "inside /dev, a system pseudo-filesystem"),
     "dangling symlink": (_dangling, "is a symbolic link to"),
     "under a dangling symlink": (_under_dangling, "link is a symbolic link to"),
     "not empty": (_not_empty, "folder is not empty"),
     "holds a run": (_holds_a_run, "already holds a run"),
+    # a finished run so named would be removed by the next clean_stale_work beside it, or refused by `report`
+    "named as a partial folder": (lambda tmp: tmp / ".a.nwlsim-partial-99999999", "named like the simulator's "
+                                  "unfinished work"),
+    "named as an older partial folder": (lambda tmp: tmp / ".a.partial-123", "named like the simulator's "
+                                         "unfinished work"),
+    "inside a folder named as a probe": (lambda tmp: tmp / f".a.nwlsim-probe-{DEAD_PID}" / "run",
+                                         "named like the simulator's unfinished work"),
+    "named as a lock": (lambda tmp: tmp / ".a.nwlsim-lock", "named like the simulator's unfinished work"),
+    "last name over NAME_MAX": (lambda tmp: tmp / ("a" * 301), "File name too long"),
 }
 
 
@@ -761,3 +773,230 @@ def test_without_flock_a_destination_is_reserved_by_an_exclusive_lock_file(refus
     assert cli.main(["run", str(scenario), *QUIET, "--out", str(out)]) == 0, capsys.readouterr().err
     assert (out / MANIFEST_JSON).is_file() and not lock.exists()
     assert _open_descriptors() == before
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 8. The second review: the memory checked for what really runs, names that fit, paths that cannot be looked at,
+#    /dev/shm, and a run recorded as written the moment it is in place
+# ---------------------------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def counted_replications(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The replication runs `run` starts (each call appends 1), the real ones still running."""
+    calls: list[int] = []
+    real = sim.cli.run.run_replications
+
+    def counting(*args: object, **kwargs: object):
+        calls.append(1)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(sim.cli.run, "run_replications", counting)
+    return calls
+
+
+def test_backtest_from_rtt_files_checks_memory_before_anything_runs(tmp_path, capsys, monkeypatch, no_replications):
+    """`backtest --observed` used to check only the pathway limit: on a machine without the memory it ran until
+    the kernel killed it. Now it is refused like `run`, with one line, before a destination is reserved."""
+    rtt = ROOT / "tests" / "data" / "rtt" / "20241130-RTT-November-2024-RBD.csv"
+    later = tmp_path / "december.csv"
+    later.write_text(rtt.read_text(encoding="utf-8").replace("RTT-November-2024", "RTT-December-2024"),
+                     encoding="utf-8")
+    monkeypatch.setattr(sim.scenario.resources, "available_memory_bytes", lambda: 1)
+    out = tmp_path / "bt"
+    assert cli.main(["backtest", str(ROOT / "scenarios" / "from_rtt_example.yaml"), "--observed", str(rtt),
+                     str(later), "--replications", "1", "--quiet", "--out", str(out)]) == 2
+    line = one_error_line(capsys)
+    assert "from_rtt_example.yaml: would need about" in line and "available" in line, line
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_calibrate_checks_memory_for_the_simulations_the_fit_runs(scenario, tmp_path, capsys, monkeypatch):
+    """Each fit step runs the window's horizon with demand moved to the published clock starts, not the
+    scenario's horizon_weeks and demand: the memory check is made for that run (and before the fit)."""
+    checked: list[object] = []
+
+    def record(scenarios, source, workers=1, available=None):
+        checked.extend(scenarios)
+        raise ScenarioError([f"{source}: checked"])
+    monkeypatch.setattr(sim.scenario.build, "check_memory", record)
+    monkeypatch.setattr(sim.cli.calibrate, "fit", _raise(AssertionError))
+    monthly = ROOT / "data" / "observed" / "nwl_monthly.csv"
+    code = cli.main(["calibrate", str(scenario), "--observed", str(monthly), "--admitted-share-from",
+                     str(ROOT / "data" / "observed" / "england_monthly.csv"), "--window", "2021-07:2021-08",
+                     "--out", str(tmp_path / "fitted.yaml"), "--report-dir", str(tmp_path / "report"), "--quiet"])
+    assert code == 2 and one_error_line(capsys).endswith("simple.yaml: checked")
+    [fit_step] = checked
+    starts = pd.read_csv(monthly).set_index("month")["clock_starts"]
+    published_per_week = max(starts["2021-07"] / (31 / 7), starts["2021-08"] / (31 / 7))
+    # the scenario starts Monday 7 June 2021 and is 4 weeks long; the fit runs to 31 August: 86 days, 13 weeks
+    assert fit_step.horizon_weeks == 13
+    assert fit_step.referrals.referrals_per_week >= published_per_week > 100     # the scenario's own is 100
+    assert not (tmp_path / "fitted.yaml").exists() and leftovers(tmp_path) == []
+
+
+def _outcome(code: int, out: Path, err: str, calls: list[int]) -> str:
+    """"refused" (exit 2, one line saying it is too long, before any replication), "written" (exit 0, complete),
+    or what else happened (a failure the check should have prevented)."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    if code == 2 and not calls and len(lines) == 1 and "too long" in lines[0] and "Traceback" not in err:
+        return "refused"
+    if code == 0 and (out / MANIFEST_JSON).is_file():
+        return "written"
+    return f"exit {code} after {len(calls)} replication run(s): {err}"
+
+
+def test_a_name_near_name_max_is_refused_before_the_run_or_written(scenario, tmp_path, capsys, monkeypatch,
+                                                                  counted_replications):
+    """The probe used a shorter name than the partial folder and NAME.incomplete-<stamp>: a last name of 235
+    bytes was reserved, then mkdir of the partial folder failed after every replication had run. Now every
+    length is either refused before anything runs or written whole; and a write that fails at the longest
+    accepted length still keeps the tables beside --out, under the longer incomplete name."""
+    name_max = os.pathconf(tmp_path, "PC_NAME_MAX")
+    outcomes = {}
+    for length in (name_max - 40, name_max - 36, name_max - 35, 235, 236, name_max - 1, name_max):
+        out = tmp_path / ("r" * length)
+        counted_replications.clear()
+        code = cli.main(["run", str(scenario), *QUIET, "--out", str(out)])
+        outcomes[length] = _outcome(code, out, capsys.readouterr().err, counted_replications)
+    assert set(outcomes.values()) <= {"refused", "written"}, outcomes
+    accepted = [length for length, outcome in outcomes.items() if outcome == "written"]
+    assert accepted and max(accepted) >= name_max - 40, f"a name of {name_max - 40} bytes must be usable: {outcomes}"
+    assert outcomes[name_max] == "refused"
+
+    monkeypatch.setattr(sim.cli.run, "write_manifest", _raise(OSError))
+    out = tmp_path / ("k" * max(accepted))
+    assert cli.main(["run", str(scenario), *QUIET, "--out", str(out)]) == 2
+    [kept] = _kept_in(one_error_line(capsys))
+    assert kept.parent == tmp_path and (kept / WEEKLY_CSV).is_file()
+
+
+def test_a_calibrated_file_name_too_long_for_its_work_names_is_refused(tmp_path):
+    """calibrate's --out FILE.yaml is staged as `.FILE.yaml.nwlsim-partial-PID.yaml`, 29 or so bytes longer."""
+    name_max = os.pathconf(tmp_path, "PC_NAME_MAX")
+    with pytest.raises(OutputError, match="the name is too long"):
+        reserve_destination(tmp_path / ("f" * (name_max - 10) + ".yaml"), "--out", kind="file")
+    with pytest.raises(OutputError, match="named like the simulator's unfinished work"):
+        reserve_destination(tmp_path / f".f.yaml.nwlsim-partial-{DEAD_PID}.yaml", "--out", kind="file")
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_path_near_path_max_is_refused_before_the_run(scenario, tmp_path, capsys, counted_replications):
+    """Every name fits but the files inside the folder would pass PATH_MAX: refused before anything runs, and
+    the folders made for it are removed again."""
+    path_max = os.pathconf(tmp_path, "PC_PATH_MAX")
+    out = tmp_path
+    while len(os.fsencode(str(out))) < path_max - 300:
+        out = out / ("d" * 200)
+    out = out / ("r" * (path_max - 30 - len(os.fsencode(str(out))) - 1))
+    code = cli.main(["run", str(scenario), *QUIET, "--out", str(out)])
+    assert _outcome(code, out, capsys.readouterr().err, counted_replications) == "refused"
+    assert sorted(os.listdir(tmp_path)) == ["simple.yaml"]
+
+
+def _denied(monkeypatch: pytest.MonkeyPatch, calls: str, inside: Path) -> None:
+    """Each os call named in `calls` raises PermissionError for paths inside `inside` (what a non-root user meets
+    at /root/x): root passes every permission check, so the refusal is simulated."""
+    for call in calls.split("+"):
+        real = getattr(os, call)
+
+        def refusing(path, *args, real=real, **kwargs):
+            if isinstance(path, (str, os.PathLike)) and inside in Path(os.fspath(path)).parents:
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(path))
+            return real(path, *args, **kwargs)
+        monkeypatch.setattr(os, call, refusing)
+
+
+@pytest.mark.parametrize("calls, option", [("stat+lstat", "--out"), ("listdir", "--out"),
+                                           ("stat+lstat", "--results-root")])
+def test_a_destination_the_system_will_not_look_at_is_refused_with_one_line(calls, option, scenario, tmp_path,
+                                                                           capsys, monkeypatch, no_replications):
+    """`--out /root/x` as a user raised PermissionError with a traceback (Path.is_symlink re-raises it), as did a
+    folder that cannot be listed: now exit 2 and one line with the system's words, before anything runs."""
+    private = tmp_path / "private"
+    (private / "x").mkdir(parents=True)
+    _denied(monkeypatch, calls, private)
+    target = ["--out", str(private / "x")] if option == "--out" else ["--results-root", str(private / "results")]
+    assert cli.main(["run", str(scenario), *QUIET, *target]) == 2
+    line = one_error_line(capsys)
+    assert "Permission denied" in line and str(private) in line, line
+
+
+def test_a_memory_folder_under_dev_is_a_destination(scenario, capsys):
+    """/dev/shm is a tmpfs (an ordinary folder, in memory) and was refused as a pseudo-filesystem."""
+    if not destination._in_memory_folder(Path("/dev/shm")) or not os.access("/dev/shm", os.W_OK):
+        pytest.skip("no writable tmpfs at /dev/shm here")
+    top = Path(tempfile.mkdtemp(prefix="nwlsim-test-", dir="/dev/shm"))
+    try:
+        assert cli.main(["run", str(scenario), *QUIET, "--out", str(top / "run")]) == 0, capsys.readouterr().err
+        assert (top / "run" / MANIFEST_JSON).is_file() and leftovers(top) == []
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def test_ctrl_c_just_after_the_rename_says_the_results_are_in_place(scenario, tmp_path, capsys, monkeypatch):
+    """Ctrl-C landing after the finished folder was renamed into place, before it was recorded as written, made
+    main say "no results written" of a complete run. Now it is recorded in the same step as the rename."""
+    real = destination.Destination._placed
+    interrupted: list[bool] = []
+
+    def ctrl_c_first(self: destination.Destination) -> None:
+        if not interrupted:
+            interrupted.append(True)
+            raise KeyboardInterrupt
+        real(self)
+    monkeypatch.setattr(destination.Destination, "_placed", ctrl_c_first)
+    out = tmp_path / "run"
+    assert cli.main(["run", str(scenario), *QUIET, "--out", str(out)]) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == f"interrupted: --out {out}: the results were written to {out}", err
+    assert (out / MANIFEST_JSON).is_file()
+
+    interrupted.clear()
+    fitted = tmp_path / "fitted.yaml"
+    with destination.recording_writes() as written, pytest.raises(KeyboardInterrupt):
+        with reserve_destination(fitted, "--out", kind="file") as dest, dest.staged_file("name: fitted\n"):
+            pass
+    assert written == [fitted] and fitted.read_text() == "name: fitted\n"
+
+
+def test_chart_files_are_written_under_the_work_name_rule(tmp_path, monkeypatch):
+    """save_figure's temporary files were `.STEM.EXT.partial-PID`, a third naming rule that no cleaning knew."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from sim.outputs import charts
+    moved: list[str] = []
+    real = os.replace
+
+    def recording(src, dst, *args, **kwargs):
+        moved.append(Path(src).name)
+        return real(src, dst, *args, **kwargs)
+    monkeypatch.setattr(os, "replace", recording)
+    fig = Figure()
+    FigureCanvasAgg(fig)
+    fig.subplots().plot([0, 1], [0, 1])
+    assert [p.name for p in charts.save_figure(fig, tmp_path, "line")] == ["line.png", "line.svg"]
+    assert len(moved) == 2 and all(work_files.is_work_name(name) for name in moved), moved
+    assert sorted(os.listdir(tmp_path)) == ["line.png", "line.svg"]
+
+
+def test_a_report_folder_that_is_not_empty_is_refused_naming_its_own_option(tmp_path):
+    """check_out_dir served --report-dir too and said --out by default; check_empty_folder takes the label."""
+    full = _not_empty(tmp_path)
+    with pytest.raises(OutputError, match=f"^--report-dir {full}: folder is not empty"):
+        destination.check_empty_folder(full, f"--report-dir {full}")
+    with pytest.raises(OutputError, match=f"^--report-dir {full}: folder is not empty"):
+        reserve_destination(full, "--report-dir")
+
+
+def test_jobs_are_cut_once_by_main_not_again_by_the_executor(capsys, monkeypatch):
+    """limit_jobs ran in main and again in executor_for; the executor now starts what the options say."""
+    started: list[int] = []
+
+    def executor(jobs: int, executor: str = "local", scheduler: str | None = None) -> InProcess:
+        started.append(jobs)
+        return InProcess()
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    monkeypatch.setattr(sim.cli.options, "make_executor", executor)
+    with sim.cli.options.executor_for(types.SimpleNamespace(jobs=8, executor="local", scheduler=None, quiet=True)):
+        pass
+    assert started == [8] and capsys.readouterr().err == ""

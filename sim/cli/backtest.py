@@ -78,7 +78,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_backtest(args: argparse.Namespace) -> int:
-    """The `backtest` command. Bad scenario or data: ScenarioError (exit 2 in sim.cli.main), nothing written."""
+    """The `backtest` command. Bad scenario or data, or a run too big for this machine's memory: ScenarioError
+    (exit 2 in sim.cli.main) before anything runs, nothing written."""
     if args.monthly is not None:
         return run_monthly_backtest(args)
     if args.window is not None or args.holdout_from is not None:
@@ -88,6 +89,8 @@ def run_backtest(args: argparse.Namespace) -> int:
     scenario, raw = built.scenario, built.raw
     if args.fix_parameters:
         scenario = without_parameter_uncertainty(scenario)
+    check_draws(scenario, scenario.run.seed, scenario.run.replications, source=args.scenario,
+                workers=args.jobs)              # draws and memory, once, before anything is reserved or runs
     with reserve_output(args, f"{scenario.name}-backtest") as destination:
         started, t0 = dt.datetime.now().astimezone(), time.perf_counter()
         result = _run(args, scenario, notes, f"Backtesting {scenario.name}")

@@ -22,6 +22,7 @@ import math
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -31,9 +32,12 @@ from sim.experiment.replications import run_replications
 from sim.outputs.calibration_fit import (
     TOLERANCE,
     FitStep,
+    FitTargets,
+    FittedInputs,
     admitted_share_of_completions,
     fit,
     fit_targets,
+    scaled_start_bands,
     scenario_text,
     steps_table,
 )
@@ -44,7 +48,7 @@ from sim.outputs.run_folder import PROJECT_ROOT, OutputError, write_manifest, wr
 from sim.scenario.build import build_scenario, check_draws, load_scenario, load_scenario_mapping
 from sim.scenario.intervals import without_parameter_uncertainty
 from sim.scenario.observed import ObservedSeries
-from sim.scenario.schema import ScenarioError
+from sim.scenario.schema import Scenario, ScenarioError
 
 CALIBRATION_FIT_CSV = "calibration_fit.csv"
 CALIBRATION_ERRORS_CSV = "calibration_errors.csv"
@@ -86,6 +90,29 @@ def _cut(series: ObservedSeries, path: Path, first: pd.Period, last: pd.Period) 
         raise ScenarioError([f"--observed {path}: {exc}"]) from None
 
 
+def largest_fit_step(raw: dict, targets: FitTargets, horizon_weeks: int, source: Path) -> Scenario:
+    """The scenario of the biggest simulation the fit may run, for the memory check before it starts: every step
+    runs the fit window's horizon (`horizon_weeks`, not the scenario's) with the opening list scaled to the
+    published one, and moves demand until the simulated clock starts meet the published ones. So: demand at the
+    higher of the scenario's (at its busiest month) and the referrals that give the busiest fitted month's
+    published clock starts a week, in every month."""
+    inputs = FittedInputs.from_raw(raw, targets.months)
+    bands = (raw.get("start_list") or {}).get("bands")
+    if targets.opening_list is not None and bands:
+        inputs.start_bands, inputs.start_bands_scale = scaled_start_bands(bands, targets.opening_list)
+    given = without_parameter_uncertainty(build_scenario({**raw, "horizon_weeks": horizon_weeks}, source).scenario)
+    referred = 1.0 - given.referrals.advice_and_guidance_share       # clock starts per referral
+    published = [targets.clock_starts[m] / (targets.covered_share[m] * m.days_in_month / 7)
+                 for m in targets.months if targets.covered_share[m] > 0]
+    demand = given.referrals.referrals_per_week * max([1.0, *given.referrals.monthly_multipliers.values()])
+    if referred > 0 and published:
+        demand = max(demand, max(published) / referred)
+    mapping = replace(inputs, referrals_per_week=demand).applied_to(raw)
+    mapping["referrals"]["monthly_multipliers"] = {}
+    mapping["horizon_weeks"] = horizon_weeks
+    return without_parameter_uncertainty(build_scenario(mapping, source).scenario)
+
+
 def run_calibrate(args: argparse.Namespace) -> int:
     """The `calibrate` command. Bad scenario, series or destination: exit 2 before anything runs."""
     if args.out.suffix not in (".yaml", ".yml"):
@@ -118,7 +145,9 @@ def run_calibrate(args: argparse.Namespace) -> int:
             reserve_destination(args.report_dir, "--report-dir") if args.report_dir is not None
             else reserve_new_run_dir(args.results_root, f"{name}-calibrate"))
         seed, reps = scenario.run.seed, args.replications
-        check_draws(scenario, seed, reps, source=args.scenario, workers=args.jobs)   # memory, once, before the fit
+        # memory, once, before the fit: for the simulations it runs (the window's horizon, fitted demand)
+        check_draws(largest_fit_step(raw, targets, horizon_weeks, args.scenario), seed, reps, source=args.scenario,
+                    workers=args.jobs)
         t0, started = time.perf_counter(), dt.datetime.now().astimezone()
         if not args.quiet:
             print(f"Calibrating {scenario.name} to {args.observed.name}, {targets.months[0]} to {last_month}: "

@@ -101,7 +101,8 @@ def reserve_output(args: argparse.Namespace, name: str) -> Destination:
 
 def limit_jobs(args: argparse.Namespace) -> None:
     """Cut `--jobs` to this machine's cores (with a one-line note) when the workers would run here: local
-    processes, or a local Dask cluster. A Dask scheduler's own workers are not counted."""
+    processes, or a local Dask cluster. A Dask scheduler's own workers are not counted. Called once, by
+    sim.cli.main, before the command runs."""
     if getattr(args, "scheduler", None):
         return
     cores = os.cpu_count() or 1
@@ -113,10 +114,10 @@ def limit_jobs(args: argparse.Namespace) -> None:
 @contextlib.contextmanager
 def executor_for(args: argparse.Namespace) -> Iterator[ReplicationExecutor]:
     """The executor the options ask for, shared by every scenario of the command; after Ctrl-C or an error
-    its workers are terminated at once instead of finishing their replications."""
+    its workers are terminated at once instead of finishing their replications. `--jobs` is as sim.cli.main left
+    it (cut to the cores by `limit_jobs`, once, before the memory check that counts it)."""
     runner: ReplicationExecutor | None = None
     finished = False
-    limit_jobs(args)
     try:
         runner = make_executor(args.jobs, getattr(args, "executor", "local"), getattr(args, "scheduler", None))
         if not getattr(args, "quiet", False) and runner.workers > 1:

@@ -34,6 +34,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 from sim.outputs.backtest import METRIC_TITLES, METRICS
 from sim.outputs.monthly_fit import SERIES_TITLES
 from sim.outputs.safe_text import CHART_RC, chart_label, draw_as_written
+from sim.outputs.work_files import work_name
 
 if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType  # names of rc settings; only recent matplotlib has it
@@ -193,7 +194,8 @@ def _subtitle(ax, text: str) -> None:
 
 
 def save_figure(fig: Figure, folder: Path, stem: str) -> list[Path]:
-    """Write `stem`.png (150 dpi) and `stem`.svg into `folder`, each under a temporary name then renamed."""
+    """Write `stem`.png (150 dpi) and `stem`.svg into `folder`, each under a hidden work name (`.STEM.EXT.nwlsim-
+    partial-PID.EXT`, sim.outputs.work_files) then renamed."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     draw_as_written(fig)
@@ -201,7 +203,7 @@ def save_figure(fig: Figure, folder: Path, stem: str) -> list[Path]:
         for ext, kw in (("png", {"dpi": 150, "metadata": {"Software": None}}),
                         ("svg", {"metadata": {"Date": None, "Creator": None}})):
             final = folder / f"{stem}.{ext}"
-            tmp = folder / f".{stem}.{ext}.partial-{os.getpid()}"
+            tmp = folder / work_name(final.name, "partial", f".{ext}")     # sim.outputs.work_files' one rule
             try:
                 fig.savefig(tmp, format=ext, facecolor="white", **kw)
                 os.replace(tmp, final)

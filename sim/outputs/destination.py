@@ -3,8 +3,10 @@ beside the target and renamed into place when complete, and kept (somewhere a me
 
 Reserving: `reserve_destination` (for --out, --report-dir, calibrate's FILE.yaml) and `reserve_new_run_dir` (a
 new timestamped folder under results/) refuse with one line a destination that can never work (under a file, in a
-pseudo-filesystem, a dangling symbolic link, a folder that holds anything, not writable: tried for real) and lock
-it, so that two runs cannot write the same folder (sim.outputs.work_files: the locks and the work-file names).
+pseudo-filesystem, a dangling symbolic link, a folder that holds anything, a path the system will not look at, a
+name too long for the work names written beside it, a name of the simulator's own work files, not writable: tried
+for real, with the longest name writing it uses) and lock it, so that two runs cannot write the same folder
+(sim.outputs.work_files: the locks and the work-file names).
 
 Writing (`Destination.writing`): everything goes into a hidden `.NAME.nwlsim-partial-PID` folder beside the target
 (on its filesystem), renamed into place only when complete, so a folder that exists under results/ is a finished
@@ -32,7 +34,10 @@ import pandas as pd
 
 from sim.outputs.run_folder import MANIFEST_JSON, OutputError
 from sim.outputs.work_files import (
+    WORK_TAG,
     clean_stale_work,
+    is_unfinished_name,
+    is_work_name,
     lock_holder,
     lock_name,
     release_lock,
@@ -41,11 +46,18 @@ from sim.outputs.work_files import (
 )
 from sim.scenario.schema import ScenarioError
 
-PSEUDO_FILESYSTEMS = (Path("/proc"), Path("/sys"), Path("/dev"))     # never a place for results
+PSEUDO_FILESYSTEMS = (Path("/proc"), Path("/sys"), Path("/dev"))     # never a place for results, except:
+MEMORY_FILESYSTEM_TYPES = frozenset({"tmpfs"})  # mounted below /dev (/dev/shm): a folder in memory, like /tmp
 PSEUDO_FILESYSTEM_TYPES = frozenset({"proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "debugfs", "tracefs",
                                      "securityfs", "pstore", "bpf", "configfs", "fusectl", "mqueue", "binfmt_misc",
                                      "efivarfs", "hugetlbfs", "autofs", "rpc_pipefs", "nsfs"})
 PROBE_BYTES = 64 * 1024         # written and removed on the destination's filesystem before anything runs
+STAMP = "YYYYmmdd-HHMMSS"       # as long as the stamp of NAME.incomplete-<stamp>
+MKDTEMP_RANDOM = "X" * 8        # the random part tempfile.mkdtemp adds to its prefix
+# The longest path a run writes inside its folder, with room to spare: `.report.nwlsim-partial-PID/charts/`
+# `.waiting_over_52w_by_provider.svg.nwlsim-partial-PID.svg` is about 110 bytes.
+INSIDE_MAX_BYTES = 160
+NAME_MAX_DEFAULT, PATH_MAX_DEFAULT = 255, 4096      # where the system cannot say (os.pathconf)
 _RECORDERS: list[list[Path]] = []
 
 
@@ -95,10 +107,10 @@ def default_run_dir(results_root: Path, scenario_name: str, now: dt.datetime | N
     return candidate
 
 
-def check_out_dir(out: Path, shown: str | None = None) -> None:
-    """An existing destination folder must not hold a run (or anything else: nothing is overwritten), and must not
-    be a mount point (the finished folder is renamed into place from beside it, on its parent's filesystem)."""
-    shown = shown or f"--out {out}"
+def check_empty_folder(out: Path, shown: str) -> None:
+    """An existing destination folder (--out, --report-dir: `shown` names the option and path) must not hold a run
+    (or anything else: nothing is overwritten), and must not be a mount point (the finished folder is renamed into
+    place from beside it, on its parent's filesystem)."""
     if not os.path.lexists(out):
         return
     if not out.is_dir():
@@ -112,8 +124,9 @@ def check_out_dir(out: Path, shown: str | None = None) -> None:
         raise OutputError(f"{shown}: folder is not empty; choose a new or empty folder")
 
 
-def _filesystem_type(path: Path) -> str | None:
-    """The type of the filesystem `path` (resolved, existing) is on, from /proc/self/mountinfo (None if unknown)."""
+def _filesystem_of(path: Path) -> tuple[Path | None, str | None]:
+    """The mount point and type of the filesystem `path` (resolved, existing) is on, from /proc/self/mountinfo
+    (None, None if unknown)."""
     best, kind = "", None
     with contextlib.suppress(OSError):
         for line in Path("/proc/self/mountinfo").read_text(encoding="utf-8", errors="replace").splitlines():
@@ -125,13 +138,40 @@ def _filesystem_type(path: Path) -> str | None:
             inside = str(path) == mount or str(path).startswith(mount.rstrip("/") + "/")
             if inside and len(mount) >= len(best) and after:
                 best, kind = mount, after[0]
-    return kind
+    return (Path(best) if kind is not None else None), kind
+
+
+def _in_memory_folder(real: Path) -> bool:
+    """Whether `real` (resolved) is on a memory filesystem mounted below /dev (/dev/shm): an ordinary folder, not
+    one of /dev's device files."""
+    mount, fs_type = _filesystem_of(real)
+    dev = Path("/dev")
+    return fs_type in MEMORY_FILESYSTEM_TYPES and mount is not None and dev in mount.parents
+
+
+@contextlib.contextmanager
+def _refusing_os_errors(shown: str, target: Path) -> Iterator[None]:
+    """An OSError met while looking at destination `target` (a folder that cannot be searched or read, a name the
+    system calls too long) becomes OutputError, one line naming the destination, the system's words and the path
+    they are about when it is not `target`."""
+    try:
+        yield
+    except OSError as exc:
+        about = exc.filename
+        where = (f" ({about})" if isinstance(about, str) and os.path.abspath(about) != os.path.abspath(target)
+                 else "")
+        raise OutputError(f"{shown}: {_reason(exc)}{where}") from None
 
 
 def _usable_path(path: Path, shown: str, kind: str) -> Path:
     """The absolute path to write (a symbolic link to an existing place followed), or OutputError naming why it
-    can never work: a dangling symbolic link, a file where a folder must be, inside a pseudo-filesystem."""
-    path = Path(os.path.abspath(path))
+    can never work: a dangling symbolic link, a file where a folder must be, inside a pseudo-filesystem (a memory
+    folder below /dev such as /dev/shm is allowed), a path the system refuses to look at."""
+    with _refusing_os_errors(shown, path):
+        return _checked_path(Path(os.path.abspath(path)), shown, kind)
+
+
+def _checked_path(path: Path, shown: str, kind: str) -> Path:
     if path.is_symlink():
         if not path.exists():
             raise OutputError(f"{shown}: is a symbolic link to {os.readlink(path)}, which does not exist")
@@ -148,23 +188,74 @@ def _usable_path(path: Path, shown: str, kind: str) -> Path:
             break
     real = Path(os.path.realpath(existing))
     for pseudo in PSEUDO_FILESYSTEMS:
-        if real == pseudo or pseudo in real.parents:
+        if (real == pseudo or pseudo in real.parents) and not _in_memory_folder(real):
             raise OutputError(f"{shown}: is inside {pseudo}, a system pseudo-filesystem, not a folder on disk")
-    fs_type = _filesystem_type(real)
+    fs_type = _filesystem_of(real)[1]
     if fs_type in PSEUDO_FILESYSTEM_TYPES:
         raise OutputError(f"{shown}: is on a {fs_type} pseudo-filesystem, not a folder on disk")
     if os.path.lexists(path) and kind == "file" and not path.is_file():
         raise OutputError(f"{shown}: exists and is not a file")
+    _check_names(path, shown, kind, existing)
     return path
+
+
+def names_beside(final: Path, kind: str = "folder") -> list[str]:
+    """Every name writing `final` may give something beside it (its work names, what a failure keeps) or in the
+    system's temporary folder (what is kept when beside it fails), `final`'s own name first: the longest must
+    fit the filesystem, and the probe is made with a name that long."""
+    name = final.name
+    if kind == "file":
+        return [name, work_name(name, "partial", final.suffix), work_name(name, "probe"), lock_name(name),
+                f"{name}.kept-{MKDTEMP_RANDOM}"]
+    return [name, work_name(name, "partial"), work_name(name, "probe"), lock_name(name),
+            f"{name}.incomplete-{STAMP}-99", f"{name}.incomplete-{STAMP}-{MKDTEMP_RANDOM}"]
+
+
+def _byte_length(text: str) -> int:
+    return len(os.fsencode(text))
+
+
+def _limit(folder: Path, which: str, default: int) -> int:
+    try:
+        return int(os.pathconf(folder, which))
+    except (OSError, ValueError):
+        return default
+
+
+def _check_names(final: Path, shown: str, kind: str, existing: Path) -> None:
+    """Refuse, before anything runs, a destination whose name or path is too long for what writing it needs:
+    every name beside it (`names_beside`) within the filesystem's longest name, every path inside it within the
+    longest path; and a name of the simulator's own work files (sim.outputs.work_files), anywhere in the path:
+    a run so named would be taken for a killed run's leftovers, refused by `report` and cleaned away."""
+    for part in final.parts:
+        if is_work_name(part) or (part == final.name and is_unfinished_name(part)):
+            raise OutputError(f"{shown}: {part!r} is named like the simulator's unfinished work (.NAME.{WORK_TAG}-"
+                              "partial-PID, -probe-PID, -lock, or .NAME.partial-PID), which is cleaned away as a "
+                              "killed run's leftovers; choose another name")
+    folder = existing if existing != final else existing.parent
+    name_max = _limit(folder, "PC_NAME_MAX", NAME_MAX_DEFAULT)
+    names = names_beside(final, kind)
+    longest = max(_byte_length(n) for n in names)
+    if longest > name_max:
+        extra = longest - _byte_length(final.name)
+        raise OutputError(f"{shown}: the name is too long: writing it puts names up to {extra} bytes longer beside "
+                          f"it, and this filesystem allows {name_max} bytes a name; use a name of at most "
+                          f"{max(name_max - extra, 0)} bytes")
+    path_max = _limit(folder, "PC_PATH_MAX", PATH_MAX_DEFAULT)
+    deepest = _byte_length(str(final.parent)) + 1 + longest + 1 + INSIDE_MAX_BYTES
+    if deepest >= path_max:
+        raise OutputError(f"{shown}: the path is too long: the files written in it would have paths of up to "
+                          f"{deepest} bytes, and this system allows {path_max - 1}; choose a shorter path")
 
 
 class Destination:
     """A run folder (or file) to be written, probed and reserved before any replication runs, and released at the
     end (`with` closes it). `final` is where it goes; `shown` names it in messages (the option and the path)."""
 
-    def __init__(self, final: Path, shown: str) -> None:
+    def __init__(self, final: Path, shown: str, kind: str = "folder") -> None:
         self.final = final
         self.shown = shown
+        self.kind = kind
         self.written = False
         self._lock_fd: int | None = None
         self._created: list[Path] = []
@@ -210,9 +301,13 @@ class Destination:
 
     def _probe(self) -> None:
         """Create a folder and a file on the destination's filesystem, write to it, rename it and remove it all:
-        what writing the run will do, tried before anything runs."""
+        what writing the run will do, tried before anything runs, with a name as long as the longest it will use
+        (a filesystem whose limit is shorter than it says fails here, not after the run)."""
         parent = self.final.parent
         probe = parent / work_name(self.final.name, "probe")
+        pad = max(_byte_length(n) for n in names_beside(self.final, self.kind)) - _byte_length(probe.name) - 1
+        if pad > 0:
+            probe = parent / work_name(self.final.name, "probe", "." + "x" * pad)
         try:
             if os.path.lexists(probe):
                 shutil.rmtree(probe)
@@ -245,7 +340,9 @@ class Destination:
         self._created = []
 
     def _placed(self) -> None:
-        """`final` now holds what was written (complete)."""
+        """`final` now holds what was written (complete): recorded once."""
+        if self.written:
+            return
         self.written = True
         for written in _RECORDERS:
             written.append(self.final)
@@ -277,13 +374,13 @@ class Destination:
             yield writer
             writer.stage = "moving the finished folder into place"
             os.rename(writer.path, self.final)
+            self._placed()                  # here, so that an interruption from now on finds it recorded
         except Exception as exc:            # kept, below
             failure: Exception = exc
         except BaseException as stop:       # Ctrl-C, SIGTERM: keep what was written, say where, and stop
             stop.add_note(self._interrupted(writer))
             raise
         else:
-            self._placed()
             if writer.report_problem is not None:
                 what, reason, retry = writer.report_problem
                 raise OutputError(f"{self.shown}: {what} failed ({reason}); the tables are kept in {self.final}"
@@ -376,11 +473,15 @@ class Destination:
             raise
         try:
             os.replace(tmp, self.final)
+            self._placed()
         except OSError as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
             raise self._keep_text(text, "moving it into place", exc) from None
-        self._placed()
+        except BaseException:               # interrupted: in place if the replace was done, and said so
+            if not os.path.lexists(tmp) and os.path.isfile(self.final):
+                self._placed()
+            raise
 
     def _kept_text(self, text: str) -> str:
         kept = keep_elsewhere(self.final.name, text)
@@ -411,14 +512,15 @@ def reserve_destination(path: Path, option: str, *, kind: str = "folder", replac
     created (and removed again by `release` if nothing is written)."""
     shown = f"{option} {path}"
     final = _usable_path(path, shown, kind)
-    dest = Destination(final, shown)
+    dest = Destination(final, shown, kind)
     try:
-        _check_existing(final, shown, kind, replace)
-        dest._make_parents()
-        clean_stale_work(final.parent)
-        dest._lock(refuse=True)
-        _check_existing(final, shown, kind, replace)        # again, now that no other run can take it
-        dest._probe()
+        with _refusing_os_errors(shown, final):
+            _check_existing(final, shown, kind, replace)
+            dest._make_parents()
+            clean_stale_work(final.parent)
+            dest._lock(refuse=True)
+            _check_existing(final, shown, kind, replace)        # again, now that no other run can take it
+            dest._probe()
     except BaseException:
         dest.release()
         raise
@@ -427,7 +529,7 @@ def reserve_destination(path: Path, option: str, *, kind: str = "folder", replac
 
 def _check_existing(final: Path, shown: str, kind: str, replace: bool) -> None:
     if kind == "folder":
-        check_out_dir(final, shown)
+        check_empty_folder(final, shown)
     elif os.path.lexists(final) and not replace:
         raise OutputError(f"{shown}: exists; choose a new file name (or --force to replace it)")
 
@@ -437,8 +539,9 @@ def reserve_new_run_dir(results_root: Path, name: str, now: dt.datetime | None =
     second get different folders (each takes the first name that no folder has and no live run holds)."""
     shown = f"results folder {Path(results_root) / name}"
     folder = _usable_path(Path(results_root) / name, shown, "folder")
-    if os.path.lexists(folder) and not folder.is_dir():
-        raise OutputError(f"{shown}: exists and is not a folder")
+    with _refusing_os_errors(shown, folder):
+        if os.path.lexists(folder) and not folder.is_dir():
+            raise OutputError(f"{shown}: exists and is not a folder")
     stamp_time = now or dt.datetime.now()
     created: list[Path] = []
     for _ in range(10_000):
@@ -446,12 +549,14 @@ def reserve_new_run_dir(results_root: Path, name: str, now: dt.datetime | None =
         dest = Destination(final, f"results folder {final}")
         dest._created = created
         try:
-            dest._make_parents()
-            created = dest._created
-            clean_stale_work(final.parent)
-            if dest._lock(refuse=False) and not os.path.lexists(final):
-                dest._probe()
-                return dest
+            with _refusing_os_errors(dest.shown, final):
+                _check_names(final, dest.shown, "folder", folder)
+                dest._make_parents()
+                created = dest._created
+                clean_stale_work(final.parent)
+                if dest._lock(refuse=False) and not os.path.lexists(final):
+                    dest._probe()
+                    return dest
             dest._unlock()          # taken by another run since the name was chosen: the next name
         except BaseException:
             dest.release()

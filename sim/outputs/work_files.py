@@ -5,14 +5,18 @@ Beside a destination NAME (a run folder, or a file such as calibrate's FILE.yaml
 ever removes, names that no other program would use:
 
     .NAME.nwlsim-partial-PID[.SUFFIX]   the folder (or file) being written; renamed into place when complete
-    .NAME.nwlsim-probe-PID              made and removed again to try the filesystem before anything runs
+    .NAME.nwlsim-probe-PID[.xxx]        made and removed again to try the filesystem before anything runs
+                                        (padded to the longest name writing NAME uses)
     .NAME.nwlsim-lock                   reserves NAME while a run computes and writes it; holds "PID HOST\\n"
 
-`report` stages its files the same way inside a run folder (`.report.nwlsim-partial-PID`). `WORK_NAME` /
+`report` stages its files the same way inside a run folder (`.report.nwlsim-partial-PID`), and each chart file
+as `.STEM.EXT.nwlsim-partial-PID.EXT` (sim.outputs.charts.save_figure). `WORK_NAME` /
 `is_work_name` is the one definition of these names: the writers build names with `work_name`/`lock_name`, the
 folder reader refuses a folder so named (a run or report still being written, or one that was killed), and
 `clean_stale_work` removes only what matches it: another program's `.sync.lock` or `.cache.partial-123` is never
-touched, and a lock file is removed only when its text is this tool's `PID HOST` and no live run holds it.
+touched, and a lock file is removed only when its text is this tool's `PID HOST` and no live run holds it. No
+destination may be so named, nor lie inside a folder so named, nor be named as older versions named a partial
+folder (`.NAME.partial-PID`): `is_unfinished_name`, checked by sim.outputs.destination before anything runs.
 
 Locks are flock(2) locks, which die with the process that took them, so a run killed with SIGKILL reserves
 nothing. Where the filesystem has no flock (ENOLCK or EOPNOTSUPP on some CIFS and sshfs mounts; Windows) the lock
@@ -37,6 +41,7 @@ WORK_TAG = "nwlsim"             # in every work file's name: the simulator's, an
 STALE_PARTIAL_HOURS = 6         # a partial or probe this old is stale even if a process has its PID
 WORK_NAME = re.compile(rf"^\.(?P<name>.+)\.{WORK_TAG}-(?:(?P<kind>partial|probe)-(?P<pid>\d+)"
                        rf"(?P<suffix>\.[A-Za-z0-9]+)?|(?P<lock>lock))$")
+LEGACY_PARTIAL_NAME = re.compile(r"^\..+\.partial-\d+$")   # versions before WORK_TAG: `.NAME.partial-PID`
 _LOCK_TEXT = re.compile(r"(?P<pid>\d{1,10}) (?P<host>\S{1,255})\n?")     # what a lock file holds
 _LOCK_TEXT_MAX_BYTES = 300
 _NO_FLOCK = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS})
@@ -58,6 +63,13 @@ def is_work_name(name: str) -> bool:
     """Whether `name` (a file or folder name, not a path) is one of the simulator's work files: a partial folder
     or file, a probe or a lock. Never a finished run."""
     return WORK_NAME.match(name) is not None
+
+
+def is_unfinished_name(name: str) -> bool:
+    """Whether a folder so named is taken for unfinished work: one of the simulator's work names (`is_work_name`)
+    or an older version's `.NAME.partial-PID` (LEGACY_PARTIAL_NAME). A destination is never given such a name
+    (sim.outputs.destination), so a finished run is never taken for, or cleaned as, a killed run's leftovers."""
+    return is_work_name(name) or LEGACY_PARTIAL_NAME.match(name) is not None
 
 
 # ---------------------------------------------------------------------------------------------------------------
