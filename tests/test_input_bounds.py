@@ -20,6 +20,7 @@ from sim.scenario.build import check_draws, load_scenario
 from sim.scenario.resources import (
     GIB,
     MAX_PATHWAYS_PER_REPLICATION,
+    MIB,
     at_most_pathways,
     check_memory,
     estimate_replication,
@@ -259,6 +260,19 @@ def test_free_memory_is_checked_once_before_a_command_runs_not_when_validating_o
     assert result.replications == 1
 
 
+def _cgroup(folder: Path, limit: str, usage: str, stat: str | None, version: int = 2
+            ) -> tuple[resources.CgroupMemoryFiles, ...]:
+    """A cgroup's memory files, v2's or v1's names, written into `folder` (memory.stat left out when None)."""
+    names = (("memory.max", "memory.current", "inactive_file") if version == 2
+             else ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file"))
+    (folder / names[0]).write_text(limit + "\n")
+    (folder / names[1]).write_text(usage + "\n")
+    if stat is not None:
+        (folder / "memory.stat").write_text(stat)
+    return (resources.CgroupMemoryFiles(str(folder / names[0]), str(folder / names[1]), str(folder / "memory.stat"),
+                                        names[2]),)
+
+
 @pytest.mark.parametrize(("limit", "usage", "expected"), [
     ("max", "123", None),                      # cgroup v2 without a limit
     ("1000000000", "400000000", 600000000),    # a 1 GB container using 400 MB
@@ -268,16 +282,53 @@ def test_free_memory_is_checked_once_before_a_command_runs_not_when_validating_o
 ])
 def test_a_container_memory_limit_bounds_what_is_available(tmp_path: Path, limit: str, usage: str,
                                                            expected: int | None) -> None:
-    (tmp_path / "memory.max").write_text(limit + "\n")
-    (tmp_path / "memory.current").write_text(usage + "\n")
-    files = ((str(tmp_path / "memory.max"), str(tmp_path / "memory.current")),)
+    files = _cgroup(tmp_path, limit, usage, stat=None)
     assert resources.cgroup_memory_headroom(files) == expected
-    assert resources.cgroup_memory_headroom(((str(tmp_path / "none"), str(tmp_path / "none")),)) is None
+    none = tmp_path / "none"
+    assert resources.cgroup_memory_headroom((resources.CgroupMemoryFiles(*[str(none)] * 3, "inactive_file"),)) is None
+
+
+STAT_V2 = f"anon {100 * MIB}\nfile {850 * MIB}\nactive_file {250 * MIB}\ninactive_file {600 * MIB}\n"
+STAT_V1 = (f"cache {850 * MIB}\ninactive_file 1\ntotal_cache {850 * MIB}\n"
+           f"total_active_file {250 * MIB}\ntotal_inactive_file {600 * MIB}\n")
+
+
+@pytest.mark.parametrize(("version", "stat"), [(2, STAT_V2), (1, STAT_V1)])
+def test_file_cache_the_kernel_can_drop_is_not_counted_as_used(tmp_path: Path, version: int, stat: str) -> None:
+    """A container that has read and written files sits near its limit, its memory mostly page cache: counted
+    as used, that cache would leave no headroom and refuse every run. Inactive file cache is subtracted from the
+    usage, as `docker stats` does (v2 `inactive_file`, v1 `total_inactive_file`, not v1's own-cgroup line)."""
+    limit, usage = 1000 * MIB, 950 * MIB                  # 950 MiB "used", 600 MiB of it inactive file cache
+    files = _cgroup(tmp_path, str(limit), str(usage), stat, version)
+    assert resources.cgroup_memory_headroom(files) == limit - (usage - 600 * MIB)
+    assert resources.cgroup_memory_limit(files) == limit
+
+
+def test_the_headroom_is_never_more_than_the_limit_nor_below_zero(tmp_path: Path) -> None:
+    """More inactive cache than usage (the files read at different moments) counts as nothing used; a
+    memory.stat that cannot be read or lacks the key subtracts nothing."""
+    assert resources.cgroup_memory_headroom(_cgroup(tmp_path, "1000", "100", "inactive_file 500\n")) == 1000
+    assert resources.cgroup_memory_headroom(_cgroup(tmp_path, "1000", "5000", "inactive_file 500\n")) == 0
+    assert resources.cgroup_memory_headroom(_cgroup(tmp_path, "1000", "400", "anon 400\n")) == 600
+    assert resources.cgroup_memory_headroom(_cgroup(tmp_path, "1000", "400", "inactive_file lots\n")) == 600
 
 
 def test_the_machine_memory_is_the_lower_of_the_machine_and_the_container(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(resources, "_meminfo_available", lambda: 8 * GIB)
+    monkeypatch.setattr(resources, "_meminfo", lambda key: {"MemAvailable": 8 * GIB, "MemTotal": 16 * GIB}[key])
     monkeypatch.setattr(resources, "cgroup_memory_headroom", lambda: 2 * GIB)
+    monkeypatch.setattr(resources, "cgroup_memory_limit", lambda: 4 * GIB)
     assert resources.available_memory_bytes() == 2 * GIB
+    assert resources.total_memory_bytes() == 4 * GIB
     monkeypatch.setattr(resources, "cgroup_memory_headroom", lambda: None)
+    monkeypatch.setattr(resources, "cgroup_memory_limit", lambda: None)
     assert resources.available_memory_bytes() == 8 * GIB
+    assert resources.total_memory_bytes() == 16 * GIB
+
+
+def test_the_machine_total_memory_is_known_here() -> None:
+    """What `report` compares a file with: all of this machine's memory (or its container's limit), at least
+    what is available now."""
+    total, available = resources.total_memory_bytes(), resources.available_memory_bytes()
+    if total is None or available is None:
+        pytest.skip("this machine does not say how much memory it has")
+    assert total >= available > 0

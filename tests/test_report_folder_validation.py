@@ -13,6 +13,7 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -449,7 +450,20 @@ def test_a_table_longer_than_a_sheet_gets_a_note_in_the_workbook(finished_run, t
     assert sheets["replications"].max_row == 2, "expected a table that fits to be written as it is"
 
 
-# --- what this machine cannot read ------------------------------------------------------------------------------
+# --- what this machine cannot read ---------------------------------------------------------------------------
+
+
+def _one_error_line(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    return [line for line in err.splitlines() if line.strip()]
+
+
+def _memory(monkeypatch: pytest.MonkeyPatch, total: int | None, free: int | None) -> None:
+    """What run_reader sees of this machine's memory: `total` in all, `free` now (the name the reader looked up
+    before it compared with all the memory is patched too, where it still has it)."""
+    monkeypatch.setattr(run_reader, "total_memory_bytes", lambda: total, raising=False)
+    monkeypatch.setattr(run_reader, "available_memory_bytes", lambda: free, raising=False)
 
 
 @pytest.mark.parametrize(("name", "kind"), [("weekly.csv", "csv"), ("manifest.json", "json"),
@@ -459,24 +473,170 @@ def test_a_file_larger_than_the_memory_can_read_is_refused_without_reading_it(fi
     """No fixed cap below what a run can write: the limit is the memory this machine has to read the file."""
     folder = tmp_path / "run"
     shutil.copytree(finished_run, folder)
-    monkeypatch.setattr(run_reader, "available_memory_bytes", lambda: 10**9)
+    _memory(monkeypatch, total=10**9, free=10**9)
     monkeypatch.setattr(run_reader, "MEMORY_PER_BYTE", {**{k: 1 for k in run_reader.MEMORY_PER_BYTE}, kind: 10**9})
     code = main(["report", str(folder)])
-    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    lines = _one_error_line(capsys)
     assert code == 2 and len(lines) == 1, lines
-    assert f"{name}: is " in lines[0] and "of memory and this machine has 1 GB available; not read" in lines[0]
+    assert lines[0].startswith(f"error: {folder}: {name}: is "), lines[0]
+    assert "of memory and this machine has 1 GB in all; not read" in lines[0], lines[0]
 
 
 def test_a_sparse_weekly_csv_as_large_as_the_memory_is_refused_without_reading_it(finished_run, tmp_path, capsys):
-    available = run_reader.available_memory_bytes()
-    if available is None:
+    total = run_reader.total_memory_bytes()
+    if total is None:
         pytest.skip("this machine does not say how much memory it has")
     folder = tmp_path / "run"
     shutil.copytree(finished_run, folder)
-    _replace_with("weekly.csv", _sparse(available))(folder)
+    _replace_with("weekly.csv", _sparse(total))(folder)
     code = main(["report", str(folder)])
-    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    lines = _one_error_line(capsys)
     assert code == 2 and len(lines) == 1 and "weekly.csv" in lines[0] and "not read" in lines[0], lines
+
+
+def test_report_compares_a_file_with_all_the_memory_not_what_is_free_now(finished_run, tmp_path, capsys,
+                                                                       monkeypatch):
+    """Free memory moves with the page cache and whatever else runs: a folder this machine wrote must report
+    while little is free, since the machine can free it to read the folder."""
+    folder = tmp_path / "run"
+    shutil.copytree(finished_run, folder)
+    _memory(monkeypatch, total=8 << 30, free=1)
+    _report(folder, capsys)
+
+
+def test_the_memory_factors_stay_above_what_was_measured():
+    """Peak memory over a file's size when the report reads it, measured (MEMORY_PER_BYTE's comment): 3.2x for
+    weekly.csv, 116x for a scenario.yaml with a long Covid series, 22x for JSON of empty lists; the factors must
+    not fall below those, nor grow to refuse folders by a wide margin."""
+    assert 3.2 < run_reader.MEMORY_PER_BYTE["csv"] <= 5
+    assert 116 < run_reader.MEMORY_PER_BYTE["yaml"] <= 150
+    assert 22 < run_reader.MEMORY_PER_BYTE["json"] <= 30
+
+
+def test_the_runs_own_report_is_not_refused_for_memory_and_a_refusal_names_the_real_folder(tmp_path, capsys,
+                                                                                        monkeypatch):
+    """The run's report reads the folder it has just written, whose tables it held in memory moments ago: it is
+    not compared with the memory at all. `report DIR` on the same folder is, and its line names the folder, never
+    the hidden work folder the run wrote into."""
+    _memory(monkeypatch, total=1, free=1)
+    out = tmp_path / "run"
+    code = main(["run", str(_tiny_scenario(tmp_path, "simple")), "--replications", "1", "--set", "horizon_weeks=4",
+                 "--quiet", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 0 and (out / "report.html").is_file(), f"expected the run's own report, exit {code}: {err}"
+    assert main(["report", str(out)]) == 2
+    lines = _one_error_line(capsys)
+    assert len(lines) == 1 and lines[0].startswith(f"error: {out}: weekly.csv: is "), lines
+    assert "in all; not read" in lines[0] and "nwlsim" not in lines[0], lines[0]
+
+
+def test_a_failing_run_report_names_the_folder_the_run_put_in_place(tmp_path, capsys, monkeypatch):
+    """A refusal while the run reports on its hidden work folder names the folder as it is once renamed: the one
+    the user can give to `report`."""
+    real = run_reader._read_manifest
+
+    def refused(run_dir: Path) -> dict:
+        real(run_dir)
+        raise run_reader._refuse(run_dir, "manifest.json", "refused by the test")
+    monkeypatch.setattr(run_reader, "_read_manifest", refused)
+    out = tmp_path / "run"
+    code = main(["run", str(_tiny_scenario(tmp_path, "simple")), "--replications", "1", "--set", "horizon_weeks=4",
+                 "--quiet", "--out", str(out)])
+    lines = _one_error_line(capsys)
+    assert code == 2 and (out / "weekly.csv").is_file(), lines
+    assert f"{out}: manifest.json: refused by the test" in lines[-1], lines
+    assert "nwlsim" not in lines[-1], lines[-1]
+
+
+# --- folders that cannot be read ------------------------------------------------------------------------------
+
+
+def _symlink_loop(folder: Path) -> Path:
+    loop = folder.with_name("loop")
+    loop.symlink_to(loop.name)
+    return loop
+
+
+def _denied(monkeypatch: pytest.MonkeyPatch, target: Path) -> None:
+    """`target` as a folder this user may not look into (tests run as root, who may read anything)."""
+    real = os.stat
+
+    def stat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        if os.fspath(path) == str(target):
+            raise PermissionError(13, "Permission denied", str(target))
+        return real(path, *args, **kwargs)
+    monkeypatch.setattr(os, "stat", stat)
+
+
+@pytest.mark.parametrize(("make", "reason"), [
+    (_symlink_loop, "Too many levels of symbolic links"),
+    ("denied", "Permission denied"),
+])
+def test_a_folder_that_cannot_be_read_is_one_line_with_the_systems_reason(finished_run, tmp_path, capsys,
+                                                                        monkeypatch, make, reason):
+    """A symbolic link that loops, a folder this user may not enter: refused with the folder and the system's
+    words, not a traceback, and not "could not write the report"."""
+    folder = tmp_path / "run"
+    shutil.copytree(finished_run, folder)
+    if make == "denied":
+        target = folder
+        _denied(monkeypatch, folder)
+    else:
+        target = make(folder)
+    code = main(["report", str(target)])
+    lines = _one_error_line(capsys)
+    assert code == 2 and len(lines) == 1, lines
+    assert lines[0] == f"error: {target}: cannot be read ({reason})", lines[0]
+
+
+def test_a_file_that_becomes_unreadable_while_the_folder_is_read_is_named(finished_run, tmp_path, capsys,
+                                                                        monkeypatch):
+    """Whatever the system refuses while the folder is read is a line naming the folder, the file and the
+    system's reason: reading failed, not writing the report."""
+    folder = tmp_path / "run"
+    shutil.copytree(finished_run, folder)
+
+    def denied(run_dir: Path) -> dict:
+        raise PermissionError(13, "Permission denied", str(run_dir / "manifest.json"))
+    monkeypatch.setattr(run_reader, "_read_manifest", denied)
+    code = main(["report", str(folder)])
+    lines = _one_error_line(capsys)
+    assert code == 2 and lines == [f"error: {folder}: manifest.json: could not be read (Permission denied)"], lines
+    assert not (folder / "report.html").exists()
+
+
+# --- the saved scenario's alias allowance ---------------------------------------------------------------------
+
+
+TEN_MILLION_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]\n" for i in range(6))
+
+
+@pytest.mark.parametrize("override", ["run.seed=1", "x=[&a 1, *a]"])
+def test_a_manifest_claiming_many_overrides_does_not_raise_the_alias_cap(finished_run, tmp_path, capsys,
+                                                                       override):
+    """The allowance for --set values that expand aliases comes from the manifest, in the folder being checked:
+    a thousand claimed overrides must not let a 10-million-value alias bomb through (at most
+    MAX_SET_VALUES_WITH_ALIASES of them count)."""
+    folder = tmp_path / "run"
+    shutil.copytree(finished_run, folder)
+    _write("scenario.yaml", TEN_MILLION_LAUGHS)(folder)
+    _edit_json("manifest.json", lambda m: _with(m, overrides=[override] * 1000))(folder)
+    code = main(["report", str(folder)])
+    lines = _one_error_line(capsys)
+    assert code == 2 and len(lines) == 1, lines
+    assert "scenario.yaml" in lines[0] and "values (an alias *name counts as a copy of what it names)" in lines[0]
+    allowed = run_reader._saved_scenario_values(len(TEN_MILLION_LAUGHS), 1000)
+    assert allowed <= len(TEN_MILLION_LAUGHS) + 40 * run_reader.MAX_VALUES < 10**7
+
+
+def test_a_runs_set_value_with_an_alias_still_reports(tmp_path, capsys):
+    """What the cap must let through: a --set value whose alias is written as one in the saved scenario."""
+    out = tmp_path / "run"
+    code = main(["run", str(_tiny_scenario(tmp_path, "simple")), "--replications", "1", "--set", "horizon_weeks=4",
+                 "--set", "extra_bank_holidays=[&d 2021-06-08, *d]", "--no-report", "--quiet", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    _report(out, capsys)
 
 
 @pytest.mark.parametrize(("name", "partial"), [(".20210607-120000.partial-123", True),

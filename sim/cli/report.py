@@ -4,7 +4,8 @@
 
 The folder may not be one a run wrote (tampered with, foreign, half written, left by a killed run): it is checked
 before anything is drawn (sim.outputs.run_reader.load_run) and refused with one line, exit 2, writing nothing into
-it.
+it: also a folder that cannot be read (a symbolic link that loops, no permission), with the system's reason, and
+a file larger than this machine's memory can hold as the report reads it.
 """
 from __future__ import annotations
 

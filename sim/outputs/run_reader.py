@@ -22,8 +22,11 @@ import json
 import math
 import os
 import re
+import stat
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,7 +51,7 @@ from sim.outputs.run_folder import (
 )
 from sim.outputs.work_files import is_work_name
 from sim.scenario.input_files import InputFileError, check_regular_file, decode_utf8, describe_size, read_bytes
-from sim.scenario.resources import available_memory_bytes
+from sim.scenario.resources import total_memory_bytes
 from sim.scenario.yaml_files import MAX_EXTENDS_DEPTH, MAX_NESTING, MAX_VALUES, parse_yaml, shown, yaml_problem
 
 # --- how much is read ---------------------------------------------------------------------------------------------
@@ -58,15 +61,22 @@ from sim.scenario.yaml_files import MAX_EXTENDS_DEPTH, MAX_NESTING, MAX_VALUES, 
 # weekly.csv holds up to 10.4 million rows a scenario (about 4 GB at ~400 bytes a row), weekly_by_site.csv that
 # for each of up to MAX_NAMED (250) sites (about 250 GB at ~100 bytes a row), and `compare` takes any number of
 # scenarios: a fixed byte cap would be either below that or above what any machine can read. So the cap is this
-# machine's memory: a file is read when the memory available now (sim.scenario.resources.available_memory_bytes)
-# holds it as the report reads it, its size times MEMORY_PER_BYTE for its kind; a larger one is refused with both
-# figures, without being opened (the run that wrote it held its tables in memory too: it is a folder from a larger
-# machine, or not a run's). Measured (peak memory over the file's size, Python 3.11, pandas 2), and set with a
-# margin: a weekly.csv of 72 MB, 3.2x (its bytes, then the table with its text columns), before the checks copy
-# some columns: 6; a scenario.yaml holding a 100,000-point Covid series, 116x (the pure-Python loader keeps a
-# node, its marks and its key path for each value): 200; JSON, 5x to 14x (a Python object for every number or
-# string; more for nested empty lists): 30.
-MEMORY_PER_BYTE = {"csv": 6, "yaml": 200, "json": 30}
+# machine's memory: `report DIR` reads a file when this machine's memory in all (MemTotal, or a container's limit
+# when lower: sim.scenario.resources.total_memory_bytes) holds it as the report reads it, its size times
+# MEMORY_PER_BYTE for its kind; a larger one is refused with both figures, without being opened (the run that
+# wrote it held its tables in memory too: it is a folder from a larger machine, or not a run's). All the memory,
+# not what is free at that moment: free memory moves with the page cache and other programs, and a folder this
+# machine wrote must not be refused because something else was running. The run's own report (sim.cli.run, on
+# the folder it has just written) is not checked at all (load_run's check_memory). Factors: peak resident memory
+# over the file's size, reading through this module (Python 3.11, pandas 2, one fresh process each), rounded up
+# a little:
+#   weekly.csv, 66 MB (the golden baseline's replications copied 3,500 times)  3.2x (issue 12's review: 2.95x)
+#   weekly_by_site.csv, 70 MB, read beside that weekly.csv                     2.5x (review: 2.6x)   -> csv 4
+#   scenario.yaml, 4.5 MB: the baseline with a 100,000-point Covid series      116x (review: 76x)    -> yaml 125
+#     (the pure-Python loader keeps a node, its marks and its key path for each value; then pydantic checks it)
+#   manifest.json, 1.4 MB of --set texts and [low, high] ranges                5.2x;
+#     a list of 2 million empty lists or objects, the most a byte of JSON makes 22x                 -> json 25
+MEMORY_PER_BYTE = {"csv": 4, "yaml": 125, "json": 25}
 #
 # A saved scenario (scenario.yaml, scenarios/NAME.yaml) is the resolved scenario as yaml.safe_dump wrote it: the
 # scenario file and up to MAX_EXTENDS_DEPTH files it extends (each nested at most MAX_NESTING levels and holding
@@ -79,7 +89,14 @@ SAVED_SCENARIO_MAX_NESTING = 2 * MAX_NESTING + 1
 #    an object the mapping holds twice, which it writes once and refers to with an alias: only an alias in a
 #    scenario file or in a --set value makes one, and each of those holds at most MAX_VALUES values with its
 #    aliases expanded. So a saved scenario holds at most (its bytes) + (MAX_EXTENDS_DEPTH + the run's --set
-#    values) x MAX_VALUES values (_saved_scenario_values); more is an alias bomb, not a run's file.
+#    values with an alias) x MAX_VALUES values (_saved_scenario_values); more is an alias bomb, not a run's file.
+#    The --set values are counted from the manifest's `overrides`, in the same folder as the file they excuse: a
+#    tampered manifest claiming a thousand would let a 50-million-value bomb through. So at most
+#    MAX_SET_VALUES_WITH_ALIASES of them count, whatever the manifest says: with the files' allowance, two million
+#    values beyond the file's bytes, where the largest shipped scenario has 2,215. (A run given more --set values
+#    that each expand aliases to tens of thousands of values would write a saved scenario its report refuses; no
+#    scenario needs one, and `run` itself reads each such value within MAX_VALUES.)
+MAX_SET_VALUES_WITH_ALIASES = 20
 MAX_SCENARIO_FILES = 200           # scenarios/*.yaml and scenario_*.yaml, or one per scenario of weekly.csv if more
 
 # What each table must have for the report to use it, and which of its columns are text (read as written: a
@@ -173,8 +190,9 @@ class RunFolder:
 
 def is_partial_folder(path: Path) -> bool:
     """A hidden work folder of the simulator (sim.outputs.work_files, or an older version's `.NAME.partial-PID`):
-    a run (or a report) still being written, or left by one that was killed. Never a finished run."""
-    name = Path(path).resolve().name
+    a run (or a report) still being written, or left by one that was killed. Never a finished run. The name is
+    the folder's own after following symbolic links as far as they go (a link that loops is left as it is)."""
+    name = Path(os.path.realpath(path)).name
     return is_work_name(name) or LEGACY_PARTIAL_FOLDER.match(name) is not None
 
 
@@ -214,24 +232,35 @@ def _refuse(run_dir: Path, name: str, what: str) -> RunFolderError:
 
 _WHAT = {"csv": "a run folder's table (CSV)", "yaml": "a run folder's scenario (YAML)",
          "json": "a run folder's manifest (JSON)"}
+# The memory load_run may read its files into (bytes; None: not checked), for the one call that sets it
+_READ_MEMORY: ContextVar[int | None] = ContextVar("_READ_MEMORY", default=None)
+
+
+@contextmanager
+def _reading_within(memory: int | None) -> Iterator[None]:
+    token = _READ_MEMORY.set(memory)
+    try:
+        yield
+    finally:
+        _READ_MEMORY.reset(token)
 
 
 def _read_file(run_dir: Path, name: str, kind: str) -> bytes | None:
     """The bytes of one of the folder's files (None when it has no such file), read by sim.scenario.input_files:
     only a regular file (a symbolic link followed to see what it is; a FIFO, device, socket or folder refused
-    without being opened, so nothing blocks or streams for ever), and only when this machine has the memory to
-    read it as the report does (MEMORY_PER_BYTE). Text: no NUL bytes."""
+    without being opened, so nothing blocks or streams for ever), and, when load_run checks the memory, only
+    when this machine's memory holds it as the report reads it (MEMORY_PER_BYTE). Text: no NUL bytes."""
     path = run_dir / name
     if not os.path.lexists(path):
         return None
     what, per_byte = _WHAT[kind], MEMORY_PER_BYTE[kind]
-    available = available_memory_bytes()
+    memory = _READ_MEMORY.get()
     try:
         size = check_regular_file(path, sys.maxsize, what).st_size
-        if available is not None and size * per_byte > available:
+        if memory is not None and size * per_byte > memory:
             raise _refuse(run_dir, name, f"is {_about(size)}; reading it needs about {_about(size * per_byte)} of "
-                                         f"memory and this machine has {_about(available)} available; not read")
-        data = read_bytes(path, sys.maxsize if available is None else available // per_byte, what)
+                                         f"memory and this machine has {_about(memory)} in all; not read")
+        data = read_bytes(path, sys.maxsize if memory is None else memory // per_byte, what)
     except InputFileError as exc:
         if exc.reason.startswith("no such file") and path.is_symlink():
             raise _refuse(run_dir, name, "is a symbolic link to a file that does not exist") from None
@@ -577,8 +606,15 @@ def _json_kind(value: Any) -> str:
 
 def _saved_scenario_values(size_bytes: int, overrides: int) -> int:
     """The most values (aliases expanded) a saved scenario of `size_bytes` bytes from a run given `overrides`
-    --set values can hold (see SAVED_SCENARIO_MAX_NESTING above)."""
-    return size_bytes + (MAX_EXTENDS_DEPTH + overrides) * MAX_VALUES
+    --set values with an alias can hold (see SAVED_SCENARIO_MAX_NESTING above): at most
+    MAX_SET_VALUES_WITH_ALIASES of them count, since the number comes from the folder being checked."""
+    return size_bytes + (MAX_EXTENDS_DEPTH + min(max(overrides, 0), MAX_SET_VALUES_WITH_ALIASES)) * MAX_VALUES
+
+
+def _set_values_with_aliases(manifest: dict) -> int:
+    """The manifest's --set texts that could hold an alias (a `*`): the only ones that can add values beyond
+    their bytes to a saved scenario."""
+    return sum(1 for text in manifest.get("overrides") or [] if isinstance(text, str) and "*" in text)
 
 
 def _yaml_documents(run_dir: Path, name: str, overrides: int) -> list[Any]:
@@ -641,7 +677,8 @@ def _read_scenario_configs(run_dir: Path, scenarios: int, overrides: int) -> dic
     """Scenario mappings by name from scenario.yaml (one document, several documents, or a mapping of
     scenarios) and from any scenarios/*.yaml or scenario_*.yaml beside it (at most MAX_SCENARIO_FILES, or one
     for each of weekly.csv's `scenarios`). Each document must be a mapping whose values have the types the
-    schema gives them (_scenario_problems). `overrides`: how many --set values the manifest says the run had."""
+    schema gives them (_scenario_problems). `overrides`: how many --set values with an alias the manifest says
+    the run had."""
     files = [SCENARIO_YAML]
     if (run_dir / SCENARIOS_DIR).is_dir():
         files += sorted(f"{SCENARIOS_DIR}/{p.name}" for p in (run_dir / SCENARIOS_DIR).glob("*.yaml"))
@@ -693,14 +730,45 @@ def _midpoints(cfg: dict) -> tuple[dict, dict[str, tuple[float, float]]]:
     return resolved, {p.key: (p.low, p.high) for p in intervals}
 
 
-def load_run(run_dir: Path) -> RunFolder:
+def load_run(run_dir: Path, *, check_memory: bool = True, shown: Path | None = None) -> RunFolder:
     """Read a run folder's saved files, checking each before it is used (RunFolderError: one line naming the
     folder, the file and what is wrong). weekly.csv is required; the rest are used when present and refused when
-    present but malformed."""
+    present but malformed.
+
+    `check_memory`: refuse a file this machine's memory cannot hold as the report reads it (MEMORY_PER_BYTE);
+    False for the folder a run has just written, whose tables it held in memory moments ago. `shown`: the path
+    the messages name (default `run_dir`), for a work folder that is about to be renamed into place."""
     run_dir = Path(run_dir)
-    if not run_dir.exists():
-        raise RunFolderError(f"{run_dir}: no such folder")
-    if not run_dir.is_dir():
+    try:
+        with _reading_within(total_memory_bytes() if check_memory else None):
+            return _load_run(run_dir)
+    except RunFolderError as exc:
+        text = str(exc)
+        if shown is None or not text.startswith(f"{run_dir}: "):
+            raise
+        raise RunFolderError(f"{shown}{text[len(str(run_dir)):]}") from None
+    except OSError as exc:           # the folder or a file went away or became unreadable while being read
+        raise RunFolderError(f"{shown or run_dir}: {_which_file(exc, run_dir)}could not be read "
+                             f"({exc.strerror or exc})") from None
+
+
+def _which_file(exc: OSError, run_dir: Path) -> str:
+    """'NAME: ' for the file of the folder an OSError is about ('' for the folder itself, or none)."""
+    try:
+        name = Path(exc.filename).relative_to(run_dir)
+    except (TypeError, ValueError):
+        return ""
+    return "" if name == Path(".") else f"{name}: "
+
+
+def _load_run(run_dir: Path) -> RunFolder:
+    try:
+        found = os.stat(run_dir)
+    except (FileNotFoundError, NotADirectoryError):
+        raise RunFolderError(f"{run_dir}: no such folder") from None
+    except OSError as exc:           # a symbolic link that loops, a folder this user may not enter
+        raise RunFolderError(f"{run_dir}: cannot be read ({exc.strerror or exc})") from None
+    if not stat.S_ISDIR(found.st_mode):
         raise RunFolderError(f"{run_dir}: not a folder (give the run's results folder, which holds {WEEKLY_CSV})")
     weekly = _read_weekly(run_dir)
     manifest = _read_manifest(run_dir)
@@ -720,7 +788,7 @@ def load_run(run_dir: Path) -> RunFolder:
     if summary is None:
         summary = summarise(reps)
 
-    configs = _read_scenario_configs(run_dir, len(names), len(manifest.get("overrides") or []))
+    configs = _read_scenario_configs(run_dir, len(names), _set_values_with_aliases(manifest))
     scenarios: dict[str, ScenarioInfo] = {}
     for name in names:
         w = weekly[weekly["scenario"] == name]

@@ -118,51 +118,121 @@ def available_memory_bytes() -> int | None:
     the free physical pages, and no more than a container's memory limit leaves (cgroup v2 or v1), where the
     kernel would stop the run long before the machine runs short; None where nothing is known (then nothing
     is refused)."""
-    machine = _meminfo_available()
+    machine = _meminfo("MemAvailable")
     if machine is None:
-        try:
-            machine = int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-        except (ValueError, OSError, AttributeError):
-            machine = None
+        machine = _sysconf_bytes("SC_AVPHYS_PAGES")
     container = cgroup_memory_headroom()
     known = [m for m in (machine, container) if m is not None]
     return min(known) if known else None
 
 
-def _meminfo_available() -> int | None:
+def total_memory_bytes() -> int | None:
+    """Memory this machine has in all, free or not: MemTotal from /proc/meminfo (Linux), else the physical
+    pages, and no more than a container's memory limit (cgroup v2 or v1); None where nothing is known. What a
+    standalone `report` compares a file with (sim.outputs.run_reader): not the memory free at that moment,
+    which page cache and other programs move from one minute to the next."""
+    machine = _meminfo("MemTotal")
+    if machine is None:
+        machine = _sysconf_bytes("SC_PHYS_PAGES")
+    container = cgroup_memory_limit()
+    known = [m for m in (machine, container) if m is not None]
+    return min(known) if known else None
+
+
+def _meminfo(key: str) -> int | None:
+    """One line of /proc/meminfo ("MemAvailable", "MemTotal") in bytes; None where it cannot be read."""
     try:
         with open("/proc/meminfo", encoding="ascii") as meminfo:
             for line in meminfo:
-                if line.startswith("MemAvailable:"):
+                if line.startswith(f"{key}:"):
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
     return None
 
 
-# (limit, usage) files of this process's memory cgroup: v2 (unified), then v1
-_CGROUP_FILES = (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-                 ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"))
+def _sysconf_bytes(pages: str) -> int | None:
+    try:
+        return int(os.sysconf(pages)) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
-def cgroup_memory_headroom(files: Sequence[tuple[str, str]] = _CGROUP_FILES) -> int | None:
-    """Bytes the container's memory limit still allows (limit less usage); None without a limit ("max", or v1's
-    huge number meaning none) or where the files cannot be read."""
-    for limit_file, usage_file in files:
+@dataclasses.dataclass(frozen=True)
+class CgroupMemoryFiles:
+    """Where a memory cgroup states its limit, what it uses, and (in its memory.stat) how much of that is file
+    cache the kernel can drop: `inactive_file` is that key's name in memory.stat."""
+
+    limit: str
+    usage: str
+    stat: str
+    inactive_file: str
+
+
+# This process's memory cgroup: v2 (unified), then v1
+CGROUP_FILES = (
+    CgroupMemoryFiles("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current", "/sys/fs/cgroup/memory.stat",
+                      "inactive_file"),
+    CgroupMemoryFiles("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes",
+                      "/sys/fs/cgroup/memory/memory.stat", "total_inactive_file"),
+)
+
+
+def cgroup_memory_limit(files: Sequence[CgroupMemoryFiles] = CGROUP_FILES) -> int | None:
+    """The container's memory limit in bytes; None without a limit ("max", or v1's huge number meaning none) or
+    where the files cannot be read."""
+    found = _cgroup_limit(files)
+    return None if found is None else found[1]
+
+
+def cgroup_memory_headroom(files: Sequence[CgroupMemoryFiles] = CGROUP_FILES) -> int | None:
+    """Bytes the container's memory limit still allows: the limit less what the container uses, not counting
+    the file cache the kernel drops before it stops anything (memory.stat's inactive_file; total_inactive_file
+    in v1), as `docker stats` counts it: a container that has read or written a lot of files otherwise sits
+    near its limit with its memory mostly page cache, and every run would be refused. Never below 0; None
+    without a limit or where the files cannot be read."""
+    found = _cgroup_limit(files)
+    if found is None:
+        return None
+    where, limit = found
+    try:
+        with open(where.usage, encoding="ascii") as fh:
+            usage = int(fh.read().strip())
+    except (OSError, ValueError):
+        return None
+    in_use = max(usage - _cgroup_stat(where.stat, where.inactive_file), 0)
+    return max(limit - in_use, 0)
+
+
+def _cgroup_limit(files: Sequence[CgroupMemoryFiles]) -> tuple[CgroupMemoryFiles, int] | None:
+    """The first cgroup of `files` whose limit can be read, with that limit; None when it has none."""
+    for where in files:
         try:
-            with open(limit_file, encoding="ascii") as fh:
+            with open(where.limit, encoding="ascii") as fh:
                 limit_text = fh.read().strip()
             if limit_text == "max":
                 return None
             limit = int(limit_text)
-            if limit >= 1 << 60:               # cgroup v1 writes a page-rounded maximum when unlimited
-                return None
-            with open(usage_file, encoding="ascii") as fh:
-                usage = int(fh.read().strip())
-            return max(limit - usage, 0)
         except (OSError, ValueError):
             continue
+        if limit >= 1 << 60:                   # cgroup v1 writes a page-rounded maximum when unlimited
+            return None
+        return where, limit
     return None
+
+
+def _cgroup_stat(path: str, key: str) -> int:
+    """One value of a cgroup's memory.stat ("key value" lines), in bytes; 0 where it cannot be read (so the
+    headroom is never more than limit less usage)."""
+    try:
+        with open(path, encoding="ascii") as fh:
+            for line in fh:
+                name, _, value = line.partition(" ")
+                if name == key:
+                    return max(int(value), 0)
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def check_pathway_limit(scenarios: Sequence[Scenario], source: object) -> None:

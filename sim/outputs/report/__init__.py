@@ -42,13 +42,21 @@ __all__ = ["THRESHOLDS", "build_report", "clearance_table", "render_html"]
 
 def build_report(run_dir: Path, label: str | None = None) -> list[Path]:
     """Write charts/ (PNG and SVG), results.xlsx, report.md and report.html into `run_dir`; return the paths.
-    `label` names the run in the report when `run_dir` is a temporary folder not yet renamed into place.
+
+    `label`: given by a run (sim.cli.run) for the work folder it has just written, which is renamed to `label`
+    beside it once complete. It names the run in the report, and the folder in any message (`run_dir`'s hidden
+    work name would mean nothing once renamed), and the files are read without comparing them with this
+    machine's memory: the run held these tables in memory moments ago. Without it (`report DIR`), the folder
+    may be anything, and a file the machine cannot hold as the report reads it is refused (load_run).
 
     Reads only the saved files of the folder. All outputs are written into a hidden staging folder first and
     moved into place when every one of them is complete, report.html last.
     """
     run_dir = Path(run_dir)
-    run = load_run(run_dir)
+    if label is None:
+        run = load_run(run_dir)
+    else:
+        run = load_run(run_dir, check_memory=False, shown=run_dir.with_name(label))
     run.label = label or run_dir.name
     clean_stale_work(run_dir)                   # a killed report's staging folder (its PID gone)
     staging = run_dir / work_name("report", "partial")
