@@ -49,7 +49,7 @@ from sim.outputs.run_folder import (
     WEEKLY_CSV,
     OutputError,
 )
-from sim.outputs.work_files import is_work_name
+from sim.outputs.work_files import is_unfinished_name
 from sim.scenario.input_files import InputFileError, check_regular_file, decode_utf8, describe_size, read_bytes
 from sim.scenario.resources import total_memory_bytes
 from sim.scenario.yaml_files import MAX_EXTENDS_DEPTH, MAX_NESTING, MAX_VALUES, parse_yaml, shown, yaml_problem
@@ -119,8 +119,6 @@ SHEET_ONLY_TEXT = ("scenario", "metric", "statistic", "month", "financial_year",
 # pandas' own missing-value strings, applied to number columns only (a text column keeps every value as written)
 NUMBER_MISSING = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",
                   "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null")
-# What versions before the simulator tagged its work files (sim.outputs.work_files) named a partial folder
-LEGACY_PARTIAL_FOLDER = re.compile(r"^\..+\.partial-\d+$")
 
 
 class RunFolderError(OutputError):
@@ -193,7 +191,7 @@ def is_partial_folder(path: Path) -> bool:
     a run (or a report) still being written, or left by one that was killed. Never a finished run. The name is
     the folder's own after following symbolic links as far as they go (a link that loops is left as it is)."""
     name = Path(os.path.realpath(path)).name
-    return is_work_name(name) or LEGACY_PARTIAL_FOLDER.match(name) is not None
+    return is_unfinished_name(name)
 
 
 def as_date(value: Any) -> dt.date | None:
