@@ -16,11 +16,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/python run_sim.py
 
-test: $(STAMP)
-	$(BIN)/python -m pytest -q
+test: $(STAMP)   # on every core (pytest-xdist); every test is independent of the others' order and process
+	$(BIN)/python -m pytest -q -n auto
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n auto -m "not slow"
 
 lint: $(STAMP)   # both tools run, and the target fails if either found something
 	$(BIN)/ruff check .; ruff=$$?; $(BIN)/mypy; mypy=$$?; exit $$(( ruff || mypy ))
