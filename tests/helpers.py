@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sim.scenario.schema import Scenario
@@ -91,3 +98,46 @@ def scaled_baseline_raw(scale: float = 0.1, horizon_weeks: int = 78, overrides: 
 
 def scaled_baseline(scale: float = 0.1, horizon_weeks: int = 78, overrides: list[str] | None = None) -> Scenario:
     return validate(scaled_baseline_raw(scale, horizon_weeks, overrides), "scaled-baseline")
+
+
+def stop_run_after_first_replication(args: list[str], replications: int, stop: Callable[[subprocess.Popen], None],
+                                     env: dict[str, str] | None = None) -> tuple[int, int, str, float]:
+    """Start `run_sim.py ARGS` in a session of its own, wait for its first "1/N done" progress line, then `stop`
+    it (send a signal); returns (its pid, exit code, stderr, seconds from the signal to the exit). A watchdog kills
+    the whole group after three minutes, so a command that ignores the signal fails the test instead of hanging
+    the suite."""
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run_sim.py"), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, env=env)
+    watchdog = threading.Timer(180, lambda: os.killpg(proc.pid, signal.SIGKILL))
+    watchdog.start()
+    try:
+        lines = []
+        assert proc.stderr is not None
+        for line in proc.stderr:                     # not a terminal: one progress line per replication
+            lines.append(line)
+            if f"1/{replications} done" in line:
+                break
+        else:
+            raise AssertionError("no progress line: " + "".join(lines))
+        sent = time.perf_counter()
+        stop(proc)
+        _, err = proc.communicate(timeout=60)
+        return proc.pid, proc.returncode, err, time.perf_counter() - sent
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def processes_left(ps_selector: str, pid: int, wait_seconds: float = 10) -> list[str]:
+    """Processes of a stopped command still running (`ps -g PID` for its process group, `-s PID` for its
+    session), after waiting up to `wait_seconds` for them to go: a Dask nanny kills its worker a moment after
+    the command exits, later when other tests load the machine. Exited ones awaiting reaping do not count."""
+    deadline = time.perf_counter() + wait_seconds
+    while True:
+        listed = subprocess.run(["ps", "-o", "pid=,stat=", ps_selector, str(pid)], capture_output=True,
+                                text=True).stdout
+        left = [line for line in listed.splitlines() if line.split() and not line.split()[1].startswith("Z")]
+        if not left or time.perf_counter() > deadline:
+            return left
+        time.sleep(0.2)

@@ -5,15 +5,12 @@ import io
 import json
 import os
 import signal
-import subprocess
 import sys
-import threading
-import time
 from types import SimpleNamespace
 
 import pytest
 
-from helpers import BASELINE, ROOT
+from helpers import BASELINE, processes_left, stop_run_after_first_replication
 from sim.cli.options import progress_reporter
 from test_cli import run_cli
 
@@ -71,41 +68,15 @@ def test_ctrl_c_stops_at_once_and_writes_nothing(tmp_path, executor):
     if "dask" in executor:
         pytest.importorskip("distributed")
     out = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, str(ROOT / "run_sim.py"), "run", str(BASELINE), "--replications", "40",
-                             "--no-report", *executor, "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    watchdog = threading.Timer(180, lambda: os.killpg(proc.pid, signal.SIGKILL))   # never hang the suite
-    watchdog.start()
-    try:
-        lines = []
-        for line in proc.stderr:                     # not a terminal: one progress line per replication
-            lines.append(line)
-            if "1/40 done" in line:
-                break
-        else:
-            pytest.fail("no progress line: " + "".join(lines))
-        sent = time.perf_counter()
-        os.killpg(proc.pid, signal.SIGINT)           # as a terminal does: the whole process group
-        _, err = proc.communicate(timeout=60)
-        stopped_after = time.perf_counter() - sent
-    finally:
-        watchdog.cancel()
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 130, err
+    # SIGINT to the whole process group, as a terminal sends it
+    pid, code, err, stopped_after = stop_run_after_first_replication(
+        ["run", str(BASELINE), "--replications", "40", "--no-report", *executor, "--out", str(out)], 40,
+        lambda proc: os.killpg(proc.pid, signal.SIGINT))
+    assert code == 130, err
     assert "Traceback" not in err and "interrupted" in err
     assert stopped_after < 15, f"took {stopped_after:.1f} s to stop"
     assert not out.exists() and list(tmp_path.iterdir()) == []
-    # every worker gone within seconds of the command's exit: a Dask worker that was mid-replication is killed by
-    # its nanny a moment after the command exits, later still when other tests load the machine
-    deadline = time.perf_counter() + 10
-    while True:
-        group = subprocess.run(["ps", "-o", "pid=,stat=", "-g", str(proc.pid)], capture_output=True,
-                               text=True).stdout
-        leftover = [line for line in group.splitlines() if line.split() and not line.split()[1].startswith("Z")]
-        if not leftover or time.perf_counter() > deadline:
-            break
-        time.sleep(0.2)
+    leftover = processes_left("-g", pid)
     assert leftover == [], f"worker processes still running 10 s after: {leftover}"   # (exited, unreaped: fine)
 
 

@@ -14,10 +14,8 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import types
 from pathlib import Path
@@ -36,7 +34,7 @@ import sim.cli.validate
 import sim.outputs.report
 import sim.scenario.build
 import sim.scenario.resources
-from helpers import ROOT, simple_raw
+from helpers import ROOT, processes_left, simple_raw, stop_run_after_first_replication
 from sim.cli import main as cli
 from sim.experiment.executors import InProcess
 from sim.outputs import destination, run_folder, work_files
@@ -535,36 +533,15 @@ def test_sigterm_during_a_two_worker_run_stops_everything_quietly(tmp_path):
     scenario = tmp_path / "slow.yaml"           # about a second a replication: the run is still going when signalled
     scenario.write_text(yaml.safe_dump(simple_raw(horizon_weeks=52, referrals_per_week=300)), encoding="utf-8")
     out = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, str(ROOT / "run_sim.py"), "run", str(scenario), "--replications", "60",
-                             "--jobs", "2", "--no-report", "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
-    watchdog = threading.Timer(120, lambda: os.killpg(proc.pid, signal.SIGKILL))   # never hang the suite
-    watchdog.start()
-    try:
-        lines = []
-        assert proc.stderr is not None
-        for line in proc.stderr:                     # not a terminal: one progress line per replication
-            lines.append(line)
-            if "1/60 done" in line:
-                break
-        else:
-            pytest.fail("no progress line: " + "".join(lines))
-        sent = time.perf_counter()
-        proc.send_signal(signal.SIGTERM)             # the command alone, not its process group
-        _, err = proc.communicate(timeout=60)
-        stopped_after = time.perf_counter() - sent
-    finally:
-        watchdog.cancel()
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 143, err
+    pid, code, err, stopped_after = stop_run_after_first_replication(
+        ["run", str(scenario), "--replications", "60", "--jobs", "2", "--no-report", "--out", str(out)], 60,
+        lambda proc: proc.send_signal(signal.SIGTERM),              # the command alone, not its process group
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert code == 143, err
     assert "Traceback" not in err and "terminated (SIGTERM)" in err, err
     assert stopped_after < 15, f"took {stopped_after:.1f} s to stop"
     assert sorted(os.listdir(tmp_path)) == ["slow.yaml"], "no folder, partial folder or lock may be left"
-    time.sleep(0.5)
-    group = subprocess.run(["ps", "-o", "pid=,stat=", "-s", str(proc.pid)], capture_output=True, text=True).stdout
-    alive = [line for line in group.splitlines() if line.split() and not line.split()[1].startswith("Z")]
+    alive = processes_left("-s", pid)
     assert alive == [], f"worker processes still running: {alive}"
 
 

@@ -46,7 +46,6 @@ OPTIONAL_COLUMNS: tuple[str, ...] = tuple(c for c in COUNT_COLUMNS + WAIT_COLUMN
 ALL_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 # Waits-over columns from the shortest threshold to the longest: each count is at most the one before it.
 NESTED_COUNTS: tuple[str, ...] = ("waiting_list", "over_18w", "over_52w", "over_78w", "over_104w")
-MAX_FILE_BYTES = MAX_SERIES_CSV_BYTES   # a monthly series is a few kilobytes; anything larger is not one
 MAX_MONTHS = 1_200           # a century of months
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -186,10 +185,10 @@ def observed_from_rtt_extracts(paths: Sequence[str | Path],
 
 
 def _read_text(path: Path, label: str) -> str:
-    """The file as text, if it is a regular UTF-8 file of at most MAX_FILE_BYTES (sim.scenario.input_files: a
+    """The file as text, if it is a regular UTF-8 file of at most MAX_SERIES_CSV_BYTES (sim.scenario.input_files: a
     folder, device or pipe is refused without being opened)."""
     try:
-        return read_text(path, MAX_FILE_BYTES, "a CSV file of monthly figures")
+        return read_text(path, MAX_SERIES_CSV_BYTES, "a CSV file of monthly figures")
     except InputFileError as exc:
         raise ObservedDataError([f"{label}: {exc.reason}"]) from None
 

@@ -118,12 +118,7 @@ def available_memory_bytes() -> int | None:
     the free physical pages, and no more than a container's memory limit leaves (cgroup v2 or v1), where the
     kernel would stop the run long before the machine runs short; None where nothing is known (then nothing
     is refused)."""
-    machine = _meminfo("MemAvailable")
-    if machine is None:
-        machine = _sysconf_bytes("SC_AVPHYS_PAGES")
-    container = cgroup_memory_headroom()
-    known = [m for m in (machine, container) if m is not None]
-    return min(known) if known else None
+    return _machine_within_container("MemAvailable", "SC_AVPHYS_PAGES", cgroup_memory_headroom())
 
 
 def total_memory_bytes() -> int | None:
@@ -131,10 +126,15 @@ def total_memory_bytes() -> int | None:
     pages, and no more than a container's memory limit (cgroup v2 or v1); None where nothing is known. What a
     standalone `report` compares a file with (sim.outputs.run_reader): not the memory free at that moment,
     which page cache and other programs move from one minute to the next."""
-    machine = _meminfo("MemTotal")
+    return _machine_within_container("MemTotal", "SC_PHYS_PAGES", cgroup_memory_limit())
+
+
+def _machine_within_container(meminfo_key: str, sysconf_pages: str, container: int | None) -> int | None:
+    """The machine's figure (a /proc/meminfo line, else the physical pages sysconf counts), no more than the
+    container's; None where neither is known."""
+    machine = _meminfo(meminfo_key)
     if machine is None:
-        machine = _sysconf_bytes("SC_PHYS_PAGES")
-    container = cgroup_memory_limit()
+        machine = _sysconf_bytes(sysconf_pages)
     known = [m for m in (machine, container) if m is not None]
     return min(known) if known else None
 
