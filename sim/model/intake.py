@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.model.patients import WAITING_ADMITTED, WAITING_OUTPATIENT
+from sim.model.patients import NOT_ON_LIST, WAITING_ADMITTED, WAITING_OUTPATIENT
 from sim.model.removals import RemovalSchedule
 from sim.model.state import SharedState
 from sim.model.waiting_list import MAX_PATIENTS
@@ -49,3 +49,32 @@ class PathwayIntake:
             keys = queues.keys_for_batch(ids[on_admitted], cs[on_admitted], cs[on_admitted], priority[on_admitted])
             queues.push_grouped(pools[on_admitted], spec[on_admitted],
                                 attrs["hub_eligible"][on_admitted].astype(np.int64), keys)
+
+    def file_ahead(self, attrs: dict[str, np.ndarray]) -> np.ndarray:
+        """Put a block of referrals still to come in the patient table (on no list yet) and file their removal dates;
+        returns their ids. Each day's join the lists on their day through `referrals_arrive`.
+
+        The same ids, columns and removal buckets as adding each day's on its day: ids are given in the order the
+        days come, a removal is never due before its clock start, and until their day they are on no list, so no
+        service sees them (each reads only patients waiting at a stage)."""
+        attrs = dict(attrs)
+        removal_day = attrs.pop("removal_day")
+        n = len(attrs["clock_start_day"])
+        if self.state.patients.n + n > MAX_PATIENTS:
+            raise OverflowError(f"more than {MAX_PATIENTS:,} pathways in one replication")
+        ids = self.state.patients.append(NOT_ON_LIST, **attrs)
+        self.removals.add(ids, removal_day)
+        return ids
+
+    def referrals_arrive(self, ids: np.ndarray, attrs: dict[str, np.ndarray]) -> None:
+        """A day's referrals filed by `file_ahead` (ids in one run, their columns in `attrs`) join the outpatient
+        lists and count as clock starts."""
+        state = self.state
+        first, stop = int(ids[0]), int(ids[-1]) + 1
+        status = state.patients.status
+        status[first:stop] = bytes([WAITING_OUTPATIENT]) * (stop - first)
+        site, spec = attrs["referred_site"], attrs["specialty"]
+        state.ledger.start_clocks(attrs["clock_start_day"], spec, np.full(len(ids), WAITING_OUTPATIENT), site)
+        state.ledger.count_clock_starts(site)
+        state.outpatient_queues.add_batch(ids, site.astype(np.int64), spec.astype(np.int64), attrs["priority"],
+                                          attrs["clock_start_day"])

@@ -55,11 +55,13 @@ class OutpatientClinics:
         return (self.start_weekday + day) % 7 in self.clinic_weekdays and day not in self.bank_holidays
 
     def process(self, env: simpy.Environment) -> ServiceProcess:
-        """Each clinic day: book the day's slots of every specialty, then record the clock stops together."""
+        """Each clinic day: book the day's slots of every specialty, then record the day's decisions to treat and
+        clock stops together (array operations once a site-day rather than once a clinic)."""
         for day in range(self.horizon_days):
             if not self.is_clinic_day(day):
                 continue
             yield from wait_until(env, day, CLINICS)
+            to_treat: list[int] = []
             stopped: list[int] = []
             staffed_share = self.staff.clinic_capacity_factor(self.site_index) * self.delivered_share_by_day[day]
             for specialty, slots in enumerate(self.slots_per_clinic_day):
@@ -67,53 +69,57 @@ class OutpatientClinics:
                 whole = int(available)
                 self._carry[specialty] = available - whole
                 if whole:
-                    self.run_clinic(specialty, whole, day, stopped)
-            self.state.ledger.stop_non_admitted_batch(stopped, day)
+                    self.run_clinic(specialty, whole, day, to_treat, stopped)
+            self.close_clinic_day(day, to_treat, stopped)
 
-    def run_clinic(self, specialty: int, slots: int, day: int, stopped: list[int]) -> None:
+    def run_clinic(self, specialty: int, slots: int, day: int, to_treat: list[int], stopped: list[int]) -> None:
         """Book up to `slots` first appointments from the (site, specialty) list, most urgent rank first.
 
-        Clock stops are appended to `stopped` and recorded for the whole site-day at once.
+        Patients seen who need an operation are appended to `to_treat`, the others to `stopped`; the site-day's
+        decisions to treat and clock stops are recorded together by `close_clinic_day`. Nothing outside the
+        outpatient lists reads them in between, so this is the same as recording each clinic's at once.
         """
-        state = self.state
-        p = state.patients
-        status, dna_remaining, needs_operation, virtual = p.status, p.dna_remaining, p.needs_operation, p.virtual
-        dna = 0
-        waiting = WAITING_OUTPATIENT
-        to_treat: list[int] = []
-        stopped_before = len(stopped)
         if self.returns is not None:
             self._book_with_returns(specialty, slots, day, to_treat, stopped)
-        else:
-            for queue in state.outpatient_queues.buckets[self.site_index][specialty]:
-                rebook: list[int] = []
-                pop, treat, stop = queue.popleft, to_treat.append, stopped.append
-                while slots and queue:
-                    pid = pop()
-                    if status[pid] != waiting:
-                        continue                       # left the list another way; no slot used
-                    slots -= 1
-                    if dna_remaining[pid]:
-                        dna_remaining[pid] -= 1
-                        dna += 1
-                        rebook.append(pid)
-                    elif needs_operation[pid]:
-                        treat(pid)
-                    else:
-                        stop(pid)
-                queue.extendleft(reversed(rebook))     # did-not-attends keep their place at the front
-                if not slots:
-                    break
-        seen_ids = to_treat + stopped[stopped_before:] + self._sent_away
+            return
+        p = self.state.patients
+        status, dna_remaining, needs_operation = p.status, p.dna_remaining, p.needs_operation
+        dna = 0
+        waiting = WAITING_OUTPATIENT
+        for queue in self.state.outpatient_queues.buckets[self.site_index][specialty]:
+            rebook: list[int] = []
+            pop, treat, stop = queue.popleft, to_treat.append, stopped.append
+            while slots and queue:
+                pid = pop()
+                if status[pid] != waiting:
+                    continue                       # left the list another way; no slot used
+                slots -= 1
+                if dna_remaining[pid]:
+                    dna_remaining[pid] -= 1
+                    dna += 1
+                    rebook.append(pid)
+                elif needs_operation[pid]:
+                    treat(pid)
+                else:
+                    stop(pid)
+            queue.extendleft(reversed(rebook))     # did-not-attends keep their place at the front
+            if not slots:
+                break
+        self.state.week.outpatient_dna += dna
+
+    def close_clinic_day(self, day: int, to_treat: list[int], stopped: list[int]) -> None:
+        """The site-day's attendances, decisions to treat (onto the admitted list) and clock stops."""
+        state = self.state
+        seen_ids = to_treat + stopped + self._sent_away
         self._sent_away.clear()
         if to_treat:
             decided = state.ledger.decide_to_treat_batch(to_treat)
-            state.admitted_queues.push_batch(self.admitted_pool, specialty, decided, day)
+            state.admitted_queues.push_decided(self.admitted_pool, decided, day)
+        state.ledger.stop_non_admitted_batch(stopped, day)
         stats = state.week
         stats.outpatient_attendances += len(seen_ids)
-        stats.outpatient_dna += dna
         if seen_ids:
-            stats.outpatient_virtual += int(np.frombuffer(virtual, dtype=np.uint8)[seen_ids].sum())
+            stats.outpatient_virtual += int(np.frombuffer(state.patients.virtual, dtype=np.uint8)[seen_ids].sum())
 
     def _book_with_returns(self, specialty: int, slots: int, day: int, to_treat: list[int],
                            stopped: list[int]) -> None:
@@ -135,6 +141,7 @@ class OutpatientClinics:
         heappop, heappush = heapq.heappop, heapq.heappush
         dna = deferred = 0
         sent_away = self._sent_away
+        sent_away_before = len(sent_away)          # the site-day's list: this clinic's are those added now
         for queue, heap in zip(queues.buckets[self.site_index][specialty],
                                queues.returning[self.site_index][specialty], strict=True):
             rebook: list[int] = []
@@ -170,4 +177,4 @@ class OutpatientClinics:
         stats = state.week
         stats.outpatient_dna += dna
         stats.deferrals_outpatient += deferred
-        stats.outpatient_further_visits_needed += len(sent_away)
+        stats.outpatient_further_visits_needed += len(sent_away) - sent_away_before

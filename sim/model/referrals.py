@@ -17,7 +17,6 @@ from sim.core.nhs_calendar import multipliers_by_day
 from sim.core.rng import Streams
 from sim.model.day import REFERRALS, ServiceProcess, wait_until
 from sim.model.intake import PathwayIntake
-from sim.model.patients import WAITING_OUTPATIENT
 from sim.model.waiting_list import RttLedger
 from sim.scenario.schema import PRIORITIES, WEEKDAYS, Scenario
 
@@ -238,6 +237,9 @@ def removal_time_weeks(e: np.ndarray, waited_weeks: np.ndarray, band_starts: np.
     return np.maximum(t_abs - waited_weeks, 0.0)
 
 
+DAYS_PER_DRAW = 28     # days of pathways drawn at once: fewer array operations, temporary memory ~30 MB a block
+
+
 class ReferralSource:
     """Daily referral batches for every borough x specialty source.
 
@@ -317,17 +319,48 @@ class ReferralSource:
         return specialty, borough, {"diverted": int(diverted.sum()), "suppressed": n_suppressed,
                                     "deferred_returned": len(returned), "deferred_scheduled": n_scheduled}
 
-    def process(self, env: simpy.Environment) -> ServiceProcess:
-        """Each day, first of all services: create the day's pathways and put them on the outpatient lists."""
-        ledger = self.ledger
-        for day in range(self.sc.horizon_days):
-            yield from wait_until(env, day, REFERRALS)
+    def draw_days(self, first_day: int, days: int) -> tuple[dict[str, np.ndarray], np.ndarray, list[dict[str, int]]]:
+        """Every pathway of `days` days from `first_day` drawn at once: (their attributes in day order, where each
+        day's pathways start in them, each day's counts of referrals diverted, suppressed and returned).
+
+        The same draws as day by day: each random stream is used by one kind of draw only, in day order, so a block of
+        days takes from every stream what the days would have taken one after another (the start list, drawn before
+        day 0, uses the same streams first). Nothing a day draws depends on what the model did before it: Covid's
+        suppression is known in advance and deferred referrals are this source's own."""
+        specialties: list[np.ndarray] = []
+        boroughs: list[np.ndarray] = []
+        clock_starts: list[np.ndarray] = []
+        counts_by_day: list[dict[str, int]] = []
+        for day in range(first_day, first_day + days):
             specialty, borough, counts = self.draw_day(day, float(self.covid_suppression[day]))
-            ledger.referrals_diverted += counts["diverted"]
-            ledger.referrals_suppressed += counts["suppressed"]
-            ledger.referrals_deferred_returned += counts["deferred_returned"]
-            if len(specialty) == 0:
-                continue
-            attrs = draw_pathways(self.streams, self.params, specialty, borough,
-                                  np.full(len(specialty), day, dtype=np.int64))
-            self.intake.add(attrs, WAITING_OUTPATIENT, count_as_clock_starts=True)
+            specialties.append(specialty)
+            boroughs.append(borough)
+            clock_starts.append(np.full(len(specialty), day, dtype=np.int64))
+            counts_by_day.append(counts)
+        starts = np.cumsum([0, *(len(s) for s in specialties)])
+        attrs = draw_pathways(self.streams, self.params, np.concatenate(specialties), np.concatenate(boroughs),
+                              np.concatenate(clock_starts))
+        return attrs, starts, counts_by_day
+
+    def process(self, env: simpy.Environment) -> ServiceProcess:
+        """Each day, first of all services: create the day's pathways and put them on the outpatient lists.
+
+        Pathways are drawn `DAYS_PER_DRAW` days at a time (`draw_days`: the same draws as day by day, in fewer and
+        larger array operations) and put in the patient table ahead (`PathwayIntake.file_ahead`); each day's join
+        the lists on their day."""
+        ledger = self.ledger
+        horizon = self.sc.horizon_days
+        for block_start in range(0, horizon, DAYS_PER_DRAW):
+            days = min(DAYS_PER_DRAW, horizon - block_start)
+            attrs, starts, counts_by_day = self.draw_days(block_start, days)
+            ids = self.intake.file_ahead(attrs)
+            on_list = {k: attrs[k] for k in ("referred_site", "specialty", "priority", "clock_start_day")}
+            for offset, counts in enumerate(counts_by_day):
+                day = block_start + offset
+                yield from wait_until(env, day, REFERRALS)
+                ledger.referrals_diverted += counts["diverted"]
+                ledger.referrals_suppressed += counts["suppressed"]
+                ledger.referrals_deferred_returned += counts["deferred_returned"]
+                first, stop = int(starts[offset]), int(starts[offset + 1])
+                if stop > first:
+                    self.intake.referrals_arrive(ids[first:stop], {k: v[first:stop] for k, v in on_list.items()})

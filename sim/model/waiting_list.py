@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
+from collections.abc import Sequence
 from itertools import pairwise
 from typing import Literal
 
@@ -33,6 +34,7 @@ DAY_BITS = 16
 DAY_OFFSET = 1 << 15              # days from -32768 to 32767 around the start date
 ID_MASK = (1 << ID_BITS) - 1
 RANK_SHIFT = ID_BITS + DAY_BITS
+GROUP_SHIFT = ID_BITS + DAY_BITS      # an outpatient list's (site, specialty, rank) above the day and id
 MAX_PATIENTS = 1 << ID_BITS
 
 THRESHOLDS_WEEKS = (18, 52, 78, 104)
@@ -87,6 +89,16 @@ class BookingQueues:
             chosen = keys[eligible == flag]
             if len(chosen):
                 self.push_keys(pool, specialty, flag, chosen.tolist())
+
+    def push_decided(self, pool: int, ids: np.ndarray, entry_day: int) -> None:
+        """Put a clinic day's decisions to treat on the list, each on their specialty's (all entering on one day)."""
+        p = self.patients
+        clock_start = np.frombuffer(p.clock_start_day, dtype=np.int32)[ids]
+        priority = np.frombuffer(p.priority, dtype=np.uint8)[ids]
+        eligible = np.frombuffer(p.hub_eligible, dtype=np.uint8)[ids].astype(np.int64)
+        specialty = np.frombuffer(p.specialty, dtype=np.uint8)[ids].astype(np.int64)
+        keys = self.keys_for_batch(ids, np.full(len(ids), entry_day), clock_start, priority)
+        self.push_grouped(np.full(len(ids), pool, dtype=np.int64), specialty, eligible, keys)
 
     def push_grouped(self, pool: np.ndarray, specialty: np.ndarray, eligible: np.ndarray, keys: np.ndarray) -> None:
         """Put keys of many lists on at once (the start list): each group's keys in their given order."""
@@ -202,13 +214,18 @@ class OutpatientQueues:
                   clock_start: np.ndarray) -> None:
         """Append new pathways; within each list they must not start their clocks before those already there."""
         rank = priority.astype(np.int64) if self.n_ranks > 1 else np.zeros(len(ids), dtype=np.int64)
-        order = np.lexsort((ids, clock_start, rank, specialty, site))
-        site, specialty, rank, ids = site[order], specialty[order], rank[order], ids[order]
-        group = (site.astype(np.int64) * 256 + specialty) * 8 + rank
-        bounds = [0, *(np.flatnonzero(np.diff(group)) + 1).tolist(), len(ids)]
-        id_list = ids.tolist()
+        # one sort of packed keys (list, then clock start, then id), cheaper than a sort on five columns
+        group = (site.astype(np.int64) * 256 + specialty.astype(np.int64)) * 8 + rank
+        keys = np.sort((group << GROUP_SHIFT) | ((clock_start.astype(np.int64) + DAY_OFFSET) << ID_BITS)
+                       | ids.astype(np.int64))
+        group = keys >> GROUP_SHIFT
+        bounds = [0, *(np.flatnonzero(np.diff(group)) + 1).tolist(), len(keys)]
+        id_list = (keys & ID_MASK).tolist()
+        buckets = self.buckets
         for start, stop in pairwise(bounds):
-            self.buckets[int(site[start])][int(specialty[start])][int(rank[start])].extend(id_list[start:stop])
+            site_of, rest = divmod(int(group[start]), 256 * 8)
+            specialty_of, rank_of = divmod(rest, 8)
+            buckets[site_of][specialty_of][rank_of].extend(id_list[start:stop])
 
 
 class RttLedger:
@@ -230,28 +247,61 @@ class RttLedger:
         self.width = history_days + horizon_days + 1
         self._waiting = np.zeros((n_sites, n_specialties, self.width), dtype=np.int64)
         self._admitted = np.zeros_like(self._waiting)
+        self.n_specialties = n_specialties
         self.waiting_outpatient = 0
         self.waiting_admitted = 0
+        # Changes of status not yet in the counts by clock-start day and the flows that need each pathway's columns:
+        # a status changes at once (the lists read it), the counts when they are next read (`_settle`), so the array
+        # work is done once a week for all of a week's batches rather than once a batch. Sums do not depend on order.
+        self._unsettled_stops: list[tuple[np.ndarray, int, int, int]] = []   # (ids, day, from status, to status)
+        self._unsettled_decisions: list[np.ndarray] = []                     # ids decided to treat
         self.reset_week()
 
     # -- flows -------------------------------------------------------------------------------------
     def reset_week(self) -> None:
+        self._settle()
         self.referrals_diverted = 0
         self.referrals_suppressed = 0
         self.referrals_deferred_returned = 0
         self.removals_weekly_rate = 0
         self.removals_validation = 0
         self.decisions_to_treat = 0
-        self.stop_wait_days_admitted = 0
-        self.stop_wait_days_non_admitted = 0
+        self._stop_wait_days_admitted = 0
+        self._stop_wait_days_non_admitted = 0
         # flows by site: the referred site, and admitted stops by the site that treated them too (the ICS totals
         # are their sums: clock_starts, stops_admitted, stops_non_admitted)
         n_sites = self.n_sites
         self.clock_starts_by_site = np.zeros(n_sites, dtype=np.int64)
-        self.stops_admitted_by_site = np.zeros(n_sites, dtype=np.int64)
+        self._stops_admitted_by_site = np.zeros(n_sites, dtype=np.int64)
         self.stops_admitted_by_treating_site = np.zeros(n_sites, dtype=np.int64)
-        self.stops_non_admitted_by_site = np.zeros(n_sites, dtype=np.int64)
-        self.removals_by_site = np.zeros(n_sites, dtype=np.int64)
+        self._stops_non_admitted_by_site = np.zeros(n_sites, dtype=np.int64)
+        self._removals_by_site = np.zeros(n_sites, dtype=np.int64)
+
+    # the flows that need each stopped pathway's columns, settled when read
+    @property
+    def stops_admitted_by_site(self) -> np.ndarray:
+        self._settle()
+        return self._stops_admitted_by_site
+
+    @property
+    def stops_non_admitted_by_site(self) -> np.ndarray:
+        self._settle()
+        return self._stops_non_admitted_by_site
+
+    @property
+    def removals_by_site(self) -> np.ndarray:
+        self._settle()
+        return self._removals_by_site
+
+    @property
+    def stop_wait_days_admitted(self) -> int:
+        self._settle()
+        return self._stop_wait_days_admitted
+
+    @property
+    def stop_wait_days_non_admitted(self) -> int:
+        self._settle()
+        return self._stop_wait_days_non_admitted
 
     @property
     def waiting_total(self) -> int:
@@ -288,48 +338,39 @@ class RttLedger:
         """A batch of referrals counted as clock starts, by the site each was referred to."""
         self.clock_starts_by_site += np.bincount(referred_site, minlength=self.n_sites)
 
-    def decide_to_treat_batch(self, patient_ids: list[int]) -> np.ndarray:
+    def decide_to_treat_batch(self, patient_ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """Decisions to treat for a batch of patients seen at outpatients; returns their ids as an array."""
         idx = np.asarray(patient_ids, dtype=np.int64)
-        p = self.patients
-        status = np.frombuffer(p.status, dtype=np.uint8)
+        status = np.frombuffer(self.patients.status, dtype=np.uint8)
         try:
             status[idx] = WAITING_ADMITTED
         finally:
             del status
-        specialty = np.frombuffer(p.specialty, dtype=np.uint8)[idx].astype(np.int64)
-        site = np.frombuffer(p.referred_site, dtype=np.uint8)[idx].astype(np.int64)
-        clock_start = np.frombuffer(p.clock_start_day, dtype=np.int32)[idx].astype(np.int64)
-        np.add.at(self._admitted, (site, specialty, clock_start + self.history_days), 1)
+        self._unsettled_decisions.append(idx)
         n = len(idx)
         self.waiting_outpatient -= n
         self.waiting_admitted += n
         self.decisions_to_treat += n
         return idx
 
-    def stop_admitted_batch(self, patient_ids: list[int], day: int, site: int) -> None:
+    def stop_admitted_batch(self, patient_ids: Sequence[int] | np.ndarray, day: int, site: int) -> None:
         """Clock stops by treatment for patients on the admitted list, treated at `site` (a suite's day; a hub's
         site is its host)."""
-        n, waited_days, by_site = self._stop_batch(patient_ids, day, WAITING_ADMITTED, STOPPED_ADMITTED, site)
+        n = self._stop_batch(patient_ids, day, WAITING_ADMITTED, STOPPED_ADMITTED, site)
         self.waiting_admitted -= n
-        self.stop_wait_days_admitted += waited_days
-        self.stops_admitted_by_site += by_site
         self.stops_admitted_by_treating_site[site] += n
 
-    def stop_non_admitted_batch(self, patient_ids: list[int], day: int) -> None:
+    def stop_non_admitted_batch(self, patient_ids: Sequence[int] | np.ndarray, day: int) -> None:
         """Clock stops at outpatients for patients waiting for a first appointment (a site's clinic day):
         the most common event in the model, about four in five pathways end here."""
-        n, waited_days, by_site = self._stop_batch(patient_ids, day, WAITING_OUTPATIENT, STOPPED_NON_ADMITTED)
-        self.waiting_outpatient -= n
-        self.stop_wait_days_non_admitted += waited_days
-        self.stops_non_admitted_by_site += by_site
+        self.waiting_outpatient -= self._stop_batch(patient_ids, day, WAITING_OUTPATIENT, STOPPED_NON_ADMITTED)
 
-    def _stop_batch(self, patient_ids: list[int], day: int, from_status: int, to_status: int,
-                    site: int | None = None) -> tuple[int, int, np.ndarray | int]:
-        """Stop the clocks of a batch with array operations; returns (how many, total days waited, how many by
-        referred site)."""
-        if not patient_ids:
-            return 0, 0, 0
+    def _stop_batch(self, patient_ids: Sequence[int] | np.ndarray, day: int, from_status: int, to_status: int,
+                    site: int | None = None) -> int:
+        """Stop the clocks of a batch: their status, stop day and treating site change now, the counts when next
+        read (`_settle`). Returns how many."""
+        if len(patient_ids) == 0:
+            return 0
         p = self.patients
         idx = np.asarray(patient_ids, dtype=np.int64)
         status = np.frombuffer(p.status, dtype=np.uint8)
@@ -338,20 +379,56 @@ class RttLedger:
         try:
             if (status[idx] != from_status).any():
                 raise ValueError(f"clock stop for a patient whose status is not {from_status}")
-            clock_start = np.frombuffer(p.clock_start_day, dtype=np.int32)[idx].astype(np.int64)
-            specialty = np.frombuffer(p.specialty, dtype=np.uint8)[idx].astype(np.int64)
-            referred = np.frombuffer(p.referred_site, dtype=np.uint8)[idx].astype(np.int64)
-            cell = (referred, specialty, clock_start + self.history_days)
-            np.subtract.at(self._waiting, cell, 1)
-            if from_status == WAITING_ADMITTED:
-                np.subtract.at(self._admitted, cell, 1)
             status[idx] = to_status
             stop_day[idx] = day
             if site is not None:
                 treated_site[idx] = site
         finally:
             del status, stop_day, treated_site    # release the buffers so the columns can grow again
-        return len(idx), int(len(idx) * day - clock_start.sum()), np.bincount(referred, minlength=self.n_sites)
+        self._unsettled_stops.append((idx, day, from_status, to_status))
+        return len(idx)
+
+    def _settle(self) -> None:
+        """Bring the counts by clock-start day, the days waited and the flows by site up to date with every decision
+        to treat and clock stop since the last read, in one pass of array operations."""
+        if self._unsettled_decisions:
+            decided = np.concatenate(self._unsettled_decisions)
+            self._unsettled_decisions = []
+            np.add.at(self._admitted.reshape(-1), self._cells(decided)[0], 1)
+        if not self._unsettled_stops:
+            return
+        stops = self._unsettled_stops
+        self._unsettled_stops = []
+        idx = np.concatenate([ids for ids, _, _, _ in stops])
+        sizes = [len(ids) for ids, _, _, _ in stops]
+        day = np.repeat(np.array([d for _, d, _, _ in stops], dtype=np.int64), sizes)
+        from_status = np.repeat(np.array([f for _, _, f, _ in stops], dtype=np.uint8), sizes)
+        to_status = np.repeat(np.array([t for _, _, _, t in stops], dtype=np.uint8), sizes)
+        cell, clock_start, referred = self._cells(idx)
+        np.subtract.at(self._waiting.reshape(-1), cell, 1)
+        from_admitted = from_status == WAITING_ADMITTED
+        np.subtract.at(self._admitted.reshape(-1), cell[from_admitted], 1)
+        waited_days = day - clock_start
+        n_sites = self.n_sites
+        for kind, by_site in ((STOPPED_ADMITTED, self._stops_admitted_by_site),
+                              (STOPPED_NON_ADMITTED, self._stops_non_admitted_by_site),
+                              (REMOVED_OTHER, self._removals_by_site)):
+            chosen = to_status == kind
+            by_site += np.bincount(referred[chosen], minlength=n_sites)
+            if kind == STOPPED_ADMITTED:
+                self._stop_wait_days_admitted += int(waited_days[chosen].sum())
+            elif kind == STOPPED_NON_ADMITTED:
+                self._stop_wait_days_non_admitted += int(waited_days[chosen].sum())
+
+    def _cells(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each pathway's flat index in the counts (referred site x specialty x clock-start day), clock start and
+        referred site."""
+        p = self.patients
+        clock_start = np.frombuffer(p.clock_start_day, dtype=np.int32)[idx].astype(np.int64)
+        specialty = np.frombuffer(p.specialty, dtype=np.uint8)[idx].astype(np.int64)
+        referred = np.frombuffer(p.referred_site, dtype=np.uint8)[idx].astype(np.int64)
+        cell = (referred * self.n_specialties + specialty) * self.width + clock_start + self.history_days
+        return cell, clock_start, referred
 
     def remove_batch(self, patient_ids: np.ndarray, day: int, validation: bool) -> None:
         """Removals other than treatment (validation, or the weekly rate) of those among `patient_ids` still
@@ -359,14 +436,12 @@ class RttLedger:
         status = np.frombuffer(bytes(self.patients.status), dtype=np.uint8)[patient_ids]
         removed = 0
         for stage in (WAITING_OUTPATIENT, WAITING_ADMITTED):
-            ids = patient_ids[status == stage]
-            n, _, by_site = self._stop_batch(ids.tolist(), day, stage, REMOVED_OTHER)
+            n = self._stop_batch(patient_ids[status == stage], day, stage, REMOVED_OTHER)
             if stage == WAITING_OUTPATIENT:
                 self.waiting_outpatient -= n
             else:
                 self.waiting_admitted -= n
             removed += n
-            self.removals_by_site += by_site
         if validation:
             self.removals_validation += removed
         else:
@@ -391,14 +466,18 @@ class RttLedger:
 
     def waiting_by_start_day(self) -> np.ndarray:
         """Waiting pathways by specialty x clock-start day (index = day + history_days), all sites."""
+        self._settle()
         return self._waiting.sum(axis=0)
 
     def admitted_by_start_day(self) -> np.ndarray:
+        self._settle()
         return self._admitted.sum(axis=0)
 
     def waiting_by_site_and_start_day(self) -> np.ndarray:
         """Waiting pathways by referred site x specialty x clock-start day (a copy: a snapshot)."""
+        self._settle()
         return self._waiting.copy()
 
     def admitted_by_site_and_start_day(self) -> np.ndarray:
+        self._settle()
         return self._admitted.copy()
