@@ -34,7 +34,6 @@ from sim.cli.options import (
 )
 from sim.experiment.replications import ExperimentResult, run_replications
 from sim.outputs.backtest import build_backtest_scenario, compare, errors_table, later_months, observed_metrics
-from sim.outputs.charts import backtest_chart, monthly_backtest_chart
 from sim.outputs.monthly_fit import (
     HELD_OUT,
     compare_monthly,
@@ -113,6 +112,7 @@ def run_backtest(args: argparse.Namespace) -> int:
                            wall_time_seconds=round(time.perf_counter() - t0, 2),
                            started_at=started.isoformat(timespec="seconds"),
                            finished_at=dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+            from sim.outputs.charts import backtest_chart  # matplotlib: loaded only by the commands that draw
             out.report(lambda folder: backtest_chart(table, first.period_label, first.census_date,
                                                      observed_metrics(first), scenario.title).savefig(
                 folder / BACKTEST_PNG, dpi=110), what="chart", retry=False)
@@ -179,6 +179,7 @@ def run_monthly_backtest(args: argparse.Namespace) -> int:
                            wall_time_seconds=round(time.perf_counter() - t0, 2),
                            started_at=started.isoformat(timespec="seconds"),
                            finished_at=dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+            from sim.outputs.charts import monthly_backtest_chart
             out.report(lambda folder: monthly_backtest_chart(table, args.holdout_from, scenario.title,
                                                              str(args.monthly.name)).savefig(
                 folder / BACKTEST_PNG, dpi=110), what="chart", retry=False)

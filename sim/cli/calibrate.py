@@ -41,7 +41,6 @@ from sim.outputs.calibration_fit import (
     scenario_text,
     steps_table,
 )
-from sim.outputs.charts import monthly_backtest_chart
 from sim.outputs.destination import reserve_destination, reserve_new_run_dir
 from sim.outputs.monthly_fit import compare_monthly, monthly_errors, simulated_monthly
 from sim.outputs.run_folder import PROJECT_ROOT, OutputError, write_manifest, write_resolved_scenario
@@ -207,6 +206,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
                                wall_time_seconds=round(time.perf_counter() - t0, 2),
                                started_at=started.isoformat(timespec="seconds"),
                                finished_at=dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+                from sim.outputs.charts import monthly_backtest_chart  # matplotlib: loaded only to draw
                 folder.report(lambda path: monthly_backtest_chart(table, None, f"{scenario.title}, calibrated",
                                                                   args.observed.name).savefig(path / CALIBRATION_PNG,
                                                                                               dpi=110),

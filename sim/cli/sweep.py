@@ -13,6 +13,7 @@ import datetime as dt
 import itertools
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -28,7 +29,6 @@ from sim.cli.options import (
 )
 from sim.experiment.replications import run_replications
 from sim.outputs.analysis import replication_kpis, summarise
-from sim.outputs.charts import sweep_heatmap
 from sim.outputs.run_folder import (
     SWEEP_CSV,
     SWEEP_HEATMAP_PNG,
@@ -38,6 +38,16 @@ from sim.outputs.run_folder import (
 from sim.scenario.build import check_draws, load_scenario
 from sim.scenario.intervals import describe_uncertainty, intervals_show, without_parameter_uncertainty
 from sim.scenario.schema import ScenarioError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def sweep_heatmap(table: pd.DataFrame, keys: list[str], start: dt.date) -> Figure:
+    """sim.outputs.charts.sweep_heatmap, imported when the heat map is drawn: the command line imports this
+    module for every command, and matplotlib takes a third of a second to load."""
+    from sim.outputs.charts import sweep_heatmap as draw
+    return draw(table, keys, start)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -29,7 +29,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator
 
 from sim.outputs.backtest import METRIC_TITLES, METRICS
 from sim.outputs.monthly_fit import SERIES_TITLES
@@ -52,6 +52,7 @@ THRESHOLD_COLOURS = {52: NHS["blue"], 78: NHS["aqua_green"], 104: NHS["dark_blue
 CAUSE_COLOURS = {"staff": NHS["dark_blue"], "covid": NHS["red"], "no_bed": NHS["warm_yellow"],
                  "cancelled": NHS["blue"], "other": NHS["mid_grey"], "unattributed": NHS["mid_grey"]}
 BAND_LABEL = "90% of replications"
+PNG_DPI = 150
 
 STYLE: dict[RcKeyType, Any] = {
     "font.family": "sans-serif",
@@ -157,10 +158,27 @@ def _date_axis(ax) -> None:
         step = 6
     else:
         step = 12
-    ax.xaxis.set_major_locator(mdates.MonthLocator(bymonth=range(1, 13, step) if step <= 6 else [1]))
+    ax.xaxis.set_major_locator(FixedLocator(_month_starts(lo, hi, range(1, 13, step) if step <= 6 else [1])))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %Y" if step < 12 else "%Y"))
     if step <= 3:
-        ax.xaxis.set_minor_locator(mdates.MonthLocator())
+        ax.xaxis.set_minor_locator(FixedLocator(_month_starts(lo, hi, range(1, 13))))
+
+
+def _month_starts(lo: float, hi: float, months: Sequence[int]) -> list[float]:
+    """The first day of each of `months` (1-12) from a month before `lo` to a month after `hi` (matplotlib dates),
+    as mdates.MonthLocator gives them for this view (the axis shows those inside it). Worked out once: the
+    locator asks dateutil's rrule again at every layout and draw, a tenth of the time a chart took to save."""
+    first = mdates.num2date(lo - 31)
+    last = mdates.num2date(hi + 31)
+    year, month = first.year, first.month
+    starts = []
+    while (year, month) <= (last.year, last.month):
+        if month in months:
+            day = float(mdates.date2num(dt.datetime(year, month, 1, tzinfo=dt.UTC)))
+            if lo - 31 <= day <= hi + 31:
+                starts.append(day)
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return starts
 
 
 def _count_axis(ax, top: float | None = None) -> None:
@@ -195,12 +213,23 @@ def _subtitle(ax, text: str) -> None:
 
 def save_figure(fig: Figure, folder: Path, stem: str) -> list[Path]:
     """Write `stem`.png (150 dpi) and `stem`.svg into `folder`, each under a hidden work name (`.STEM.EXT.nwlsim-
-    partial-PID.EXT`, sim.outputs.work_files) then renamed."""
+    partial-PID.EXT`, sim.outputs.work_files) then renamed.
+
+    The layout (constrained layout: margins fitted to the labels) is worked out once, while the PNG is drawn,
+    and kept for the SVG: the same figure, without a second layout pass, which cost as much as drawing it. The
+    layout is in fractions of the figure, so it holds at the SVG's resolution too."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     draw_as_written(fig)
+    engine = fig.get_layout_engine()
     with matplotlib.rc_context(STYLE):
-        for ext, kw in (("png", {"dpi": 150, "metadata": {"Software": None}}),
+        if engine is not None:
+            shown_dpi = fig.dpi
+            fig.set_dpi(PNG_DPI)
+            engine.execute(fig)
+            fig.set_dpi(shown_dpi)
+            fig.set_layout_engine(None)
+        for ext, kw in (("png", {"dpi": PNG_DPI, "metadata": {"Software": None}}),
                         ("svg", {"metadata": {"Date": None, "Creator": None}})):
             final = folder / f"{stem}.{ext}"
             tmp = folder / work_name(final.name, "partial", f".{ext}")     # sim.outputs.work_files' one rule
@@ -211,6 +240,7 @@ def save_figure(fig: Figure, folder: Path, stem: str) -> list[Path]:
                 if tmp.exists():
                     tmp.unlink()
             written.append(final)
+    fig.set_layout_engine(engine)
     return written
 
 

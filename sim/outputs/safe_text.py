@@ -6,9 +6,9 @@ Every format first drops what no output can hold (`plain`): control characters o
 (NUL, ESC and the rest of C0, DEL, C1), lone surrogates and the non-characters U+FFFE and U+FFFF; line breaks are
 written as a line feed. Then, by format:
 
-- results.xlsx: `cell_text` also cuts at Excel's 32,767 characters a cell; `keep_as_text(cell)` types a written
-  cell as a string and gives it Excel's quote prefix, so text starting with =, +, - or @ is never a formula, not
-  even after someone edits the cell.
+- results.xlsx: `cell_text` also cuts at Excel's 32,767 characters a cell; each text is written as a string and
+  `starts_like_formula` says which need Excel's quote prefix, so text starting with =, +, - or @ is never a
+  formula, not even after someone edits the cell.
 - report.md (and report.html, which is rendered from the same Markdown dialect and escapes every run of text):
   `md_text` puts a backslash before every character that could start markup (emphasis, code, links, images,
   raw HTML, entities, table cells, headings, maths, strikethrough) and before the `:` of `://`, the `.` of `www.`
@@ -37,7 +37,7 @@ EXCEL_CELL_CHARS = 32_767          # the most characters an Excel cell holds
 CHART_LABEL_CHARS = 100            # longer names are cut in charts (legends, titles, tick labels)
 ELLIPSIS = "…"
 
-# Not representable in XML 1.0 (openpyxl refuses them), or terminal control codes (ESC starts a sequence, and
+# Not representable in XML 1.0 (a worksheet cannot hold them), or terminal control codes (ESC starts a sequence, and
 # C1's CSI is one on its own), or not encodable as UTF-8 (a lone surrogate).
 _UNHOLDABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _LINE_BREAK = re.compile(r"\r\n?|[\u0085\u2028\u2029]")
@@ -71,13 +71,10 @@ def cell_text(text: Any) -> str:
     return _shortened(plain(text), EXCEL_CELL_CHARS)
 
 
-def keep_as_text(cell: Any) -> None:
-    """Make a written openpyxl cell holding a string show it as text: string type (openpyxl reads a leading = as
-    a formula) and, where it starts like a formula, Excel's quote prefix, which keeps it text when edited."""
-    if isinstance(cell.value, str):
-        cell.data_type = "s"
-        if cell.value.startswith(_FORMULA_START):
-            cell.quotePrefix = True
+def starts_like_formula(text: str) -> bool:
+    """Whether a cell's text would read as a formula in Excel (=, +, - or @ first): it is then written as a string
+    with Excel's quote prefix, which keeps it text even when someone edits the cell."""
+    return text.startswith(_FORMULA_START)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -19,10 +19,12 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sim.outputs.analysis import CLEARANCE_THRESHOLDS as THRESHOLDS
 from sim.outputs.report.assumptions import assumptions_frame, provenance_rows
 from sim.outputs.report.content import (
+    Clearance,
     activity_baselines,
     build_documents,
     clearance_table,
@@ -30,14 +32,25 @@ from sim.outputs.report.content import (
     paired_differences,
 )
 from sim.outputs.report.documents import render_html, render_markdown
-from sim.outputs.report.figures import make_charts
 from sim.outputs.report.workbook import write_workbook
 from sim.outputs.run_folder import CHARTS_DIR, REPORT_HTML, REPORT_MD, RESULTS_XLSX
-from sim.outputs.run_reader import load_run
+from sim.outputs.run_reader import RunFolder, load_run
 from sim.outputs.work_files import clean_stale_work, work_name
+
+if TYPE_CHECKING:
+    from sim.outputs.report.figures import ChartOut
 
 # The entry point, and what tests reach through the package (render_html is replaced there to fail half way).
 __all__ = ["THRESHOLDS", "build_report", "clearance_table", "render_html"]
+
+
+def make_charts(run: RunFolder, clearances: list[Clearance], baselines: dict[str, dict],
+                folder: Path) -> list[ChartOut]:
+    """sim.outputs.report.figures.make_charts, imported when a report is drawn: matplotlib and the charts
+    module take a third of a second or more to load, which `run --no-report` (and every command that draws
+    nothing, since the command line imports this package) need not pay."""
+    from sim.outputs.report.figures import make_charts as draw
+    return draw(run, clearances, baselines, folder)
 
 
 def build_report(run_dir: Path, label: str | None = None) -> list[Path]:
