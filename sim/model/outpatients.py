@@ -29,25 +29,26 @@ from sim.scenario.schema import WEEKDAYS, Scenario
 
 
 class OutpatientClinics:
-    """All first-appointment clinics of one site, staffed from the site's outpatient clinicians."""
+    """The first-appointment clinics of every site, each staffed from its site's outpatient clinicians.
 
-    def __init__(self, scenario: Scenario, site_index: int, bank_holidays: set[int], state: SharedState,
-                 staff: StaffRoster, returns: ReturnSchedule | None = None) -> None:
-        site = scenario.sites[scenario.site_names[site_index]]
+    One service for all sites: every site holds clinics on the same days, and what one site's clinics do (its own
+    outpatient lists) is not read by another's, so a day's clinics run site by site and record their decisions to
+    treat and clock stops together, once a day."""
+
+    def __init__(self, scenario: Scenario, bank_holidays: set[int], state: SharedState, staff: StaffRoster,
+                 returns: ReturnSchedule | None = None) -> None:
         self.state = state
         self.returns = returns               # set only when patients can leave the list and come back
         self.staff = staff
-        self.site_index = site_index
-        # Outpatient lists are per referred site, so under site pooling the admitted pool is this site.
-        self.admitted_pool = state.admitted_pool(site_index)
         self.horizon_days = scenario.horizon_days
         self.bank_holidays = bank_holidays
         self.clinic_weekdays = {WEEKDAYS.index(d) for d in scenario.outpatients.clinic_weekdays}
         self.start_weekday = scenario.start_date.weekday()
         days_per_week = max(len(self.clinic_weekdays), 1)
-        self.slots_per_clinic_day = [site.outpatient_first_slots_per_week.get(s, 0.0) / days_per_week
-                                     for s in scenario.specialty_names]
-        self._carry = [0.0] * len(self.slots_per_clinic_day)   # fractional slots carried to the next day
+        # slots a clinic day by site and specialty, and the fractional slots each carries to its next clinic day
+        self.slots_per_clinic_day = [[site.outpatient_first_slots_per_week.get(s, 0.0) / days_per_week
+                                      for s in scenario.specialty_names] for site in scenario.sites.values()]
+        self._carry = [[0.0] * len(scenario.specialty_names) for _ in scenario.sites]
         self.delivered_share_by_day = delivered_share_by_day(scenario, "clinics")
         self._sent_away: list[int] = []      # attended today, but need a further visit (counted as attendances)
 
@@ -55,38 +56,41 @@ class OutpatientClinics:
         return (self.start_weekday + day) % 7 in self.clinic_weekdays and day not in self.bank_holidays
 
     def process(self, env: simpy.Environment) -> ServiceProcess:
-        """Each clinic day: book the day's slots of every specialty, then record the day's decisions to treat and
-        clock stops together (array operations once a site-day rather than once a clinic)."""
+        """Each clinic day: every site books the day's slots of every specialty; then the day's decisions to treat
+        and clock stops are recorded together (array operations once a day rather than once a clinic)."""
         for day in range(self.horizon_days):
             if not self.is_clinic_day(day):
                 continue
             yield from wait_until(env, day, CLINICS)
             to_treat: list[int] = []
             stopped: list[int] = []
-            staffed_share = self.staff.clinic_capacity_factor(self.site_index) * self.delivered_share_by_day[day]
-            for specialty, slots in enumerate(self.slots_per_clinic_day):
-                available = slots * staffed_share + self._carry[specialty]
-                whole = int(available)
-                self._carry[specialty] = available - whole
-                if whole:
-                    self.run_clinic(specialty, whole, day, to_treat, stopped)
+            for site, (slots_by_specialty, carry) in enumerate(zip(self.slots_per_clinic_day, self._carry,
+                                                                   strict=True)):
+                staffed_share = self.staff.clinic_capacity_factor(site) * self.delivered_share_by_day[day]
+                for specialty, slots in enumerate(slots_by_specialty):
+                    available = slots * staffed_share + carry[specialty]
+                    whole = int(available)
+                    carry[specialty] = available - whole
+                    if whole:
+                        self.run_clinic(site, specialty, whole, day, to_treat, stopped)
             self.close_clinic_day(day, to_treat, stopped)
 
-    def run_clinic(self, specialty: int, slots: int, day: int, to_treat: list[int], stopped: list[int]) -> None:
+    def run_clinic(self, site: int, specialty: int, slots: int, day: int, to_treat: list[int],
+                   stopped: list[int]) -> None:
         """Book up to `slots` first appointments from the (site, specialty) list, most urgent rank first.
 
-        Patients seen who need an operation are appended to `to_treat`, the others to `stopped`; the site-day's
+        Patients seen who need an operation are appended to `to_treat`, the others to `stopped`; the day's
         decisions to treat and clock stops are recorded together by `close_clinic_day`. Nothing outside the
         outpatient lists reads them in between, so this is the same as recording each clinic's at once.
         """
         if self.returns is not None:
-            self._book_with_returns(specialty, slots, day, to_treat, stopped)
+            self._book_with_returns(site, specialty, slots, day, to_treat, stopped)
             return
         p = self.state.patients
         status, dna_remaining, needs_operation = p.status, p.dna_remaining, p.needs_operation
         dna = 0
         waiting = WAITING_OUTPATIENT
-        for queue in self.state.outpatient_queues.buckets[self.site_index][specialty]:
+        for queue in self.state.outpatient_queues.buckets[site][specialty]:
             rebook: list[int] = []
             pop, treat, stop = queue.popleft, to_treat.append, stopped.append
             while slots and queue:
@@ -108,20 +112,22 @@ class OutpatientClinics:
         self.state.week.outpatient_dna += dna
 
     def close_clinic_day(self, day: int, to_treat: list[int], stopped: list[int]) -> None:
-        """The site-day's attendances, decisions to treat (onto the admitted list) and clock stops."""
+        """The day's attendances, decisions to treat (onto the admitted list of each patient's site, or the ICS's)
+        and clock stops."""
         state = self.state
-        seen_ids = to_treat + stopped + self._sent_away
+        seen_ids = np.array(to_treat + stopped + self._sent_away, dtype=np.int64)
         self._sent_away.clear()
         if to_treat:
-            decided = state.ledger.decide_to_treat_batch(to_treat)
-            state.admitted_queues.push_decided(self.admitted_pool, decided, day)
-        state.ledger.stop_non_admitted_batch(stopped, day)
+            decided = state.ledger.decide_to_treat_batch(seen_ids[:len(to_treat)])
+            state.admitted_queues.push_decided(decided, day, by_site=state.pool_by_site)
+        state.ledger.stop_non_admitted_batch(seen_ids[len(to_treat):len(to_treat) + len(stopped)], day)
         stats = state.week
         stats.outpatient_attendances += len(seen_ids)
-        if seen_ids:
-            stats.outpatient_virtual += int(np.frombuffer(state.patients.virtual, dtype=np.uint8)[seen_ids].sum())
+        if len(seen_ids):
+            stats.outpatient_virtual += int(np.count_nonzero(
+                np.frombuffer(state.patients.virtual, dtype=np.uint8)[seen_ids]))
 
-    def _book_with_returns(self, specialty: int, slots: int, day: int, to_treat: list[int],
+    def _book_with_returns(self, site: int, specialty: int, slots: int, day: int, to_treat: list[int],
                            stopped: list[int]) -> None:
         """`run_clinic`'s booking when patients can leave the list and come back: each rank books the earlier of
         its deque's head and its returners' heap head (clock start, then id: the deque's own order).
@@ -141,9 +147,8 @@ class OutpatientClinics:
         heappop, heappush = heapq.heappop, heapq.heappush
         dna = deferred = 0
         sent_away = self._sent_away
-        sent_away_before = len(sent_away)          # the site-day's list: this clinic's are those added now
-        for queue, heap in zip(queues.buckets[self.site_index][specialty],
-                               queues.returning[self.site_index][specialty], strict=True):
+        sent_away_before = len(sent_away)          # the day's list: this clinic's are those added now
+        for queue, heap in zip(queues.buckets[site][specialty], queues.returning[site][specialty], strict=True):
             rebook: list[int] = []
             while slots and (queue or heap):
                 if heap and (not queue or heap[0] < key_of(queue[0])):

@@ -72,7 +72,7 @@ class Services:
         shown_sections = self.waiting_list_sections | (
             {"vaccination_queue_waits"} if sc.vaccination is not None and sc.vaccination.report_queue_waits else set())
         self.returns = ReturnSchedule(sc.horizon_days) if self.waiting_list_sections else None
-        self.clinics = [OutpatientClinics(sc, i, holidays, state, self.staff, self.returns) for i in range(n_sites)]
+        self.clinics = OutpatientClinics(sc, holidays, state, self.staff, self.returns)
         self.theatres = build_suites(sc, streams, holidays, state, self.staff, self.returns)
         self.covid = CovidPressure(sc, covid_inpatients, self.theatres)
         self.referral_source = ReferralSource(sc, streams, holidays, self.params, self.covid.suppression,
@@ -100,7 +100,7 @@ class Services:
         in_order.append(self.staff)
         if self.vaccination is not None:
             in_order.append(self.vaccination)
-        in_order += [*self.clinics, *self.theatres, self.removals, self.validation, self.monitor]
+        in_order += [self.clinics, *self.theatres, self.removals, self.validation, self.monitor]
         return in_order
 
 

@@ -90,15 +90,18 @@ class BookingQueues:
             if len(chosen):
                 self.push_keys(pool, specialty, flag, chosen.tolist())
 
-    def push_decided(self, pool: int, ids: np.ndarray, entry_day: int) -> None:
-        """Put a clinic day's decisions to treat on the list, each on their specialty's (all entering on one day)."""
+    def push_decided(self, ids: np.ndarray, entry_day: int, by_site: bool) -> None:
+        """Put a clinic day's decisions to treat on the lists, each on their specialty's, all entering on one day:
+        on their referred site's list under `site` pooling (`by_site`), else on the ICS's."""
         p = self.patients
         clock_start = np.frombuffer(p.clock_start_day, dtype=np.int32)[ids]
         priority = np.frombuffer(p.priority, dtype=np.uint8)[ids]
         eligible = np.frombuffer(p.hub_eligible, dtype=np.uint8)[ids].astype(np.int64)
         specialty = np.frombuffer(p.specialty, dtype=np.uint8)[ids].astype(np.int64)
+        pool = (np.frombuffer(p.referred_site, dtype=np.uint8)[ids].astype(np.int64) if by_site
+                else np.zeros(len(ids), dtype=np.int64))
         keys = self.keys_for_batch(ids, np.full(len(ids), entry_day), clock_start, priority)
-        self.push_grouped(np.full(len(ids), pool, dtype=np.int64), specialty, eligible, keys)
+        self.push_grouped(pool, specialty, eligible, keys)
 
     def push_grouped(self, pool: np.ndarray, specialty: np.ndarray, eligible: np.ndarray, keys: np.ndarray) -> None:
         """Put keys of many lists on at once (the start list): each group's keys in their given order."""
