@@ -216,17 +216,20 @@ class OutpatientQueues:
     def add_batch(self, ids: np.ndarray, site: np.ndarray, specialty: np.ndarray, priority: np.ndarray,
                   clock_start: np.ndarray) -> None:
         """Append new pathways; within each list they must not start their clocks before those already there."""
+        if not len(ids):
+            return
         rank = priority.astype(np.int64) if self.n_ranks > 1 else np.zeros(len(ids), dtype=np.int64)
         # one sort of packed keys (list, then clock start, then id), cheaper than a sort on five columns
         group = (site.astype(np.int64) * 256 + specialty.astype(np.int64)) * 8 + rank
         keys = np.sort((group << GROUP_SHIFT) | ((clock_start.astype(np.int64) + DAY_OFFSET) << ID_BITS)
                        | ids.astype(np.int64))
         group = keys >> GROUP_SHIFT
-        bounds = [0, *(np.flatnonzero(np.diff(group)) + 1).tolist(), len(keys)]
+        firsts = np.flatnonzero(np.diff(group)) + 1
+        bounds = [0, *firsts.tolist(), len(keys)]
         id_list = (keys & ID_MASK).tolist()
         buckets = self.buckets
-        for start, stop in pairwise(bounds):
-            site_of, rest = divmod(int(group[start]), 256 * 8)
+        for (start, stop), list_key in zip(pairwise(bounds), group[np.r_[0, firsts]].tolist(), strict=True):
+            site_of, rest = divmod(list_key, 256 * 8)
             specialty_of, rank_of = divmod(rest, 8)
             buckets[site_of][specialty_of][rank_of].extend(id_list[start:stop])
 
