@@ -533,13 +533,19 @@ class Evaluation:
 
     @property
     def median_kpi_date(self) -> dt.date | None:
+        """The end of the week (a Sunday) from which the target held to the date, in the median replication; the
+        start date when it held from the start; None when the median replication did not meet it."""
         w = self.median_kpi_weeks
-        return None if np.isnan(w) else self.start_date + dt.timedelta(weeks=int(math.ceil(w)))
+        if np.isnan(w):
+            return None
+        weeks = int(math.ceil(w)) - 1
+        return self.start_date if weeks < 0 else self.start_date + dt.timedelta(days=7 * weeks + 6)
 
 
 def kpi_weeks(holds: np.ndarray, week: int) -> float:
-    """Weeks from the start until the target held and kept holding to the target's week (the Monday after the
-    week at whose end it first held, as clearance dates are counted); NaN when it does not hold at the week."""
+    """Weeks from the start until the target held and kept holding to the target's week, counted as clearance
+    is (sim.experiment.clearance: holding from the end of week w is w + 1 weeks; 0 if it held at every week's
+    end); NaN when it does not hold at the week."""
     h = np.asarray(holds[: week + 1], dtype=bool)
     if not h[week]:
         return float("nan")
