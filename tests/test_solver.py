@@ -153,6 +153,21 @@ def test_extra_slots_add_exactly_the_value_spread_by_current_share():
     assert added == pytest.approx(1000 * share, abs=0.01)
 
 
+@pytest.mark.unit
+def test_percent_more_of_both_stages_adds_that_percent_of_each():
+    base = load_scenario(BASELINE)
+    after = load_scenario(BASELINE, LEVERS["clinic_and_theatre_capacity_percent"].overrides(
+        LeverSetting(base.scenario, base.raw), 10)).scenario
+
+    def sessions(sc):
+        return sum(sum(site.theatres.sessions_by_weekday.values()) for site in sc.sites.values())
+
+    def slots(sc):
+        return sum(sum(site.outpatient_first_slots_per_week.values()) for site in sc.sites.values())
+    assert sessions(after) - sessions(base.scenario) == round(0.1 * sessions(base.scenario))
+    assert slots(after) == pytest.approx(1.1 * slots(base.scenario), abs=0.05)
+
+
 def _solve_args(path: Path, out: Path, *extra: str) -> list[str]:
     return ["solve", str(path), "--target", "max_wait_weeks=52", "--by", BY.isoformat(), "--lever",
             "theatre_sessions_per_week", "--replications", "2", "--out", str(out), "--quiet", *extra]

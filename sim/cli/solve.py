@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import math
 import sys
 import time
 from pathlib import Path
@@ -157,6 +158,7 @@ def _problem(args: argparse.Namespace, lever: Lever, by: dt.date | None) -> Solv
         raise ScenarioError([f"--max {high:g}: {lever.name} must lie within [{low_limit:g}, {high_limit:g}]"])
     if high - low < lever.step:
         raise ScenarioError([f"--max {high:g}: must be at least one step ({lever.step:g}) above --min {low:g}"])
+    high = lever.grid_value(low, int(math.floor((high - low) / lever.step + 1e-9)))   # the last value searched
     confidence = _number(args.confidence, "--confidence")
     if confidence is None or not 0 < confidence <= 1:
         raise ScenarioError([f"--confidence {args.confidence}: a share above 0 and at most 1 (e.g. 0.8)"])

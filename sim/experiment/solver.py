@@ -308,6 +308,29 @@ def _slot_overrides(setting: LeverSetting, extra: float) -> list[str]:
     return out
 
 
+def _both_stages_overrides(setting: LeverSetting, percent: float) -> list[str]:
+    """`percent` more of both stages at the NHS sites (or --site; --specialty): that percent of the current
+    sessions a week as extra sessions (rounded to whole sessions, spread as `_session_overrides`) and of the
+    current first slots a week as extra slots (spread as `_slot_overrides`). For when neither stage alone is
+    enough: more theatres leave the long waiters at the clinics, more clinics fill the admitted list."""
+    if percent <= 0:
+        return []
+    sc = setting.scenario
+    specialties = sc.specialty_names
+    sessions = 0.0
+    slots = 0.0
+    for site in _sites_of(setting, "nhs"):
+        template = sc.sites[site].theatres
+        if setting.specialty:
+            sessions += _specialty_sessions(template, specialties)[specialties.index(setting.specialty)]
+            slots += sc.sites[site].outpatient_first_slots_per_week.get(setting.specialty, 0.0)
+        else:
+            sessions += _weekly_sessions(template)
+            slots += sum(sc.sites[site].outpatient_first_slots_per_week.values())
+    return (_session_overrides(setting, round(sessions * percent / 100), "nhs")
+            + _slot_overrides(setting, slots * percent / 100))
+
+
 def _hubs(setting: LeverSetting) -> dict[str, Any]:
     hubs = setting.scenario.surgical_hubs
     return dict(hubs.hubs) if hubs else {}
@@ -393,6 +416,15 @@ LEVERS: dict[str, Lever] = {lever.name: lever for lever in (
           bounds=lambda st: (0.0, max(500.0, _slots_a_week(st))),
           limits=lambda st: (0.0, 1e7),
           overrides=_slot_overrides,
+          check=_check_sessions("nhs", "--site names an NHS site of the scenario"), uses_site=True,
+          uses_specialty=True),
+    Lever("clinic_and_theatre_capacity_percent", "% more clinic slots and theatre sessions", 1, +1,
+          "this percent more first outpatient slots and theatre sessions (with their teams) at the NHS sites (or "
+          "--site), for every specialty (or --specialty), each spread as its own lever spreads it",
+          neutral=lambda st: 0.0,
+          bounds=lambda st: (0.0, 100.0),
+          limits=lambda st: (0.0, 1000.0),
+          overrides=_both_stages_overrides,
           check=_check_sessions("nhs", "--site names an NHS site of the scenario"), uses_site=True,
           uses_specialty=True),
     Lever("independent_sector_sessions_per_week", "extra independent-sector sessions a week", 1, +1,

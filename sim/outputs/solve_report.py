@@ -59,6 +59,11 @@ def _pounds(x: float) -> str:
     return f"{sign}£{x:,.0f}"
 
 
+def amount(value: float, unit: str) -> str:
+    """A lever value with its unit: "19% more ..." for a percent, "105 extra ..." otherwise."""
+    return f"{value:,.6g}{unit}" if unit.startswith("%") else f"{value:,.6g} {unit}"
+
+
 def _date(d: dt.date) -> str:
     return f"{d.day} {d:%B %Y}"
 
@@ -92,7 +97,7 @@ def answer_sentence(result: SolveResult, cost: pd.DataFrame | None, title: str) 
     if lever.name in ("hub_productivity", "advice_and_guidance_share"):
         what = f"{lever.name} = {result.answer:,.6g} ({lever.unit}; now {p.neutral:,.6g}, {precision})"
     else:
-        what = f"{result.answer:,.6g} {lever.unit} ({precision})"
+        what = f"{amount(result.answer, lever.unit)} ({precision})"
     return f"To have {target} {confidence}, {title} would need {what}{where}{cost_phrase(cost)}."
 
 
@@ -144,6 +149,6 @@ def steady_sentence(steady: SteadyState, unit: str, low: float, high: float) -> 
     """The steady state in one sentence (fluid balance, no simulation)."""
     if steady.value is None:
         return (f"Steady state (fluid balance): the list still grows by {steady.growth_at_max:,.0f} pathways a week "
-                f"at {high:,.6g} {unit}: not reachable within [{low:,.6g}, {high:,.6g}].")
-    return (f"Steady state (fluid balance, no simulation): the list stops growing at {steady.value:,.6g} {unit}; "
+                f"at {amount(high, unit)}: not reachable within [{low:,.6g}, {high:,.6g}].")
+    return (f"Steady state (fluid balance, no simulation): the list stops growing at {amount(steady.value, unit)}; "
             f"as the scenario stands it grows by {steady.growth_at_start:,.0f} pathways a week.")
