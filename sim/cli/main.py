@@ -1,4 +1,4 @@
-"""Command line of the capacity simulator: run, compare, sweep, validate, report and backtest.
+"""Command line of the capacity simulator: run, compare, sweep, solve, validate, report and backtest.
 
 Each command is a module of sim.cli with its parser and what it does; options several commands share are in
 sim.cli.options. This module builds the parser and turns expected failures into exit codes.
@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
-from sim.cli import backtest, calibrate, report, run, sweep, validate
+from sim.cli import backtest, calibrate, report, run, solve, sweep, validate
 from sim.cli.options import limit_jobs
 from sim.experiment.executors import ExecutorError
 from sim.outputs.destination import recording_writes
@@ -62,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     run.add_parsers(sub)
     sweep.add_parser(sub)
+    solve.add_parser(sub)
     validate.add_parser(sub)
     report.add_parser(sub)
     backtest.add_parser(sub)

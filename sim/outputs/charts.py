@@ -632,3 +632,42 @@ def sweep_heatmap(table: pd.DataFrame, keys: list[str], start: dt.date) -> Figur
     fig.colorbar(im, ax=ax, label="weeks from the start")
     fig.tight_layout()
     return fig
+
+
+@_as_written
+def solve_chart(table: pd.DataFrame, *, lever_unit: str, confidence: float, answer: float | None,
+                fluid: float | None, title: str, target: str) -> Figure:
+    """`solve`: the share of replications meeting the target at each lever value evaluated (solve.csv), the
+    confidence line, the answer (the smallest value at or above it) and the fluid estimate the search began from."""
+    fig, axes = _new_figure(height=4.6)
+    ax = axes[0, 0]
+    with matplotlib.rc_context(STYLE):
+        t = table.sort_values("value")
+        ax.plot(t["value"], t["share_meeting_target"], color=NHS["blue"], linewidth=1.4, zorder=2)
+        meets = t["meets_confidence"].astype(bool)
+        ax.plot(t.loc[meets, "value"], t.loc[meets, "share_meeting_target"], marker="o", color=NHS["blue"],
+                linestyle="none", markersize=7, zorder=3)
+        ax.plot(t.loc[~meets, "value"], t.loc[~meets, "share_meeting_target"], marker="o", color="white",
+                markeredgecolor=NHS["blue"], markeredgewidth=1.5, linestyle="none", markersize=7, zorder=3)
+        ax.axhline(confidence, color=NHS["red"], linestyle="--", linewidth=1.2)
+        ax.annotate(f"Confidence {confidence:.0%}", (0.0, confidence), xycoords=("axes fraction", "data"),
+                    xytext=(4, 4), textcoords="offset points", fontsize=8.5, color=NHS["red"])
+        handles = [Line2D([], [], marker="o", color=NHS["blue"], linestyle="none", label="Meets the confidence"),
+                   Line2D([], [], marker="o", color="white", markeredgecolor=NHS["blue"], linestyle="none",
+                          label="Below it")]
+        if answer is not None:
+            ax.axvline(answer, color=NHS["aqua_green"], linewidth=2.0, zorder=1)
+            ax.annotate(f"Answer: {answer:,.6g}", (answer, 0.03), xytext=(5, 0), textcoords="offset points",
+                        fontsize=9, color=NHS["aqua_green"], fontweight="bold")
+            handles.append(Line2D([], [], color=NHS["aqua_green"], linewidth=2.0, label="Answer"))
+        if fluid is not None:
+            ax.axvline(fluid, color=NHS["mid_grey"], linestyle=":", linewidth=1.2, zorder=1)
+            handles.append(Line2D([], [], color=NHS["mid_grey"], linestyle=":", label="Fluid estimate"))
+        ax.set_ylim(-0.03, 1.05)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _pos: f"{y:.0%}"))
+        ax.set_xlabel(chart_label(lever_unit[:1].upper() + lever_unit[1:]))
+        ax.set_ylabel("Replications meeting the target")
+        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
+        _suptitle(fig, chart_label(title))
+        _subtitle(ax, chart_label(f"Share of replications with {target} (same replications at every value)", 160))
+    return fig

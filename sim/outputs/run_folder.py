@@ -36,6 +36,11 @@ FINANCE_MONTHLY_CSV = "finance_monthly.csv"     # priced activity, one row per s
 FINANCE_BY_YEAR_CSV = "finance_by_year.csv"     # the same by NHS financial year, percentiles as rows
 SWEEP_CSV = "sweep.csv"                         # `sweep`: one row per combination of factors
 SWEEP_HEATMAP_PNG = "sweep_heatmap.png"
+SOLVE_CSV = "solve.csv"                         # `solve`: one row per lever value evaluated
+SOLVED_SCENARIO_YAML = "solved_scenario.yaml"   # `solve`: the scenario with the answer applied
+SOLVE_CHART = "solve"                           # `solve`: solve.png and solve.svg
+SOLVE_FINANCE_CSV = "solve_finance.csv"         # `solve`: solved against starting, by financial year
+SOLVE_MD = "solve.md"                           # `solve`: "What it would take"
 BACKTEST_CSV = "backtest.csv"                   # `backtest`: simulated against observed, month by month
 BACKTEST_ERRORS_CSV = "backtest_errors.csv"
 BACKTEST_MONTHLY_CSV = "backtest_monthly.csv"     # `backtest --monthly`: simulated against a monthly series
@@ -95,7 +100,9 @@ def write_manifest(folder: Path, **fields: object) -> None:
     (folder / MANIFEST_JSON).write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
 
 
-def write_resolved_scenario(folder: Path, raw: dict, filename: str = SCENARIO_YAML) -> None:
-    text = "# The scenario exactly as run: inheritance and --set overrides applied.\n"
+def write_resolved_scenario(folder: Path, raw: dict, filename: str = SCENARIO_YAML,
+                            header: str = "The scenario exactly as run: inheritance and --set overrides applied."
+                            ) -> None:
+    text = "".join(f"# {line}\n" for line in header.splitlines())
     text += yaml.safe_dump(raw, sort_keys=False, allow_unicode=True, width=120)
     (folder / filename).write_text(text, encoding="utf-8")
