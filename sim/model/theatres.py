@@ -20,6 +20,7 @@ They come back to their place through the ReturnSchedule (sim.model.returns).
 """
 from __future__ import annotations
 
+import numpy as np
 import simpy
 
 from sim.core.apportionment import apportion
@@ -123,7 +124,7 @@ class TheatreSuite:
 
     def process(self, env: simpy.Environment) -> ServiceProcess:
         """Each day with sessions: lose those closed, unstaffed or cancelled, run the rest, stop treated clocks."""
-        rng = self.streams.for_unit("session_cancellation", self.name)
+        cancelled_by_position = self.cancellations_by_position()
         week = self.week
         for day in range(self.horizon_days):
             sessions = self.sessions_on(day)
@@ -132,9 +133,8 @@ class TheatreSuite:
             yield from wait_until(env, day, self.slot)
             now = slot_time(day, self.slot)
             self.delivered_share_today = self.delivered_share_by_day[day]
-            # one draw per planned session, whatever happens to it: keeps streams aligned across scenarios
-            cancelled = (rng.random(len(sessions)) < self.session_cancellation_rate).tolist()
             n = len(sessions)
+            cancelled = cancelled_by_position[:n, day].tolist()
             closed = 0 if self.ring_fenced else int(round(self.closed_share_today * n))
             staffed = self.staff.take_sessions(self.staff_row, n - closed)
             treated_today: list[int] = []
@@ -152,6 +152,18 @@ class TheatreSuite:
                 self.run_session(sessions[i], now, treated_today)
             # Treated patients have left the lists, so their clock stops can be recorded together.
             self.state.ledger.stop_admitted_batch(treated_today, day, self.site_index)
+
+    def cancellations_by_position(self) -> np.ndarray:
+        """Whether the suite's i-th session of each day is cancelled (position x day), drawn before the run.
+
+        One uniform per session position and day, whatever happens to the session, drawn position by position over
+        the whole horizon: a scenario with more sessions a day adds positions at the end of the stream without
+        moving any other session's draw, and a hub opening earlier uses the draws its days already had. So two
+        scenarios that differ in capacity see the same cancellations where they have the same sessions (common
+        random numbers: the solver's search moves only because its lever moved)."""
+        most = max((len(self.sessions_on(day)) for day in range(self.horizon_days)), default=0)
+        rng = self.streams.for_unit("session_cancellation", self.name)
+        return rng.random((most, self.horizon_days)) < self.session_cancellation_rate
 
     def run_session(self, specialty: int, now: float, treated_today: list[int]) -> None:
         """Fill one session from the head of the specialty's list by the session rule (sim.core.sessions), then add
