@@ -35,6 +35,8 @@ from sim.model.state import SharedState
 from sim.model.waiting_list import ListHead
 from sim.scenario.schema import WEEKDAYS, Scenario, TheatreTemplate, Weekday
 
+DRAWS_PER_DAY = 1 << 16   # room in a suite's cancellation stream for each day's sessions (a site runs at most 1,000)
+
 
 def weekly_timetable(sessions_by_weekday: dict[Weekday, int], specialty_shares: list[float]) -> list[list[int]]:
     """Specialty index of every session, by weekday (0 = Monday), spread evenly across the week."""
@@ -124,7 +126,15 @@ class TheatreSuite:
 
     def process(self, env: simpy.Environment) -> ServiceProcess:
         """Each day with sessions: lose those closed, unstaffed or cancelled, run the rest, stop treated clocks."""
-        cancelled_by_position = self.cancellations_by_position()
+        # On-the-day cancellations: session i of day d takes draw d x DRAWS_PER_DAY + i of the suite's stream,
+        # whatever happens to the session. A scenario with more sessions a day, a hub opening earlier, or a shorter
+        # horizon leaves every other session's draw where it was, so scenarios that differ in capacity see the same
+        # cancellations where they have the same sessions (common random numbers: the solver's search moves only
+        # because its lever moved).
+        rng = self.streams.for_unit("session_cancellation", self.name)
+        bits = rng.bit_generator
+        assert isinstance(bits, np.random.PCG64), "jumping to a day's draws needs PCG64's advance"
+        drawn_to = 0
         week = self.week
         for day in range(self.horizon_days):
             sessions = self.sessions_on(day)
@@ -134,7 +144,9 @@ class TheatreSuite:
             now = slot_time(day, self.slot)
             self.delivered_share_today = self.delivered_share_by_day[day]
             n = len(sessions)
-            cancelled = cancelled_by_position[:n, day].tolist()
+            bits.advance(day * DRAWS_PER_DAY - drawn_to)
+            cancelled = (rng.random(n) < self.session_cancellation_rate).tolist()
+            drawn_to = day * DRAWS_PER_DAY + n
             closed = 0 if self.ring_fenced else int(round(self.closed_share_today * n))
             staffed = self.staff.take_sessions(self.staff_row, n - closed)
             treated_today: list[int] = []
@@ -152,18 +164,6 @@ class TheatreSuite:
                 self.run_session(sessions[i], now, treated_today)
             # Treated patients have left the lists, so their clock stops can be recorded together.
             self.state.ledger.stop_admitted_batch(treated_today, day, self.site_index)
-
-    def cancellations_by_position(self) -> np.ndarray:
-        """Whether the suite's i-th session of each day is cancelled (position x day), drawn before the run.
-
-        One uniform per session position and day, whatever happens to the session, drawn position by position over
-        the whole horizon: a scenario with more sessions a day adds positions at the end of the stream without
-        moving any other session's draw, and a hub opening earlier uses the draws its days already had. So two
-        scenarios that differ in capacity see the same cancellations where they have the same sessions (common
-        random numbers: the solver's search moves only because its lever moved)."""
-        most = max((len(self.sessions_on(day)) for day in range(self.horizon_days)), default=0)
-        rng = self.streams.for_unit("session_cancellation", self.name)
-        return rng.random((most, self.horizon_days)) < self.session_cancellation_rate
 
     def run_session(self, specialty: int, now: float, treated_today: list[int]) -> None:
         """Fill one session from the head of the specialty's list by the session rule (sim.core.sessions), then add
@@ -185,15 +185,15 @@ class TheatreSuite:
         returns, scarce = self.returns, self.scarce
         day = int(now)
         while True:
-            pid = head.peek()
+            pid = head.take_next()
             if pid < 0:
                 break
             if returns is not None and self._takes_off(pid, head, day, returns, scarce):
                 continue                           # off the list for now: no minutes used
             need = minutes[pid] / speed
             if not booking.books(need):
-                break                              # stays first on the list, for the next session
-            head.take()
+                head.give_back()                   # stays first on the list, for the next session
+                break
             if cancellations[pid]:
                 cancellations[pid] -= 1
                 cancelled += 1
@@ -218,17 +218,18 @@ class TheatreSuite:
 
     def _takes_off(self, pid: int, head: ListHead, day: int, returns: ReturnSchedule,
                    scarce: ScarceResourceCaps | None) -> bool:
-        """Whether the patient at the head leaves the list for now: a deferrer offered a date for the first time
-        (back after their deferral), or a complex case when the site's weekly cap is used (back next Monday)."""
+        """Whether the patient just taken from the head leaves the list for now: a deferrer offered a date for the
+        first time (back after their deferral), or a complex case when the site's weekly cap is used (back next
+        Monday). Otherwise they are still the session's to book."""
         patients = self.state.patients
         defer_days = patients.operation_deferral_days[pid]
         if defer_days:
             patients.operation_deferral_days[pid] = 0    # defers once
-            returns.file(day + defer_days, *head.take_off())
+            returns.file(day + defer_days, *head.last_taken())
             self.week.deferrals_operation += 1
             return True
         if scarce is not None and patients.needs_scarce_resource[pid] and not scarce.has_room(self.site_index, day):
-            returns.file(7 * (day // 7 + 1), *head.take_off())
+            returns.file(7 * (day // 7 + 1), *head.last_taken())
             self.week.scarce_resource_cases_parked += 1
             return True
         return False

@@ -171,10 +171,35 @@ class ListHead:
         """Take the patient `peek` gave off the list."""
         self._taken = heapq.heappop(self._heap)
 
-    def take_off(self) -> tuple[list[int], int]:
-        """Take the patient `peek` gave off the list for now (not put back by `put_back`): returns the heap and key
-        that put them back in the same place when they return (sim.model.returns.ReturnSchedule)."""
-        return self._heap, heapq.heappop(self._heap)
+    def take_next(self) -> int:
+        """Take the next patient (as `peek` would give) off the list and return their id, or -1 if none: one step
+        where a session would `peek` then `take`. `give_back` returns them to their place."""
+        status, waiting, pop = self._status, self._waiting, heapq.heappop
+        h1 = self._eligible
+        while h1 and status[h1[0] & ID_MASK] != waiting:
+            pop(h1)
+        h0 = self._not_eligible
+        if h0 is not None:
+            while h0 and status[h0[0] & ID_MASK] != waiting:
+                pop(h0)
+            if h0 and (not h1 or h0[0] < h1[0]):
+                self._heap = h0
+                self._taken = key = pop(h0)
+                return key & ID_MASK
+        if not h1:
+            return -1
+        self._heap = h1
+        self._taken = key = pop(h1)
+        return key & ID_MASK
+
+    def give_back(self) -> None:
+        """Return the patient taken last to their place at once (the session closed before them)."""
+        heapq.heappush(self._heap, self._taken)
+
+    def last_taken(self) -> tuple[list[int], int]:
+        """The heap and key of the patient taken last, which put them back in the same place when they return to
+        the list (sim.model.returns.ReturnSchedule): for a patient taken off the list for now."""
+        return self._heap, self._taken
 
     def set_aside(self) -> None:
         """The patient taken last keeps their place: they go back on the list at `put_back`."""
