@@ -100,6 +100,14 @@ def test_capacity_change_leaves_referrals_identical():
     assert not a["theatre_sessions_planned"].equals(b["theatre_sessions_planned"])
 
 
+def test_a_runs_first_weeks_do_not_depend_on_its_horizon():
+    """Every stream is drawn in day order or jumps to its day (theatre cancellations), so a run cut short (the
+    solver's and calibrate's evaluations, a backtest window) sees exactly the first weeks of the full run."""
+    short = run_single(scaled_baseline(0.03, horizon_weeks=10), 0).weekly
+    long = run_single(scaled_baseline(0.03, horizon_weeks=14), 0).weekly
+    pd.testing.assert_frame_equal(short, long.iloc[:len(short)])
+
+
 def test_bank_holidays_close_referrals_and_sessions():
     sc = scaled_baseline(0.03, horizon_weeks=14)   # 7 June 2021 + 12 weeks includes 30 August 2021
     w = run_single(sc, 0).weekly.set_index("week_start")

@@ -11,7 +11,7 @@ from sim.model.activity import WeeklyActivity
 from sim.model.patients import WAITING_ADMITTED, PatientTable
 from sim.model.staff import StaffRoster
 from sim.model.state import SharedState
-from sim.model.theatres import TheatreSuite
+from sim.model.theatres import SessionCancellations, TheatreSuite
 from sim.model.waiting_list import BookingQueues, OutpatientQueues, RttLedger
 from sim.scenario.calibration import booked_cases_per_session, packing_stream
 from sim.scenario.validate import validate
@@ -95,3 +95,22 @@ def test_the_calibration_sizes_sessions_by_the_core_rule_over_its_fixed_stream()
     args = (0.3, (60.0, 0.35), (110.0, 0.30))
     stream = packing_stream(*args, 1.25)
     assert booked_cases_per_session(*args, 204.0, 15.0, 1.25) == mean_cases_per_session(stream.tolist(), 204.0, 15.0)
+
+
+def test_a_sessions_cancellation_draw_depends_on_its_day_and_place_only():
+    """Common random numbers for capacity: more sessions on one day, or days skipped, move no other session's draw."""
+    def draws(sessions_by_day: dict[int, int]) -> dict[int, list[bool]]:
+        cancellations = SessionCancellations(Streams(7, 0).for_unit("session_cancellation", "site_a"), 0.3)
+        return {day: cancellations.on(day, n) for day, n in sorted(sessions_by_day.items())}
+
+    plain = draws({0: 5, 1: 5, 2: 5, 9: 5})
+    more = draws({0: 8, 1: 5, 2: 5, 9: 5})          # three more sessions on day 0
+    fewer_days = draws({2: 5, 9: 5})                 # days 0 and 1 without sessions (a hub not yet open)
+    assert more[0][:5] == plain[0] and more[1] == plain[1] and more[9] == plain[9]
+    assert fewer_days[2] == plain[2] and fewer_days[9] == plain[9]
+    every = plain[0] + plain[1] + plain[2] + plain[9]
+    assert any(every) and not all(every), "a 0.3 rate gives some of each"
+    with pytest.raises(ValueError, match="out of order"):
+        c = SessionCancellations(Streams(7, 0).for_unit("session_cancellation", "site_a"), 0.3)
+        c.on(3, 1)
+        c.on(2, 1)

@@ -57,6 +57,31 @@ def weekly_timetable(sessions_by_weekday: dict[Weekday, int], specialty_shares: 
     return out
 
 
+class SessionCancellations:
+    """Which of a suite's sessions are cancelled on the day: session i of day d takes draw d x DRAWS_PER_DAY + i of
+    the suite's stream, whatever happens to the session.
+
+    A scenario with more sessions a day, a hub opening earlier, or a shorter horizon leaves every other session's
+    draw where it was, so scenarios that differ in capacity see the same cancellations where they have the same
+    sessions (common random numbers: the solver's search moves only because its lever moved), and a run cut short
+    sees the same days as the full run."""
+
+    def __init__(self, rng: np.random.Generator, rate: float) -> None:
+        bits = rng.bit_generator
+        if not isinstance(bits, np.random.PCG64):
+            raise TypeError("jumping to a day's draws needs PCG64's advance")
+        self.rng, self.bits, self.rate = rng, bits, rate
+        self.drawn_to = 0                    # draws used or skipped so far
+
+    def on(self, day: int, sessions: int) -> list[bool]:
+        """Whether each of the day's sessions (in timetable order) is cancelled; days are asked in order."""
+        if sessions > DRAWS_PER_DAY or day * DRAWS_PER_DAY < self.drawn_to:
+            raise ValueError(f"day {day} asked out of order, or with more than {DRAWS_PER_DAY} sessions")
+        self.bits.advance(day * DRAWS_PER_DAY - self.drawn_to)
+        self.drawn_to = day * DRAWS_PER_DAY + sessions
+        return (self.rng.random(sessions) < self.rate).tolist()
+
+
 class ScarceResourceCaps:
     """Complex cases booked this week at each site against the weekly cap (sim.scenario.schema.ScarceResource),
     shared by a site's main theatres and its hubs."""
@@ -126,15 +151,8 @@ class TheatreSuite:
 
     def process(self, env: simpy.Environment) -> ServiceProcess:
         """Each day with sessions: lose those closed, unstaffed or cancelled, run the rest, stop treated clocks."""
-        # On-the-day cancellations: session i of day d takes draw d x DRAWS_PER_DAY + i of the suite's stream,
-        # whatever happens to the session. A scenario with more sessions a day, a hub opening earlier, or a shorter
-        # horizon leaves every other session's draw where it was, so scenarios that differ in capacity see the same
-        # cancellations where they have the same sessions (common random numbers: the solver's search moves only
-        # because its lever moved).
-        rng = self.streams.for_unit("session_cancellation", self.name)
-        bits = rng.bit_generator
-        assert isinstance(bits, np.random.PCG64), "jumping to a day's draws needs PCG64's advance"
-        drawn_to = 0
+        cancellations = SessionCancellations(self.streams.for_unit("session_cancellation", self.name),
+                                             self.session_cancellation_rate)
         week = self.week
         for day in range(self.horizon_days):
             sessions = self.sessions_on(day)
@@ -144,9 +162,7 @@ class TheatreSuite:
             now = slot_time(day, self.slot)
             self.delivered_share_today = self.delivered_share_by_day[day]
             n = len(sessions)
-            bits.advance(day * DRAWS_PER_DAY - drawn_to)
-            cancelled = (rng.random(n) < self.session_cancellation_rate).tolist()
-            drawn_to = day * DRAWS_PER_DAY + n
+            cancelled = cancellations.on(day, n)
             closed = 0 if self.ring_fenced else int(round(self.closed_share_today * n))
             staffed = self.staff.take_sessions(self.staff_row, n - closed)
             treated_today: list[int] = []
