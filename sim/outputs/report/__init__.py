@@ -34,10 +34,10 @@ from sim.outputs.report.content import (
     comparison_frame,
     paired_differences,
 )
-from sim.outputs.report.documents import render_html, render_markdown
+from sim.outputs.report.documents import Document, render_html, render_markdown
 from sim.outputs.report.summary import summary_frame
 from sim.outputs.report.workbook import write_workbook
-from sim.outputs.run_folder import CHARTS_DIR, REPORT_HTML, REPORT_MD, RESULTS_XLSX
+from sim.outputs.run_folder import CHARTS_DIR, REPORT_DOCX, REPORT_HTML, REPORT_MD, RESULTS_XLSX
 from sim.outputs.run_reader import RunFolder, load_run
 from sim.outputs.work_files import clean_stale_work, work_name
 
@@ -47,7 +47,14 @@ if TYPE_CHECKING:
 # The entry point, and what tests reach through the package (render_html is replaced there to fail half way).
 __all__ = ["FORMATS", "THRESHOLDS", "build_report", "clearance_table", "render_html"]
 
-FORMATS = ("html", "md")     # `report --format`; "all" is these and results.xlsx
+FORMATS = ("docx", "html", "md")     # `report --format`; "all" is these and results.xlsx
+
+
+def render_docx(doc: Document, path: Path) -> None:
+    """sim.outputs.report.word.render_docx, imported when a Word document is written (python-docx and lxml load
+    in about a tenth of a second, which commands that write no report need not pay)."""
+    from sim.outputs.report.word import render_docx as write
+    write(doc, path)
 
 
 def make_charts(run: RunFolder, clearances: list[Clearance], baselines: dict[str, dict],
@@ -102,6 +109,9 @@ def build_report(run_dir: Path, label: str | None = None, formats: tuple[str, ..
         if "md" in wanted:
             (staging / REPORT_MD).write_text(render_markdown(doc), encoding="utf-8")
             names.append(REPORT_MD)
+        if "docx" in wanted:
+            render_docx(doc, staging / REPORT_DOCX)
+            names.append(REPORT_DOCX)
         if "html" in wanted:
             (staging / REPORT_HTML).write_text(render_html(doc), encoding="utf-8")
             names.append(REPORT_HTML)
