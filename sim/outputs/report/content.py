@@ -20,6 +20,7 @@ import pandas as pd
 
 from sim.outputs.analysis import CLEARANCE_THRESHOLDS as THRESHOLDS
 from sim.outputs.analysis import paired_comparison, percentile
+from sim.outputs.report.assumptions import SOURCE_TAGS, key_assumptions
 from sim.outputs.report.documents import Block, Bullets, Document, Figure, Heading, Paragraph, Table
 from sim.outputs.report.format import fmt_date, fmt_difference, fmt_int, fmt_num, fmt_pct, money, plural
 from sim.outputs.report.providers import provider_blocks
@@ -475,6 +476,12 @@ def build_documents(run: RunFolder, clearances: list[Clearance], diffs: list[Pai
     blocks.extend(provider_blocks(run, dict(figures)))
     blocks.extend(finance_blocks(run))
     blocks.append(Heading("Assumptions"))
+    key_header, key_rows = key_assumptions(run)
+    if key_rows:
+        blocks.append(Paragraph("Key assumptions, with where each number comes from as the scenario files say "
+                                f"({SOURCE_TAGS}).", role="key_assumptions"))
+        blocks.append(Table([md_text(h) for h in key_header], [[md_text(c) for c in row] for row in key_rows],
+                            style="kv", role="key_assumptions"))
     blocks.append(Paragraph(f"From the resolved scenario ({SCENARIO_YAML} in the run folder: inheritance and "
                             "`--set` overrides applied)."))
     blocks.append(Table([md_text(c) for c in assumptions.columns],
