@@ -441,7 +441,7 @@ def build_documents(run: RunFolder, clearances: list[Clearance], diffs: list[Pai
     for info in run.scenarios.values():
         desc = info.config.get("description")
         if desc:
-            blocks.append(Paragraph(f"{md_emphasis(info.title)}: {md_text(str(desc).strip())}"))
+            blocks.append(Paragraph(f"{md_emphasis(info.title)}: {md_text(str(desc).strip())}", role="scenarios"))
     blocks += [Heading("Findings in detail"), Bullets(headlines(run, clearances, diffs, baselines))]
 
     def chart(stem: str) -> None:

@@ -5,8 +5,9 @@ role (sim.outputs.report.documents.Role) rather than block by block:
 
     page 1 (landscape, so the summary table's row per scenario fits): title, purpose, the summary table as a Word
     table, the headline sentences, and a recommendation heading left to the paper's author;
-    then (portrait): the 52-week and waiting-list charts (PNG), key assumptions with their sources, uncertainty in
-    one paragraph, the method note, and an appendix holding every other table of the report under its section.
+    then (portrait): what each scenario is, the 52-week and waiting-list charts (PNG), key assumptions with their
+    sources, uncertainty in one paragraph, the method note, and an appendix holding every other table of the report
+    under its section.
 
 Text: every run is the dialect's inline text split into literal runs (documents.inline_runs: escapes undone,
 emphasis and code as run formatting) and passed through sim.outputs.safe_text.docx_text, so a scenario's title is
@@ -98,6 +99,11 @@ def render_docx(doc: Document, path: Path) -> None:
     for side in ("left_margin", "right_margin", "top_margin", "bottom_margin"):
         setattr(body, side, Cm(2.0))
 
+    scenarios = doc.with_role("scenarios")
+    if scenarios:
+        word.add_heading("The scenarios", level=1)
+        for block in scenarios:
+            _block(word, block, width_cm=17.0)
     figures = {b.stem: b for b in doc.blocks if isinstance(b, Figure)}
     shown = [figures[s] for s in KEY_CHARTS if s in figures]
     if shown:
