@@ -127,7 +127,8 @@ def test_headline_week_is_the_monday_of_week_w_minus_1(single):
     start = dt.date.fromisoformat(str(yaml.safe_load((folder / "scenario.yaml").read_text())["start_date"]))
     monday = start + dt.timedelta(days=7 * (w - 1))
     text = (folder / "report.md").read_text(encoding="utf-8")
-    expected = f"over 52 weeks is treated in the week of {monday.day} {monday:%B %Y}"
+    month = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()[monday.month - 1]
+    expected = f"over 52 weeks is treated in the week of {monday.day} {month} {monday.year}"
     assert expected in text, f"expected '{expected}' (start + 7(w-1) days, w={w}) in report.md"
     assert monday.weekday() == 0, f"expected a Monday, saw {monday:%A}"
 
@@ -154,12 +155,13 @@ def test_markdown_and_charts_written(single):
 def test_workbook_sheets_and_weekly_rows(single):
     folder, _ = single
     wb = openpyxl.load_workbook(folder / "results.xlsx")
-    for sheet in ("summary", "weekly", "comparison", "assumptions", "provenance"):
+    assert wb.sheetnames[0] == "Summary", f"expected the Summary sheet first, saw {wb.sheetnames}"
+    for sheet in ("statistics", "weekly", "comparison", "assumptions", "provenance"):
         assert sheet in wb.sheetnames, f"expected sheet {sheet!r}, saw {wb.sheetnames}"
     weekly_rows = len(pd.read_csv(folder / "weekly.csv"))
     assert wb["weekly"].max_row - 1 == weekly_rows, \
         f"expected {weekly_rows} data rows in the weekly sheet (as weekly.csv), saw {wb['weekly'].max_row - 1}"
-    for sheet in ("summary", "weekly", "comparison"):
+    for sheet in ("Summary", "statistics", "weekly", "comparison"):
         assert wb[sheet].freeze_panes is not None, f"expected a frozen header row on {sheet}"
     comparison = pd.read_excel(folder / "results.xlsx", sheet_name="comparison")
     assert len(comparison) == 1, f"expected one comparison row for one scenario, saw {len(comparison)}"
@@ -241,7 +243,7 @@ def test_percentiles_are_ordered(single, compared):
                 dlo, dmid, dhi = (row[f"diff_{t}w_weeks_p{q}"] for q in ("05", "50", "95"))
                 if not pd.isna(dmid):
                     assert dlo <= dmid <= dhi, f"expected ordered paired differences, saw {dlo}, {dmid}, {dhi}"
-        summary = pd.read_excel(folder / "results.xlsx", sheet_name="summary").dropna(subset=["p05", "p50", "p95"])
+        summary = pd.read_excel(folder / "results.xlsx", sheet_name="statistics").dropna(subset=["p05", "p50", "p95"])
         bad = summary[(summary["p05"] > summary["p50"] + 1e-9) | (summary["p50"] > summary["p95"] + 1e-9)]
         assert bad.empty, f"expected ordered percentiles in the summary sheet, saw {bad['metric'].tolist()}"
 
@@ -293,11 +295,11 @@ def test_not_cleared_is_reported_honestly(tmp_path, no_model):
                                                   [5, 5, 5, 5, 5, 5]])
     report.build_report(folder)
     text = (folder / "report.md").read_text(encoding="utf-8")
-    end = "18 July 2021"                          # the Sunday ending week 5
+    end = "18 Jul 2021"                           # the Sunday ending week 5
     expected = f"the 52-week backlog had not cleared by {end} (the end of the run) in 3 of 4 replications"
     assert expected in text, f"expected '{expected}' in report.md"
-    assert "in the other 1 it cleared in the week of 21 June 2021" in text, \
-        "expected the one cleared replication's week (w = 3: the Monday of week index 2, 21 June 2021)"
+    assert "in the other 1 it cleared in the week of 21 Jun 2021" in text, \
+        "expected the one cleared replication's week (w = 3: the Monday of week index 2, 21 Jun 2021)"
     assert (folder / "charts" / "clearance_dates.png").exists(), "expected the clearance chart with not-cleared rows"
 
 
@@ -307,8 +309,8 @@ def test_single_late_replication_does_not_hide_the_median(tmp_path, no_model):
                                                   [5, 5, 5, 5, 5, 5]])
     report.build_report(folder)
     text = (folder / "report.md").read_text(encoding="utf-8")
-    expected = ("is treated in the week of 21 June 2021 (median of 4 replications); in 90% of replications no "
-                "earlier than 14 June 2021, and in 1 of 4 replications the 52-week backlog had not cleared by "
-                "18 July 2021, the end of the run.")
+    expected = ("is treated in the week of 21 Jun 2021 (median of 4 replications); in 90% of replications no "
+                "earlier than 14 Jun 2021, and in 1 of 4 replications the 52-week backlog had not cleared by "
+                "18 Jul 2021, the end of the run.")
     assert expected in text, (f"expected '{expected}' (median w = 3 → week index 2; p05 w = 2.15 rounded down to 2 "
                               "→ week index 1; p95 not cleared) in report.md")

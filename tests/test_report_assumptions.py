@@ -110,3 +110,31 @@ def test_a_new_schema_section_needs_no_edit_in_the_report():
     assert rows.get("Extra capacity: extra capacity booked") == "12.5%", f"expected the title and unit, saw {rows}"
     assert rows.get("Extra capacity: budget per year") == "£2.5m", f"expected pounds from the type, saw {rows}"
     assert rows.get("Extra capacity: mode") == "A block contract", f"expected the value's label, saw {rows}"
+
+
+def test_sources_follow_extends_and_drop_what_a_later_file_or_set_changes(tmp_path):
+    """The [S]/[D]/[E] comments a run records for the key assumptions' Source column."""
+    from sim.scenario.sources import stated_sources, without_overridden
+    (tmp_path / "base.yaml").write_text(
+        "referrals:\n"
+        "  referrals_per_week: 100   # [D] fitted: published clock starts\n"
+        "  demand_growth_per_year: 0.03   # [E] planning assumption\n"
+        "title: \"a # not a comment [S]\"\n"
+        "start_list:\n"
+        "  # [S] the published list, May 2021\n"
+        "  bands: []\n"
+        "targets:\n"
+        "  no_52w_waiters_by: 2022-03-31   # [S] the plan\n", encoding="utf-8")
+    (tmp_path / "child.yaml").write_text(
+        "extends: base.yaml\n"
+        "referrals:\n"
+        "  demand_growth_per_year: 0.05\n"
+        "removals:\n"
+        "  rate_multiplier: 2.0   # [E] judgement\n", encoding="utf-8")
+    sources = stated_sources(tmp_path / "child.yaml")
+    assert sources == {"referrals.referrals_per_week": "[D] fitted: published clock starts",
+                       "start_list": "[S] the published list, May 2021",
+                       "targets.no_52w_waiters_by": "[S] the plan",
+                       "removals.rate_multiplier": "[E] judgement"}, sources
+    kept = without_overridden(sources, ["referrals.referrals_per_week=5", "start_list.bands=[]"])
+    assert set(kept) == {"targets.no_52w_waiters_by", "removals.rate_multiplier"}, kept

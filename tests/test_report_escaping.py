@@ -1,5 +1,5 @@
-"""A hostile scenario title and description cannot become markup in report.md or report.html, nor a formula in
-results.xlsx, and still read as written."""
+"""A hostile scenario title and description cannot become markup in report.md, report.html or report.docx, nor a
+formula in results.xlsx, and still read as written."""
 from __future__ import annotations
 
 import copy
@@ -7,9 +7,11 @@ import datetime as dt
 import json
 import re
 import warnings
+import zipfile
 from html.parser import HTMLParser
 from pathlib import Path
 
+import docx
 import openpyxl
 import pandas as pd
 import pytest
@@ -120,6 +122,22 @@ def _check_no_formulas(path: Path) -> openpyxl.Workbook:
     return wb
 
 
+def _check_docx_inert(path: Path) -> docx.document.Document:
+    """report.docx: no field but the footer's page number, no hyperlink, no link out of the file, no control
+    character in any part, and user text only ever as the characters of w:t elements."""
+    with zipfile.ZipFile(path) as z:
+        parts = {name: z.read(name).decode("utf-8") for name in z.namelist() if name.endswith((".xml", ".rels"))}
+    for name, xml in parts.items():
+        assert not _UNHOLDABLE.search(xml.replace("\t", "").replace("\n", "").replace("\r", "")), \
+            f"expected no control character in {name}"
+        assert "<w:fldSimple" not in xml and "<w:hyperlink" not in xml, f"expected no field or hyperlink in {name}"
+        assert 'TargetMode="External"' not in xml, f"expected nothing linked from outside the file in {name}"
+        assert "<script" not in xml.lower(), f"expected user text escaped in {name}"
+        instructions = re.findall(r"<w:instrText[^>]*>([^<]*)</w:instrText>", xml)
+        assert all(i.strip() == "PAGE" for i in instructions), f"expected only the page number field: {instructions}"
+    return docx.Document(str(path))
+
+
 def test_hostile_title_and_description_stay_text(tmp_path):
     folder = _run_folder(tmp_path / "run", {"hostile": (TITLE, DESCRIPTION)})
     report.build_report(folder)
@@ -153,6 +171,19 @@ def test_hostile_title_and_description_stay_text(tmp_path):
     titles = [cell for cell in wb["comparison"][1] if cell.value == "title"]
     cell = wb["comparison"].cell(row=2, column=titles[0].column)
     assert cell.value == TITLE and cell.data_type == "s", f"expected the title as text, saw {cell.value!r}"
+    summary = wb["Summary"].cell(row=2, column=1)
+    assert summary.value == TITLE and summary.data_type == "s" and summary.quotePrefix, \
+        f"expected the title as quoted text in the Summary sheet, saw {summary.value!r}"
+
+    document = _check_docx_inert(folder / "report.docx")
+    assert document.core_properties.title == heading, "expected the document's title property as written"
+    assert document.paragraphs[0].text == heading, f"expected the title as written, saw {document.paragraphs[0].text!r}"
+    assert document.tables[0].rows[1].cells[0].text == TITLE, "expected the title as written in the summary table"
+    described = [p for p in document.paragraphs if "bold?" in p.text]
+    assert len(described) == 1 and described[0].text == f"{TITLE}: {DESCRIPTION}", \
+        f"expected the description to read as written, saw {[p.text for p in described]}"
+    assert not any(r.bold for r in described[0].runs), "expected **not bold** to stay text, not bold"
+    assert "".join(r.text for r in described[0].runs if r.italic) == TITLE, "expected only the title in italics"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -226,6 +257,14 @@ def test_hostile_titles_in_a_comparison_stay_text(everywhere):
     assert _one_line(OTHER_TITLE) in page.text["td"], "expected the second title as written in the difference table"
     assert (everywhere / "charts" / "waiting_over_52w.png").exists(), "expected the charts drawn with these titles"
 
+    document = _check_docx_inert(everywhere / "report.docx")
+    shown = [row.cells[0].text for row in document.tables[0].rows[1:]]
+    assert shown == [first, _one_line(OTHER_TITLE)], f"expected both titles as written, saw {[s[:40] for s in shown]}"
+    cells = {cell.text for table in document.tables for row in table.rows for cell in row.cells}
+    for name in SITE_NAMES.values():
+        assert _one_line(name) in cells, f"expected the provider {name[:30]!r} as written in the appendix"
+    assert _one_line(COMMAND) in cells, "expected the command as written in the provenance table"
+
     wb = _check_no_formulas(everywhere / "results.xlsx")
     header = [cell.value for cell in wb["assumptions"][1]]
     assert header == ["Assumption", _UNHOLDABLE.sub("", FIRST_TITLE), OTHER_TITLE], \
@@ -296,10 +335,11 @@ def test_compare_with_a_hostile_title_exits_0_and_writes_every_file(tmp_path, ca
     assert code == 0, f"expected compare to finish, saw exit {code}: {captured.err[-500:]}"
     written = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
     expected = {"weekly.csv", "replications.csv", "summary.csv", "comparison.csv", "manifest.json", "report.md",
-                "report.html", "results.xlsx", "weekly_by_site.csv", "scenarios/hostile.yaml",
+                "report.html", "results.xlsx", "report.docx", "weekly_by_site.csv", "scenarios/hostile.yaml",
                 "charts/waiting_over_52w.png", "charts/waiting_over_52w.svg", "charts/waiting_over_52w_by_provider.png"}
     assert expected <= written, f"expected every file written, missing {sorted(expected - written)}"
     _check_no_formulas(out / "results.xlsx")
+    _check_docx_inert(out / "report.docx")
     page = _check_inert((out / "report.html").read_text(encoding="utf-8"))
     shown = _one_line(title)
     assert any(f"Compared with {shown}, $\\alpha_1$ other" in li for li in page.text["li"]), page.text["li"]

@@ -268,3 +268,55 @@ def test_save_figure_writes_a_chart_with_a_broken_formula(tmp_path):
                            ylabel="$", n_replications=1)
     written = charts.save_figure(fig, tmp_path, "chart")
     assert [p.name for p in written] == ["chart.png", "chart.svg"] and all(p.stat().st_size for p in written)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# report.docx
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def word_document(tmp_path_factory):
+    """The corpus document as a Word paper: its paragraphs as the method note, its bullets as the headlines (the
+    parts the paper shows), its tables in the appendix."""
+    import dataclasses
+
+    import docx
+
+    from sim.outputs.report.word import render_docx
+    from test_report_escaping import _check_docx_inert
+    roles = {Paragraph: "method", Bullets: "headlines", Table: ""}
+    doc = _document()
+    doc.blocks = [dataclasses.replace(b, role=roles[type(b)]) for b in doc.blocks]
+    doc.title = CORPUS["script"] + CORPUS["controls"] + CORPUS["newlines"] + CORPUS["tab_formula"]
+    path = tmp_path_factory.mktemp("docx") / "corpus.docx"
+    render_docx(doc, path)
+    _check_docx_inert(path)
+    return docx.Document(str(path)), doc.title
+
+
+def _word(text: str) -> str:
+    """What a Word run shows: one line, a tab as a space."""
+    return one_line(text).replace("\t", " ")
+
+
+@pytest.mark.parametrize("case", IDS)
+def test_word_shows_the_text_as_written_and_nothing_formatted(word_document, case):
+    document, _ = word_document
+    shown = _word(CORPUS[case])
+    paragraphs = {p.text.split(" ", 1)[0]: p for p in document.paragraphs if p.text}
+    assert paragraphs[f"A{case}"].text == f"A{case} {shown} Z", f"expected the text as written: {shown[:80]!r}"
+    assert not any(r.bold or r.italic for r in paragraphs[f"A{case}"].runs), "expected no emphasis from the text"
+    emphasised = paragraphs[f"E{case}"]
+    assert emphasised.text == f"E{case} {shown.strip()}: Z", "expected the emphasised text as written"
+    assert "".join(r.text for r in emphasised.runs if r.italic) == shown.strip(), "expected only the text in italics"
+    assert paragraphs[f"C{case}"].text == f"C{case} {shown} Z", "expected the code span or text as written"
+    assert paragraphs[f"B{case}"].text == f"B{case} {shown} Z", "expected the bullet as written"
+    cells = {cell.text for table in document.tables for row in table.rows for cell in row.cells}
+    assert shown in cells, "expected the table cell as written"
+
+
+def test_the_word_title_is_text(word_document):
+    document, title = word_document
+    assert document.paragraphs[0].text == _word(title), document.paragraphs[0].text
+    assert document.core_properties.title == _word(title), document.core_properties.title

@@ -54,8 +54,10 @@ from sim.outputs.run_folder import (
     write_resolved_scenario,
 )
 from sim.scenario.build import check_draws, load_scenario
+from sim.scenario.input_files import InputFileError
 from sim.scenario.intervals import describe_uncertainty, intervals_show, without_parameter_uncertainty
 from sim.scenario.schema import Scenario, ScenarioError
+from sim.scenario.sources import stated_sources, without_overridden
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -178,6 +180,7 @@ def _run_and_write(args: argparse.Namespace, files: list[Path], first: Scenario,
                        parameter_intervals={sc.name: {p.key: [p.low, p.high] for p in sc.parameter_intervals}
                                             for sc, _ in loaded},
                        parameters_fixed_at_midpoints=bool(args.fix_parameters),
+                       assumption_sources=_assumption_sources(files, loaded, list(args.overrides)),
                        start_list_notes={name: lines for name, lines in notes.items() if lines},
                        pathways_simulated=sum(r.pathways_simulated for r in results),
                        wall_time_seconds=round(time.perf_counter() - t0, 2),
@@ -187,6 +190,19 @@ def _run_and_write(args: argparse.Namespace, files: list[Path], first: Scenario,
                               results[0].clearance_half_width_weeks))
         if not args.no_report:
             out.report(lambda folder: build_report(folder, label=final.name))
+
+
+def _assumption_sources(files: list[Path], loaded: list[tuple[Scenario, dict]],
+                        overrides: list[str]) -> dict[str, dict[str, str]]:
+    """Per scenario, the [S]/[D]/[E] comments of its files (sim.scenario.sources) less the keys --set changed, for
+    the report's key assumptions. The files were read moments ago; one that cannot be read again has none."""
+    out: dict[str, dict[str, str]] = {}
+    for (scenario, _), file in zip(loaded, files, strict=True):
+        try:
+            out[scenario.name] = without_overridden(stated_sources(file), overrides)
+        except (OSError, ValueError, InputFileError):
+            out[scenario.name] = {}
+    return out
 
 
 def _headline(args: argparse.Namespace, first: Scenario, loaded: list[tuple[Scenario, dict]],

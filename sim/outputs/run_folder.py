@@ -53,6 +53,7 @@ CHARTS_DIR = "charts"
 RESULTS_XLSX = "results.xlsx"
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
+REPORT_DOCX = "report.docx"
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LIBRARIES = ("simpy", "numpy", "pandas", "pyyaml", "pydantic", "matplotlib", "tqdm", "distributed")

@@ -15,6 +15,10 @@ written as a line feed. Then, by format:
   and the `@` that would make an address a link, and writes line breaks as spaces, so nothing can start a list,
   a heading or a new paragraph; `md_emphasis` and `md_code` wrap it in the dialect's emphasis and code spans.
 - report.html: `html_text` for text put into the page outside the dialect (the page title, an image's alt).
+- report.docx: `docx_text` for every run of text (the dialect's runs with their escapes undone, and plain
+  titles): one line, tabs as spaces. python-docx writes a run's text as the characters of a w:t element (XML
+  escaped by lxml, which refuses the control characters `plain` drops), never as a field, a hyperlink or markup;
+  its setter would turn a tab or line feed into a tab or break element, which `docx_text` leaves none of.
 - charts: matplotlib reads `$...$` as mathematics (a crash on broken TeX, mangled text otherwise) and can hand
   text to LaTeX; `CHART_RC` turns both off while a chart is built and saved, and `draw_as_written(fig)` turns
   them off on every text of a finished figure. `chart_label` writes a name on one line, cut at 100 characters
@@ -106,6 +110,15 @@ def html_text(text: Any) -> str:
     """`text` for a place in the HTML page outside the Markdown dialect (the page title, an image's alt text)."""
     import html
     return html.escape(one_line(text), quote=True)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Word (report.docx)
+# --------------------------------------------------------------------------------------------------------------
+
+def docx_text(text: Any) -> str:
+    """A run of text in the Word document: `one_line`, with tabs as spaces (python-docx would write a tab)."""
+    return one_line(text).replace("\t", " ")
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -1,18 +1,21 @@
-"""The report for a finished run folder: charts, report.md, a self-contained report.html and results.xlsx.
+"""The report for a finished run folder: charts, report.md, a self-contained report.html, report.docx (a Word
+board paper) and results.xlsx.
 
 Reads only the saved files of the folder (sim.outputs.run_reader.load_run), never the model, so every chart and
 table can be made again from results/ (the command line's `report`, sim.cli.report; this layer prints nothing):
 
     python run_sim.py report results/baseline/20210629-120000
 
-Public entry point: `build_report(run_dir) -> list[Path]` (the files written). Everything is first written
+Public entry point: `build_report(run_dir, formats=...) -> list[Path]` (the files written). `formats` picks the
+documents (FORMATS: docx, html, md); all of them, the default, also writes results.xlsx. Everything is first written
 into a hidden staging folder inside the run folder (`.report.nwlsim-partial-PID`, sim.outputs.work_files) and
 then renamed into place, report.html last, so a failure half way leaves no report.html that looks complete (and no
 half-updated charts). A staging folder left by a killed report is removed by the next report of that folder.
 
 The package, by job: `content` (what the report says), `assumptions` (the assumptions and provenance
 tables), `figures` (which charts), `documents` (blocks rendered to Markdown and HTML), `workbook`
-(results.xlsx) and `format` (numbers, dates and money).
+(results.xlsx), `summary` (the summary table and headlines every report opens with), `word` (report.docx) and
+`format` (numbers, dates and money).
 """
 from __future__ import annotations
 
@@ -31,9 +34,10 @@ from sim.outputs.report.content import (
     comparison_frame,
     paired_differences,
 )
-from sim.outputs.report.documents import render_html, render_markdown
+from sim.outputs.report.documents import Document, render_html, render_markdown
+from sim.outputs.report.summary import summary_frame
 from sim.outputs.report.workbook import write_workbook
-from sim.outputs.run_folder import CHARTS_DIR, REPORT_HTML, REPORT_MD, RESULTS_XLSX
+from sim.outputs.run_folder import CHARTS_DIR, REPORT_DOCX, REPORT_HTML, REPORT_MD, RESULTS_XLSX
 from sim.outputs.run_reader import RunFolder, load_run
 from sim.outputs.work_files import clean_stale_work, work_name
 
@@ -41,7 +45,16 @@ if TYPE_CHECKING:
     from sim.outputs.report.figures import ChartOut
 
 # The entry point, and what tests reach through the package (render_html is replaced there to fail half way).
-__all__ = ["THRESHOLDS", "build_report", "clearance_table", "render_html"]
+__all__ = ["FORMATS", "THRESHOLDS", "build_report", "clearance_table", "render_html"]
+
+FORMATS = ("docx", "html", "md")     # `report --format`; "all" is these and results.xlsx
+
+
+def render_docx(doc: Document, path: Path) -> None:
+    """sim.outputs.report.word.render_docx, imported when a Word document is written (python-docx and lxml load
+    in about a tenth of a second, which commands that write no report need not pay)."""
+    from sim.outputs.report.word import render_docx as write
+    write(doc, path)
 
 
 def make_charts(run: RunFolder, clearances: list[Clearance], baselines: dict[str, dict],
@@ -53,8 +66,9 @@ def make_charts(run: RunFolder, clearances: list[Clearance], baselines: dict[str
     return draw(run, clearances, baselines, folder)
 
 
-def build_report(run_dir: Path, label: str | None = None) -> list[Path]:
-    """Write charts/ (PNG and SVG), results.xlsx, report.md and report.html into `run_dir`; return the paths.
+def build_report(run_dir: Path, label: str | None = None, formats: tuple[str, ...] | None = None) -> list[Path]:
+    """Write charts/ (PNG and SVG), results.xlsx, report.md, report.docx and report.html into `run_dir`; return
+    the paths. `formats` (some of FORMATS): only those documents and the charts, no workbook; None: everything.
 
     `label`: given by a run (sim.cli.run) for the work folder it has just written, which is renamed to `label`
     beside it once complete. It names the run in the report, and the folder in any message (`run_dir`'s hidden
@@ -84,11 +98,23 @@ def build_report(run_dir: Path, label: str | None = None) -> list[Path]:
         assumptions = assumptions_frame(run)
         provenance = provenance_rows(run)
         comparison = comparison_frame(run, clearances, diffs)
-        write_workbook(staging / RESULTS_XLSX, run, comparison, assumptions, provenance)
         doc = build_documents(run, clearances, diffs, baselines, notes, {c.stem: c.figure() for c in chart_list},
                               assumptions, provenance)
-        (staging / REPORT_MD).write_text(render_markdown(doc), encoding="utf-8")
-        (staging / REPORT_HTML).write_text(render_html(doc), encoding="utf-8")
+        wanted = set(FORMATS if formats is None else formats)
+        names = []                              # moved into place in this order, report.html last
+        if formats is None:
+            write_workbook(staging / RESULTS_XLSX, run, comparison, assumptions, provenance,
+                           summary_frame(doc.summary_table()))
+            names.append(RESULTS_XLSX)
+        if "md" in wanted:
+            (staging / REPORT_MD).write_text(render_markdown(doc), encoding="utf-8")
+            names.append(REPORT_MD)
+        if "docx" in wanted:
+            render_docx(doc, staging / REPORT_DOCX)
+            names.append(REPORT_DOCX)
+        if "html" in wanted:
+            (staging / REPORT_HTML).write_text(render_html(doc), encoding="utf-8")
+            names.append(REPORT_HTML)
 
         written: list[Path] = []
         (run_dir / CHARTS_DIR).mkdir(exist_ok=True)
@@ -97,7 +123,7 @@ def build_report(run_dir: Path, label: str | None = None) -> list[Path]:
                 final = run_dir / CHARTS_DIR / f.name
                 os.replace(f, final)
                 written.append(final)
-        for name in (RESULTS_XLSX, REPORT_MD, REPORT_HTML):      # report.html last
+        for name in names:
             final = run_dir / name
             os.replace(staging / name, final)
             written.append(final)

@@ -573,3 +573,86 @@ def provenance_rows(run: RunFolder) -> list[tuple[str, str]]:
                        "library_versions", "machine", "scenario"} and not isinstance(v, (dict, list)):
             rows.append((humanise(key), str(v)))
     return rows
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Key assumptions with their sources (the board paper's short list)
+# ---------------------------------------------------------------------------------------------------------------
+
+# The inputs a board asks about first: demand, delivered capacity, removals, the start list, the target, Covid,
+# hubs, staff absence and the money. Shown when at least one scenario of the run states them.
+KEY_ASSUMPTIONS = ("referrals.referrals_per_week", "referrals.demand_growth_per_year", "delivery.clinic_slots_scale",
+                   "delivery.theatre_productivity_scale", "removals.rate_multiplier", "start_list",
+                   "targets.no_52w_waiters_by", "covid.waves", "surgical_hubs.hubs", "staff.baseline_sickness_rate",
+                   "finance.block_income_per_year", "finance.costs.theatre_session_staff",
+                   "finance.costs.independent_sector_per_case")
+SOURCE_TAGS = "[S] sourced, [D] derived, [E] estimate"
+_KEY_LABELS = {"start_list": "Waiting list at the start", "covid.waves": "Covid-19 waves",
+               "surgical_hubs.hubs": "Surgical hubs", "finance.costs.theatre_session_staff": "Theatre team, a session",
+               "finance.costs.independent_sector_per_case": "Independent sector, a case"}
+_NONE_WHEN_ABSENT = ("covid.waves", "surgical_hubs.hubs")     # no section: none of them
+
+
+def _at(cfg: Any, dotted: str) -> Any:
+    node = cfg
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _key_value_text(key: str, value: Any, shown: Shown) -> str:
+    """A key assumption's value in a few words (a list or section by what it holds)."""
+    if key == "start_list" and isinstance(value, Mapping):
+        bands = [b for b in value.get("bands") or [] if isinstance(b, Mapping)]
+        if bands:
+            return f"{fmt_int(sum(float(b.get('count') or 0) for b in bands))} pathways in {len(bands)} bands"
+        return "read from an RTT file" if value.get("rtt_csv") else "as stated"
+    if key == "covid.waves" and isinstance(value, list):
+        peaks = [fmt_int(w.get("peak_inpatients")) for w in value if isinstance(w, Mapping)]
+        return "none" if not peaks else f"{len(peaks)}, peak " + " and ".join(peaks) + " inpatients"
+    if key == "surgical_hubs.hubs" and isinstance(value, Mapping):
+        return "none" if not value else ", ".join(
+            str(hub.get("name") or k.replace("_", " ").title()) if isinstance(hub, Mapping) else str(k)
+            for k, hub in value.items())
+    return _value_text(value, shown)
+
+
+def _stated_sources(run: RunFolder) -> dict[str, dict[str, str]] | None:
+    """The manifest's `assumption_sources` (written by run and compare), only its string entries; None when the
+    run did not record them (an older run, or a folder from elsewhere)."""
+    recorded = run.manifest.get("assumption_sources")
+    if not isinstance(recorded, Mapping):
+        return None
+    return {str(name): {str(k): str(v) for k, v in keys.items() if isinstance(v, str)}
+            for name, keys in recorded.items() if isinstance(keys, Mapping)}
+
+
+def key_assumptions(run: RunFolder) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of plain text: each key assumption's label, its value in each scenario, and its source as
+    the scenario files tag it ([S]/[D]/[E] and the comment's words), from the manifest."""
+    names = list(run.scenarios)
+    root = Shown("Scenario", model=Scenario)
+    sources = _stated_sources(run)
+    header = ["Assumption", *(run.scenarios[n].title for n in names), f"Source ({SOURCE_TAGS})"]
+    if len(names) == 1:
+        header[1] = "Value"
+    rows = []
+    for key in KEY_ASSUMPTIONS:
+        values = [_at(run.scenarios[n].config, key) for n in names]
+        if all(v is None for v in values):
+            continue
+        shown = root
+        for part in key.split("."):
+            shown = shown.child(part)
+        absent = "none" if key in _NONE_WHEN_ABSENT else "not stated"
+        cells = [_key_value_text(key, v, shown) if v is not None else absent for v in values]
+        if sources is None:
+            source = "not recorded in this run"
+        else:
+            stated = dict.fromkeys(sources.get(n, {}).get(key, "") for n in names)
+            stated.pop("", None)
+            source = "; ".join(stated) if stated else "not tagged in the scenario files"
+        rows.append([_KEY_LABELS.get(key, shown.label), *cells, source])
+    return header, rows

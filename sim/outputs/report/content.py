@@ -20,9 +20,17 @@ import pandas as pd
 
 from sim.outputs.analysis import CLEARANCE_THRESHOLDS as THRESHOLDS
 from sim.outputs.analysis import paired_comparison, percentile
+from sim.outputs.report.assumptions import SOURCE_TAGS, key_assumptions
 from sim.outputs.report.documents import Block, Bullets, Document, Figure, Heading, Paragraph, Table
 from sim.outputs.report.format import fmt_date, fmt_difference, fmt_int, fmt_num, fmt_pct, money, plural
 from sim.outputs.report.providers import provider_blocks
+from sim.outputs.report.summary import (
+    board_headlines,
+    summary_facts,
+    summary_note,
+    summary_table,
+    target_chances,
+)
 from sim.outputs.run_folder import FINANCE_BY_YEAR_CSV, FINANCE_MONTHLY_CSV, PARAMETERS_CSV, SCENARIO_YAML
 from sim.outputs.run_reader import RunFolder, ScenarioInfo
 from sim.outputs.safe_text import md_code, md_emphasis, md_text
@@ -336,6 +344,9 @@ def finance_blocks(run: RunFolder) -> list[Block]:
     return blocks
 
 
+RANGES_LEAD = "**What the ranges mean.**"      # the method paragraph that is the board paper's uncertainty
+
+
 def method_paragraphs(run: RunFolder) -> list[str]:
     m = run.manifest
     n = sorted({i.replications for i in run.scenarios.values()})
@@ -347,7 +358,7 @@ def method_paragraphs(run: RunFolder) -> list[str]:
         "and every attribute of a referral is drawn when the referral is made. So replication *r* of every scenario "
         "sees the same referrals and the same patients (common random numbers): differences between scenarios "
         "within a replication come from the change made, not from chance in who was referred.",
-        "**What the ranges mean.** Lines are the median replication. Shaded bands and interval lines show the "
+        f"{RANGES_LEAD} Lines are the median replication. Shaded bands and interval lines show the "
         "range holding 90% of replications (5th to 95th percentile across replications, linear interpolation). "
         + _uncertainty_text(m)
         + (f" With only {n_text} replications the 5th and 95th percentiles are close to the extremes and rough."
@@ -423,12 +434,15 @@ def build_documents(run: RunFolder, clearances: list[Clearance], diffs: list[Pai
     subtitle = (f"North West London capacity simulator · {fmt_date(first.start)} to "
                 f"{fmt_date(max(i.horizon_end for i in infos))} · {plural(n_reps, 'replication')} · run "
                 f"{md_text(run.label or run.path.name)}")
-    blocks: list[Block] = [Heading("Headlines"),
-                           Bullets(headlines(run, clearances, diffs, baselines), style="headlines")]
+    facts = summary_facts(run, clearances, diffs)
+    blocks: list[Block] = [Heading("Summary", role="summary"), summary_table(run, facts),
+                           Paragraph(summary_note(run, facts), role="summary"),
+                           Bullets(board_headlines(run, facts), style="headlines", role="headlines")]
     for info in run.scenarios.values():
         desc = info.config.get("description")
         if desc:
-            blocks.append(Paragraph(f"{md_emphasis(info.title)}: {md_text(str(desc).strip())}"))
+            blocks.append(Paragraph(f"{md_emphasis(info.title)}: {md_text(str(desc).strip())}", role="scenarios"))
+    blocks += [Heading("Findings in detail"), Bullets(headlines(run, clearances, diffs, baselines))]
 
     def chart(stem: str) -> None:
         if stem in figures:
@@ -462,16 +476,34 @@ def build_documents(run: RunFolder, clearances: list[Clearance], diffs: list[Pai
     blocks.extend(provider_blocks(run, dict(figures)))
     blocks.extend(finance_blocks(run))
     blocks.append(Heading("Assumptions"))
+    key_header, key_rows = key_assumptions(run)
+    if key_rows:
+        blocks.append(Paragraph("Key assumptions, with where each number comes from as the scenario files say "
+                                f"({SOURCE_TAGS}).", role="key_assumptions"))
+        blocks.append(Table([md_text(h) for h in key_header], [[md_text(c) for c in row] for row in key_rows],
+                            style="kv", role="key_assumptions"))
     blocks.append(Paragraph(f"From the resolved scenario ({SCENARIO_YAML} in the run folder: inheritance and "
                             "`--set` overrides applied)."))
     blocks.append(Table([md_text(c) for c in assumptions.columns],
                         [[md_text(v) for v in row] for row in assumptions.itertuples(index=False)], style="kv"))
     blocks.append(Heading("Method"))
     for p in method_paragraphs(run):
-        blocks.append(Paragraph(p))
+        blocks.append(Paragraph(p, role="uncertainty" if p.startswith(RANGES_LEAD) else "method"))
     blocks.append(Heading("Provenance"))
     blocks.append(Table(["Item", "Value"], [[md_text(k), md_text(v)] for k, v in provenance], style="kv"))
-    return Document(title, subtitle, blocks)
+    return Document(title, subtitle, blocks, purpose=purpose_text(run))
+
+
+def purpose_text(run: RunFolder) -> str:
+    """What the paper is for: the board paper's first section (recommendations are the author's to write)."""
+    n = len(run.scenarios)
+    targets = sorted({t for (_, t) in target_chances(run)})
+    what = ("the chance of meeting the " + " and ".join(f"{t}-week" for t in targets) + " target date"
+            + ("s" if len(targets) > 1 else "") + ", ") if targets else ""
+    return (f"To show, for {'one scenario' if n == 1 else f'{n} scenarios'}, when nobody will be waiting over 52, 78 "
+            f"and 104 weeks for planned care in North West London, {what}the size of the waiting list and the "
+            "elective financial position, as simulated from the assumptions stated below. The figures are what "
+            "the model implies under those assumptions, not a forecast.")
 
 
 def _sessions_lost_sentence(run: RunFolder) -> str | None:

@@ -1,10 +1,16 @@
-"""The report as a document of typed blocks, rendered to Markdown (report.md) and to one self-contained HTML page.
+"""The report as a document of typed blocks, rendered to Markdown (report.md), to one self-contained HTML page and
+(sim.outputs.report.docx) to a Word board paper.
 
 Text inside blocks is a small Markdown dialect: `**bold**`, `*italic*`, `` `code` `` and backslash escapes.
 Anything a user wrote (titles, descriptions, scenario values, paths) goes through sim.outputs.safe_text
 (`md_text`, `md_emphasis`, `md_code`) before it is put into that dialect; the HTML renderer undoes the escapes
 and passes every run of text through `html.escape`, so nothing in a scenario can become markup in either file.
 The document title and a figure's title are plain text, made safe by each renderer.
+
+Blocks may carry a `role` (`Role`) naming the part of a board paper they are: the Word document is laid out from
+those parts (purpose, summary, headlines, scenarios, key assumptions, uncertainty, method) and an appendix of the
+other tables, while Markdown and HTML show every block in order. One tree, so each number reads the same in every
+file.
 
 The HTML page shell and its style sheet are package data (page.html, a string.Template, and report.css).
 """
@@ -43,9 +49,40 @@ def _inline_html(text: str) -> str:
     return "".join(out)
 
 
+def inline_runs(text: str, bold: bool = False, italic: bool = False) -> list[tuple[str, bool, bool, bool]]:
+    """The dialect's inline text as runs of literal characters: (text, bold, italic, code), escapes undone. For
+    renderers that set text run by run (the Word document) and for the dialect as plain text."""
+    out: list[tuple[str, bool, bool, bool]] = []
+    pos = 0
+    for m in _INLINE.finditer(text):
+        if m.start() > pos:
+            out.append((text[pos:m.start()], bold, italic, False))
+        if m.group(1) is not None:
+            out.append((m.group(1), bold, italic, False))
+        elif m.group(2) is not None:
+            out += inline_runs(m.group(2), True, italic)
+        elif m.group(3) is not None:
+            out += inline_runs(m.group(3), bold, True)
+        else:
+            out.append((m.group(4), bold, italic, True))
+        pos = m.end()
+    if pos < len(text):
+        out.append((text[pos:], bold, italic, False))
+    return out
+
+
+def plain_text(text: str) -> str:
+    """The dialect's inline text as the characters a reader sees (no emphasis, escapes undone)."""
+    return "".join(run[0] for run in inline_runs(text))
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Blocks: text fields hold the inline dialect unless said otherwise
 # ---------------------------------------------------------------------------------------------------------------
+
+
+# The parts of a board paper a block can be ("": a block of the detail, in the Word document's appendix if a table)
+Role = Literal["", "summary", "headlines", "scenarios", "key_assumptions", "uncertainty", "method"]
 
 
 @dataclass(frozen=True)
@@ -53,11 +90,13 @@ class Heading:
     """A section heading (## in Markdown, h2 in HTML)."""
 
     text: str
+    role: Role = ""
 
 
 @dataclass(frozen=True)
 class Paragraph:
     text: str
+    role: Role = ""
 
 
 @dataclass(frozen=True)
@@ -66,15 +105,18 @@ class Bullets:
 
     items: list[str]
     style: Literal["plain", "headlines"] = "plain"
+    role: Role = ""
 
 
 @dataclass(frozen=True)
 class Table:
-    """A table with a header row; `kv` marks the first column as the row's name (shown muted in HTML)."""
+    """A table with a header row; `kv` marks the first column as the row's name (shown muted in HTML); `summary`
+    is the one table the report opens with (a row per scenario, first column its name)."""
 
     header: list[str]
     rows: list[list[str]]
-    style: Literal["plain", "kv"] = "plain"
+    style: Literal["plain", "kv", "summary"] = "plain"
+    role: Role = ""
 
 
 @dataclass(frozen=True)
@@ -86,6 +128,11 @@ class Figure:
     image: Path         # the PNG on disk
     rel: str            # its path relative to the report
 
+    @property
+    def stem(self) -> str:
+        """The chart's name (waiting_over_52w, waiting_list, ...)."""
+        return Path(self.rel).stem
+
 
 Block = Heading | Paragraph | Bullets | Table | Figure
 
@@ -95,6 +142,15 @@ class Document:
     title: str                      # plain text
     subtitle: str
     blocks: list[Block] = field(default_factory=list)
+    purpose: str = ""               # what the paper is for, in one paragraph (the Word document's first section)
+
+    def with_role(self, role: Role) -> list[Block]:
+        """The blocks that are this part of a board paper, in order."""
+        return [b for b in self.blocks if not isinstance(b, Figure) and b.role == role]
+
+    def summary_table(self) -> Table:
+        """The table the report opens with."""
+        return next(b for b in self.with_role("summary") if isinstance(b, Table))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -104,6 +160,8 @@ class Document:
 
 def render_markdown(doc: Document) -> str:
     out: list[str] = [f"# {md_text(doc.title)}\n", f"*{doc.subtitle}*\n"]
+    if doc.purpose:
+        out.append(doc.purpose + "\n")
     for b in doc.blocks:
         if isinstance(b, Heading):
             out.append(f"## {b.text}\n")
@@ -146,10 +204,11 @@ def _html_block(b: Block) -> str:
         return f"<ul{cls}>" + "".join(f"<li>{_inline_html(x)}</li>" for x in b.items) + "</ul>"
     if isinstance(b, Table):
         head = "".join(f"<th>{_inline_html(h)}</th>" for h in b.header)
-        key = ' class="key"' if b.style == "kv" else ""
+        key = ' class="key"' if b.style in ("kv", "summary") else ""
         rows = "".join("<tr>" + "".join(f"<td{key if i == 0 else ''}>{_inline_html(str(c))}</td>"
                                         for i, c in enumerate(row)) + "</tr>" for row in b.rows)
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+        cls = ' class="summary"' if b.style == "summary" else ""
+        return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
     if isinstance(b, Figure):
         data = base64.b64encode(b.image.read_bytes()).decode("ascii")
         cap = f"<figcaption>{_inline_html(b.caption)}</figcaption>" if b.caption else ""
@@ -160,7 +219,8 @@ def _html_block(b: Block) -> str:
 def render_html(doc: Document) -> str:
     """One self-contained page: the style sheet inline and every chart embedded, no scripts, no links out."""
     page = Template(_package_text("page.html"))
-    return page.substitute(title=html_text(doc.title), subtitle=_inline_html(doc.subtitle),
+    purpose = f'<p class="purpose">{_inline_html(doc.purpose)}</p>' if doc.purpose else ""
+    return page.substitute(title=html_text(doc.title), subtitle=_inline_html(doc.subtitle), purpose=purpose,
                            css=_package_text("report.css").strip(),
                            body="\n".join(_html_block(b) for b in doc.blocks),
                            charts_dir=html.escape(CHARTS_DIR), workbook=html.escape(RESULTS_XLSX))

@@ -1,5 +1,7 @@
-"""results.xlsx: the run's tables and the report's comparison, assumptions and provenance, one sheet each,
-with real dates, frozen headers and readable column widths.
+"""results.xlsx: the report's summary table first (the Summary sheet, the same text as the report's), then the
+run's tables and the report's comparison, assumptions and provenance, one sheet each, with real dates, frozen
+headers and readable column widths. summary.csv is the `statistics` sheet (Excel's sheet names ignore case, so it
+cannot also be called summary).
 
 Every string of every sheet, the headers included, is written through sim.outputs.safe_text: characters a
 worksheet cannot hold are dropped (XML 1.0 has no place for them), text is cut at the characters a cell holds,
@@ -55,13 +57,19 @@ def _fits(table: pd.DataFrame, source: str) -> pd.DataFrame:
                                   f"{EXCEL_MAX_COLUMNS:,} columns); use {source} in the run folder."]})
 
 
+SUMMARY_SHEET = "Summary"
+STATISTICS_SHEET = "statistics"
+
+
 def write_workbook(path: Path, run: RunFolder, comparison: pd.DataFrame, assumptions: pd.DataFrame,
-                   provenance: list[tuple[str, str]]) -> None:
+                   provenance: list[tuple[str, str]], summary: pd.DataFrame) -> None:
+    """`summary`: the report's summary table as text (sim.outputs.report.summary.summary_frame)."""
     weekly = _to_excel_dates(_fits(run.weekly, WEEKLY_CSV), ["week_start"])
     date_cols = [c for c in comparison.columns if "_week_p" in c or c in ("start_date", "end_of_run")]
     comparison = _to_excel_dates(comparison, date_cols)
     sheets: list[tuple[str, pd.DataFrame, str]] = [
-        ("summary", _fits(run.summary, SUMMARY_CSV), "A2"),
+        (SUMMARY_SHEET, summary, "B2"),
+        (STATISTICS_SHEET, _fits(run.summary, SUMMARY_CSV), "A2"),
         ("weekly", weekly, "E2"),
         ("comparison", comparison, "C2"),
         ("replications", _fits(run.replications, REPLICATIONS_CSV), "C2"),
@@ -113,11 +121,11 @@ def write_sheets(path: Path, sheets: list[tuple[str, pd.DataFrame, str]], date_c
             formats[key] = book.add_format(props) if props else None
         return formats[key]
 
-    header_style = functools.partial(cell_format, bold=True)
     for name, df, freeze in sheets:
+        header_style = functools.partial(cell_format, bold=True, wrap=name == SUMMARY_SHEET)
         df = _text_as_written(df)
         ws = book.add_worksheet(name)
-        wrap = name in ("assumptions", "provenance")
+        wrap = name in ("assumptions", "provenance", SUMMARY_SHEET)
         body_style = functools.partial(cell_format, wrap=wrap)
         for j, col in enumerate(df.columns):
             _write_value(ws, 0, j, col, None, header_style)
@@ -125,6 +133,8 @@ def write_sheets(path: Path, sheets: list[tuple[str, pd.DataFrame, str]], date_c
             values = df.iloc[:, j]          # by position: two columns may share a name
             lengths = [len(str(col))] + [len(_text_for_column_width(v)) for v in values.iloc[:300]]
             width = max(min(max(lengths) + 2, 60 if wrap else 28), 8)
+            if name == SUMMARY_SHEET:               # headers are sentences: wrap them rather than widen
+                width = max(min(max(lengths[1:] or [0]) + 2, 40), 14)
             fmt = None
             if name in ("weekly", "by_provider") and col == "week_start":
                 fmt = "yyyy-mm-dd"
@@ -139,7 +149,7 @@ def write_sheets(path: Path, sheets: list[tuple[str, pd.DataFrame, str]], date_c
             for i, v in enumerate(values.tolist(), start=1):
                 _write_value(ws, i, j, v, fmt, body_style)
         ws.freeze_panes(freeze)
-        if name in ("weekly", "summary", "replications", "by_provider"):
+        if name in ("weekly", STATISTICS_SHEET, "replications", "by_provider"):
             ws.autofilter(0, 0, len(df), max(df.shape[1] - 1, 0))
     book.close()                        # the file is written here, complete; not at all on a failure above
 
