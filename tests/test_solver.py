@@ -193,6 +193,13 @@ def test_the_answer_is_the_same_on_one_and_two_jobs(tmp_path, capsys):
     assert sum(solved.sites["site_a"].theatres.sessions_by_weekday.values()) == 7 * SESSIONS_PER_DAY + answer
     assert solved.horizon_weeks == 30, "the solved scenario keeps the file's horizon"
     assert "## What it would take" in (folder / "solve.md").read_text(encoding="utf-8")
+    section = pd.read_excel(folder / "solve.xlsx", sheet_name=None)
+    with_cost = ["cost"] if (folder / "solve_finance.csv").is_file() else []     # only with a finance section
+    assert list(section) == ["what_it_would_take", "evaluations", *with_cost]
+    first = section["what_it_would_take"]["What it would take"].tolist()
+    assert first[0] in printed, "the workbook opens with the printed answer"
+    evaluations = section["evaluations"].drop(columns=["seconds"])
+    pd.testing.assert_frame_equal(evaluations, tables[1], check_dtype=False)
 
 
 @pytest.mark.integration

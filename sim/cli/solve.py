@@ -8,7 +8,7 @@ The search and the levers are sim.experiment.solver. Every option is checked, th
 the range and its draws checked, and the destination probed and reserved, before anything runs, so bad input
 writes nothing (exit 2, one line naming the option). `--steady-state` without `--target` prints the fluid steady
 state alone and writes nothing. The folder: solve.csv, solved_scenario.yaml, solve.png/.svg, solve_finance.csv
-(with a finance section), solve.md and manifest.json.
+(with a finance section), solve.md, solve.xlsx and manifest.json.
 """
 from __future__ import annotations
 
@@ -45,12 +45,19 @@ from sim.outputs.run_folder import (
     SOLVE_CSV,
     SOLVE_FINANCE_CSV,
     SOLVE_MD,
+    SOLVE_XLSX,
     SOLVED_SCENARIO_YAML,
     write_manifest,
     write_resolved_scenario,
 )
 from sim.outputs.safe_text import terminal_text
-from sim.outputs.solve_report import answer_sentence, cost_of_change, solve_markdown, steady_sentence
+from sim.outputs.solve_report import (
+    answer_sentence,
+    cost_of_change,
+    solve_markdown,
+    steady_sentence,
+    write_solve_workbook,
+)
 from sim.scenario.build import check_draws, load_scenario
 from sim.scenario.schema import Scenario, ScenarioError
 
@@ -246,6 +253,7 @@ def run_solve(args: argparse.Namespace) -> int:
                     + "\n".join(f"  --set {o}" for o in problem.lever_overrides(result.answer))))
             (out.path / SOLVE_MD).write_text(solve_markdown(result, cost, problem.scenario.title, steady, command),
                                              encoding="utf-8")
+            write_solve_workbook(out.path / SOLVE_XLSX, result, table, cost, problem.scenario.title, steady, command)
             write_manifest(out.path, scenario=problem.scenario.name, overrides=args.overrides, lever=lever.name,
                            lever_unit=lever.unit, step=lever.step, search_range=[problem.low, problem.high],
                            site=args.site, specialty=args.specialty, target=problem.target.describe(),

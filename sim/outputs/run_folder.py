@@ -41,6 +41,7 @@ SOLVED_SCENARIO_YAML = "solved_scenario.yaml"   # `solve`: the scenario with the
 SOLVE_CHART = "solve"                           # `solve`: solve.png and solve.svg
 SOLVE_FINANCE_CSV = "solve_finance.csv"         # `solve`: solved against starting, by financial year
 SOLVE_MD = "solve.md"                           # `solve`: "What it would take"
+SOLVE_XLSX = "solve.xlsx"                       # `solve`: the same, the evaluations and the cost, as a workbook
 BACKTEST_CSV = "backtest.csv"                   # `backtest`: simulated against observed, month by month
 BACKTEST_ERRORS_CSV = "backtest_errors.csv"
 BACKTEST_MONTHLY_CSV = "backtest_monthly.csv"     # `backtest --monthly`: simulated against a monthly series

@@ -9,6 +9,7 @@ position is shown beside it.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ import pandas as pd
 from sim.experiment.solver import SolveResult, SteadyState
 from sim.outputs import finance
 from sim.outputs.analysis import percentile
+from sim.outputs.report.workbook import write_sheets
 from sim.outputs.safe_text import md_code, md_text
 from sim.scenario.schema import Finance
 
@@ -152,3 +154,33 @@ def steady_sentence(steady: SteadyState, unit: str, low: float, high: float) -> 
                 f"at {amount(high, unit)}: not reachable within [{low:,.6g}, {high:,.6g}].")
     return (f"Steady state (fluid balance, no simulation): the list stops growing at {amount(steady.value, unit)}; "
             f"as the scenario stands it grows by {steady.growth_at_start:,.0f} pathways a week.")
+
+
+def what_it_would_take(result: SolveResult, cost: pd.DataFrame | None, title: str, steady: SteadyState | None,
+                       command: str) -> list[str]:
+    """The "What it would take" section as plain sentences: the answer with its cost, where the scenario stands,
+    a drop in share if there was one, the steady state, and the command that reproduces it."""
+    p, lever = result.problem, result.problem.lever
+    lines = [answer_sentence(result, cost, title),
+             f"As the scenario stands ({lever.name} = {p.neutral:,.6g}), {result.starting.share:.0%} of the "
+             f"{p.replications} replications meet it."]
+    if not result.monotone:
+        lines.append("Not monotone: " + "; ".join(f"{a:,.6g} gave {sa:.0%} but {b:,.6g} gave {sb:.0%}"
+                                                   for a, sa, b, sb in result.drops))
+    if steady is not None:
+        lines.append(steady_sentence(steady, lever.unit, p.low, p.high))
+    lines.append(f"Found by {len(result.evaluations)} evaluations of the same replications (seed {p.seed}); "
+                 f"the lever: {lever.description}.")
+    lines.append(f"Command: {command}")
+    return lines
+
+
+def write_solve_workbook(path: Path, result: SolveResult, table: pd.DataFrame, cost: pd.DataFrame | None,
+                         title: str, steady: SteadyState | None, command: str) -> None:
+    """solve.xlsx: "What it would take" first (the same sentences as solve.md), then every evaluation (solve.csv)
+    and, with a finance section, the cost by financial year (solve_finance.csv); every string written as text."""
+    section = pd.DataFrame({"What it would take": what_it_would_take(result, cost, title, steady, command)})
+    sheets = [("what_it_would_take", section, "A2"), ("evaluations", table, "B2")]
+    if cost is not None:
+        sheets.append(("cost", cost, "C2"))
+    write_sheets(path, sheets)
