@@ -169,7 +169,8 @@ def what_it_would_take(result: SolveResult, cost: pd.DataFrame | None, title: st
                                                    for a, sa, b, sb in result.drops))
     if steady is not None:
         lines.append(steady_sentence(steady, lever.unit, p.low, p.high))
-    lines.append(f"Found by {len(result.evaluations)} evaluations of the same replications (seed {p.seed}); "
+    n = len(result.evaluations)
+    lines.append(f"Found by {n} evaluation{'' if n == 1 else 's'} of the same replications (seed {p.seed}); "
                  f"the lever: {lever.description}.")
     lines.append(f"Command: {command}")
     return lines
