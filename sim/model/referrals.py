@@ -104,7 +104,7 @@ def _cumulative(shares: np.ndarray) -> np.ndarray:
 
 def _categorical(u: np.ndarray, cum_rows: np.ndarray) -> np.ndarray:
     """Category index for each uniform u[i] given its own cumulative row cum_rows[i]."""
-    return (u[:, None] >= cum_rows).sum(axis=1)
+    return np.count_nonzero(u[:, None] >= cum_rows, axis=1)
 
 
 def draw_pathways(streams: Streams, params: PathwayParameters, specialty: np.ndarray, borough: np.ndarray,

@@ -53,6 +53,9 @@ class StaffRoster:
             self.clinic_groups = [j for j, g in enumerate(self.groups) if st.groups[g].runs_clinics]
             self.vaccinator_groups = [j for j, g in enumerate(self.groups) if st.groups[g].vaccinates]
             self.leave = np.array([st.annual_leave_rate_by_month[m] for m in MONTHS])
+            # outpatient clinicians a site plans on, for its share of clinic slots that can run each day
+            self._planned_clinic_staff = [self.establishment[site, self.clinic_groups].sum()
+                                          * (1 - st.rostered_absence_rate) for site in range(n_sites)]
         start = sc.start_date.toordinal()
         self.month_of_day = np.array([dt.date.fromordinal(start + d).month - 1 for d in range(sc.horizon_days)])
         self.available = self.establishment.copy()               # present today, before redeployment
@@ -127,7 +130,7 @@ class StaffRoster:
         if st is None or not self.clinic_groups:
             return 1.0
         j = self.clinic_groups
-        planned = self.establishment[site, j].sum() * (1 - st.rostered_absence_rate)
+        planned = self._planned_clinic_staff[site]
         present = (self.available[site, j] - self.redeployed[site, j]).sum()
         return float(min(1.0, present / planned)) if planned > 0 else 0.0
 
