@@ -80,7 +80,7 @@ class Services:
         self.validation = ValidationRounds(sc, streams, patients, state.ledger)
         attrs, status = draw_start_list(sc, streams, self.params)
         if len(status):
-            self.intake.add(attrs, status, count_as_clock_starts=False)
+            self.intake.add_start_list(attrs, status)
         self.monitor = WeeklyMonitor(
             sc.horizon_weeks, sc.specialty_names, self.staff.groups, [(c.borough, c.age_band) for c in cohorts],
             np.array([c.population for c in cohorts]), np.array([c.first_doses_before_start for c in cohorts]),
