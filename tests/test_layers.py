@@ -131,3 +131,14 @@ def test_checker_accepts_imports_to_the_same_layer_and_to_the_left(tmp_path):
     })
     problems = layer_problems(root)
     assert problems == [], f"expected no problem in a tree whose imports all point left or sideways, saw {problems}"
+
+
+def test_starting_the_command_line_does_not_load_matplotlib():
+    """Drawing is loaded only by the commands that draw (about half a second off every other command's start):
+    a chart import at the top of a command module would bring it back for all of them."""
+    import subprocess
+    import sys
+    probe = "import sys, sim.cli.main; print(sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib')[:3])"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", f"importing the command line loaded {out.stdout.strip()}"

@@ -39,7 +39,6 @@ from sim.experiment.solver import (
     solve,
     steady_state,
 )
-from sim.outputs.charts import save_figure, solve_chart
 from sim.outputs.run_folder import (
     SOLVE_CHART,
     SOLVE_CSV,
@@ -264,6 +263,7 @@ def run_solve(args: argparse.Namespace) -> int:
                            steady_state=None if steady is None else steady.value, jobs=args.jobs,
                            executor=args.executor, parameters_fixed_at_midpoints=bool(args.fix_parameters),
                            evaluations=len(result.evaluations), wall_time_seconds=round(time.perf_counter() - t0, 2))
+            from sim.outputs.charts import save_figure, solve_chart  # matplotlib: loaded only by the commands that draw
             out.report(lambda folder: save_figure(solve_chart(
                 table, lever_unit=lever.unit, confidence=problem.confidence, answer=result.answer,
                 fluid=result.fluid_value, title=f"What would it take? {problem.scenario.title}",
