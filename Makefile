@@ -17,10 +17,9 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/python run_sim.py
 
-app: $(STAMP)   # the web app (sim/app), on this machine only; APP_PORT=8600 make app for another port
+app: $(STAMP)   # the web app (sim/app; settings in .streamlit/config.toml), on this machine only; APP_PORT=8600 make app for another port
 	@echo "Web app: http://127.0.0.1:$(APP_PORT)  (Ctrl-C stops it)"
-	$(BIN)/python -m streamlit run sim/app/page.py --server.address 127.0.0.1 --server.port $(APP_PORT) \
-		--server.headless true --browser.gatherUsageStats false --server.maxUploadSize 1
+	$(BIN)/python -m streamlit run sim/app/page.py --server.address 127.0.0.1 --server.port $(APP_PORT)
 
 test: $(STAMP)   # on every core (pytest-xdist); every test is independent of the others' order and process
 	$(BIN)/python -m pytest -q -n auto

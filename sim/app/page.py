@@ -22,7 +22,7 @@ RUNNING_REFRESH_SECONDS = 0.5
 
 def show_errors(lines: list[str], where: Any = st) -> None:
     """The command line's error lines, as it prints them."""
-    where.error("\n\n".join(lines), icon="⚠️")
+    where.error("\n\n".join(lines))
 
 
 def show_run(view: logic.RunView, key: str) -> None:
