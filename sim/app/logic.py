@@ -243,6 +243,14 @@ def _with_shipped_parent(text: str) -> str:
 # Running
 
 
+def shown_path(path: Path) -> str:
+    """A path as a planner reads it: relative to the project folder when it is inside it."""
+    try:
+        return str(Path(path).relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)
+
+
 class RunCancelled(KeyboardInterrupt):
     """Cancel pressed: raised at the next finished replication, so the run stops as after Ctrl-C (workers
     stopped, nothing written)."""
@@ -284,10 +292,10 @@ class RunJob:
         return self.state != "running"
 
     def command_line(self) -> str:
-        """The same run at the command line."""
-        sets = " ".join(f"--set {o}" for o in self.overrides)
-        return (f"python run_sim.py run {self.scenario_file} --replications {self.replications} --seed {self.seed}"
-                + (f" {sets}" if sets else ""))
+        """The same run at the command line (from the project folder)."""
+        sets = "".join(f" --set {o}" for o in self.overrides)
+        return (f"python run_sim.py run {shown_path(self.scenario_file)} --replications {self.replications} "
+                f"--seed {self.seed} --jobs {self.jobs}{sets}")
 
     def arguments(self) -> argparse.Namespace:
         """The command line's own parser, given this run: the arguments `run` gets."""

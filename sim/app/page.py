@@ -28,7 +28,7 @@ def show_errors(lines: list[str], where: Any = st) -> None:
 def show_run(view: logic.RunView, key: str) -> None:
     """A finished run: the headline, clearance dates with ranges, the chance of meeting the target, the charts
     the run drew, and its files to download."""
-    st.markdown(f"**{view.lines[0]}**  \n`{view.folder}`")
+    st.markdown(f"**{view.lines[0]}**  \n`{logic.shown_path(view.folder)}`")
     if len(view.clearance):
         first = view.clearance.iloc[0]
         st.metric(f"Nobody waiting over {first['nobody waiting over']} (median)", first["median date"],
@@ -85,7 +85,7 @@ def _checked_upload(name: str, data: bytes, upload_id: str) -> tuple[Path | None
     if problems:
         show_errors(problems)
         return None, ""
-    st.success(f"{name}: checked; kept as {path}")
+    st.success(f"{name}: checked; kept as {logic.shown_path(path)}")
     return path, upload_id
 
 
@@ -166,7 +166,7 @@ def progress_panel() -> None:
     elif job.state == "failed":
         show_errors(job.errors)
     elif job.folder is not None:
-        st.success(f"Finished in {job.finished_seconds or 0:.1f} s: {job.folder}")
+        st.success(f"Finished in {job.finished_seconds or 0:.1f} s: {logic.shown_path(job.folder)}")
         show_run(logic.view_run(job.folder), key="current")
 
 
