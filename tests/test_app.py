@@ -155,3 +155,16 @@ def test_cancel_stops_the_run_at_the_next_replication_and_writes_nothing(results
     assert job.wait(60)
     assert job.state == "cancelled" and job.done < 30
     assert not (results_root / "baseline").exists() or not any((results_root / "baseline").iterdir())
+
+
+@pytest.mark.integration
+def test_runs_take_turns_and_each_is_told_its_own_folder(results_root):
+    """Two sessions pressing Run at once: the second waits for the first, and each is told the folder it wrote."""
+    first = logic.RunJob(logic.shipped_scenarios()["baseline"], [SHORT], replications=1, seed=1).start()
+    second = logic.RunJob(logic.shipped_scenarios()["baseline"], [SHORT, "referrals.advice_and_guidance_share=0.3"],
+                          replications=1, seed=1).start()
+    assert first.wait(120) and second.wait(120)
+    assert first.state == second.state == "finished", first.errors + second.errors
+    assert first.folder != second.folder
+    for job in (first, second):
+        assert json.loads((job.folder / "manifest.json").read_text())["overrides"] == job.overrides

@@ -251,6 +251,11 @@ def shown_path(path: Path) -> str:
         return str(path)
 
 
+# One run at a time in this server: the runs share the machine's cores (two at once only take twice as long each), and
+# the folder a run wrote is told by sim.outputs.destination.recording_writes, which records every run in the process.
+_ONE_RUN_AT_A_TIME = threading.Lock()
+
+
 class RunCancelled(KeyboardInterrupt):
     """Cancel pressed: raised at the next finished replication, so the run stops as after Ctrl-C (workers
     stopped, nothing written)."""
@@ -273,6 +278,7 @@ class RunJob:
     started: float = dataclasses.field(default_factory=time.perf_counter)
     first_progress_seconds: float | None = None
     finished_seconds: float | None = None
+    queued: bool = True                     # waiting for another session's run to finish
     _cancel: threading.Event = dataclasses.field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -322,8 +328,12 @@ class RunJob:
 
     def _work(self) -> None:
         try:
-            with recording_writes() as written:
-                run_command.run_scenarios(self.arguments(), [self.scenario_file])
+            with _ONE_RUN_AT_A_TIME:
+                self.queued = False
+                if self._cancel.is_set():
+                    raise RunCancelled
+                with recording_writes() as written:
+                    run_command.run_scenarios(self.arguments(), [self.scenario_file])
             self.folder = written[-1] if written else None
             self.state = "finished"
         except RunCancelled:

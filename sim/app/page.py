@@ -153,7 +153,8 @@ def progress_panel() -> None:
         return
     if job.state == "running":
         st.progress(job.done / max(job.total, 1),
-                    text=f"Running: {job.done} of {job.total} replications done")
+                    text="Waiting for another run on this server to finish" if job.queued
+                    else f"Running: {job.done} of {job.total} replications done")
         if st.button("Cancel", key="cancel"):
             job.cancel()
         st.caption(f"At the command line: `{job.command_line()}`")
