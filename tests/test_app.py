@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import time
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -168,3 +169,21 @@ def test_runs_take_turns_and_each_is_told_its_own_folder(results_root):
     assert first.folder != second.folder
     for job in (first, second):
         assert json.loads((job.folder / "manifest.json").read_text())["overrides"] == job.overrides
+
+
+def _view(seed, weeks_52):
+    replications = pd.DataFrame({"scenario": "baseline", "replication": range(len(weeks_52)),
+                                 "weeks_to_clear_52w": weeks_52, "weeks_to_clear_78w": [5.0] * len(weeks_52),
+                                 "weeks_to_clear_104w": [1.0] * len(weeks_52)})
+    return logic.RunView(ROOT, [], pd.DataFrame(), [], {}, {}, pd.DataFrame(), replications, seed)
+
+
+@pytest.mark.unit
+def test_compare_pairs_replications_only_when_the_seeds_match():
+    paired, lines = logic.paired_differences(_view(7, [10.0, 12.0, 20.0]), _view(7, [8.0, 13.0, float("nan")]))
+    row = paired.set_index("metric").loc["weeks_to_clear_52w_difference"]
+    assert (row["pairs"], row["pairs_not_cleared"], row["p50"]) == (2, 1, -0.5)   # -2 and +1; the third not cleared
+    assert paired.set_index("metric").loc["weeks_to_clear_78w_difference", "p50"] == 0
+    assert "second" in lines[1] and "2 pairs, 1 not cleared" in lines[1]
+    unpaired, why = logic.paired_differences(_view(7, [10.0]), _view(8, [10.0]))
+    assert unpaired is None and "different seeds (7 and 8)" in why[0]

@@ -28,7 +28,7 @@ from pydantic import BaseModel
 from sim.cli import run as run_command
 from sim.cli.options import DEFAULT_RESULTS_ROOT, limit_jobs
 from sim.experiment.executors import ExecutorError
-from sim.outputs.analysis import headline
+from sim.outputs.analysis import comparison_lines, headline, paired_comparison
 from sim.outputs.destination import recording_writes
 from sim.outputs.run_folder import (
     CHARTS_DIR,
@@ -400,6 +400,8 @@ class RunView:
     charts: dict[str, Path]                # "52-week" and "list": the PNGs the run drew
     downloads: dict[str, Path]             # report.html, results.xlsx, scenario.yaml as run
     summary: pd.DataFrame
+    replications: pd.DataFrame             # one row per replication: its clearance weeks and other measures
+    seed: Any                              # the run's seed (manifest)
 
 
 def view_run(folder: Path) -> RunView:
@@ -425,7 +427,9 @@ def view_run(folder: Path) -> RunView:
               if (folder / CHARTS_DIR / png).is_file()}
     downloads = {n: folder / n for n in (REPORT_HTML, RESULTS_XLSX, SCENARIO_YAML) if (folder / n).is_file()}
     return RunView(folder, lines, pd.DataFrame(rows), chances, charts, downloads,
-                   run.summary[run.summary["scenario"] == name].reset_index(drop=True))
+                   run.summary[run.summary["scenario"] == name].reset_index(drop=True),
+                   run.replications[run.replications["scenario"] == name].reset_index(drop=True),
+                   run.manifest.get("seed"))
 
 
 def _date_text(day: dt.date | None, info: Any) -> str:
@@ -444,3 +448,16 @@ def side_by_side(a: RunView, b: RunView) -> pd.DataFrame:
     both = ta.join(tb, how="inner", lsuffix=" (first)", rsuffix=" (second)")
     both["median: second minus first"] = both["p50 (second)"] - both["p50 (first)"]
     return both.reset_index()
+
+
+def paired_differences(a: RunView, b: RunView) -> tuple[pd.DataFrame | None, list[str]]:
+    """The second run's clearance weeks minus the first's, replication by replication, as `compare` gives them
+    (sim.outputs.analysis.paired_comparison), with its plain-English line. Only for runs with the same seed: the
+    same replication then has the same patients in both, so the difference is the levers'. (None, why) else."""
+    if a.seed is None or a.seed != b.seed:
+        return None, [f"Not paired: the runs have different seeds ({a.seed} and {b.seed}); compare their ranges."]
+    kpis = pd.concat([a.replications.assign(scenario="first"), b.replications.assign(scenario="second")],
+                     ignore_index=True)
+    table = paired_comparison(kpis, "first")
+    table = table[table["scenario"] == "second"].reset_index(drop=True)
+    return table, comparison_lines(table, "first")

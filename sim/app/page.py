@@ -194,6 +194,12 @@ def compare_panel() -> None:
     for column, view, run in ((left, a, first), (right, b, second)):
         column.code("\n".join(view.lines), language=None)
         column.caption("Changes: " + (", ".join(run.overrides) or "none"))
+    paired, lines = logic.paired_differences(a, b)
+    st.markdown("**Paired differences** (second minus first, in weeks; positive is later)")
+    st.code("\n".join(lines), language=None)
+    if paired is not None:
+        st.dataframe(paired, hide_index=True, key="compare-paired")
+    st.markdown("**Summaries side by side**")
     st.dataframe(logic.side_by_side(a, b), hide_index=True, key="compare-table")
 
 
