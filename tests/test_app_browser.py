@@ -102,13 +102,29 @@ def _set(page, label: str, value: str) -> None:
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden")
 
 
-def _run(page, replications: int, aag: str, tmp_path: Path, tag: str) -> None:
+def _run(page, results: Path, replications: int, aag: str, tmp_path: Path, tag: str) -> Path:
+    """Set the levers, press Run, and wait for the page to show the new run's folder (not an earlier run's)."""
     _set(page, AAG_LABEL, aag)
     _set(page, SET_LABEL, "horizon_weeks=8")
     _set(page, "Replications", str(replications))
     _shot(page, tmp_path, f"{tag}-2-levers")
+    def finished() -> set[Path]:        # a run writes into a hidden folder beside, renamed into place when done
+        return {p.parent for p in results.glob("baseline/*/manifest.json") if not p.parent.name.startswith(".")}
+
+    before = finished()
     page.get_by_role("button", name="Run", exact=True).click()
-    page.get_by_text("Finished in", exact=False).wait_for(timeout=RUN_SECONDS * 1000)
+    started = time.monotonic()
+    while not (new := finished() - before):
+        assert time.monotonic() - started < RUN_SECONDS, "the run wrote no folder"
+        time.sleep(0.2)
+    folder = new.pop()
+    try:
+        page.locator('[data-testid="stAlertContentSuccess"]', has_text=folder.name).wait_for(
+            timeout=RUN_SECONDS * 1000)
+    except sync_api.TimeoutError:
+        _shot(page, tmp_path, f"{tag}-timeout")
+        raise
+    return folder
 
 
 def test_run_two_replications_see_the_headline_and_open_the_downloaded_workbook(app, page, tmp_path):
@@ -120,20 +136,19 @@ def test_run_two_replications_see_the_headline_and_open_the_downloaded_workbook(
     page.get_by_role("option", name="baseline", exact=True).click()
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden")
     assert page.get_by_label("Shipped scenario (scenarios/)").input_value() == "baseline"
-    _run(page, 2, "0.2", tmp_path, "run")
+    folder = _run(page, results, 2, "0.2", tmp_path, "run")
     page.get_by_text("Finished in", exact=False).scroll_into_view_if_needed()
     page.mouse.wheel(0, 350)
     page.wait_for_timeout(300)
     result_shot = _shot(page, tmp_path, "3-result")
     if os.environ.get("APP_SCREENSHOT"):
         shutil.copyfile(result_shot, os.environ["APP_SCREENSHOT"])
-    folders = [p.parent for p in (results / "baseline").glob("*/manifest.json")]
-    assert len(folders) == 1
-    manifest = json.loads((folders[0] / "manifest.json").read_text())
+    assert folder.parent == results / "baseline"
+    manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["replications"] == 2 and "referrals.advice_and_guidance_share=0.2" in manifest["overrides"]
     # the headline's 52-week date on the page is the one the folder's summary gives
     from sim.app.logic import view_run
-    expected = view_run(folders[0]).clearance.iloc[0]["median date"]
+    expected = view_run(folder).clearance.iloc[0]["median date"]
     metric = page.locator('[data-testid="stMetricValue"]').first
     assert metric.inner_text().strip() == expected
     with page.expect_download() as download:
@@ -141,7 +156,7 @@ def test_run_two_replications_see_the_headline_and_open_the_downloaded_workbook(
     saved = tmp_path / "results.xlsx"
     download.value.save_as(saved)
     workbook = openpyxl.load_workbook(saved, read_only=True)
-    assert workbook.sheetnames and saved.read_bytes() == (folders[0] / "results.xlsx").read_bytes()
+    assert workbook.sheetnames and saved.read_bytes() == (folder / "results.xlsx").read_bytes()
     _shot(page, tmp_path, "4-downloaded")
 
 
@@ -168,10 +183,14 @@ def test_a_broken_upload_shows_the_command_lines_error(app, page, tmp_path, caps
 
 
 def test_compare_two_runs_side_by_side(app, page, tmp_path):
-    _run(page, 2, "0.2", tmp_path, "first")
-    page.get_by_role("button", name="Run", exact=True).wait_for()
-    _run(page, 1, "0.3", tmp_path, "second")
+    older = _run(page, app[1], 2, "0.2", tmp_path, "first")
+    newer = _run(page, app[1], 1, "0.3", tmp_path, "second")
     page.get_by_role("tab", name="Compare").click()
+    # the page is redrawn once the run is in place: wait until the choices name the two new runs
+    # (while the page is redrawn, the old choices stay on it beside the new ones until the redraw ends)
+    for label, folder in (("First run", older), ("Second run", newer)):
+        page.locator(f'input[aria-label="{label}"][value*="{folder.name}"]').wait_for()
+        sync_api.expect(page.get_by_label(label)).to_have_count(1)
     page.locator('[data-testid="stDataFrame"]').last.wait_for()
     _shot(page, tmp_path, "compare")
     first, second = (page.locator('[data-testid="stCode"]:visible').nth(i).inner_text()

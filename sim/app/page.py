@@ -176,7 +176,7 @@ def past_panel() -> None:
     if not runs:
         st.info(f"No runs under {logic.results_root()} yet.")
         return
-    chosen = st.selectbox("Run", runs, format_func=lambda r: r.label, key="past")
+    chosen = st.selectbox("Run", runs, format_func=lambda r: r.label, key=f"past:{runs[0].folder}")
     if chosen.overrides:
         st.caption("Changes: " + ", ".join(f"`{o}`" for o in chosen.overrides))
     show_run(logic.view_run(chosen.folder), key="past")
@@ -188,8 +188,10 @@ def compare_panel() -> None:
         st.info("Compare needs two finished runs.")
         return
     left, right = st.columns(2)
-    first = left.selectbox("First run", runs, index=1, format_func=lambda r: r.label, key="compare-first")
-    second = right.selectbox("Second run", runs, index=0, format_func=lambda r: r.label, key="compare-second")
+    newest = runs[0].folder       # in the keys: after a new run the choices start again at the newest two
+    first = left.selectbox("First run", runs, index=1, format_func=lambda r: r.label, key=f"compare-first:{newest}")
+    second = right.selectbox("Second run", runs, index=0, format_func=lambda r: r.label,
+                             key=f"compare-second:{newest}")
     a, b = logic.view_run(first.folder), logic.view_run(second.folder)
     for column, view, run in ((left, a, first), (right, b, second)):
         column.code("\n".join(view.lines), language=None)
