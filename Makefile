@@ -5,7 +5,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast lint bench bench-compare clean
+.PHONY: run app test test-fast lint bench bench-compare clean
+APP_PORT ?= 8501
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +16,10 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/python run_sim.py
+
+app: $(STAMP)   # the web app (sim/app; settings in .streamlit/config.toml), on this machine only; APP_PORT=8600 make app for another port
+	@echo "Web app: http://127.0.0.1:$(APP_PORT)  (Ctrl-C stops it)"
+	$(BIN)/python -m streamlit run sim/app/page.py --server.address 127.0.0.1 --server.port $(APP_PORT)
 
 test: $(STAMP)   # on every core (pytest-xdist); every test is independent of the others' order and process
 	$(BIN)/python -m pytest -q -n auto

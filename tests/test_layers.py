@@ -1,4 +1,5 @@
-"""Imports point one way through the layers: core <- scenario <- model <- experiment <- outputs <- cli.
+"""Imports point one way through the layers: core <- scenario <- model <- experiment <- outputs <- cli <- app
+(the web app runs the command line's own `run`; nothing below it may import it).
 
 A module may import modules of its own layer or of layers to its left. The check reads the source with `ast`, so it
 sees every import statement wherever it stands: at the top, inside a function, under `if TYPE_CHECKING:`. Those last
@@ -17,7 +18,7 @@ from helpers import ROOT
 
 pytestmark = pytest.mark.unit
 
-LAYERS = ("core", "scenario", "model", "experiment", "outputs", "cli")
+LAYERS = ("core", "scenario", "model", "experiment", "outputs", "cli", "app")
 OUTSIDE = {"__init__.py", "__main__.py"}     # files directly in sim/
 
 
@@ -94,14 +95,16 @@ def test_checker_reports_top_level_function_level_and_type_checking_imports(tmp_
         "sim/experiment/__init__.py": "",
         "sim/experiment/runs.py": "from sim import cli\n",                # line 1: `from sim import <layer>`
         "sim/web/page.py": "",                                            # a folder that is no layer
+        "sim/cli/main.py": "def serve():\n    import sim.app.page\n",     # line 2: the command line on the app
     })
     problems = layer_problems(root)
     expected = [
+        "sim/cli/main.py:2: cli imports sim.app.page (app), a layer to its right",
         "sim/core/rng.py:1: core imports sim.model.engine (model), a layer to its right",
         "sim/experiment/runs.py:1: experiment imports sim.cli (cli), a layer to its right",
         "sim/model/engine.py:4: model imports sim.experiment.runs.Runner (experiment), a layer to its right",
         "sim/scenario/schema.py:2: scenario imports sim.model.engine (model), a layer to its right",
-        "sim/web/page.py: not in a layer folder (core, scenario, model, experiment, outputs, cli)",
+        "sim/web/page.py: not in a layer folder (core, scenario, model, experiment, outputs, cli, app)",
     ]
     assert problems == expected, f"expected the checker to report\n{expected}\nsaw\n{problems}"
 
@@ -128,6 +131,7 @@ def test_checker_accepts_imports_to_the_same_layer_and_to_the_left(tmp_path):
                 return nhs_calendar
             """,
         "sim/cli/main.py": "from sim.outputs import report\nfrom sim.model.engine import run\n",
+        "sim/app/page.py": "from sim.app import logic\nfrom sim.cli import run\n",   # the app on the command line
     })
     problems = layer_problems(root)
     assert problems == [], f"expected no problem in a tree whose imports all point left or sideways, saw {problems}"

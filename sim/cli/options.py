@@ -132,7 +132,12 @@ def executor_for(args: argparse.Namespace) -> Iterator[ReplicationExecutor]:
 def progress_reporter(args: argparse.Namespace, label: str,
                       total: int | Literal["auto"]) -> Callable[[Any, int], None] | None:
     """Replications done: a progress bar on a terminal, one line per replication in a log, nothing if --quiet.
-    `total` is the number of replications, or `auto` when it is not known yet (the first report sets it)."""
+    `total` is the number of replications, or `auto` when it is not known yet (the first report sets it).
+    A caller that runs a command in-process may put its own report on the arguments as `progress`, a function of
+    (label, total) giving the callback (the web app's progress bar, sim.app); it is used even with --quiet."""
+    own = getattr(args, "progress", None)
+    if own is not None:
+        return own(label, total)
     if getattr(args, "quiet", False):
         return None
     if sys.stderr.isatty():

@@ -1,0 +1,463 @@
+"""What the web app does, apart from drawing the page (sim.app.page): scenarios to choose from, an uploaded file
+checked, the levers a planner moves turned into `--set` overrides, a run in a background thread, past runs read
+back from the results folder.
+
+A run is the command line's own `run` (sim.cli.run.run_scenarios, with the arguments its parser makes), so the app
+writes the same results/<scenario>/<timestamp>/ folder, with the same checks before anything runs and the same
+messages. An uploaded scenario is checked by the command line's loader (sim.scenario.build.load_scenario): it is
+saved under results/uploads/ (the only place the app writes, besides the run folders), never executed (the loader
+is the project's safe YAML loader), and removed again when it is refused.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+from pydantic import BaseModel
+
+from sim.cli import run as run_command
+from sim.cli.options import DEFAULT_RESULTS_ROOT, limit_jobs
+from sim.experiment.executors import ExecutorError
+from sim.outputs.analysis import comparison_lines, headline, paired_comparison
+from sim.outputs.destination import recording_writes
+from sim.outputs.run_folder import (
+    CHARTS_DIR,
+    MANIFEST_JSON,
+    PROJECT_ROOT,
+    REPORT_HTML,
+    RESULTS_XLSX,
+    SCENARIO_YAML,
+    OutputError,
+)
+from sim.outputs.run_reader import RunFolder, load_run
+from sim.scenario.build import load_scenario
+from sim.scenario.input_files import MAX_SCENARIO_BYTES
+from sim.scenario.schema import (
+    Covid,
+    Delivery,
+    Referrals,
+    Scenario,
+    ScenarioError,
+    SurgicalHub,
+    TheatreTemplate,
+    Weekday,
+)
+from sim.scenario.yaml_files import parse_yaml
+
+SCENARIOS_DIR = PROJECT_ROOT / "scenarios"
+UPLOADS_DIR = "uploads"                     # under the results root: uploaded scenario files
+MAX_UPLOAD_BYTES = MAX_SCENARIO_BYTES       # the loader's own limit for a scenario file
+WEEKDAYS_OPEN: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
+CHART_52_WEEKS = "waiting_over_52w.png"     # the 52-week fan chart the run draws
+CHART_LIST = "waiting_list.png"             # the waiting list's fan chart
+
+
+def results_root() -> Path:
+    """Where runs go: results/ in the project, or NWL_RESULTS_ROOT (the tests keep their runs out of the project)."""
+    return Path(os.environ.get("NWL_RESULTS_ROOT") or DEFAULT_RESULTS_ROOT)
+
+
+def app_jobs() -> int:
+    """Processes a run uses: every core, as `make run` does, or NWL_APP_JOBS (the tests use one)."""
+    return int(os.environ.get("NWL_APP_JOBS") or os.cpu_count() or 1)
+
+
+def shipped_scenarios() -> dict[str, Path]:
+    """The scenario files shipped in scenarios/ (not the shared parts in scenarios/core/), by file stem."""
+    return {p.stem: p for p in sorted(SCENARIOS_DIR.glob("*.yaml"))}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Labels from the schema
+
+
+def field_label(model: type[BaseModel], key: str) -> tuple[str, str, str]:
+    """(label, unit, description) of a schema field: its title (else its key, humanised), the unit its metadata
+    names ("share", "multiplier", "pounds" or ""), and its description."""
+    info = model.model_fields[key]
+    label = info.title or key.replace("_", " ").capitalize()
+    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+    meta_unit = str(extra.get("unit", ""))
+    for meta in info.metadata:      # bounds and units written on an Annotated type sit in the metadata
+        inner = getattr(meta, "json_schema_extra", None)
+        if isinstance(inner, dict) and "unit" in inner:
+            meta_unit = str(inner["unit"])
+    return label, meta_unit, info.description or ""
+
+
+def unit_suffix(meta_unit: str) -> str:
+    """How a unit reads after a label."""
+    return {"share": " (a fraction: 0.1 is 10%)", "multiplier": " (×)", "pounds": " (£)"}.get(meta_unit, "")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Levers
+
+
+@dataclasses.dataclass(frozen=True)
+class Lever:
+    """One form control: the `--set` key it changes, its label and unit from the schema, the scenario's value."""
+
+    key: str
+    label: str
+    unit: str
+    help: str
+    value: Any
+    kind: Literal["number", "date", "int"] = "number"
+    low: float | None = None
+    high: float | None = None
+
+
+def levers_for(scenario: Scenario) -> list[Lever]:
+    """The levers a planner moves most, for this scenario: those that apply to it, at its own values."""
+    levers: list[Lever] = []
+    if scenario.covid is not None:
+        label, u, desc = field_label(Covid, "wave_peak_multiplier")
+        waves = len(scenario.covid.waves)
+        levers.append(Lever("covid.wave_peak_multiplier", f"Covid wave height: {label.lower()}", u,
+                            desc or f"multiplies the peak of each of the scenario's {waves} wave(s)"
+                            + ("" if waves else " (this scenario has no wave: no effect)"),
+                            scenario.covid.wave_peak_multiplier, low=0.0, high=10.0))
+    if scenario.surgical_hubs is not None:
+        for name, hub in scenario.surgical_hubs.hubs.items():
+            opens_label, _, opens_help = field_label(SurgicalHub, "opens")
+            prod_label, u, prod_help = field_label(SurgicalHub, "productivity_multiplier")
+            levers.append(Lever(f"surgical_hubs.hubs.{name}.opens", f"Hub {name}: {opens_label.lower()}", "",
+                                opens_help or "the first day the hub operates", hub.opens, kind="date"))
+            levers.append(Lever(f"surgical_hubs.hubs.{name}.productivity_multiplier",
+                                f"Hub {name}: {prod_label.lower()}", u, prod_help, hub.productivity_multiplier,
+                                low=0.1, high=10.0))
+    delivery = scenario.delivery or Delivery()
+    label, u, desc = field_label(Delivery, "clinic_slots_scale")
+    levers.append(Lever("delivery.clinic_slots_scale", label, u, desc or "multiplies every first outpatient slot",
+                        delivery.clinic_slots_scale, low=0.1, high=10.0))
+    for key, low, high in (("advice_and_guidance_share", 0.0, 1.0), ("demand_growth_per_year", -0.5, 1.0)):
+        label, u, desc = field_label(Referrals, key)
+        levers.append(Lever(f"referrals.{key}", label, u, desc, getattr(scenario.referrals, key), low=low, high=high))
+    return levers
+
+
+def sessions_label() -> str:
+    """The label of the extra-sessions lever, from the schema's theatre timetable field."""
+    label, _, _ = field_label(TheatreTemplate, "sessions_by_weekday")
+    return f"Extra theatre sessions a weekday ({label.lower()}, Monday to Friday)"
+
+
+def lever_overrides(scenario: Scenario, values: dict[str, Any], extra_sessions_site: str | None = None,
+                    extra_sessions_per_weekday: int = 0) -> list[str]:
+    """`--set` lines for the levers moved away from the scenario's own values (none for those left alone), and
+    the extra theatre sessions at one site on each weekday it operates Monday to Friday."""
+    overrides: list[str] = []
+    own = {lever.key: lever.value for lever in levers_for(scenario)}
+    for key, value in values.items():
+        if key not in own or _same(own[key], value):
+            continue
+        overrides.append(f"{key}={value.isoformat() if isinstance(value, dt.date) else _number(value)}")
+    if extra_sessions_site and extra_sessions_per_weekday:
+        sessions = scenario.sites[extra_sessions_site].theatres.sessions_by_weekday
+        for day in WEEKDAYS_OPEN:
+            now = sessions.get(day, 0)
+            if now > 0:
+                overrides.append(f"sites.{extra_sessions_site}.theatres.sessions_by_weekday.{day}="
+                                 f"{max(now + extra_sessions_per_weekday, 0)}")
+    return overrides
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, dt.date) or isinstance(b, dt.date):
+        return a == b
+    return abs(float(a) - float(b)) < 1e-9
+
+
+def _number(value: Any) -> str:
+    return repr(round(float(value), 10)) if isinstance(value, float) else str(value)
+
+
+def parse_set_lines(text: str) -> list[str]:
+    """The free-form changes: one `dotted.key=value` a line, as `--set` takes them (blank lines and # comments
+    left out)."""
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Loading and uploads
+
+
+def check_scenario(path: Path, overrides: list[str]) -> tuple[Scenario | None, list[str]]:
+    """The scenario as the command line would load it with these overrides, or the command line's error lines."""
+    try:
+        return load_scenario(path, overrides).scenario, []
+    except ScenarioError as exc:
+        return None, [f"error: {line}" for line in exc.problems]
+
+
+def save_upload(name: str, data: bytes) -> tuple[Path | None, list[str]]:
+    """Keep an uploaded scenario under results/uploads/ and check it with the command line's loader. A file too
+    large, or refused by the loader, is removed again and its problems returned, one line each, as the command line
+    prints them (the saved path replaced by the name the file was uploaded under)."""
+    shown_name = Path(name).name or "upload.yaml"
+    if len(data) > MAX_UPLOAD_BYTES:
+        return None, [f"error: {shown_name}: {len(data):,} bytes; a scenario file may be at most "
+                      f"{MAX_UPLOAD_BYTES:,} bytes"]
+    folder = results_root() / UPLOADS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = re.sub(r"[^A-Za-z0-9_\-]", "_", Path(shown_name).stem)[:60] or "upload"
+    path = folder / f"{dt.datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}-{stem}.yaml"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, [f"error: {shown_name}: not UTF-8 text; a scenario file is a UTF-8 YAML file"]
+    path.write_text(_with_shipped_parent(text), encoding="utf-8")
+    scenario, problems = check_scenario(path, [])
+    if scenario is None:
+        path.unlink(missing_ok=True)
+        return None, [line.replace(str(path), shown_name) for line in problems]
+    return path, []
+
+
+def _with_shipped_parent(text: str) -> str:
+    """An uploaded file that `extends:` a shipped scenario by its bare name (as the shipped files do) made to find
+    it in scenarios/: the one `extends:` line gets the shipped file's full path. Anything else is left as it is,
+    for the loader to accept or refuse."""
+    try:
+        data = parse_yaml(text)
+    except Exception:           # the loader reads it again and says what is wrong, as for any file
+        return text
+    parent = data.get("extends") if isinstance(data, dict) else None
+    if not isinstance(parent, str) or parent not in {p.name for p in shipped_scenarios().values()}:
+        return text
+    return re.sub(r"(?m)^extends:[^\n#]*", f"extends: {json.dumps(str(SCENARIOS_DIR / parent))}", text, count=1)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Running
+
+
+def shown_path(path: Path) -> str:
+    """A path as a planner reads it: relative to the project folder when it is inside it."""
+    try:
+        return str(Path(path).relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)
+
+
+# One run at a time in this server: the runs share the machine's cores (two at once only take twice as long each), and
+# the folder a run wrote is told by sim.outputs.destination.recording_writes, which records every run in the process.
+_ONE_RUN_AT_A_TIME = threading.Lock()
+
+
+class RunCancelled(KeyboardInterrupt):
+    """Cancel pressed: raised at the next finished replication, so the run stops as after Ctrl-C (workers
+    stopped, nothing written)."""
+
+
+@dataclasses.dataclass
+class RunJob:
+    """One run in a background thread: its progress, and at the end its folder or its error lines."""
+
+    scenario_file: Path
+    overrides: list[str]
+    replications: int
+    seed: int
+    jobs: int = 1
+    done: int = 0
+    total: int = 0
+    state: Literal["running", "finished", "failed", "cancelled"] = "running"
+    errors: list[str] = dataclasses.field(default_factory=list)
+    folder: Path | None = None
+    started: float = dataclasses.field(default_factory=time.perf_counter)
+    first_progress_seconds: float | None = None
+    finished_seconds: float | None = None
+    queued: bool = True                     # waiting for another session's run to finish
+    _cancel: threading.Event = dataclasses.field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> RunJob:
+        self.total = self.replications
+        self._thread = threading.Thread(target=self._work, name="nwl-app-run", daemon=True)
+        self._thread.start()
+        return self
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def wait(self, timeout_seconds: float | None = None) -> bool:
+        """Wait for the run to end; True when it has."""
+        if self._thread is not None:
+            self._thread.join(timeout_seconds)
+        return self.state != "running"
+
+    def command_line(self) -> str:
+        """The same run at the command line (from the project folder)."""
+        sets = "".join(f" --set {o}" for o in self.overrides)
+        return (f"python run_sim.py run {shown_path(self.scenario_file)} --replications {self.replications} "
+                f"--seed {self.seed} --jobs {self.jobs}{sets}")
+
+    def arguments(self) -> argparse.Namespace:
+        """The command line's own parser, given this run: the arguments `run` gets."""
+        parser = argparse.ArgumentParser(prog="run_sim.py")
+        run_command.add_parsers(parser.add_subparsers(dest="command"))
+        argv = ["run", str(self.scenario_file), "--replications", str(self.replications), "--seed", str(self.seed),
+                "--jobs", str(self.jobs), "--results-root", str(results_root()), "--quiet"]
+        for line in self.overrides:
+            argv += ["--set", line]
+        args = parser.parse_args(argv)
+        args.progress = self._progress
+        limit_jobs(args)
+        return args
+
+    def _progress(self, label: str, total: int | Literal["auto"]) -> Callable[[Any, int], None]:
+        def tick(result: Any, of: int) -> None:
+            self.done += 1
+            self.total = of
+            if self.first_progress_seconds is None:
+                self.first_progress_seconds = time.perf_counter() - self.started
+            if self._cancel.is_set():
+                raise RunCancelled
+        return tick
+
+    def _work(self) -> None:
+        try:
+            with _ONE_RUN_AT_A_TIME:
+                self.queued = False
+                if self._cancel.is_set():
+                    raise RunCancelled
+                with recording_writes() as written:
+                    run_command.run_scenarios(self.arguments(), [self.scenario_file])
+            self.folder = written[-1] if written else None
+            self.state = "finished"
+        except RunCancelled:
+            self.state = "cancelled"
+        except ScenarioError as exc:
+            self.errors = [f"error: {line}" for line in exc.problems]
+            self.state = "failed"
+        except (OutputError, ExecutorError) as exc:
+            self.errors = [f"error: {'; '.join([str(exc), *getattr(exc, '__notes__', [])])}"]
+            self.state = "failed"
+        except Exception as exc:     # shown on the page; the server and other sessions go on
+            self.errors = [f"error: {type(exc).__name__}: {exc}"]
+            self.state = "failed"
+        finally:
+            self.finished_seconds = time.perf_counter() - self.started
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Past runs
+
+
+@dataclasses.dataclass(frozen=True)
+class PastRun:
+    folder: Path
+    scenario: str
+    started_at: str
+    replications: Any
+    overrides: list[str]
+
+    @property
+    def label(self) -> str:
+        changes = f"; {len(self.overrides)} change(s)" if self.overrides else ""
+        return f"{self.scenario} / {self.folder.name} ({self.replications} replications{changes})"
+
+
+def past_runs(root: Path | None = None) -> list[PastRun]:
+    """Finished single-scenario run folders under the results root, newest first (a folder there with a manifest
+    is a finished run: the run is renamed into place only when complete)."""
+    root = root or results_root()
+    runs: list[PastRun] = []
+    for manifest_path in root.glob(f"*/*/{MANIFEST_JSON}"):
+        folder = manifest_path.parent
+        if folder.name.startswith(".") or ".incomplete-" in folder.name or folder.parent.name == UPLOADS_DIR:
+            continue
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("scenario"), str):
+            continue        # compare, sweep and solve folders: not a single run
+        runs.append(PastRun(folder, manifest["scenario"], str(manifest.get("started_at", "")),
+                            manifest.get("replications", "?"), list(manifest.get("overrides") or [])))
+    return sorted(runs, key=lambda r: (r.started_at, r.folder.name), reverse=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunView:
+    """What the results panel shows of one run folder."""
+
+    folder: Path
+    lines: list[str]                       # the command line's headline
+    clearance: pd.DataFrame                # one row per threshold: median and 90% range of the clearance date
+    chances: list[str]                     # the chance of meeting each target date
+    charts: dict[str, Path]                # "52-week" and "list": the PNGs the run drew
+    downloads: dict[str, Path]             # report.html, results.xlsx, scenario.yaml as run
+    summary: pd.DataFrame
+    replications: pd.DataFrame             # one row per replication: its clearance weeks and other measures
+    seed: Any                              # the run's seed (manifest)
+
+
+def view_run(folder: Path) -> RunView:
+    """A finished run folder read back by the report's reader (sim.outputs.run_reader.load_run)."""
+    run: RunFolder = load_run(folder)
+    name = run.names[0]
+    info = run.scenarios[name]
+    lines = headline(run.summary, info.title, name, info.start, info.replications, info.horizon_weeks)
+    s = run.summary[run.summary["scenario"] == name].set_index("metric")
+    rows = []
+    for weeks in (52, 78, 104):
+        metric = f"weeks_to_clear_{weeks}w"
+        if metric not in s.index:
+            continue
+        med, lo, hi = (float(s.loc[metric, k]) for k in ("p50", "p05", "p95"))
+        rows.append({"nobody waiting over": f"{weeks} weeks",
+                     "median date": _date_text(info.clearance_week(med, "round"), info),
+                     "90% of replications from": _date_text(info.clearance_week(lo, "floor"), info),
+                     "to": _date_text(info.clearance_week(hi, "ceil"), info),
+                     "replications cleared": f"{float(s.loc[f'share_of_replications_cleared_{weeks}w', 'mean']):.0%}"})
+    chances = [line.strip() for line in lines if line.strip().startswith("Chance that")]
+    charts = {label: folder / CHARTS_DIR / png for label, png in (("52-week", CHART_52_WEEKS), ("list", CHART_LIST))
+              if (folder / CHARTS_DIR / png).is_file()}
+    downloads = {n: folder / n for n in (REPORT_HTML, RESULTS_XLSX, SCENARIO_YAML) if (folder / n).is_file()}
+    return RunView(folder, lines, pd.DataFrame(rows), chances, charts, downloads,
+                   run.summary[run.summary["scenario"] == name].reset_index(drop=True),
+                   run.replications[run.replications["scenario"] == name].reset_index(drop=True),
+                   run.manifest.get("seed"))
+
+
+def _date_text(day: dt.date | None, info: Any) -> str:
+    """A clearance date, or when it is not reached, the end of the run as the headline names it."""
+    end = info.start + dt.timedelta(weeks=info.horizon_weeks)
+    return day.isoformat() if day is not None else f"not by {end.isoformat()}"
+
+
+def side_by_side(a: RunView, b: RunView) -> pd.DataFrame:
+    """Two runs' summary tables side by side (median and 90% range of each metric), with the difference of the
+    medians (second minus first). Runs with the same seed share their random draws, so the difference is the
+    levers', not chance's, as far as the replications go."""
+    def table(view: RunView) -> pd.DataFrame:
+        return view.summary.set_index("metric")[["p50", "p05", "p95"]]
+    ta, tb = table(a), table(b)
+    both = ta.join(tb, how="inner", lsuffix=" (first)", rsuffix=" (second)")
+    both["median: second minus first"] = both["p50 (second)"] - both["p50 (first)"]
+    return both.reset_index()
+
+
+def paired_differences(a: RunView, b: RunView) -> tuple[pd.DataFrame | None, list[str]]:
+    """The second run's clearance weeks minus the first's, replication by replication, as `compare` gives them
+    (sim.outputs.analysis.paired_comparison), with its plain-English line. Only for runs with the same seed: the
+    same replication then has the same patients in both, so the difference is the levers'. (None, why) else."""
+    if a.seed is None or a.seed != b.seed:
+        return None, [f"Not paired: the runs have different seeds ({a.seed} and {b.seed}); compare their ranges."]
+    kpis = pd.concat([a.replications.assign(scenario="first"), b.replications.assign(scenario="second")],
+                     ignore_index=True)
+    table = paired_comparison(kpis, "first")
+    table = table[table["scenario"] == "second"].reset_index(drop=True)
+    return table, comparison_lines(table, "first")

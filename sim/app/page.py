@@ -1,0 +1,215 @@
+"""The web app's page (Streamlit): `make app` serves it on 127.0.0.1.
+
+Run: choose a shipped scenario, upload one or paste its YAML, move the levers, press Run; the run goes to a
+background thread (sim.app.logic.RunJob) and the page shows its progress by replication, with Cancel. The result
+is read back from the folder the run wrote under results/, like any past run. Past runs: any finished run folder.
+Compare: two runs' summaries side by side.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from sim.app import logic
+
+st.set_page_config(page_title="NWL capacity simulator: what if", layout="wide")
+RUNNING_REFRESH_SECONDS = 0.5
+
+
+def show_errors(lines: list[str], where: Any = st) -> None:
+    """The command line's error lines, as it prints them."""
+    where.error("\n\n".join(lines))
+
+
+def show_run(view: logic.RunView, key: str) -> None:
+    """A finished run: the headline, clearance dates with ranges, the chance of meeting the target, the charts
+    the run drew, and its files to download."""
+    st.markdown(f"**{view.lines[0]}**  \n`{logic.shown_path(view.folder)}`")
+    if len(view.clearance):
+        first = view.clearance.iloc[0]
+        st.metric(f"Nobody waiting over {first['nobody waiting over']} (median)", first["median date"],
+                  help=f"90% of replications from {first['90% of replications from']} to {first['to']}")
+        st.dataframe(view.clearance, hide_index=True, key=f"{key}-clearance")
+    for line in view.chances:
+        st.markdown(f"- {line}")
+    with st.expander("The headline as the command line prints it"):
+        st.code("\n".join(view.lines), language=None)
+    columns = st.columns(2)
+    for column, (label, path) in zip(columns, view.charts.items(), strict=False):
+        column.image(str(path), caption=f"{label} chart ({path.name})")
+    buttons = st.columns(3)
+    mime = {"report.html": "text/html", "results.xlsx":
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "scenario.yaml": "application/x-yaml"}
+    for column, (name, path) in zip(buttons, view.downloads.items(), strict=False):
+        column.download_button(f"Download {name}", path.read_bytes(), file_name=name, mime=mime.get(name),
+                               key=f"{key}-download-{name}")
+
+
+def choose_scenario() -> tuple[Path | None, str]:
+    """The scenario file to run and an id for it (the levers' keys change with it)."""
+    source = st.radio("Scenario", ["Shipped scenario", "Upload a YAML file", "Paste YAML"], horizontal=True,
+                      key="source")
+    if source == "Shipped scenario":
+        shipped = logic.shipped_scenarios()
+        names = list(shipped)
+        name = st.selectbox("Shipped scenario (scenarios/)", names, key="shipped",
+                            index=names.index("baseline") if "baseline" in names else 0)
+        return shipped[name], f"shipped-{name}"
+    if source == "Upload a YAML file":
+        upload = st.file_uploader(f"Scenario YAML (at most {logic.MAX_UPLOAD_BYTES // 1000} kB; it may "
+                                  "`extends:` a shipped scenario by name)", type=["yaml", "yml"], key="upload")
+        if upload is None:
+            return None, ""
+        return _checked_upload(upload.name, upload.getvalue(), f"upload-{upload.file_id}")
+    text = st.text_area("Scenario YAML (as in a file; `extends: baseline.yaml` and change a few keys)",
+                        value="extends: baseline.yaml\nname: my_scenario\ntitle: My scenario\n", height=200,
+                        key="pasted")
+    text_id = "pasted-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    if st.button("Check this YAML", key="check-pasted"):
+        st.session_state["pasted-id"] = text_id
+    if st.session_state.get("pasted-id") != text_id:     # edited since it was checked: check it again first
+        return None, ""
+    return _checked_upload("pasted.yaml", text.encode("utf-8"), text_id)
+
+
+def _checked_upload(name: str, data: bytes, upload_id: str) -> tuple[Path | None, str]:
+    """An upload checked once (by the command line's loader) and remembered for the session."""
+    checked = st.session_state.setdefault("checked-uploads", {})
+    if upload_id not in checked:
+        checked[upload_id] = logic.save_upload(name, data)
+    path, problems = checked[upload_id]
+    if problems:
+        show_errors(problems)
+        return None, ""
+    st.success(f"{name}: checked; kept as {logic.shown_path(path)}")
+    return path, upload_id
+
+
+def lever_controls(scenario: Any, scenario_id: str) -> tuple[dict[str, Any], str | None, int]:
+    """The levers as form controls, labelled from the schema, at the scenario's own values."""
+    values: dict[str, Any] = {}
+    columns = st.columns(2)
+    for i, lever in enumerate(logic.levers_for(scenario)):
+        column = columns[i % 2]
+        key = f"lever:{scenario_id}:{lever.key}"
+        label = lever.label + logic.unit_suffix(lever.unit)
+        if lever.kind == "date":
+            values[lever.key] = column.date_input(label, value=lever.value, help=lever.help or None, key=key,
+                                                  min_value=dt.date(2000, 1, 1), max_value=dt.date(2100, 1, 1))
+        else:
+            values[lever.key] = column.number_input(label, value=float(lever.value), min_value=lever.low,
+                                                    max_value=lever.high, step=0.01, format="%.4g",
+                                                    help=lever.help or None, key=key)
+    site = columns[0].selectbox("Site for extra theatre sessions", scenario.site_names, key=f"site:{scenario_id}")
+    extra = columns[1].number_input(logic.sessions_label(), value=0, min_value=-1000, max_value=1000, step=1,
+                                    key=f"extra:{scenario_id}")
+    return values, site, int(extra)
+
+
+def run_panel() -> None:
+    path, scenario_id = choose_scenario()
+    if path is None:
+        return
+    scenario, problems = logic.check_scenario(path, [])
+    if scenario is None:
+        show_errors(problems)
+        return
+    st.caption(scenario.description or scenario.title)
+    values, site, extra = lever_controls(scenario, scenario_id)
+    set_text = st.text_area("Other changes, one `dotted.key=value` a line (as `--set` at the command line)",
+                            key=f"set:{scenario_id}", height=80,
+                            placeholder="horizon_weeks=52\nsites.imperial.elective_beds=120")
+    left, right = st.columns(2)
+    default_reps = scenario.run.replications if isinstance(scenario.run.replications, int) else 10
+    replications = left.number_input("Replications", min_value=1, max_value=1000, value=min(default_reps, 10),
+                                     step=1, key=f"reps:{scenario_id}")
+    seed = right.number_input("Seed", min_value=0, value=scenario.run.seed, step=1, key=f"seed:{scenario_id}")
+    overrides = logic.lever_overrides(scenario, values, site, extra) + logic.parse_set_lines(set_text)
+    job: logic.RunJob | None = st.session_state.get("job")
+    busy = job is not None and job.state == "running"
+    if st.button("Run", type="primary", disabled=busy, key="run"):
+        checked, problems = logic.check_scenario(path, overrides)
+        if checked is None:
+            st.session_state["run-problems"] = problems
+        else:
+            st.session_state.pop("run-problems", None)
+            st.session_state["job"] = logic.RunJob(path, overrides, int(replications), int(seed),
+                                                   jobs=logic.app_jobs()).start()
+            st.rerun()
+    if st.session_state.get("run-problems"):
+        show_errors(st.session_state["run-problems"])
+    progress_panel()
+
+
+@st.fragment(run_every=RUNNING_REFRESH_SECONDS)
+def progress_panel() -> None:
+    """The current run: its progress while it runs (redrawn twice a second), then its result."""
+    job: logic.RunJob | None = st.session_state.get("job")
+    if job is None:
+        return
+    if job.state == "running":
+        st.progress(job.done / max(job.total, 1),
+                    text="Waiting for another run on this server to finish" if job.queued
+                    else f"Running: {job.done} of {job.total} replications done")
+        if st.button("Cancel", key="cancel"):
+            job.cancel()
+        st.caption(f"At the command line: `{job.command_line()}`")
+        st.session_state["was-running"] = True
+        return
+    if st.session_state.pop("was-running", False):
+        st.rerun(scope="app")           # the whole page, so the result shows outside this fragment too
+    if job.state == "cancelled":
+        st.warning(f"Cancelled after {job.done} of {job.total} replications; nothing was written.")
+    elif job.state == "failed":
+        show_errors(job.errors)
+    elif job.folder is not None:
+        st.success(f"Finished in {job.finished_seconds or 0:.1f} s: {logic.shown_path(job.folder)}")
+        show_run(logic.view_run(job.folder), key="current")
+
+
+def past_panel() -> None:
+    runs = logic.past_runs()
+    if not runs:
+        st.info(f"No runs under {logic.results_root()} yet.")
+        return
+    chosen = st.selectbox("Run", runs, format_func=lambda r: r.label, key=f"past:{runs[0].folder}")
+    if chosen.overrides:
+        st.caption("Changes: " + ", ".join(f"`{o}`" for o in chosen.overrides))
+    show_run(logic.view_run(chosen.folder), key="past")
+
+
+def compare_panel() -> None:
+    runs = logic.past_runs()
+    if len(runs) < 2:
+        st.info("Compare needs two finished runs.")
+        return
+    left, right = st.columns(2)
+    newest = runs[0].folder       # in the keys: after a new run the choices start again at the newest two
+    first = left.selectbox("First run", runs, index=1, format_func=lambda r: r.label, key=f"compare-first:{newest}")
+    second = right.selectbox("Second run", runs, index=0, format_func=lambda r: r.label,
+                             key=f"compare-second:{newest}")
+    a, b = logic.view_run(first.folder), logic.view_run(second.folder)
+    for column, view, run in ((left, a, first), (right, b, second)):
+        column.code("\n".join(view.lines), language=None)
+        column.caption("Changes: " + (", ".join(run.overrides) or "none"))
+    paired, lines = logic.paired_differences(a, b)
+    st.markdown("**Paired differences** (second minus first, in weeks; positive is later)")
+    st.code("\n".join(lines), language=None)
+    if paired is not None:
+        st.dataframe(paired, hide_index=True, key="compare-paired")
+    st.markdown("**Summaries side by side**")
+    st.dataframe(logic.side_by_side(a, b), hide_index=True, key="compare-table")
+
+
+st.title("What if: North West London elective recovery")
+run_tab, past_tab, compare_tab = st.tabs(["Run", "Past runs", "Compare"])
+with run_tab:
+    run_panel()
+with past_tab:
+    past_panel()
+with compare_tab:
+    compare_panel()

@@ -1,0 +1,189 @@
+"""The web app's logic (sim.app.logic) and its page through Streamlit's own test harness (AppTest): the levers are
+labelled from the schema and become --set lines only when moved, a run from the page writes the command line's
+results folder with the levers applied and shows its headline, a broken scenario gets the command line's own
+error lines, Cancel stops a run with nothing written. The page in a real browser: tests/test_app_browser.py."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+
+import pandas as pd
+import pytest
+import yaml
+
+from helpers import ROOT
+from sim.app import logic
+from sim.cli.main import main
+from sim.scenario.schema import Delivery, Referrals
+
+streamlit_testing = pytest.importorskip("streamlit.testing.v1",
+                                        reason="streamlit is not installed (pip install -e '.[dev]')")
+
+PAGE = str(ROOT / "sim" / "app" / "page.py")
+BASELINE_ID = "shipped-baseline"
+SHORT = "horizon_weeks=8"         # eight weeks: a replication takes under a second
+BROKEN_YAML = ("extends: {parent}\nname: broken_upload\ntitle: Broken\n"
+               "referrals:\n  advice_and_guidance_share: 1.5\n")
+
+
+@pytest.fixture()
+def results_root(tmp_path, monkeypatch):
+    """Runs and uploads go to a temporary results root, one process per run."""
+    root = tmp_path / "results"
+    monkeypatch.setenv("NWL_RESULTS_ROOT", str(root))
+    monkeypatch.setenv("NWL_APP_JOBS", "1")
+    return root
+
+
+def baseline():
+    scenario, problems = logic.check_scenario(logic.shipped_scenarios()["baseline"], [])
+    assert scenario is not None, problems
+    return scenario
+
+
+@pytest.mark.unit
+def test_levers_take_their_labels_and_units_from_the_schema():
+    levers = {lever.key: lever for lever in logic.levers_for(baseline())}
+    aag = levers["referrals.advice_and_guidance_share"]
+    assert aag.label == Referrals.model_fields["advice_and_guidance_share"].title
+    assert aag.unit == "share"
+    slots = levers["delivery.clinic_slots_scale"]
+    assert slots.label == Delivery.model_fields["clinic_slots_scale"].title and slots.unit == "multiplier"
+    assert levers["surgical_hubs.hubs.central_middlesex.opens"].value == dt.date(2021, 9, 6)
+    assert {"covid.wave_peak_multiplier", "referrals.demand_growth_per_year"} <= set(levers)
+
+
+@pytest.mark.unit
+def test_only_moved_levers_become_set_lines_and_extra_sessions_add_to_each_open_weekday():
+    scenario = baseline()
+    values = {lever.key: lever.value for lever in logic.levers_for(scenario)}
+    assert logic.lever_overrides(scenario, values) == [], "levers left alone must not change the scenario"
+    values["referrals.advice_and_guidance_share"] = 0.25
+    values["surgical_hubs.hubs.charing_cross.opens"] = dt.date(2021, 10, 4)
+    sessions = scenario.sites["imperial"].theatres.sessions_by_weekday
+    lines = logic.lever_overrides(scenario, values, "imperial", 3)
+    assert lines[:2] == ["surgical_hubs.hubs.charing_cross.opens=2021-10-04",
+                         "referrals.advice_and_guidance_share=0.25"]
+    assert lines[2:] == [f"sites.imperial.theatres.sessions_by_weekday.{day}={sessions[day] + 3}"
+                         for day in logic.WEEKDAYS_OPEN if sessions[day] > 0]
+    changed, problems = logic.check_scenario(logic.shipped_scenarios()["baseline"], lines)
+    assert changed is not None, problems
+    assert changed.sites["imperial"].theatres.sessions_by_weekday["mon"] == sessions["mon"] + 3
+
+
+def _run_page_until_done(at, timeout_seconds: float = 120):
+    started = time.monotonic()
+    job = at.session_state["job"]
+    while job.state == "running":
+        assert time.monotonic() - started < timeout_seconds, "the run did not finish"
+        time.sleep(0.3)
+        at.run()
+    at.run()
+    return job
+
+
+@pytest.mark.integration
+def test_a_run_from_the_page_writes_the_command_lines_folder_with_the_lever_and_shows_its_headline(results_root):
+    at = streamlit_testing.AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception
+    assert at.selectbox(key="shipped").value == "baseline"
+    at.number_input(key=f"lever:{BASELINE_ID}:referrals.advice_and_guidance_share").set_value(0.2)
+    at.text_area(key=f"set:{BASELINE_ID}").input(SHORT)
+    at.number_input(key=f"reps:{BASELINE_ID}").set_value(2)
+    at.button(key="run").click().run()
+    job = _run_page_until_done(at)
+    assert not at.exception
+    assert job.state == "finished", job.errors
+    assert job.done == 2 and job.total == 2
+    # the folder is where the command line puts it, and holds the run as the command line would have made it
+    assert job.folder is not None and job.folder.parent == results_root / "baseline"
+    manifest = json.loads((job.folder / "manifest.json").read_text())
+    assert manifest["overrides"] == ["referrals.advice_and_guidance_share=0.2", SHORT]
+    assert manifest["replications"] == 2
+    as_run = yaml.safe_load((job.folder / "scenario.yaml").read_text())
+    assert as_run["referrals"]["advice_and_guidance_share"] == 0.2 and as_run["horizon_weeks"] == 8
+    # the page shows the folder's own headline: the median 52-week clearance, as read back from the folder
+    view = logic.view_run(job.folder)
+    shown = [m for m in at.metric if m.label.startswith("Nobody waiting over 52 weeks")]
+    assert shown and shown[0].value == view.clearance.iloc[0]["median date"]
+    assert any(view.lines[0] in code.value for code in at.code)
+    assert [p.name for p in view.charts.values()] == [logic.CHART_52_WEEKS, logic.CHART_LIST]
+    assert set(view.downloads) == {"report.html", "results.xlsx", "scenario.yaml"}
+    assert [r.folder for r in logic.past_runs()] == [job.folder]
+
+
+@pytest.mark.integration
+def test_a_broken_scenario_gets_the_command_lines_error_lines_and_nothing_is_kept(results_root, tmp_path, capsys):
+    parent = json.dumps(str(ROOT / "scenarios" / "baseline.yaml"))
+    text = BROKEN_YAML.format(parent=parent)
+    broken = tmp_path / "pasted.yaml"
+    broken.write_text(text)
+    assert main(["validate", str(broken)]) == 2
+    cli_lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert cli_lines and "advice_and_guidance_share" in cli_lines[0]
+
+    at = streamlit_testing.AppTest.from_file(PAGE, default_timeout=60).run()
+    at.radio(key="source").set_value("Paste YAML").run()
+    at.text_area(key="pasted").input(text)
+    at.button(key="check-pasted").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["\n\n".join(line.replace(str(broken), "pasted.yaml") for line in cli_lines)]
+    assert not list((results_root / logic.UPLOADS_DIR).iterdir()), "a refused upload must not be kept"
+    assert "run" not in [b.key for b in at.button], "a refused scenario must offer no Run"
+
+
+@pytest.mark.integration
+def test_an_upload_extending_a_shipped_scenario_by_name_is_kept_under_results(results_root):
+    path, problems = logic.save_upload("mine.yaml", b"extends: baseline.yaml  # as the shipped files do\n"
+                                                    b"name: mine\ntitle: Mine\n")
+    assert problems == [] and path is not None
+    assert path.parent == results_root / logic.UPLOADS_DIR
+    scenario, _ = logic.check_scenario(path, [])
+    assert scenario is not None and scenario.name == "mine"
+    too_big, problems = logic.save_upload("big.yaml", b"#" * (logic.MAX_UPLOAD_BYTES + 1))
+    assert too_big is None and "at most" in problems[0] and problems[0].startswith("error: big.yaml:")
+
+
+@pytest.mark.integration
+def test_cancel_stops_the_run_at_the_next_replication_and_writes_nothing(results_root):
+    job = logic.RunJob(logic.shipped_scenarios()["baseline"], [SHORT], replications=30, seed=1).start()
+    started = time.monotonic()
+    while job.done == 0 and job.state == "running":
+        assert time.monotonic() - started < 60
+        time.sleep(0.05)
+    job.cancel()
+    assert job.wait(60)
+    assert job.state == "cancelled" and job.done < 30
+    assert not (results_root / "baseline").exists() or not any((results_root / "baseline").iterdir())
+
+
+@pytest.mark.integration
+def test_runs_take_turns_and_each_is_told_its_own_folder(results_root):
+    """Two sessions pressing Run at once: the second waits for the first, and each is told the folder it wrote."""
+    first = logic.RunJob(logic.shipped_scenarios()["baseline"], [SHORT], replications=1, seed=1).start()
+    second = logic.RunJob(logic.shipped_scenarios()["baseline"], [SHORT, "referrals.advice_and_guidance_share=0.3"],
+                          replications=1, seed=1).start()
+    assert first.wait(120) and second.wait(120)
+    assert first.state == second.state == "finished", first.errors + second.errors
+    assert first.folder != second.folder
+    for job in (first, second):
+        assert json.loads((job.folder / "manifest.json").read_text())["overrides"] == job.overrides
+
+
+def _view(seed, weeks_52):
+    replications = pd.DataFrame({"scenario": "baseline", "replication": range(len(weeks_52)),
+                                 "weeks_to_clear_52w": weeks_52, "weeks_to_clear_78w": [5.0] * len(weeks_52),
+                                 "weeks_to_clear_104w": [1.0] * len(weeks_52)})
+    return logic.RunView(ROOT, [], pd.DataFrame(), [], {}, {}, pd.DataFrame(), replications, seed)
+
+
+@pytest.mark.unit
+def test_compare_pairs_replications_only_when_the_seeds_match():
+    paired, lines = logic.paired_differences(_view(7, [10.0, 12.0, 20.0]), _view(7, [8.0, 13.0, float("nan")]))
+    row = paired.set_index("metric").loc["weeks_to_clear_52w_difference"]
+    assert (row["pairs"], row["pairs_not_cleared"], row["p50"]) == (2, 1, -0.5)   # -2 and +1; the third not cleared
+    assert paired.set_index("metric").loc["weeks_to_clear_78w_difference", "p50"] == 0
+    assert "second" in lines[1] and "2 pairs, 1 not cleared" in lines[1]
+    unpaired, why = logic.paired_differences(_view(7, [10.0]), _view(8, [10.0]))
+    assert unpaired is None and "different seeds (7 and 8)" in why[0]
