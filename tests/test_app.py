@@ -108,7 +108,14 @@ def test_a_run_from_the_page_writes_the_command_lines_folder_with_the_lever_and_
     shown = [m for m in at.metric if m.label.startswith("Nobody waiting over 52 weeks")]
     assert shown and shown[0].value == view.clearance.iloc[0]["median date"]
     assert any(view.lines[0] in code.value for code in at.code)
-    assert [p.name for p in view.charts.values()] == [logic.CHART_52_WEEKS, logic.CHART_LIST]
+    assert [p.name for p in view.charts.values()] == [logic.CHART_52_WEEKS, logic.CHART_LIST, logic.CHART_BY_PROVIDER]
+    # finance by financial year: the median replication's figures of finance_by_year.csv in £m, shown on the page
+    saved = pd.read_csv(job.folder / "finance_by_year.csv")
+    year = next(c for c in saved.columns if "/" in c)
+    net = saved[(saved["metric"] == "net_position") & (saved["statistic"] == "p50")][year].iloc[0]
+    assert view.finance is not None
+    assert view.finance.set_index("£m, median replication").loc["Net position", year] == round(net / 1e6, 1)
+    assert any(frame.value.equals(view.finance) for frame in at.dataframe), "the finance table is not on the page"
     assert set(view.downloads) == {"report.html", "results.xlsx", "scenario.yaml"}
     assert [r.folder for r in logic.past_runs()] == [job.folder]
 

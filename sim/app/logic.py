@@ -32,6 +32,7 @@ from sim.outputs.analysis import comparison_lines, headline, paired_comparison
 from sim.outputs.destination import recording_writes
 from sim.outputs.run_folder import (
     CHARTS_DIR,
+    FINANCE_BY_YEAR_CSV,
     MANIFEST_JSON,
     PROJECT_ROOT,
     REPORT_HTML,
@@ -60,6 +61,8 @@ MAX_UPLOAD_BYTES = MAX_SCENARIO_BYTES       # the loader's own limit for a scena
 WEEKDAYS_OPEN: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
 CHART_52_WEEKS = "waiting_over_52w.png"     # the 52-week fan chart the run draws
 CHART_LIST = "waiting_list.png"             # the waiting list's fan chart
+CHART_BY_PROVIDER = "waiting_over_52w_by_provider.png"   # the 52-week median by provider (trust), when drawn
+FINANCE_SHOWN = {"income_total": "Elective income", "cost_total": "Cost", "net_position": "Net position"}
 
 
 def results_root() -> Path:
@@ -397,11 +400,12 @@ class RunView:
     lines: list[str]                       # the command line's headline
     clearance: pd.DataFrame                # one row per threshold: median and 90% range of the clearance date
     chances: list[str]                     # the chance of meeting each target date
-    charts: dict[str, Path]                # "52-week" and "list": the PNGs the run drew
+    charts: dict[str, Path]                # "52-week", "list" and "by provider": the PNGs the run drew
     downloads: dict[str, Path]             # report.html, results.xlsx, scenario.yaml as run
     summary: pd.DataFrame
     replications: pd.DataFrame             # one row per replication: its clearance weeks and other measures
     seed: Any                              # the run's seed (manifest)
+    finance: pd.DataFrame | None = None    # income, cost and net position by NHS financial year, £m (median)
 
 
 def view_run(folder: Path) -> RunView:
@@ -423,13 +427,30 @@ def view_run(folder: Path) -> RunView:
                      "to": _date_text(info.clearance_week(hi, "ceil"), info),
                      "replications cleared": f"{float(s.loc[f'share_of_replications_cleared_{weeks}w', 'mean']):.0%}"})
     chances = [line.strip() for line in lines if line.strip().startswith("Chance that")]
-    charts = {label: folder / CHARTS_DIR / png for label, png in (("52-week", CHART_52_WEEKS), ("list", CHART_LIST))
+    charts = {label: folder / CHARTS_DIR / png for label, png in (("52-week", CHART_52_WEEKS), ("list", CHART_LIST),
+                                                                  ("by provider", CHART_BY_PROVIDER))
               if (folder / CHARTS_DIR / png).is_file()}
     downloads = {n: folder / n for n in (REPORT_HTML, RESULTS_XLSX, SCENARIO_YAML) if (folder / n).is_file()}
     return RunView(folder, lines, pd.DataFrame(rows), chances, charts, downloads,
                    run.summary[run.summary["scenario"] == name].reset_index(drop=True),
                    run.replications[run.replications["scenario"] == name].reset_index(drop=True),
-                   run.manifest.get("seed"))
+                   run.manifest.get("seed"), finance_by_year(run, name))
+
+
+def finance_by_year(run: RunFolder, name: str) -> pd.DataFrame | None:
+    """Elective income, cost and net position by NHS financial year in £m (the median replication), from the run's
+    finance_by_year.csv as the report's reader checked it; None for a scenario without a finance section."""
+    table = run.table(FINANCE_BY_YEAR_CSV)
+    if table is None:
+        return None
+    rows = table[(table["scenario"] == name) & (table["statistic"] == "p50") & table["metric"].isin(FINANCE_SHOWN)]
+    if rows.empty:
+        return None
+    years = [c for c in table.columns if c not in ("scenario", "metric", "statistic")]
+    shown = rows.set_index("metric").loc[[m for m in FINANCE_SHOWN if m in set(rows["metric"])], years]
+    shown = (shown.astype(float) / 1e6).round(1)
+    shown.index = [FINANCE_SHOWN[m] for m in shown.index]
+    return shown.rename_axis("£m, median replication").reset_index()
 
 
 def _date_text(day: dt.date | None, info: Any) -> str:

@@ -39,8 +39,11 @@ def show_run(view: logic.RunView, key: str) -> None:
     with st.expander("The headline as the command line prints it"):
         st.code("\n".join(view.lines), language=None)
     columns = st.columns(2)
-    for column, (label, path) in zip(columns, view.charts.items(), strict=False):
-        column.image(str(path), caption=f"{label} chart ({path.name})")
+    for i, (label, path) in enumerate(view.charts.items()):
+        columns[i % 2].image(str(path), caption=f"{label} chart ({path.name})")
+    if view.finance is not None:
+        st.markdown("**Finance by NHS financial year** (April to March; the first and last are part years)")
+        st.dataframe(view.finance, hide_index=True, key=f"{key}-finance")
     buttons = st.columns(3)
     mime = {"report.html": "text/html", "results.xlsx":
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "scenario.yaml": "application/x-yaml"}
