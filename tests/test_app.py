@@ -15,7 +15,7 @@ import yaml
 from helpers import ROOT
 from sim.app import logic
 from sim.cli.main import main
-from sim.scenario.schema import Delivery, Referrals
+from sim.scenario.schema import Delivery, Referrals, Removals, TheatreRules
 
 streamlit_testing = pytest.importorskip("streamlit.testing.v1",
                                         reason="streamlit is not installed (pip install -e '.[dev]')")
@@ -52,6 +52,27 @@ def test_levers_take_their_labels_and_units_from_the_schema():
     assert slots.label == Delivery.model_fields["clinic_slots_scale"].title and slots.unit == "multiplier"
     assert levers["surgical_hubs.hubs.central_middlesex.opens"].value == dt.date(2021, 9, 6)
     assert {"covid.wave_peak_multiplier", "referrals.demand_growth_per_year"} <= set(levers)
+
+
+@pytest.mark.unit
+def test_cancellations_removals_and_a_vaccination_surge_are_levers_where_the_scenario_has_them():
+    levers = {lever.key: lever for lever in logic.levers_for(baseline())}
+    cancelled = levers["theatre_rules.on_the_day_cancellation_rate"]
+    assert cancelled.label == TheatreRules.model_fields["on_the_day_cancellation_rate"].title
+    assert cancelled.value == baseline().theatre_rules.on_the_day_cancellation_rate
+    assert levers["removals.rate_multiplier"].label == Removals.model_fields["rate_multiplier"].title
+    assert not any(key.startswith("vaccination.surge") for key in levers), "the baseline has no surge to move"
+    surge_file = logic.shipped_scenarios()["vaccination_surge"]
+    surge_scenario, problems = logic.check_scenario(surge_file, [])
+    assert surge_scenario is not None, problems
+    start = {lever.key: lever for lever in logic.levers_for(surge_scenario)}["vaccination.surge.start"].value
+    later = start + dt.timedelta(weeks=2)
+    moved = logic.lever_overrides(surge_scenario, {"vaccination.surge.start": later,
+                                                   "removals.rate_multiplier": 1.5})
+    assert moved == [f"vaccination.surge.start={later.isoformat()}", "removals.rate_multiplier=1.5"]
+    checked, problems = logic.check_scenario(surge_file, moved)
+    assert checked is not None and checked.vaccination is not None and checked.vaccination.surge is not None, problems
+    assert checked.vaccination.surge.start == later and checked.removals.rate_multiplier == 1.5
 
 
 @pytest.mark.unit

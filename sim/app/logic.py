@@ -47,10 +47,13 @@ from sim.scenario.schema import (
     Covid,
     Delivery,
     Referrals,
+    Removals,
     Scenario,
     ScenarioError,
     SurgicalHub,
+    TheatreRules,
     TheatreTemplate,
+    VaccinationSurge,
     Weekday,
 )
 from sim.scenario.yaml_files import parse_yaml
@@ -147,6 +150,21 @@ def levers_for(scenario: Scenario) -> list[Lever]:
     for key, low, high in (("advice_and_guidance_share", 0.0, 1.0), ("demand_growth_per_year", -0.5, 1.0)):
         label, u, desc = field_label(Referrals, key)
         levers.append(Lever(f"referrals.{key}", label, u, desc, getattr(scenario.referrals, key), low=low, high=high))
+    label, u, desc = field_label(TheatreRules, "on_the_day_cancellation_rate")
+    levers.append(Lever("theatre_rules.on_the_day_cancellation_rate", label, u, desc,
+                        scenario.theatre_rules.on_the_day_cancellation_rate, low=0.0, high=0.95))
+    label, u, desc = field_label(Removals, "rate_multiplier")
+    levers.append(Lever("removals.rate_multiplier", label, u, desc or "scales every band's weekly removal rate",
+                        scenario.removals.rate_multiplier, low=0.0, high=50.0))
+    surge = scenario.vaccination.surge if scenario.vaccination is not None else None
+    if surge is not None:
+        levers.append(Lever("vaccination.surge.start", "Vaccination surge: first day", "",
+                            "the day the surge campaign starts (extra stations, staff redeployed by its rule)",
+                            surge.start, kind="date"))
+        label, u, desc = field_label(VaccinationSurge, "target_doses_per_week")
+        levers.append(Lever("vaccination.surge.target_doses_per_week", f"Vaccination surge: {label.lower()}", u,
+                            desc or "the doses a week the surge campaign aims for", surge.target_doses_per_week,
+                            low=0.0, high=2_000_000.0))
     return levers
 
 
