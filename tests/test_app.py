@@ -76,6 +76,22 @@ def test_cancellations_removals_and_a_vaccination_surge_are_levers_where_the_sce
 
 
 @pytest.mark.unit
+def test_the_wave_timing_lever_moves_every_waves_dates_by_whole_weeks():
+    path = logic.shipped_scenarios()["as_happened_2021_22"]
+    scenario, problems = logic.check_scenario(path, [])
+    assert scenario is not None and scenario.covid is not None and len(scenario.covid.waves) >= 2, problems
+    assert logic.lever_overrides(scenario, {logic.WAVES_WEEKS_LATER: 0}) == [], "left alone, it changes nothing"
+    moved = logic.lever_overrides(scenario, {logic.WAVES_WEEKS_LATER: 3})
+    assert len(moved) == 3 * len(scenario.covid.waves)
+    checked, problems = logic.check_scenario(path, moved)
+    assert checked is not None and checked.covid is not None, problems
+    for before, after in zip(scenario.covid.waves, checked.covid.waves, strict=True):
+        assert (after.start - before.start, after.peak - before.peak, after.end - before.end) == \
+            (dt.timedelta(weeks=3),) * 3
+        assert after.peak_inpatients == before.peak_inpatients
+
+
+@pytest.mark.unit
 def test_only_moved_levers_become_set_lines_and_extra_sessions_add_to_each_open_weekday():
     scenario = baseline()
     values = {lever.key: lever.value for lever in logic.levers_for(scenario)}

@@ -64,6 +64,7 @@ MAX_UPLOAD_BYTES = MAX_SCENARIO_BYTES       # the loader's own limit for a scena
 WEEKDAYS_OPEN: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
 CHART_52_WEEKS = "waiting_over_52w.png"     # the 52-week fan chart the run draws
 CHART_LIST = "waiting_list.png"             # the waiting list's fan chart
+WAVES_WEEKS_LATER = "covid.waves:weeks_later"   # a lever of its own: every wave's dates, not one scenario key
 CHART_BY_PROVIDER = "waiting_over_52w_by_provider.png"   # the 52-week median by provider (trust), when drawn
 FINANCE_SHOWN = {"income_total": "Elective income", "cost_total": "Cost", "net_position": "Net position"}
 
@@ -134,6 +135,10 @@ def levers_for(scenario: Scenario) -> list[Lever]:
                             desc or f"multiplies the peak of each of the scenario's {waves} wave(s)"
                             + ("" if waves else " (this scenario has no wave: no effect)"),
                             scenario.covid.wave_peak_multiplier, low=0.0, high=10.0))
+    if scenario.covid is not None and scenario.covid.waves:
+        levers.append(Lever(WAVES_WEEKS_LATER, "Covid waves: weeks later (earlier if negative)", "weeks",
+                            "moves the start, peak and end of every wave by this many weeks", 0, kind="int",
+                            low=-52, high=52))
     if scenario.surgical_hubs is not None:
         for name, hub in scenario.surgical_hubs.hubs.items():
             opens_label, _, opens_help = field_label(SurgicalHub, "opens")
@@ -183,6 +188,9 @@ def lever_overrides(scenario: Scenario, values: dict[str, Any], extra_sessions_s
     for key, value in values.items():
         if key not in own or _same(own[key], value):
             continue
+        if key == WAVES_WEEKS_LATER:
+            overrides += _waves_moved(scenario, int(round(value)))
+            continue
         overrides.append(f"{key}={value.isoformat() if isinstance(value, dt.date) else _number(value)}")
     if extra_sessions_site and extra_sessions_per_weekday:
         sessions = scenario.sites[extra_sessions_site].theatres.sessions_by_weekday
@@ -192,6 +200,14 @@ def lever_overrides(scenario: Scenario, values: dict[str, Any], extra_sessions_s
                 overrides.append(f"sites.{extra_sessions_site}.theatres.sessions_by_weekday.{day}="
                                  f"{max(now + extra_sessions_per_weekday, 0)}")
     return overrides
+
+
+def _waves_moved(scenario: Scenario, weeks: int) -> list[str]:
+    """`--set` lines moving every Covid wave's start, peak and end by `weeks` (the wave's shape kept)."""
+    assert scenario.covid is not None
+    shift = dt.timedelta(weeks=weeks)
+    return [f"covid.waves.{i}.{when}={(getattr(wave, when) + shift).isoformat()}"
+            for i, wave in enumerate(scenario.covid.waves) for when in ("start", "peak", "end")]
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -103,6 +103,10 @@ def lever_controls(scenario: Any, scenario_id: str) -> tuple[dict[str, Any], str
         if lever.kind == "date":
             values[lever.key] = column.date_input(label, value=lever.value, help=lever.help or None, key=key,
                                                   min_value=dt.date(2000, 1, 1), max_value=dt.date(2100, 1, 1))
+        elif lever.kind == "int":
+            values[lever.key] = column.number_input(label, value=int(lever.value), min_value=int(lever.low or 0),
+                                                    max_value=int(lever.high or 0), step=1, help=lever.help or None,
+                                                    key=key)
         else:
             values[lever.key] = column.number_input(label, value=float(lever.value), min_value=lever.low,
                                                     max_value=lever.high, step=0.01, format="%.4g",
