@@ -72,6 +72,19 @@ def no_replications(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(module, "run_replications", refuse)
 
 
+@pytest.fixture
+def jobs_started(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """On a machine of 3 cores, the worker counts executors are started with (each runs in this process)."""
+    started: list[int] = []
+
+    def executor(jobs: int, executor: str = "local", scheduler: str | None = None) -> InProcess:
+        started.append(jobs)
+        return InProcess()
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    monkeypatch.setattr(sim.cli.options, "make_executor", executor)
+    return started
+
+
 def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.strip()]
@@ -690,15 +703,9 @@ def test_option_values_that_make_no_sense_are_refused_naming_the_option(command,
     assert f"argument {value[0]}: expected a whole number of 1 or more" in err and "Traceback" not in err
 
 
-def test_jobs_above_the_machines_cores_are_cut_to_them_with_a_note(scenario, tmp_path, capsys, monkeypatch):
+def test_jobs_above_the_machines_cores_are_cut_to_them_with_a_note(scenario, tmp_path, capsys, jobs_started):
     """`--jobs 1000` used to start 1,000 processes; the tables are the same whatever the number."""
-    started: list[int] = []
-
-    def executor(jobs: int, executor: str = "local", scheduler: str | None = None) -> InProcess:
-        started.append(jobs)
-        return InProcess()
-    monkeypatch.setattr(os, "cpu_count", lambda: 3)
-    monkeypatch.setattr(sim.cli.options, "make_executor", executor)
+    started = jobs_started
     out = tmp_path / "run"
     assert cli.main(["run", str(scenario), *QUIET, "--jobs", "1000", "--out", str(out)]) == 0
     assert started == [3]
@@ -965,15 +972,9 @@ def test_a_report_folder_that_is_not_empty_is_refused_naming_its_own_option(tmp_
         reserve_destination(full, "--report-dir")
 
 
-def test_jobs_are_cut_once_by_main_not_again_by_the_executor(capsys, monkeypatch):
+def test_jobs_are_cut_once_by_main_not_again_by_the_executor(capsys, jobs_started):
     """limit_jobs ran in main and again in executor_for; the executor now starts what the options say."""
-    started: list[int] = []
-
-    def executor(jobs: int, executor: str = "local", scheduler: str | None = None) -> InProcess:
-        started.append(jobs)
-        return InProcess()
-    monkeypatch.setattr(os, "cpu_count", lambda: 3)
-    monkeypatch.setattr(sim.cli.options, "make_executor", executor)
+    started = jobs_started
     with sim.cli.options.executor_for(types.SimpleNamespace(jobs=8, executor="local", scheduler=None, quiet=True)):
         pass
     assert started == [8] and capsys.readouterr().err == ""
