@@ -18,12 +18,10 @@ class ElectiveBeds:
 
     def try_admit(self, now: float, los_days: float) -> bool:
         """Take a bed from now for los_days if one is free; False means the slot is lost."""
-        heap = self._discharges
-        while heap and heap[0] <= now:         # release_until(now), without a call per case
-            heapq.heappop(heap)
-        if len(heap) >= self.capacity:
+        self.release_until(now)
+        if len(self._discharges) >= self.capacity:
             return False
-        heapq.heappush(heap, now + los_days)
+        heapq.heappush(self._discharges, now + los_days)
         return True
 
     def occupied(self, now: float) -> int:

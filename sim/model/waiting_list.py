@@ -79,27 +79,25 @@ class BookingQueues:
         return pack_keys(priority, clock_start, ids)
 
     def push_batch(self, pool: int, specialty: int, ids: np.ndarray, entry_day: int) -> None:
-        """Put patients of one specialty on the list, all entering on the same day."""
-        p = self.patients
-        clock_start = np.frombuffer(p.clock_start_day, dtype=np.int32)[ids]
-        priority = np.frombuffer(p.priority, dtype=np.uint8)[ids]
-        eligible = np.frombuffer(p.hub_eligible, dtype=np.uint8)[ids]
-        keys = self.keys_for_batch(ids, np.full(len(ids), entry_day), clock_start, priority)
-        for flag in (0, 1):
-            chosen = keys[eligible == flag]
-            if len(chosen):
-                self.push_keys(pool, specialty, flag, chosen.tolist())
+        """Put patients of one specialty on one pool's list, all entering on the same day."""
+        n = len(ids)
+        self._push_on_day(ids, entry_day, np.full(n, pool, dtype=np.int64), np.full(n, specialty, dtype=np.int64))
 
     def push_decided(self, ids: np.ndarray, entry_day: int, by_site: bool) -> None:
         """Put a clinic day's decisions to treat on the lists, each on their specialty's, all entering on one day:
         on their referred site's list under `site` pooling (`by_site`), else on the ICS's."""
         p = self.patients
-        clock_start = np.frombuffer(p.clock_start_day, dtype=np.int32)[ids]
-        priority = np.frombuffer(p.priority, dtype=np.uint8)[ids]
-        eligible = np.frombuffer(p.hub_eligible, dtype=np.uint8)[ids].astype(np.int64)
         specialty = np.frombuffer(p.specialty, dtype=np.uint8)[ids].astype(np.int64)
         pool = (np.frombuffer(p.referred_site, dtype=np.uint8)[ids].astype(np.int64) if by_site
                 else np.zeros(len(ids), dtype=np.int64))
+        self._push_on_day(ids, entry_day, pool, specialty)
+
+    def _push_on_day(self, ids: np.ndarray, entry_day: int, pool: np.ndarray, specialty: np.ndarray) -> None:
+        """Each patient onto their (pool, specialty) list and the heap their hub eligibility says."""
+        p = self.patients
+        clock_start = np.frombuffer(p.clock_start_day, dtype=np.int32)[ids]
+        priority = np.frombuffer(p.priority, dtype=np.uint8)[ids]
+        eligible = np.frombuffer(p.hub_eligible, dtype=np.uint8)[ids].astype(np.int64)
         keys = self.keys_for_batch(ids, np.full(len(ids), entry_day), clock_start, priority)
         self.push_grouped(pool, specialty, eligible, keys)
 
@@ -172,25 +170,12 @@ class ListHead:
         self._taken = heapq.heappop(self._heap)
 
     def take_next(self) -> int:
-        """Take the next patient (as `peek` would give) off the list and return their id, or -1 if none: one step
-        where a session would `peek` then `take`. `give_back` returns them to their place."""
-        status, waiting, pop = self._status, self._waiting, heapq.heappop
-        h1 = self._eligible
-        while h1 and status[h1[0] & ID_MASK] != waiting:
-            pop(h1)
-        h0 = self._not_eligible
-        if h0 is not None:
-            while h0 and status[h0[0] & ID_MASK] != waiting:
-                pop(h0)
-            if h0 and (not h1 or h0[0] < h1[0]):
-                self._heap = h0
-                self._taken = key = pop(h0)
-                return key & ID_MASK
-        if not h1:
-            return -1
-        self._heap = h1
-        self._taken = key = pop(h1)
-        return key & ID_MASK
+        """Take the next patient (as `peek` gives) off the list and return their id, or -1 if none: one step where a
+        session would `peek` then `take`. `give_back` returns them to their place."""
+        pid = self.peek()
+        if pid >= 0:
+            self._taken = heapq.heappop(self._heap)
+        return pid
 
     def give_back(self) -> None:
         """Return the patient taken last to their place at once (the session closed before them)."""
