@@ -33,6 +33,7 @@ STREAM_IDS: dict[str, int] = {
     "patient_deferral": 20,               # sim.scenario.schema.PatientChoice: who defers, and for how long
     "further_visits": 21,                 # sim.scenario.schema.FurtherOutpatientVisits: who needs a second visit
     "scarce_resource": 22,                # sim.scenario.schema.ScarceResource: which cases need it
+    "follow_ups": 23,                     # sim.scenario.schema.OutpatientFollowUps: how many, PIFU, DNAs, virtual
 }
 
 

@@ -106,6 +106,12 @@ class WeeklyActivity:
     outpatient_further_visits_needed: int = _counter_with("further_outpatient_visits")  # attended, not decided
     scarce_resource_cases: int = _counter_with("scarce_resource")     # complex cases treated
     scarce_resource_cases_parked: int = _counter_with("scarce_resource")  # complex cases parked to next week
+    outpatient_first_slots_offered: int = _counter_with("outpatient_follow_ups")   # whole slots given to firsts
+    outpatient_followup_attendances: int = _counter_with("outpatient_follow_ups")  # attended, virtual included
+    outpatient_followup_virtual: int = _counter_with("outpatient_follow_ups")
+    outpatient_followup_dna: int = _counter_with("outpatient_follow_ups")          # slot used, booked again
+    pifu_followups_offered: int = _counter_with("outpatient_follow_ups")   # follow-ups moved to PIFU this week
+    pifu_followups_requested: int = _counter_with("outpatient_follow_ups")  # of those, the ones patients will ask for
 
     def __post_init__(self) -> None:
         self.staff_present = np.zeros(self.n_staff_groups, dtype=np.int64)

@@ -14,6 +14,7 @@ import simpy
 
 from sim.model.activity import WeeklyActivity, activity_columns
 from sim.model.day import MONITOR, SUNDAY_OF_WEEK, ServiceProcess, wait_until
+from sim.model.follow_ups import FollowUpClinics
 from sim.model.theatres import TheatreSuite
 from sim.model.vaccination import CENTRE_KINDS
 from sim.model.waiting_list import THRESHOLDS_WEEKS, RttLedger
@@ -28,6 +29,7 @@ DERIVED_AFTER: dict[str, tuple[str, ...]] = {
     "elective_bed_days": ("covid_inpatients", "elective_beds_available", "referrals_suppressed_covid",
                           "referrals_deferred_returned"),
     "vaccination_target": ("vaccination_mean_wait_minutes",),
+    "outpatient_followup_dna": ("outpatient_followups_waiting",),
 }
 
 
@@ -38,7 +40,7 @@ class WeeklyMonitor:
                  cohort_labels: list[tuple[str, str]], cohort_population: np.ndarray, base_first: np.ndarray,
                  base_second: np.ndarray, *, week: WeeklyActivity, ledger: RttLedger, suites: list[TheatreSuite],
                  covid_inpatients: np.ndarray, opening_list: int, site_names: list[str] | None = None,
-                 sections: frozenset[str] = frozenset()) -> None:
+                 sections: frozenset[str] = frozenset(), follow_ups: FollowUpClinics | None = None) -> None:
         self.horizon_weeks = horizon_weeks
         self.specialty_names = specialty_names
         self.specialty_rows: list[dict] = []
@@ -59,6 +61,7 @@ class WeeklyMonitor:
         self.site_columns: dict[str, list] = {}     # weekly_by_site.csv, column-wise: n_sites values a week
         self.opening_by_site = ledger.waiting_by_site_and_start_day().sum(axis=(1, 2))   # as opening_list
         self.sections = sections                # scenario sections whose counters are shown (activity_columns)
+        self.follow_ups = follow_ups
         self.labels = {"centre_kinds": list(CENTRE_KINDS), "staff_groups": staff_groups}
 
     def process(self, env: simpy.Environment) -> ServiceProcess:
@@ -129,6 +132,7 @@ class WeeklyMonitor:
             # over the doses given at centre-days below saturation; saturated ones are counted in their own column
             "vaccination_mean_wait_minutes": (act.vaccination_wait_minutes_total / act.vaccination_wait_doses
                                               if act.vaccination_wait_doses else float("nan")),
+            "outpatient_followups_waiting": self.follow_ups.waiting_total if self.follow_ups is not None else 0,
         }
 
     def _record_specialties(self, week: int, total: np.ndarray, over: dict) -> None:

@@ -18,8 +18,10 @@ import heapq
 import numpy as np
 import simpy
 
+from sim.core.rng import Streams
 from sim.model.day import CLINICS, ServiceProcess, wait_until
 from sim.model.delivery import delivered_share_by_day
+from sim.model.follow_ups import FollowUpClinics
 from sim.model.patients import WAITING_OUTPATIENT
 from sim.model.returns import ReturnSchedule
 from sim.model.staff import StaffRoster
@@ -36,7 +38,7 @@ class OutpatientClinics:
     treat and clock stops together, once a day."""
 
     def __init__(self, scenario: Scenario, bank_holidays: set[int], state: SharedState, staff: StaffRoster,
-                 returns: ReturnSchedule | None = None) -> None:
+                 returns: ReturnSchedule | None = None, streams: Streams | None = None) -> None:
         self.state = state
         self.returns = returns               # set only when patients can leave the list and come back
         self.staff = staff
@@ -50,6 +52,17 @@ class OutpatientClinics:
                                       for s in scenario.specialty_names] for site in scenario.sites.values()]
         self._carry = [[0.0] * len(scenario.specialty_names) for _ in scenario.sites]
         self.delivered_share_by_day = delivered_share_by_day(scenario, "clinics")
+        # follow-ups share the clinics (sim.model.follow_ups); ring-fenced, the slots PIFU frees may become first slots
+        self.follow_ups: FollowUpClinics | None = None
+        if scenario.outpatient_follow_ups is not None:
+            assert streams is not None, "follow-ups draw from their own stream"
+            self.follow_ups = FollowUpClinics(scenario, streams, state.week, state.patients,
+                                              self.slots_per_clinic_day, days_per_week,
+                                              self.delivered_share_by_day[0] if scenario.horizon_days else 1.0)
+            self.slots_per_clinic_day = [
+                [slots + self.follow_ups.free_slots_for_firsts(site, specialty)
+                 for specialty, slots in enumerate(by_specialty)]
+                for site, by_specialty in enumerate(self.slots_per_clinic_day)]
         self._sent_away: list[int] = []      # attended today, but need a further visit (counted as attendances)
 
     def is_clinic_day(self, day: int) -> bool:
@@ -64,16 +77,28 @@ class OutpatientClinics:
             yield from wait_until(env, day, CLINICS)
             to_treat: list[int] = []
             stopped: list[int] = []
-            for site, (slots_by_specialty, carry) in enumerate(zip(self.slots_per_clinic_day, self._carry,
-                                                                   strict=True)):
-                staffed_share = self.staff.clinic_capacity_factor(site) * self.delivered_share_by_day[day]
-                for specialty, slots in enumerate(slots_by_specialty):
-                    available = slots * staffed_share + carry[specialty]
-                    whole = int(available)
-                    carry[specialty] = available - whole
+            delivered = self.delivered_share_by_day[day]
+            staffed_shares = [self.staff.clinic_capacity_factor(site) * delivered
+                              for site in range(len(self.slots_per_clinic_day))]
+            first_slots = [self._whole_slots(site, share) for site, share in enumerate(staffed_shares)]
+            if self.follow_ups is not None:
+                first_slots = self.follow_ups.book_clinic_day(day, first_slots, staffed_shares)
+            for site, slots_by_specialty in enumerate(first_slots):
+                for specialty, whole in enumerate(slots_by_specialty):
                     if whole:
                         self.run_clinic(site, specialty, whole, day, to_treat, stopped)
             self.close_clinic_day(day, to_treat, stopped)
+
+    def _whole_slots(self, site: int, staffed_share: float) -> list[int]:
+        """The whole first slots each specialty's clinic at `site` has today; the fractions carry to the next day."""
+        whole_slots = []
+        carry = self._carry[site]
+        for specialty, slots in enumerate(self.slots_per_clinic_day[site]):
+            available = slots * staffed_share + carry[specialty]
+            whole = int(available)
+            carry[specialty] = available - whole
+            whole_slots.append(whole)
+        return whole_slots
 
     def run_clinic(self, site: int, specialty: int, slots: int, day: int, to_treat: list[int],
                    stopped: list[int]) -> None:
@@ -120,7 +145,10 @@ class OutpatientClinics:
         if to_treat:
             decided = state.ledger.decide_to_treat_batch(seen_ids[:len(to_treat)])
             state.admitted_queues.push_decided(decided, day, by_site=state.pool_by_site)
-        state.ledger.stop_non_admitted_batch(seen_ids[len(to_treat):len(to_treat) + len(stopped)], day)
+        discharged = seen_ids[len(to_treat):len(to_treat) + len(stopped)]
+        state.ledger.stop_non_admitted_batch(discharged, day)
+        if self.follow_ups is not None:
+            self.follow_ups.after_non_admitted_stops(discharged, day)
         stats = state.week
         stats.outpatient_attendances += len(seen_ids)
         if len(seen_ids):

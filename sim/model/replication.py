@@ -70,10 +70,11 @@ class Services:
             if getattr(sc, name) is not None)
         # the vaccination queue's saturated centre-days are a column only where the Erlang C waits are asked for
         shown_sections = self.waiting_list_sections | (
+            {"outpatient_follow_ups"} if sc.outpatient_follow_ups is not None else set()) | (
             {"vaccination_queue_waits"} if sc.vaccination is not None and sc.vaccination.report_queue_waits else set())
         self.returns = ReturnSchedule(sc.horizon_days) if self.waiting_list_sections else None
-        self.clinics = OutpatientClinics(sc, holidays, state, self.staff, self.returns)
-        self.theatres = build_suites(sc, streams, holidays, state, self.staff, self.returns)
+        self.clinics = OutpatientClinics(sc, holidays, state, self.staff, self.returns, streams)
+        self.theatres = build_suites(sc, streams, holidays, state, self.staff, self.returns, self.clinics.follow_ups)
         self.covid = CovidPressure(sc, covid_inpatients, self.theatres)
         self.referral_source = ReferralSource(sc, streams, holidays, self.params, self.covid.suppression,
                                               state.ledger, self.intake)
@@ -86,7 +87,7 @@ class Services:
             np.array([c.population for c in cohorts]), np.array([c.first_doses_before_start for c in cohorts]),
             np.array([c.second_doses_before_start for c in cohorts]), week=state.week, ledger=state.ledger,
             suites=self.theatres, covid_inpatients=covid_inpatients, opening_list=state.ledger.waiting_total,
-            site_names=sc.site_names, sections=shown_sections)
+            site_names=sc.site_names, sections=shown_sections, follow_ups=self.clinics.follow_ups)
 
     def processes(self) -> list[Service]:
         """Every service with a process, in the order they are registered: the order services sharing a time slot

@@ -29,6 +29,7 @@ from sim.core.sessions import SessionBooking
 from sim.model.beds import ElectiveBeds
 from sim.model.day import HUB_THEATRES, MAIN_THEATRES, ServiceProcess, slot_time, wait_until
 from sim.model.delivery import delivered_share_by_day
+from sim.model.follow_ups import FollowUpClinics
 from sim.model.returns import ReturnSchedule
 from sim.model.staff import StaffRoster
 from sim.model.state import SharedState
@@ -104,8 +105,10 @@ class TheatreSuite:
     def __init__(self, scenario: Scenario, site_index: int, streams: Streams, bank_holidays: set[int],
                  template: TheatreTemplate, beds: int, name: str, state: SharedState, staff: StaffRoster,
                  hub: bool = False, opens_day: int = 0, productivity_multiplier: float = 1.0,
-                 returns: ReturnSchedule | None = None, scarce: ScarceResourceCaps | None = None) -> None:
+                 returns: ReturnSchedule | None = None, scarce: ScarceResourceCaps | None = None,
+                 follow_ups: FollowUpClinics | None = None) -> None:
         self.name = name
+        self.follow_ups = follow_ups         # set only when the scenario models outpatient follow-ups
         self.returns = returns               # set only when patients can leave the list and come back
         self.scarce = scarce                 # set only when some operations need a capped resource
         self.site_index = site_index
@@ -180,6 +183,8 @@ class TheatreSuite:
                 self.run_session(sessions[i], now, treated_today)
             # Treated patients have left the lists, so their clock stops can be recorded together.
             self.state.ledger.stop_admitted_batch(treated_today, day, self.site_index)
+            if self.follow_ups is not None:
+                self.follow_ups.after_treatments(treated_today, day, self.site_index)
 
     def run_session(self, specialty: int, now: float, treated_today: list[int]) -> None:
         """Fill one session from the head of the specialty's list by the session rule (sim.core.sessions), then add
@@ -277,12 +282,13 @@ class TheatreSuite:
 
 
 def build_suites(scenario: Scenario, streams: Streams, bank_holidays: set[int], state: SharedState,
-                 staff: StaffRoster, returns: ReturnSchedule | None = None) -> list[TheatreSuite]:
+                 staff: StaffRoster, returns: ReturnSchedule | None = None,
+                 follow_ups: FollowUpClinics | None = None) -> list[TheatreSuite]:
     """Main theatres of every site, then every surgical hub, each staffed from its roster row."""
     scarce = (ScarceResourceCaps(len(scenario.sites), scenario.scarce_resource.cases_per_week_per_site)
               if scenario.scarce_resource is not None else None)
     suites = [TheatreSuite(scenario, i, streams, bank_holidays, site.theatres, site.elective_beds, name, state, staff,
-                           returns=returns, scarce=scarce)
+                           returns=returns, scarce=scarce, follow_ups=follow_ups)
               for i, (name, site) in enumerate(scenario.sites.items())]
     if scenario.surgical_hubs:
         for name, hub in scenario.surgical_hubs.hubs.items():
@@ -290,5 +296,6 @@ def build_suites(scenario: Scenario, streams: Streams, bank_holidays: set[int], 
                 scenario, scenario.site_names.index(hub.host_site), streams, bank_holidays, hub.theatres,
                 hub.elective_beds, name, state, staff, hub=True,
                 opens_day=max(0, (hub.opens - scenario.start_date).days),
-                productivity_multiplier=hub.productivity_multiplier, returns=returns, scarce=scarce))
+                productivity_multiplier=hub.productivity_multiplier, returns=returns, scarce=scarce,
+                follow_ups=follow_ups))
     return suites

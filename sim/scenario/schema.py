@@ -420,6 +420,55 @@ class FurtherOutpatientVisits(_Model):
         return _low_before_high(self, "wait_weeks_min", "wait_weeks_max")
 
 
+class OutpatientFollowUps(_Model):
+    """Follow-up outpatient attendances: after a first attendance that discharges the patient from the RTT pathway
+    (non-admitted clock stop) and after an operation. They are not RTT pathways (the clock has stopped), but they use
+    the same clinics, so they compete with first appointments for slots by `slot_rule`:
+    - `ring_fenced`: each site and specialty has its own follow-up slots (`slots_per_first_slot` times its first
+      slots); follow-ups never take first slots. Slots freed by patient-initiated follow-up (PIFU) are re-templated
+      as first slots at `pifu_freed_slots_to_firsts` (a planning decision, so it is an input).
+    - `common_pool`: first and follow-up slots are one pool; follow-ups due are booked first (they were booked
+      weeks ahead) and first appointments take what is left, so fewer follow-ups means more first slots.
+    A patient's k-th follow-up is due k x `weeks_between` after the event; how many each has is Poisson with the
+    specialty's mean (stream `follow_ups`). A PIFU follow-up happens only if the patient asks for it
+    (`pifu_request_rate`). A follow-up that is not attended keeps its place and is booked again."""
+
+    after_non_admitted_stop: float = Field(
+        ge=0, le=MAX_FACTOR, title="Follow-ups after an outpatient clock stop",
+        description="mean follow-up attendances after a first attendance that stops the clock without treatment")
+    after_treatment: float = Field(ge=0, le=MAX_FACTOR, title="Follow-ups after an operation",
+                                   description="mean follow-up attendances after an operation")
+    specialty_multipliers: dict[str, Annotated[float, Field(ge=0, le=MAX_FACTOR)]] = Field(
+        default={}, title="Follow-ups by specialty (multiplier)",
+        description="scales both means for a specialty (others: 1)")
+    weeks_between: Weeks = Field(default=12.0, gt=0, title="Weeks between follow-ups")
+    slot_rule: Literal["ring_fenced", "common_pool"] = Field(
+        default="ring_fenced", title="How follow-ups share clinic slots",
+        json_schema_extra=value_labels(ring_fenced="Own follow-up slots (ring-fenced)",
+                                       common_pool="One pool, follow-ups booked first"))
+    slots_per_first_slot: float = Field(ge=0, le=MAX_FACTOR, title="Follow-up slots per first slot",
+                                        description="follow-up slots at each site and specialty, per first slot")
+    virtual_share: Share = Field(default=0.0, title="Virtual follow-up share")
+    dna_rate: Rate = Field(default=0.0, ge=0, lt=1, title="Follow-up did-not-attend rate")
+    pifu_share: Share = Field(default=0.0, title="Follow-ups moved to patient-initiated follow-up (PIFU)",
+                              description="share of follow-ups that become patient-initiated")
+    pifu_request_rate: Share = Field(default=1.0, title="PIFU follow-ups patients ask for",
+                                     description="share of patient-initiated follow-ups that happen")
+    pifu_freed_slots_to_firsts: Share = Field(
+        default=0.0, title="Slots freed by PIFU given to first appointments",
+        description="ring_fenced only: share of the follow-up slots PIFU frees that become first slots")
+    overdue_at_start_weeks: Weeks = Field(
+        default=0.0, title="Follow-ups overdue at the start (weeks of slots)",
+        description="a follow-up backlog at the start, in weeks of each clinic's follow-up slots")
+
+    @model_validator(mode="after")
+    def _freed_slots_only_when_ring_fenced(self) -> OutpatientFollowUps:
+        if self.slot_rule == "common_pool" and self.pifu_freed_slots_to_firsts:
+            raise ValueError("pifu_freed_slots_to_firsts applies to slot_rule ring_fenced only (in a common pool "
+                             "every slot PIFU frees is open to first appointments already); leave it out")
+        return self
+
+
 class ScarceResource(_Model):
     """Complex operations that need a scarce resource besides theatre time and a bed (a planned post-operative
     critical-care bed, a specialist team): each site can book at most `cases_per_week_per_site` of them a week.
@@ -740,6 +789,7 @@ class Scenario(_Model):
     further_outpatient_visits: FurtherOutpatientVisits | None = Field(
         default=None, title="Pathways needing a further outpatient visit")
     scarce_resource: ScarceResource | None = Field(default=None, title="Complex cases needing a scarce resource")
+    outpatient_follow_ups: OutpatientFollowUps | None = Field(default=None, title="Outpatient follow-ups and PIFU")
 
     parameter_intervals: Derived[tuple[InstanceOf[UncertainParameter], ...]] = Field(
         default=(), exclude=True,

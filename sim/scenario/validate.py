@@ -61,6 +61,8 @@ def cross_reference_problems(raw: dict) -> list[str]:
     check(start_list.get("site_shares"), "start_list.site_shares", sites, "site")
     if isinstance(start_list.get("rtt_csv"), str):
         problems += _rtt_settings_problems(start_list, mapping(raw.get("sites")), specs)
+    check(mapping(raw.get("outpatient_follow_ups")).get("specialty_multipliers"),
+          "outpatient_follow_ups.specialty_multipliers", specs, "specialty")
     boroughs = mapping(raw.get("boroughs"))
     pops = [mapping(b).get("population") for b in boroughs.values()]
     counts = [p for p in pops if isinstance(p, int)]

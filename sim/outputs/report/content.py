@@ -468,6 +468,9 @@ def build_documents(run: RunFolder, clearances: list[Clearance], diffs: list[Pai
     lost = _sessions_lost_sentence(run)
     if lost:
         blocks.append(Paragraph(lost))
+    follow_ups = _follow_ups_sentence(run)
+    if follow_ups:
+        blocks.append(Paragraph(follow_ups))
     chart("sessions_lost")
     if "vaccinations" in figures or "covid_inpatients" in figures:
         blocks.append(Heading("COVID-19 and vaccination"))
@@ -519,3 +522,32 @@ def _sessions_lost_sentence(run: RunFolder) -> str | None:
             parts.append(f"{md_emphasis(info.title)} loses {fmt_num(lost, 0)} theatre sessions a week on average "
                          f"({fmt_pct(lost / planned)} of {fmt_int(planned)} planned)")
     return ("; ".join(parts) + ".") if parts else None
+
+
+def _follow_ups_sentence(run: RunFolder) -> str | None:
+    """Outpatient follow-ups beside first appointments, a scenario at a time (scenarios modelling follow-ups):
+    weekly means over the run and replications, the follow-up backlog at the end (median replication), and what
+    patient-initiated follow-up moved and avoided."""
+    w = run.weekly
+    needed = ("outpatient_followup_attendances", "outpatient_attendances", "outpatient_followups_waiting")
+    if any(c not in w for c in needed):
+        return None
+    parts = []
+    for name, info in run.scenarios.items():
+        g = w[w["scenario"] == name]
+        if g.empty or g["outpatient_followup_attendances"].isna().all():
+            continue
+        firsts = g.groupby("replication")["outpatient_attendances"].mean().mean()
+        follow = g.groupby("replication")["outpatient_followup_attendances"].mean().mean()
+        backlog = g.sort_values("week").groupby("replication")["outpatient_followups_waiting"].last().median()
+        text = (f"{md_emphasis(info.title)} sees {fmt_int(firsts)} first appointments and {fmt_int(follow)} "
+                f"follow-ups a week on average ({fmt_num(follow / firsts, 2) if firsts else '–'} a first); "
+                f"{fmt_int(backlog)} follow-ups are overdue at the end")
+        offered = g["pifu_followups_offered"].sum() if "pifu_followups_offered" in g else 0
+        if offered:
+            reps = g["replication"].nunique()
+            avoided = (offered - g["pifu_followups_requested"].sum()) / reps
+            text += (f"; patient-initiated follow-up takes {fmt_int(offered / reps)} follow-ups off the books, of "
+                     f"which {fmt_int(avoided)} never happen")
+        parts.append(text)
+    return ("Outpatients: " + "; ".join(parts) + ".") if parts else None

@@ -1,0 +1,208 @@
+"""Outpatient follow-ups and patient-initiated follow-up (PIFU): clinic work that is not an RTT pathway.
+
+In real clinics about two slots in three are follow-ups (London 2019/20: 2.05 subsequent attendances per first,
+NHS Digital, Hospital Outpatient Activity). The outpatient levers of the June 2021 update (virtual appointments,
+PIFU, advice and guidance) work by freeing that capacity for new patients, so the clinics book follow-ups beside
+first appointments (sim.scenario.schema.OutpatientFollowUps says how they share the slots).
+
+Follow-ups are counts, not patients: nothing about them is read again except when they fall due and at which
+site and specialty. Each clock stop at clinic and each operation files its follow-ups in a calendar
+(day x site x specialty); on a clinic day those due join the clinic's follow-up backlog, which the day's
+follow-up slots (or the common pool) work through. A follow-up not attended stays in the backlog.
+
+At the start, the follow-ups booked before it fall due as if the clinics had run steadily at their follow-up
+slots (tapering as those patients' remaining follow-ups are seen); `overdue_at_start_weeks` adds a backlog. All
+draws come from the stream `follow_ups`, so no other stream moves when follow-ups are switched on.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from sim.core.rng import Streams
+from sim.model.activity import WeeklyActivity
+from sim.model.patients import PatientTable
+from sim.scenario.schema import OutpatientFollowUps, Scenario
+
+
+class FollowUpClinics:
+    """The follow-ups of every site and specialty: filed when clocks stop, booked on clinic days."""
+
+    def __init__(self, scenario: Scenario, streams: Streams, week: WeeklyActivity, patients: PatientTable,
+                 first_slots_per_clinic_day: list[list[float]], clinic_days_per_week: int,
+                 delivered_share_at_start: float = 1.0) -> None:
+        settings = scenario.outpatient_follow_ups
+        assert settings is not None
+        self.settings: OutpatientFollowUps = settings
+        # one stream each for the calendar before the start, the follow-ups filed and the clinics' DNA and virtual
+        # draws, so that more follow-ups filed never shifts the clinics' draws
+        self._rng_before_start = streams.for_unit("follow_ups", "before_start")
+        self._rng_filed = streams.for_unit("follow_ups", "filed")
+        self._rng_booked = streams.for_unit("follow_ups", "booked")
+        self.week = week
+        self.patients = patients
+        self.horizon_days = scenario.horizon_days
+        multiplier = np.array([settings.specialty_multipliers.get(s, 1.0) for s in scenario.specialty_names])
+        self.mean_after_non_admitted_stop = settings.after_non_admitted_stop * multiplier
+        self.mean_after_treatment = settings.after_treatment * multiplier
+        self.days_between = max(1, round(7 * settings.weeks_between))
+        self.ring_fenced = settings.slot_rule == "ring_fenced"
+        # follow-up slots a clinic day by site and specialty, and the fractions each carries to its next clinic day
+        self.slots_per_clinic_day = np.array(first_slots_per_clinic_day, dtype=float) * settings.slots_per_first_slot
+        self._carry = np.zeros_like(self.slots_per_clinic_day)
+        self.has_clinics = [bool(row.any()) for row in self.slots_per_clinic_day]
+        self._pending: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []   # events not yet filed
+        n_sites, n_specs = len(first_slots_per_clinic_day), len(scenario.specialty_names)
+        self.due = np.zeros((self.horizon_days, n_sites, n_specs), dtype=np.int32)   # follow-ups falling due a day
+        self.waiting = np.zeros((n_sites, n_specs), dtype=np.int64)                   # due, not yet seen
+        self._filed_through_day = -1       # calendar days already moved into `waiting`
+        self._seed_from_before_start(scenario, first_slots_per_clinic_day, clinic_days_per_week,
+                                     delivered_share_at_start)
+
+    @property
+    def waiting_total(self) -> int:
+        """Follow-ups due and not yet seen, ICS-wide (the follow-up backlog)."""
+        return int(self.waiting.sum())
+
+    def free_slots_for_firsts(self, site: int, specialty: int) -> float:
+        """Ring-fenced clinics: move the follow-up slots PIFU frees (the share of follow-ups patients never ask for)
+        that the plan re-templates from this clinic's follow-up slots to its first slots; returns the first slots a
+        clinic day gained. Never negative, so PIFU never lowers first-appointment capacity."""
+        s = self.settings
+        if not self.ring_fenced:
+            return 0.0
+        avoided_share = s.pifu_share * (1.0 - s.pifu_request_rate)
+        moved = float(self.slots_per_clinic_day[site, specialty]) * avoided_share * s.pifu_freed_slots_to_firsts
+        self.slots_per_clinic_day[site, specialty] -= moved
+        return moved
+
+    def _seed_from_before_start(self, scenario: Scenario, first_slots_per_clinic_day: list[list[float]],
+                                clinic_days_per_week: int, delivered_share_at_start: float) -> None:
+        """Follow-ups booked before the start, as if the clinics had run steadily at the start's first-appointment
+        rate: each day's expected count is what that steady stream of clock stops and operations would still have
+        due (Poisson counts, k-th due k x days_between after the event); plus the overdue backlog."""
+        s = self.settings
+        slots_per_week = self.slots_per_clinic_day * clinic_days_per_week
+        self.waiting += np.rint(slots_per_week * s.overdue_at_start_weeks).astype(np.int64)
+        out = scenario.outpatients
+        attended = 1.0 - (out.virtual_share * out.dna_rate_virtual
+                          + (1.0 - out.virtual_share) * out.dna_rate_face_to_face)
+        first_attendances_per_day = (np.array(first_slots_per_clinic_day) * clinic_days_per_week / 7.0
+                                     * delivered_share_at_start * attended)              # site x specialty
+        admitted = np.array([sp.admitted_share for sp in scenario.specialties.values()])
+        horizon_orders = self.horizon_days // self.days_between + 1
+        expected = np.zeros((horizon_orders, *first_attendances_per_day.shape))
+        for events_share, means in ((1.0 - admitted, self.mean_after_non_admitted_stop),
+                                    (admitted, self.mean_after_treatment)):
+            for spec, mean in enumerate(means):
+                still_due = _still_due_by_interval(float(mean), horizon_orders)
+                expected[:, :, spec] += np.outer(still_due, first_attendances_per_day[:, spec] * events_share[spec])
+        days = min(self.horizon_days, horizon_orders * self.days_between)
+        by_day = np.repeat(expected, self.days_between, axis=0)[:days]
+        self.due[:days] += self._rng_before_start.poisson(by_day).astype(np.int32)
+
+    def after_non_admitted_stops(self, patient_ids: np.ndarray, day: int) -> None:
+        """Patients whose clock stopped at a first attendance today: their follow-ups are at their clinic's site."""
+        if len(patient_ids):
+            sites = np.frombuffer(self.patients.referred_site, dtype=np.uint8)[patient_ids]
+            specs = np.frombuffer(self.patients.specialty, dtype=np.uint8)[patient_ids]
+            self._pending.append((day, sites, specs, self.mean_after_non_admitted_stop[specs]))
+
+    def after_treatments(self, patient_ids: list[int], day: int, site: int) -> None:
+        """Patients treated today at `site` (a hub's follow-ups are at its host site). A site without follow-up
+        clinics (an independent-sector provider) follows up its own patients within its price."""
+        if patient_ids and self.has_clinics[site]:
+            specs = np.frombuffer(self.patients.specialty, dtype=np.uint8)[np.asarray(patient_ids, dtype=np.int64)]
+            self._pending.append((day, np.full(len(specs), site, dtype=np.uint8), specs,
+                                  self.mean_after_treatment[specs]))
+
+    def _file_pending(self) -> None:
+        """File the follow-ups of the events since the last clinic day, together: draw how many each patient has,
+        move a share to PIFU (of which only those asked for happen), and put the rest in the calendar, the k-th
+        falling due k x days_between after the event. Filing waits at most until the next clinic day, which is
+        always before the first of them falls due (days_between is at least a day, and events come in day order)."""
+        if not self._pending:
+            return
+        days = np.concatenate([np.full(len(sites), day, dtype=np.int64) for day, sites, _, _ in self._pending])
+        sites = np.concatenate([p[1] for p in self._pending]).astype(np.int64)
+        specs = np.concatenate([p[2] for p in self._pending]).astype(np.int64)
+        means = np.concatenate([p[3] for p in self._pending])
+        self._pending.clear()
+        counts = self._rng_filed.poisson(means)
+        total = int(counts.sum())
+        if not total:
+            return
+        owner = np.repeat(np.arange(len(counts)), counts)
+        order = np.arange(1, total + 1) - np.repeat(np.cumsum(counts) - counts, counts)
+        s = self.settings
+        if s.pifu_share:
+            moved = self._rng_filed.random(total) < s.pifu_share
+            asked = moved & (self._rng_filed.random(total) < s.pifu_request_rate)
+            self.week.pifu_followups_offered += int(moved.sum())
+            self.week.pifu_followups_requested += int(asked.sum())
+            happen = ~moved | asked
+            owner, order = owner[happen], order[happen]
+        due_day = days[owner] + order * self.days_between
+        inside = due_day < self.horizon_days
+        due_day, owner = due_day[inside], owner[inside]
+        if not len(due_day):
+            return
+        first = int(due_day.min())
+        n_sites, n_specs = self.waiting.shape
+        key = ((due_day - first) * n_sites + sites[owner]) * n_specs + specs[owner]
+        span = int(due_day.max()) - first + 1
+        self.due[first:first + span] += np.bincount(key, minlength=span * n_sites * n_specs).reshape(
+            span, n_sites, n_specs).astype(np.int32)
+
+    def book_clinic_day(self, day: int, first_slots: list[list[int]], staffed_shares: list[float]) -> list[list[int]]:
+        """Book the day's follow-ups at every clinic and return the slots left for first appointments.
+
+        The follow-ups fallen due since the last clinic day join their clinics' backlogs first. Ring-fenced:
+        follow-ups use their own slots (staffed as the first slots are) and first slots are untouched. Common pool:
+        follow-ups due are booked first from the whole pool. A follow-up not attended uses its slot and stays in the
+        backlog."""
+        self._file_pending()
+        if day > self._filed_through_day:
+            self.waiting += self.due[self._filed_through_day + 1:day + 1].sum(axis=0)
+            self._filed_through_day = day
+        available = self.slots_per_clinic_day * np.array(staffed_shares)[:, None] + self._carry
+        own_slots = np.floor(available)
+        self._carry = available - own_slots
+        firsts = np.array(first_slots, dtype=np.int64)
+        if self.ring_fenced:
+            seen = np.minimum(self.waiting, own_slots.astype(np.int64))
+        else:
+            pool = firsts + own_slots.astype(np.int64)
+            seen = np.minimum(self.waiting, pool)
+            firsts = pool - seen
+        s = self.settings
+        not_attended = self._rng_booked.binomial(seen, s.dna_rate) if s.dna_rate else np.zeros_like(seen)
+        attended = seen - not_attended
+        self.waiting -= attended
+        week = self.week
+        n_attended = int(attended.sum())
+        week.outpatient_followup_attendances += n_attended
+        week.outpatient_followup_dna += int(not_attended.sum())
+        if s.virtual_share and n_attended:
+            week.outpatient_followup_virtual += int(self._rng_booked.binomial(attended, s.virtual_share).sum())
+        week.outpatient_first_slots_offered += int(firsts.sum())
+        return firsts.tolist() if not self.ring_fenced else first_slots
+
+
+def _still_due_by_interval(mean: float, intervals: int) -> np.ndarray:
+    """For a steady stream of events each with Poisson(mean) follow-ups, the k-th due k intervals after the event:
+    how many follow-ups a day, per event a day, still come from events before the start, in each interval j after
+    it (those of order k > j), i.e. the sum over k > j of P(K >= k). Interval 0 gives the mean itself."""
+    still_due = np.zeros(intervals)
+    p_exactly = math.exp(-mean)              # P(K = 0)
+    at_least = 1.0 - p_exactly               # P(K >= 1)
+    remaining = mean                         # sum over k >= 1 of P(K >= k) = E[K]
+    for j in range(intervals):
+        still_due[j] = remaining
+        remaining -= at_least                # drop order j + 1
+        p_exactly *= mean / (j + 1)          # P(K = j + 1)
+        at_least -= p_exactly                # P(K >= j + 2)
+        if remaining <= 1e-12 * max(mean, 1.0):
+            break
+    return still_due
