@@ -78,7 +78,8 @@ def test_baseline_rows_read_labels_units_and_choices_from_the_schema():
         "expected the field's title as the label and its Share type as a percentage"
     assert "workload threshold 90%" in rows["Staff: fatigue"], \
         f"expected a share shown as a percentage by its type, whatever its name, saw {rows['Staff: fatigue']!r}"
-    assert rows["Finance: ERF rate (share of tariff)"] == "120%", "expected a share above 1 as a percentage"
+    assert "paid above threshold, share of tariff 120%" in rows["Finance: funding rules by financial year: 2021/22"], \
+        "expected a share above 1 as a percentage, labelled by the field's title"
     assert rows["Finance: block income per year"] == "£303.3m", "expected pounds in £ million to one decimal"
     assert rows["Staff: extra absence per 1,000 COVID-19 inpatients"] == "2%", \
         "expected the field's title, with its acronym kept, and its unit"

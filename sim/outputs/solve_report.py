@@ -22,9 +22,10 @@ from sim.outputs.safe_text import md_code, md_text
 from sim.scenario.schema import Finance
 
 FINANCE_METRICS = ["cost_total", "cost_theatre_staff", "cost_theatre_fixed", "cost_outpatients",
-                   "cost_cases_non_theatre", "cost_bed_days", "cost_independent_sector", "income_total",
-                   "net_position", "theatre_sessions_planned", "theatre_cases", "outpatient_first_face_to_face",
-                   "outpatient_first_virtual"]
+                   "cost_outpatient_followups", "cost_cases_non_theatre", "cost_bed_days", "cost_independent_sector",
+                   "income_total", "net_position", "theatre_sessions_planned", "theatre_cases",
+                   "outpatient_first_face_to_face", "outpatient_first_virtual", "outpatient_followup_face_to_face",
+                   "outpatient_followup_virtual"]
 
 
 def cost_of_change(starting: pd.DataFrame, solved: pd.DataFrame, prices: Finance) -> pd.DataFrame:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
+import re
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
 from pydantic import (
@@ -693,6 +694,8 @@ class FinanceCosts(_Model):
 
     outpatient_first_face_to_face: Pounds = Field(ge=0)
     outpatient_first_virtual: Pounds = Field(ge=0)
+    outpatient_followup_face_to_face: Pounds = Field(ge=0, title="Outpatient follow-up, face to face")
+    outpatient_followup_virtual: Pounds = Field(ge=0, title="Outpatient follow-up, virtual")
     day_case_non_theatre: Pounds = Field(ge=0, description="per day case, beyond the session costs")
     inpatient_non_theatre: Pounds = Field(ge=0, description="per elective inpatient, beyond session and bed-day costs")
     elective_bed_day: Pounds = Field(ge=0)
@@ -710,13 +713,73 @@ class FinanceTariff(_Model):
     """Income in pounds per unit of activity."""
 
     outpatient_first: Pounds = Field(ge=0)
+    outpatient_followup: Pounds = Field(ge=0, title="Outpatient follow-up")
     day_case: Pounds = Field(ge=0)
     elective_inpatient: Pounds = Field(ge=0)
 
 
+# The lines of elective activity finance prices and funding rules count: first and follow-up outpatient attendances
+# (face to face and virtual together), day cases and elective inpatients.
+ActivityLine = Literal["outpatient_first", "outpatient_followup", "day_case", "elective_inpatient"]
+ACTIVITY_LINES: tuple[ActivityLine, ...] = get_args(ActivityLine)
+
+
+def _every_activity_line(values: dict[str, float]) -> dict[str, float]:
+    missing = [line for line in ACTIVITY_LINES if line not in values]
+    if missing:
+        raise ValueError(f"give a value for each of {', '.join(ACTIVITY_LINES)} (missing: {', '.join(missing)})")
+    return values
+
+
+def _financial_year_key(value: str) -> str:
+    """"2022/23": April 2022 to March 2023, the NHS financial year as sim.core.nhs_calendar names it."""
+    if not re.fullmatch(r"\d{4}/\d{2}", value) or int(value[5:]) != (int(value[:4]) + 1) % 100:
+        example = f"{value[:4]}/{(int(value[:4]) + 1) % 100:02d}" if value[:4].isdigit() else "2022/23"
+        raise ValueError(f"not a financial year: expected YYYY/YY, the second year the one after the first "
+                         f"(e.g. {example}), got {value!r}")
+    return value
+
+
+FinancialYear = Annotated[str, AfterValidator(_financial_year_key)]
+
+
 class ErfThreshold(_Model):
-    from_month: str = Field(pattern=r"^\d{4}-\d{2}$", description="first month (YYYY-MM) this threshold is in force")
-    share_of_2019_20: Rate | None = Field(ge=0, le=2, description="none = no ERF scheme from this month")
+    from_month: MonthKey = Field(description="first month (YYYY-MM) this threshold is in force")
+    share_of_2019_20: Rate | None = Field(ge=0, le=2, description="none = no scheme from this month")
+
+
+class FundingRule(_Model):
+    """How one financial year's elective income is judged (sim.outputs.finance): value-weighted activity (the
+    activity lines at tariff, each counted at its weight) against the threshold share of the same lines' 2019/20
+    value. Either monthly thresholds, judged month by month (the 2021/22 scheme), or one threshold judged on the
+    year's total. Value above the threshold is paid at `rate_above_threshold` of tariff; a shortfall below it is
+    recovered at `rate_below_threshold` (a clawback), at most `max_clawback_share_of_allocation` of the
+    allocation. The allocation is elective funding paid up front, as a share of the 2019/20 value, on top of the
+    block."""
+
+    monthly_thresholds: list[ErfThreshold] | None = Field(
+        default=None, title="Monthly thresholds", description="thresholds by the month they start, judged month by "
+                                                              "month")
+    threshold_share_of_2019_20: Rate | None = Field(
+        default=None, ge=0, le=2, title="Threshold, share of 2019/20",
+        description="one threshold judged on the financial year's total")
+    allocation_share_of_2019_20: Rate = Field(
+        default=0.0, ge=0, le=2, title="Paid up front, share of 2019/20")
+    rate_above_threshold: Rate = Field(ge=0, le=10, title="Paid above threshold, share of tariff")
+    rate_below_threshold: Rate = Field(default=0.0, ge=0, le=10, title="Recovered below threshold, share of tariff")
+    max_clawback_share_of_allocation: Share | None = Field(
+        default=None, title="Most recovered, share of up-front", description="none = no limit")
+    activity_weights: dict[ActivityLine, Share] = Field(
+        title="Lines counted",
+        description="share of each activity line the rule counts, in the activity and its 2019/20 baseline alike; "
+                    "a line not named counts 0")
+
+    @model_validator(mode="after")
+    def _one_kind_of_threshold(self) -> FundingRule:
+        if (self.monthly_thresholds is None) == (self.threshold_share_of_2019_20 is None):
+            raise ValueError("give either monthly_thresholds (judged month by month) or threshold_share_of_2019_20 "
+                             "(judged on the year), not both or neither")
+        return self
 
 
 class Finance(_Model):
@@ -724,15 +787,47 @@ class Finance(_Model):
 
     costs: FinanceCosts
     tariff: FinanceTariff
-    activity_2019_20_per_week: dict[Literal["outpatient_first", "day_case", "elective_inpatient"],
-                                    SlotsPerWeek] = Field(title="2019/20 activity a week")
-    erf_thresholds: list[ErfThreshold] = Field(default=[], title="ERF thresholds")
-    erf_rate_of_tariff: Rate = Field(default=1.2, ge=0, le=10, title="ERF rate (share of tariff)")
+    cost_weights: Annotated[dict[ActivityLine, Pounds], AfterValidator(_every_activity_line)] = Field(
+        title="Cost weights",
+        description="weights of cost-weighted activity, the productivity measure's output")
+    activity_2019_20_per_week: Annotated[dict[ActivityLine, SlotsPerWeek], AfterValidator(_every_activity_line)] = (
+        Field(title="2019/20 activity a week"))
+    funding_rules: dict[FinancialYear, FundingRule] = Field(
+        default={}, title="Funding rules by financial year",
+        description="elective funding rule of each NHS financial year (YYYY/YY); a year not named has no scheme")
     block_income_per_year: Pounds = Field(ge=0, description="fixed elective income (2021/22 block arrangements)")
+    block_income_followups_per_year: Pounds = Field(
+        default=0.0, ge=0, title="Block income for follow-ups a year",
+        description="fixed income for outpatient follow-ups, paid when the run models them (its weekly table has "
+                    "follow-ups), as their costs are")
     underlying_deficit_per_year: Pounds = Field(
         default=0.0, ge=-MAX_POUNDS, description="recurrent deficit before these activities (positive = deficit)")
     recurrent_savings_per_year: Pounds = Field(default=0.0, ge=-MAX_POUNDS,
                                                description="productivity savings the scenario assumes")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            retired = [k for k in ("erf_thresholds", "erf_rate_of_tariff") if k in data]
+            if retired:
+                raise ValueError(f"{' and '.join(retired)}: replaced by funding_rules (issue 17): the 2021/22 scheme "
+                                 "is funding_rules.2021/22 with monthly_thresholds and rate_above_threshold")
+        return data
+
+    @model_validator(mode="after")
+    def _thresholds_within_their_year(self) -> Finance:
+        for year, rule in self.funding_rules.items():
+            first, last = f"{year[:4]}-04", f"{int(year[:4]) + 1}-03"
+            months = [t.from_month for t in rule.monthly_thresholds or []]
+            for i, month in enumerate(months):
+                if not first <= month <= last:
+                    raise ValueError(f"funding_rules.{year}.monthly_thresholds.{i}.from_month: {month} is not in "
+                                     f"financial year {year} ({first} to {last})")
+            if months != sorted(set(months)):
+                raise ValueError(f"funding_rules.{year}.monthly_thresholds: expected months in order, each once "
+                                 f"(got {', '.join(months)})")
+        return self
 
 
 class RunSettings(_Model):

@@ -206,6 +206,7 @@ def format_validation_errors(path: Path | str, exc: ValidationError) -> list[str
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "literal["))))
         # pydantic puts the tried union member into the location; drop those markers.
         loc = tuple(p for p in loc if not (isinstance(p, str) and p.startswith(("dict[", "constrained-"))))
+        loc = tuple(p for p in loc if p != "[key]")      # a mapping's key: the key itself is named just before
         dotted = ".".join(str(p) for p in loc) or "(top level)"
         keyword_for_number = err["type"] == "literal_error" and _as_number(err.get("input")) is not None
         found.append((dotted, keyword_for_number, _error_line(path, loc, dotted, err)))

@@ -302,16 +302,92 @@ def difference_report_table(run: RunFolder, diffs: list[PairedDifference]) -> tu
 
 FINANCE_ROWS = [("net_position", "Elective net position", "money"),
                 ("net_position_vs_reference", "Net position against the first scenario", "money"),
-                ("income_erf", "Elective Recovery Fund income", "money"),
+                ("income_erf", "Elective Recovery Fund income (the year's funding rule)", "money"),
                 ("cost_total", "Total cost", "money"),
+                ("cost_outpatient_followups", "Cost of outpatient follow-ups", "money"),
                 ("cost_per_elective_case", "Cost per elective case", "pounds"),
                 ("cases_per_session", "Cases per theatre session", "number"),
-                ("activity_pct_of_2019_20", "Activity, % of 2019/20 (at tariff)", "number")]
+                ("activity_pct_of_2019_20", "Activity, % of 2019/20 (at tariff)", "number"),
+                ("vwa_pct_of_2019_20", "Value-weighted activity, % of 2019/20 (what the year's rule counts)",
+                 "number"),
+                ("vwa_threshold_pct", "The year's funding threshold, % of 2019/20", "number"),
+                ("cost_weighted_activity_growth_pct", "Cost-weighted activity growth on the year before, %", "change"),
+                ("input_cost_growth_pct", "Input (cost) growth on the year before, %", "change"),
+                ("productivity_growth_pct", "Productivity growth (activity growth less input growth), points",
+                 "change")]
+
+
+def _weeks_covered_row(table: pd.DataFrame, scenario: object, years: list[str]) -> list[str] | None:
+    """"43 of 53 (part year)", "52 of 52": the weeks of each year the run covers, from the weeks_covered and
+    weeks_in_financial_year metrics (the same in every replication); None for a table without them (older runs)."""
+    def values(metric: str) -> pd.Series | None:
+        hit = table[(table["scenario"] == scenario) & (table["metric"] == metric) & (table["statistic"] == "p50")]
+        return None if hit.empty else hit.iloc[0]
+    covered, whole = values("weeks_covered"), values("weeks_in_financial_year")
+    if covered is None or whole is None:
+        return None
+    cells = []
+    for y in years:
+        n, of = covered[y], whole[y]
+        if not (np.isfinite(n) and np.isfinite(of)):
+            cells.append("–")
+            continue
+        cells.append(f"{n:,.0f} of {of:,.0f}" + (" (part year)" if n < of else ""))
+    return ["Weeks covered", *cells]
+
+
+LINE_NAMES = {"outpatient_first": "first attendances", "outpatient_followup": "follow-ups", "day_case": "day cases",
+              "elective_inpatient": "inpatients"}
+FUNDING_RULE_HEADER = ["Year", "Threshold, % of 2019/20", "Paid above it", "Recovered below it", "Paid up front",
+                       "Activity counted"]
+
+
+def _share(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def funding_rule_rows(cfg: Mapping) -> list[list[str]]:
+    """One row per financial year of the scenario's `finance.funding_rules` (as the saved scenario states them):
+    the threshold and how it is judged, what is paid above it and recovered below it, what is paid up front and which
+    activity lines count (a part weight shown as ×0.5). [] without rules."""
+    finance = cfg.get("finance") if isinstance(cfg, Mapping) else None
+    rules = finance.get("funding_rules") if isinstance(finance, Mapping) else None
+    if not isinstance(rules, Mapping):
+        return []
+    rows = []
+    for year, rule in rules.items():
+        if not isinstance(rule, Mapping):
+            continue
+        monthly = [_share(t.get("share_of_2019_20")) for t in rule.get("monthly_thresholds") or []
+                   if isinstance(t, Mapping)]
+        shares = [x for x in monthly if x is not None]
+        if shares:
+            low, high = min(shares), max(shares)
+            threshold = (fmt_pct(low, 0) if low == high else f"{fmt_pct(low, 0)} to {fmt_pct(high, 0)}") + ", by month"
+        else:
+            threshold = (fmt_pct(_share(rule.get("threshold_share_of_2019_20")), 0) or "–") + ", on the year"
+        above = f"{fmt_pct(_share(rule.get('rate_above_threshold')), 0)} of tariff"
+        below_rate = _share(rule.get("rate_below_threshold")) or 0.0
+        cap = _share(rule.get("max_clawback_share_of_allocation"))
+        below = "nothing" if below_rate == 0 else (f"{fmt_pct(below_rate, 0)} of tariff"
+                                                   + (f", at most {fmt_pct(cap, 0)} of the up-front" if cap else ""))
+        upfront = _share(rule.get("allocation_share_of_2019_20")) or 0.0
+        stated = rule.get("activity_weights")
+        weights: Mapping = stated if isinstance(stated, Mapping) else {}
+        counted = []
+        for line, name in LINE_NAMES.items():
+            w = _share(weights.get(line)) or 0.0
+            if w > 0:
+                counted.append(name if w == 1 else f"{name} ×{fmt_num(w, 2)}")
+        rows.append([md_text(str(year)), threshold, above, below,
+                     "nothing" if upfront == 0 else f"{fmt_pct(upfront, 0)} of 2019/20", ", ".join(counted) or "none"])
+    return rows
 
 
 def finance_blocks(run: RunFolder) -> list[Block]:
     """Finance by NHS financial year from finance_by_year.csv: medians, with the range holding 90% of
-    replications in brackets (money in £ million to one decimal, cost per case to the nearest £10)."""
+    replications in brackets (money in £ million to one decimal, cost per case to the nearest £10), the weeks of
+    each year the run covers, value-weighted activity against each year's funding threshold, and productivity."""
     table = run.table(FINANCE_BY_YEAR_CSV)          # read and checked by load_run
     if table is None:
         return []
@@ -320,11 +396,20 @@ def finance_blocks(run: RunFolder) -> list[Block]:
         Heading("Finance"),
         Paragraph(f"Priced from the same simulated activity ({FINANCE_MONTHLY_CSV}). Median of the "
                          "replications, with the range holding 90% of them in brackets; NHS financial years April "
-                         "to March (the first and last are part years). Theatre teams are paid for every planned "
-                         "session, so sessions lost cost money without activity.")]
+                         "to March, the weeks of each that the run covers stated (a part year is not scaled up). "
+                         "Theatre teams are paid for every planned session, so sessions lost cost money without "
+                         "activity."),
+        Paragraph(f"Elective funding follows each year's rule in the scenario ({md_code('finance.funding_rules')}): "
+                  "value-weighted activity (the activity lines the rule counts, at tariff) against the threshold "
+                  "share of the same lines' 2019/20 value, judged month by month in 2021/22 and on the year after. "
+                  "Productivity is measured as NHS England does: growth in cost-weighted activity less growth in "
+                  "inputs (costs at constant prices), per week covered, against the year before.")]
     for scenario in dict.fromkeys(table["scenario"]):
         info = run.scenarios.get(str(scenario))
         rows = []
+        weeks = _weeks_covered_row(table, scenario, years)
+        if weeks is not None:
+            rows.append(weeks)
         for metric, label, kind in FINANCE_ROWS:
             sub = table[(table["scenario"] == scenario) & (table["metric"] == metric)].set_index("statistic")
             if sub.empty or ("p50" not in sub.index):
@@ -341,6 +426,17 @@ def finance_blocks(run: RunFolder) -> list[Block]:
         if rows:
             blocks.append(Paragraph(md_emphasis(info.title if info else scenario)))
             blocks.append(Table(["", *years], rows))
+    rule_sets: dict[str, tuple[list[str], list[list[str]]]] = {}       # one table per distinct set of rules
+    for scenario in dict.fromkeys(table["scenario"]):
+        info = run.scenarios.get(str(scenario))
+        rules = funding_rule_rows(info.config) if info else []
+        if rules:
+            titles, _ = rule_sets.setdefault(repr(rules), ([], rules))
+            titles.append(md_emphasis(info.title if info else str(scenario)))
+    for titles, rules in rule_sets.values():
+        blocks.append(Paragraph(f"Funding rules of {', '.join(titles)}, from the scenario (each rule's source is "
+                                "beside it in the scenario file):"))
+        blocks.append(Table(FUNDING_RULE_HEADER, rules))
     return blocks
 
 

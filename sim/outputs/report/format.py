@@ -98,11 +98,15 @@ def humanise(key: str) -> str:
 
 
 def money(value: float, kind: str) -> str:
-    """A finance table cell: "money" in £ million to one decimal, "pounds" to the nearest £10, else a number."""
+    """A finance table cell: "money" in £ million to one decimal, "pounds" to the nearest £10, "change" a growth
+    signed to one decimal (+2.4, −0.5), else a number."""
     if value is None or not np.isfinite(value):
         return "–"
     if kind == "money":
         return fmt_millions(value)
+    if kind == "change":
+        text = f"{abs(value):,.1f}"
+        return text if text == "0.0" else ("−" if value < 0 else "+") + text
     sign = "−" if value < 0 and kind != "number" else ""
     if kind == "pounds":
         return f"{sign}£{round(abs(value), -1):,.0f}"
