@@ -4,10 +4,12 @@
     .venv/bin/python scripts/tidy_observed.py --check  # exit 1 if the shipped files differ from what is derived
 
 North West London (provider basis): waiting_list = the source's `incomplete_estimated`, i.e. its summed list with
-the double count of decision-to-admit pathways removed at England's rate (data/observed/README.md); the other
-columns as published. England (commissioner basis): completed_pathways = admitted (unadjusted) + non-admitted;
-a "-" (not yet published) and a 92nd-percentile wait given only as "52+" (beyond the
-top band, February and March 2021) become blank cells. A test checks that the shipped files match this script.
+the double count of decision-to-admit pathways removed at England's rate (data/observed/README.md);
+waiting_admitted = that double count itself, `incomplete_as_summed_by_source - incomplete_estimated`: the
+decision-to-admit pathways at England's share of the list; the other columns as published. England (commissioner
+basis): completed_pathways = admitted (unadjusted) + non-admitted; a "-" (not yet published) and a 92nd-percentile
+wait given only as "52+" (beyond the top band, February and March 2021) become blank cells.
+A test checks that the shipped files match this script.
 """
 from __future__ import annotations
 
@@ -33,7 +35,8 @@ def tidy_nwl() -> ObservedSeries:
     raw = pd.read_csv(NWL_PUBLISHED)
     table = pd.DataFrame({
         "clock_starts": raw["clock_starts"], "completed_pathways": raw["completed_pathways"],
-        "waiting_list": raw["incomplete_estimated"]}).astype(float)
+        "waiting_list": raw["incomplete_estimated"],
+        "waiting_admitted": raw["incomplete_as_summed_by_source"] - raw["incomplete_estimated"]}).astype(float)
     table.index = pd.PeriodIndex(raw["month"], freq="M", name="month")
     return ObservedSeries(str(NWL_PUBLISHED), table)
 

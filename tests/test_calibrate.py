@@ -3,6 +3,7 @@ window, writes a scenario that reproduces its own fit, and refuses bad input wit
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +12,13 @@ import yaml
 
 from helpers import scaled_baseline_raw
 from sim.experiment.replications import run_replications
-from sim.outputs.calibration_fit import fit_targets, scaled_start_bands
+from sim.outputs.calibration_fit import (
+    FitTargets,
+    admitted_start_bands,
+    decisions_needed_ratio,
+    fit_targets,
+    scaled_start_bands,
+)
 from sim.outputs.monthly_fit import simulated_monthly, stock_at
 from sim.scenario.observed import ObservedSeries, load_observed
 from sim.scenario.validate import validate
@@ -20,7 +27,8 @@ from test_cli import run_cli
 
 START = dt.date(2021, 6, 7)
 TRUE = {"referrals.referrals_per_week": 1700.0, "delivery.clinic_slots_scale": 0.85,
-        "delivery.theatre_productivity_scale": 0.9, "removals.rate_multiplier": 2.0}
+        "delivery.theatre_productivity_scale": 0.9, "removals.rate_multiplier": 2.0,
+        "referrals.admitted_share_multiplier": 1.15}
 
 
 @pytest.mark.unit
@@ -34,6 +42,33 @@ def test_start_bands_under_52_weeks_are_scaled_to_the_opening_list_and_52_plus_k
     assert scale == pytest.approx(1455 / 1333)
     assert scaled[0]["count"] / scaled[1]["count"] == pytest.approx(1000 / 333, rel=0.01)
     assert bands[0]["count"] == 1000, "the input is not changed"
+
+
+@pytest.mark.unit
+def test_decisions_needed_close_the_gaps_in_admitted_completions_and_in_the_admitted_lists_change():
+    months = pd.period_range("2021-06", "2021-08", freq="M")
+    june, july, aug = months
+    targets = FitTargets(months=tuple(months), covered_share=dict.fromkeys(months, 1.0), clock_starts={},
+                         completed_admitted={june: 90.0, july: 100.0, aug: 110.0}, completed_non_admitted={},
+                         waiting_list={}, other_removals_total=0.0, removal_months=(), admitted_share_source="",
+                         opening_list=None, waiting_admitted={june: 1000.0, july: 1020.0, aug: 1050.0})
+    simulated = pd.DataFrame({"decisions_to_treat": [80.0, 190.0, 200.0], "completed_admitted": [85.0, 95.0, 105.0],
+                              "waiting_admitted": [990.0, 1000.0, 990.0]}, index=months)
+    # July and August (after the first published month-end): simulated decisions 390; published completions 210
+    # against 200 simulated (+10); the list's change 50 published against 0 simulated (+50): 450 needed
+    assert decisions_needed_ratio(simulated, targets) == pytest.approx(450 / 390)
+    # nothing published, or only one month-end: nothing to fit
+    assert decisions_needed_ratio(simulated, replace(targets, waiting_admitted={june: 1000.0})) == 1.0
+
+
+@pytest.mark.unit
+def test_start_bands_admitted_shares_are_scaled_to_the_published_admitted_list_and_capped_at_one():
+    bands = [{"from_weeks": 0, "to_weeks": 18, "count": 1000, "admitted_share": 0.1},
+             {"from_weeks": 18, "to_weeks": 52, "count": 100, "admitted_share": 0.6}]
+    scaled, scale = admitted_start_bands(bands, 320.0)          # expected before: 100 + 60 = 160
+    assert scale == pytest.approx(2.0)
+    assert [b["admitted_share"] for b in scaled] == [0.2, 1.0], "0.6 x 2 is capped at 1"
+    assert [b["count"] for b in scaled] == [1000, 100] and bands[0]["admitted_share"] == 0.1
 
 
 @pytest.mark.unit
@@ -64,15 +99,17 @@ def _generated_series(tmp_path: Path) -> Path:
     scenario = validate(apply_overrides(raw, [f"{k}={v}" for k, v in TRUE.items()]), "generating")
     weekly = run_replications(scenario, replications=3, seed=99).weekly
     monthly = simulated_monthly(weekly, START).groupby("month").mean()
-    rows = ["month,clock_starts,completed_pathways,waiting_list,completed_admitted"]
+    rows = ["month,clock_starts,completed_pathways,waiting_list,completed_admitted,waiting_admitted"]
     # June is not whole in the run: its list (30 June) is, and is all the fit reads of June (July's removals)
-    june_list = weekly.groupby("replication").apply(
-        lambda t: stock_at(t["waiting_total"].to_numpy(float), t["waiting_total_start"].iloc[0], START,
-                           dt.date(2021, 6, 30)), include_groups=False).mean()
-    rows.append(f"2021-06,1,1,{june_list:.0f},0")
+    def june_30(column: str, opening: str | None) -> float:
+        return weekly.groupby("replication").apply(
+            lambda t: stock_at(t[column].to_numpy(float), t[opening].iloc[0] if opening else None, START,
+                               dt.date(2021, 6, 30)), include_groups=False).mean()
+    rows.append(f"2021-06,1,1,{june_30('waiting_total', 'waiting_total_start'):.0f},0,"
+                f"{june_30('waiting_admitted', None):.0f}")
     for month, r in monthly.iterrows():
         rows.append(f"{month},{r.clock_starts:.0f},{r.completed_pathways:.0f},{r.waiting_list:.0f},"
-                    f"{r.completed_admitted:.0f}")
+                    f"{r.completed_admitted:.0f},{r.waiting_admitted:.0f}")
     path = tmp_path / "generated.csv"
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     return path
@@ -104,14 +141,16 @@ def _fitted(path: Path) -> dict[str, float]:
             * mean(delivery["clinic_monthly_multipliers"]),
             "delivery.theatre_productivity_scale": delivery["theatre_productivity_scale"]
             * mean(delivery["theatre_monthly_multipliers"]),
-            "removals.rate_multiplier": cfg["removals"]["rate_multiplier"]}
+            "removals.rate_multiplier": cfg["removals"]["rate_multiplier"],
+            "referrals.admitted_share_multiplier": cfg["referrals"].get("admitted_share_multiplier", 1.0)}
 
 
 @pytest.mark.verification
 @pytest.mark.slow
 def test_calibration_recovers_the_inputs_a_series_was_generated_with_and_ignores_later_months(tmp_path):
-    """From the plan's inputs (demand 1,556 a week, full delivery, removal rates x1) and another seed, the fit
-    finds the generating inputs within 3%; garbage after the window changes nothing; the written scenario
+    """From the plan's inputs (demand 1,556 a week, full delivery, removal rates x1, the specialties' admitted
+    shares) and another seed, the fit finds the generating inputs within 3%, decisions to treat from the admitted
+    list; garbage after the window changes nothing; the written scenario
     reproduces its own fit; the same command gives the same file."""
     series, scenario = _generated_series(tmp_path), _scenario_file(tmp_path)
     out = tmp_path / "fitted.yaml"
@@ -125,7 +164,7 @@ def test_calibration_recovers_the_inputs_a_series_was_generated_with_and_ignores
     later = series.read_text(encoding="utf-8").splitlines()
     tampered = tmp_path / "tampered" / "generated.csv"
     tampered.parent.mkdir()
-    tampered.write_text("\n".join(later[:-1] + [later[-1].split(",")[0] + ",1,1,999999,0"]) + "\n", encoding="utf-8")
+    tampered.write_text("\n".join(later[:-1] + [later[-1].split(",")[0] + ",1,1,999999,0,0"]) + "\n", encoding="utf-8")
     assert load_observed(tampered).months[-1] > pd.Period("2021-10", freq="M"), "the series runs past the window"
     out2 = tmp_path / "fitted2.yaml"
     assert _calibrate(scenario, tampered, out2).returncode == 0

@@ -163,7 +163,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
                     print(f"  step: demand {step.inputs.referrals_per_week:,.1f} a week, clinics x"
                           f"{step.inputs.clinic_slots_scale:.4f}, theatres x"
                           f"{step.inputs.theatre_productivity_scale:.4f}, removals x"
-                          f"{step.inputs.removal_rate_multiplier:.4f}: worst flow off by "
+                          f"{step.inputs.removal_rate_multiplier:.4f}, decisions to treat x"
+                          f"{step.inputs.admitted_share_multiplier:.4f}: worst flow off by "
                           f"{step.worst_ratio_error:.2%}, list MAPE {step.list_mape_percent:.2f}%", file=sys.stderr)
 
             result = fit(raw, targets, simulate_mapping, scenario.start_date, max_steps=args.max_steps,
@@ -179,7 +180,9 @@ def run_calibrate(args: argparse.Namespace) -> int:
                       "Fitted (sim.outputs.calibration_fit): demand and its monthly profile from clock starts; "
                       "delivered",
                       "clinic and theatre capacity from non-admitted and admitted completions; the removal rate from",
-                      "starts - completions - change in the list. Everything else is as the scenario it extends says.",
+                      "starts - completions - change in the list; decisions to treat (and the opening admitted list)",
+                      "from the published admitted list, where the series has it. Everything else is as the scenario",
+                      "it extends says.",
                       f"{len(result.steps)} simulation(s) of {reps} replication(s), seed {seed}; "
                       + (f"converged: every fitted flow within {TOLERANCE:.0%} of its target." if result.converged
                          else f"NOT converged in {args.max_steps} simulations: see the fit report.")]

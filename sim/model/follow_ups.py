@@ -90,7 +90,8 @@ class FollowUpClinics:
                           + (1.0 - out.virtual_share) * out.dna_rate_face_to_face)
         first_attendances_per_day = (np.array(first_slots_per_clinic_day) * clinic_days_per_week / 7.0
                                      * delivered_share_at_start * attended)              # site x specialty
-        admitted = np.array([sp.admitted_share for sp in scenario.specialties.values()])
+        admitted = np.minimum(1.0, np.array([sp.admitted_share for sp in scenario.specialties.values()])
+                              * scenario.referrals.admitted_share_multiplier)
         horizon_orders = self.horizon_days // self.days_between + 1
         expected = np.zeros((horizon_orders, *first_attendances_per_day.shape))
         for events_share, means in ((1.0 - admitted, self.mean_after_non_admitted_stop),

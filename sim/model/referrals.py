@@ -71,7 +71,8 @@ class PathwayParameters:
         bands = sc.removals.weekly_rate_by_weeks_waited
         choice, visits, scarce = sc.patient_choice, sc.further_outpatient_visits, sc.scarce_resource
         return cls(
-            admitted_share=np.array([s.admitted_share for s in specs]),
+            admitted_share=np.minimum(1.0, np.array([s.admitted_share for s in specs])
+                                      * sc.referrals.admitted_share_multiplier),
             day_case_share=np.array([s.day_case_share for s in specs]),
             priority_cum=_cumulative(prio),
             dc_log_mu=dc_mu, dc_log_sigma=dc_sigma, ip_log_mu=ip_mu, ip_log_sigma=ip_sigma,

@@ -11,9 +11,16 @@ What the data identify, and the input each fits (everything else stays as the sc
   from the window's starts − completions − change in the list as a share of the list (the rate the factor
   scales). A monthly total cannot tell removals at 10 weeks from removals at 60, so the shape by weeks waited stays
   the scenario's.
+- Decisions to treat: `referrals.admitted_share_multiplier`, one factor on every specialty's admitted share, from
+  the published admitted (decision-to-admit) list when the series has one (`waiting_admitted`): the decisions a
+  window needs are its admitted completions plus the change in the admitted list plus what leaves that list
+  otherwise, the last as the run has it. Without it the admitted list follows from the completions alone, and a
+  few percent too few decisions drain it (North West London's fell from 28,000 to a few dozen in the model while
+  the published one held at about 35,000).
 - The opening list: with hand-written bands and published lists on both sides of the start date, the bands under
   52 weeks are scaled so the list on the start date is the published one interpolated by day (the 52+ bands are
-  the seed's count and stay).
+  the seed's count and stay). With a published admitted list too, every band's admitted share is scaled so the
+  pathways with a decision to admit on the start date are the published admitted list interpolated the same way.
 
 How: multiplicative fixed-point steps. Each step runs the scenario with the same seed and replications (common
 random numbers, so a fitted value moves only because an input moved) and multiplies every fitted input by
@@ -44,7 +51,8 @@ from sim.scenario.observed import ObservedSeries
 # the fitted flows, each from the weekly.csv columns that make it
 FLOW_COLUMNS = {"clock_starts": ("clock_starts",), "completed_admitted": ("clock_stops_admitted",),
                 "completed_non_admitted": ("clock_stops_non_admitted",),
-                "other_removals": ("removals_other",)}     # validation removals are part of removals_other
+                "other_removals": ("removals_other",),     # validation removals are part of removals_other
+                "decisions_to_treat": ("decisions_to_treat",)}
 UNDER_52_WEEKS = 52.0
 # Delivered capacity after the window runs at the median of its last three months: activity was recovering through
 # 2021/22, so the most recent quarter is the better guide to the next (the whole window's mean lags the trend), and
@@ -69,6 +77,8 @@ class FitTargets:
     removal_months: tuple[pd.Period, ...]              # fitted months whose previous list is published
     admitted_share_source: str                         # where the admitted split came from
     opening_list: float | None                         # interpolated to the start date, if both sides published
+    waiting_admitted: dict[pd.Period, float] = field(default_factory=dict)   # the admitted list at month-ends
+    opening_admitted: float | None = None              # the admitted list on the start date, as opening_list
 
 
 def fit_targets(observed: ObservedSeries, first_month: pd.Period, start_date: dt.date,
@@ -107,7 +117,19 @@ def fit_targets(observed: ObservedSeries, first_month: pd.Period, start_date: dt
         completed_non_admitted={m: completed[m] - admitted[m] for m in months},
         waiting_list={m: float(table.loc[m, "waiting_list"]) for m in months if covered[m] == 1.0},
         other_removals_total=float(sum(other[m] for m in removal_months)), removal_months=removal_months,
-        admitted_share_source=source, opening_list=_opening_list(observed, start_date))
+        admitted_share_source=source, opening_list=_opening_list(observed, start_date),
+        waiting_admitted=_published_admitted_list(table, months, covered),
+        opening_admitted=(_opening_list(observed, start_date, "waiting_admitted")
+                          if "waiting_admitted" in table else None))
+
+
+def _published_admitted_list(table: pd.DataFrame, months: tuple[pd.Period, ...],
+                             covered: dict[pd.Period, float]) -> dict[pd.Period, float]:
+    """The admitted list at the end of each fitted month the run reaches, where the series publishes it."""
+    if "waiting_admitted" not in table:
+        return {}
+    return {m: float(table.loc[m, "waiting_admitted"]) for m in months
+            if np.isfinite(table.loc[m, "waiting_admitted"])}
 
 
 def admitted_share_of_completions(series: ObservedSeries) -> pd.Series:
@@ -123,9 +145,9 @@ def _covered_share(month: pd.Period, start_date: dt.date) -> float:
     return 1.0 if start_date <= first else (days - (start_date - first).days) / days
 
 
-def _opening_list(observed: ObservedSeries, start_date: dt.date) -> float | None:
-    """The list on the start date, linear by day between the published month-ends either side (None if either is
-    missing). The start date's morning: the end of the day before."""
+def _opening_list(observed: ObservedSeries, start_date: dt.date, column: str = "waiting_list") -> float | None:
+    """The list (or `column`, a stock) on the start date, linear by day between the published month-ends either
+    side (None if either is missing). The start date's morning: the end of the day before."""
     day_before = start_date - dt.timedelta(days=1)
     month = pd.Period(day_before, freq="M")
     before, after = month - 1, month
@@ -134,8 +156,8 @@ def _opening_list(observed: ObservedSeries, start_date: dt.date) -> float | None
         return None
     days = calendar.monthrange(after.year, after.month)[1]
     into = day_before.day / days
-    return float(table.loc[before, "waiting_list"] + into * (table.loc[after, "waiting_list"]
-                                                             - table.loc[before, "waiting_list"]))
+    value = float(table.loc[before, column] + into * (table.loc[after, column] - table.loc[before, column]))
+    return value if np.isfinite(value) else None
 
 
 @dataclass
@@ -149,8 +171,10 @@ class FittedInputs:
     theatre_productivity_scale: float
     theatre_by_month: dict[str, float]
     removal_rate_multiplier: float
+    admitted_share_multiplier: float = 1.0
     start_bands: list[dict] | None = None
     start_bands_scale: float | None = None
+    start_admitted_scale: float | None = None            # on every band's admitted share, when the list is published
 
     @classmethod
     def from_raw(cls, raw: dict, months: tuple[pd.Period, ...]) -> FittedInputs:
@@ -169,7 +193,8 @@ class FittedInputs:
                    clinic_by_month=monthly(delivery.get("clinic_monthly_multipliers")),
                    theatre_productivity_scale=float(delivery.get("theatre_productivity_scale", 1.0)),
                    theatre_by_month=monthly(delivery.get("theatre_monthly_multipliers")),
-                   removal_rate_multiplier=float(raw.get("removals", {}).get("rate_multiplier", 1.0)))
+                   removal_rate_multiplier=float(raw.get("removals", {}).get("rate_multiplier", 1.0)),
+                   admitted_share_multiplier=float(referrals.get("admitted_share_multiplier", 1.0)))
 
     def rounded(self) -> FittedInputs:
         """As written to the scenario file: demand to 0.1 a week, factors to 4 decimals."""
@@ -180,13 +205,16 @@ class FittedInputs:
                        clinic_slots_scale=round(self.clinic_slots_scale, 4), clinic_by_month=r4(self.clinic_by_month),
                        theatre_productivity_scale=round(self.theatre_productivity_scale, 4),
                        theatre_by_month=r4(self.theatre_by_month),
-                       removal_rate_multiplier=round(self.removal_rate_multiplier, 4))
+                       removal_rate_multiplier=round(self.removal_rate_multiplier, 4),
+                       admitted_share_multiplier=round(self.admitted_share_multiplier, 4))
 
     def applied_to(self, raw: dict) -> dict:
         """A copy of the scenario mapping with these inputs set."""
         out = copy.deepcopy(raw)
         out.setdefault("referrals", {})
         out["referrals"]["referrals_per_week"] = self.referrals_per_week
+        if self.admitted_share_multiplier != 1.0 or "admitted_share_multiplier" in out["referrals"]:
+            out["referrals"]["admitted_share_multiplier"] = self.admitted_share_multiplier
         out["referrals"]["monthly_multipliers"] = {**out["referrals"].get("monthly_multipliers", {}),
                                                    **self.demand_by_month}
         delivery = dict(out.get("delivery") or {})
@@ -219,6 +247,19 @@ def scaled_start_bands(bands: list[dict], opening_list: float) -> tuple[list[dic
     return out, target / current
 
 
+def admitted_start_bands(bands: list[dict], opening_admitted: float) -> tuple[list[dict], float]:
+    """Bands whose admitted shares are all scaled (capped at 1, to 4 decimals) so that the expected pathways with a
+    decision to admit are `opening_admitted`. Returns the bands and the scale."""
+    expected = sum(int(b["count"]) * float(b["admitted_share"]) for b in bands)
+    if expected <= 0 or opening_admitted <= 0:
+        return copy.deepcopy(bands), 1.0
+    scale = opening_admitted / expected
+    out = copy.deepcopy(bands)
+    for b in out:
+        b["admitted_share"] = round(min(1.0, float(b["admitted_share"]) * scale), 4)
+    return out, scale
+
+
 def simulated_for_fit(weekly: pd.DataFrame, start_date: dt.date, targets: FitTargets) -> pd.DataFrame:
     """The fitted series from a run's weekly table, mean over replications: one row per fitted month, flows over
     the days simulated of it, the list at its end."""
@@ -234,6 +275,9 @@ def simulated_for_fit(weekly: pd.DataFrame, start_date: dt.date, targets: FitTar
                                          last)
             opening = float(table["waiting_total_start"].iloc[0])
             row["waiting_list"] = stock_at(table["waiting_total"].to_numpy(dtype=float), opening, start_date, last)
+            if "waiting_admitted" in table:
+                row["waiting_admitted"] = stock_at(table["waiting_admitted"].to_numpy(dtype=float), None,
+                                                   start_date, last)
             rows.append(row)
     return pd.DataFrame(rows).groupby("month", sort=True).mean()
 
@@ -247,11 +291,12 @@ class FlowRatios:
     completed_admitted: dict[pd.Period, float]
     completed_non_admitted: dict[pd.Period, float]
     other_removals: float                  # the rate: removed ÷ list at the months' ends
+    decisions_to_treat: float = 1.0        # decisions the published admitted list needs ÷ those simulated
 
     def worst_error(self) -> float:
         """The largest distance of any ratio from 1."""
         values = [*self.clock_starts.values(), *self.completed_admitted.values(),
-                  *self.completed_non_admitted.values(), self.other_removals]
+                  *self.completed_non_admitted.values(), self.other_removals, self.decisions_to_treat]
         return max(abs(x - 1.0) for x in values)
 
 
@@ -285,7 +330,25 @@ def ratios(simulated: pd.DataFrame, targets: FitTargets) -> FlowRatios:
                           / float(simulated.loc[months, "waiting_list"].sum()))
         removal = _ratio(seen_rate, simulated_rate)
     return FlowRatios(by_month("clock_starts"), by_month("completed_admitted"), by_month("completed_non_admitted"),
-                      removal)
+                      removal, decisions_needed_ratio(simulated, targets))
+
+
+def decisions_needed_ratio(simulated: pd.DataFrame, targets: FitTargets) -> float:
+    """Decisions to treat the published admitted list needs ÷ those simulated, between the first and last month-ends
+    with a published admitted list (1.0 without two). By the admitted list's own stock and flow, decisions =
+    admitted completions + the list's change + what leaves it otherwise (removals, validation; as simulated); so the
+    decisions needed are the simulated ones corrected by the gaps in completions and in the list's change."""
+    published = [m for m in targets.months if m in targets.waiting_admitted]
+    if len(published) < 2 or "decisions_to_treat" not in simulated or "waiting_admitted" not in simulated:
+        return 1.0
+    first, last = published[0], published[-1]
+    between = [m for m in targets.months if first < m <= last]
+    simulated_decisions = float(simulated.loc[between, "decisions_to_treat"].sum())
+    completions_gap = sum(targets.completed_admitted[m] for m in between) - float(
+        simulated.loc[between, "completed_admitted"].sum())
+    change_gap = ((targets.waiting_admitted[last] - targets.waiting_admitted[first])
+                  - float(simulated.loc[last, "waiting_admitted"] - simulated.loc[first, "waiting_admitted"]))
+    return _ratio(simulated_decisions + completions_gap + change_gap, simulated_decisions)
 
 
 def _ratio(observed: float, simulated: float) -> float:
@@ -312,7 +375,8 @@ def stepped(inputs: FittedInputs, r: FlowRatios) -> FittedInputs:
     return replace(inputs, referrals_per_week=demand, demand_by_month=demand_by_month, clinic_slots_scale=clinics,
                    clinic_by_month=clinic_by_month, theatre_productivity_scale=theatres,
                    theatre_by_month=theatre_by_month,
-                   removal_rate_multiplier=inputs.removal_rate_multiplier * r.other_removals)
+                   removal_rate_multiplier=inputs.removal_rate_multiplier * r.other_removals,
+                   admitted_share_multiplier=inputs.admitted_share_multiplier * r.decisions_to_treat)
 
 
 @dataclass
@@ -332,6 +396,9 @@ def fit(raw: dict, targets: FitTargets, simulate: Callable[[dict], pd.DataFrame]
     bands = raw.get("start_list", {}).get("bands")
     if targets.opening_list is not None and bands:
         inputs.start_bands, inputs.start_bands_scale = scaled_start_bands(bands, targets.opening_list)
+        if targets.opening_admitted is not None:
+            inputs.start_bands, inputs.start_admitted_scale = admitted_start_bands(inputs.start_bands,
+                                                                                  targets.opening_admitted)
     result = FitResult(inputs=inputs.rounded())
     for _ in range(max_steps):
         current = inputs.rounded()
@@ -361,6 +428,7 @@ def steps_table(result: FitResult) -> pd.DataFrame:
                      "clinic_slots_scale": i.clinic_slots_scale,
                      "theatre_productivity_scale": i.theatre_productivity_scale,
                      "removal_rate_multiplier": i.removal_rate_multiplier,
+                     "admitted_share_multiplier": i.admitted_share_multiplier,
                      "worst_ratio_error_percent": round(step.worst_ratio_error * 100, 3),
                      "waiting_list_mape_percent": round(step.list_mape_percent, 3)})
     return pd.DataFrame(rows)
@@ -392,6 +460,7 @@ def scenario_text(result: FitResult, targets: FitTargets, *, extends: str, name:
               "referrals:",
               f"  referrals_per_week: {i.referrals_per_week}   # [D] fitted: published clock starts averaged "
               f"{mean_of(targets.clock_starts):,.0f} a month, {span}",
+              *_decisions_lines(i, targets),
               "  monthly_multipliers:   # [D] fitted: each month's published clock starts against that level",
               *monthly_lines(i.demand_by_month, targets.clock_starts, "clock starts"),
               "", "delivery:",
@@ -417,9 +486,23 @@ def scenario_text(result: FitResult, targets: FitTargets, *, extends: str, name:
                   f"  # [D] bands under 52 weeks scaled x{i.start_bands_scale:.4f} so that the list on the start date "
                   f"is {targets.opening_list:,.0f}:",
                   "  # the published month-end lists either side, interpolated by day; the 52+ week bands as given",
+                  *([f"  # and every band's admitted share x{i.start_admitted_scale:.4f} so that the admitted list "
+                     f"on the start date is {targets.opening_admitted:,.0f}, interpolated the same way"]
+                    if i.start_admitted_scale is not None and targets.opening_admitted is not None else []),
                   "  bands:"]
         lines += ["    - {" + ", ".join(f"{k}: {_plain(v)}" for k, v in b.items()) + "}" for b in i.start_bands]
     return "\n".join(lines) + "\n"
+
+
+def _decisions_lines(inputs: FittedInputs, targets: FitTargets) -> list[str]:
+    """The fitted decisions-to-treat factor with the published admitted list it came from (nothing when unfitted)."""
+    published = [m for m in targets.months if m in targets.waiting_admitted]
+    if len(published) < 2:
+        return []
+    first, last = published[0], published[-1]
+    return [f"  admitted_share_multiplier: {inputs.admitted_share_multiplier}   # [D] fitted: the published admitted "
+            f"list {targets.waiting_admitted[first]:,.0f} at the end of {first}, "
+            f"{targets.waiting_admitted[last]:,.0f} at the end of {last}"]
 
 
 def _plain(value: object) -> str:

@@ -34,6 +34,7 @@ SERIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "completed_pathways": ("flow", ("clock_stops_admitted", "clock_stops_non_admitted")),
     "completed_admitted": ("flow", ("clock_stops_admitted",)),
     "waiting_list": ("stock", ("waiting_total",)),
+    "waiting_admitted": ("stock", ("waiting_admitted",)),
     "over_18w": ("stock", ("waiting_over_18w",)),
     "over_52w": ("stock", ("waiting_over_52w",)),
     "over_78w": ("stock", ("waiting_over_78w",)),
@@ -41,6 +42,7 @@ SERIES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 SERIES_TITLES = {"clock_starts": "Clock starts a month", "completed_pathways": "Completed pathways a month",
                  "completed_admitted": "Admitted completions a month", "waiting_list": "Waiting list",
+                 "waiting_admitted": "Admitted list (decisions to admit)",
                  "over_18w": "Over 18 weeks", "over_52w": "Over 52 weeks", "over_78w": "Over 78 weeks",
                  "over_104w": "Over 104 weeks"}
 WINDOW, HELD_OUT = "window", "held_out"

@@ -11,6 +11,7 @@ one row per month, the census at the month's last day.
 | `completed_pathways` | yes | clock stops for treatment or a decision not to treat (admitted + non-admitted) |
 | `waiting_list` | yes | incomplete pathways at the month's end |
 | `completed_admitted` | no | the admitted part of `completed_pathways` |
+| `waiting_admitted` | no | the admitted part of `waiting_list`: pathways with a decision to admit at the month's end |
 | `over_18w`, `over_52w`, `over_78w`, `over_104w` | no | incomplete pathways waiting more than N weeks |
 | `median_wait_weeks`, `p92_wait_weeks` | no | the list's median and 92nd-percentile wait |
 
@@ -40,6 +41,7 @@ from sim.scenario.rtt_extract import CLOCK_START_PART, TOTAL_LABEL, load_rtt
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("month", "clock_starts", "completed_pathways", "waiting_list")
 COUNT_COLUMNS: tuple[str, ...] = ("clock_starts", "completed_pathways", "waiting_list", "completed_admitted",
+                                  "waiting_admitted",
                                   "over_18w", "over_52w", "over_78w", "over_104w")
 WAIT_COLUMNS: tuple[str, ...] = ("median_wait_weeks", "p92_wait_weeks")
 OPTIONAL_COLUMNS: tuple[str, ...] = tuple(c for c in COUNT_COLUMNS + WAIT_COLUMNS if c not in REQUIRED_COLUMNS)
@@ -252,6 +254,10 @@ def _check_row(record: dict[str, float], where: str, problems: list[str]) -> Non
     if not math.isnan(admitted) and not math.isnan(completed) and admitted > completed:
         problems.append(f"{where}, column completed_admitted: {admitted:,.0f} is more than completed_pathways "
                         f"({completed:,.0f})")
+    on_admitted, waiting = record.get("waiting_admitted", math.nan), record.get("waiting_list", math.nan)
+    if not math.isnan(on_admitted) and not math.isnan(waiting) and on_admitted > waiting:
+        problems.append(f"{where}, column waiting_admitted: {on_admitted:,.0f} is more than waiting_list "
+                        f"({waiting:,.0f})")
     median, p92 = record.get("median_wait_weeks", math.nan), record.get("p92_wait_weeks", math.nan)
     if not math.isnan(median) and not math.isnan(p92) and median > p92:
         problems.append(f"{where}, column median_wait_weeks: {median:g} is more than p92_wait_weeks ({p92:g})")

@@ -226,6 +226,10 @@ class Referrals(_Model):
         default={}, title="Demand multiplier by month",
         description="multiplies the referrals of each month named (YYYY-MM) on top of seasonality and growth; "
                     "other months 1 (written by `calibrate` from published clock starts)")
+    admitted_share_multiplier: Multiplier = Field(
+        default=1.0, gt=0, le=MAX_FACTOR, allow_inf_nan=False, title="Decisions to treat (multiplier)",
+        description="scales every specialty's admitted_share, the share of pathways ending in a decision to treat "
+                    "(capped at 1; written by `calibrate` from the published admitted list)")
 
     @field_validator("weekday_weights")
     @classmethod
