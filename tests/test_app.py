@@ -18,7 +18,7 @@ import yaml
 from helpers import ROOT
 from sim.app import logic
 from sim.cli.main import main
-from sim.scenario.schema import Delivery, Referrals, Removals, TheatreRules
+from sim.scenario.schema import Delivery, Referrals, Removals, TheatreRules, ValidationRound
 
 streamlit_testing = pytest.importorskip("streamlit.testing.v1",
                                         reason="streamlit is not installed (pip install -e '.[dev]')")
@@ -80,6 +80,32 @@ def test_cancellations_removals_and_a_vaccination_surge_are_levers_where_the_sce
     checked, problems = logic.check_scenario(surge_file, moved)
     assert checked is not None and checked.vaccination is not None and checked.vaccination.surge is not None, problems
     assert checked.vaccination.surge.start == later and checked.removals.rate_multiplier == 1.5
+
+
+@pytest.mark.unit
+def test_each_validation_round_has_its_share_and_date_as_levers_labelled_from_the_schema():
+    scenario = baseline()
+    rounds = scenario.removals.validation_rounds
+    assert rounds, "the baseline validates its long waiters"
+    levers = {lever.key: lever for lever in logic.levers_for(scenario)}
+    share = levers["removals.validation_rounds.0.share_removed"]
+    date = levers["removals.validation_rounds.0.date"]
+    assert share.unit == "share" and (share.low, share.high) == (0.0, 1.0)
+    schema_label = (ValidationRound.model_fields["share_removed"].title or "Share removed").lower()
+    assert share.label.endswith(schema_label) and f"{rounds[0].min_weeks_waited:g}+ weeks" in share.label
+    assert (share.value, date.value, date.kind) == (rounds[0].share_removed, rounds[0].date, "date")
+    assert not any(".validation_rounds.1." in key for key in levers), "one lever pair per round the scenario has"
+    later = rounds[0].date + dt.timedelta(weeks=4)
+    moved = logic.lever_overrides(scenario, {share.key: 0.25, date.key: later})
+    assert moved == ["removals.validation_rounds.0.share_removed=0.25",
+                     f"removals.validation_rounds.0.date={later.isoformat()}"]
+    checked, problems = logic.check_scenario(logic.shipped_scenarios()["baseline"], moved)
+    assert checked is not None, problems
+    assert (checked.removals.validation_rounds[0].share_removed, checked.removals.validation_rounds[0].date) == \
+        (0.25, later)
+    no_rounds, problems = logic.check_scenario(logic.shipped_scenarios()["baseline"], ["removals.validation_rounds=[]"])
+    assert no_rounds is not None and not no_rounds.removals.validation_rounds, problems
+    assert not any("validation_rounds" in lever.key for lever in logic.levers_for(no_rounds))
 
 
 @pytest.mark.unit

@@ -63,6 +63,7 @@ from sim.scenario.schema import (
     TheatreRules,
     TheatreTemplate,
     VaccinationSurge,
+    ValidationRound,
     Weekday,
 )
 from sim.scenario.yaml_files import parse_yaml
@@ -175,6 +176,16 @@ def levers_for(scenario: Scenario) -> list[Lever]:
     label, u, desc = field_label(Removals, "rate_multiplier")
     levers.append(Lever("removals.rate_multiplier", label, u, desc or "scales every band's weekly removal rate",
                         scenario.removals.rate_multiplier, low=0.0, high=50.0))
+    for i, round_ in enumerate(scenario.removals.validation_rounds):
+        who = f"Validation round {i + 1} ({round_.min_weeks_waited:g}+ weeks waited)"
+        label, u, desc = field_label(ValidationRound, "share_removed")
+        levers.append(Lever(f"removals.validation_rounds.{i}.share_removed", f"{who}: {label.lower()}", u,
+                            desc or f"the share of those waiting longer than {round_.min_weeks_waited:g} weeks on its "
+                            "date that the validation round takes off the list (found no longer to need treatment)",
+                            round_.share_removed, low=0.0, high=1.0))
+        label, _, desc = field_label(ValidationRound, "date")
+        levers.append(Lever(f"removals.validation_rounds.{i}.date", f"{who}: {label.lower()}", "",
+                            desc or "the day the validation round takes them off", round_.date, kind="date"))
     surge = scenario.vaccination.surge if scenario.vaccination is not None else None
     if surge is not None:
         levers.append(Lever("vaccination.surge.start", "Vaccination surge: first day", "",
