@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -343,3 +345,73 @@ def test_cancel_stops_a_solve_in_the_middle_of_an_evaluation_and_writes_nothing(
     assert job.state == "cancelled" and job.stages == 1 and job.stage_done < 20, "not stopped in the first evaluation"
     folder = results_root / "solve-baseline"
     assert not folder.exists() or not any(folder.iterdir()), "a cancelled solve must leave no folder"
+
+
+_UPLOAD_CLOCK = [time.time() - 1000]
+
+
+def _upload(name: str, text: str = "extends: baseline.yaml\nname: mine\ntitle: Mine\n"):
+    """An upload saved (and the older ones pruned); then dated a second after the one before, so that the uploads'
+    order is the order they were made in even within one second."""
+    path, problems = logic.save_upload(name, text.encode("utf-8"))
+    assert path is not None, problems
+    _UPLOAD_CLOCK[0] += 1
+    os.utime(path, (_UPLOAD_CLOCK[0], _UPLOAD_CLOCK[0]))
+    return path
+
+
+@pytest.mark.integration
+def test_uploads_are_kept_only_among_the_newest_and_never_while_a_run_reads_them(results_root, monkeypatch):
+    monkeypatch.setattr(logic, "KEEP_UPLOADS", 3)
+    first = _upload("a.yaml")
+    same_name = _upload("a.yaml", "extends: baseline.yaml\nname: other\ntitle: Other\n")
+    assert same_name != first, "two uploads of one name in the same second must not share a file"
+    assert "name: mine" in first.read_text() and "name: other" in same_name.read_text()
+    logic._hold(first)                                  # as a run or solve reading it does
+    kept = [first, same_name]
+    for i in range(3):
+        kept.append(_upload(f"b{i}.yaml"))
+    bad, _ = logic.save_upload("bad.yaml", b"extends: baseline.yaml\nreferrals:\n  advice_and_guidance_share: 1.5\n")
+    assert bad is None
+    on_disk = sorted((results_root / logic.UPLOADS_DIR).iterdir())
+    assert on_disk == sorted([first, *kept[-3:]]), "the newest three, and the one being read"
+    logic._let_go(first)
+    assert logic.prune_uploads() == [first]
+    assert sorted((results_root / logic.UPLOADS_DIR).iterdir()) == sorted(kept[-3:])
+
+
+@pytest.mark.integration
+def test_a_running_job_keeps_its_upload_until_it_ends(results_root):
+    path = _upload("mine.yaml")
+    job = logic.RunJob(path, [SHORT], replications=30, seed=1).start()
+    started = time.monotonic()
+    while job.done == 0 and job.state == "running":
+        assert time.monotonic() - started < 60
+        time.sleep(0.05)
+    assert logic.prune_uploads(keep=0) == [] and path.is_file(), "removed while the run reads it"
+    job.cancel()
+    assert job.wait(60) and job.state == "cancelled"
+    assert logic.prune_uploads(keep=0) == [path] and not path.exists()
+
+
+@pytest.mark.integration
+def test_the_page_saves_its_upload_again_when_it_was_removed_as_one_of_the_oldest(results_root):
+    at = streamlit_testing.AppTest.from_file(PAGE, default_timeout=60).run()
+    at.radio(key="source").set_value("Paste YAML").run()
+    at.button(key="check-pasted").click().run()
+    assert not at.exception
+
+    def kept_path():
+        shown = [s.value for s in at.success if "kept as" in s.value]
+        assert len(shown) == 1, [s.value for s in at.success]
+        return Path(shown[0].rsplit("kept as ", 1)[1])
+
+    before = kept_path()
+    before = before if before.is_absolute() else ROOT / before
+    assert before.is_file()
+    assert logic.prune_uploads(keep=0) == [before]
+    at.run()
+    after = kept_path()
+    after = after if after.is_absolute() else ROOT / after
+    assert after != before and after.is_file() and not before.exists()
+    assert at.button(key="run") is not None and not at.exception

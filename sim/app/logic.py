@@ -6,7 +6,7 @@ A run is the command line's own `run` (sim.cli.run.run_scenarios, with the argum
 writes the same results/<scenario>/<timestamp>/ folder, with the same checks before anything runs and the same
 messages. An uploaded scenario is checked by the command line's loader (sim.scenario.build.load_scenario): it is
 saved under results/uploads/ (the only place the app writes, besides the run folders), never executed (the loader
-is the project's safe YAML loader), and removed again when it is refused.
+is the project's safe YAML loader), removed again when it is refused, and kept only among the newest KEEP_UPLOADS.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import os
 import re
+import secrets
 import shlex
 import threading
 import time
@@ -71,6 +72,7 @@ from sim.scenario.yaml_files import parse_yaml
 SCENARIOS_DIR = PROJECT_ROOT / "scenarios"
 UPLOADS_DIR = "uploads"                     # under the results root: uploaded scenario files
 MAX_UPLOAD_BYTES = MAX_SCENARIO_BYTES       # the loader's own limit for a scenario file
+KEEP_UPLOADS = 20                           # uploaded files kept: the newest (at most 20 x 256 kB), see prune_uploads
 WEEKDAYS_OPEN: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
 CHART_52_WEEKS = "waiting_over_52w.png"     # the 52-week fan chart the run draws
 CHART_LIST = "waiting_list.png"             # the waiting list's fan chart
@@ -274,7 +276,9 @@ def save_upload(name: str, data: bytes) -> tuple[Path | None, list[str]]:
     folder = results_root() / UPLOADS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     stem = re.sub(r"[^A-Za-z0-9_\-]", "_", Path(shown_name).stem)[:60] or "upload"
-    path = folder / f"{dt.datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}-{stem}.yaml"
+    # the time, this server and a random part: two sessions uploading files of the same name in the same second
+    # each keep their own
+    path = folder / f"{dt.datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}-{secrets.token_hex(4)}-{stem}.yaml"
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -284,7 +288,54 @@ def save_upload(name: str, data: bytes) -> tuple[Path | None, list[str]]:
     if scenario is None:
         path.unlink(missing_ok=True)
         return None, [line.replace(str(path), shown_name) for line in problems]
+    prune_uploads()
     return path, []
+
+
+# Uploaded files a run or solve of this server is reading (a solve reads its file again for every evaluation),
+# with how many are reading each: prune_uploads leaves them.
+_READING: dict[Path, int] = {}
+_READING_LOCK = threading.Lock()
+
+
+def _hold(path: Path) -> None:
+    with _READING_LOCK:
+        _READING[Path(path)] = _READING.get(Path(path), 0) + 1
+
+
+def _let_go(path: Path) -> None:
+    with _READING_LOCK:
+        left = _READING.get(Path(path), 0) - 1
+        if left > 0:
+            _READING[Path(path)] = left
+        else:
+            _READING.pop(Path(path), None)
+
+
+def prune_uploads(keep: int | None = None) -> list[Path]:
+    """Remove all but the newest `keep` (KEEP_UPLOADS) uploaded files, never one a run or solve is reading, so
+    results/uploads/ does not grow without bound. A finished run does not need its upload: its folder keeps the
+    scenario exactly as run (scenario.yaml; a solve: its manifest's changes and solved_scenario.yaml). A page
+    whose upload was removed saves it again when it needs it (sim.app.page). Returns the files removed."""
+    keep = KEEP_UPLOADS if keep is None else keep
+    folder = results_root() / UPLOADS_DIR
+    try:
+        files = [p for p in folder.glob("*.yaml") if p.is_file() and not p.is_symlink()]
+        files.sort(key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
+    except OSError:             # another server removing the same files: the next upload tries again
+        return []
+    with _READING_LOCK:
+        reading = {p.resolve() for p in _READING}
+    removed = []
+    for old in files[keep:]:
+        if old.resolve() in reading:
+            continue
+        try:
+            old.unlink()
+        except OSError:
+            continue
+        removed.append(old)
+    return removed
 
 
 def _with_shipped_parent(text: str) -> str:
@@ -352,6 +403,7 @@ class CommandJob:
 
     def start(self) -> CommandJob:
         self.total = self.replications
+        _hold(self.scenario_file)       # an upload is read again by each of a solve's evaluations: kept to the end
         self._thread = threading.Thread(target=self._work, name=f"nwl-app-{self.argv()[0]}", daemon=True)
         self._thread.start()
         return self
@@ -431,6 +483,7 @@ class CommandJob:
             self.errors = [f"error: {type(exc).__name__}: {exc}"]
             self.state = "failed"
         finally:
+            _let_go(self.scenario_file)
             self.finished_seconds = time.perf_counter() - self.started
 
 

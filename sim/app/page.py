@@ -106,7 +106,8 @@ def choose_scenario() -> tuple[Path | None, str]:
 def _checked_upload(name: str, data: bytes, upload_id: str) -> tuple[Path | None, str]:
     """An upload checked once (by the command line's loader) and remembered for the session."""
     checked = st.session_state.setdefault("checked-uploads", {})
-    if upload_id not in checked:
+    kept = checked.get(upload_id, (None, []))[0]
+    if upload_id not in checked or (kept is not None and not kept.is_file()):    # new, or removed as one of the oldest
         checked[upload_id] = logic.save_upload(name, data)
     path, problems = checked[upload_id]
     if problems:
