@@ -762,8 +762,8 @@ def view_solve(folder: Path) -> SolveView:
             "starting (£, mean)": raw["starting_mean"].round(0),
             "solved (£, mean)": raw["solved_mean"].round(0),
             "difference (£, mean)": raw["difference_mean"].round(0),
-            "90% of replications from": raw["difference_p05"].round(0),
-            "to": raw["difference_p95"].round(0)}).reset_index(drop=True)
+            "difference: 90% of replications from (£)": raw["difference_p05"].round(0),
+            "to (£)": raw["difference_p95"].round(0)}).reset_index(drop=True)
     chart = folder / f"{SOLVE_CHART}.png"
     downloads = {n: folder / n for n in (SOLVE_MD, SOLVE_XLSX, SOLVED_SCENARIO_YAML) if (folder / n).is_file()}
     return SolveView(folder, title, sections.get("What it would take", []), steady, manifest, evaluations, cost,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -177,8 +178,19 @@ def run_panel() -> Chosen | None:
     return Chosen(path, scenario_id, scenario, overrides, int(seed))
 
 
-@st.fragment(run_every=RUNNING_REFRESH_SECONDS)
+def live(panel: Callable[[], None], job: logic.CommandJob | None) -> None:
+    """Draw `panel` as a fragment, redrawn on its own every RUNNING_REFRESH_SECONDS while `job` runs and not
+    otherwise: each redraw takes Python's interpreter lock from the thread running the model (a run on one process
+    ran three times slower with two panels polling twice a second), so an idle panel does not poll."""
+    running = job is not None and job.state == "running"
+    st.fragment(panel, run_every=RUNNING_REFRESH_SECONDS if running else None)()
+
+
 def progress_panel() -> None:
+    live(_progress_panel, st.session_state.get("job"))
+
+
+def _progress_panel() -> None:
     """The current run: its progress while it runs (redrawn twice a second), then its result."""
     job: logic.RunJob | None = st.session_state.get("job")
     if job is None:
@@ -319,8 +331,11 @@ def solve_form(chosen: Chosen) -> None:
         show_errors(st.session_state["solve-problems"])
 
 
-@st.fragment(run_every=RUNNING_REFRESH_SECONDS)
 def solve_progress_panel() -> None:
+    live(_solve_progress_panel, st.session_state.get("solve-job"))
+
+
+def _solve_progress_panel() -> None:
     """The current solve: the evaluation it is at and its replications (redrawn twice a second), then its answer."""
     job: logic.SolveJob | None = st.session_state.get("solve-job")
     if job is None:
@@ -366,7 +381,8 @@ def show_solve(view: logic.SolveView, key: str) -> None:
     if view.cost is not None:
         st.markdown("**Cost of the change** (solved against the scenario as it stands, from the start to the "
                     "target's date, replication by replication)")
-        st.dataframe(view.cost, hide_index=True, key=f"{key}-cost")
+        pounds = {c: st.column_config.NumberColumn(format="localized") for c in view.cost.columns if "£" in c}
+        st.dataframe(view.cost, hide_index=True, key=f"{key}-cost", column_config=pounds)
     if view.chart is not None:
         st.image(str(view.chart), caption="Share of replications meeting the target against the lever (solve.png)",
                  width=700)
