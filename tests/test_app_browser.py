@@ -272,7 +272,7 @@ def test_solve_what_it_would_take_to_an_answer_and_download_the_solved_scenario(
     done.wait_for(timeout=RUN_SECONDS * 1000)
     folder = next(results.glob(f"solve-baseline/{done.inner_text().rsplit('/', 1)[-1].strip()}"))
     _settled(page)
-    page.locator('[data-testid="stDataFrame"]').first.wait_for()
+    page.locator('[data-testid="stDataFrame"]:visible').first.wait_for()
     page.get_by_text("Evaluations (in the order run", exact=False).first.scroll_into_view_if_needed()
     _shot(page, tmp_path, "3-answer")
     view = view_solve(folder)
