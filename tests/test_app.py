@@ -1,12 +1,17 @@
 """The web app's logic (sim.app.logic) and its page through Streamlit's own test harness (AppTest): the levers are
 labelled from the schema and become --set lines only when moved, a run from the page writes the command line's
 results folder with the levers applied and shows its headline, a broken scenario gets the command line's own
-error lines, Cancel stops a run with nothing written. The page in a real browser: tests/test_app_browser.py."""
+error lines, Cancel stops a run with nothing written; a solve from the page is the command line's `solve` (same folder,
+same answer) and Cancel stops it in the middle of an evaluation. The page in a real browser:
+tests/test_app_browser.py."""
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import re
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -15,7 +20,7 @@ import yaml
 from helpers import ROOT
 from sim.app import logic
 from sim.cli.main import main
-from sim.scenario.schema import Delivery, Referrals, Removals, TheatreRules
+from sim.scenario.schema import Delivery, Referrals, Removals, TheatreRules, ValidationRound
 
 streamlit_testing = pytest.importorskip("streamlit.testing.v1",
                                         reason="streamlit is not installed (pip install -e '.[dev]')")
@@ -23,6 +28,10 @@ streamlit_testing = pytest.importorskip("streamlit.testing.v1",
 PAGE = str(ROOT / "sim" / "app" / "page.py")
 BASELINE_ID = "shipped-baseline"
 SHORT = "horizon_weeks=8"         # eight weeks: a replication takes under a second
+# A solve that finds its answer in three evaluations of two 8-week replications: the waiting list at most 189,000 on
+# 2 August 2021 (it grows by about 2,000 a week from 179,000), by diverting more referrals to advice and guidance
+SOLVE_BY = dt.date(2021, 8, 2)
+SOLVE_LIST_AT_MOST = 189_000
 BROKEN_YAML = ("extends: {parent}\nname: broken_upload\ntitle: Broken\n"
                "referrals:\n  advice_and_guidance_share: 1.5\n")
 
@@ -73,6 +82,32 @@ def test_cancellations_removals_and_a_vaccination_surge_are_levers_where_the_sce
     checked, problems = logic.check_scenario(surge_file, moved)
     assert checked is not None and checked.vaccination is not None and checked.vaccination.surge is not None, problems
     assert checked.vaccination.surge.start == later and checked.removals.rate_multiplier == 1.5
+
+
+@pytest.mark.unit
+def test_each_validation_round_has_its_share_and_date_as_levers_labelled_from_the_schema():
+    scenario = baseline()
+    rounds = scenario.removals.validation_rounds
+    assert rounds, "the baseline validates its long waiters"
+    levers = {lever.key: lever for lever in logic.levers_for(scenario)}
+    share = levers["removals.validation_rounds.0.share_removed"]
+    date = levers["removals.validation_rounds.0.date"]
+    assert share.unit == "share" and (share.low, share.high) == (0.0, 1.0)
+    schema_label = (ValidationRound.model_fields["share_removed"].title or "Share removed").lower()
+    assert share.label.endswith(schema_label) and f"{rounds[0].min_weeks_waited:g}+ weeks" in share.label
+    assert (share.value, date.value, date.kind) == (rounds[0].share_removed, rounds[0].date, "date")
+    assert not any(".validation_rounds.1." in key for key in levers), "one lever pair per round the scenario has"
+    later = rounds[0].date + dt.timedelta(weeks=4)
+    moved = logic.lever_overrides(scenario, {share.key: 0.25, date.key: later})
+    assert moved == ["removals.validation_rounds.0.share_removed=0.25",
+                     f"removals.validation_rounds.0.date={later.isoformat()}"]
+    checked, problems = logic.check_scenario(logic.shipped_scenarios()["baseline"], moved)
+    assert checked is not None, problems
+    assert (checked.removals.validation_rounds[0].share_removed, checked.removals.validation_rounds[0].date) == \
+        (0.25, later)
+    no_rounds, problems = logic.check_scenario(logic.shipped_scenarios()["baseline"], ["removals.validation_rounds=[]"])
+    assert no_rounds is not None and not no_rounds.removals.validation_rounds, problems
+    assert not any("validation_rounds" in lever.key for lever in logic.levers_for(no_rounds))
 
 
 @pytest.mark.unit
@@ -231,3 +266,152 @@ def test_compare_pairs_replications_only_when_the_seeds_match():
     assert "second" in lines[1] and "2 pairs, 1 not cleared" in lines[1]
     unpaired, why = logic.paired_differences(_view(7, [10.0]), _view(8, [10.0]))
     assert unpaired is None and "different seeds (7 and 8)" in why[0]
+
+
+def _solve_on_the_page(at, replications: int = 2):
+    """The Solve tab's form filled for the short solve above, and Solve pressed."""
+    at.selectbox(key="solve-target").set_value("list_at_most").run()
+    at.number_input(key="solve-list").set_value(SOLVE_LIST_AT_MOST)
+    at.date_input(key=f"solve-by:{BASELINE_ID}").set_value(SOLVE_BY)
+    at.selectbox(key="solve-lever").set_value("advice_and_guidance_share").run()
+    at.text_input(key="solve-min").input("0.1")
+    at.text_input(key="solve-max").input("0.2")
+    at.text_input(key="solve-step").input("0.05")
+    at.number_input(key=f"solve-reps:{BASELINE_ID}").set_value(replications)
+    at.button(key="solve").click().run()
+
+
+def _plain(markdown: str) -> str:
+    """Markdown as it reads: the writer's backslash escapes taken off, bold marks dropped."""
+    return re.sub(r"\\(.)", r"\1", markdown.strip().removeprefix("**").removesuffix("**"))
+
+
+@pytest.mark.integration
+def test_a_solve_from_the_page_is_the_command_lines_solve_with_its_answer_evaluations_and_cost(
+        results_root, tmp_path, capsys):
+    at = streamlit_testing.AppTest.from_file(PAGE, default_timeout=60).run()
+    _solve_on_the_page(at)
+    assert not at.exception
+    job = at.session_state["solve-job"]
+    started = time.monotonic()
+    while job.state == "running":
+        assert time.monotonic() - started < 120, "the solve did not finish"
+        time.sleep(0.3)
+        at.run()
+    at.run()
+    assert not at.exception
+    assert job.state == "finished", job.errors
+    assert job.folder is not None and job.folder.parent == results_root / "solve-baseline"
+    assert {p.name for p in job.folder.iterdir()} >= {"solve.csv", "solve.md", "solve.xlsx", "solved_scenario.yaml",
+                                                      "solve_finance.csv", "manifest.json"}
+    # the command line, given the same options, answers the same, in the same evaluations
+    capsys.readouterr()
+    assert main([*job.argv(), "--out", str(tmp_path / "cli"), "--quiet"]) == 0
+    cli_answer = capsys.readouterr().out.splitlines()[0]
+    page_text = [_plain(m.value) for m in at.markdown]
+    assert cli_answer in page_text, "the page does not show the command line's answer"
+    drop = ["seconds"]
+    app_table = pd.read_csv(job.folder / "solve.csv").drop(columns=drop)
+    pd.testing.assert_frame_equal(app_table, pd.read_csv(tmp_path / "cli" / "solve.csv").drop(columns=drop))
+    manifest = json.loads((job.folder / "manifest.json").read_text())
+    assert manifest["answer"] == app_table.loc[app_table["answer"], "value"].iloc[0]
+    assert manifest["lever"] == "advice_and_guidance_share" and manifest["replications"] == 2
+    # the evaluations and the cost on the page are the folder's
+    view = logic.view_solve(job.folder)
+    assert len(view.evaluations) == len(app_table) == job.stages
+    assert any(frame.value.equals(view.evaluations) for frame in at.dataframe)
+    assert view.cost is not None and any(frame.value.equals(view.cost) for frame in at.dataframe)
+    cost_total = pd.read_csv(job.folder / "solve_finance.csv").query("metric == 'cost_total'")
+    assert view.cost.query("what == 'Cost'")["difference (£, mean)"].iloc[0] == \
+        round(cost_total["difference_mean"].iloc[0])
+    assert set(view.downloads) == {"solve.md", "solve.xlsx", "solved_scenario.yaml"}
+    # a solve folder is a past solve, not a past run
+    assert [s.folder for s in logic.past_solves()] == [job.folder]
+    assert logic.past_runs() == []
+
+
+@pytest.mark.integration
+def test_cancel_stops_a_solve_in_the_middle_of_an_evaluation_and_writes_nothing(results_root):
+    job = logic.SolveJob(logic.shipped_scenarios()["baseline"], [], replications=20, seed=1,
+                         target=f"list_at_most={SOLVE_LIST_AT_MOST}", by=SOLVE_BY,
+                         lever="outpatient_first_slots_per_week").start()
+    started = time.monotonic()
+    while job.done == 0 and job.state == "running":
+        assert time.monotonic() - started < 60
+        time.sleep(0.05)
+    job.cancel()
+    assert job.cancelling or job.state != "running"
+    assert job.wait(60)
+    assert job.state == "cancelled" and job.stages == 1 and job.stage_done < 20, "not stopped in the first evaluation"
+    folder = results_root / "solve-baseline"
+    assert not folder.exists() or not any(folder.iterdir()), "a cancelled solve must leave no folder"
+
+
+_UPLOAD_CLOCK = [time.time() - 1000]
+
+
+def _upload(name: str, text: str = "extends: baseline.yaml\nname: mine\ntitle: Mine\n"):
+    """An upload saved (and the older ones pruned); then dated a second after the one before, so that the uploads'
+    order is the order they were made in even within one second."""
+    path, problems = logic.save_upload(name, text.encode("utf-8"))
+    assert path is not None, problems
+    _UPLOAD_CLOCK[0] += 1
+    os.utime(path, (_UPLOAD_CLOCK[0], _UPLOAD_CLOCK[0]))
+    return path
+
+
+@pytest.mark.integration
+def test_uploads_are_kept_only_among_the_newest_and_never_while_a_run_reads_them(results_root, monkeypatch):
+    monkeypatch.setattr(logic, "KEEP_UPLOADS", 3)
+    first = _upload("a.yaml")
+    same_name = _upload("a.yaml", "extends: baseline.yaml\nname: other\ntitle: Other\n")
+    assert same_name != first, "two uploads of one name in the same second must not share a file"
+    assert "name: mine" in first.read_text() and "name: other" in same_name.read_text()
+    logic._hold(first)                                  # as a run or solve reading it does
+    kept = [first, same_name]
+    for i in range(3):
+        kept.append(_upload(f"b{i}.yaml"))
+    bad, _ = logic.save_upload("bad.yaml", b"extends: baseline.yaml\nreferrals:\n  advice_and_guidance_share: 1.5\n")
+    assert bad is None
+    on_disk = sorted((results_root / logic.UPLOADS_DIR).iterdir())
+    assert on_disk == sorted([first, *kept[-3:]]), "the newest three, and the one being read"
+    logic._let_go(first)
+    assert logic.prune_uploads() == [first]
+    assert sorted((results_root / logic.UPLOADS_DIR).iterdir()) == sorted(kept[-3:])
+
+
+@pytest.mark.integration
+def test_a_running_job_keeps_its_upload_until_it_ends(results_root):
+    path = _upload("mine.yaml")
+    job = logic.RunJob(path, [SHORT], replications=30, seed=1).start()
+    started = time.monotonic()
+    while job.done == 0 and job.state == "running":
+        assert time.monotonic() - started < 60
+        time.sleep(0.05)
+    assert logic.prune_uploads(keep=0) == [] and path.is_file(), "removed while the run reads it"
+    job.cancel()
+    assert job.wait(60) and job.state == "cancelled"
+    assert logic.prune_uploads(keep=0) == [path] and not path.exists()
+
+
+@pytest.mark.integration
+def test_the_page_saves_its_upload_again_when_it_was_removed_as_one_of_the_oldest(results_root):
+    at = streamlit_testing.AppTest.from_file(PAGE, default_timeout=60).run()
+    at.radio(key="source").set_value("Paste YAML").run()
+    at.button(key="check-pasted").click().run()
+    assert not at.exception
+
+    def kept_path():
+        shown = [s.value for s in at.success if "kept as" in s.value]
+        assert len(shown) == 1, [s.value for s in at.success]
+        return Path(shown[0].rsplit("kept as ", 1)[1])
+
+    before = kept_path()
+    before = before if before.is_absolute() else ROOT / before
+    assert before.is_file()
+    assert logic.prune_uploads(keep=0) == [before]
+    at.run()
+    after = kept_path()
+    after = after if after.is_absolute() else ROOT / after
+    assert after != before and after.is_file() and not before.exists()
+    assert at.button(key="run") is not None and not at.exception

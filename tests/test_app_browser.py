@@ -2,14 +2,17 @@
 downloaded browser) against the app served by Streamlit on a free port, as `make app` serves it.
 
 Open the app, keep the baseline, change a lever, run two short replications, see the headline date, download the
-workbook and open it; upload a broken YAML and see the command line's error; compare the two runs. A screenshot of
-each step is kept in the test's temporary folder (APP_SCREENSHOT=path copies the result's one there, for the README).
-Without Chromium or Playwright the tests skip with one line saying which is missing.
+workbook and open it; upload a broken YAML and see the command line's error; compare the two runs; start a longer
+run and cancel it (Run shown disabled while it runs; no folder left); solve a short "what would it take" to its
+answer and download the solved scenario. A screenshot of each step is kept in the test's temporary folder, and in
+APP_SCREENSHOTS=folder when it is set (as <test>-<step>.png; APP_SCREENSHOT=path copies the result's one there,
+for the README). Without Chromium or Playwright the tests skip with one line saying which is missing.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -89,6 +92,10 @@ def _shot(page, tmp_path: Path, name: str) -> Path:
     """The browser's window as it is now (Streamlit scrolls inside the page, so a full-page shot shows no more)."""
     path = tmp_path / f"{name}.png"
     page.screenshot(path=str(path))
+    if os.environ.get("APP_SCREENSHOTS"):          # kept as the run's artifacts, one folder for every test
+        folder = Path(os.environ["APP_SCREENSHOTS"])
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, folder / f"{tmp_path.name}-{name}.png")
     return path
 
 
@@ -100,6 +107,18 @@ def _set(page, label: str, value: str) -> None:
     field.press("Control+Enter" if field.evaluate("e => e.tagName") == "TEXTAREA" else "Enter")
     page.wait_for_timeout(500)
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden")
+
+
+def _settled(page) -> None:
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden")
+
+
+def _choose(page, label: str, option: str) -> None:
+    """Pick an option of a select box by its label."""
+    page.get_by_label(label, exact=True).click()
+    page.get_by_role("option", name=option).click()
+    page.wait_for_timeout(300)
+    _settled(page)
 
 
 def _run(page, results: Path, replications: int, aag: str, tmp_path: Path, tag: str) -> Path:
@@ -200,3 +219,72 @@ def test_compare_two_runs_side_by_side(app, page, tmp_path):
     assert changes.filter(visible=True).count() == 1
     changes = page.get_by_text("Changes: referrals.advice_and_guidance_share=0.3", exact=False)
     assert changes.filter(visible=True).count() == 1
+
+
+def test_cancel_a_run_it_stops_with_run_shown_disabled_meanwhile_and_no_folder_is_left(app, page, tmp_path):
+    results = app[1]
+    _set(page, SET_LABEL, "horizon_weeks=8")
+    _set(page, "Replications", "200")              # about two minutes on one core if Cancel did nothing
+    _shot(page, tmp_path, "1-set")
+    before = set(results.glob("baseline/*")) | set(results.glob("baseline/.*"))
+    run = page.get_by_role("button", name="Run", exact=True)
+    run.click()
+    progress = page.get_by_text(re.compile(r"Running: [1-9]\d* of 200 replications done"))
+    progress.wait_for(timeout=RUN_SECONDS * 1000)   # the first replication finished: the run is under way
+    sync_api.expect(run).to_be_disabled()
+    run.scroll_into_view_if_needed()
+    _shot(page, tmp_path, "2-running-run-disabled")
+    page.get_by_role("button", name="Cancel", exact=True).click()
+    _shot(page, tmp_path, "3-cancel-pressed")       # "Cancelling…", disabled, until the next replication ends
+    stopped = page.locator('[data-testid="stAlertContentWarning"]', has_text="Cancelled after")
+    stopped.wait_for(timeout=60_000)
+    _settled(page)
+    sync_api.expect(page.get_by_role("button", name=re.compile("^Cancel"))).to_have_count(0)
+    _shot(page, tmp_path, "4-cancelled")
+    done = int(re.search(r"Cancelled after (\d+) of 200", stopped.inner_text()).group(1))
+    assert 1 <= done < 200
+    sync_api.expect(run).to_be_enabled()
+    left = (set(results.glob("baseline/*")) | set(results.glob("baseline/.*"))) - before
+    assert not left, f"a cancelled run left {sorted(p.name for p in left)}"
+
+
+def test_solve_what_it_would_take_to_an_answer_and_download_the_solved_scenario(app, page, tmp_path):
+    from sim.app.logic import view_solve
+
+    results = app[1]
+    page.get_by_role("tab", name="Solve").click()
+    _choose(page, "Target", "The waiting list at most")
+    _set(page, "Pathways on the list at most", "189000")        # about 179,000 on the start date, growing
+    page.get_by_role("spinbutton", name="year, By (the end", exact=False).click()
+    page.keyboard.type("20210802")                              # year, month, day: eight weeks in
+    page.keyboard.press("Tab")
+    _settled(page)
+    _choose(page, "Lever", "advice_and_guidance_share (share of referral requests diverted by advice and guidance)")
+    for label, value in (("Search from", "0.1"), ("Search to", "0.2"), ("Precision of the answer", "0.05"),
+                         ("Replications of every evaluation", "2")):
+        _set(page, label, value)
+    _shot(page, tmp_path, "1-form")
+    solve = page.get_by_role("button", name="Solve", exact=True)
+    solve.click()
+    sync_api.expect(solve).to_be_disabled()
+    _shot(page, tmp_path, "2-solving-solve-disabled")
+    done = page.locator('[data-testid="stAlertContentSuccess"]', has_text="Solved in")
+    done.wait_for(timeout=RUN_SECONDS * 1000)
+    folder = next(results.glob(f"solve-baseline/{done.inner_text().rsplit('/', 1)[-1].strip()}"))
+    _settled(page)
+    page.locator('[data-testid="stDataFrame"]:visible').first.wait_for()
+    page.get_by_text("Evaluations (in the order run", exact=False).first.scroll_into_view_if_needed()
+    _shot(page, tmp_path, "3-answer")
+    view = view_solve(folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["answer"] is not None and manifest["target"] == "the waiting list at most 189,000 by 2 August 2021"
+    answer = page.locator('[data-testid="stMarkdownContainer"] strong', has_text="would need").first
+    assert answer.inner_text().strip() == re.sub(r"\\(.)", r"\1", view.answer[0])
+    assert f"advice_and_guidance_share = {manifest['answer']:g}" in answer.inner_text()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download solved_scenario.yaml").first.click()
+    saved = tmp_path / "solved_scenario.yaml"
+    download.value.save_as(saved)
+    assert saved.read_bytes() == (folder / "solved_scenario.yaml").read_bytes()
+    assert f"advice_and_guidance_share: {manifest['answer']:g}" in saved.read_text()
+    _shot(page, tmp_path, "4-downloaded")

@@ -6,7 +6,7 @@ A run is the command line's own `run` (sim.cli.run.run_scenarios, with the argum
 writes the same results/<scenario>/<timestamp>/ folder, with the same checks before anything runs and the same
 messages. An uploaded scenario is checked by the command line's loader (sim.scenario.build.load_scenario): it is
 saved under results/uploads/ (the only place the app writes, besides the run folders), never executed (the loader
-is the project's safe YAML loader), and removed again when it is refused.
+is the project's safe YAML loader), removed again when it is refused, and kept only among the newest KEEP_UPLOADS.
 """
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ import datetime as dt
 import json
 import os
 import re
+import secrets
+import shlex
 import threading
 import time
 from collections.abc import Callable
@@ -26,8 +28,10 @@ import pandas as pd
 from pydantic import BaseModel
 
 from sim.cli import run as run_command
+from sim.cli import solve as solve_command
 from sim.cli.options import DEFAULT_RESULTS_ROOT, limit_jobs
 from sim.experiment.executors import ExecutorError
+from sim.experiment.solver import LEVERS, MAX_WAIT_THRESHOLDS
 from sim.outputs.analysis import comparison_lines, headline, paired_comparison
 from sim.outputs.destination import recording_writes
 from sim.outputs.run_folder import (
@@ -38,6 +42,12 @@ from sim.outputs.run_folder import (
     REPORT_HTML,
     RESULTS_XLSX,
     SCENARIO_YAML,
+    SOLVE_CHART,
+    SOLVE_CSV,
+    SOLVE_FINANCE_CSV,
+    SOLVE_MD,
+    SOLVE_XLSX,
+    SOLVED_SCENARIO_YAML,
     OutputError,
 )
 from sim.outputs.run_reader import RunFolder, load_run
@@ -54,6 +64,7 @@ from sim.scenario.schema import (
     TheatreRules,
     TheatreTemplate,
     VaccinationSurge,
+    ValidationRound,
     Weekday,
 )
 from sim.scenario.yaml_files import parse_yaml
@@ -61,12 +72,18 @@ from sim.scenario.yaml_files import parse_yaml
 SCENARIOS_DIR = PROJECT_ROOT / "scenarios"
 UPLOADS_DIR = "uploads"                     # under the results root: uploaded scenario files
 MAX_UPLOAD_BYTES = MAX_SCENARIO_BYTES       # the loader's own limit for a scenario file
+KEEP_UPLOADS = 20                           # uploaded files kept: the newest (at most 20 x 256 kB), see prune_uploads
 WEEKDAYS_OPEN: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
 CHART_52_WEEKS = "waiting_over_52w.png"     # the 52-week fan chart the run draws
 CHART_LIST = "waiting_list.png"             # the waiting list's fan chart
 WAVES_WEEKS_LATER = "covid.waves:weeks_later"   # a lever of its own: every wave's dates, not one scenario key
 CHART_BY_PROVIDER = "waiting_over_52w_by_provider.png"   # the 52-week median by provider (trust), when drawn
 FINANCE_SHOWN = {"income_total": "Elective income", "cost_total": "Cost", "net_position": "Net position"}
+NOT_A_RUN_KEYS = ("lever", "factors", "kind")   # in the manifests of solve, sweep, and backtest or calibrate
+SOLVE_PREFIX = "solve-"                     # results/solve-<scenario>/<timestamp>/: the command line's solve folders
+MAX_WAIT_CHOICES = MAX_WAIT_THRESHOLDS      # the waits the model counts (waiting_over_{N}w): a target's N
+TARGET_CHOICES = {"max_wait_weeks": "Nobody waiting over N weeks", "list_at_most": "The waiting list at most",
+                  "within_18_weeks": "At least this share waiting under 18 weeks"}
 
 
 def results_root() -> Path:
@@ -161,6 +178,16 @@ def levers_for(scenario: Scenario) -> list[Lever]:
     label, u, desc = field_label(Removals, "rate_multiplier")
     levers.append(Lever("removals.rate_multiplier", label, u, desc or "scales every band's weekly removal rate",
                         scenario.removals.rate_multiplier, low=0.0, high=50.0))
+    for i, round_ in enumerate(scenario.removals.validation_rounds):
+        who = f"Validation round {i + 1} ({round_.min_weeks_waited:g}+ weeks waited)"
+        label, u, desc = field_label(ValidationRound, "share_removed")
+        levers.append(Lever(f"removals.validation_rounds.{i}.share_removed", f"{who}: {label.lower()}", u,
+                            desc or f"the share of those waiting longer than {round_.min_weeks_waited:g} weeks on its "
+                            "date that the validation round takes off the list (found no longer to need treatment)",
+                            round_.share_removed, low=0.0, high=1.0))
+        label, _, desc = field_label(ValidationRound, "date")
+        levers.append(Lever(f"removals.validation_rounds.{i}.date", f"{who}: {label.lower()}", "",
+                            desc or "the day the validation round takes them off", round_.date, kind="date"))
     surge = scenario.vaccination.surge if scenario.vaccination is not None else None
     if surge is not None:
         levers.append(Lever("vaccination.surge.start", "Vaccination surge: first day", "",
@@ -249,7 +276,9 @@ def save_upload(name: str, data: bytes) -> tuple[Path | None, list[str]]:
     folder = results_root() / UPLOADS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     stem = re.sub(r"[^A-Za-z0-9_\-]", "_", Path(shown_name).stem)[:60] or "upload"
-    path = folder / f"{dt.datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}-{stem}.yaml"
+    # the time, this server and a random part: two sessions uploading files of the same name in the same second
+    # each keep their own
+    path = folder / f"{dt.datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}-{secrets.token_hex(4)}-{stem}.yaml"
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -259,7 +288,54 @@ def save_upload(name: str, data: bytes) -> tuple[Path | None, list[str]]:
     if scenario is None:
         path.unlink(missing_ok=True)
         return None, [line.replace(str(path), shown_name) for line in problems]
+    prune_uploads()
     return path, []
+
+
+# Uploaded files a run or solve of this server is reading (a solve reads its file again for every evaluation),
+# with how many are reading each: prune_uploads leaves them.
+_READING: dict[Path, int] = {}
+_READING_LOCK = threading.Lock()
+
+
+def _hold(path: Path) -> None:
+    with _READING_LOCK:
+        _READING[Path(path)] = _READING.get(Path(path), 0) + 1
+
+
+def _let_go(path: Path) -> None:
+    with _READING_LOCK:
+        left = _READING.get(Path(path), 0) - 1
+        if left > 0:
+            _READING[Path(path)] = left
+        else:
+            _READING.pop(Path(path), None)
+
+
+def prune_uploads(keep: int | None = None) -> list[Path]:
+    """Remove all but the newest `keep` (KEEP_UPLOADS) uploaded files, never one a run or solve is reading, so
+    results/uploads/ does not grow without bound. A finished run does not need its upload: its folder keeps the
+    scenario exactly as run (scenario.yaml; a solve: its manifest's changes and solved_scenario.yaml). A page
+    whose upload was removed saves it again when it needs it (sim.app.page). Returns the files removed."""
+    keep = KEEP_UPLOADS if keep is None else keep
+    folder = results_root() / UPLOADS_DIR
+    try:
+        files = [p for p in folder.glob("*.yaml") if p.is_file() and not p.is_symlink()]
+        files.sort(key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
+    except OSError:             # another server removing the same files: the next upload tries again
+        return []
+    with _READING_LOCK:
+        reading = {p.resolve() for p in _READING}
+    removed = []
+    for old in files[keep:]:
+        if old.resolve() in reading:
+            continue
+        try:
+            old.unlink()
+        except OSError:
+            continue
+        removed.append(old)
+    return removed
 
 
 def _with_shipped_parent(text: str) -> str:
@@ -288,74 +364,96 @@ def shown_path(path: Path) -> str:
         return str(path)
 
 
-# One run at a time in this server: the runs share the machine's cores (two at once only take twice as long each), and
-# the folder a run wrote is told by sim.outputs.destination.recording_writes, which records every run in the process.
+# One command at a time in this server: runs and solves share the machine's cores (two at once only take twice as long
+# each), and the folder a command wrote is told by sim.outputs.destination.recording_writes, which records every
+# command in the process.
 _ONE_RUN_AT_A_TIME = threading.Lock()
 
 
 class RunCancelled(KeyboardInterrupt):
-    """Cancel pressed: raised at the next finished replication, so the run stops as after Ctrl-C (workers
+    """Cancel pressed: raised at the next finished replication, so the command stops as after Ctrl-C (workers
     stopped, nothing written)."""
 
 
 @dataclasses.dataclass
-class RunJob:
-    """One run in a background thread: its progress, and at the end its folder or its error lines."""
+class CommandJob:
+    """One command of the command line in a background thread, with the arguments its own parser makes: its
+    progress by replication (and by stage: a solve's evaluations), and at the end its folder or its error lines.
+    A subclass says which command (`argv`) and how it is run (`_execute`)."""
 
     scenario_file: Path
     overrides: list[str]
     replications: int
     seed: int
     jobs: int = 1
-    done: int = 0
-    total: int = 0
+    done: int = 0                           # replications finished, over every stage
+    total: int = 0                          # replications of the current stage
+    stages: int = 0                         # stages started: 1 for a run, the evaluations so far for a solve
+    stage_label: str = ""
+    stage_done: int = 0
     state: Literal["running", "finished", "failed", "cancelled"] = "running"
     errors: list[str] = dataclasses.field(default_factory=list)
     folder: Path | None = None
     started: float = dataclasses.field(default_factory=time.perf_counter)
     first_progress_seconds: float | None = None
     finished_seconds: float | None = None
-    queued: bool = True                     # waiting for another session's run to finish
+    queued: bool = True                     # waiting for another session's run or solve to finish
     _cancel: threading.Event = dataclasses.field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
-    def start(self) -> RunJob:
+    def start(self) -> CommandJob:
         self.total = self.replications
-        self._thread = threading.Thread(target=self._work, name="nwl-app-run", daemon=True)
+        _hold(self.scenario_file)       # an upload is read again by each of a solve's evaluations: kept to the end
+        self._thread = threading.Thread(target=self._work, name=f"nwl-app-{self.argv()[0]}", daemon=True)
         self._thread.start()
         return self
 
     def cancel(self) -> None:
         self._cancel.set()
 
+    @property
+    def cancelling(self) -> bool:
+        """Cancel pressed and the command not stopped yet (it stops at the next finished replication)."""
+        return self._cancel.is_set() and self.state == "running"
+
     def wait(self, timeout_seconds: float | None = None) -> bool:
-        """Wait for the run to end; True when it has."""
+        """Wait for the command to end; True when it has."""
         if self._thread is not None:
             self._thread.join(timeout_seconds)
         return self.state != "running"
 
+    def argv(self) -> list[str]:
+        """The command line's arguments for this command, from the project folder (the scenario file as given)."""
+        raise NotImplementedError
+
     def command_line(self) -> str:
-        """The same run at the command line (from the project folder)."""
-        sets = "".join(f" --set {o}" for o in self.overrides)
-        return (f"python run_sim.py run {shown_path(self.scenario_file)} --replications {self.replications} "
-                f"--seed {self.seed} --jobs {self.jobs}{sets}")
+        """The same command at the command line (from the project folder)."""
+        argv = self.argv()
+        shown = [shown_path(Path(a)) if a == str(self.scenario_file) else a for a in argv]
+        return "python run_sim.py " + " ".join(shlex.quote(a) for a in shown)
 
     def arguments(self) -> argparse.Namespace:
-        """The command line's own parser, given this run: the arguments `run` gets."""
+        """The command line's own parser, given this command: the arguments its handler gets."""
         parser = argparse.ArgumentParser(prog="run_sim.py")
-        run_command.add_parsers(parser.add_subparsers(dest="command"))
-        argv = ["run", str(self.scenario_file), "--replications", str(self.replications), "--seed", str(self.seed),
-                "--jobs", str(self.jobs), "--results-root", str(results_root()), "--quiet"]
-        for line in self.overrides:
-            argv += ["--set", line]
-        args = parser.parse_args(argv)
+        subparsers = parser.add_subparsers(dest="command")
+        run_command.add_parsers(subparsers)
+        solve_command.add_parser(subparsers)
+        args = parser.parse_args([*self.argv(), "--results-root", str(results_root()), "--quiet"])
         args.progress = self._progress
         limit_jobs(args)
         return args
 
+    def _execute(self, args: argparse.Namespace) -> None:
+        raise NotImplementedError
+
     def _progress(self, label: str, total: int | Literal["auto"]) -> Callable[[Any, int], None]:
+        self.stages += 1
+        self.stage_label = label
+        self.stage_done = 0
+
         def tick(result: Any, of: int) -> None:
             self.done += 1
+            self.stage_done += 1
             self.total = of
             if self.first_progress_seconds is None:
                 self.first_progress_seconds = time.perf_counter() - self.started
@@ -370,7 +468,7 @@ class RunJob:
                 if self._cancel.is_set():
                     raise RunCancelled
                 with recording_writes() as written:
-                    run_command.run_scenarios(self.arguments(), [self.scenario_file])
+                    self._execute(self.arguments())
             self.folder = written[-1] if written else None
             self.state = "finished"
         except RunCancelled:
@@ -385,7 +483,54 @@ class RunJob:
             self.errors = [f"error: {type(exc).__name__}: {exc}"]
             self.state = "failed"
         finally:
+            _let_go(self.scenario_file)
             self.finished_seconds = time.perf_counter() - self.started
+
+
+@dataclasses.dataclass
+class RunJob(CommandJob):
+    """`run`: the scenario with the levers' --set lines, written to results/<scenario>/<timestamp>/."""
+
+    def argv(self) -> list[str]:
+        return ["run", str(self.scenario_file), "--replications", str(self.replications), "--seed", str(self.seed),
+                "--jobs", str(self.jobs), *[part for line in self.overrides for part in ("--set", line)]]
+
+    def _execute(self, args: argparse.Namespace) -> None:
+        run_command.run_scenarios(args, [self.scenario_file])
+
+
+@dataclasses.dataclass
+class SolveJob(CommandJob):
+    """`solve`: the smallest lever value meeting the target by the date in `confidence` of the replications,
+    written to results/solve-<scenario>/<timestamp>/. The search range and step are as typed (None: the lever's
+    own), checked by the command line. Cancel stops it at the next finished replication, in the middle of an
+    evaluation: the search stops as after Ctrl-C, and nothing is written."""
+
+    target: str = "max_wait_weeks=52"
+    by: dt.date = dt.date(2022, 3, 31)
+    confidence: float = 0.8
+    lever: str = "theatre_sessions_per_week"
+    site: str | None = None
+    specialty: str | None = None
+    low: str | None = None
+    high: str | None = None
+    step: str | None = None
+    steady_state: bool = False
+
+    def argv(self) -> list[str]:
+        argv = ["solve", str(self.scenario_file), "--target", self.target, "--by", self.by.isoformat(),
+                "--confidence", _number(self.confidence), "--lever", self.lever,
+                "--replications", str(self.replications), "--seed", str(self.seed), "--jobs", str(self.jobs)]
+        for option, value in (("--site", self.site), ("--specialty", self.specialty), ("--min", self.low),
+                              ("--max", self.high), ("--step", self.step)):
+            if value:
+                argv += [option, value]
+        if self.steady_state:
+            argv.append("--steady-state")
+        return argv + [part for line in self.overrides for part in ("--set", line)]
+
+    def _execute(self, args: argparse.Namespace) -> None:
+        solve_command.run_solve(args)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -420,7 +565,9 @@ def past_runs(root: Path | None = None) -> list[PastRun]:
         except (OSError, ValueError):
             continue
         if not isinstance(manifest, dict) or not isinstance(manifest.get("scenario"), str):
-            continue        # compare, sweep and solve folders: not a single run
+            continue        # compare folders: not a single run
+        if any(key in manifest for key in NOT_A_RUN_KEYS):
+            continue        # solve, sweep, backtest and calibrate folders: their manifests name one scenario too
         runs.append(PastRun(folder, manifest["scenario"], str(manifest.get("started_at", "")),
                             manifest.get("replications", "?"), list(manifest.get("overrides") or [])))
     return sorted(runs, key=lambda r: (r.started_at, r.folder.name), reverse=True)
@@ -516,3 +663,125 @@ def paired_differences(a: RunView, b: RunView) -> tuple[pd.DataFrame | None, lis
     table = paired_comparison(kpis, "first")
     table = table[table["scenario"] == "second"].reset_index(drop=True)
     return table, comparison_lines(table, "first")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Solve: what would it take
+
+
+def default_by(scenario: Scenario) -> dt.date:
+    """The date a target is first asked for: the end of the NHS financial year (31 March) at least half a year
+    after the start, the planning year's end (31 March 2022 for a June 2021 start)."""
+    half_year_on = scenario.start_date + dt.timedelta(weeks=26)
+    end = dt.date(half_year_on.year, 3, 31)
+    return end if end >= half_year_on else dt.date(half_year_on.year + 1, 3, 31)
+
+
+def solve_levers() -> dict[str, tuple[str, str]]:
+    """The solver's levers (sim.experiment.solver.LEVERS) by name: (what it adds, in its unit; what it does)."""
+    return {name: (lever.unit, lever.description) for name, lever in LEVERS.items()}
+
+
+def solve_lever_places(name: str) -> tuple[bool, bool]:
+    """Whether the solver's lever can be put at one site, and in one specialty."""
+    return LEVERS[name].uses_site, LEVERS[name].uses_specialty
+
+
+@dataclasses.dataclass(frozen=True)
+class PastSolve:
+    folder: Path
+    manifest: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        m = self.manifest
+        answer = "not reachable" if m.get("answer") is None else f"{m.get('lever')} = {m.get('answer'):g}"
+        return f"{m.get('scenario')} / {self.folder.name}: {m.get('target')} ({answer})"
+
+
+def past_solves(root: Path | None = None) -> list[PastSolve]:
+    """Finished solve folders under the results root (results/solve-<scenario>/<timestamp>/), newest first."""
+    root = root or results_root()
+    solves = []
+    for manifest_path in root.glob(f"{SOLVE_PREFIX}*/*/{MANIFEST_JSON}"):
+        folder = manifest_path.parent
+        if folder.name.startswith(".") or ".incomplete-" in folder.name or not (folder / SOLVE_CSV).is_file():
+            continue
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(manifest, dict) and "lever" in manifest:
+            solves.append(PastSolve(folder, manifest))
+    return sorted(solves, key=lambda s: (str(s.manifest.get("started_at", "")), s.folder.name), reverse=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class SolveView:
+    """What the solve panel shows of one solve folder."""
+
+    folder: Path
+    title: str
+    answer: list[str]                      # "What it would take" of solve.md: the answer sentence first (markdown)
+    steady: str | None                     # the steady-state sentence, when asked for (markdown)
+    manifest: dict[str, Any]
+    evaluations: pd.DataFrame              # solve.csv, one row per lever value evaluated, in the order run
+    cost: pd.DataFrame | None              # solve_finance.csv: cost, income and net position, solved - starting
+    chart: Path | None
+    downloads: dict[str, Path]             # solve.md, solve.xlsx, solved_scenario.yaml (when there is an answer)
+
+
+def view_solve(folder: Path) -> SolveView:
+    """A solve folder read back: the answer as the command line wrote it in solve.md (the sentence it prints),
+    the evaluations (solve.csv) and the cost of the change (solve_finance.csv)."""
+    manifest = json.loads((folder / MANIFEST_JSON).read_text(encoding="utf-8"))
+    title, sections = _markdown_sections((folder / SOLVE_MD).read_text(encoding="utf-8"))
+    found = sections.get("How it was found", [])
+    steady = next((p for p in found if p.startswith("Steady state")), None)
+    table = pd.read_csv(folder / SOLVE_CSV)
+    unit = str(manifest.get("lever_unit", ""))
+    evaluations = pd.DataFrame({
+        "evaluation": table["evaluation"],
+        f"value ({unit})": table["value"],
+        "replications meeting the target": [f"{m} of {n} ({s:.0%})" for m, n, s in zip(
+            table["replications_meeting_target"], table["replications"], table["share_meeting_target"], strict=True)],
+        "meets the confidence": table["meets_confidence"].astype(bool),
+        "median date it held from": table["median_kpi_date"].fillna("").astype(str).replace(
+            "", f"not by {manifest.get('by', '')}"),
+        "the answer": table["answer"].astype(bool),
+        "seconds": table["seconds"]})
+    cost = None
+    if (folder / SOLVE_FINANCE_CSV).is_file():
+        raw = pd.read_csv(folder / SOLVE_FINANCE_CSV, dtype={"financial_year": str})
+        raw = raw[raw["metric"].isin(FINANCE_SHOWN)]
+        if raw["financial_year"].nunique() == 2:        # one financial year and "all": the same figures twice
+            raw = raw[raw["financial_year"] != "all"]
+        cost = pd.DataFrame({
+            "financial year": raw["financial_year"].replace("all", "all, to the date"),
+            "what": raw["metric"].map(FINANCE_SHOWN),
+            "starting (£, mean)": raw["starting_mean"].round(0),
+            "solved (£, mean)": raw["solved_mean"].round(0),
+            "difference (£, mean)": raw["difference_mean"].round(0),
+            "difference: 90% of replications from (£)": raw["difference_p05"].round(0),
+            "to (£)": raw["difference_p95"].round(0)}).reset_index(drop=True)
+    chart = folder / f"{SOLVE_CHART}.png"
+    downloads = {n: folder / n for n in (SOLVE_MD, SOLVE_XLSX, SOLVED_SCENARIO_YAML) if (folder / n).is_file()}
+    return SolveView(folder, title, sections.get("What it would take", []), steady, manifest, evaluations, cost,
+                     chart if chart.is_file() else None, downloads)
+
+
+def _markdown_sections(text: str) -> tuple[str, dict[str, list[str]]]:
+    """solve.md's title and its `## ` sections, each as its paragraphs (markdown as written: the page renders it,
+    so the escaping the writer added shows as the plain text the command line prints)."""
+    title, current = "", None
+    sections: dict[str, list[str]] = {}
+    for block in re.split(r"\n\s*\n", text):
+        block = block.strip()
+        if block.startswith("# "):
+            title = block[2:].strip()
+        elif block.startswith("## "):
+            current = block[3:].strip()
+            sections[current] = []
+        elif block and current is not None:
+            sections[current].append(block)
+    return title, sections
