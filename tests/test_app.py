@@ -20,7 +20,14 @@ import yaml
 from helpers import ROOT
 from sim.app import logic
 from sim.cli.main import main
-from sim.scenario.schema import Delivery, Referrals, Removals, TheatreRules, ValidationRound
+from sim.scenario.schema import (
+    Delivery,
+    OutpatientFollowUps,
+    Referrals,
+    Removals,
+    TheatreRules,
+    ValidationRound,
+)
 
 streamlit_testing = pytest.importorskip("streamlit.testing.v1",
                                         reason="streamlit is not installed (pip install -e '.[dev]')")
@@ -82,6 +89,26 @@ def test_cancellations_removals_and_a_vaccination_surge_are_levers_where_the_sce
     checked, problems = logic.check_scenario(surge_file, moved)
     assert checked is not None and checked.vaccination is not None and checked.vaccination.surge is not None, problems
     assert checked.vaccination.surge.start == later and checked.removals.rate_multiplier == 1.5
+
+
+@pytest.mark.unit
+def test_pifu_is_a_lever_with_the_schemas_labels_and_reaches_the_scenario():
+    levers = {lever.key: lever for lever in logic.levers_for(baseline())}
+    share = levers["outpatient_follow_ups.pifu_share"]
+    assert share.value == 0.0 and share.unit == "share" and (share.low, share.high) == (0.0, 1.0)
+    title = OutpatientFollowUps.model_fields["pifu_share"].title or ""
+    assert share.label.lower().endswith(title.lower())
+    assert "outpatient_follow_ups.pifu_freed_slots_to_firsts" in levers, "the plan's follow-ups are ring-fenced"
+    moved = logic.lever_overrides(baseline(), {share.key: 0.075,
+                                               "outpatient_follow_ups.pifu_freed_slots_to_firsts": 1.0})
+    checked, problems = logic.check_scenario(logic.shipped_scenarios()["baseline"], moved)
+    assert checked is not None and checked.outpatient_follow_ups is not None, problems
+    assert checked.outpatient_follow_ups.pifu_share == 0.075
+    assert checked.outpatient_follow_ups.pifu_freed_slots_to_firsts == 1.0
+    pooled, problems = logic.check_scenario(logic.shipped_scenarios()["baseline"],
+                                            ["outpatient_follow_ups.slot_rule=common_pool"])
+    assert pooled is not None, problems
+    assert "outpatient_follow_ups.pifu_freed_slots_to_firsts" not in {lv.key for lv in logic.levers_for(pooled)}
 
 
 @pytest.mark.unit

@@ -56,6 +56,7 @@ from sim.scenario.input_files import MAX_SCENARIO_BYTES
 from sim.scenario.schema import (
     Covid,
     Delivery,
+    OutpatientFollowUps,
     Referrals,
     Removals,
     Scenario,
@@ -188,6 +189,15 @@ def levers_for(scenario: Scenario) -> list[Lever]:
         label, _, desc = field_label(ValidationRound, "date")
         levers.append(Lever(f"removals.validation_rounds.{i}.date", f"{who}: {label.lower()}", "",
                             desc or "the day the validation round takes them off", round_.date, kind="date"))
+    follow_ups = scenario.outpatient_follow_ups
+    if follow_ups is not None:
+        keys = ["pifu_share", "pifu_request_rate"]
+        if follow_ups.slot_rule == "ring_fenced":
+            keys.append("pifu_freed_slots_to_firsts")
+        for key in keys:
+            label, u, desc = field_label(OutpatientFollowUps, key)
+            levers.append(Lever(f"outpatient_follow_ups.{key}", f"Outpatients: {label[0].lower()}{label[1:]}", u,
+                                desc, getattr(follow_ups, key), low=0.0, high=1.0))
     surge = scenario.vaccination.surge if scenario.vaccination is not None else None
     if surge is not None:
         levers.append(Lever("vaccination.surge.start", "Vaccination surge: first day", "",
