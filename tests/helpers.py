@@ -13,6 +13,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
+import simpy
+
+from sim.core.rng import Streams
+from sim.model.replication import Services
 from sim.scenario.schema import Scenario
 from sim.scenario.validate import validate
 from sim.scenario.yaml_files import apply_overrides, load_raw
@@ -98,6 +103,18 @@ def scaled_baseline_raw(scale: float = 0.1, horizon_weeks: int = 78, overrides: 
 
 def scaled_baseline(scale: float = 0.1, horizon_weeks: int = 78, overrides: list[str] | None = None) -> Scenario:
     return validate(scaled_baseline_raw(scale, horizon_weeks, overrides), "scaled-baseline")
+
+
+def run_services(raw: dict, replication: int = 0) -> tuple[Services, pd.DataFrame]:
+    """One replication of a scenario mapping, keeping the services so that a test can read every pathway's columns
+    and the services' own state at the end; with the weekly table."""
+    sc = validate(raw, "services-test")
+    env = simpy.Environment()
+    services = Services(sc, Streams(sc.run.seed, replication))
+    for service in services.processes():
+        env.process(service.process(env))
+    env.run(until=sc.horizon_days)
+    return services, pd.DataFrame(services.monitor.columns)
 
 
 def stop_run_after_first_replication(args: list[str], replications: int, stop: Callable[[subprocess.Popen], None],

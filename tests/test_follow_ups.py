@@ -8,28 +8,13 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-import simpy
 
-from helpers import BASELINE, scaled_baseline_raw, simple_raw
+from helpers import BASELINE, run_services, scaled_baseline_raw, simple_raw
 from sim.cli.main import main
-from sim.core.rng import Streams
 from sim.model.follow_ups import _still_due_by_interval
-from sim.model.replication import Services
-from sim.scenario.validate import validate
 
 FIRST_FLOW_COLUMNS = ("clock_stops_non_admitted", "clock_stops_admitted", "outpatient_attendances", "waiting_total",
                       "waiting_over_52w", "decisions_to_treat")
-
-
-def run_services(raw: dict, replication: int = 0) -> tuple[Services, pd.DataFrame]:
-    """One replication, keeping the services so that a test can read the follow-up calendar at the end."""
-    sc = validate(raw, "follow-ups-test")
-    env = simpy.Environment()
-    services = Services(sc, Streams(sc.run.seed, replication))
-    for service in services.processes():
-        env.process(service.process(env))
-    env.run(until=sc.horizon_days)
-    return services, pd.DataFrame(services.monitor.columns)
 
 
 def clinic_raw(*, rule: str = "common_pool", pifu_share: float = 0.0, request_rate: float = 1.0,

@@ -6,10 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import simpy
 
-from helpers import scaled_baseline_raw, simple_raw
-from sim.core.rng import Streams
+from helpers import run_services, scaled_baseline_raw, simple_raw
 from sim.model.patients import REMOVED_OTHER, STOPPED_ADMITTED, STOPPED_NON_ADMITTED, WAITING_OUTPATIENT
 from sim.model.replication import Services, run_single
 from sim.scenario.validate import validate
@@ -19,17 +17,6 @@ pytestmark = pytest.mark.verification
 
 NEW_COLUMNS = ("deferrals_outpatient", "deferrals_operation", "outpatient_further_visits_needed",
                "scarce_resource_cases", "scarce_resource_cases_parked")
-
-
-def run_services(raw: dict, replication: int = 0) -> tuple[Services, pd.DataFrame]:
-    """One replication, keeping the services so that tests can read every pathway's columns."""
-    sc = validate(raw, "mechanisms-test")
-    env = simpy.Environment()
-    services = Services(sc, Streams(sc.run.seed, replication))
-    for service in services.processes():
-        env.process(service.process(env))
-    env.run(until=sc.horizon_days)
-    return services, pd.DataFrame(services.monitor.columns)
 
 
 def waits_days(services: Services, status: int) -> np.ndarray:
