@@ -8,7 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.outputs.analysis import paired_comparison, percentile, summarise, target_probabilities, weeks_to_clear
+from sim.outputs.analysis import (
+    headline,
+    paired_comparison,
+    percentile,
+    summarise,
+    target_probabilities,
+    weeks_to_clear,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -65,3 +72,19 @@ def test_summary_percentiles_are_ordered_and_mean_is_empty_when_any_uncleared():
     row = s.loc["weeks_to_clear_52w"]
     assert math.isnan(row["mean"]) and row["p05"] <= row["p50"] and math.isnan(row["p95"])
     assert s.loc["share_of_replications_cleared_52w", "mean"] == pytest.approx(0.95)
+
+
+def test_a_headline_that_never_clears_says_how_many_are_still_over_at_the_end():
+    rows = [("weeks_to_clear_52w", np.nan, np.nan, np.nan, np.nan), ("share_of_replications_cleared_52w", 0.0,
+                                                                       np.nan, np.nan, np.nan),
+            ("waiting_over_52w_end", 16_100.0, 15_800.0, 16_136.5, 16_500.0),
+            ("peak_waiting_total", 284_000.0, 283_000.0, 284_290.0, 285_000.0)]
+    for t in (78, 104):
+        rows += [(f"weeks_to_clear_{t}w", 30.0, 28.0, 30.0, 33.0), (f"share_of_replications_cleared_{t}w", 1.0,
+                                                                       np.nan, np.nan, np.nan)]
+    summary = pd.DataFrame([{"scenario": "s", "metric": m, "mean": a, "p05": b, "p50": c, "p95": d}
+                            for m, a, b, c, d in rows])
+    lines = headline(summary, "S", "s", dt.date(2021, 6, 7), 10, 199)
+    assert ("  Nobody over 52 weeks: not reached by 2025-03-31 in most replications (cleared in 0% of them); "
+            "16,136 still over 52 weeks at the end (median).") in lines
+    assert any(line.startswith("  Nobody over 78 weeks from 2022-01-03 (median)") for line in lines)

@@ -130,8 +130,10 @@ def headline(summary: pd.DataFrame, scenario_title: str, scenario_name: str, sta
         med, lo, hi = (s.loc[f"weeks_to_clear_{t}w", k] for k in ("p50", "p05", "p95"))
         share = s.loc[f"share_of_replications_cleared_{t}w", "mean"]
         if np.isnan(med):
+            still = (f"; {s.loc[f'waiting_over_{t}w_end', 'p50']:,.0f} still over {t} weeks at the end (median)"
+                     if f"waiting_over_{t}w_end" in s.index else "")
             lines.append(f"  Nobody over {t} weeks: not reached by {end.isoformat()} in most replications "
-                         f"(cleared in {share:.0%} of them).")
+                         f"(cleared in {share:.0%} of them){still}.")
             continue
         # interpolated percentiles are rounded outwards (p05 down, p95 up) and the median to the nearest week
         text = f"  Nobody over {t} weeks from {week_date(start, float(np.floor(med + 0.5))).isoformat()} (median)"

@@ -14,8 +14,8 @@ What the data identify, and the input each fits (everything else stays as the sc
 - Decisions to treat: `referrals.admitted_share_multiplier`, one factor on every specialty's admitted share, from
   the published admitted (decision-to-admit) list when the series has one (`waiting_admitted`): the decisions a
   window needs are its admitted completions plus the change in the admitted list plus what leaves that list
-  otherwise, the last as the run has it. Without it the admitted list follows from the completions alone, and a
-  few percent too few decisions drain it (North West London's fell from 28,000 to a few dozen in the model while
+  otherwise, the last as the run has it. Without it the admitted list follows from the completions alone, and
+  decisions 10-15% too few drain it (North West London's fell from 28,000 to a few dozen in the model while
   the published one held at about 35,000).
 - The opening list: with hand-written bands and published lists on both sides of the start date, the bands under
   52 weeks are scaled so the list on the start date is the published one interpolated by day (the 52+ bands are
@@ -118,13 +118,12 @@ def fit_targets(observed: ObservedSeries, first_month: pd.Period, start_date: dt
         waiting_list={m: float(table.loc[m, "waiting_list"]) for m in months if covered[m] == 1.0},
         other_removals_total=float(sum(other[m] for m in removal_months)), removal_months=removal_months,
         admitted_share_source=source, opening_list=_opening_list(observed, start_date),
-        waiting_admitted=_published_admitted_list(table, months, covered),
+        waiting_admitted=_published_admitted_list(table, months),
         opening_admitted=(_opening_list(observed, start_date, "waiting_admitted")
                           if "waiting_admitted" in table else None))
 
 
-def _published_admitted_list(table: pd.DataFrame, months: tuple[pd.Period, ...],
-                             covered: dict[pd.Period, float]) -> dict[pd.Period, float]:
+def _published_admitted_list(table: pd.DataFrame, months: tuple[pd.Period, ...]) -> dict[pd.Period, float]:
     """The admitted list at the end of each fitted month the run reaches, where the series publishes it."""
     if "waiting_admitted" not in table:
         return {}
