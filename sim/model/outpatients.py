@@ -10,6 +10,10 @@ clinics book through `_book_with_returns`: a deferrer met at the head for the fi
 without using a slot, and a first attendance that decides nothing sends the patient away for their diagnostic
 wait; both come back through the ReturnSchedule to a heap beside the rank's deque. Without those mechanisms the
 plain loop runs, unchanged.
+
+With outpatient follow-ups (sim.model.follow_ups) the day's whole first slots are worked out first, then the
+follow-ups book theirs (ring-fenced slots, or first from a common pool, which leaves fewer first slots), and then
+the first appointments run; each clock stop at clinic files its follow-ups.
 """
 from __future__ import annotations
 
