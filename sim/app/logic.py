@@ -10,6 +10,7 @@ is the project's safe YAML loader), removed again when it is refused, and kept o
 """
 from __future__ import annotations
 
+import abc
 import argparse
 import dataclasses
 import datetime as dt
@@ -386,7 +387,7 @@ class RunCancelled(KeyboardInterrupt):
 
 
 @dataclasses.dataclass
-class CommandJob:
+class CommandJob(abc.ABC):
     """One command of the command line in a background thread, with the arguments its own parser makes: its
     progress by replication (and by stage: a solve's evaluations), and at the end its folder or its error lines.
     A subclass says which command (`argv`) and how it is run (`_execute`)."""
@@ -432,9 +433,9 @@ class CommandJob:
             self._thread.join(timeout_seconds)
         return self.state != "running"
 
+    @abc.abstractmethod
     def argv(self) -> list[str]:
         """The command line's arguments for this command, from the project folder (the scenario file as given)."""
-        raise NotImplementedError
 
     def command_line(self) -> str:
         """The same command at the command line (from the project folder)."""
@@ -453,8 +454,9 @@ class CommandJob:
         limit_jobs(args)
         return args
 
+    @abc.abstractmethod
     def _execute(self, args: argparse.Namespace) -> None:
-        raise NotImplementedError
+        """Run the command's handler with its parsed arguments (a run writes its folder, a solve its own)."""
 
     def _progress(self, label: str, total: int | Literal["auto"]) -> Callable[[Any, int], None]:
         self.stages += 1
