@@ -51,7 +51,7 @@ def booking_order(queues: BookingQueues, pool: int = 0, specialty: int = 0, hub:
 
 def outpatient_order(queues: OutpatientQueues, site: int = 0, specialty: int = 0) -> list[int]:
     """Patient ids in the order clinics would see them: most urgent rank first, each rank front to back."""
-    return [pid for rank in queues.buckets[site][specialty] for pid in rank]
+    return [int(pid) for rank in range(queues.n_ranks) for pid in queues.queued(site, specialty, rank)]
 
 
 # Five patients on the admitted list (id: clock-start day, priority, day of the decision to treat):

@@ -106,15 +106,15 @@ class FollowUpClinics:
     def after_non_admitted_stops(self, patient_ids: np.ndarray, day: int) -> None:
         """Patients whose clock stopped at a first attendance today: their follow-ups are at their clinic's site."""
         if len(patient_ids):
-            sites = np.frombuffer(self.patients.referred_site, dtype=np.uint8)[patient_ids]
-            specs = np.frombuffer(self.patients.specialty, dtype=np.uint8)[patient_ids]
+            sites = self.patients.referred_site[patient_ids]
+            specs = self.patients.specialty[patient_ids]
             self._pending.append((day, sites, specs, self.mean_after_non_admitted_stop[specs]))
 
-    def after_treatments(self, patient_ids: list[int], day: int, site: int) -> None:
+    def after_treatments(self, patient_ids: np.ndarray, day: int, site: int) -> None:
         """Patients treated today at `site` (a hub's follow-ups are at its host site). A site without follow-up
         clinics (an independent-sector provider) follows up its own patients within its price."""
-        if patient_ids and self.has_clinics[site]:
-            specs = np.frombuffer(self.patients.specialty, dtype=np.uint8)[np.asarray(patient_ids, dtype=np.int64)]
+        if len(patient_ids) and self.has_clinics[site]:
+            specs = self.patients.specialty[np.asarray(patient_ids, dtype=np.int64)]
             self._pending.append((day, np.full(len(specs), site, dtype=np.uint8), specs,
                                   self.mean_after_treatment[specs]))
 

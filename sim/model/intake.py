@@ -67,8 +67,7 @@ class PathwayIntake:
         lists and count as clock starts."""
         state = self.state
         first, stop = int(ids[0]), int(ids[-1]) + 1
-        status = state.patients.status
-        status[first:stop] = bytes([WAITING_OUTPATIENT]) * (stop - first)
+        state.patients.status[first:stop] = WAITING_OUTPATIENT
         site, spec = attrs["referred_site"], attrs["specialty"]
         state.ledger.start_clocks(attrs["clock_start_day"], spec, np.full(len(ids), WAITING_OUTPATIENT), site)
         state.ledger.count_clock_starts(site)

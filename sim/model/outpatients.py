@@ -8,8 +8,8 @@ rebooked, keeping their place (the clock keeps running). An attended appointment
 With patients who defer or need a further visit (sim.scenario.schema.PatientChoice, FurtherOutpatientVisits) the
 clinics book through `_book_with_returns`: a deferrer met at the head for the first time leaves the list
 without using a slot, and a first attendance that decides nothing sends the patient away for their diagnostic
-wait; both come back through the ReturnSchedule to a heap beside the rank's deque. Without those mechanisms the
-plain loop runs, unchanged.
+wait; both come back through the ReturnSchedule to a heap beside the rank's queue. Without those mechanisms a
+clinic day is one call of the compiled loop `book_first_appointments` (sim.core.compiled).
 
 With outpatient follow-ups (sim.model.follow_ups) the day's whole first slots are worked out first, then the
 follow-ups book theirs (ring-fenced slots, or first from a common pool, which leaves fewer first slots), and then
@@ -18,10 +18,12 @@ the first appointments run; each clock stop at clinic files its follow-ups.
 from __future__ import annotations
 
 import heapq
+from typing import Any
 
 import numpy as np
 import simpy
 
+from sim.core.compiled import grown, njit
 from sim.core.rng import Streams
 from sim.model.day import CLINICS, ServiceProcess, wait_until
 from sim.model.delivery import delivered_share_by_day
@@ -79,19 +81,22 @@ class OutpatientClinics:
             if not self.is_clinic_day(day):
                 continue
             yield from wait_until(env, day, CLINICS)
-            to_treat: list[int] = []
-            stopped: list[int] = []
             delivered = self.delivered_share_by_day[day]
             staffed_shares = [self.staff.clinic_capacity_factor(site) * delivered
                               for site in range(len(self.slots_per_clinic_day))]
             first_slots = [self._whole_slots(site, share) for site, share in enumerate(staffed_shares)]
             if self.follow_ups is not None:
                 first_slots = self.follow_ups.book_clinic_day(day, first_slots, staffed_shares)
-            for site, slots_by_specialty in enumerate(first_slots):
-                for specialty, whole in enumerate(slots_by_specialty):
-                    if whole:
-                        self.run_clinic(site, specialty, whole, day, to_treat, stopped)
-            self.close_clinic_day(day, to_treat, stopped)
+            if self.returns is not None:
+                to_treat: list[int] = []
+                stopped: list[int] = []
+                for site, slots_by_specialty in enumerate(first_slots):
+                    for specialty, whole in enumerate(slots_by_specialty):
+                        if whole:
+                            self._book_with_returns(site, specialty, whole, day, to_treat, stopped)
+                self.close_clinic_day(day, np.array(to_treat, dtype=np.int64), np.array(stopped, dtype=np.int64))
+            else:
+                self.close_clinic_day(day, *self.run_clinics(np.array(first_slots, dtype=np.int64)))
 
     def _whole_slots(self, site: int, staffed_share: float) -> list[int]:
         """The whole first slots each specialty's clinic at `site` has today; the fractions carry to the next day."""
@@ -104,49 +109,27 @@ class OutpatientClinics:
             whole_slots.append(whole)
         return whole_slots
 
-    def run_clinic(self, site: int, specialty: int, slots: int, day: int, to_treat: list[int],
-                   stopped: list[int]) -> None:
-        """Book up to `slots` first appointments from the (site, specialty) list, most urgent rank first.
-
-        Patients seen who need an operation are appended to `to_treat`, the others to `stopped`; the day's
-        decisions to treat and clock stops are recorded together by `close_clinic_day`. Nothing outside the
-        outpatient lists reads them in between, so this is the same as recording each clinic's at once.
-        """
-        if self.returns is not None:
-            self._book_with_returns(site, specialty, slots, day, to_treat, stopped)
-            return
+    def run_clinics(self, first_slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Book each (site, specialty) clinic's `first_slots` first appointments from its list, most urgent rank
+        first, in the compiled loop `book_first_appointments`. Returns the ids of the patients seen who need an
+        operation and of those whose clock stops at clinic, for `close_clinic_day`: nothing outside the outpatient
+        lists reads them in between, so this is the same as recording each clinic's at once."""
         p = self.state.patients
-        status, dna_remaining, needs_operation = p.status, p.dna_remaining, p.needs_operation
-        dna = 0
-        waiting = WAITING_OUTPATIENT
-        for queue in self.state.outpatient_queues.buckets[site][specialty]:
-            rebook: list[int] = []
-            pop, treat, stop = queue.popleft, to_treat.append, stopped.append
-            while slots and queue:
-                pid = pop()
-                if status[pid] != waiting:
-                    continue                       # left the list another way; no slot used
-                slots -= 1
-                if dna_remaining[pid]:
-                    dna_remaining[pid] -= 1
-                    dna += 1
-                    rebook.append(pid)
-                elif needs_operation[pid]:
-                    treat(pid)
-                else:
-                    stop(pid)
-            queue.extendleft(reversed(rebook))     # did-not-attends keep their place at the front
-            if not slots:
-                break
+        queues = self.state.outpatient_queues
+        to_treat, stopped, dna = book_first_appointments(
+            first_slots, queues.n_ranks, queues.fifos, queues.heads, queues.tails,
+            p.status, WAITING_OUTPATIENT, p.dna_remaining,
+            p.needs_operation)
         self.state.week.outpatient_dna += dna
+        return to_treat, stopped
 
-    def close_clinic_day(self, day: int, to_treat: list[int], stopped: list[int]) -> None:
+    def close_clinic_day(self, day: int, to_treat: np.ndarray, stopped: np.ndarray) -> None:
         """The day's attendances, decisions to treat (onto the admitted list of each patient's site, or the ICS's)
         and clock stops."""
         state = self.state
-        seen_ids = np.array(to_treat + stopped + self._sent_away, dtype=np.int64)
+        seen_ids = np.concatenate([to_treat, stopped, np.array(self._sent_away, dtype=np.int64)])
         self._sent_away.clear()
-        if to_treat:
+        if len(to_treat):
             decided = state.ledger.decide_to_treat_batch(seen_ids[:len(to_treat)])
             state.admitted_queues.push_decided(decided, day, by_site=state.pool_by_site)
         discharged = seen_ids[len(to_treat):len(to_treat) + len(stopped)]
@@ -157,12 +140,13 @@ class OutpatientClinics:
         stats.outpatient_attendances += len(seen_ids)
         if len(seen_ids):
             stats.outpatient_virtual += int(np.count_nonzero(
-                np.frombuffer(state.patients.virtual, dtype=np.uint8)[seen_ids]))
+                state.patients.virtual[seen_ids]))
 
     def _book_with_returns(self, site: int, specialty: int, slots: int, day: int, to_treat: list[int],
                            stopped: list[int]) -> None:
-        """`run_clinic`'s booking when patients can leave the list and come back: each rank books the earlier of
-        its deque's head and its returners' heap head (clock start, then id: the deque's own order).
+        """A clinic's booking when patients can leave the list and come back (in Python: no shipped scenario has
+        these mechanisms): each rank books the earlier of its queue's front and its returners' heap head (clock
+        start, then id: the queue's own order).
 
         A deferrer at the head for the first time leaves without using a slot and comes back in their deferral's
         days; an attended first visit that decides nothing uses its slot and sends the patient away for their
@@ -180,17 +164,19 @@ class OutpatientClinics:
         dna = deferred = 0
         sent_away = self._sent_away
         sent_away_before = len(sent_away)          # the day's list: this clinic's are those added now
-        for queue, heap in zip(queues.buckets[site][specialty], queues.returning[site][specialty], strict=True):
+        for rank, heap in enumerate(queues.returning[site][specialty]):
+            queue = queues.list_index(site, specialty, rank)
             rebook: list[int] = []
-            while slots and (queue or heap):
-                if heap and (not queue or heap[0] < key_of(queue[0])):
+            while slots and (heap or queues.first(queue) >= 0):
+                first = queues.first(queue)
+                if heap and (first < 0 or heap[0] < key_of(first)):
                     pid = heappop(heap) & ID_MASK
                 else:
-                    pid = queue.popleft()
+                    pid = queues.pop_first(queue)
                 if status[pid] != waiting:
                     continue                       # left the list another way; no slot used
                 if defer_days[pid]:
-                    returns.file(day + defer_days[pid], heap, key_of(pid))
+                    returns.file(day + int(defer_days[pid]), heap, key_of(pid))
                     defer_days[pid] = 0            # defers once; back with their place kept
                     deferred += 1
                     continue
@@ -200,7 +186,7 @@ class OutpatientClinics:
                     dna += 1
                     rebook.append(pid)
                 elif visit_days[pid]:
-                    returns.file(day + visit_days[pid], heap, key_of(pid))
+                    returns.file(day + int(visit_days[pid]), heap, key_of(pid))
                     visit_days[pid] = 0            # the next attendance decides
                     sent_away.append(pid)
                 elif needs_operation[pid]:
@@ -215,3 +201,61 @@ class OutpatientClinics:
         stats.outpatient_dna += dna
         stats.deferrals_outpatient += deferred
         stats.outpatient_further_visits_needed += len(sent_away) - sent_away_before
+
+
+@njit
+def book_first_appointments(first_slots: np.ndarray, n_ranks: int, fifos: Any, heads: np.ndarray,
+                            tails: np.ndarray, status: np.ndarray, waiting: int, dna_remaining: np.ndarray,
+                            needs_operation: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """A clinic day of every site and specialty: each books its slots (`first_slots`, site x specialty) from the front
+    of its queues, most urgent rank first (OutpatientQueues). A patient who has left the list another way is dropped
+    without using a slot; one who does not attend uses it and goes back to the front, keeping their place.
+
+    Returns the ids seen who need an operation and those whose clock stops here, each in booking order, and the
+    number of did-not-attends."""
+    to_treat = np.empty(256, dtype=np.int64)
+    stopped = np.empty(1024, dtype=np.int64)
+    rebook = np.empty(64, dtype=np.int64)
+    n_treat = n_stopped = dna = 0
+    n_sites, n_specialties = first_slots.shape
+    for site in range(n_sites):
+        for specialty in range(n_specialties):
+            slots = first_slots[site, specialty]
+            if slots <= 0:
+                continue
+            for rank in range(n_ranks):
+                i = (site * n_specialties + specialty) * n_ranks + rank
+                queue = fifos[i]
+                head, tail = heads[i], tails[i]
+                n_rebook = 0
+                while slots and head < tail:
+                    pid = queue[head]
+                    head += 1
+                    if status[pid] != waiting:
+                        continue                   # left the list another way; no slot used
+                    slots -= 1
+                    if dna_remaining[pid]:
+                        dna_remaining[pid] -= 1
+                        dna += 1
+                        if n_rebook == len(rebook):
+                            rebook = grown(rebook)
+                        rebook[n_rebook] = pid
+                        n_rebook += 1
+                    elif needs_operation[pid]:
+                        if n_treat == len(to_treat):
+                            to_treat = grown(to_treat)
+                        to_treat[n_treat] = pid
+                        n_treat += 1
+                    else:
+                        if n_stopped == len(stopped):
+                            stopped = grown(stopped)
+                        stopped[n_stopped] = pid
+                        n_stopped += 1
+                # did-not-attends keep their place at the front (taken from this queue, so there is room)
+                head -= n_rebook
+                queue[head:head + n_rebook] = rebook[:n_rebook]
+                heads[i] = head
+                if not slots:
+                    break
+    return to_treat[:n_treat].copy(), stopped[:n_stopped].copy(), dna
+

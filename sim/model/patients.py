@@ -1,12 +1,10 @@
 """Patients are data: one row per RTT pathway in typed column arrays, indexed by patient id.
 
 Attributes are drawn once, when the referral is created (see `sim.model.referrals`), so a scenario that only
-changes capacity sees the same patients as the baseline in the same replication. The hot loops read
-these columns through `array.array`/`bytearray`, which index faster from Python than numpy arrays.
+changes capacity sees the same patients as the baseline in the same replication. The hot loops are compiled
+(sim.core.compiled) and read these numpy columns directly.
 """
 from __future__ import annotations
-
-from array import array
 
 import numpy as np
 
@@ -20,7 +18,7 @@ REMOVED_OTHER = 5             # removed for a reason other than treatment (valid
 
 NO_DAY = -(2**31)             # sentinel in int32 day columns
 
-# column name -> array typecode. Minutes and length of stay in float32, days in int32.
+# column name -> type code (as `array.array` spells them). Minutes and length of stay in float32, days in int32.
 _COLUMNS: dict[str, str] = {
     "clock_start_day": "i",
     "specialty": "B",
@@ -50,31 +48,52 @@ _ZERO_UNLESS_GIVEN = ("outpatient_deferral_days", "operation_deferral_days", "fu
                       "needs_scarce_resource")
 
 
-class PatientTable:
-    """Column store of pathways. Rows are appended in batches; ids are row numbers."""
+class _Column:
+    """A column of the table as a numpy view of its rows so far (`table.status`, `table.specialty`, ...).
 
-    def __init__(self) -> None:
+    A view is only valid until the next `append`, which may move the column to a larger array: read it afresh for
+    each batch of work rather than keeping it."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, table: PatientTable, owner: type | None = None) -> np.ndarray:
+        return table._storage[self.name][:table.n]
+
+
+class PatientTable:
+    """Column store of pathways. Rows are appended in batches; ids are row numbers.
+
+    Each column is a numpy array with room to spare, doubled when full, so the compiled loops
+    (sim.core.compiled) and numpy read and write the same memory with no copy, and appending never has to resize
+    memory something else is still looking at."""
+
+    status = _Column()
+    clock_start_day = _Column()
+    specialty = _Column()
+    priority = _Column()
+    borough = _Column()
+    referred_site = _Column()
+    needs_operation = _Column()
+    inpatient = _Column()
+    virtual = _Column()
+    dna_remaining = _Column()
+    cancellations_remaining = _Column()
+    hub_eligible = _Column()
+    theatre_minutes = _Column()
+    los_days = _Column()
+    outpatient_deferral_days = _Column()
+    operation_deferral_days = _Column()
+    further_visit_days = _Column()
+    needs_scarce_resource = _Column()
+    stop_day = _Column()
+    treated_site = _Column()
+
+    def __init__(self, expected_rows: int = 1024) -> None:
+        """`expected_rows`: room to make at once (a run's expected pathways), so that the columns rarely move."""
         self.n = 0
-        self.status = bytearray()
-        self.clock_start_day = array("i")
-        self.specialty = array("B")
-        self.priority = array("B")
-        self.borough = array("B")
-        self.referred_site = array("B")
-        self.needs_operation = array("B")
-        self.inpatient = array("B")
-        self.virtual = array("B")
-        self.dna_remaining = array("B")
-        self.cancellations_remaining = array("B")
-        self.hub_eligible = array("B")
-        self.theatre_minutes = array("f")
-        self.los_days = array("f")
-        self.outpatient_deferral_days = array("H")
-        self.operation_deferral_days = array("H")
-        self.further_visit_days = array("H")
-        self.needs_scarce_resource = array("B")
-        self.stop_day = array("i")
-        self.treated_site = array("B")
+        self._storage: dict[str, np.ndarray] = {name: np.empty(max(expected_rows, 1024), dtype=_np_dtype(code))
+                                                for name, code in {"status": "B", **_COLUMNS}.items()}
 
     def append(self, status: int | np.ndarray, **columns: np.ndarray) -> np.ndarray:
         """Append a batch (numpy columns of equal length) and return the new ids.
@@ -85,33 +104,34 @@ class PatientTable:
         missing = set(_COLUMNS) - set(columns) - {"stop_day", "treated_site", *_ZERO_UNLESS_GIVEN}
         if missing:
             raise ValueError(f"missing patient columns: {sorted(missing)}")
-        for name, code in _COLUMNS.items():
+        start, stop = self.n, self.n + n
+        if stop > len(self._storage["status"]):
+            capacity = max(2 * len(self._storage["status"]), stop)
+            for name, old in self._storage.items():
+                grown = np.empty(capacity, dtype=old.dtype)
+                grown[:start] = old[:start]
+                self._storage[name] = grown
+        storage = self._storage
+        storage["status"][start:stop] = status
+        for name in _COLUMNS:
             if name == "stop_day":
-                values = np.full(n, NO_DAY, dtype=np.int32)
+                storage[name][start:stop] = NO_DAY
             elif name == "treated_site":
-                values = np.full(n, 255, dtype=np.uint8)
+                storage[name][start:stop] = 255
             elif name not in columns:
-                values = np.zeros(n, dtype=_np_dtype(code))
+                storage[name][start:stop] = 0
             else:
-                values = columns[name]
-            getattr(self, name).frombytes(np.ascontiguousarray(values, dtype=_np_dtype(code)).tobytes())
-        if isinstance(status, np.ndarray):
-            self.status.extend(status.astype(np.uint8).tobytes())
-        else:
-            self.status.extend(bytes([status]) * n)
-        ids = np.arange(self.n, self.n + n, dtype=np.int64)
-        self.n += n
-        return ids
+                storage[name][start:stop] = columns[name]
+        self.n = stop
+        return np.arange(start, stop, dtype=np.int64)
 
     def column(self, name: str) -> np.ndarray:
         """A numpy copy of one column (for analysis after the run, never in the hot loop)."""
-        if name == "status":
-            return np.frombuffer(bytes(self.status), dtype=np.uint8)
-        col = getattr(self, name)
-        return np.frombuffer(col.tobytes(), dtype=_np_dtype(col.typecode))
+        return self._storage[name][:self.n].copy()
 
     def nbytes(self) -> int:
-        return len(self.status) + sum(getattr(self, c).itemsize * len(getattr(self, c)) for c in _COLUMNS)
+        """The bytes the rows use (not the room to spare)."""
+        return sum(column.itemsize * self.n for column in self._storage.values())
 
 
 def _np_dtype(code: str) -> np.dtype:

@@ -68,8 +68,8 @@ class ValidationRounds:
                 return                                  # after the horizon: not reached
             yield from wait_until(env, day, VALIDATION)
             p = self.patients
-            status = np.frombuffer(bytes(p.status), dtype=np.uint8)
-            clock_start = np.frombuffer(p.clock_start_day.tobytes(), dtype=np.int32)[: len(status)]
+            status = p.status.copy()
+            clock_start = p.clock_start_day
             waiting = (status == WAITING_OUTPATIENT) | (status == WAITING_ADMITTED)
             long_wait = waiting & (day - clock_start > 7 * rnd.min_weeks_waited)
             candidates = np.flatnonzero(long_wait)

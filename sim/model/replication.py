@@ -43,7 +43,9 @@ class Services:
         self.scenario = sc
         n_sites, n_specs = len(sc.sites), len(sc.specialties)
         pool_by_site = sc.pooling == "site"
-        patients = PatientTable()
+        # room for the start list and the horizon's referrals, a tenth spare for growth and seasonality
+        patients = PatientTable(int(sum(band.count for band in sc.start_list.bands or [])
+                                    + 1.1 * sc.referrals.referrals_per_week * sc.horizon_weeks))
         cohorts = sc.vaccination.cohorts if sc.vaccination else []
         self.state = SharedState(
             patients=patients,
@@ -72,7 +74,7 @@ class Services:
         shown_sections = self.waiting_list_sections | (
             {"outpatient_follow_ups"} if sc.outpatient_follow_ups is not None else set()) | (
             {"vaccination_queue_waits"} if sc.vaccination is not None and sc.vaccination.report_queue_waits else set())
-        self.returns = ReturnSchedule(sc.horizon_days) if self.waiting_list_sections else None
+        self.returns = ReturnSchedule(sc.horizon_days, state.admitted_queues) if self.waiting_list_sections else None
         self.clinics = OutpatientClinics(sc, holidays, state, self.staff, self.returns, streams)
         self.theatres = build_suites(sc, streams, holidays, state, self.staff, self.returns, self.clinics.follow_ups)
         self.covid = CovidPressure(sc, covid_inpatients, self.theatres)

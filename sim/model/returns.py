@@ -15,19 +15,30 @@ import heapq
 import simpy
 
 from sim.model.day import RETURNS, ServiceProcess, wait_until
+from sim.model.waiting_list import BookingQueues
 
 
 class ReturnSchedule:
-    """Keys to push back into their heaps, by day; registered as a service only when a scenario has a mechanism."""
+    """Keys to push back into their heaps, by day; registered as a service only when a scenario has a mechanism.
 
-    def __init__(self, horizon_days: int) -> None:
+    A first-appointment returner goes back to a heap held as a Python list (OutpatientQueues.returning); an admitted
+    returner to heap `heap_index` of the admitted lists (BookingQueues)."""
+
+    def __init__(self, horizon_days: int, admitted_queues: BookingQueues) -> None:
         self.horizon_days = horizon_days
+        self.admitted_queues = admitted_queues
         self.due: dict[int, list[tuple[list[int], int]]] = {}
+        self.due_admitted: dict[int, list[tuple[int, int]]] = {}
         self.away = 0                      # patients off their list right now
 
     def file(self, day: int, heap: list[int], key: int) -> None:
         """`key` goes back into `heap` on `day` (after the horizon: never, but they stay on the list)."""
         self.due.setdefault(day, []).append((heap, key))
+        self.away += 1
+
+    def file_admitted(self, day: int, heap_index: int, key: int) -> None:
+        """`key` goes back into admitted heap `heap_index` on `day`."""
+        self.due_admitted.setdefault(day, []).append((heap_index, key))
         self.away += 1
 
     def process(self, env: simpy.Environment) -> ServiceProcess:
@@ -40,3 +51,8 @@ class ReturnSchedule:
                 for heap, key in returning:
                     push(heap, key)
                 self.away -= len(returning)
+            returning_admitted = self.due_admitted.pop(day, None)
+            if returning_admitted:
+                for heap_index, key in returning_admitted:
+                    self.admitted_queues.push_key(heap_index, key)
+                self.away -= len(returning_admitted)

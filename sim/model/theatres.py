@@ -20,20 +20,23 @@ They come back to their place through the ReturnSchedule (sim.model.returns).
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import simpy
 
 from sim.core.apportionment import apportion
+from sim.core.compiled import grown, grown_rows, njit
+from sim.core.heaps import pop_from, push_to
 from sim.core.rng import Streams
-from sim.core.sessions import SessionBooking
-from sim.model.beds import ElectiveBeds
+from sim.model.beds import ElectiveBeds, admit
 from sim.model.day import HUB_THEATRES, MAIN_THEATRES, ServiceProcess, slot_time, wait_until
 from sim.model.delivery import delivered_share_by_day
 from sim.model.follow_ups import FollowUpClinics
 from sim.model.returns import ReturnSchedule
 from sim.model.staff import StaffRoster
 from sim.model.state import SharedState
-from sim.model.waiting_list import ListHead
+from sim.model.waiting_list import ID_MASK, next_heap
 from sim.scenario.schema import WEEKDAYS, Scenario, TheatreTemplate, Weekday
 
 DRAWS_PER_DAY = 1 << 16   # room in a suite's cancellation stream for each day's sessions (a site runs at most 1,000)
@@ -124,7 +127,6 @@ class TheatreSuite:
         self.bookable_minutes = template.session_minutes * template.utilisation_cap
         self.session_minutes = template.session_minutes
         self.turnaround_minutes = template.turnaround_minutes
-        self.booking = SessionBooking(self.bookable_minutes, self.turnaround_minutes)    # reopened for each session
         self.session_cancellation_rate = scenario.theatre_rules.session_cancellation_rate
         self.base_beds = beds
         self.beds = ElectiveBeds(beds)
@@ -136,10 +138,14 @@ class TheatreSuite:
         self.independent_sector = ((not hub)
                                    and scenario.sites[scenario.site_names[site_index]].provider == "independent_sector")
         self.staff_row = staff.row_for(name, scenario.site_names[site_index])
-        # a hub books hub-eligible patients only; a main theatre the better head of both lists
+        # a hub books hub-eligible patients only; a main theatre the better head of both lists (-1: none)
         pool = state.admitted_pool(site_index)
-        self.lists: list[ListHead] = [state.admitted_queues.head(pool, s, hub_only=hub)
-                                      for s in range(len(scenario.specialty_names))]
+        n_specialties = len(scenario.specialty_names)
+        self.eligible_heaps = np.array([state.admitted_queues.heap_index(pool, s, 1) for s in range(n_specialties)],
+                                       dtype=np.int64)
+        self.other_heaps = (np.full(n_specialties, -1, dtype=np.int64) if hub
+                            else np.array([state.admitted_queues.heap_index(pool, s, 0) for s in range(n_specialties)],
+                                          dtype=np.int64))
         # set each day by the Covid process (defaults: no pressure)
         self.productivity_today = 1.0
         self.closed_share_today = 0.0
@@ -168,7 +174,6 @@ class TheatreSuite:
             cancelled = cancellations.on(day, n)
             closed = 0 if self.ring_fenced else int(round(self.closed_share_today * n))
             staffed = self.staff.take_sessions(self.staff_row, n - closed)
-            treated_today: list[int] = []
             week.theatre_sessions_planned += n
             if self.independent_sector:
                 week.independent_sector_sessions_planned += n
@@ -176,109 +181,187 @@ class TheatreSuite:
                 week.theatre_sessions_weekend_planned += n
             week.sessions_lost_covid += closed
             week.sessions_lost_staff += n - closed - staffed
-            for i in range(staffed):
-                if cancelled[i]:
-                    week.sessions_lost_cancelled += 1
-                    continue
-                self.run_session(sessions[i], now, treated_today)
+            running = [sessions[i] for i in range(staffed) if not cancelled[i]]
+            week.sessions_lost_cancelled += staffed - len(running)
             # Treated patients have left the lists, so their clock stops can be recorded together.
+            treated_today = self.run_sessions(running, now)
             self.state.ledger.stop_admitted_batch(treated_today, day, self.site_index)
             if self.follow_ups is not None:
                 self.follow_ups.after_treatments(treated_today, day, self.site_index)
 
-    def run_session(self, specialty: int, now: float, treated_today: list[int]) -> None:
-        """Fill one session from the head of the specialty's list by the session rule (sim.core.sessions), then add
-        its tallies to the week.
-
-        Treated patients are appended to `treated_today` (their clock stops are recorded for the suite's whole day);
-        those cancelled on the day or without a bed keep their place on the list.
-        """
-        patients = self.state.patients
-        minutes, inpatient, los = patients.theatre_minutes, patients.inpatient, patients.los_days
-        cancellations, referred_site = patients.cancellations_remaining, patients.referred_site
-        speed = self.productivity_multiplier * self.productivity_today * self.delivered_share_today
-        turnaround, beds, site = self.turnaround_minutes, self.beds, self.site_index
-        booking = self.booking
-        booking.open()
-        head = self.lists[specialty]
-        treated = inpatients = cancelled = no_bed = other_site = 0
-        bed_days = minutes_lost_no_bed = 0.0
-        returns, scarce = self.returns, self.scarce
+    def run_sessions(self, specialties: list[int], now: float) -> np.ndarray:
+        """Fill the day's sessions (one per item, the specialty's), one after another, each from the head of its
+        specialty's list by the session rule (sim.core.sessions), in the compiled loop `book_sessions`; add their
+        tallies to the week and file those taken off the list for now. Returns the ids of the patients treated, for
+        the day's clock stops; those cancelled on the day or without a bed keep their place on the list."""
+        if not specialties:
+            return np.empty(0, dtype=np.int64)
+        state, week = self.state, self.week
+        p, queues = state.patients, state.admitted_queues
+        scarce = self.scarce
         day = int(now)
+        if scarce is not None:
+            scarce.has_room(self.site_index, day)       # a new week starts the count of complex cases again
+        tallies = np.zeros(N_TALLIES, dtype=np.int64)
+        float_tallies = np.array([week.elective_bed_days, week.sessions_lost_no_bed, week.theatre_minutes_booked,
+                                  week.theatre_minutes_available], dtype=np.float64)
+        scarce_used = np.array(scarce.used if scarce is not None else [0], dtype=np.int64)
+        treated, returning = book_sessions(
+            np.array(specialties, dtype=np.int64), self.eligible_heaps, self.other_heaps, queues.heaps, queues.sizes,
+            p.status, queues.stage_status,
+            p.theatre_minutes, p.inpatient,
+            p.los_days, p.cancellations_remaining,
+            p.referred_site, p.operation_deferral_days,
+            p.needs_scarce_resource, self.returns is not None,
+            scarce_used, scarce.cap if scarce is not None else -1,
+            self.productivity_multiplier * self.productivity_today * self.delivered_share_today, now, day,
+            self.bookable_minutes, self.turnaround_minutes, self.session_minutes, self.site_index,
+            self.beds.discharges, self.beds.occupancy, self.beds.capacity, tallies, float_tallies)
+        if scarce is not None:
+            scarce.used = scarce_used.tolist()
+        if self.returns is not None:
+            for return_day, heap_index, key in returning.tolist():
+                self.returns.file_admitted(return_day, heap_index, key)
+        (run, idle, cases, inpatients, cancelled, no_bed, other_site, deferred, complex_cases,
+         parked) = tallies.tolist()
+        (week.elective_bed_days, week.sessions_lost_no_bed, week.theatre_minutes_booked,
+         week.theatre_minutes_available) = float_tallies.tolist()
+        week.theatre_sessions_run += run
+        week.theatre_sessions_idle += idle
+        week.theatre_cases += cases
+        week.theatre_cases_inpatient += inpatients
+        week.theatre_cancellations_on_day += cancelled
+        week.theatre_slots_lost_no_bed += no_bed
+        week.treated_at_other_site += other_site
+        if self.independent_sector:
+            week.independent_sector_sessions_run += run
+            week.independent_sector_cases += cases
+        if self.is_hub:
+            week.hub_sessions_run += run
+            week.hub_cases += cases
+        if self.returns is not None:
+            week.deferrals_operation += deferred
+        if scarce is not None:
+            week.scarce_resource_cases += complex_cases
+            week.scarce_resource_cases_parked += parked
+        return treated
+
+    def run_session(self, specialty: int, now: float, treated_today: list[int]) -> None:
+        """One session of `specialty` (see `run_sessions`); its treated patients are appended to `treated_today`."""
+        treated_today.extend(self.run_sessions([specialty], now).tolist())
+
+
+# The integer tallies `book_sessions` adds to, in this order (the floating-point ones are added to the week's own
+# running totals session by session, so that they round exactly as they would one session at a time).
+N_TALLIES = 10
+
+
+@njit
+def book_sessions(specialties: np.ndarray, eligible_heaps: np.ndarray, other_heaps: np.ndarray, heaps: Any,
+                  sizes: np.ndarray, status: np.ndarray, waiting: int, minutes: np.ndarray, inpatient: np.ndarray,
+                  los_days: np.ndarray, cancellations: np.ndarray, referred_site: np.ndarray,
+                  deferral_days: np.ndarray, needs_scarce: np.ndarray, can_take_off: bool, scarce_used: np.ndarray,
+                  scarce_cap: int, speed: float, now: float, day: int, bookable_minutes: float,
+                  turnaround_minutes: float, session_minutes: float, site: int, discharges: np.ndarray,
+                  occupancy: np.ndarray, beds: int, tallies: np.ndarray,
+                  float_tallies: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A suite's day of sessions, each filled by the session rule from its specialty's list (`next_heap` picks the
+    better head), with its patients' cancellations on the day, bed checks and, where the scenario has them
+    (`can_take_off`), deferrals and the scarce resource's weekly cap (`scarce_cap` < 0: none).
+
+    Returns the ids treated, in order, and the (day, heap, key) of each patient taken off the list to come back later
+    (sim.model.returns). Adds the sessions' counts to `tallies` (sessions run, idle, cases, inpatient cases, cancelled
+    on the day, lost for want of a bed, treated away from their referred site, deferrals, complex cases, complex
+    cases parked) and, in session order, to the week's running totals in `float_tallies` (bed days, sessions lost
+    for want of a bed, minutes booked, minutes available)."""
+    treated = np.empty(64, dtype=np.int64)
+    n_treated = 0
+    returning = np.empty((8, 3), dtype=np.int64)
+    n_returning = 0
+    aside_heap = np.empty(64, dtype=np.int64)
+    aside_key = np.empty(64, dtype=np.int64)
+    for session in range(len(specialties)):
+        specialty = specialties[session]
+        eligible, other = eligible_heaps[specialty], other_heaps[specialty]
+        cases = 0
+        minutes_used = 0.0
+        treated_here = inpatients = cancelled = no_bed = other_site = n_aside = 0
+        bed_days = minutes_lost_no_bed = 0.0
         while True:
-            pid = head.take_next()
-            if pid < 0:
+            heap = next_heap(heaps, sizes, status, waiting, eligible, other)
+            if heap < 0:
                 break
-            if returns is not None and self._takes_off(pid, head, day, returns, scarce):
-                continue                           # off the list for now: no minutes used
-            need = minutes[pid] / speed
-            if not booking.books(need):
-                head.give_back()                   # stays first on the list, for the next session
+            key = pop_from(heaps, sizes, heap)
+            pid = key & ID_MASK
+            if can_take_off:
+                back_on = -1
+                if deferral_days[pid]:
+                    back_on = day + int(deferral_days[pid])    # defers once, and keeps their place
+                    deferral_days[pid] = 0
+                    tallies[7] += 1
+                elif scarce_cap >= 0 and needs_scarce[pid] and scarce_used[site] >= scarce_cap:
+                    back_on = 7 * (day // 7 + 1)           # next Monday, when the cap starts again
+                    tallies[9] += 1
+                if back_on >= 0:
+                    if n_returning == len(returning):
+                        returning = grown_rows(returning)
+                    returning[n_returning, 0] = back_on
+                    returning[n_returning, 1] = heap
+                    returning[n_returning, 2] = key
+                    n_returning += 1
+                    continue                           # off the list for now: no minutes used
+            need = float(minutes[pid]) / speed   # in double precision, as from the float32 column in numba
+            if cases and minutes_used + need > bookable_minutes:
+                push_to(heaps, sizes, heap, key)      # stays first on the list, for the next session
                 break
+            cases += 1
+            minutes_used += need + turnaround_minutes
+            set_aside = False
             if cancellations[pid]:
                 cancellations[pid] -= 1
                 cancelled += 1
-                head.set_aside()
-                continue
-            if inpatient[pid]:
-                if not beds.try_admit(now, los[pid]):
+                set_aside = True
+            elif inpatient[pid]:
+                los = float(los_days[pid])
+                if admit(discharges, occupancy, beds, now, los):
+                    inpatients += 1
+                    bed_days += los
+                else:
                     no_bed += 1
-                    minutes_lost_no_bed += need + turnaround
-                    head.set_aside()
-                    continue
-                inpatients += 1
-                bed_days += los[pid]
-            treated_today.append(pid)
-            treated += 1
-            other_site += referred_site[pid] != site
-            if scarce is not None and patients.needs_scarce_resource[pid]:
-                scarce.used[site] += 1
-                self.week.scarce_resource_cases += 1
-        head.put_back()
-        self.count_session(booking, treated, inpatients, bed_days, cancelled, no_bed, minutes_lost_no_bed, other_site)
-
-    def _takes_off(self, pid: int, head: ListHead, day: int, returns: ReturnSchedule,
-                   scarce: ScarceResourceCaps | None) -> bool:
-        """Whether the patient just taken from the head leaves the list for now: a deferrer offered a date for the
-        first time (back after their deferral), or a complex case when the site's weekly cap is used (back next
-        Monday). Otherwise they are still the session's to book."""
-        patients = self.state.patients
-        defer_days = patients.operation_deferral_days[pid]
-        if defer_days:
-            patients.operation_deferral_days[pid] = 0    # defers once
-            returns.file(day + defer_days, *head.last_taken())
-            self.week.deferrals_operation += 1
-            return True
-        if scarce is not None and patients.needs_scarce_resource[pid] and not scarce.has_room(self.site_index, day):
-            returns.file(7 * (day // 7 + 1), *head.last_taken())
-            self.week.scarce_resource_cases_parked += 1
-            return True
-        return False
-
-    def count_session(self, booking: SessionBooking, treated: int, inpatients: int, bed_days: float,
-                      cancelled_on_day: int, no_bed: int, minutes_lost_no_bed: float,
-                      treated_at_other_site: int) -> None:
-        """Add one session's tallies to the week's counters, once the session is over (plain arguments rather than a
-        tally object: this runs for every session, and building an object each time costs about 1% of a run)."""
-        week = self.week
-        session_minutes = self.session_minutes
-        week.theatre_sessions_run += 1
-        week.theatre_sessions_idle += booking.cases == 0
-        week.theatre_cases += treated
-        week.theatre_cases_inpatient += inpatients
-        week.elective_bed_days += bed_days
-        if self.independent_sector:
-            week.independent_sector_sessions_run += 1
-            week.independent_sector_cases += treated
-        week.theatre_cancellations_on_day += cancelled_on_day
-        week.theatre_slots_lost_no_bed += no_bed
-        week.sessions_lost_no_bed += min(minutes_lost_no_bed, session_minutes) / session_minutes
-        week.treated_at_other_site += treated_at_other_site
-        week.theatre_minutes_booked += min(booking.minutes_used, session_minutes)
-        week.theatre_minutes_available += session_minutes
-        if self.is_hub:
-            week.hub_sessions_run += 1
-            week.hub_cases += treated
+                    minutes_lost_no_bed += need + turnaround_minutes
+                    set_aside = True
+            if set_aside:                              # keeps their place: back on the list when the session ends
+                if n_aside == len(aside_heap):
+                    aside_heap, aside_key = grown(aside_heap), grown(aside_key)
+                aside_heap[n_aside] = heap
+                aside_key[n_aside] = key
+                n_aside += 1
+                continue
+            if n_treated == len(treated):
+                treated = grown(treated)
+            treated[n_treated] = pid
+            n_treated += 1
+            treated_here += 1
+            if referred_site[pid] != site:
+                other_site += 1
+            if scarce_cap >= 0 and needs_scarce[pid]:
+                scarce_used[site] += 1
+                tallies[8] += 1
+        for k in range(n_aside):
+            push_to(heaps, sizes, aside_heap[k], aside_key[k])
+        tallies[0] += 1
+        if cases == 0:
+            tallies[1] += 1
+        tallies[2] += treated_here
+        tallies[3] += inpatients
+        tallies[4] += cancelled
+        tallies[5] += no_bed
+        tallies[6] += other_site
+        float_tallies[0] += bed_days
+        float_tallies[1] += min(minutes_lost_no_bed, session_minutes) / session_minutes
+        float_tallies[2] += min(minutes_used, session_minutes)
+        float_tallies[3] += session_minutes
+    return treated[:n_treated].copy(), returning[:n_returning].copy()
 
 
 def build_suites(scenario: Scenario, streams: Streams, bank_holidays: set[int], state: SharedState,

@@ -1,8 +1,11 @@
 """Waiting lists held as data: binary heaps of packed integer keys, plus the RTT ledger of who waits how long.
 
-A heap key packs (policy rank, day, patient id) into one Python int, so heap comparisons are single
-integer comparisons. Patients who leave a list by another route (removal, validation) are not searched
-for: their status changes and the heap drops them when they reach the top (lazy deletion).
+A heap key packs (policy rank, day, patient id) into one integer, so heap comparisons are single integer
+comparisons. Patients who leave a list by another route (removal, validation) are not searched for: their status
+changes and the heap drops them when they reach the top (lazy deletion).
+
+The heaps and the first-appointment queues are numpy arrays (sim.core.heaps), so the compiled loops of the clinics
+and theatres (sim.core.compiled) book from them directly; `ListHead` is the same booking step for Python callers.
 
 The ledger counts waiting patients by referred site, specialty and clock-start day. Weekly counts over
 18/52/78/104 weeks are then prefix sums over days, independent of list size, and the stock-and-flow identity holds
@@ -10,14 +13,13 @@ by construction of the counters, for the ICS and for each site, which the tests 
 """
 from __future__ import annotations
 
-import heapq
-from collections import deque
 from collections.abc import Sequence
-from itertools import pairwise
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
+from sim.core.compiled import array_list, njit
+from sim.core.heaps import pop_from, push_many, push_to
 from sim.model.patients import (
     REMOVED_OTHER,
     STOPPED_ADMITTED,
@@ -46,11 +48,27 @@ def pack_keys(rank: np.ndarray, day: np.ndarray, ids: np.ndarray) -> np.ndarray:
             | ids.astype(np.int64))
 
 
+@njit
+def next_heap(heaps: Any, sizes: np.ndarray, status: np.ndarray, waiting: int, eligible: int, other: int) -> int:
+    """Which heap holds the next patient of a list: the hub-eligible heap `eligible` or the other heap `other` (-1
+    for a hub, which books eligible patients only), whichever head sorts first; -1 if both are empty. Patients at a
+    top whose status is no longer `waiting` have left by another route and are dropped here (lazy deletion)."""
+    while sizes[eligible] and status[heaps[eligible][0] & ID_MASK] != waiting:
+        pop_from(heaps, sizes, eligible)
+    if other < 0:
+        return eligible if sizes[eligible] else -1
+    while sizes[other] and status[heaps[other][0] & ID_MASK] != waiting:
+        pop_from(heaps, sizes, other)
+    if sizes[other] and (not sizes[eligible] or heaps[other][0] < heaps[eligible][0]):
+        return other
+    return eligible if sizes[eligible] else -1
+
+
 class BookingQueues:
     """A family of heaps, two per (pool, specialty) -- not hub-eligible, hub-eligible -- ordered by the policy.
 
-    Main theatres book the better of the two heads; surgical hubs book only from the eligible heap. Sessions read a
-    list through `head` (a `ListHead`), so the heaps and their packed keys stay private to this module.
+    Main theatres book the better of the two heads; surgical hubs book only from the eligible heap. Heap
+    `heap_index(pool, specialty, eligible)` is `heaps[i]`'s first `sizes[i]` keys.
 
     `stage_status` is the status a patient must still have to be served from these heaps; anyone
     else found at the top has left by another route and is discarded.
@@ -62,12 +80,17 @@ class BookingQueues:
         self.patients = patients
         self.stage_status = stage_status
         self.n_specialties = n_specialties
-        self._heaps: list[list[list[list[int]]]] = [[[[], []] for _ in range(n_specialties)] for _ in range(n_pools)]
+        n_heaps = n_pools * n_specialties * 2
+        self.heaps = array_list([np.empty(16, dtype=np.int64) for _ in range(n_heaps)])
+        self.sizes = np.zeros(n_heaps, dtype=np.int64)
+
+    def heap_index(self, pool: int, specialty: int, eligible: int) -> int:
+        return (pool * self.n_specialties + specialty) * 2 + eligible
 
     def head(self, pool: int, specialty: int, hub_only: bool) -> ListHead:
         """The head of one (pool, specialty) list as a session books from it: hub-eligible patients only, or all."""
-        not_eligible, eligible = self._heaps[pool][specialty]
-        return ListHead(eligible, None if hub_only else not_eligible, self.patients.status, self.stage_status)
+        eligible = self.heap_index(pool, specialty, 1)
+        return ListHead(self, eligible, -1 if hub_only else eligible - 1)
 
     def keys_for_batch(self, ids: np.ndarray, entry_day: np.ndarray, clock_start: np.ndarray,
                        priority: np.ndarray) -> np.ndarray:
@@ -87,103 +110,92 @@ class BookingQueues:
         """Put a clinic day's decisions to treat on the lists, each on their specialty's, all entering on one day:
         on their referred site's list under `site` pooling (`by_site`), else on the ICS's."""
         p = self.patients
-        specialty = np.frombuffer(p.specialty, dtype=np.uint8)[ids].astype(np.int64)
-        pool = (np.frombuffer(p.referred_site, dtype=np.uint8)[ids].astype(np.int64) if by_site
+        specialty = p.specialty[ids].astype(np.int64)
+        pool = (p.referred_site[ids].astype(np.int64) if by_site
                 else np.zeros(len(ids), dtype=np.int64))
         self._push_on_day(ids, entry_day, pool, specialty)
 
     def _push_on_day(self, ids: np.ndarray, entry_day: int, pool: np.ndarray, specialty: np.ndarray) -> None:
         """Each patient onto their (pool, specialty) list and the heap their hub eligibility says."""
         p = self.patients
-        clock_start = np.frombuffer(p.clock_start_day, dtype=np.int32)[ids]
-        priority = np.frombuffer(p.priority, dtype=np.uint8)[ids]
-        eligible = np.frombuffer(p.hub_eligible, dtype=np.uint8)[ids].astype(np.int64)
+        clock_start = p.clock_start_day[ids]
+        priority = p.priority[ids]
+        eligible = p.hub_eligible[ids].astype(np.int64)
         keys = self.keys_for_batch(ids, np.full(len(ids), entry_day), clock_start, priority)
         self.push_grouped(pool, specialty, eligible, keys)
 
     def push_grouped(self, pool: np.ndarray, specialty: np.ndarray, eligible: np.ndarray, keys: np.ndarray) -> None:
-        """Put keys of many lists on at once (the start list): each group's keys in their given order."""
-        n_specs = self.n_specialties
-        group = (pool * n_specs + specialty) * 2 + eligible
-        order = np.argsort(group, kind="stable")
-        group, keys = group[order], keys[order]
-        bounds = [0, *(np.flatnonzero(np.diff(group)) + 1).tolist(), len(keys)]
-        key_list = keys.tolist()
-        for start, stop in pairwise(bounds):
-            g = int(group[start])
-            self.push_keys((g // 2) // n_specs, (g // 2) % n_specs, g % 2, key_list[start:stop])
+        """Put keys of many lists on at once (the start list, a clinic day's decisions)."""
+        heap = (pool.astype(np.int64) * self.n_specialties + specialty) * 2 + eligible
+        order = np.argsort(heap, kind="stable")
+        _push_groups(self.heaps, self.sizes, heap[order], np.ascontiguousarray(keys[order], dtype=np.int64))
 
-    def push_keys(self, pool: int, specialty: int, eligible: int, keys: list[int]) -> None:
-        heap = self._heaps[pool][specialty][eligible]
-        if len(keys) > len(heap):
-            heap.extend(keys)
-            heapq.heapify(heap)
-        else:
-            push = heapq.heappush
-            for k in keys:
-                push(heap, k)
+    def push_key(self, heap_index: int, key: int) -> None:
+        """One key back onto its heap (a patient returning to their place, sim.model.returns)."""
+        push_to(self.heaps, self.sizes, heap_index, key)
+
+    def keys(self, heap_index: int) -> np.ndarray:
+        """A copy of one heap's keys, in heap order (for checks and counts, not for booking)."""
+        return np.array(self.heaps[heap_index][:self.sizes[heap_index]])
+
+
+@njit
+def _push_groups(heaps: Any, sizes: np.ndarray, heap_of_key: np.ndarray, keys: np.ndarray) -> None:
+    """Push runs of keys (sorted by heap) each onto its heap."""
+    n = len(keys)
+    start = 0
+    while start < n:
+        stop = start + 1
+        while stop < n and heap_of_key[stop] == heap_of_key[start]:
+            stop += 1
+        push_many(heaps, sizes, heap_of_key[start], keys[start:stop])
+        start = stop
 
 
 class ListHead:
-    """One booking list as a session books from it: the next patient, taking them off the list, and keeping the
-    places of those taken but not treated (cancelled on the day, or no bed), who go back when the session is done.
-
-    Lazy deletion happens here: a patient at the top whose status is no longer the list's stage has left by
-    another route and is dropped. A head may be kept and reused from session to session.
+    """One booking list as a session books from it, for Python callers (the compiled session loop of
+    sim.model.theatres does the same steps with the same `next_heap`): the next patient, taking them off the list,
+    and keeping the places of those taken but not treated (cancelled on the day, or no bed), who go back when the
+    session is done. A head may be kept and reused from session to session.
     """
 
-    __slots__ = ("_eligible", "_not_eligible", "_status", "_waiting", "_heap", "_taken", "_set_aside")
+    __slots__ = ("_queues", "eligible", "other", "_heap", "_taken", "_set_aside")
 
-    def __init__(self, eligible: list[int], not_eligible: list[int] | None, status: bytearray, waiting: int) -> None:
-        self._eligible = eligible            # the hub-eligible heap
-        self._not_eligible = not_eligible    # the other heap, or None for a hub (eligible patients only)
-        self._status = status
-        self._waiting = waiting
+    def __init__(self, queues: BookingQueues, eligible: int, other: int) -> None:
+        self._queues = queues
+        self.eligible = eligible             # the hub-eligible heap's index
+        self.other = other                   # the other heap's, or -1 for a hub (eligible patients only)
         self._heap = eligible                # the heap `peek` found the next patient in
         self._taken = 0                      # the key of the patient `take` took last
-        self._set_aside: list[tuple[list[int], int]] = []
+        self._set_aside: list[tuple[int, int]] = []
 
     def peek(self) -> int:
         """The next patient's id (the better of the two heads when both lists are booked from), or -1 if none."""
-        status, waiting, pop = self._status, self._waiting, heapq.heappop
-        h1 = self._eligible
-        while h1 and status[h1[0] & ID_MASK] != waiting:
-            pop(h1)
-        h0 = self._not_eligible
-        if h0 is None:
-            if not h1:
-                return -1
-            self._heap = h1
-            return h1[0] & ID_MASK
-        while h0 and status[h0[0] & ID_MASK] != waiting:
-            pop(h0)
-        if h0 and (not h1 or h0[0] < h1[0]):
-            self._heap = h0
-            return h0[0] & ID_MASK
-        if h1:
-            self._heap = h1
-            return h1[0] & ID_MASK
-        return -1
+        q = self._queues
+        heap = next_heap(q.heaps, q.sizes, q.patients.status, q.stage_status, self.eligible, self.other)
+        if heap < 0:
+            return -1
+        self._heap = heap
+        return int(q.heaps[heap][0]) & ID_MASK
 
     def take(self) -> None:
         """Take the patient `peek` gave off the list."""
-        self._taken = heapq.heappop(self._heap)
+        q = self._queues
+        self._taken = int(pop_from(q.heaps, q.sizes, self._heap))
 
     def take_next(self) -> int:
-        """Take the next patient (as `peek` gives) off the list and return their id, or -1 if none: one step where a
-        session would `peek` then `take`. `give_back` returns them to their place."""
+        """Take the next patient (as `peek` gives) off the list and return their id, or -1 if none."""
         pid = self.peek()
         if pid >= 0:
-            self._taken = heapq.heappop(self._heap)
+            self.take()
         return pid
 
     def give_back(self) -> None:
         """Return the patient taken last to their place at once (the session closed before them)."""
-        heapq.heappush(self._heap, self._taken)
+        self._queues.push_key(self._heap, self._taken)
 
-    def last_taken(self) -> tuple[list[int], int]:
-        """The heap and key of the patient taken last, which put them back in the same place when they return to
-        the list (sim.model.returns.ReturnSchedule): for a patient taken off the list for now."""
+    def last_taken(self) -> tuple[int, int]:
+        """The heap index and key of the patient taken last."""
         return self._heap, self._taken
 
     def set_aside(self) -> None:
@@ -192,36 +204,57 @@ class ListHead:
 
     def put_back(self) -> None:
         """Return everyone set aside to their places; the session is done with the list."""
-        push = heapq.heappush
         for heap, key in self._set_aside:
-            push(heap, key)
+            self._queues.push_key(heap, key)
         self._set_aside.clear()
 
 
 class OutpatientQueues:
-    """First-appointment lists per (site, specialty): one FIFO deque per policy rank, holding patient ids.
+    """First-appointment lists per (site, specialty): one first-in-first-out queue per policy rank, of patient ids.
 
     Exact, not an approximation: within a rank the booking key is the clock-start day (fifo and
     longest-wait are the same thing before the decision to treat), and referrals join in clock-start
     order, so append order is key order. The start list is sorted as it is added; a patient who did not
-    attend goes back to the front. Deques make each booking O(1) where a heap costs O(log n), and this
-    stage sees every referral.
+    attend goes back to the front. Queue `list_index(site, specialty, rank)` is `fifos[i][heads[i]:tails[i]]`: each
+    booking is O(1) where a heap costs O(log n), and this stage sees every referral.
     """
 
     def __init__(self, n_sites: int, n_specialties: int, policy: BookingPolicy, patients: PatientTable) -> None:
         self.n_ranks = 4 if policy == "priority_then_longest_wait" else 1
+        self.n_specialties = n_specialties
         self.patients = patients
-        self.buckets: list[list[list[deque[int]]]] = [
-            [[deque() for _ in range(self.n_ranks)] for _ in range(n_specialties)] for _ in range(n_sites)]
+        n_lists = n_sites * n_specialties * self.n_ranks
+        self.fifos = array_list([np.empty(16, dtype=np.int64) for _ in range(n_lists)])
+        self.heads = np.zeros(n_lists, dtype=np.int64)
+        self.tails = np.zeros(n_lists, dtype=np.int64)
         # Patients coming back to a list they left with their clock running (a deferral, a diagnostic wait): they
-        # join in any clock-start order, so each rank has a heap of `returning_key`s beside its deque, and a clinic
+        # join in any clock-start order, so each rank has a heap of `returning_key`s beside its queue, and a clinic
         # books the earlier of the two heads. Empty unless the scenario has deferrals or further visits.
         self.returning: list[list[list[list[int]]]] = [
             [[[] for _ in range(self.n_ranks)] for _ in range(n_specialties)] for _ in range(n_sites)]
 
+    def list_index(self, site: int, specialty: int, rank: int) -> int:
+        return (site * self.n_specialties + specialty) * self.n_ranks + rank
+
+    def queued(self, site: int, specialty: int, rank: int) -> np.ndarray:
+        """A copy of one rank's queue, first in line first."""
+        i = self.list_index(site, specialty, rank)
+        return np.array(self.fifos[i][self.heads[i]:self.tails[i]])
+
+    def first(self, list_index: int) -> int:
+        """The id at the front of a queue, or -1 if it is empty."""
+        head = self.heads[list_index]
+        return int(self.fifos[list_index][head]) if head < self.tails[list_index] else -1
+
+    def pop_first(self, list_index: int) -> int:
+        """Take the id at the front of a (non-empty) queue."""
+        pid = self.first(list_index)
+        self.heads[list_index] += 1
+        return pid
+
     def returning_key(self, pid: int) -> int:
-        """A returning patient's heap key: their clock start, then their id (the order of the deques)."""
-        return ((self.patients.clock_start_day[pid] + DAY_OFFSET) << ID_BITS) | pid
+        """A returning patient's heap key: their clock start, then their id (the order of the queues)."""
+        return ((int(self.patients.clock_start_day[pid]) + DAY_OFFSET) << ID_BITS) | pid
 
     def add_batch(self, ids: np.ndarray, site: np.ndarray, specialty: np.ndarray, priority: np.ndarray,
                   clock_start: np.ndarray) -> None:
@@ -230,18 +263,36 @@ class OutpatientQueues:
             return
         rank = priority.astype(np.int64) if self.n_ranks > 1 else np.zeros(len(ids), dtype=np.int64)
         # one sort of packed keys (list, then clock start, then id), cheaper than a sort on five columns
-        group = (site.astype(np.int64) * 256 + specialty.astype(np.int64)) * 8 + rank
+        group = (site.astype(np.int64) * self.n_specialties + specialty.astype(np.int64)) * self.n_ranks + rank
         keys = np.sort((group << GROUP_SHIFT) | ((clock_start.astype(np.int64) + DAY_OFFSET) << ID_BITS)
                        | ids.astype(np.int64))
-        group = keys >> GROUP_SHIFT
-        firsts = np.flatnonzero(np.diff(group)) + 1
-        bounds = [0, *firsts.tolist(), len(keys)]
-        id_list = (keys & ID_MASK).tolist()
-        buckets = self.buckets
-        for (start, stop), list_key in zip(pairwise(bounds), group[np.r_[0, firsts]].tolist(), strict=True):
-            site_of, rest = divmod(list_key, 256 * 8)
-            specialty_of, rank_of = divmod(rest, 8)
-            buckets[site_of][specialty_of][rank_of].extend(id_list[start:stop])
+        _append_runs(self.fifos, self.heads, self.tails, keys >> GROUP_SHIFT, keys & ID_MASK)
+
+
+@njit
+def _append_runs(fifos: Any, heads: np.ndarray, tails: np.ndarray, list_of_id: np.ndarray, ids: np.ndarray) -> None:
+    """Append runs of ids (sorted by list) each to the back of its queue, moving a queue to a new array twice the
+    size of what it then holds when it has no room at the back."""
+    n = len(ids)
+    start = 0
+    while start < n:
+        i = list_of_id[start]
+        stop = start + 1
+        while stop < n and list_of_id[stop] == i:
+            stop += 1
+        queue = fifos[i]
+        head, tail, count = heads[i], tails[i], stop - start
+        if tail + count > len(queue):
+            held = tail - head
+            moved = np.empty(max(16, 2 * (held + count)), dtype=queue.dtype)
+            moved[:held] = queue[head:tail]
+            fifos[i] = moved
+            queue = moved
+            head, tail = 0, held
+            heads[i] = 0
+        queue[tail:tail + count] = ids[start:stop]
+        tails[i] = tail + count
+        start = stop
 
 
 class RttLedger:
@@ -357,11 +408,7 @@ class RttLedger:
     def decide_to_treat_batch(self, patient_ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """Decisions to treat for a batch of patients seen at outpatients; returns their ids as an array."""
         idx = np.asarray(patient_ids, dtype=np.int64)
-        status = np.frombuffer(self.patients.status, dtype=np.uint8)
-        try:
-            status[idx] = WAITING_ADMITTED
-        finally:
-            del status
+        self.patients.status[idx] = WAITING_ADMITTED
         self._unsettled_decisions.append(idx)
         n = len(idx)
         self.waiting_outpatient -= n
@@ -389,18 +436,13 @@ class RttLedger:
             return 0
         p = self.patients
         idx = np.asarray(patient_ids, dtype=np.int64)
-        status = np.frombuffer(p.status, dtype=np.uint8)
-        stop_day = np.frombuffer(p.stop_day, dtype=np.int32)
-        treated_site = np.frombuffer(p.treated_site, dtype=np.uint8)
-        try:
-            if (status[idx] != from_status).any():
-                raise ValueError(f"clock stop for a patient whose status is not {from_status}")
-            status[idx] = to_status
-            stop_day[idx] = day
-            if site is not None:
-                treated_site[idx] = site
-        finally:
-            del status, stop_day, treated_site    # release the buffers so the columns can grow again
+        status = p.status
+        if (status[idx] != from_status).any():
+            raise ValueError(f"clock stop for a patient whose status is not {from_status}")
+        status[idx] = to_status
+        p.stop_day[idx] = day
+        if site is not None:
+            p.treated_site[idx] = site
         self._unsettled_stops.append((idx, day, from_status, to_status))
         return len(idx)
 
@@ -440,16 +482,16 @@ class RttLedger:
         """Each pathway's flat index in the counts (referred site x specialty x clock-start day), clock start and
         referred site."""
         p = self.patients
-        clock_start = np.frombuffer(p.clock_start_day, dtype=np.int32)[idx].astype(np.int64)
-        specialty = np.frombuffer(p.specialty, dtype=np.uint8)[idx].astype(np.int64)
-        referred = np.frombuffer(p.referred_site, dtype=np.uint8)[idx].astype(np.int64)
+        clock_start = p.clock_start_day[idx].astype(np.int64)
+        specialty = p.specialty[idx].astype(np.int64)
+        referred = p.referred_site[idx].astype(np.int64)
         cell = (referred * self.n_specialties + specialty) * self.width + clock_start + self.history_days
         return cell, clock_start, referred
 
     def remove_batch(self, patient_ids: np.ndarray, day: int, validation: bool) -> None:
         """Removals other than treatment (validation, or the weekly rate) of those among `patient_ids` still
         waiting at either stage; the others have already left and are ignored."""
-        status = np.frombuffer(bytes(self.patients.status), dtype=np.uint8)[patient_ids]
+        status = self.patients.status[patient_ids]
         removed = 0
         for stage in (WAITING_OUTPATIENT, WAITING_ADMITTED):
             n = self._stop_batch(patient_ids[status == stage], day, stage, REMOVED_OTHER)
