@@ -5,12 +5,21 @@ next case while that case's minutes fit in what is left of the bookable minutes,
 not fit (that case stays at the head for the next session). Every booked case costs its minutes plus a turnaround,
 whether it then goes ahead, is cancelled on the day or finds no bed: the slot was planned either way.
 
-Here, below the scenario layer, so that the model's theatres (sim.model.theatres), the RTT calibration
-(sim.scenario.calibration) and the derivation scripts (scripts/) all use this code rather than copies of the rule.
+Here, below the scenario layer, so that the model's theatres (sim.model.theatres, whose compiled session loop calls
+`fits`), the RTT calibration (sim.scenario.calibration) and the derivation scripts (scripts/) all use this code
+rather than copies of the rule.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
+
+from sim.core.compiled import njit
+
+
+@njit
+def fits(cases_booked: int, minutes_used: float, case_minutes: float, bookable_minutes: float) -> bool:
+    """Whether the next case may be booked: the first always; any other only if its minutes fit in what is left."""
+    return cases_booked == 0 or minutes_used + case_minutes <= bookable_minutes
 
 
 class SessionBooking:
@@ -34,7 +43,7 @@ class SessionBooking:
 
     def books(self, case_minutes: float) -> bool:
         """Book the next case if the rule lets it in (the first always fits); False closes the session."""
-        if self.cases and self.minutes_used + case_minutes > self.bookable_minutes:
+        if not fits(self.cases, self.minutes_used, case_minutes, self.bookable_minutes):
             return False
         self.cases += 1
         self.minutes_used += case_minutes + self.turnaround_minutes

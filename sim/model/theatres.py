@@ -29,6 +29,7 @@ from sim.core.apportionment import apportion
 from sim.core.compiled import grown, grown_rows, njit
 from sim.core.heaps import pop_from, push_to
 from sim.core.rng import Streams
+from sim.core.sessions import fits
 from sim.model.beds import ElectiveBeds, admit
 from sim.model.day import HUB_THEATRES, MAIN_THEATRES, ServiceProcess, slot_time, wait_until
 from sim.model.delivery import delivered_share_by_day
@@ -311,7 +312,7 @@ def book_sessions(specialties: np.ndarray, eligible_heaps: np.ndarray, other_hea
                     n_returning += 1
                     continue                           # off the list for now: no minutes used
             need = float(minutes[pid]) / speed   # in double precision, as from the float32 column in numba
-            if cases and minutes_used + need > bookable_minutes:
+            if not fits(cases, minutes_used, need, bookable_minutes):
                 push_to(heaps, sizes, heap, key)      # stays first on the list, for the next session
                 break
             cases += 1
