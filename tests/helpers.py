@@ -105,6 +105,16 @@ def scaled_baseline(scale: float = 0.1, horizon_weeks: int = 78, overrides: list
     return validate(scaled_baseline_raw(scale, horizon_weeks, overrides), "scaled-baseline")
 
 
+def with_every_booking_mechanism(raw: dict) -> dict:
+    """`raw` with patients who defer, further outpatient visits and a scarce resource, all at modest shares."""
+    raw["patient_choice"] = {"outpatient_deferral_share": 0.1, "operation_deferral_share": 0.1,
+                             "deferral_weeks_min": 2, "deferral_weeks_max": 10}
+    raw["further_outpatient_visits"] = {"non_admitted_share": 0.2, "admitted_share": 0.2,
+                                        "wait_weeks_min": 1, "wait_weeks_max": 4}
+    raw["scarce_resource"] = {"admitted_share": 0.05, "cases_per_week_per_site": 2}
+    return raw
+
+
 def run_services(raw: dict, replication: int = 0) -> tuple[Services, pd.DataFrame]:
     """One replication of a scenario mapping, keeping the services so that a test can read every pathway's columns
     and the services' own state at the end; with the weekly table."""

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import ROOT, scaled_baseline_raw
+from helpers import ROOT, scaled_baseline_raw, with_every_booking_mechanism
 from sim.core import compiled
 from sim.core.compiled import array_list
 from sim.core.heaps import pop_from, push_many, push_to
@@ -63,13 +63,7 @@ def test_beds_admit_while_a_bed_is_free_and_free_it_at_discharge():
 
 
 def every_mechanism_raw() -> dict:
-    raw = scaled_baseline_raw(0.05, horizon_weeks=20)
-    raw["patient_choice"] = {"outpatient_deferral_share": 0.1, "operation_deferral_share": 0.1,
-                             "deferral_weeks_min": 2, "deferral_weeks_max": 10}
-    raw["further_outpatient_visits"] = {"non_admitted_share": 0.2, "admitted_share": 0.2,
-                                        "wait_weeks_min": 1, "wait_weeks_max": 4}
-    raw["scarce_resource"] = {"admitted_share": 0.05, "cases_per_week_per_site": 2}
-    return raw
+    return with_every_booking_mechanism(scaled_baseline_raw(0.05, horizon_weeks=20))
 
 
 PURE_RUN = """

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import run_services, scaled_baseline_raw, simple_raw
+from helpers import run_services, scaled_baseline_raw, simple_raw, with_every_booking_mechanism
 from sim.model.patients import REMOVED_OTHER, STOPPED_ADMITTED, STOPPED_NON_ADMITTED, WAITING_OUTPATIENT
 from sim.model.replication import Services, run_single
 from sim.scenario.validate import validate
@@ -123,12 +123,7 @@ def test_sections_with_zero_shares_change_nothing():
 
 
 def test_every_pathway_is_counted_once_with_all_mechanisms_on():
-    raw = scaled_baseline_raw(0.05, horizon_weeks=30)
-    raw["patient_choice"] = {"outpatient_deferral_share": 0.1, "operation_deferral_share": 0.1,
-                             "deferral_weeks_min": 2, "deferral_weeks_max": 10}
-    raw["further_outpatient_visits"] = {"non_admitted_share": 0.2, "admitted_share": 0.2,
-                                        "wait_weeks_min": 1, "wait_weeks_max": 4}
-    raw["scarce_resource"] = {"admitted_share": 0.05, "cases_per_week_per_site": 2}
+    raw = with_every_booking_mechanism(scaled_baseline_raw(0.05, horizon_weeks=30))
     services, weekly = run_services(raw)
     assert_stock_and_flow(weekly.assign(replication=0), initial_list=sum(b["count"] for b in raw["start_list"][
         "bands"]))
