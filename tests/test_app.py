@@ -200,6 +200,8 @@ def test_a_run_from_the_page_writes_the_command_lines_folder_with_the_lever_and_
     manifest = json.loads((job.folder / "manifest.json").read_text())
     assert manifest["overrides"] == ["referrals.advice_and_guidance_share=0.2", SHORT]
     assert manifest["replications"] == 2
+    # it records the command the page ran, as typed at the command line, not the web server's own command line
+    assert manifest["command"] == job.command_line() and "--set" in manifest["command"]
     as_run = yaml.safe_load((job.folder / "scenario.yaml").read_text())
     assert as_run["referrals"]["advice_and_guidance_share"] == 0.2 and as_run["horizon_weeks"] == 8
     # the page shows the folder's own headline: the median 52-week clearance, as read back from the folder

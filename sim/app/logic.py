@@ -50,6 +50,7 @@ from sim.outputs.run_folder import (
     SOLVE_XLSX,
     SOLVED_SCENARIO_YAML,
     OutputError,
+    recording_command,
 )
 from sim.outputs.run_reader import RunFolder, load_run
 from sim.scenario.build import load_scenario
@@ -479,7 +480,7 @@ class CommandJob(abc.ABC):
                 self.queued = False
                 if self._cancel.is_set():
                     raise RunCancelled
-                with recording_writes() as written:
+                with recording_writes() as written, recording_command(self.command_line()):
                     self._execute(self.arguments())
             self.folder = written[-1] if written else None
             self.state = "finished"

@@ -10,11 +10,13 @@ This module is the one place that spells the folder's file names; writers and re
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import os
 import platform
 import subprocess
 import sys
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 
@@ -96,9 +98,25 @@ def machine() -> dict[str, object]:
     return info
 
 
+# The command a manifest records when it is not this process's own command line (the web app runs commands inside
+# Streamlit's process, whose sys.argv is Streamlit's).
+_COMMAND_LINE: contextvars.ContextVar[str | None] = contextvars.ContextVar("command_line", default=None)
+
+
+@contextlib.contextmanager
+def recording_command(command_line: str) -> Iterator[None]:
+    """Manifests written inside record `command_line` (as a user would type it) as the command that made them."""
+    token = _COMMAND_LINE.set(command_line)
+    try:
+        yield
+    finally:
+        _COMMAND_LINE.reset(token)
+
+
 def write_manifest(folder: Path, **fields: object) -> None:
+    command = _COMMAND_LINE.get() or " ".join([Path(sys.argv[0]).name] + sys.argv[1:])
     manifest = {"version": sim.__version__, "git_commit": git_commit(), "library_versions": library_versions(),
-                "machine": machine(), "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]), **fields}
+                "machine": machine(), "command": command, **fields}
     (folder / MANIFEST_JSON).write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
 
 
