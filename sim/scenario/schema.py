@@ -491,8 +491,9 @@ class ScarceResource(_Model):
 class LongWaitStep(_Model):
     """From `from_date`, routine patients waiting more than `weeks_waited` weeks are booked ahead of the others."""
 
-    from_date: dt.date = Field(title="From", description="the date the step takes effect (the next weekly pass, at "
-                                                         "the latest the Monday on or after it)")
+    from_date: dt.date = Field(title="From", description="the lists are re-ranked on this date, before its sessions, "
+                                                         "and every Monday after (a date before the start: from the "
+                                                         "start)")
     weeks_waited: int = Field(ge=1, le=MAX_WEEKS, title="Booked ahead after (weeks waited)",
                               description="routine patients (P3, P4) who have waited more than this")
 
