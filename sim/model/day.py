@@ -1,7 +1,8 @@
 """The order of a model day: one table of named time slots, earliest first, and the wait every service starts with.
 
 A service acts at its slot's time (model days; 0.5 is noon) and nowhere else, so this table, not the order the
-processes are registered in, decides who acts before whom within a day: Covid sets beds and closed sessions
+processes are registered in, decides who acts before whom within a day: returners are back on their lists before
+the long waiters are re-ranked, and both before any booking; Covid sets beds and closed sessions
 before the staff roster is drawn, vaccination centres take their staff before clinics and theatres, surgical hubs
 staff their sessions before the main theatres, and the monitor records the week after everything else.
 
@@ -32,6 +33,8 @@ class Slot:
 
 REFERRALS = Slot("referrals", 0.0, "the day's referrals arrive and join the outpatient lists")
 RETURNS = Slot("returns", 0.02, "patients back from a deferral or a diagnostic wait rejoin their lists")
+LONG_WAITS = Slot("long_waits", 0.03, "Mondays and a long-wait step's date: routine patients past the step's "
+                                     "weeks move ahead of the other routine patients on the admitted lists")
 COVID = Slot("covid", 0.05, "Covid pressure sets each suite's beds, closed sessions and productivity")
 STAFF = Slot("staff", 0.1, "the staff present today are drawn by roster row and group")
 VACCINATION = Slot("vaccination", 0.2, "vaccination centres take their staff and give the day's doses")
@@ -42,8 +45,8 @@ VALIDATION = Slot("validation", 0.9, "on a round's date, validation removes a sh
 REMOVALS = Slot("removals", 0.9, "Sundays: the week's removals other than treatment")
 MONITOR = Slot("monitor", 0.999, "Sundays: the week's row is recorded and its counters reset")
 
-DAY_ORDER: tuple[Slot, ...] = (REFERRALS, RETURNS, COVID, STAFF, VACCINATION, CLINICS, HUB_THEATRES, MAIN_THEATRES,
-                               VALIDATION, REMOVALS, MONITOR)
+DAY_ORDER: tuple[Slot, ...] = (REFERRALS, RETURNS, LONG_WAITS, COVID, STAFF, VACCINATION, CLINICS, HUB_THEATRES,
+                               MAIN_THEATRES, VALIDATION, REMOVALS, MONITOR)
 
 SUNDAY_OF_WEEK = 6               # weekly services act on the last day of each model week
 

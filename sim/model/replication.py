@@ -18,6 +18,7 @@ from sim.model.activity import WeeklyActivity
 from sim.model.covid import CovidPressure, ics_covid_inpatients
 from sim.model.day import Service
 from sim.model.intake import PathwayIntake
+from sim.model.long_waits import LongWaitRule
 from sim.model.monitor import WeeklyMonitor
 from sim.model.outpatients import OutpatientClinics
 from sim.model.patients import STOPPED_ADMITTED, WAITING_ADMITTED, PatientTable
@@ -75,6 +76,9 @@ class Services:
             {"outpatient_follow_ups"} if sc.outpatient_follow_ups is not None else set()) | (
             {"vaccination_queue_waits"} if sc.vaccination is not None and sc.vaccination.report_queue_waits else set())
         self.returns = ReturnSchedule(sc.horizon_days, state.admitted_queues) if self.waiting_list_sections else None
+        # routine long waiters booked ahead of other routine patients, from each step's date (with the section only)
+        self.long_waits = (LongWaitRule(sc.long_wait_booking, sc.start_date, sc.horizon_days, state.admitted_queues)
+                           if sc.long_wait_booking is not None else None)
         self.clinics = OutpatientClinics(sc, holidays, state, self.staff, self.returns, streams)
         self.theatres = build_suites(sc, streams, holidays, state, self.staff, self.returns, self.clinics.follow_ups)
         self.covid = CovidPressure(sc, covid_inpatients, self.theatres)
@@ -94,10 +98,13 @@ class Services:
     def processes(self) -> list[Service]:
         """Every service with a process, in the order they are registered: the order services sharing a time slot
         act in on the first day (sim.model.day holds the order within a day). Covid pressure has a process only
-        while there are Covid inpatients, vaccination only in a scenario with a vaccination section."""
+        while there are Covid inpatients, vaccination only in a scenario with a vaccination section, the long-wait
+        rule only with a long_wait_booking section."""
         in_order: list[Service] = [self.referral_source]
         if self.returns is not None:
             in_order.append(self.returns)
+        if self.long_waits is not None:
+            in_order.append(self.long_waits)
         if self.covid.active:
             in_order.append(self.covid)
         in_order.append(self.staff)

@@ -1,8 +1,11 @@
 """Waiting lists held as data: binary heaps of packed integer keys, plus the RTT ledger of who waits how long.
 
 A heap key packs (policy rank, day, patient id) into one integer, so heap comparisons are single integer
-comparisons. Patients who leave a list by another route (removal, validation) are not searched for: their status
-changes and the heap drops them when they reach the top (lazy deletion).
+comparisons. Under `priority_then_longest_wait` the admitted list's ranks are P1..P4 two apart (`PRIORITY_RANKS`),
+so that a routine patient past a long-wait step's weeks (sim.model.long_waits) can be put between P2 and P3 by
+lowering their key's rank; without such a step the order is that of ranks 0..3. Patients who leave a list by
+another route (removal, validation) are not searched for: their status changes and the heap drops them when they
+reach the top (lazy deletion).
 
 The heaps and the first-appointment queues are numpy arrays (sim.core.heaps), so the compiled loops of the clinics
 and theatres (sim.core.compiled) book from them directly; `ListHead` is the same booking step for Python callers.
@@ -41,11 +44,29 @@ MAX_PATIENTS = 1 << ID_BITS
 
 THRESHOLDS_WEEKS = (18, 52, 78, 104)
 
+# Admitted-list ranks under `priority_then_longest_wait`, by priority (P1..P4): two apart, order-preserving, leaving
+# LONG_WAIT_RANK between P2 and P3 for routine patients (P3 and P4, rank ROUTINE_RANK and above) booked ahead of the
+# other routine patients by a long-wait step (sim.model.long_waits).
+PRIORITY_RANKS = np.array([0, 2, 4, 6], dtype=np.int64)
+LONG_WAIT_RANK = 3
+ROUTINE_RANK = 4
+DAY_MASK = (1 << DAY_BITS) - 1
+DAY_AND_ID_MASK = (1 << RANK_SHIFT) - 1
+
 
 def pack_keys(rank: np.ndarray, day: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """Heap keys (int64): lower sorts first. Rank dominates, then day, then id (a stable tie-break)."""
     return ((rank.astype(np.int64) << RANK_SHIFT) | ((day.astype(np.int64) + DAY_OFFSET) << ID_BITS)
             | ids.astype(np.int64))
+
+
+@njit
+def as_long_waiter(key: int, cutoff_day: int) -> int:
+    """An admitted key at the long-wait rank if it is a routine patient's (P3, P4) whose clock started on or before
+    `cutoff_day`; any other key unchanged. The key only ever gets smaller, so a heap stays a heap after a sift-up."""
+    if (key >> RANK_SHIFT) >= ROUTINE_RANK and ((key >> ID_BITS) & DAY_MASK) - DAY_OFFSET <= cutoff_day:
+        return (key & DAY_AND_ID_MASK) | (LONG_WAIT_RANK << RANK_SHIFT)
+    return key
 
 
 @njit
@@ -83,6 +104,10 @@ class BookingQueues:
         n_heaps = n_pools * n_specialties * 2
         self.heaps = array_list([np.empty(16, dtype=np.int64) for _ in range(n_heaps)])
         self.sizes = np.zeros(n_heaps, dtype=np.int64)
+        # Routine patients whose clocks started on or before this day are booked ahead of the other routine patients
+        # (set each week by sim.model.long_waits; None: no long-wait rule in force). Keys made or pushed back while
+        # it is set are ranked by it; the weekly pass re-ranks the keys already on the heaps.
+        self.long_wait_cutoff_day: int | None = None
 
     def heap_index(self, pool: int, specialty: int, eligible: int) -> int:
         return (pool * self.n_specialties + specialty) * 2 + eligible
@@ -99,7 +124,11 @@ class BookingQueues:
             return pack_keys(zeros, entry_day, ids)
         if self.policy == "longest_wait_first":
             return pack_keys(zeros, clock_start, ids)
-        return pack_keys(priority, clock_start, ids)
+        rank = PRIORITY_RANKS[priority.astype(np.int64)]
+        cutoff = self.long_wait_cutoff_day
+        if cutoff is not None:
+            rank = np.where((rank >= ROUTINE_RANK) & (clock_start <= cutoff), LONG_WAIT_RANK, rank)
+        return pack_keys(rank, clock_start, ids)
 
     def push_batch(self, pool: int, specialty: int, ids: np.ndarray, entry_day: int) -> None:
         """Put patients of one specialty on one pool's list, all entering on the same day."""
@@ -131,7 +160,10 @@ class BookingQueues:
         _push_groups(self.heaps, self.sizes, heap[order], np.ascontiguousarray(keys[order], dtype=np.int64))
 
     def push_key(self, heap_index: int, key: int) -> None:
-        """One key back onto its heap (a patient returning to their place, sim.model.returns)."""
+        """One key back onto its heap (a patient returning to their place, sim.model.returns), ranked by the
+        long-wait rule in force now (a patient away at the weekly pass is re-ranked as they come back)."""
+        if self.long_wait_cutoff_day is not None:
+            key = as_long_waiter(key, self.long_wait_cutoff_day)
         push_to(self.heaps, self.sizes, heap_index, key)
 
     def keys(self, heap_index: int) -> np.ndarray:

@@ -488,6 +488,41 @@ class ScarceResource(_Model):
                                          description="weekly cap per site (main theatres and its hubs together)")
 
 
+class LongWaitStep(_Model):
+    """From `from_date`, routine patients waiting more than `weeks_waited` weeks are booked ahead of the others."""
+
+    from_date: dt.date = Field(title="From", description="the lists are re-ranked on this date, before its sessions, "
+                                                         "and every Monday after (a date before the start: from the "
+                                                         "start)")
+    weeks_waited: int = Field(ge=1, le=MAX_WEEKS, title="Booked ahead after (weeks waited)",
+                              description="routine patients (P3, P4) who have waited more than this")
+
+
+class LongWaitBooking(_Model):
+    """Long waiters booked in turn (valid with `booking_policy: priority_then_longest_wait` only): from each step's
+    date, routine patients (P3 and P4) on the admitted list who have waited more than the step's weeks are booked
+    ahead of the other routine patients, longest wait first among themselves, still after every P1 and P2 patient.
+    The trusts' answer to national long-wait targets (no waits over 104 weeks by July 2022, and so on). The list is
+    re-ranked once a week, on Mondays before the sessions, and at each step's date (sim.model.long_waits). Steps
+    must come in date order and may only tighten (weeks_waited no more than the step before): a patient once booked
+    ahead stays ahead. The first-appointment lists are not affected."""
+
+    steps: list[LongWaitStep] = Field(min_length=1, title="Steps")
+
+    @field_validator("steps")
+    @classmethod
+    def _in_order_and_tightening(cls, v: list[LongWaitStep]) -> list[LongWaitStep]:
+        for i, (before, step) in enumerate(itertools.pairwise(v), start=1):
+            if step.from_date <= before.from_date:
+                raise ValueError(f"steps must be in date order, each date once (step {i}, {step.from_date}, is not "
+                                 f"after step {i - 1}, {before.from_date})")
+            if step.weeks_waited > before.weeks_waited:
+                raise ValueError(f"steps may only tighten: step {i}'s weeks_waited ({step.weeks_waited}) is more "
+                                 f"than step {i - 1}'s ({before.weeks_waited}); a patient once booked ahead stays "
+                                 "ahead")
+        return v
+
+
 class CovidWave(_Model):
     """One wave of Covid inpatients (ICS-wide): rises from start to peak, falls to the end date."""
 
@@ -889,6 +924,10 @@ class Scenario(_Model):
         default=None, title="Pathways needing a further outpatient visit")
     scarce_resource: ScarceResource | None = Field(default=None, title="Complex cases needing a scarce resource")
     outpatient_follow_ups: OutpatientFollowUps | None = Field(default=None, title="Outpatient follow-ups and PIFU")
+    long_wait_booking: LongWaitBooking | None = Field(
+        default=None, title="Long waiters booked in turn",
+        description="routine patients past a step's weeks booked ahead of other routine patients (with "
+                    "priority_then_longest_wait only)")
 
     parameter_intervals: Derived[tuple[InstanceOf[UncertainParameter], ...]] = Field(
         default=(), exclude=True,

@@ -107,6 +107,12 @@ def cross_reference_problems(raw: dict) -> list[str]:
     for g in surge.get("redeploy_from", []) if isinstance(surge.get("redeploy_from"), list) else []:
         if g not in groups:
             problems.append(_unknown_ref("vaccination.surge.redeploy_from", str(g), groups, "staff group"))
+    policy = raw.get("booking_policy")
+    if (raw.get("long_wait_booking") is not None and isinstance(policy, str)
+            and policy != "priority_then_longest_wait"):
+        problems.append(f"long_wait_booking: applies with booking_policy priority_then_longest_wait only (got "
+                        f"{policy!r}): it books routine patients ahead of other routine patients; leave it out "
+                        "(long_wait_booking: null) with another policy")
     start = raw.get("start_date")
     if isinstance(start, dt.date):
         # A round after the horizon is simply not reached; one before the start cannot happen.
