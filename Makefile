@@ -40,4 +40,4 @@ bench-compare: $(STAMP)   # compare over the six scenarios: sequential vs --jobs
 	$(BIN)/python benchmarks/compare_executors.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache sim/__pycache__/numba-cache-*

@@ -7,6 +7,7 @@ import heapq
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,20 @@ pytestmark = pytest.mark.unit
 
 def test_the_tests_run_the_compiled_path():
     assert compiled.COMPILED, "numba should be installed and SIM_PURE_PYTHON unset, so the tests check what users run"
+
+
+def test_the_cache_is_named_by_every_compiled_layers_source_so_an_edit_anywhere_there_starts_afresh(tmp_path):
+    import shutil
+
+    import numba
+    assert Path(numba.config.CACHE_DIR).name == compiled.CACHE_PREFIX + compiled.sources_digest()
+    copy = tmp_path / "sim"
+    for layer in ("core", "model"):
+        shutil.copytree(ROOT / "sim" / layer, copy / layer, ignore=shutil.ignore_patterns("__pycache__"))
+    assert compiled.sources_digest(copy) == compiled.sources_digest()
+    heaps = copy / "core" / "heaps.py"            # a file the session loop inlines from, not its own
+    heaps.write_text(heaps.read_text() + "\n# an edit\n")
+    assert compiled.sources_digest(copy) != compiled.sources_digest()
 
 
 def test_array_heaps_give_keys_up_in_heapq_order_through_growth_and_batches():

@@ -1,17 +1,27 @@
 """Numba's just-in-time compiler for the few loops that touch every patient, with a pure-Python fallback.
 
 `njit` compiles a function with numba when numba is installed (a wheel from the package index: no compiler on the
-user's machine) and caches the machine code beside the source, so only the first run on a machine pays for the
-compiling. With `SIM_PURE_PYTHON=1` in the environment, or without numba, the same functions run as plain Python:
-several times slower, with the same results to the last bit (no fast-math, so floating point is IEEE in both); the
+user's machine) and caches the machine code on disk, so only the first run on a machine pays for the compiling.
+With `SIM_PURE_PYTHON=1` in the environment, or without numba, the same functions run as plain Python: several
+times slower, with the same results to the last bit (no fast-math, so floating point is IEEE in both); the
 tests run a scenario both ways and compare the outputs byte for byte.
 
 Functions written for `njit` use only numpy arrays, scalars and `array_list` lists of arrays.
+
+numba keys each cached function on its own source file only, yet a compiled function carries what it inlined from
+other files (a heap operation, a rank constant): edit sim/core/heaps.py alone and sim/model/theatres.py's cached
+session loop would go on running the old heap. So the cache lives in a folder named by a digest of every source
+file of the two layers that hold compiled code (sim/core, sim/model): any edit there starts a fresh cache (one
+compile, about half a minute), and code and cache can never disagree (a NUMBA_CACHE_DIR set outside is replaced).
+`make clean` removes the old folders.
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import numpy as np
@@ -19,10 +29,41 @@ import numpy as np
 F = TypeVar("F", bound=Callable[..., Any])
 
 PURE_PYTHON_VARIABLE = "SIM_PURE_PYTHON"
+_SIM_DIR = Path(__file__).resolve().parent.parent
+CACHE_PREFIX = "numba-cache-"
+
+
+def sources_digest(sim_dir: Path = _SIM_DIR) -> str:
+    """A digest of every source file of the layers that hold compiled functions (sim/core, sim/model)."""
+    digest = hashlib.sha256()
+    for path in sorted([*(sim_dir / "core").glob("*.py"), *(sim_dir / "model").glob("*.py")]):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _cache_dir(name: str) -> str:
+    """sim/__pycache__/<name>, or the same under the temporary folder where the package is read-only."""
+    for base in (_SIM_DIR / "__pycache__", Path(tempfile.gettempdir())):
+        folder = base / name
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(folder, os.W_OK):
+            return str(folder)
+    return tempfile.mkdtemp(prefix=name)
+
+
+# Set before numba is imported (it reads it then); worker processes inherit it, and would work out the same folder.
+_CACHE_NAME = CACHE_PREFIX + sources_digest()
+if Path(os.environ.get("NUMBA_CACHE_DIR", "")).name != _CACHE_NAME:
+    os.environ["NUMBA_CACHE_DIR"] = _cache_dir(_CACHE_NAME)
 
 try:
     import numba
     from numba.typed import List as _TypedList
+    numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]  # type: ignore[attr-defined]  # if imported before this
     HAVE_NUMBA = True
 except ImportError:     # pragma: no cover - numba is a dependency; this keeps the fallback honest
     HAVE_NUMBA = False
