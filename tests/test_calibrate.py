@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import scaled_baseline_raw
+from helpers import run_cli, scaled_baseline_raw
 from sim.experiment.replications import run_replications
 from sim.outputs.calibration_fit import (
     FitTargets,
@@ -23,7 +23,6 @@ from sim.outputs.monthly_fit import simulated_monthly, stock_at
 from sim.scenario.observed import ObservedSeries, load_observed
 from sim.scenario.validate import validate
 from sim.scenario.yaml_files import apply_overrides
-from test_cli import run_cli
 
 START = dt.date(2021, 6, 7)
 TRUE = {"referrals.referrals_per_week": 1700.0, "delivery.clinic_slots_scale": 0.85,

@@ -10,9 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from helpers import BASELINE, processes_left, stop_run_after_first_replication
+from helpers import BASELINE, processes_left, run_cli, stop_run_after_first_replication
 from sim.cli.options import progress_reporter
-from test_cli import run_cli
 
 SMALL = ["--set", "horizon_weeks=6", "--set", "referrals.referrals_per_week=2000",
          "--set", "theatre_rules.on_the_day_cancellation_rate=[0.03,0.09]",   # parameter draws must match too
