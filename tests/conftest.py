@@ -4,10 +4,10 @@ A file of one kind says so once with a module-level `pytestmark`; a file that mi
 fails, naming the tests, when a test has no kind or more than one, so `-m unit` and friends always select the whole
 suite between them. `slow` is not a kind: it says how long a test takes, on top of its kind.
 
-Under pytest-xdist (`make test`, `-n auto`; pyproject.toml asks for `--dist loadgroup --no-loadscope-reorder`), the
-tests of a module that share a module-scoped fixture run on one worker, so the fixture (a real run, the web app's
-server) is made once and not on every worker; and the longest tests are handed out first, so that the workers
-finish together rather than one of them starting a long test when the others have nothing left to do.
+Under pytest-xdist (`make test`, `-n auto`), pyproject.toml asks for `--dist loadfile --no-loadscope-reorder`: each
+test file runs on one worker, so its module fixtures (a real run, the web app's server) are made once, not on every
+worker; and the files are handed out in the order below, longest first, so that the workers finish together
+rather than one of them starting a long file when the other has nothing left to do.
 
 `helpers` and `golden.make_golden` are importable because pyproject.toml puts tests/ on the path (`pythonpath`).
 """
@@ -17,38 +17,34 @@ import pytest
 
 KINDS = ("unit", "verification", "behaviour", "integration")
 
-# The longest tests, and modules of tests sharing an expensive module fixture, longest first, as the start of their
-# node ids (a module ends in "::"): each took 7 s to over a minute alone (-n 0) on the 2-core machine. The others
-# keep their order after these; a name that matches nothing changes nothing (rename it here with its test).
+# The test files that take longest, longest first, by the seconds each took alone (-n 0) on the 2-core machine
+# while other work loaded it. The other files, each under 11 s, keep their order after these; a name that matches
+# no file changes nothing (rename it here with its file).
 LONGEST_FIRST = (
-    "tests/test_app_browser.py::",                              # 150-200 s with one app server: all on one worker
-    "tests/test_executors.py::test_ctrl_c_stops_at_once",       # 25-60 s each: it needs long replications
-    "tests/test_report_docx.py::",                              # 35 s: one compare of two scenarios
-    "tests/test_report_folder_validation.py::",                 # 35 s: 75 tests on one tiny run
-    "tests/test_report.py::",                                   # 30 s: two runs
-    "tests/test_calibrate.py::test_calibration_recovers",
-    "tests/test_pressures.py::test_bigger_wave_never_clears_sooner",
-    "tests/test_executors.py::test_sequential_local_processes_and_dask",
-    "tests/test_behaviour.py::test_auto_replications_stop",
-    "tests/test_uncertainty.py::test_command_line_reports_which_uncertainty",
-    "tests/test_safe_text.py::",
-    "tests/test_finance.py::test_report_has_a_finance_section",
-    "tests/test_app.py::test_a_solve_from_the_page",
-    "tests/test_waiting_list_shape.py::",
-    "tests/test_pressures.py::test_surge_that_redeploys_staff",
-    "tests/test_app.py::test_a_run_from_the_page",
-    "tests/test_executors.py::test_unreachable_scheduler",
-    "tests/test_solver.py::test_the_answer_is_the_same_on_one_and_two_jobs",
-    "tests/test_verification.py::test_fluid_clearance_time",
-    "tests/test_golden.py::",
-    "tests/test_pressures.py::test_centre_day_wait",
-    "tests/test_solver.py::test_more_demand_never_needs_less_capacity",
-    "tests/test_app.py::test_runs_take_turns",
-    "tests/test_cli.py::test_run_writes_a_complete_folder",
+    "tests/test_app_browser.py",                # 120-200 s: the web app in Chromium, five runs and a solve
+    "tests/test_executors.py",                  # 90-150 s: three Ctrl-C tests, each after a 199-week replication
+    "tests/test_pressures.py",                  # 55 s
+    "tests/test_report_folder_validation.py",   # 35-55 s
+    "tests/test_app.py",                        # 50 s
+    "tests/test_report.py",                     # 35-50 s
+    "tests/test_report_docx.py",                # 35 s
+    "tests/test_solver.py",                     # 35 s
+    "tests/test_behaviour.py",                  # 33 s
+    "tests/test_calibrate.py",                  # 30 s
+    "tests/test_finance.py",                    # 30 s
+    "tests/test_uncertainty.py",                # 23 s
+    "tests/test_golden.py",                     # 23 s
+    "tests/test_verification.py",               # 20 s
+    "tests/test_output_destinations.py",        # 20 s
+    "tests/test_report_escaping.py",            # 18 s
+    "tests/test_safe_text.py",                  # 15 s
+    "tests/test_cli.py",                        # 14 s
+    "tests/test_rtt_start.py",                  # 14 s
+    "tests/test_waiting_list_shape.py",         # 13 s
+    "tests/test_rtt_calibration.py",            # 13 s
 )
 
 
-@pytest.hookimpl(tryfirst=True)     # before pytest-xdist reads the xdist_group marks this adds
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     wrong = []
     for item in items:
@@ -59,24 +55,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise pytest.UsageError(f"every test needs exactly one kind marker of {', '.join(KINDS)} "
                                 f"(pytestmark for a whole file, @pytest.mark.<kind> for one test); "
                                 f"{len(wrong)} do not:\n" + "\n".join(wrong))
-    for item in items:
-        if _uses_a_module_fixture(item):
-            item.add_marker(pytest.mark.xdist_group(_module_of(item)))
-    items.sort(key=_place_in_line)          # a stable sort: the rest keep their order
-
-
-def _module_of(item: pytest.Item) -> str:
-    return item.nodeid.split("::", 1)[0]
-
-
-def _uses_a_module_fixture(item: pytest.Item) -> bool:
-    info = getattr(item, "_fixtureinfo", None)            # pytest's record of the fixtures a test function uses
-    if info is None:
-        return False
-    return any(defs and defs[-1].scope == "module" for defs in info.name2fixturedefs.values())
+    items.sort(key=_place_in_line)          # a stable sort: each file's tests keep their order
 
 
 def _place_in_line(item: pytest.Item) -> int:
-    """The index of the first name in LONGEST_FIRST that `item`'s node id starts with; after them all if none."""
-    return next((place for place, name in enumerate(LONGEST_FIRST) if item.nodeid.startswith(name)),
-                len(LONGEST_FIRST))
+    """The index of `item`'s file in LONGEST_FIRST; after them all if it is not there."""
+    file = item.nodeid.split("::", 1)[0]
+    return LONGEST_FIRST.index(file) if file in LONGEST_FIRST else len(LONGEST_FIRST)
