@@ -74,18 +74,24 @@ def app(tmp_path_factory):
     log.close()
 
 
-@pytest.fixture()
-def page(app, tmp_path):
+@pytest.fixture(scope="module")
+def browser():
+    """One Chromium for the module (started in a second or two); each test has a fresh context of its own."""
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
-        context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-        tab = context.new_page()
-        tab.set_default_timeout(30_000)
-        tab.goto(app[0])
-        tab.get_by_label(AAG_LABEL, exact=False).wait_for()
-        yield tab
-        context.close()
-        browser.close()
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture()
+def page(app, browser, tmp_path):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    tab = context.new_page()
+    tab.set_default_timeout(30_000)
+    tab.goto(app[0])
+    tab.get_by_label(AAG_LABEL, exact=False).wait_for()
+    yield tab
+    context.close()
 
 
 def _shot(page, tmp_path: Path, name: str) -> Path:

@@ -6,30 +6,40 @@ import json
 import os
 import signal
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import yaml
 
-from helpers import BASELINE, processes_left, stop_run_after_first_replication
+from helpers import BASELINE, processes_left, run_cli, scaled_baseline_raw, stop_run_after_first_replication
 from sim.cli.options import progress_reporter
-from test_cli import run_cli
 
-SMALL = ["--set", "horizon_weeks=6", "--set", "referrals.referrals_per_week=2000",
-         "--set", "theatre_rules.on_the_day_cancellation_rate=[0.03,0.09]",   # parameter draws must match too
+SMALL = ["--set", "theatre_rules.on_the_day_cancellation_rate=[0.03,0.09]",   # parameter draws must match too
          "--replications", "3", "--seed", "11", "--no-report", "--quiet"]
 TABLES = ["weekly.csv", "replications.csv", "summary.csv", "weekly_by_specialty.csv", "weekly_by_site.csv",
           "waits_by_priority.csv", "parameters.csv", "scenario.yaml"]
 
 
+def small_scenario(folder: Path) -> Path:
+    """The plan at a tenth of its size for six weeks, as a file: every mechanism, a third of a second a replication."""
+    path = folder / "small.yaml"
+    path.write_text(yaml.safe_dump(scaled_baseline_raw(0.1, horizon_weeks=6), sort_keys=False), encoding="utf-8")
+    return path
+
+
 @pytest.mark.integration
+# the command's cluster is the second in this process: its scheduler's web server moves to a free port, and says so
+@pytest.mark.filterwarnings("ignore:Port 8787 is already in use")
 def test_sequential_local_processes_and_dask_give_identical_tables(tmp_path):
     distributed = pytest.importorskip("distributed")
+    scenario = small_scenario(tmp_path)
     runs = {"sequential": ["--jobs", "1"], "jobs2": ["--jobs", "2"],
             "dask_local": ["--executor", "dask", "--jobs", "2"]}
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as c:
         runs["dask_scheduler"] = ["--executor", "dask", "--scheduler", c.scheduler_address]
         for name, options in runs.items():
-            proc = run_cli("run", str(BASELINE), *SMALL, *options, "--out", str(tmp_path / name))
+            proc = run_cli("run", str(scenario), *SMALL, *options, "--out", str(tmp_path / name))
             assert proc.returncode == 0, f"{name}: {proc.stderr}"
     reference = {t: (tmp_path / "sequential" / t).read_bytes() for t in TABLES}
     assert all(reference.values())
@@ -52,8 +62,8 @@ def test_executor_options_that_cannot_work_exit_2():
 @pytest.mark.integration
 def test_unreachable_scheduler_is_a_clear_error(tmp_path):
     pytest.importorskip("distributed")
-    proc = run_cli("run", str(BASELINE), *SMALL, "--executor", "dask", "--scheduler", "tcp://127.0.0.1:9",
-                   "--out", str(tmp_path / "x"))
+    proc = run_cli("run", str(small_scenario(tmp_path)), *SMALL, "--executor", "dask", "--scheduler",
+                   "tcp://127.0.0.1:9", "--out", str(tmp_path / "x"))
     assert proc.returncode == 2, proc.stderr
     assert "cannot connect to the Dask scheduler" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "x").exists()

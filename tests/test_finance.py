@@ -124,14 +124,10 @@ def test_redeploying_theatre_staff_to_vaccination_raises_cost_per_elective_case(
 
 @pytest.mark.integration
 def test_report_has_a_finance_section_by_financial_year(tmp_path):
-    import subprocess
-    import sys
-
-    from helpers import BASELINE, ROOT
+    from helpers import BASELINE, run_cli
     out = tmp_path / "run"
-    proc = subprocess.run([sys.executable, str(ROOT / "run_sim.py"), "run", str(BASELINE), "--replications", "2",
-                           "--set", "horizon_weeks=50", "--set", "referrals.referrals_per_week=2000", "--out", str(out),
-                           "--quiet"], capture_output=True, text=True, timeout=300)
+    proc = run_cli("run", str(BASELINE), "--replications", "2", "--set", "horizon_weeks=50", "--set",
+                   "referrals.referrals_per_week=2000", "--out", str(out), "--quiet")
     assert proc.returncode == 0, proc.stderr
     text = (out / "report.md").read_text(encoding="utf-8")
     assert "## Finance" in text and "| 2021/22 | 2022/23 |" in text, "finance table with financial years as columns"

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import ROOT, simple_raw
+from helpers import ROOT, run_cli, simple_raw
 from sim.outputs.monthly_fit import (
     HELD_OUT,
     WINDOW,
@@ -20,7 +20,6 @@ from sim.outputs.monthly_fit import (
     simulated_monthly,
 )
 from sim.scenario.observed import ObservedSeries
-from test_cli import run_cli
 
 START = dt.date(2021, 6, 7)   # a Monday
 

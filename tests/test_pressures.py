@@ -251,7 +251,8 @@ def surge_vaccination(surge: bool, max_share: float = 0.5) -> dict:
 @pytest.mark.behaviour
 @pytest.mark.slow
 def test_surge_that_redeploys_staff_never_clears_sooner():
-    base = clearing_baseline_raw(0.1, horizon_weeks=104)
+    # 70 weeks: without the surge the backlogs clear in 29-44 weeks, with it in 34-50, inside the run either way
+    base = clearing_baseline_raw(0.1, horizon_weeks=70)
     quiet_raw, surge_raw = copy.deepcopy(base), copy.deepcopy(base)
     quiet_raw["vaccination"], surge_raw["vaccination"] = surge_vaccination(False), surge_vaccination(True)
     quiet, surge = validate(quiet_raw, "no-surge"), validate(surge_raw, "surge")
@@ -430,7 +431,8 @@ def test_centre_day_wait_counts_only_the_people_who_come():
     wait = centre_day_mean_wait_minutes(attended, capacity, stations, open_minutes, minutes_per_dose)
     mmc = erlang_c_mean_wait(stations, attended / open_minutes, 1 / minutes_per_dose)
     assert wait == pytest.approx(mmc, rel=1e-12)
-    simulated = simulate_centre_queue(attended / open_minutes, minutes_per_dose, stations, 2_000_000.0,
+    # a million minutes of queue: the simulated mean is within 2-4% of Erlang C (seeds 7-9), inside the 10% asked
+    simulated = simulate_centre_queue(attended / open_minutes, minutes_per_dose, stations, 1_000_000.0,
                                       np.random.default_rng(7)).mean()
     assert wait == pytest.approx(simulated, rel=0.1), f"Erlang C {wait:.1f} min, simulated queue {simulated:.1f} min"
     assert math.isinf(erlang_c_mean_wait(stations, capacity / open_minutes, 1 / minutes_per_dose)), (

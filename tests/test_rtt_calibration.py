@@ -10,15 +10,13 @@ from __future__ import annotations
 import copy
 import csv
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
-from helpers import ROOT
+from helpers import ROOT, run_cli
 from sim.model.replication import run_single
 from sim.scenario.build import BuiltScenario, build_scenario, build_start_list, load_scenario, start_list_notes
 from sim.scenario.schema import ScenarioError
@@ -260,10 +258,8 @@ def test_resolved_mapping_carries_the_values_and_reloads_the_same():
 @pytest.mark.integration
 def test_run_writes_the_calibrated_scenario(tmp_path):
     out = tmp_path / "run"
-    proc = subprocess.run([sys.executable, str(ROOT / "run_sim.py"), "run", str(EXAMPLE), "--set",
-                           "start_list.calibrate_treatment_from_rtt=true", "--set", "horizon_weeks=1",
-                           "--replications", "1", "--no-report", "--out", str(out)],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    proc = run_cli("run", str(EXAMPLE), "--set", "start_list.calibrate_treatment_from_rtt=true", "--set",
+                   "horizon_weeks=1", "--replications", "1", "--no-report", "--out", str(out), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert f"{KEY}: {SITE} theatres" in proc.stderr and f"{KEY}: {SITE} outpatient first slots" in proc.stderr, \
         proc.stderr
@@ -312,8 +308,7 @@ def test_file_without_part_1a_exits_2_on_the_command_line(tmp_path):
     raw["start_list"]["rtt_csv"] = str(path)
     scenario_path = tmp_path / "scenario.yaml"
     scenario_path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
-    proc = subprocess.run([sys.executable, str(ROOT / "run_sim.py"), "validate", str(scenario_path)],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    proc = run_cli("validate", str(scenario_path), cwd=tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert str(path) in proc.stderr and "no Part_1A (completed admitted pathways) rows" in proc.stderr, proc.stderr
 

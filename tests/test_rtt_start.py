@@ -11,8 +11,6 @@ import csv
 import json
 import math
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import ROOT, simple_raw
+from helpers import ROOT, run_cli, simple_raw
 from sim.cli import main as cli
 from sim.model.replication import run_single
 from sim.outputs.backtest import METRICS, mape, monday_on_or_after
@@ -288,17 +286,12 @@ def test_calibrate_referrals_from_part_3():
 # --- bad data on the command line -----------------------------------------------------------------------
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "run_sim.py"), *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=120)
-
-
 @pytest.mark.integration
 def test_not_an_rtt_file_exits_2_naming_the_file(tmp_path):
     bad = tmp_path / "not_rtt.csv"
     bad.write_text("date,inpatients\n2021-01-01,5\n", encoding="utf-8")
     path = _write_scenario(tmp_path, _raw("not_rtt.csv"))
-    proc = _cli("validate", str(path), cwd=ROOT)
+    proc = run_cli("validate", str(path), cwd=ROOT)
     lines = [x for x in proc.stderr.splitlines() if x.strip()]
     assert proc.returncode == 2, f"expected exit 2, saw {proc.returncode}: {proc.stderr}"
     assert "Traceback" not in proc.stderr, proc.stderr
@@ -311,7 +304,7 @@ def test_provider_with_no_rows_exits_2_and_writes_nothing(tmp_path):
     raw = _raw(providers=["RBD", "RYJ"], provider_sites={"RBD": "site_a", "RYJ": "site_a"})
     path = _write_scenario(tmp_path, raw)
     out = tmp_path / "out"
-    proc = _cli("run", str(path), "--out", str(out), cwd=tmp_path)
+    proc = run_cli("run", str(path), "--out", str(out), cwd=tmp_path)
     assert proc.returncode == 2, f"expected exit 2, saw {proc.returncode}: {proc.stderr}"
     assert "Traceback" not in proc.stderr and str(REAL) in proc.stderr and "'RYJ' have no rows" in proc.stderr, \
         proc.stderr

@@ -8,14 +8,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import BASELINE, ROOT, simple_raw
+from helpers import BASELINE, ROOT, run_cli, simple_raw
 from sim.core.rng import Streams
 from sim.experiment.replications import run_replications
 from sim.model.replication import run_single
 from sim.scenario.intervals import UncertainParameter, draw_values, find_intervals
 from sim.scenario.schema import Scenario, ScenarioError
 from sim.scenario.validate import validate
-from test_cli import run_cli
 
 
 def _with(raw: dict, **paths) -> dict:
