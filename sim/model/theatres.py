@@ -17,6 +17,9 @@ With patients who defer their operation (sim.scenario.schema.PatientChoice) or c
 resource (ScarceResource), a session meeting such a patient at the head takes them off the list without using any
 minutes: a deferrer until their deferral ends, a complex case until next week when the site's weekly cap is used.
 They come back to their place through the ReturnSchedule (sim.model.returns).
+
+A suite's day of sessions is one call of the compiled loop `book_sessions` (sim.core.compiled), which books from the
+lists' array heaps (sim.model.waiting_list) and admits into the beds' (sim.model.beds) directly.
 """
 from __future__ import annotations
 
@@ -209,11 +212,8 @@ class TheatreSuite:
         scarce_used = np.array(scarce.used if scarce is not None else [0], dtype=np.int64)
         treated, returning = book_sessions(
             np.array(specialties, dtype=np.int64), self.eligible_heaps, self.other_heaps, queues.heaps, queues.sizes,
-            p.status, queues.stage_status,
-            p.theatre_minutes, p.inpatient,
-            p.los_days, p.cancellations_remaining,
-            p.referred_site, p.operation_deferral_days,
-            p.needs_scarce_resource, self.returns is not None,
+            p.status, queues.stage_status, p.theatre_minutes, p.inpatient, p.los_days, p.cancellations_remaining,
+            p.referred_site, p.operation_deferral_days, p.needs_scarce_resource, self.returns is not None,
             scarce_used, scarce.cap if scarce is not None else -1,
             self.productivity_multiplier * self.productivity_today * self.delivered_share_today, now, day,
             self.bookable_minutes, self.turnaround_minutes, self.session_minutes, self.site_index,
