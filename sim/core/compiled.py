@@ -80,13 +80,42 @@ def njit(function: F) -> F:
 
 def array_list(arrays: Sequence[np.ndarray]) -> Any:
     """A list of same-typed 1-d arrays that compiled functions can read and replace items of (numba's typed list);
-    a plain list on the pure path."""
+    a plain list on the pure path. Built from Python, which compiles the typed list's own methods in every process
+    (about 1.4 s): the model builds its lists with `int64_arrays` instead."""
     if not COMPILED:
         return list(arrays)
     typed = _TypedList()
     for array in arrays:
         typed.append(array)
     return typed
+
+
+def int64_arrays(count: int, length: int = 16) -> Any:
+    """`count` int64 arrays of `length` (contents undefined), as an `array_list`, built in compiled code so that the
+    machine code comes from the cache."""
+    if not COMPILED:
+        return [np.empty(length, dtype=np.int64) for _ in range(count)]
+    return _int64_arrays(count, length)
+
+
+@njit
+def _int64_arrays(count: int, length: int) -> Any:
+    arrays = _TypedList()
+    for _ in range(count):
+        arrays.append(np.empty(length, dtype=np.int64))
+    return arrays
+
+
+@njit
+def item_of(arrays: Any, index: int, position: int) -> Any:
+    """`arrays[index][position]`, read from Python without compiling the typed list's own item access."""
+    return arrays[index][position]
+
+
+@njit
+def slice_of(arrays: Any, index: int, start: int, stop: int) -> np.ndarray:
+    """A copy of `arrays[index][start:stop]`, read from Python (see `item_of`)."""
+    return arrays[index][start:stop].copy()
 
 
 @njit

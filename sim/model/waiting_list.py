@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from sim.core.compiled import array_list, njit
+from sim.core.compiled import int64_arrays, item_of, njit, slice_of
 from sim.core.heaps import pop_from, push_many, push_to
 from sim.model.patients import (
     REMOVED_OTHER,
@@ -102,7 +102,7 @@ class BookingQueues:
         self.stage_status = stage_status
         self.n_specialties = n_specialties
         n_heaps = n_pools * n_specialties * 2
-        self.heaps = array_list([np.empty(16, dtype=np.int64) for _ in range(n_heaps)])
+        self.heaps = int64_arrays(n_heaps)
         self.sizes = np.zeros(n_heaps, dtype=np.int64)
         # Routine patients whose clocks started on or before this day are booked ahead of the other routine patients
         # (set each week by sim.model.long_waits; None: no long-wait rule in force). Keys made or pushed back while
@@ -168,7 +168,7 @@ class BookingQueues:
 
     def keys(self, heap_index: int) -> np.ndarray:
         """A copy of one heap's keys, in heap order (for checks and counts, not for booking)."""
-        return np.array(self.heaps[heap_index][:self.sizes[heap_index]])
+        return slice_of(self.heaps, heap_index, 0, int(self.sizes[heap_index]))
 
 
 @njit
@@ -208,7 +208,7 @@ class ListHead:
         if heap < 0:
             return -1
         self._heap = heap
-        return int(q.heaps[heap][0]) & ID_MASK
+        return int(item_of(q.heaps, heap, 0)) & ID_MASK
 
     def take(self) -> None:
         """Take the patient `peek` gave off the list."""
@@ -256,7 +256,7 @@ class OutpatientQueues:
         self.n_specialties = n_specialties
         self.patients = patients
         n_lists = n_sites * n_specialties * self.n_ranks
-        self.fifos = array_list([np.empty(16, dtype=np.int64) for _ in range(n_lists)])
+        self.fifos = int64_arrays(n_lists)
         self.heads = np.zeros(n_lists, dtype=np.int64)
         self.tails = np.zeros(n_lists, dtype=np.int64)
         # Patients coming back to a list they left with their clock running (a deferral, a diagnostic wait): they
@@ -271,12 +271,12 @@ class OutpatientQueues:
     def queued(self, site: int, specialty: int, rank: int) -> np.ndarray:
         """A copy of one rank's queue, first in line first."""
         i = self.list_index(site, specialty, rank)
-        return np.array(self.fifos[i][self.heads[i]:self.tails[i]])
+        return slice_of(self.fifos, i, int(self.heads[i]), int(self.tails[i]))
 
     def first(self, list_index: int) -> int:
         """The id at the front of a queue, or -1 if it is empty."""
         head = self.heads[list_index]
-        return int(self.fifos[list_index][head]) if head < self.tails[list_index] else -1
+        return int(item_of(self.fifos, list_index, int(head))) if head < self.tails[list_index] else -1
 
     def pop_first(self, list_index: int) -> int:
         """Take the id at the front of a (non-empty) queue."""
