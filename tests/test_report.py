@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ import sim.experiment.replications
 import sim.model.replication
 from helpers import BASELINE, ROOT
 from sim.outputs import charts, report, run_reader
+from sim.outputs.report import figures
 from sim.outputs.safe_text import md_text
 
 pytestmark = pytest.mark.integration
@@ -256,6 +258,51 @@ def test_report_module_does_not_import_the_model(single):
     proc = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, cwd=ROOT,
                           timeout=300)
     assert proc.returncode == 0, f"expected the report to build without importing the model: {proc.stderr}"
+
+
+def test_charts_drawn_in_worker_processes_are_the_ones_drawn_in_process(runs, tmp_path, monkeypatch, no_model):
+    """The report draws its charts in forked processes where it can (figures.drawing): the same files, byte for
+    byte, as drawing them one after another in the report's own process, and the same documents."""
+    folders = {}
+    for workers in (1, 2):
+        monkeypatch.setattr(figures, "chart_workers", lambda n=workers: n)
+        folders[workers] = copy_run(runs / "baseline", tmp_path / f"workers{workers}" / "run")   # same name
+        report.build_report(folders[workers])
+    for name in [*(f"charts/{stem}.{ext}" for stem in EXPECTED_CHARTS for ext in ("png", "svg")), "report.md",
+                 "report.html"]:
+        assert (folders[1] / name).read_bytes() == (folders[2] / name).read_bytes(), \
+            f"expected {name} drawn by two worker processes to equal the one drawn in process"
+
+
+def _pid_chart(folder: Path, stem: str, fail: bool = False) -> figures.Chart:
+    """A chart whose building writes the building process's id beside it (or fails, with `fail`)."""
+    def build():
+        if fail:
+            raise ValueError(f"{stem} cannot be drawn")
+        (folder / f"{stem}.pid").write_text(str(os.getpid()))
+        fig, axes = charts._new_figure()
+        axes[0, 0].plot([0, 1], [0, 1])
+        return fig
+    return figures.Chart(stem, stem, "", folder, build)
+
+
+def test_drawing_uses_worker_processes_and_waits_for_every_chart(tmp_path):
+    plan = [_pid_chart(tmp_path, f"chart{i}") for i in range(3)]
+    with figures.drawing(plan, workers=2) as wait:
+        wait()
+        written = sorted(p.name for p in tmp_path.iterdir())
+    assert written == sorted([f"chart{i}.{ext}" for i in range(3) for ext in ("pid", "png", "svg")]), \
+        f"expected every chart's PNG and SVG written once wait() returned, saw {written}"
+    pids = {int((tmp_path / f"chart{i}.pid").read_text()) for i in range(3)}
+    assert os.getpid() not in pids, "expected the charts drawn by worker processes, not the report's own"
+
+
+def test_a_chart_that_fails_in_a_worker_fails_the_drawing(tmp_path):
+    plan = [_pid_chart(tmp_path, "fine"), _pid_chart(tmp_path, "broken", fail=True)]
+    with pytest.raises(ValueError, match="broken cannot be drawn"):
+        with figures.drawing(plan, workers=2) as wait:
+            wait()
+    assert not (tmp_path / "broken.png").exists(), "expected no PNG for the chart that failed"
 
 
 def test_failure_half_way_leaves_no_complete_looking_report(runs, tmp_path, monkeypatch, no_model):

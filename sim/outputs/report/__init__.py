@@ -42,7 +42,10 @@ from sim.outputs.run_reader import RunFolder, load_run
 from sim.outputs.work_files import clean_stale_work, work_name
 
 if TYPE_CHECKING:
-    from sim.outputs.report.figures import ChartOut
+    from collections.abc import Callable
+    from contextlib import AbstractContextManager
+
+    from sim.outputs.report.figures import Chart
 
 # The entry point, and what tests reach through the package (render_html is replaced there to fail half way).
 __all__ = ["FORMATS", "THRESHOLDS", "build_report", "clearance_table", "render_html"]
@@ -57,13 +60,19 @@ def render_docx(doc: Document, path: Path) -> None:
     write(doc, path)
 
 
-def make_charts(run: RunFolder, clearances: list[Clearance], baselines: dict[str, dict],
-                folder: Path) -> list[ChartOut]:
-    """sim.outputs.report.figures.make_charts, imported when a report is drawn: matplotlib and the charts
+def plan_charts(run: RunFolder, clearances: list[Clearance], baselines: dict[str, dict],
+                folder: Path) -> list[Chart]:
+    """sim.outputs.report.figures.plan_charts, imported when a report is drawn: matplotlib and the charts
     module take a third of a second or more to load, which `run --no-report` (and every command that draws
     nothing, since the command line imports this package) need not pay."""
-    from sim.outputs.report.figures import make_charts as draw
-    return draw(run, clearances, baselines, folder)
+    from sim.outputs.report.figures import plan_charts as plan
+    return plan(run, clearances, baselines, folder)
+
+
+def drawing(plan: list[Chart]) -> AbstractContextManager[Callable[[], None]]:
+    """sim.outputs.report.figures.drawing: the charts drawn on every core while the documents are written."""
+    from sim.outputs.report.figures import drawing as draw
+    return draw(plan)
 
 
 def build_report(run_dir: Path, label: str | None = None, formats: tuple[str, ...] | None = None) -> list[Path]:
@@ -94,21 +103,24 @@ def build_report(run_dir: Path, label: str | None = None, formats: tuple[str, ..
         clearances = clearance_table(run)
         diffs = paired_differences(run)
         baselines, notes = activity_baselines(run)
-        chart_list = make_charts(run, clearances, baselines, staging / CHARTS_DIR)
-        assumptions = assumptions_frame(run)
-        provenance = provenance_rows(run)
-        comparison = comparison_frame(run, clearances, diffs)
-        doc = build_documents(run, clearances, diffs, baselines, notes, {c.stem: c.figure() for c in chart_list},
-                              assumptions, provenance)
+        chart_list = plan_charts(run, clearances, baselines, staging / CHARTS_DIR)
         wanted = set(FORMATS if formats is None else formats)
         names = []                              # moved into place in this order, report.html last
-        if formats is None:
-            write_workbook(staging / RESULTS_XLSX, run, comparison, assumptions, provenance,
-                           summary_frame(doc.summary_table()))
-            names.append(RESULTS_XLSX)
-        if "md" in wanted:
-            (staging / REPORT_MD).write_text(render_markdown(doc), encoding="utf-8")
-            names.append(REPORT_MD)
+        with drawing(chart_list) as charts_written:
+            # while the charts are drawn: everything that does not show them
+            assumptions = assumptions_frame(run)
+            provenance = provenance_rows(run)
+            comparison = comparison_frame(run, clearances, diffs)
+            doc = build_documents(run, clearances, diffs, baselines, notes, {c.stem: c.figure() for c in chart_list},
+                                  assumptions, provenance)
+            if formats is None:
+                write_workbook(staging / RESULTS_XLSX, run, comparison, assumptions, provenance,
+                               summary_frame(doc.summary_table()))
+                names.append(RESULTS_XLSX)
+            if "md" in wanted:
+                (staging / REPORT_MD).write_text(render_markdown(doc), encoding="utf-8")
+                names.append(REPORT_MD)
+            charts_written()                    # the Word and HTML documents embed the PNGs
         if "docx" in wanted:
             render_docx(doc, staging / REPORT_DOCX)
             names.append(REPORT_DOCX)
