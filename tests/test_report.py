@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import os
 import re
@@ -303,6 +304,36 @@ def test_a_chart_that_fails_in_a_worker_fails_the_drawing(tmp_path):
         with figures.drawing(plan, workers=2) as wait:
             wait()
     assert not (tmp_path / "broken.png").exists(), "expected no PNG for the chart that failed"
+
+
+def _svg_shapes(fig) -> list[tuple[str, str]]:
+    """Every path of the figure's SVG with its style, in drawing order."""
+    out = io.StringIO()
+    fig.savefig(out, format="svg")
+    return re.findall(r'<path d="([^"]*)"[^>]*?style="([^"]*)"', out.getvalue(), re.S)
+
+
+def test_stacked_bars_draw_what_ax_bar_draws():
+    """The sessions-lost chart's bars are one collection a cause (charts._stacked_bars), which builds and draws in a
+    fraction of the time of ax.bar's patch a bar: the same rectangles in the same colours, in the same order."""
+    weeks = pd.Series(pd.date_range("2021-06-07", periods=30, freq="7D"))
+    causes = {"#003087": np.arange(30) % 4 * 1.5, "#DA291C": np.where(np.arange(30) % 3 == 0, 0.0, 2.0)}
+    shapes = []
+    for as_collection in (False, True):
+        fig, axes = charts._new_figure()
+        ax = axes[0, 0]
+        bottom = np.zeros(30)
+        for colour, heights in causes.items():
+            if as_collection:
+                ax.xaxis.update_units(weeks)
+                charts._stacked_bars(ax, weeks, heights, bottom, colour=colour, label=colour)
+            else:
+                ax.bar(weeks, heights, width=6.0, align="edge", bottom=bottom, color=colour, label=colour, linewidth=0)
+            bottom = bottom + heights
+        ax.legend()
+        shapes.append(_svg_shapes(fig))
+    assert len(shapes[1]) > 60 and shapes[1] == shapes[0], \
+        "expected the collection's SVG to hold ax.bar's rectangles and legend boxes, path for path"
 
 
 def test_failure_half_way_leaves_no_complete_looking_report(runs, tmp_path, monkeypatch, no_model):

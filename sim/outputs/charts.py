@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -355,6 +356,23 @@ def _cause_colour(column: str, i: int) -> str:
     return spare[i % len(spare)]
 
 
+def _stacked_bars(ax, week_start: pd.Series, heights: np.ndarray, bottom: np.ndarray, *, colour: str,
+                  label: str) -> None:
+    """Bars six days wide from each week's start, from `bottom` up by `heights`: what ax.bar(week_start, heights,
+    width=6, align="edge", bottom=bottom, linewidth=0) draws, as one collection of rectangles instead of a patch
+    a bar (one patch a bar made this chart, with its 200 weeks of bars a cause, take twice the time of the others
+    to build and to draw)."""
+    left = mdates.date2num(week_start.to_numpy())
+    right = left + 6.0
+    top = bottom + heights
+    rectangles = np.stack([np.column_stack([left, bottom]), np.column_stack([right, bottom]),
+                           np.column_stack([right, top]), np.column_stack([left, top])], axis=1)
+    bars = PolyCollection(list(rectangles), facecolors=colour, linewidths=0, label=label)
+    ax.add_collection(bars, autolim=True)
+    bars.sticky_edges.y.extend(np.unique(bottom).tolist())      # as ax.bar: the view does not go below a bar's base
+    ax.autoscale_view()
+
+
 @_as_written
 def sessions_lost_chart(weekly: pd.DataFrame, series: list[Series], causes: list[str],
                         slots_column: str | None) -> Figure:
@@ -371,9 +389,10 @@ def sessions_lost_chart(weekly: pd.DataFrame, series: list[Series], causes: list
         for ax, s in zip(axes[:len(series), 0], series, strict=True):   # the slots panel, if any, is last
             m = means[means["scenario"] == s.name]
             bottom = np.zeros(len(m))
+            ax.xaxis.update_units(m["week_start"])          # a date axis
             for i, c in enumerate(causes):
-                ax.bar(m["week_start"], m[c], width=6.0, align="edge", bottom=bottom, color=_cause_colour(c, i),
-                       label=_cause_label(c), linewidth=0)
+                _stacked_bars(ax, m["week_start"], m[c].to_numpy(), bottom, colour=_cause_colour(c, i),
+                              label=_cause_label(c))
                 bottom = bottom + m[c].to_numpy()
             ymax = max(ymax, float(bottom.max()) if len(bottom) else 0.0)
             _count_axis(ax)
