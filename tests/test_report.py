@@ -280,7 +280,8 @@ def _pid_chart(folder: Path, stem: str, fail: bool = False) -> figures.Chart:
     def build():
         if fail:
             raise ValueError(f"{stem} cannot be drawn")
-        (folder / f"{stem}.pid").write_text(str(os.getpid()))
+        with open(folder / f"{stem}.pid", "a", encoding="utf-8") as pid:      # a line each time it is built
+            pid.write(f"{os.getpid()}\n")
         fig, axes = charts._new_figure()
         axes[0, 0].plot([0, 1], [0, 1])
         return fig
@@ -296,6 +297,22 @@ def test_drawing_uses_worker_processes_and_waits_for_every_chart(tmp_path):
         f"expected every chart's PNG and SVG written once wait() returned, saw {written}"
     pids = {int((tmp_path / f"chart{i}.pid").read_text()) for i in range(3)}
     assert os.getpid() not in pids, "expected the charts drawn by worker processes, not the report's own"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_waiting_for_some_charts_returns_once_theirs_are_written(tmp_path, workers):
+    """report.docx waits only for the two charts it shows (drawn first); report.html then for all of them. In
+    process (one worker) only the charts waited for are drawn, each once."""
+    plan = [_pid_chart(tmp_path, f"chart{i}") for i in range(4)]
+    with figures.drawing(plan, workers=workers, first=["chart3", "chart1"]) as wait:
+        wait(["chart3", "chart1"])
+        assert (tmp_path / "chart3.png").is_file() and (tmp_path / "chart1.svg").is_file(), \
+            "expected the charts waited for written when wait() returned"
+        if workers == 1:
+            assert not (tmp_path / "chart0.pid").exists(), "expected no other chart drawn yet in process"
+        wait(None)
+    builds = [len((tmp_path / f"chart{i}.pid").read_text().splitlines()) for i in range(4)]
+    assert builds == [1, 1, 1, 1], f"expected every chart built once by wait(None), saw {builds} builds"
 
 
 def test_a_chart_that_fails_in_a_worker_fails_the_drawing(tmp_path):

@@ -36,16 +36,17 @@ from sim.outputs.report.content import (
 )
 from sim.outputs.report.documents import Document, render_html, render_markdown
 from sim.outputs.report.summary import summary_frame
+from sim.outputs.report.word import KEY_CHARTS as WORD_CHARTS
 from sim.outputs.report.workbook import write_workbook
 from sim.outputs.run_folder import CHARTS_DIR, REPORT_DOCX, REPORT_HTML, REPORT_MD, RESULTS_XLSX
 from sim.outputs.run_reader import RunFolder, load_run
 from sim.outputs.work_files import clean_stale_work, work_name
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Sequence
     from contextlib import AbstractContextManager
 
-    from sim.outputs.report.figures import Chart
+    from sim.outputs.report.figures import Chart, ChartsWritten
 
 # The entry point, and what tests reach through the package (render_html is replaced there to fail half way).
 __all__ = ["FORMATS", "THRESHOLDS", "build_report", "clearance_table", "render_html"]
@@ -69,10 +70,11 @@ def plan_charts(run: RunFolder, clearances: list[Clearance], baselines: dict[str
     return plan(run, clearances, baselines, folder)
 
 
-def drawing(plan: list[Chart]) -> AbstractContextManager[Callable[[], None]]:
-    """sim.outputs.report.figures.drawing: the charts drawn on every core while the documents are written."""
+def drawing(plan: list[Chart], first: Sequence[str] = ()) -> AbstractContextManager[ChartsWritten]:
+    """sim.outputs.report.figures.drawing: the charts drawn on every core while the documents are written,
+    those named in `first` first."""
     from sim.outputs.report.figures import drawing as draw
-    return draw(plan)
+    return draw(plan, first=first)
 
 
 def build_report(run_dir: Path, label: str | None = None, formats: tuple[str, ...] | None = None) -> list[Path]:
@@ -106,7 +108,7 @@ def build_report(run_dir: Path, label: str | None = None, formats: tuple[str, ..
         chart_list = plan_charts(run, clearances, baselines, staging / CHARTS_DIR)
         wanted = set(FORMATS if formats is None else formats)
         names = []                              # moved into place in this order, report.html last
-        with drawing(chart_list) as charts_written:
+        with drawing(chart_list, first=WORD_CHARTS) as charts_written:
             # while the charts are drawn: everything that does not show them
             assumptions = assumptions_frame(run)
             provenance = provenance_rows(run)
@@ -120,10 +122,11 @@ def build_report(run_dir: Path, label: str | None = None, formats: tuple[str, ..
             if "md" in wanted:
                 (staging / REPORT_MD).write_text(render_markdown(doc), encoding="utf-8")
                 names.append(REPORT_MD)
-            charts_written()                    # the Word and HTML documents embed the PNGs
-        if "docx" in wanted:
-            render_docx(doc, staging / REPORT_DOCX)
-            names.append(REPORT_DOCX)
+            if "docx" in wanted:
+                charts_written(WORD_CHARTS)     # the Word paper embeds these, drawn first
+                render_docx(doc, staging / REPORT_DOCX)
+                names.append(REPORT_DOCX)
+            charts_written(None)                # report.html embeds every PNG
         if "html" in wanted:
             (staging / REPORT_HTML).write_text(render_html(doc), encoding="utf-8")
             names.append(REPORT_HTML)

@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -212,29 +212,39 @@ def _draw_planned(index: int) -> list[Path]:
     return _PLAN[index].draw()
 
 
+ChartsWritten = Callable[[Collection[str] | None], None]
+
+
 @contextlib.contextmanager
-def drawing(plan: list[Chart], workers: int | None = None) -> Iterator[Callable[[], None]]:
-    """Draw the charts of `plan` while the caller goes on; yields `wait`, which returns once every chart's files
-    are written (and raises what drawing one raised).
+def drawing(plan: list[Chart], workers: int | None = None, first: Sequence[str] = ()) -> Iterator[ChartsWritten]:
+    """Draw the charts of `plan` while the caller goes on; yields `wait(stems=None)`, which returns once the
+    files of the charts named (None: every chart) are written, and raises what drawing one of them raised.
 
     With more than one worker (default: chart_workers()), the charts are drawn in that many processes forked
     from this one, so they inherit the plan, the data and the imported modules, and nothing is pickled but a
-    chart's number and the paths written; the slowest charts go first. Leaving the block stops any process still
-    drawing (Ctrl-C, an error), so none writes after the caller has cleaned up. With one worker, `wait` draws
-    them here, one after another."""
+    chart's number and the paths written. The charts named in `first` are drawn first (what the caller needs
+    soonest), then the slowest (SLOWEST_FIRST), then the rest in the plan's order. Leaving the block stops any
+    process still drawing (Ctrl-C, an error), so none writes after the caller has cleaned up. With one worker,
+    `wait` draws the charts it waits for here, one after another (none twice)."""
     workers = min(chart_workers() if workers is None else workers, len(plan))
     if workers <= 1:
-        def draw_here() -> None:
+        drawn: set[str] = set()
+
+        def draw_here(stems: Collection[str] | None = None) -> None:
             for chart in plan:
-                chart.draw()
+                if chart.stem not in drawn and (stems is None or chart.stem in stems):
+                    chart.draw()
+                    drawn.add(chart.stem)
         yield draw_here
         return
-    order = sorted(range(len(plan)), key=lambda i: SLOWEST_FIRST.index(plan[i].stem)
-                   if plan[i].stem in SLOWEST_FIRST else len(SLOWEST_FIRST) + i)
+    ranks = [*first, *SLOWEST_FIRST]
+    order = sorted(range(len(plan)), key=lambda i: ranks.index(plan[i].stem) if plan[i].stem in ranks
+                   else len(ranks) + i)
     with multiprocessing.get_context("fork").Pool(workers, _start_drawing_process, (plan,)) as pool:
-        pending = [pool.apply_async(_draw_planned, (i,)) for i in order]
+        pending = {plan[i].stem: pool.apply_async(_draw_planned, (i,)) for i in order}
 
-        def wait() -> None:
-            for result in pending:
-                result.get()
+        def wait(stems: Collection[str] | None = None) -> None:
+            for stem, result in pending.items():
+                if stems is None or stem in stems:
+                    result.get()
         yield wait
