@@ -21,7 +21,7 @@ import sim.experiment.replications
 import sim.model.replication
 from helpers import BASELINE, ROOT
 from sim.outputs import charts, report, run_reader
-from sim.outputs.report import figures
+from sim.outputs.report import figures, forking
 from sim.outputs.safe_text import md_text
 
 pytestmark = pytest.mark.integration
@@ -313,6 +313,15 @@ def test_waiting_for_some_charts_returns_once_theirs_are_written(tmp_path, worke
         wait(None)
     builds = [len((tmp_path / f"chart{i}.pid").read_text().splitlines()) for i in range(4)]
     assert builds == [1, 1, 1, 1], f"expected every chart built once by wait(None), saw {builds} builds"
+
+
+def test_forked_work_answers_from_another_process_and_raises_what_it_raised():
+    """The report reads the run folder in a forked process while it imports matplotlib (forking.forked)."""
+    with forking.forked(os.getpid) as result:
+        assert result() != os.getpid(), "expected the work done by another process"
+    with forking.forked(run_reader.load_run, Path("/nonexistent/run")) as result:
+        with pytest.raises(run_reader.RunFolderError, match="/nonexistent/run: no such folder"):
+            result()
 
 
 def test_a_chart_that_fails_in_a_worker_fails_the_drawing(tmp_path):

@@ -35,6 +35,7 @@ from sim.outputs.report.content import (
     paired_differences,
 )
 from sim.outputs.report.documents import Document, render_html, render_markdown
+from sim.outputs.report.forking import forked
 from sim.outputs.report.summary import summary_frame
 from sim.outputs.report.word import KEY_CHARTS as WORD_CHARTS
 from sim.outputs.report.workbook import write_workbook
@@ -59,6 +60,11 @@ def render_docx(doc: Document, path: Path) -> None:
     in about a tenth of a second, which commands that write no report need not pay)."""
     from sim.outputs.report.word import render_docx as write
     write(doc, path)
+
+
+def import_charts() -> None:
+    """Import sim.outputs.report.figures and with it matplotlib (plan_charts below says why it is not at the top)."""
+    import sim.outputs.report.figures  # noqa: F401
 
 
 def plan_charts(run: RunFolder, clearances: list[Clearance], baselines: dict[str, dict],
@@ -92,9 +98,12 @@ def build_report(run_dir: Path, label: str | None = None, formats: tuple[str, ..
     """
     run_dir = Path(run_dir)
     if label is None:
-        run = load_run(run_dir)
+        reading = forked(load_run, run_dir)
     else:
-        run = load_run(run_dir, check_memory=False, shown=run_dir.with_name(label))
+        reading = forked(load_run, run_dir, check_memory=False, shown=run_dir.with_name(label))
+    with reading as run_read:               # the folder is read by another process while this one imports
+        import_charts()                     # matplotlib: each takes a third of a second or more
+        run = run_read()
     run.label = label or run_dir.name
     clean_stale_work(run_dir)                   # a killed report's staging folder (its PID gone)
     staging = run_dir / work_name("report", "partial")

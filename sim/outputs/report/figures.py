@@ -3,17 +3,14 @@ itself is sim.outputs.charts), and drawing them on every core.
 
 `plan_charts` decides the charts without drawing any: each is a Chart with its title, caption, files and a
 `build` that makes the figure. The report is written from the plan while the charts are drawn (`drawing`), in
-worker processes forked from this one where that is safe, since the charts are most of a report's time and each
-one is drawn by one core alone."""
+worker processes forked from this one where that is safe (sim.outputs.report.forking), since the charts are most
+of a report's time and each one is drawn by one core alone."""
 from __future__ import annotations
 
 import contextlib
 import functools
 import multiprocessing
 import os
-import signal
-import sys
-import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +22,7 @@ from sim.outputs import charts
 from sim.outputs.analysis import CLEARANCE_THRESHOLDS as THRESHOLDS
 from sim.outputs.report.content import Clearance
 from sim.outputs.report.documents import Figure
+from sim.outputs.report.forking import can_fork, ignore_interrupts
 from sim.outputs.report.providers import CHART_STEM as PROVIDER_CHART_STEM
 from sim.outputs.report.providers import median_by_week, provider_names
 from sim.outputs.run_folder import CHARTS_DIR
@@ -188,24 +186,19 @@ def plan_charts(run: RunFolder, clearances: list[Clearance], baselines: dict[str
 
 
 def chart_workers() -> int:
-    """How many processes to draw the charts in: one per core this process may use, when forking this process
-    is safe (Linux, this the only thread: a fork copies only the calling thread, so another thread's lock could
-    be copied held; the web app reports from a background thread), else 1 (drawn here, one after another)."""
-    if not sys.platform.startswith("linux") or threading.active_count() > 1:
-        return 1
-    return len(os.sched_getaffinity(0))
+    """How many processes to draw the charts in: one per core this process may use where forking is safe
+    (forking.can_fork), else 1 (drawn here, one after another)."""
+    return len(os.sched_getaffinity(0)) if can_fork() else 1
 
 
 _PLAN: list[Chart] = []     # the charts a forked drawing process was given (it has a copy of the parent's memory)
 
 
 def _start_drawing_process(plan: list[Chart]) -> None:
-    """In a forked drawing process: keep the plan, ignore Ctrl-C and die at SIGTERM without running Python code,
-    as the replications' workers do (sim.experiment.executors): the report's process stops them."""
+    """In a forked drawing process: keep the plan; Ctrl-C and SIGTERM as forking.ignore_interrupts says."""
     global _PLAN
     _PLAN = plan
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    ignore_interrupts()
 
 
 def _draw_planned(index: int) -> list[Path]:
