@@ -32,8 +32,6 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator
 
-from sim.outputs.backtest import METRIC_TITLES, METRICS
-from sim.outputs.monthly_fit import SERIES_TITLES
 from sim.outputs.safe_text import CHART_RC, chart_label, draw_as_written
 from sim.outputs.work_files import work_name
 
@@ -554,6 +552,7 @@ def backtest_chart(table: pd.DataFrame, start_label: str, start_census: dt.date,
                    start_observed: dict[str, float], title: str) -> Figure:
     """Observed months (points) against the simulated median (line) and 5th-95th percentile band, one panel per
     metric. The start month is the common first point: the simulation starts from its list."""
+    from sim.outputs.backtest import METRIC_TITLES, METRICS  # with the scenario pipeline: not for the report
     fig = Figure(figsize=(13, 7.5))
     FigureCanvasAgg(fig)
     axes = fig.subplots(2, 3, sharex=True).ravel()
@@ -587,6 +586,7 @@ def monthly_backtest_chart(table: pd.DataFrame, holdout_from: pd.Period | None, 
                            source: str) -> Figure:
     """Observed months (points) against the simulated median (line) and 5th-95th percentile band, one panel per
     series compared; held-out months shaded."""
+    from sim.outputs.monthly_fit import SERIES_TITLES
     series = list(dict.fromkeys(table["series"]))
     ncols = min(3, len(series))
     nrows = -(-len(series) // ncols)
