@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 
 from helpers import BASELINE, ROOT, simple_raw
+from sim.scenario import yaml_files
 from sim.scenario.build import load_scenario
 from sim.scenario.schema import ScenarioError
 from sim.scenario.validate import validate
+from sim.scenario.yaml_files import load_raw
 
 pytestmark = pytest.mark.unit
 
@@ -124,6 +126,23 @@ def test_extends_merges_and_overrides(tmp_path):
     scenario = load_scenario(p).scenario
     assert scenario.name == "variant" and scenario.sites["imperial"].elective_beds == 140
     assert scenario.sites["lnwh"].elective_beds == load_scenario(BASELINE).scenario.sites["lnwh"].elective_beds
+
+
+def test_a_file_read_again_is_parsed_once_and_its_mapping_is_the_callers_own(tmp_path, monkeypatch):
+    """`run` loads its scenario twice; the second reading reuses the first parse (yaml_files._PARSED), as a copy: a
+    change to one load's mapping is not seen by the next, and a changed file is read afresh."""
+    p = write(tmp_path, "extends: BASELINE\nname: variant\nsites: {imperial: {elective_beds: 140}}\n")
+    first = load_raw(p)
+    first["sites"]["imperial"]["elective_beds"] = 1
+    first["sites"]["lnwh"]["theatres"]["sessions_by_weekday"].clear()
+    parses = []
+    monkeypatch.setattr(yaml_files, "parse_yaml", lambda text, **kw: parses.append(text) or {"name": "never"})
+    again = load_raw(p)
+    assert parses == [], f"expected the same texts not to be parsed again, saw {len(parses)} parsed"
+    assert again["sites"]["imperial"]["elective_beds"] == 140 and again["sites"]["lnwh"]["theatres"][
+        "sessions_by_weekday"], "expected the second load unchanged by what the caller did to the first"
+    p.write_text(p.read_text(encoding="utf-8").replace("140", "150"), encoding="utf-8")
+    assert load_raw(p)["name"] == "never" and len(parses) == 1, "expected a changed file to be parsed again"
 
 
 def test_circular_extends_is_an_error(tmp_path):

@@ -677,7 +677,7 @@ def test_a_killed_reports_staging_folder_is_cleaned_by_the_next_report(scenario,
     assert cli.main(["run", str(scenario), *QUIET, "--out", str(out)]) == 0
     killed = _work(out, f".report.nwlsim-partial-{DEAD_PID}")
     live = _work(out, f".report.nwlsim-partial-{os.getppid()}")
-    monkeypatch.setattr(sim.outputs.report, "make_charts", lambda *args, **kwargs: [])     # charts take seconds
+    monkeypatch.setattr(sim.outputs.report, "plan_charts", lambda *args, **kwargs: [])     # charts take seconds
     assert cli.main(["report", str(out)]) == 0, capsys.readouterr().err
     assert not killed.exists() and live.exists() and (out / run_folder.REPORT_HTML).is_file()
 

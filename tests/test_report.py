@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -19,6 +21,7 @@ import sim.experiment.replications
 import sim.model.replication
 from helpers import BASELINE, ROOT, run_cli
 from sim.outputs import charts, report, run_reader
+from sim.outputs.report import figures, forking
 from sim.outputs.safe_text import md_text
 
 pytestmark = pytest.mark.integration
@@ -257,6 +260,107 @@ def test_report_module_does_not_import_the_model(single):
     proc = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, cwd=ROOT,
                           timeout=300)
     assert proc.returncode == 0, f"expected the report to build without importing the model: {proc.stderr}"
+
+
+def test_charts_drawn_in_worker_processes_are_the_ones_drawn_in_process(runs, tmp_path, monkeypatch, no_model):
+    """The report draws its charts in forked processes where it can (figures.drawing): the same files, byte for
+    byte, as drawing them one after another in the report's own process, and the same documents."""
+    folders = {}
+    for workers in (1, 2):
+        monkeypatch.setattr(figures, "chart_workers", lambda n=workers: n)
+        folders[workers] = copy_run(runs / "baseline", tmp_path / f"workers{workers}" / "run")   # same name
+        report.build_report(folders[workers])
+    for name in [*(f"charts/{stem}.{ext}" for stem in EXPECTED_CHARTS for ext in ("png", "svg")), "report.md",
+                 "report.html"]:
+        assert (folders[1] / name).read_bytes() == (folders[2] / name).read_bytes(), \
+            f"expected {name} drawn by two worker processes to equal the one drawn in process"
+
+
+def _pid_chart(folder: Path, stem: str, fail: bool = False) -> figures.Chart:
+    """A chart whose building writes the building process's id beside it (or fails, with `fail`)."""
+    def build():
+        if fail:
+            raise ValueError(f"{stem} cannot be drawn")
+        with open(folder / f"{stem}.pid", "a", encoding="utf-8") as pid:      # a line each time it is built
+            pid.write(f"{os.getpid()}\n")
+        fig, axes = charts._new_figure()
+        axes[0, 0].plot([0, 1], [0, 1])
+        return fig
+    return figures.Chart(stem, stem, "", folder, build)
+
+
+def test_drawing_uses_worker_processes_and_waits_for_every_chart(tmp_path):
+    plan = [_pid_chart(tmp_path, f"chart{i}") for i in range(3)]
+    with figures.drawing(plan, workers=2) as wait:
+        wait()
+        written = sorted(p.name for p in tmp_path.iterdir())
+    assert written == sorted([f"chart{i}.{ext}" for i in range(3) for ext in ("pid", "png", "svg")]), \
+        f"expected every chart's PNG and SVG written once wait() returned, saw {written}"
+    pids = {int((tmp_path / f"chart{i}.pid").read_text()) for i in range(3)}
+    assert os.getpid() not in pids, "expected the charts drawn by worker processes, not the report's own"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_waiting_for_some_charts_returns_once_theirs_are_written(tmp_path, workers):
+    """report.docx waits only for the two charts it shows (drawn first); report.html then for all of them. In
+    process (one worker) only the charts waited for are drawn, each once."""
+    plan = [_pid_chart(tmp_path, f"chart{i}") for i in range(4)]
+    with figures.drawing(plan, workers=workers, first=["chart3", "chart1"]) as wait:
+        wait(["chart3", "chart1"])
+        assert (tmp_path / "chart3.png").is_file() and (tmp_path / "chart1.svg").is_file(), \
+            "expected the charts waited for written when wait() returned"
+        if workers == 1:
+            assert not (tmp_path / "chart0.pid").exists(), "expected no other chart drawn yet in process"
+        wait(None)
+    builds = [len((tmp_path / f"chart{i}.pid").read_text().splitlines()) for i in range(4)]
+    assert builds == [1, 1, 1, 1], f"expected every chart built once by wait(None), saw {builds} builds"
+
+
+def test_forked_work_answers_from_another_process_and_raises_what_it_raised():
+    """The report reads the run folder in a forked process while it imports matplotlib (forking.forked)."""
+    with forking.forked(os.getpid) as result:
+        assert result() != os.getpid(), "expected the work done by another process"
+    with forking.forked(run_reader.load_run, Path("/nonexistent/run")) as result:
+        with pytest.raises(run_reader.RunFolderError, match="/nonexistent/run: no such folder"):
+            result()
+
+
+def test_a_chart_that_fails_in_a_worker_fails_the_drawing(tmp_path):
+    plan = [_pid_chart(tmp_path, "fine"), _pid_chart(tmp_path, "broken", fail=True)]
+    with pytest.raises(ValueError, match="broken cannot be drawn"):
+        with figures.drawing(plan, workers=2) as wait:
+            wait()
+    assert not (tmp_path / "broken.png").exists(), "expected no PNG for the chart that failed"
+
+
+def _svg_shapes(fig) -> list[tuple[str, str]]:
+    """Every path of the figure's SVG with its style, in drawing order."""
+    out = io.StringIO()
+    fig.savefig(out, format="svg")
+    return re.findall(r'<path d="([^"]*)"[^>]*?style="([^"]*)"', out.getvalue(), re.S)
+
+
+def test_stacked_bars_draw_what_ax_bar_draws():
+    """The sessions-lost chart's bars are one collection a cause (charts._stacked_bars), which builds and draws in a
+    fraction of the time of ax.bar's patch a bar: the same rectangles in the same colours, in the same order."""
+    weeks = pd.Series(pd.date_range("2021-06-07", periods=30, freq="7D"))
+    causes = {"#003087": np.arange(30) % 4 * 1.5, "#DA291C": np.where(np.arange(30) % 3 == 0, 0.0, 2.0)}
+    shapes = []
+    for as_collection in (False, True):
+        fig, axes = charts._new_figure()
+        ax = axes[0, 0]
+        bottom = np.zeros(30)
+        for colour, heights in causes.items():
+            if as_collection:
+                ax.xaxis.update_units(weeks)
+                charts._stacked_bars(ax, weeks, heights, bottom, colour=colour, label=colour)
+            else:
+                ax.bar(weeks, heights, width=6.0, align="edge", bottom=bottom, color=colour, label=colour, linewidth=0)
+            bottom = bottom + heights
+        ax.legend()
+        shapes.append(_svg_shapes(fig))
+    assert len(shapes[1]) > 60 and shapes[1] == shapes[0], \
+        "expected the collection's SVG to hold ax.bar's rectangles and legend boxes, path for path"
 
 
 def test_failure_half_way_leaves_no_complete_looking_report(runs, tmp_path, monkeypatch, no_model):

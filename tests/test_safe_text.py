@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 
 from sim.outputs import charts
+from sim.outputs.backtest import METRICS
 from sim.outputs.report.documents import Bullets, Document, Paragraph, Table, render_html, render_markdown
 from sim.outputs.report.workbook import write_sheets
 from sim.outputs.safe_text import md_code, md_emphasis, md_text
@@ -245,11 +246,11 @@ def test_every_chart_function_draws_names_as_written():
     monthly = pd.DataFrame({"series": "$\\x$", "month": months, "simulated_p05": 1.0, "simulated_median": 2.0,
                             "simulated_p95": 3.0, "observed": 2.5})
     backtest = pd.DataFrame([{"metric": m, "census_date": "2021-07-31", "observed": 5.0, "simulated_median": 5.0,
-                              "simulated_p05": 4.0, "simulated_p95": 6.0} for m in charts.METRICS])
+                              "simulated_p05": 4.0, "simulated_p95": 6.0} for m in METRICS])
     sweep = pd.DataFrame({"metric": "weeks_to_clear_52w", "p50": [10.0, np.nan],
                           "title": [CORPUS["maths"], CORPUS["broken_tex"]]})
     figures = [charts.monthly_backtest_chart(monthly, None, title, "$x$.csv"),
-               charts.backtest_chart(backtest, "$June$", dt.date(2021, 6, 30), dict.fromkeys(charts.METRICS, 5.0),
+               charts.backtest_chart(backtest, "$June$", dt.date(2021, 6, 30), dict.fromkeys(METRICS, 5.0),
                                      title),
                charts.sweep_heatmap(sweep, ["title"], dt.date(2021, 6, 7))]
     for fig in figures:

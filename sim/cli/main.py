@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import os
 import signal
 import sys
@@ -24,14 +25,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
-from sim.cli import backtest, calibrate, report, run, solve, sweep, validate
-from sim.cli.options import limit_jobs
-from sim.experiment.executors import ExecutorError
+from sim.experiment.errors import ExecutorError
 from sim.outputs.destination import recording_writes
 from sim.outputs.run_folder import PROJECT_ROOT, OutputError
 from sim.scenario.schema import ScenarioError
 
 DEFAULT_SCENARIO = PROJECT_ROOT / "scenarios" / "baseline.yaml"
+# Each command and the module of sim.cli that registers and runs it, in the order `--help` lists them.
+COMMAND_MODULES = {"run": "run", "compare": "run", "sweep": "sweep", "solve": "solve", "validate": "validate",
+                   "report": "report", "backtest": "backtest", "calibrate": "calibrate"}
 
 
 class Terminated(KeyboardInterrupt):
@@ -57,25 +59,31 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(argv: list[str]) -> argparse.ArgumentParser:
+    """The command line's parser. When `argv` names a command, only that command's module is imported and
+    registered: each imports what its command needs (`report` matplotlib but not the model, `run` the model but
+    not the solver), which is most of a short command's time. Otherwise (`--help`, no command, a mistyped one)
+    every command is registered, so the help and the error list them all."""
     parser = argparse.ArgumentParser(prog="run_sim.py", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
-    run.add_parsers(sub)
-    sweep.add_parser(sub)
-    solve.add_parser(sub)
-    validate.add_parser(sub)
-    report.add_parser(sub)
-    backtest.add_parser(sub)
-    calibrate.add_parser(sub)
+    named = argv[0] if argv and argv[0] in COMMAND_MODULES else None
+    modules = [COMMAND_MODULES[named]] if named else list(dict.fromkeys(COMMAND_MODULES.values()))
+    for name in modules:
+        module = importlib.import_module(f"sim.cli.{name}")
+        register = module.add_parsers if name == "run" else module.add_parser   # `run` registers run and compare
+        register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the arguments, run the command, and turn expected failures into an exit code and one line each."""
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = _parser(argv).parse_args(argv)
     if args.command is None:   # `python run_sim.py` / `make run`: the baseline, on every core
-        args = _parser().parse_args(["run", str(DEFAULT_SCENARIO), "--jobs", str(os.cpu_count() or 1)])
+        argv = ["run", str(DEFAULT_SCENARIO), "--jobs", str(os.cpu_count() or 1)]
+        args = _parser(argv).parse_args(argv)
     if hasattr(args, "jobs"):  # before the memory check, which multiplies by the replications running at once
+        from sim.cli.options import limit_jobs  # the commands that run replications import it anyway
         limit_jobs(args)
     with recording_writes() as written:
         try:

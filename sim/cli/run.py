@@ -34,7 +34,6 @@ from sim.outputs.analysis import (
     target_probabilities,
 )
 from sim.outputs.destination import Destination
-from sim.outputs.report import build_report
 from sim.outputs.run_folder import (
     COMPARISON_CSV,
     FINANCE_BY_YEAR_CSV,
@@ -190,6 +189,13 @@ def _run_and_write(args: argparse.Namespace, files: list[Path], first: Scenario,
                               results[0].clearance_half_width_weeks))
         if not args.no_report:
             out.report(lambda folder: build_report(folder, label=final.name))
+
+
+def build_report(folder: Path, label: str) -> list[Path]:
+    """sim.outputs.report.build_report, imported when a report is made: the report's modules (its content,
+    assumptions, workbook, Word writer) need not load for `run --no-report`."""
+    from sim.outputs.report import build_report as build
+    return build(folder, label=label)
 
 
 def _assumption_sources(files: list[Path], loaded: list[tuple[Scenario, dict]],

@@ -19,14 +19,11 @@ import signal
 from collections.abc import Iterator
 from typing import Protocol
 
+from sim.experiment.errors import ExecutorError
 from sim.model.replication import ReplicationResult, run_single
 from sim.scenario.schema import Scenario
 
 EXECUTORS = ("local", "dask")
-
-
-class ExecutorError(Exception):
-    """The executor cannot start (Dask not installed, scheduler unreachable)."""
 
 
 class ReplicationExecutor(Protocol):

@@ -150,7 +150,10 @@ SharesOr = Annotated[dict[Key, Share] | Keyword, AfterValidator(_sums_to_one)]
 class _Model(BaseModel):
     # allow_inf_nan=False: every float of every section, in its lists and mappings too, must be finite (`.inf`,
     # `.nan` and a [low, high] range with either are refused with the key: sim.scenario.validate).
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+    # defer_build: the validators are built when a scenario is first validated, not when this module is imported
+    # (a tenth of a second): `report` imports the schema for its fields' titles and units, and validates the
+    # saved scenarios in the process that reads the folder (sim.outputs.report.forking).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False, defer_build=True)
 
 
 def _not_written_in_a_file(value: Any) -> Any:

@@ -208,13 +208,30 @@ def yaml_problem(exc: yaml.YAMLError, text: str) -> str:
     return f"malformed YAML at {where or 'unknown position'}: {what}"
 
 
+# Scenario files' texts and what parse_yaml read from them, the most recent few: a command reads the same files more
+# than once (`run` loads its scenario, then again with the replications and seed it settled on), and reading a
+# scenario and what it extends with the pure-Python loader is about a quarter of a second each time.
+_PARSED: dict[str, Any] = {}
+_PARSED_KEPT = 16
+
+
+def _parse_scenario_text(text: str) -> Any:
+    """parse_yaml(text), from _PARSED when this text was read before: a deep copy, so a caller may change it."""
+    if text not in _PARSED:
+        data = parse_yaml(text)
+        if len(_PARSED) >= _PARSED_KEPT:
+            del _PARSED[next(iter(_PARSED))]
+        _PARSED[text] = data
+    return copy.deepcopy(_PARSED[text])
+
+
 def _read_yaml(path: Path) -> dict:
     try:
         text = read_text(path, MAX_SCENARIO_BYTES, _SCENARIO_FILE)
     except InputFileError as exc:
         raise ScenarioError([f"{path}: {exc.reason}"]) from None
     try:
-        data = parse_yaml(text)
+        data = _parse_scenario_text(text)
     except yaml.YAMLError as exc:
         raise ScenarioError([f"{path}: {yaml_problem(exc, text)}"]) from None
     except RecursionError:

@@ -35,14 +35,19 @@ from sim.outputs.report.content import (
     paired_differences,
 )
 from sim.outputs.report.documents import Document, render_html, render_markdown
+from sim.outputs.report.forking import forked
 from sim.outputs.report.summary import summary_frame
+from sim.outputs.report.word import KEY_CHARTS as WORD_CHARTS
 from sim.outputs.report.workbook import write_workbook
 from sim.outputs.run_folder import CHARTS_DIR, REPORT_DOCX, REPORT_HTML, REPORT_MD, RESULTS_XLSX
 from sim.outputs.run_reader import RunFolder, load_run
 from sim.outputs.work_files import clean_stale_work, work_name
 
 if TYPE_CHECKING:
-    from sim.outputs.report.figures import ChartOut
+    from collections.abc import Sequence
+    from contextlib import AbstractContextManager
+
+    from sim.outputs.report.figures import Chart, ChartsWritten
 
 # The entry point, and what tests reach through the package (render_html is replaced there to fail half way).
 __all__ = ["FORMATS", "THRESHOLDS", "build_report", "clearance_table", "render_html"]
@@ -57,13 +62,25 @@ def render_docx(doc: Document, path: Path) -> None:
     write(doc, path)
 
 
-def make_charts(run: RunFolder, clearances: list[Clearance], baselines: dict[str, dict],
-                folder: Path) -> list[ChartOut]:
-    """sim.outputs.report.figures.make_charts, imported when a report is drawn: matplotlib and the charts
+def import_charts() -> None:
+    """Import sim.outputs.report.figures and with it matplotlib (plan_charts below says why it is not at the top)."""
+    import sim.outputs.report.figures  # noqa: F401
+
+
+def plan_charts(run: RunFolder, clearances: list[Clearance], baselines: dict[str, dict],
+                folder: Path) -> list[Chart]:
+    """sim.outputs.report.figures.plan_charts, imported when a report is drawn: matplotlib and the charts
     module take a third of a second or more to load, which `run --no-report` (and every command that draws
     nothing, since the command line imports this package) need not pay."""
-    from sim.outputs.report.figures import make_charts as draw
-    return draw(run, clearances, baselines, folder)
+    from sim.outputs.report.figures import plan_charts as plan
+    return plan(run, clearances, baselines, folder)
+
+
+def drawing(plan: list[Chart], first: Sequence[str] = ()) -> AbstractContextManager[ChartsWritten]:
+    """sim.outputs.report.figures.drawing: the charts drawn on every core while the documents are written,
+    those named in `first` first."""
+    from sim.outputs.report.figures import drawing as draw
+    return draw(plan, first=first)
 
 
 def build_report(run_dir: Path, label: str | None = None, formats: tuple[str, ...] | None = None) -> list[Path]:
@@ -81,9 +98,12 @@ def build_report(run_dir: Path, label: str | None = None, formats: tuple[str, ..
     """
     run_dir = Path(run_dir)
     if label is None:
-        run = load_run(run_dir)
+        reading = forked(load_run, run_dir)
     else:
-        run = load_run(run_dir, check_memory=False, shown=run_dir.with_name(label))
+        reading = forked(load_run, run_dir, check_memory=False, shown=run_dir.with_name(label))
+    with reading as run_read:               # the folder is read by another process while this one imports
+        import_charts()                     # matplotlib: each takes a third of a second or more
+        run = run_read()
     run.label = label or run_dir.name
     clean_stale_work(run_dir)                   # a killed report's staging folder (its PID gone)
     staging = run_dir / work_name("report", "partial")
@@ -94,24 +114,28 @@ def build_report(run_dir: Path, label: str | None = None, formats: tuple[str, ..
         clearances = clearance_table(run)
         diffs = paired_differences(run)
         baselines, notes = activity_baselines(run)
-        chart_list = make_charts(run, clearances, baselines, staging / CHARTS_DIR)
-        assumptions = assumptions_frame(run)
-        provenance = provenance_rows(run)
-        comparison = comparison_frame(run, clearances, diffs)
-        doc = build_documents(run, clearances, diffs, baselines, notes, {c.stem: c.figure() for c in chart_list},
-                              assumptions, provenance)
+        chart_list = plan_charts(run, clearances, baselines, staging / CHARTS_DIR)
         wanted = set(FORMATS if formats is None else formats)
         names = []                              # moved into place in this order, report.html last
-        if formats is None:
-            write_workbook(staging / RESULTS_XLSX, run, comparison, assumptions, provenance,
-                           summary_frame(doc.summary_table()))
-            names.append(RESULTS_XLSX)
-        if "md" in wanted:
-            (staging / REPORT_MD).write_text(render_markdown(doc), encoding="utf-8")
-            names.append(REPORT_MD)
-        if "docx" in wanted:
-            render_docx(doc, staging / REPORT_DOCX)
-            names.append(REPORT_DOCX)
+        with drawing(chart_list, first=WORD_CHARTS) as charts_written:
+            # while the charts are drawn: everything that does not show them
+            assumptions = assumptions_frame(run)
+            provenance = provenance_rows(run)
+            comparison = comparison_frame(run, clearances, diffs)
+            doc = build_documents(run, clearances, diffs, baselines, notes, {c.stem: c.figure() for c in chart_list},
+                                  assumptions, provenance)
+            if formats is None:
+                write_workbook(staging / RESULTS_XLSX, run, comparison, assumptions, provenance,
+                               summary_frame(doc.summary_table()))
+                names.append(RESULTS_XLSX)
+            if "md" in wanted:
+                (staging / REPORT_MD).write_text(render_markdown(doc), encoding="utf-8")
+                names.append(REPORT_MD)
+            if "docx" in wanted:
+                charts_written(WORD_CHARTS)     # the Word paper embeds these, drawn first
+                render_docx(doc, staging / REPORT_DOCX)
+                names.append(REPORT_DOCX)
+            charts_written(None)                # report.html embeds every PNG
         if "html" in wanted:
             (staging / REPORT_HTML).write_text(render_html(doc), encoding="utf-8")
             names.append(REPORT_HTML)

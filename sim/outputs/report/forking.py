@@ -1,0 +1,80 @@
+"""Work of the report done in a process forked from the report's own, while the report goes on.
+
+A forked process starts with a copy of this one: the imported modules and the data, at the cost of a few
+milliseconds, where a fresh interpreter would import pandas and matplotlib again (a second or more). The report
+forks to read the run folder while it imports matplotlib (`forked`), and to draw its charts on every core
+(sim.outputs.report.figures.drawing).
+
+Forking is used only where it is safe: on Linux, from a process with no other thread running (a fork copies only
+the calling thread, so another thread's lock could be copied held; the web app reports from a background
+thread). Elsewhere the same work is done in the report's own process, one step after another.
+"""
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from multiprocessing.connection import Connection
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def can_fork() -> bool:
+    """Whether this process may fork workers (module docstring)."""
+    return sys.platform.startswith("linux") and threading.active_count() == 1
+
+
+def ignore_interrupts() -> None:
+    """In a forked worker: ignore Ctrl-C and die at SIGTERM without running Python code, as the replications'
+    workers do (sim.experiment.executors); the report's process stops its workers itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _answer(sending: Connection, work: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> None:
+    ignore_interrupts()
+    try:
+        answer: tuple[bool, Any] = (True, work(*args, **kwargs))
+    except Exception as exc:            # the caller raises it as if the work had been done in its process
+        answer = (False, exc)
+    try:
+        sending.send(answer)
+    except Exception as exc:            # an answer that cannot be pickled: said as a RuntimeError
+        sending.send((False, RuntimeError(f"{type(exc).__name__}: {exc}")))
+
+
+@contextlib.contextmanager
+def forked(work: Callable[..., T], *args: Any, **kwargs: Any) -> Iterator[Callable[[], T]]:
+    """`work(*args, **kwargs)` in a process forked from this one while the caller goes on; yields `result()`,
+    which waits for it and returns what it returned or raises what it raised. Leaving the block ends the process
+    if it is still working. Where forking is not safe (can_fork), or if the process ends without answering, `result()`
+    does the work in this process instead."""
+    if not can_fork():
+        yield lambda: work(*args, **kwargs)
+        return
+    context = multiprocessing.get_context("fork")
+    receiving, sending = context.Pipe(duplex=False)
+    process = context.Process(target=_answer, args=(sending, work, args, kwargs), daemon=True)
+    process.start()
+    sending.close()
+
+    def result() -> T:
+        try:
+            ok, value = receiving.recv()
+        except EOFError:                # the process died without answering (killed): do the work here
+            return work(*args, **kwargs)
+        if not ok:
+            raise value
+        return value
+
+    try:
+        yield result
+    finally:
+        receiving.close()
+        if process.is_alive():
+            process.terminate()
+        process.join()
