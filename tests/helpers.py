@@ -150,9 +150,11 @@ def stop_run_after_first_replication(args: list[str], replications: int, stop: C
     """Start `run_sim.py ARGS` in a session of its own, wait for its first "1/N done" progress line, then `stop`
     it (send a signal); returns (its pid, exit code, stderr, seconds from the signal to the exit). A watchdog kills
     the whole group after three minutes, so a command that ignores the signal fails the test instead of hanging
-    the suite."""
+    the suite. The command starts with Ctrl-C's default action, as from a terminal: a test suite started in the
+    background by a shell without job control (`make test &` in a script) would otherwise hand it SIGINT ignored."""
     proc = subprocess.Popen([sys.executable, str(ROOT / "run_sim.py"), *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True, env=env)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     watchdog = threading.Timer(180, lambda: os.killpg(proc.pid, signal.SIGKILL))
     watchdog.start()
     try:
