@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@echo "Compiling the model's loops once (numba caches them beside the source; about half a minute)"
+	@echo "Compiling the model's loops once (numba caches them under sim/__pycache__; about half a minute)"
 	@tmp=$$(mktemp -d) && $(BIN)/python run_sim.py run scenarios/baseline.yaml --replications 1 \
 		--set horizon_weeks=2 --no-report --quiet --out $$tmp/warm-up > /dev/null && rm -rf $$tmp
 	touch $(STAMP)
