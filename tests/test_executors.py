@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -103,6 +104,8 @@ def test_progress_bar_on_a_terminal_and_lines_in_a_log(monkeypatch):
     for _ in range(3):
         tick(result, 3)
     assert "3/3" in terminal.getvalue() and "baseline" in terminal.getvalue()
+    # and no tqdm monitor thread left running, which would stop the report that follows from forking its workers
+    assert [t.name for t in threading.enumerate() if "tqdm" in t.name] == []
     log = io.StringIO()
     monkeypatch.setattr(sys, "stderr", log)
     progress_reporter(args, "baseline", 3)(result, 3)

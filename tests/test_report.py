@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -318,6 +319,7 @@ def test_waiting_for_some_charts_returns_once_theirs_are_written(tmp_path, worke
 
 def test_forked_work_answers_from_another_process_and_raises_what_it_raised():
     """The report reads the run folder in a forked process while it imports matplotlib (forking.forked)."""
+    assert forking.can_fork(), f"a thread left running by an earlier test stops forking: {threading.enumerate()}"
     with forking.forked(os.getpid) as result:
         assert result() != os.getpid(), "expected the work done by another process"
     with forking.forked(run_reader.load_run, Path("/nonexistent/run")) as result:
