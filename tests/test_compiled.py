@@ -1,6 +1,6 @@
 """The compiled loops (sim.core.compiled): numba is what runs, its array heaps give up keys exactly as `heapq` does,
 and the pure-Python path (`SIM_PURE_PYTHON=1`) computes the same outputs to the last bit on a scenario with every
-booking mechanism on (deferrals, further visits, the scarce resource, cancellations, beds, hubs)."""
+booking mechanism on (deferrals, further visits, the scarce resource, cancellations, beds, hubs, PIFU)."""
 from __future__ import annotations
 
 import heapq
@@ -18,6 +18,7 @@ from sim.core import compiled
 from sim.core.compiled import array_list
 from sim.core.heaps import pop_from, push_many, push_to
 from sim.model.beds import ElectiveBeds
+from sim.model.referrals import _categorical, _categorical_by_row, _geometric_failures
 from sim.model.replication import run_single
 from sim.scenario.validate import validate
 
@@ -77,8 +78,29 @@ def test_beds_admit_while_a_bed_is_free_and_free_it_at_discharge():
     assert not beds.try_admit(20.0, 1.0)
 
 
+def test_categories_by_row_match_the_table_of_comparisons_and_failures_count_exactly():
+    rng = np.random.default_rng(3)
+    cum_table = np.cumsum(rng.dirichlet(np.ones(5), size=7), axis=1)
+    cum_table[:, -1] = 1.0 + 1e-12
+    cum_table[2] = [0.0, 0.0, 0.5, 0.5, 1.0 + 1e-12]       # empty categories: never chosen
+    row = rng.integers(0, 7, 20_000)
+    u = rng.random(20_000)
+    u[:3] = [0.0, 0.5, np.nextafter(0.5, 0)]               # uniforms on and just under a boundary
+    row[:3] = 2
+    chosen = _categorical_by_row(u, row, cum_table)
+    assert np.array_equal(chosen, _categorical(u, cum_table[row]))
+    assert chosen[:3].tolist() == [2, 4, 2] and not np.isin(chosen[row == 2], [0, 1, 3]).any()
+    # failures before a success: P(K >= k) = p^k; a zero rate never fails, and the cap is 255
+    rates, which = np.array([0.0, 0.3, 0.999999]), rng.integers(0, 3, 200_000)
+    failures = _geometric_failures(rng.random(200_000), rates, which)
+    assert (failures[which == 0] == 0).all() and failures.max() == 255
+    assert abs((failures[which == 1] >= 2).mean() - 0.3**2) < 0.01
+
+
 def every_mechanism_raw() -> dict:
-    return with_every_booking_mechanism(scaled_baseline_raw(0.05, horizon_weeks=20))
+    raw = with_every_booking_mechanism(scaled_baseline_raw(0.05, horizon_weeks=20))
+    raw["outpatient_follow_ups"]["pifu_share"] = 0.3      # follow-ups moved to PIFU: filed by a compiled loop too
+    return raw
 
 
 PURE_RUN = """
@@ -96,6 +118,7 @@ run_single(validate(every_mechanism_raw(), "pure"), 0).weekly.to_pickle({out!r})
 def test_pure_python_path_gives_the_compiled_paths_outputs_exactly(tmp_path):
     compiled_weekly = run_single(validate(every_mechanism_raw(), "compiled"), 0).weekly
     assert compiled_weekly["theatre_cases"].sum() > 0 and compiled_weekly["deferrals_operation"].sum() > 0
+    assert compiled_weekly["pifu_followups_offered"].sum() > 0
     out = tmp_path / "pure_weekly.pkl"
     env = {**os.environ, compiled.PURE_PYTHON_VARIABLE: "1", "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-c", PURE_RUN.format(tests=str(ROOT / "tests"), out=str(out))], env=env,

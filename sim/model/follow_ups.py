@@ -20,6 +20,7 @@ import math
 
 import numpy as np
 
+from sim.core.compiled import njit
 from sim.core.rng import Streams
 from sim.model.activity import WeeklyActivity
 from sim.model.patients import PatientTable
@@ -134,27 +135,15 @@ class FollowUpClinics:
         total = int(counts.sum())
         if not total:
             return
-        owner = np.repeat(np.arange(len(counts)), counts)
-        order = np.arange(1, total + 1) - np.repeat(np.cumsum(counts) - counts, counts)
         s = self.settings
+        happen = np.ones(total, dtype=np.bool_)         # each follow-up in pathway order, then in order k
         if s.pifu_share:
             moved = self._rng_filed.random(total) < s.pifu_share
             asked = moved & (self._rng_filed.random(total) < s.pifu_request_rate)
             self.week.pifu_followups_offered += int(moved.sum())
             self.week.pifu_followups_requested += int(asked.sum())
             happen = ~moved | asked
-            owner, order = owner[happen], order[happen]
-        due_day = days[owner] + order * self.days_between
-        inside = due_day < self.horizon_days
-        due_day, owner = due_day[inside], owner[inside]
-        if not len(due_day):
-            return
-        first = int(due_day.min())
-        n_sites, n_specs = self.waiting.shape
-        key = ((due_day - first) * n_sites + sites[owner]) * n_specs + specs[owner]
-        span = int(due_day.max()) - first + 1
-        self.due[first:first + span] += np.bincount(key, minlength=span * n_sites * n_specs).reshape(
-            span, n_sites, n_specs).astype(np.int32)
+        _file_in_calendar(self.due, days, sites, specs, counts, happen, self.days_between)
 
     def book_clinic_day(self, day: int, first_slots: list[list[int]], staffed_shares: list[float]) -> list[list[int]]:
         """Book the day's follow-ups at every clinic and return the slots left for first appointments.
@@ -189,6 +178,21 @@ class FollowUpClinics:
             week.outpatient_followup_virtual += int(self._rng_booked.binomial(attended, s.virtual_share).sum())
         week.outpatient_first_slots_offered += int(firsts.sum())
         return firsts.tolist() if not self.ring_fenced else first_slots
+
+
+@njit
+def _file_in_calendar(due: np.ndarray, event_day: np.ndarray, site: np.ndarray, specialty: np.ndarray,
+                      count: np.ndarray, happen: np.ndarray, days_between: int) -> None:
+    """Add to the calendar `due` (day x site x specialty) the k-th follow-up of each event, k = 1..count, falling
+    due k x days_between after the event, for those that happen and fall inside the horizon."""
+    horizon_days = due.shape[0]
+    follow_up = 0
+    for event in range(len(count)):
+        for k in range(1, count[event] + 1):
+            day = event_day[event] + k * days_between
+            if happen[follow_up] and day < horizon_days:
+                due[day, site[event], specialty[event]] += 1
+            follow_up += 1
 
 
 def _still_due_by_interval(mean: float, intervals: int) -> np.ndarray:

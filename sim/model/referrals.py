@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
+from sim.core.compiled import njit
 from sim.core.nhs_calendar import multipliers_by_day
 from sim.core.rng import Streams
 from sim.model.day import REFERRALS, ServiceProcess, wait_until
@@ -108,6 +109,20 @@ def _categorical(u: np.ndarray, cum_rows: np.ndarray) -> np.ndarray:
     return np.count_nonzero(u[:, None] >= cum_rows, axis=1)
 
 
+@njit
+def _categorical_by_row(u: np.ndarray, row: np.ndarray, cum_table: np.ndarray) -> np.ndarray:
+    """`_categorical(u, cum_table[row])` without making the n x categories table: for each uniform, how many of
+    its row's cumulative shares it reaches (the same comparisons, so the same answer)."""
+    category = np.empty(len(u), dtype=np.int64)
+    for i in range(len(u)):
+        reached = 0
+        for cumulative_share in cum_table[row[i]]:
+            if u[i] >= cumulative_share:
+                reached += 1
+        category[i] = reached
+    return category
+
+
 def draw_pathways(streams: Streams, params: PathwayParameters, specialty: np.ndarray, borough: np.ndarray,
                   clock_start_day: np.ndarray, waited_weeks: np.ndarray | None = None,
                   site: np.ndarray | None = None, priority: np.ndarray | None = None,
@@ -120,27 +135,28 @@ def draw_pathways(streams: Streams, params: PathwayParameters, specialty: np.nda
     n = len(specialty)
     attrs = streams["referral_attributes"].random((n, 4))
     if site is None:
-        site = _categorical(attrs[:, 0], params.site_cum_by_borough[borough])
+        site = _categorical_by_row(attrs[:, 0], borough, params.site_cum_by_borough)
     u_prio = streams["priority_mix"].random(n)
     if priority is None:
-        priority = _categorical(u_prio, params.priority_cum[specialty])
+        priority = _categorical_by_row(u_prio, specialty, params.priority_cum)
     if needs_operation is None:
         needs_operation = attrs[:, 1] < params.admitted_share[specialty]
     inpatient = attrs[:, 2] >= params.day_case_share[specialty]
     virtual = attrs[:, 3] < params.virtual_share
 
     z = streams["case_duration"].standard_normal(n)
-    minutes = np.where(inpatient,
-                       np.exp(params.ip_log_mu[specialty] + params.ip_log_sigma[specialty] * z),
-                       np.exp(params.dc_log_mu[specialty] + params.dc_log_sigma[specialty] * z))
+    # the log-normal's parameters chosen first, so exp runs once (elementwise: the same values as choosing after)
+    log_mu = np.where(inpatient, params.ip_log_mu[specialty], params.dc_log_mu[specialty])
+    log_sigma = np.where(inpatient, params.ip_log_sigma[specialty], params.dc_log_sigma[specialty])
+    minutes = np.exp(log_mu + log_sigma * z)
     los = streams["length_of_stay"].exponential(1.0, n) * params.los_mean[specialty]
     los = np.where(inpatient, np.maximum(los, 1.0), 0.0)
 
     u_dna = streams["outpatient_dna"].random(n)
-    dna_rate = np.where(virtual, params.dna_virtual, params.dna_face_to_face)
-    dna_remaining = _geometric_failures(u_dna, dna_rate)
+    dna_remaining = _geometric_failures(u_dna, np.array([params.dna_face_to_face, params.dna_virtual]),
+                                         virtual.astype(np.int64))
     u_cancel = streams["cancellation"].random(n)
-    cancellations = _geometric_failures(u_cancel, np.full(n, params.cancellation_rate))
+    cancellations = _geometric_failures(u_cancel, np.array([params.cancellation_rate]), np.zeros(n, dtype=np.int64))
 
     if params.hub_max_los_days >= 0:
         hub_eligible = ~inpatient | (los <= params.hub_max_los_days)
@@ -208,10 +224,14 @@ def _draw_delays(streams: Streams, params: PathwayParameters, needs_operation: n
     return out
 
 
-def _geometric_failures(u: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """Failures before the first success when each attempt fails with probability p (capped at 255)."""
+def _geometric_failures(u: np.ndarray, rates: np.ndarray, rate_index: np.ndarray) -> np.ndarray:
+    """Failures before the first success when each attempt fails with probability rates[rate_index] (capped at 255).
+
+    The logarithm is taken of the few rates, not of a rate per pathway: the same values, n times fewer logs."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        k = np.where(p > 0, np.floor(np.log1p(-u) / np.log(np.where(p > 0, p, 0.5))), 0)
+        log_rate = np.log(np.where(rates > 0, rates, 0.5))[rate_index]
+        k = np.floor(np.log1p(-u) / log_rate)
+    k[~(rates > 0)[rate_index]] = 0
     return np.clip(k, 0, 255).astype(np.uint8)
 
 
