@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# bytecode for the model's own modules, as pip writes it for the packages: where PYTHONDONTWRITEBYTECODE is set
+	@# (as in CI), every process would otherwise compile sim/ from source (~0.3 s each)
+	$(BIN)/python -m compileall -q sim
 	@echo "Compiling the model's loops once (numba caches them under sim/__pycache__; about half a minute)"
 	@tmp=$$(mktemp -d) && $(BIN)/python run_sim.py run scenarios/baseline.yaml --replications 1 \
 		--set horizon_weeks=2 --no-report --quiet --out $$tmp/warm-up > /dev/null && rm -rf $$tmp
@@ -34,6 +37,7 @@ lint: $(STAMP)   # both tools run, and the target fails if either found somethin
 	$(BIN)/ruff check .; ruff=$$?; $(BIN)/mypy; mypy=$$?; exit $$(( ruff || mypy ))
 
 bench: $(STAMP)
+	$(BIN)/python -m compileall -q sim
 	$(BIN)/python benchmarks/bench.py
 
 bench-compare: $(STAMP)   # compare over the six scenarios: sequential vs --jobs 2 vs Dask (~15 min on 2 cores)
