@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -121,32 +121,50 @@ class WeeklyActivity:
 
     def reset(self) -> None:
         """Zero every counter in place, arrays included, for the next week."""
-        for field in dataclasses.fields(self):
-            if field.metadata.get("size"):
-                continue
-            value = getattr(self, field.name)
+        for name, default in _resettable_fields(type(self)):
+            value = getattr(self, name)
             if isinstance(value, np.ndarray):
                 value[:] = 0
             elif isinstance(value, list):
                 value[:] = [0] * len(value)
             else:
-                setattr(self, field.name, field.default)
+                setattr(self, name, default)
 
 
 def activity_columns(week: WeeklyActivity, labels: dict[str, list[str]],
                      sections: frozenset[str] = frozenset()) -> Iterator[tuple[str, str, Any]]:
     """(counter, column, value) for every column the week's counters make, in field order; a counter `only_with` a
     scenario section only when that section is among `sections`."""
-    for field in dataclasses.fields(week):
-        meta = field.metadata
-        if not meta.get("column") or meta.get("only_with", "") not in sections | {""}:
-            continue
-        value = getattr(week, field.name)
+    for name, meta in _shown_fields(type(week), sections):
+        value = getattr(week, name)
         show = meta.get("as_column")
         if "labels" in meta:
             for label, v in zip(labels[meta["labels"]], value, strict=True):
-                yield field.name, f"{meta['prefix']}_{label}", show(v) if show else v
+                yield name, f"{meta['prefix']}_{label}", show(v) if show else v
             continue
         if meta.get("decimals") is not None:
             value = round(value, meta["decimals"])
-        yield field.name, field.name, show(value) if show else value
+        yield name, name, show(value) if show else value
+
+
+# The fields and their metadata are the class's, so they are worked out once per class (a test adds a field in a
+# subclass), not every week of every replication.
+_SHOWN_FIELDS: dict[tuple[type, frozenset[str]], tuple[tuple[str, Mapping[str, Any]], ...]] = {}
+_RESETTABLE_FIELDS: dict[type, tuple[tuple[str, Any], ...]] = {}
+
+
+def _shown_fields(week_type: type, sections: frozenset[str]) -> tuple[tuple[str, Mapping[str, Any]], ...]:
+    """(name, metadata) of the counters shown as columns with these scenario sections, in field order."""
+    key = (week_type, sections)
+    if key not in _SHOWN_FIELDS:
+        _SHOWN_FIELDS[key] = tuple((f.name, f.metadata) for f in dataclasses.fields(week_type)
+                                   if f.metadata.get("column") and f.metadata.get("only_with", "") in sections | {""})
+    return _SHOWN_FIELDS[key]
+
+
+def _resettable_fields(week_type: type) -> tuple[tuple[str, Any], ...]:
+    """(name, default) of the fields `reset` zeroes: all but the sizes."""
+    if week_type not in _RESETTABLE_FIELDS:
+        _RESETTABLE_FIELDS[week_type] = tuple((f.name, f.default) for f in dataclasses.fields(week_type)
+                                              if not f.metadata.get("size"))
+    return _RESETTABLE_FIELDS[week_type]

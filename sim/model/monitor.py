@@ -49,7 +49,11 @@ class WeeklyMonitor:
         self.cohort_labels = cohort_labels
         self.cohort_population = cohort_population
         self.base_first, self.base_second = base_first, base_second     # doses given before the start
-        self.cohort_rows: list[dict] = []
+        # vaccination_by_cohort.csv, column-wise: a value per cohort a week (np.round is what round() of a numpy
+        # float does, so the whole week is rounded at once)
+        self.cohort_columns: dict[str, list] = {name: [] for name in (
+            "week", "borough", "age_band", "first_doses", "second_doses", "coverage_first_dose",
+            "coverage_second_dose")}
         self._cumulative_first = np.zeros(len(cohort_labels), dtype=np.int64)
         self._cumulative_second = np.zeros(len(cohort_labels), dtype=np.int64)
         self.week = week
@@ -110,6 +114,11 @@ class WeeklyMonitor:
             "referrals_diverted_ag": ledger.referrals_diverted,
             "decisions_to_treat": ledger.decisions_to_treat,
         }
+
+    @property
+    def cohort_table(self) -> dict[str, list]:
+        """vaccination_by_cohort.csv's columns; none at all without cohorts (a table of no rows and no columns)."""
+        return self.cohort_columns if self.cohort_columns["week"] else {}
 
     def _derived_columns(self, act: WeeklyActivity, end: int) -> dict[str, Any]:
         """The columns of DERIVED_AFTER, from the week's counters, the ledger, the suites and the Covid curve."""
@@ -178,14 +187,14 @@ class WeeklyMonitor:
             return
         self._cumulative_first += act.vaccinations_by_cohort_first
         self._cumulative_second += act.vaccinations_by_cohort_second
-        for i, (borough, band) in enumerate(self.cohort_labels):
-            pop = self.cohort_population[i]
-            self.cohort_rows.append({
-                "week": week, "borough": borough, "age_band": band,
-                "first_doses": int(act.vaccinations_by_cohort_first[i]),
-                "second_doses": int(act.vaccinations_by_cohort_second[i]),
-                "coverage_first_dose":
-                    round((self.base_first[i] + self._cumulative_first[i]) / pop, 4) if pop else float("nan"),
-                "coverage_second_dose":
-                    round((self.base_second[i] + self._cumulative_second[i]) / pop, 4) if pop else float("nan"),
-            })
+        pop = self.cohort_population
+        columns = self.cohort_columns
+        columns["week"] += [week] * len(self.cohort_labels)
+        columns["borough"] += [borough for borough, _ in self.cohort_labels]
+        columns["age_band"] += [band for _, band in self.cohort_labels]
+        columns["first_doses"] += act.vaccinations_by_cohort_first.tolist()
+        columns["second_doses"] += act.vaccinations_by_cohort_second.tolist()
+        with np.errstate(divide="ignore", invalid="ignore"):        # a cohort of no one has no coverage
+            for column, given in (("coverage_first_dose", self.base_first + self._cumulative_first),
+                                  ("coverage_second_dose", self.base_second + self._cumulative_second)):
+                columns[column] += np.where(pop != 0, np.round(given / pop, 4), np.nan).tolist()
