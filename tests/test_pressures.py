@@ -19,7 +19,9 @@ import pandas as pd
 import pytest
 
 from helpers import ALL_DAYS, ROOT, scaled_baseline_raw, simple_raw
-from sim.model.replication import run_single
+from sim.core.nhs_calendar import bank_holiday_days
+from sim.core.rng import Streams
+from sim.model.replication import Services, run_single
 from sim.model.vaccination import (
     CENTRE_KINDS,
     centre_day_mean_wait_minutes,
@@ -583,6 +585,20 @@ def test_referral_suppression_lowers_clock_starts_and_deferred_demand_returns():
         # returns come 4-26 weeks after suppression: none in the wave's first 4 weeks
         assert w1["referrals_deferred_returned"].iloc[: first + int(rs.return_delay_weeks_min)].sum() == 0
         assert w0["referrals_suppressed_covid"].sum() == 0 and w0["referrals_deferred_returned"].sum() == 0
+
+
+@pytest.mark.unit
+def test_a_block_of_plain_days_draws_the_referrals_of_its_days_one_after_another():
+    sc = validate(scaled_baseline_raw(0.1, horizon_weeks=20), "blocks")
+    block, day_by_day = (Services(sc, Streams(sc.run.seed, 0)).referral_source for _ in range(2))
+    days = range(70, 98)                                   # four weeks around the August 2021 bank holiday (day 84)
+    assert 84 in bank_holiday_days(sc.start_date, sc.horizon_days, (), statutory=True)
+    drawn, expected = block._sources_of_plain_days(days), day_by_day._sources_day_by_day(days)
+    for got, want in zip(drawn[:4], expected[:4], strict=True):
+        assert got.dtype == want.dtype and np.array_equal(got, want)
+    assert drawn[4] == expected[4] and sum(c["diverted"] for c in drawn[4]) > 0
+    per_day = np.diff(drawn[3])
+    assert per_day[84 - 70] == 0 and per_day.sum() > 4_000, "the bank holiday has no referrals"
 
 
 # --------------------------------------------------------------------------------------------------

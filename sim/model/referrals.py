@@ -348,20 +348,50 @@ class ReferralSource:
         days takes from every stream what the days would have taken one after another (the start list, drawn before
         day 0, uses the same streams first). Nothing a day draws depends on what the model did before it: Covid's
         suppression is known in advance and deferred referrals are this source's own."""
+        day_range = range(first_day, first_day + days)
+        if self.covid_suppression[first_day:first_day + days].any() or any(d in self.deferred for d in day_range):
+            specialty, borough, clock_start, starts, counts_by_day = self._sources_day_by_day(day_range)
+        else:
+            specialty, borough, clock_start, starts, counts_by_day = self._sources_of_plain_days(day_range)
+        attrs = draw_pathways(self.streams, self.params, specialty, borough, clock_start)
+        return attrs, starts, counts_by_day
+
+    def _sources_day_by_day(self, day_range: range) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                                                list[dict[str, int]]]:
+        """Specialty, borough and clock start of each day's pathways in day order, where each day's start, and each
+        day's counts (`draw_day` for each day)."""
         specialties: list[np.ndarray] = []
         boroughs: list[np.ndarray] = []
         clock_starts: list[np.ndarray] = []
         counts_by_day: list[dict[str, int]] = []
-        for day in range(first_day, first_day + days):
+        for day in day_range:
             specialty, borough, counts = self.draw_day(day, float(self.covid_suppression[day]))
             specialties.append(specialty)
             boroughs.append(borough)
             clock_starts.append(np.full(len(specialty), day, dtype=np.int64))
             counts_by_day.append(counts)
         starts = np.cumsum([0, *(len(s) for s in specialties)])
-        attrs = draw_pathways(self.streams, self.params, np.concatenate(specialties), np.concatenate(boroughs),
-                              np.concatenate(clock_starts))
-        return attrs, starts, counts_by_day
+        return (np.concatenate(specialties), np.concatenate(boroughs), np.concatenate(clock_starts), starts,
+                counts_by_day)
+
+    def _sources_of_plain_days(self, day_range: range) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                                                   list[dict[str, int]]]:
+        """As `_sources_day_by_day` for days with no referrals suppressed or returning, in two draws for the block:
+        each stream gives its values one after another in the array's order, so a days x sources array draws what
+        the days would have drawn one after another."""
+        expected = np.array([self.expected_referrals(day) for day in day_range])           # days x sources
+        counts = self.streams["referral_arrivals"].poisson(expected)
+        diverted = self.streams["advice_and_guidance"].binomial(counts, self.sc.referrals.advice_and_guidance_share)
+        kept = counts - diverted
+        n_days, n_sources = kept.shape
+        source = np.repeat(np.tile(np.arange(n_sources), n_days), kept.ravel())
+        borough, specialty = np.divmod(source, self.n_specialties)
+        per_day = kept.sum(axis=1)
+        clock_start = np.repeat(np.arange(day_range.start, day_range.stop, dtype=np.int64), per_day)
+        starts = np.concatenate([[0], np.cumsum(per_day)])
+        counts_by_day = [{"diverted": int(n), "suppressed": 0, "deferred_returned": 0, "deferred_scheduled": 0}
+                         for n in diverted.sum(axis=1).tolist()]
+        return specialty, borough, clock_start, starts, counts_by_day
 
     def process(self, env: simpy.Environment) -> ServiceProcess:
         """Each day, first of all services: create the day's pathways and put them on the outpatient lists.
