@@ -120,9 +120,14 @@ def write_manifest(folder: Path, **fields: object) -> None:
     (folder / MANIFEST_JSON).write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
 
 
+# libyaml's emitter (in PyYAML's wheels) writes what the pure-Python one writes, byte for byte on every shipped
+# scenario, 4-6x faster (~0.1 s a scenario); the pure one where PyYAML was built without libyaml.
+_SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
 def write_resolved_scenario(folder: Path, raw: dict, filename: str = SCENARIO_YAML,
                             header: str = "The scenario exactly as run: inheritance and --set overrides applied."
                             ) -> None:
     text = "".join(f"# {line}\n" for line in header.splitlines())
-    text += yaml.safe_dump(raw, sort_keys=False, allow_unicode=True, width=120)
+    text += yaml.dump(raw, Dumper=_SAFE_DUMPER, sort_keys=False, allow_unicode=True, width=120)
     (folder / filename).write_text(text, encoding="utf-8")
