@@ -146,12 +146,35 @@ def write_sheets(path: Path, sheets: list[tuple[str, pd.DataFrame, str]], date_c
             elif values.dtype.kind in "iu":
                 fmt = "#,##0" if col not in ("replication", "week") else "0"
             ws.set_column(j, j, width)
-            for i, v in enumerate(values.tolist(), start=1):
-                _write_value(ws, i, j, v, fmt, body_style)
+            if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iuf":     # not pandas' nullable kinds
+                _write_numbers(ws, j, values.to_numpy(), body_style(fmt))
+            else:
+                for i, v in enumerate(values.tolist(), start=1):
+                    _write_value(ws, i, j, v, fmt, body_style)
         ws.freeze_panes(freeze)
         if name in ("weekly", STATISTICS_SHEET, "replications", "by_provider"):
             ws.autofilter(0, 0, len(df), max(df.shape[1] - 1, 0))
     book.close()                        # the file is written here, complete; not at all on a failure above
+
+
+def _write_numbers(ws: Any, col: int, values: np.ndarray, style: Any) -> None:
+    """A column of integers or floats from row 1, as `_write_value` writes each (missing values blank, infinities
+    as the text inf / -inf, all in the column's one format) without asking each value what it is: the weekly sheet
+    holds about 16,000 cells a replication."""
+    if values.dtype.kind == "f":
+        finite = np.isfinite(values)
+        for i in np.flatnonzero(~finite).tolist():
+            value = values[i]
+            if math.isnan(value):
+                ws.write_blank(i + 1, col, None, style)
+            else:
+                ws.write_string(i + 1, col, "inf" if value > 0 else "-inf", style)
+        if not finite.all():
+            for i, value in zip(np.flatnonzero(finite).tolist(), values[finite].tolist(), strict=True):
+                ws.write_number(i + 1, col, value, style)
+            return
+    for i, value in enumerate(values.tolist(), start=1):
+        ws.write_number(i, col, value, style)
 
 
 def _write_value(ws: Any, row: int, col: int, value: Any, number: str | None,
