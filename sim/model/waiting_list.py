@@ -327,6 +327,20 @@ def _append_runs(fifos: Any, heads: np.ndarray, tails: np.ndarray, list_of_id: n
         start = stop
 
 
+@njit
+def stop_clocks(patient_ids: np.ndarray, status: np.ndarray, stop_day: np.ndarray, treated_site: np.ndarray,
+                from_status: int, to_status: int, day: int, site: int) -> None:
+    """A batch's clock stops on the patients' columns, as `RttLedger._stop_batch` makes them (status, stop day,
+    treating site), for compiled callers; the ledger counts them afterwards (`RttLedger.count_admitted_stops`)."""
+    for pid in patient_ids:
+        if status[pid] != from_status:
+            raise ValueError("clock stop for a patient whose status is not the list's")
+    for pid in patient_ids:
+        status[pid] = to_status
+        stop_day[pid] = day
+        treated_site[pid] = site
+
+
 class RttLedger:
     """Counts of waiting pathways by referred site, specialty and clock-start day, and this week's flows.
 
@@ -454,6 +468,18 @@ class RttLedger:
         n = self._stop_batch(patient_ids, day, WAITING_ADMITTED, STOPPED_ADMITTED, site)
         self.waiting_admitted -= n
         self.stops_admitted_by_treating_site[site] += n
+
+    def count_admitted_stops(self, patient_ids: np.ndarray, day: int, stops_by_treating_site: np.ndarray) -> None:
+        """Clock stops by treatment on `day` whose status, stop day and treating site the theatres' compiled day has
+        already changed, suite by suite (`stop_clocks`): the counts follow as for `stop_admitted_batch`, once for all
+        the suites that ran at one time of day. `stops_by_treating_site`: how many each site treated (a hub's under
+        its host)."""
+        n = len(patient_ids)
+        if n == 0:
+            return
+        self._unsettled_stops.append((patient_ids, day, WAITING_ADMITTED, STOPPED_ADMITTED))
+        self.waiting_admitted -= n
+        self.stops_admitted_by_treating_site += stops_by_treating_site
 
     def stop_non_admitted_batch(self, patient_ids: Sequence[int] | np.ndarray, day: int) -> None:
         """Clock stops at outpatients for patients waiting for a first appointment (a site's clinic day):
