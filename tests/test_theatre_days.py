@@ -1,5 +1,5 @@
 """The theatre day (sim.model.theatres.TheatreDays) runs its suites in the order their own SimPy processes would have,
-and takes staffed sessions by the same rule as the roster."""
+takes staffed sessions by the same rule as the roster, and stops clocks as the ledger's own batches do."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,8 +7,10 @@ import pytest
 import simpy
 
 from sim.model.day import HUB_THEATRES, MAIN_THEATRES, Slot, wait_until
+from sim.model.patients import STOPPED_ADMITTED, WAITING_ADMITTED, PatientTable
 from sim.model.staff import take_staffed_sessions
 from sim.model.theatres import days_in_simpy_order
+from sim.model.waiting_list import RttLedger, stop_clocks
 
 pytestmark = pytest.mark.unit
 
@@ -88,3 +90,41 @@ def test_staffed_sessions_are_those_the_scarcest_theatre_group_covers():
     assert 0 < sum(taken) and taken.count(0) > 0, "some days are fully staffed and some rows run out of cover"
     # the group with no theatre role is never used up
     assert not used[:, 1].any()
+
+
+def ledger_with_admitted_patients(n: int) -> tuple[PatientTable, RttLedger]:
+    patients = PatientTable()
+    zeros = np.zeros(n, dtype=np.uint8)
+    clock_start = -np.arange(1, n + 1, dtype=np.int32) * 30
+    referred = (np.arange(n) % 3).astype(np.uint8)
+    patients.append(WAITING_ADMITTED, clock_start_day=clock_start, specialty=zeros, priority=zeros, borough=zeros,
+                    referred_site=referred, needs_operation=zeros + 1, inpatient=zeros, virtual=zeros,
+                    dna_remaining=zeros, cancellations_remaining=zeros, hub_eligible=zeros,
+                    theatre_minutes=np.zeros(n, dtype=np.float32), los_days=np.zeros(n, dtype=np.float32))
+    ledger = RttLedger(patients, history_days=400, horizon_days=7, n_specialties=1, n_sites=3)
+    ledger.start_clocks(clock_start, zeros, np.full(n, WAITING_ADMITTED, dtype=np.uint8), referred)
+    return patients, ledger
+
+
+def test_clock_stops_made_in_the_theatre_day_count_as_the_ledgers_own_batches_do():
+    """Two suites' stops (sites 0 and 2) made on the columns and counted once give what a batch per suite gives."""
+    suites = [(np.array([4, 0, 7]), 0), (np.array([2, 9]), 2)]
+    batches, ledger_by_batch = ledger_with_admitted_patients(10)
+    for ids, site in suites:
+        ledger_by_batch.stop_admitted_batch(ids, day=3, site=site)
+    patients, ledger = ledger_with_admitted_patients(10)
+    for ids, site in suites:
+        stop_clocks(ids, patients.status, patients.stop_day, patients.treated_site, WAITING_ADMITTED,
+                    STOPPED_ADMITTED, 3, site)
+    ledger.count_admitted_stops(np.concatenate([ids for ids, _ in suites]), 3, np.array([3, 0, 2]))
+    for column in ("status", "stop_day", "treated_site"):
+        np.testing.assert_array_equal(patients.column(column), batches.column(column))
+    assert ledger.stops_admitted_by_treating_site.tolist() == ledger_by_batch.stops_admitted_by_treating_site.tolist()
+    assert ledger.stops_admitted_by_site.tolist() == ledger_by_batch.stops_admitted_by_site.tolist() == [2, 2, 1]
+    assert ledger.stop_wait_days_admitted == ledger_by_batch.stop_wait_days_admitted > 0
+    assert ledger.waiting_admitted == ledger_by_batch.waiting_admitted == 5
+    np.testing.assert_array_equal(ledger.admitted_by_site_and_start_day(),
+                                  ledger_by_batch.admitted_by_site_and_start_day())
+    with pytest.raises(ValueError, match="status"):       # a patient already treated cannot stop again
+        stop_clocks(np.array([4]), patients.status, patients.stop_day, patients.treated_site, WAITING_ADMITTED,
+                    STOPPED_ADMITTED, 4, 0)

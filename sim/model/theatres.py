@@ -18,8 +18,10 @@ resource (ScarceResource), a session meeting such a patient at the head takes th
 minutes: a deferrer until their deferral ends, a complex case until next week when the site's weekly cap is used.
 They come back to their place through the ReturnSchedule (sim.model.returns).
 
-A suite's day of sessions is one call of the compiled loop `book_sessions` (sim.core.compiled), which books from the
-lists' array heaps (sim.model.waiting_list) and admits into the beds' (sim.model.beds) directly.
+A suite's day of sessions is the compiled loop `book_sessions` (sim.core.compiled), which books from the lists' array
+heaps (sim.model.waiting_list) and admits into the beds' (sim.model.beds) directly. One service, `TheatreDays`, runs
+the days of all the suites that have sessions at a theatre slot in one compiled call, `run_theatre_day`: staffing,
+cancellations, booking and clock stops, suite after suite in the order a SimPy process per suite would have acted.
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ import simpy
 
 from sim.core.apportionment import apportion
 from sim.core.compiled import grown, grown_rows, njit
-from sim.core.heaps import pop_from, push_to
+from sim.core.heaps import pop_min, push_to
 from sim.core.rng import Streams
 from sim.core.sessions import fits
 from sim.model.beds import ElectiveBeds, admit
@@ -42,7 +44,7 @@ from sim.model.patients import STOPPED_ADMITTED
 from sim.model.returns import ReturnSchedule
 from sim.model.staff import StaffRoster, take_staffed_sessions
 from sim.model.state import SharedState
-from sim.model.waiting_list import ID_MASK, next_heap, stop_clocks
+from sim.model.waiting_list import ID_MASK, next_heap_of, stop_clocks
 from sim.scenario.schema import WEEKDAYS, Scenario, TheatreTemplate, Weekday
 
 DRAWS_PER_DAY = 1 << 16   # room in a suite's cancellation stream for each day's sessions (a site runs at most 1,000)
@@ -267,11 +269,17 @@ def book_sessions(specialties: np.ndarray, eligible_heaps: np.ndarray, other_hea
         minutes_used = 0.0
         treated_here = inpatients = cancelled = no_bed = other_site = n_aside = 0
         bed_days = minutes_lost_no_bed = 0.0
+        # the two heaps' arrays, read once a session: nothing in the loop below moves them (a push that could grow
+        # one is followed by the end of the loop)
+        eligible_keys = heaps[eligible]
+        other_keys = heaps[other] if other >= 0 else eligible_keys
         while True:
-            heap = next_heap(heaps, sizes, status, waiting, eligible, other)
+            heap = next_heap_of(eligible_keys, other_keys, sizes, status, waiting, eligible, other)
             if heap < 0:
                 break
-            key = pop_from(heaps, sizes, heap)
+            size = sizes[heap]
+            sizes[heap] = size - 1
+            key = pop_min(eligible_keys if heap == eligible else other_keys, size)
             pid = key & ID_MASK
             if can_take_off:
                 back_on = -1
@@ -407,6 +415,7 @@ class TheatreDays:
         # what each call gives back besides the ids treated
         self.counts = np.zeros(len(DAY_COUNTERS), dtype=np.int64)
         self.treated_by_suite = np.zeros(n, dtype=np.int64)
+        self.no_cover = (np.zeros((1, 1)), np.zeros((1, 1)), np.zeros(1))   # the roster's cover, without a roster
         self.stops_by_site = np.zeros(first.state.ledger.n_sites if first else 1, dtype=np.int64)
 
     def process(self, env: simpy.Environment) -> ServiceProcess:
@@ -437,8 +446,8 @@ class TheatreDays:
             scarce.has_room(0, day)       # a new week starts the count of complex cases again
         if staff.enabled:
             cover_left, cover_used, per_session, theatre_groups = staff.session_cover()
-        else:
-            cover_left = cover_used = per_session = np.zeros((1, 1))
+        else:                             # no staff section: no theatre groups, every session staffed
+            cover_left, cover_used, per_session = self.no_cover
             theatre_groups = np.zeros(0, dtype=np.int64)
         float_tallies = np.array([week.elective_bed_days, week.sessions_lost_no_bed, week.theatre_minutes_booked,
                                   week.theatre_minutes_available], dtype=np.float64)

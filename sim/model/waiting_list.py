@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 
 from sim.core.compiled import int64_arrays, item_of, njit, slice_of
-from sim.core.heaps import pop_from, push_many, push_to
+from sim.core.heaps import pop_from, pop_min, push_many, push_to
 from sim.model.patients import (
     REMOVED_OTHER,
     STOPPED_ADMITTED,
@@ -70,19 +70,34 @@ def as_long_waiter(key: int, cutoff_day: int) -> int:
 
 
 @njit
+def next_heap_of(eligible_keys: np.ndarray, other_keys: np.ndarray, sizes: np.ndarray, status: np.ndarray,
+                 waiting: int, eligible: int, other: int) -> int:
+    """`next_heap` given the two heaps' arrays (`heaps[eligible]`, and `heaps[other]` or anything when `other` is
+    -1), for a caller that books many patients while the arrays stay where they are (a typed list's item costs a
+    reference count each time it is read)."""
+    while sizes[eligible] and status[eligible_keys[0] & ID_MASK] != waiting:
+        size = sizes[eligible]
+        sizes[eligible] = size - 1
+        pop_min(eligible_keys, size)
+    if other < 0:
+        return eligible if sizes[eligible] else -1
+    while sizes[other] and status[other_keys[0] & ID_MASK] != waiting:
+        size = sizes[other]
+        sizes[other] = size - 1
+        pop_min(other_keys, size)
+    if sizes[other] and (not sizes[eligible] or other_keys[0] < eligible_keys[0]):
+        return other
+    return eligible if sizes[eligible] else -1
+
+
+@njit
 def next_heap(heaps: Any, sizes: np.ndarray, status: np.ndarray, waiting: int, eligible: int, other: int) -> int:
     """Which heap holds the next patient of a list: the hub-eligible heap `eligible` or the other heap `other` (-1
     for a hub, which books eligible patients only), whichever head sorts first; -1 if both are empty. Patients at a
     top whose status is no longer `waiting` have left by another route and are dropped here (lazy deletion)."""
-    while sizes[eligible] and status[heaps[eligible][0] & ID_MASK] != waiting:
-        pop_from(heaps, sizes, eligible)
-    if other < 0:
-        return eligible if sizes[eligible] else -1
-    while sizes[other] and status[heaps[other][0] & ID_MASK] != waiting:
-        pop_from(heaps, sizes, other)
-    if sizes[other] and (not sizes[eligible] or heaps[other][0] < heaps[eligible][0]):
-        return other
-    return eligible if sizes[eligible] else -1
+    eligible_keys = heaps[eligible]
+    return next_heap_of(eligible_keys, heaps[other] if other >= 0 else eligible_keys, sizes, status, waiting,
+                        eligible, other)
 
 
 class BookingQueues:
