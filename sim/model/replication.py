@@ -28,7 +28,7 @@ from sim.model.returns import ReturnSchedule
 from sim.model.staff import StaffRoster
 from sim.model.start_list import draw_start_list, start_list_history_days
 from sim.model.state import SharedState
-from sim.model.theatres import build_suites
+from sim.model.theatres import TheatreDays, build_suites
 from sim.model.vaccination import CENTRE_KINDS, VaccinationProgramme
 from sim.model.waiting_list import BookingQueues, OutpatientQueues, RttLedger
 from sim.scenario.intervals import scenario_for_replication
@@ -81,6 +81,7 @@ class Services:
                            if sc.long_wait_booking is not None else None)
         self.clinics = OutpatientClinics(sc, holidays, state, self.staff, self.returns, streams)
         self.theatres = build_suites(sc, streams, holidays, state, self.staff, self.returns, self.clinics.follow_ups)
+        self.theatre_days = TheatreDays(self.theatres)      # the suites' sessions, day by day, as one service
         self.covid = CovidPressure(sc, covid_inpatients, self.theatres)
         self.referral_source = ReferralSource(sc, streams, holidays, self.params, self.covid.suppression,
                                               state.ledger, self.intake)
@@ -110,7 +111,7 @@ class Services:
         in_order.append(self.staff)
         if self.vaccination is not None:
             in_order.append(self.vaccination)
-        in_order += [self.clinics, *self.theatres, self.removals, self.validation, self.monitor]
+        in_order += [self.clinics, self.theatre_days, self.removals, self.validation, self.monitor]
         return in_order
 
 

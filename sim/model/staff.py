@@ -16,6 +16,7 @@ from collections import deque
 import numpy as np
 import simpy
 
+from sim.core.compiled import njit
 from sim.core.rng import Streams
 from sim.model.activity import WeeklyActivity
 from sim.model.day import STAFF, ServiceProcess, wait_until
@@ -115,14 +116,16 @@ class StaffRoster:
 
     def take_sessions(self, site: int, wanted: int) -> int:
         """Sessions (of `wanted`) whose full team is present; their cover is used up."""
-        if not self.enabled or wanted <= 0 or not len(self.theatre_groups):
+        if not self.enabled:
             return wanted
-        g = self.theatre_groups
-        left = self.session_cover_left[site, g] - self._cover_used[site, g]
-        staffed = int(min(wanted, math.floor(min(left / self.per_session[g]) + 1e-9)))
-        staffed = max(staffed, 0)
-        self._cover_used[site, g] += staffed * self.per_session[g]
-        return staffed
+        return int(take_staffed_sessions(*self.session_cover(), site, wanted))
+
+    def session_cover(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Today's theatre cover as `take_staffed_sessions` reads it (for the compiled theatre day, which takes its
+        suites' sessions there in suite order): cover by row and group, cover used so far today (updated in place),
+        cover one session needs by group, and the groups a session needs. Read afresh each day (the roster replaces
+        the first array each morning); only with a staff section."""
+        return self.session_cover_left, self._cover_used, self.per_session, self.theatre_groups
 
     def clinic_capacity_factor(self, site: int) -> float:
         """Share of planned clinic slots that the outpatient clinicians present can run today."""
@@ -163,3 +166,22 @@ class StaffRoster:
         self.redeployed[site, group] += people
         self.session_cover_left[site, group] = max(
             0.0, self.session_cover_left[site, group] - people * self.sessions_per_person[group])
+
+
+@njit
+def take_staffed_sessions(cover_left: np.ndarray, cover_used: np.ndarray, per_session: np.ndarray,
+                          theatre_groups: np.ndarray, row: int, wanted: int) -> int:
+    """Sessions (of `wanted`) of roster row `row` whose full team is present, by what each theatre group has left of
+    today's cover; their cover is added to `cover_used`. Compiled, so the theatre day (sim.model.theatres) takes its
+    suites' sessions in the same loop that books them, by the same arithmetic as `StaffRoster.take_sessions`."""
+    if wanted <= 0 or len(theatre_groups) == 0:
+        return wanted
+    fewest = np.inf                       # the sessions the scarcest group can still cover
+    for j in theatre_groups:
+        sessions = (cover_left[row, j] - cover_used[row, j]) / per_session[j]
+        if sessions < fewest:
+            fewest = sessions
+    staffed = max(min(wanted, math.floor(fewest + 1e-9)), 0)
+    for j in theatre_groups:
+        cover_used[row, j] += staffed * per_session[j]
+    return staffed

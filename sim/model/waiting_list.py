@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 
 from sim.core.compiled import int64_arrays, item_of, njit, slice_of
-from sim.core.heaps import pop_from, push_many, push_to
+from sim.core.heaps import pop_from, pop_min, push_many, push_to
 from sim.model.patients import (
     REMOVED_OTHER,
     STOPPED_ADMITTED,
@@ -70,19 +70,34 @@ def as_long_waiter(key: int, cutoff_day: int) -> int:
 
 
 @njit
+def next_heap_of(eligible_keys: np.ndarray, other_keys: np.ndarray, sizes: np.ndarray, status: np.ndarray,
+                 waiting: int, eligible: int, other: int) -> int:
+    """`next_heap` given the two heaps' arrays (`heaps[eligible]`, and `heaps[other]` or anything when `other` is
+    -1), for a caller that books many patients while the arrays stay where they are (a typed list's item costs a
+    reference count each time it is read)."""
+    while sizes[eligible] and status[eligible_keys[0] & ID_MASK] != waiting:
+        size = sizes[eligible]
+        sizes[eligible] = size - 1
+        pop_min(eligible_keys, size)
+    if other < 0:
+        return eligible if sizes[eligible] else -1
+    while sizes[other] and status[other_keys[0] & ID_MASK] != waiting:
+        size = sizes[other]
+        sizes[other] = size - 1
+        pop_min(other_keys, size)
+    if sizes[other] and (not sizes[eligible] or other_keys[0] < eligible_keys[0]):
+        return other
+    return eligible if sizes[eligible] else -1
+
+
+@njit
 def next_heap(heaps: Any, sizes: np.ndarray, status: np.ndarray, waiting: int, eligible: int, other: int) -> int:
     """Which heap holds the next patient of a list: the hub-eligible heap `eligible` or the other heap `other` (-1
     for a hub, which books eligible patients only), whichever head sorts first; -1 if both are empty. Patients at a
     top whose status is no longer `waiting` have left by another route and are dropped here (lazy deletion)."""
-    while sizes[eligible] and status[heaps[eligible][0] & ID_MASK] != waiting:
-        pop_from(heaps, sizes, eligible)
-    if other < 0:
-        return eligible if sizes[eligible] else -1
-    while sizes[other] and status[heaps[other][0] & ID_MASK] != waiting:
-        pop_from(heaps, sizes, other)
-    if sizes[other] and (not sizes[eligible] or heaps[other][0] < heaps[eligible][0]):
-        return other
-    return eligible if sizes[eligible] else -1
+    eligible_keys = heaps[eligible]
+    return next_heap_of(eligible_keys, heaps[other] if other >= 0 else eligible_keys, sizes, status, waiting,
+                        eligible, other)
 
 
 class BookingQueues:
@@ -327,6 +342,20 @@ def _append_runs(fifos: Any, heads: np.ndarray, tails: np.ndarray, list_of_id: n
         start = stop
 
 
+@njit
+def stop_clocks(patient_ids: np.ndarray, status: np.ndarray, stop_day: np.ndarray, treated_site: np.ndarray,
+                from_status: int, to_status: int, day: int, site: int) -> None:
+    """A batch's clock stops on the patients' columns, as `RttLedger._stop_batch` makes them (status, stop day,
+    treating site), for compiled callers; the ledger counts them afterwards (`RttLedger.count_admitted_stops`)."""
+    for pid in patient_ids:
+        if status[pid] != from_status:
+            raise ValueError("clock stop for a patient whose status is not the list's")
+    for pid in patient_ids:
+        status[pid] = to_status
+        stop_day[pid] = day
+        treated_site[pid] = site
+
+
 class RttLedger:
     """Counts of waiting pathways by referred site, specialty and clock-start day, and this week's flows.
 
@@ -453,6 +482,18 @@ class RttLedger:
         n = self._stop_batch(patient_ids, day, WAITING_ADMITTED, STOPPED_ADMITTED, site)
         self.waiting_admitted -= n
         self.stops_admitted_by_treating_site[site] += n
+
+    def count_admitted_stops(self, patient_ids: np.ndarray, day: int, stops_by_treating_site: np.ndarray) -> None:
+        """Clock stops by treatment on `day` whose status, stop day and treating site the theatres' compiled day has
+        already changed, suite by suite (`stop_clocks`): the counts follow as for `stop_admitted_batch`, once for all
+        the suites that ran at one time of day. `stops_by_treating_site`: how many each site treated (a hub's under
+        its host)."""
+        n = len(patient_ids)
+        if n == 0:
+            return
+        self._unsettled_stops.append((patient_ids, day, WAITING_ADMITTED, STOPPED_ADMITTED))
+        self.waiting_admitted -= n
+        self.stops_admitted_by_treating_site += stops_by_treating_site
 
     def stop_non_admitted_batch(self, patient_ids: Sequence[int] | np.ndarray, day: int) -> None:
         """Clock stops at outpatients for patients waiting for a first appointment (a site's clinic day):
