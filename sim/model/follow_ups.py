@@ -52,7 +52,7 @@ class FollowUpClinics:
         # follow-up slots a clinic day by site and specialty, and the fractions each carries to its next clinic day
         self.slots_per_clinic_day = np.array(first_slots_per_clinic_day, dtype=float) * settings.slots_per_first_slot
         self._carry = np.zeros_like(self.slots_per_clinic_day)
-        self.has_clinics = [bool(row.any()) for row in self.slots_per_clinic_day]
+        self.has_clinics = np.any(self.slots_per_clinic_day, axis=1, keepdims=False).astype(bool)     # by site
         self._pending: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []   # events not yet filed
         n_sites, n_specs = len(first_slots_per_clinic_day), len(scenario.specialty_names)
         self.due = np.zeros((self.horizon_days, n_sites, n_specs), dtype=np.int32)   # follow-ups falling due a day
@@ -111,13 +111,14 @@ class FollowUpClinics:
             specs = self.patients.specialty[patient_ids]
             self._pending.append((day, sites, specs, self.mean_after_non_admitted_stop[specs]))
 
-    def after_treatments(self, patient_ids: np.ndarray, day: int, site: int) -> None:
-        """Patients treated today at `site` (a hub's follow-ups are at its host site). A site without follow-up
-        clinics (an independent-sector provider) follows up its own patients within its price."""
-        if len(patient_ids) and self.has_clinics[site]:
-            specs = self.patients.specialty[np.asarray(patient_ids, dtype=np.int64)]
-            self._pending.append((day, np.full(len(specs), site, dtype=np.uint8), specs,
-                                  self.mean_after_treatment[specs]))
+    def after_treatments(self, patient_ids: np.ndarray, day: int, sites: np.ndarray) -> None:
+        """Patients treated today, each at their site in `sites` (a hub's follow-ups are at its host site). A site
+        without follow-up clinics (an independent-sector provider) follows up its own patients within its price."""
+        followed_up = self.has_clinics[sites]
+        if followed_up.any():
+            ids = np.asarray(patient_ids, dtype=np.int64)[followed_up]
+            specs = self.patients.specialty[ids]
+            self._pending.append((day, sites[followed_up].astype(np.uint8), specs, self.mean_after_treatment[specs]))
 
     def _file_pending(self) -> None:
         """File the follow-ups of the events since the last clinic day, together: draw how many each patient has,

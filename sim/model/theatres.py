@@ -477,11 +477,8 @@ class TheatreDays:
         state.ledger.count_admitted_stops(treated, day, self.stops_by_site)
         follow_ups = first.follow_ups
         if follow_ups is not None and len(treated):
-            stop = 0
-            for k in in_order:
-                start, stop = stop, stop + int(self.treated_by_suite[k])
-                if stop > start:
-                    follow_ups.after_treatments(treated[start:stop], day, int(self.sites[k]))
+            order = np.array(in_order, dtype=np.int64)
+            follow_ups.after_treatments(treated, day, np.repeat(self.sites[order], self.treated_by_suite[order]))
 
 
 def days_in_simpy_order(session_days: list[list[int]], slots: list[Slot],
