@@ -157,6 +157,46 @@ class VaccinationProgramme:
         self.is_local = np.array([c.borough != "all" for _, c in self.centres])
         self.centre_borough_local = np.array([boroughs.index(c.borough) if c.borough != "all" else 0
                                               for _, c in self.centres], dtype=np.int64)
+        self.is_shared = ~self.is_local
+        self.n_boroughs = len(sc.boroughs)
+        self.second_dose_share = np.clip(self.second_given_first, 0, 1)
+        self._plan_centre_days()
+
+    def _plan_centre_days(self) -> None:
+        """What each centre could do on each day before staffing, worked out once rather than every day.
+
+        `stations_planned` (day x centre) holds the stations a centre opens (none when closed; its surge stations
+        added while the surge runs); the per-centre constants turn stations into the day's dose ceiling."""
+        centres = [c for _, c in self.centres]
+        n_days = self.sc.horizon_days
+        self.surge_by_day = [self.surge_on(day) for day in range(n_days)]
+        self.open_by_day = np.zeros((n_days, len(centres)), dtype=bool)
+        first_weekday = self.sc.start_date.weekday()
+        weekday_index = (first_weekday + np.arange(n_days)) % 7
+        start_ordinal = self.sc.start_date.toordinal()
+        for k, centre in enumerate(centres):
+            if centre.kind == "mass_event":
+                for date in centre.event_dates:
+                    day = date.toordinal() - start_ordinal
+                    if 0 <= day < n_days:
+                        self.open_by_day[day, k] = True
+            else:
+                open_weekday = np.array([WEEKDAYS[w] in centre.open_weekdays for w in range(7)])
+                self.open_by_day[:, k] = open_weekday[weekday_index]
+        base = np.array([c.stations for c in centres], dtype=np.int64)
+        with_surge = np.array([c.stations + c.surge_stations for c in centres], dtype=np.int64)
+        surging = np.array([s is not None for s in self.surge_by_day])
+        self.stations_planned = np.where(self.open_by_day, np.where(surging[:, None], with_surge, base), 0)
+        self.open_minutes = np.array([c.open_minutes_per_day for c in centres], dtype=float)
+        self.minutes_per_dose = np.array([c.minutes_per_dose for c in centres], dtype=float)
+        # the observation chairs' ceiling, where they bind (infinite, so never the smaller, where they do not)
+        self.observation_ceiling = np.array(
+            [c.observation_bays * c.open_minutes_per_day / c.observation_minutes
+             if c.observation_bays is not None and c.observation_minutes > 0 else math.inf for c in centres])
+        # centres staffed from a site's roster: (centre, roster row, vaccinators a station), in centre order
+        self.staffed_centres = [(k, self.sites.index(c.staffed_from), c.vaccinators_per_station)
+                                for k, c in enumerate(centres)
+                                if c.staffed_from != "own" and c.vaccinators_per_station > 0]
 
     def _serve(self, capacity: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Serve booked second doses first, then first doses, within each group's capacity."""
@@ -174,12 +214,6 @@ class VaccinationProgramme:
             return None
         start = (s.start - self.sc.start_date).days
         return s if start <= day < start + 7 * s.weeks else None
-
-    def _open(self, centre, day: int) -> bool:
-        date_ordinal = self.sc.start_date.toordinal() + day
-        if centre.kind == "mass_event":
-            return any(d.toordinal() == date_ordinal for d in centre.event_dates)
-        return WEEKDAYS[(self.sc.start_date.weekday() + day) % 7] in centre.open_weekdays
 
     def _count_queue_wait(self, centre: VaccinationCentre, capacity_doses: int, stations: int,
                           attended_doses: int) -> None:
@@ -200,7 +234,7 @@ class VaccinationProgramme:
         for day in range(self.sc.horizon_days):
             yield from wait_until(env, day, VACCINATION)
             # 1. bookings (a surge campaign can lift the booking rate while it runs)
-            surge = self.surge_on(day)
+            surge = self.surge_by_day[day]
             rate = surge.booking_rate_per_day if surge and surge.booking_rate_per_day else v.booking_rate_per_day
             eligible = self.eligible_day <= day
             not_booked = np.maximum(self.willing_first - self.first_done - self.queue_first, 0) * eligible
@@ -209,59 +243,57 @@ class VaccinationProgramme:
             booked_second = rng.binomial(self.due_second, rate)
             self.due_second -= booked_second
             self.queue_second += booked_second
-            # 2. capacity of each open centre today
-            capacities, stations_open = [], []
-            for _, centre in self.centres:
-                if not self._open(centre, day):
-                    capacities.append(0)
-                    stations_open.append(0)
-                    continue
-                stations = centre.stations + (centre.surge_stations if surge else 0)
-                if centre.staffed_from != "own" and centre.vaccinators_per_station > 0:
-                    site = self.sites.index(centre.staffed_from)
-                    redeploy = surge.redeploy_from if surge else []
-                    share = surge.max_share_redeployed if surge else 0.0
-                    found, redeployed = self.staff.take_vaccinators(site, stations * centre.vaccinators_per_station,
-                                                                    redeploy, share)
+            # 2. capacity of each open centre today: its planned stations, as far as its site can staff them
+            stations_open = self.stations_planned[day]
+            open_today = self.open_by_day[day]
+            staffed_today = [staffed for staffed in self.staffed_centres if open_today[staffed[0]]]
+            if staffed_today:
+                redeploy = surge.redeploy_from if surge else []
+                share = surge.max_share_redeployed if surge else 0.0
+                stations_open = stations_open.copy()
+                for k, site, per_station in staffed_today:
+                    stations = int(stations_open[k])
+                    found, redeployed = self.staff.take_vaccinators(site, stations * per_station, redeploy, share)
                     week.staff_redeployed_to_vaccination += redeployed
-                    stations = min(stations, int(found // centre.vaccinators_per_station))
-                ceiling = stations * centre.open_minutes_per_day / centre.minutes_per_dose
-                if centre.observation_bays is not None and centre.observation_minutes > 0:
-                    ceiling = min(ceiling,
-                                  centre.observation_bays * centre.open_minutes_per_day / centre.observation_minutes)
-                capacities.append(int(ceiling))
-                stations_open.append(stations)
-                week.vaccination_capacity += int(ceiling)
-                week.vaccination_station_hours += stations * centre.open_minutes_per_day / 60
+                    stations_open[k] = min(stations, int(found // per_station))
+            ceiling = np.minimum(stations_open * self.open_minutes / self.minutes_per_dose, self.observation_ceiling)
+            caps = ceiling.astype(np.int64)
+            week.vaccination_capacity += int(caps.sum())
+            station_hours = week.vaccination_station_hours
+            for hours in (stations_open * self.open_minutes / 60).tolist():    # added one centre at a time
+                station_hours += hours
+            week.vaccination_station_hours = station_hours
             if surge:
                 week.vaccination_target += surge.target_doses_per_week / 7
             # 3. allocation: local centres first, then ICS-wide ones (nothing to do when nobody is booked)
             if not (self.queue_first.any() or self.queue_second.any()):
                 continue
-            caps = np.asarray(capacities, dtype=np.int64)
             # Each borough is served by its local centres first; the ICS-wide centres (mass sites and events)
             # then take what is left, shared in proportion to each borough's bookings its local centres
             # cannot meet.
-            n_boroughs = len(self.sc.boroughs)
+            n_boroughs = self.n_boroughs
+            shared_total = int(caps[self.is_shared].sum())
             local_cap = np.bincount(self.centre_borough_local, weights=caps * self.is_local,
                                     minlength=n_boroughs).astype(np.int64)
             booked = np.bincount(self.cohort_borough, weights=self.queue_first + self.queue_second,
                                  minlength=n_boroughs)
             unmet = np.maximum(booked - local_cap, 0)
-            shared_cap = np.minimum(_apportion(int(caps[~self.is_local].sum()), unmet), unmet.astype(np.int64))
+            shared_cap = np.minimum(_apportion(shared_total, unmet), unmet.astype(np.int64))
             served2, served1 = self._serve(local_cap + shared_cap, self.cohort_borough)
-            attended2 = rng.binomial(served2, 1 - v.did_not_attend_rate)
-            attended1 = rng.binomial(served1, 1 - v.did_not_attend_rate)
+            attend_rate = 1 - v.did_not_attend_rate
+            attended2 = rng.binomial(served2, attend_rate)
+            attended1 = rng.binomial(served1, attend_rate)
             # did-not-attends leave the booked queue and stay in the pool (they book again)
             self.due_second += served2 - attended2
             self.first_done += attended1
             self.second_done += attended2
-            takes_second = rng.binomial(attended1, np.clip(self.second_given_first, 0, 1))
+            takes_second = rng.binomial(attended1, self.second_dose_share)
             self.second_due[:, day + v.min_dose_interval_days] += takes_second
-            doses = int(attended1.sum() + attended2.sum())
+            first_doses, second_doses = int(attended1.sum()), int(attended2.sum())
+            doses = first_doses + second_doses
             week.vaccinations += doses
-            week.vaccinations_first_dose += int(attended1.sum())
-            week.vaccinations_second_dose += int(attended2.sum())
+            week.vaccinations_first_dose += first_doses
+            week.vaccinations_second_dose += second_doses
             week.vaccination_dna += int((served1 - attended1).sum() + (served2 - attended2).sum())
             week.vaccinations_by_cohort_first += attended1
             week.vaccinations_by_cohort_second += attended2
@@ -272,11 +304,11 @@ class VaccinationProgramme:
             local_part = np.where(self.is_local, caps / borough_cap[self.centre_borough_local], 0.0) \
                 * done_by_borough[self.centre_borough_local]
             shared_doses = float((done_by_borough * shared_cap / borough_cap).sum())
-            all_cap = max(int(caps[~self.is_local].sum()), 1)
-            booked_here = local_part + np.where(~self.is_local, shared_doses * caps / all_cap, 0.0)
+            all_cap = max(shared_total, 1)
+            booked_here = local_part + np.where(self.is_shared, shared_doses * caps / all_cap, 0.0)
             by_centre = _apportion(doses, np.maximum(booked_here, 0))
-            for i, centre_doses in enumerate(by_centre.tolist()):
-                if centre_doses:
-                    week.vaccinations_by_kind[self.centre_kind[i]] += centre_doses
-                    if v.report_queue_waits:
-                        self._count_queue_wait(self.centres[i][1], int(caps[i]), stations_open[i], centre_doses)
+            for i in np.flatnonzero(by_centre).tolist():
+                centre_doses = int(by_centre[i])
+                week.vaccinations_by_kind[self.centre_kind[i]] += centre_doses
+                if v.report_queue_waits:
+                    self._count_queue_wait(self.centres[i][1], int(caps[i]), int(stations_open[i]), centre_doses)
