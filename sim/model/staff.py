@@ -66,7 +66,7 @@ class StaffRoster:
         # each row's theatre workload over the fatigue window, oldest day first (one row per roster row)
         self.workload_history = np.zeros((n_sites, window))
         self.workload_days = 0                                    # days recorded so far, up to the window
-        self._establishment_rows = [row.copy() for row in self.establishment]
+        self._establishment_rows: list[list[int]] = self.establishment.tolist()
         self._cover_used = np.zeros((n_sites, n_groups))
 
     # -- daily roster ------------------------------------------------------------------------------
@@ -86,17 +86,19 @@ class StaffRoster:
         """Each day: draw who is present, and hand out the day's theatre cover afresh."""
         if not self.enabled:
             return
-        rngs = [self.streams.for_unit("staff_absence", row) for row in self.rows]
+        binomials = [self.streams.for_unit("staff_absence", row).binomial for row in self.rows]
         for day in range(self.sc.horizon_days):
             yield from wait_until(env, day, STAFF)
             if day > 0:
                 self._close_day()                 # the workload of the day before (none before the run)
-            # each row draws from its own stream: one binomial a row, its groups in order, as ever
+            # Each row draws from its own stream, its groups in order: one scalar draw a group gives the same
+            # numbers as one array draw a row did (numpy draws an array element by element), for a third of the
+            # overhead.
             present_share = (1.0 - self.absence_rate_by_row(day)).tolist()
-            available = np.empty_like(self.establishment)
-            for i, (rng, establishment) in enumerate(zip(rngs, self._establishment_rows, strict=True)):
-                available[i] = rng.binomial(establishment, present_share[i])
-            self.available = available
+            present = [[binomial(people, share) for people in establishment]
+                       for binomial, establishment, share in zip(binomials, self._establishment_rows, present_share,
+                                                                 strict=True)]
+            self.available = np.array(present, dtype=np.int64).reshape(self.establishment.shape)
             self.redeployed[:] = 0
             self.surge_redeployed[:] = 0
             self.session_cover_left = self.available * self.sessions_per_person
@@ -110,8 +112,7 @@ class StaffRoster:
             return
         g = self.theatre_groups
         cover = self.available[:, g] * self.sessions_per_person[g]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            load = np.where(cover > 0, self._cover_used[:, g] / cover, 0.0).max(axis=1)
+        load = np.divide(self._cover_used[:, g], cover, out=np.zeros(cover.shape), where=cover > 0).max(axis=1)
         history = self.workload_history
         history[:, :-1] = history[:, 1:]          # the window moves on a day (numpy copies overlapping slices safely)
         history[:, -1] = load
@@ -119,8 +120,8 @@ class StaffRoster:
         if self.workload_days < history.shape[1]:
             self.fatigue_extra[:] = 0.0           # no sustained workload before a whole window has passed
             return
-        # each row's mean is its own contiguous reduction, the same sum as the mean of that row alone
-        sustained = history.mean(axis=1) >= st.fatigue.workload_threshold
+        # each row's sum is its own contiguous reduction, the same sum as of that row alone (and as np.mean's)
+        sustained = history.sum(axis=1) / history.shape[1] >= st.fatigue.workload_threshold
         self.fatigue_extra[:] = np.where(sustained, st.fatigue.extra_sickness_rate, 0.0)
 
     # -- used by the services ----------------------------------------------------------------------
