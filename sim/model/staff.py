@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections import deque
 
 import numpy as np
 import simpy
@@ -65,30 +64,42 @@ class StaffRoster:
         self.session_cover_left = np.zeros((n_sites, n_groups))
         self.fatigue_extra = np.zeros(n_sites)
         window = st.fatigue.window_weeks * 7 if st and st.fatigue else 1
-        self.workload_history: list[deque[float]] = [deque(maxlen=window) for _ in range(n_sites)]
+        # each row's theatre workload over the fatigue window, oldest day first (one row per roster row)
+        self.workload_history = np.zeros((n_sites, window))
+        self.workload_days = 0                                    # days recorded so far, up to the window
+        self._establishment_rows: list[list[int]] = self.establishment.tolist()
         self._cover_used = np.zeros((n_sites, n_groups))
 
     # -- daily roster ------------------------------------------------------------------------------
     def absence_rate(self, day: int) -> np.ndarray:
         """Absence rate by site (rows) for every group: the same for all groups of a site."""
+        return np.repeat(self.absence_rate_by_row(day)[:, None], len(self.groups), axis=1)
+
+    def absence_rate_by_row(self, day: int) -> np.ndarray:
+        """Absence rate of each roster row (every group of a row has its row's rate)."""
         st = self.sc.staff
         assert st is not None, "absence is drawn only with a staff section: process() returns at once without one"
         rate = st.baseline_sickness_rate + self.leave[self.month_of_day[day]]
         rate += st.covid_isolation_rate_per_1000_inpatients * self.covid_inpatients[day] / 1000.0
-        site_rate = np.clip(rate + self.fatigue_extra, 0.0, 1.0)
-        return np.repeat(site_rate[:, None], len(self.groups), axis=1)
+        return np.clip(rate + self.fatigue_extra, 0.0, 1.0)
 
     def process(self, env: simpy.Environment) -> ServiceProcess:
         """Each day: draw who is present, and hand out the day's theatre cover afresh."""
         if not self.enabled:
             return
-        rngs = [self.streams.for_unit("staff_absence", row) for row in self.rows]
+        binomials = [self.streams.for_unit("staff_absence", row).binomial for row in self.rows]
         for day in range(self.sc.horizon_days):
             yield from wait_until(env, day, STAFF)
             if day > 0:
                 self._close_day()                 # the workload of the day before (none before the run)
-            rate = self.absence_rate(day)
-            self.available = np.array([g.binomial(self.establishment[i], 1.0 - rate[i]) for i, g in enumerate(rngs)])
+            # Each row draws from its own stream, its groups in order: one scalar draw a group gives the same
+            # numbers as one array draw a row did (numpy draws an array element by element), for a third of the
+            # overhead.
+            present_share = (1.0 - self.absence_rate_by_row(day)).tolist()
+            present = [[binomial(people, share) for people in establishment]
+                       for binomial, establishment, share in zip(binomials, self._establishment_rows, present_share,
+                                                                 strict=True)]
+            self.available = np.array(present, dtype=np.int64).reshape(self.establishment.shape)
             self.redeployed[:] = 0
             self.surge_redeployed[:] = 0
             self.session_cover_left = self.available * self.sessions_per_person
@@ -102,12 +113,17 @@ class StaffRoster:
             return
         g = self.theatre_groups
         cover = self.available[:, g] * self.sessions_per_person[g]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            load = np.where(cover > 0, self._cover_used[:, g] / cover, 0.0).max(axis=1)
-        for i, hist in enumerate(self.workload_history):
-            hist.append(load[i])
-            sustained = len(hist) == hist.maxlen and np.mean(hist) >= st.fatigue.workload_threshold
-            self.fatigue_extra[i] = st.fatigue.extra_sickness_rate if sustained else 0.0
+        load = np.divide(self._cover_used[:, g], cover, out=np.zeros(cover.shape), where=cover > 0).max(axis=1)
+        history = self.workload_history
+        history[:, :-1] = history[:, 1:]          # the window moves on a day (numpy copies overlapping slices safely)
+        history[:, -1] = load
+        self.workload_days = min(self.workload_days + 1, history.shape[1])
+        if self.workload_days < history.shape[1]:
+            self.fatigue_extra[:] = 0.0           # no sustained workload before a whole window has passed
+            return
+        # each row's sum is its own contiguous reduction, the same sum as of that row alone (and as np.mean's)
+        sustained = history.sum(axis=1) / history.shape[1] >= st.fatigue.workload_threshold
+        self.fatigue_extra[:] = np.where(sustained, st.fatigue.extra_sickness_rate, 0.0)
 
     # -- used by the services ----------------------------------------------------------------------
     def row_for(self, name: str, host_site: str) -> int:

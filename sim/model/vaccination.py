@@ -19,6 +19,7 @@ import math
 import numpy as np
 import simpy
 
+from sim.core.compiled import njit
 from sim.core.rng import Streams
 from sim.model.activity import WeeklyActivity
 from sim.model.day import VACCINATION, ServiceProcess, wait_until
@@ -81,37 +82,193 @@ def simulate_centre_queue(arrival_rate: float, mean_service: float, stations: in
     return waits
 
 
+@njit
+def _numpy_block_sum(values: np.ndarray, start: int, count: int) -> float:
+    """numpy's sum of at most 128 floats: fewer than 8 in turn, else eight running sums added as a tree."""
+    if count < 8:
+        total = -0.0
+        for i in range(start, start + count):
+            total += values[i]
+        return total
+    r0, r1, r2, r3 = values[start], values[start + 1], values[start + 2], values[start + 3]
+    r4, r5, r6, r7 = values[start + 4], values[start + 5], values[start + 6], values[start + 7]
+    i = 8
+    whole_blocks = count - count % 8
+    while i < whole_blocks:
+        at = start + i
+        r0 += values[at]
+        r1 += values[at + 1]
+        r2 += values[at + 2]
+        r3 += values[at + 3]
+        r4 += values[at + 4]
+        r5 += values[at + 5]
+        r6 += values[at + 6]
+        r7 += values[at + 7]
+        i += 8
+    total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < count:
+        total += values[start + i]
+        i += 1
+    return total
+
+
+@njit
+def _numpy_sum(values: np.ndarray) -> float:
+    """`values.sum()` to the last bit, so that compiled code sums floats exactly as numpy did before the loop was
+    compiled: numpy's pairwise summation, which sums blocks of up to 128 (`_numpy_block_sum`) and splits longer
+    runs in two at a multiple of 8, adding the halves' sums. The halving runs on an explicit stack (numba cannot
+    call a recursive function from another compiled one)."""
+    if len(values) <= 128:
+        return _numpy_block_sum(values, 0, len(values))
+    # frames: a run (start, count) and how far it is: 0 new, 1 awaiting its first half, 2 first half summed,
+    # 3 awaiting its second half, 4 both summed
+    starts = np.zeros(64, dtype=np.int64)
+    counts = np.zeros(64, dtype=np.int64)
+    stages = np.zeros(64, dtype=np.int64)
+    first_half = np.zeros(64)
+    second_half = np.zeros(64)
+    counts[0] = len(values)
+    top = 0
+    while True:
+        count = counts[top]
+        half = count // 2
+        half -= half % 8
+        if stages[top] == 0 and count > 128:
+            stages[top] = 1
+            top += 1
+            starts[top], counts[top], stages[top] = starts[top - 1], half, 0
+            continue
+        if stages[top] == 2:
+            stages[top] = 3
+            top += 1
+            starts[top], counts[top], stages[top] = starts[top - 1] + half, count - half, 0
+            continue
+        if stages[top] == 0:
+            total = _numpy_block_sum(values, starts[top], count)
+        else:
+            total = first_half[top] + second_half[top]
+        if top == 0:
+            return total
+        top -= 1
+        if stages[top] == 1:
+            first_half[top] = total
+            stages[top] = 2
+        else:
+            second_half[top] = total
+            stages[top] = 4
+
+
+@njit
 def _apportion(total: int, weights: np.ndarray) -> np.ndarray:
-    """Split a whole number in proportion to weights by the largest-remainder rule (sums exactly)."""
-    weights = np.asarray(weights, dtype=float)
-    if total <= 0 or weights.sum() <= 0:
-        return np.zeros(len(weights), dtype=np.int64)
-    raw = weights * (total / weights.sum())
-    out = np.floor(raw).astype(np.int64)
-    short = total - int(out.sum())
-    if short:
-        out[np.argsort(-(raw - out), kind="stable")[:short]] += 1
+    """Split a whole number in proportion to (float) weights by the largest-remainder rule (sums exactly; ties
+    to the earlier weight)."""
+    n = len(weights)
+    out = np.zeros(n, dtype=np.int64)
+    weight_sum = _numpy_sum(weights)
+    if total <= 0 or weight_sum <= 0:
+        return out
+    scale = total / weight_sum
+    remainder_first = np.empty(n)                   # minus each remainder: a stable sort puts the largest first
+    for i in range(n):
+        raw = weights[i] * scale
+        out[i] = math.floor(raw)
+        remainder_first[i] = -(raw - out[i])
+    short = total - out.sum()
+    if short != 0:
+        for i in np.argsort(remainder_first, kind="mergesort")[:short]:
+            out[i] += 1
     return out
 
 
+@njit
 def _allocate_grouped(capacity: np.ndarray, queued: np.ndarray, group: np.ndarray) -> np.ndarray:
     """Serve many disjoint groups at once: group g serves up to capacity[g] of its items' queues, in
-    proportion to queue size, with the largest-remainder rule inside each group (exact integers)."""
-    total = np.bincount(group, weights=queued, minlength=len(capacity)).astype(np.int64)
+    proportion to queue size, with the largest-remainder rule inside each group (exact integers; ties to the
+    earlier item)."""
+    n_groups, n = len(capacity), len(queued)
+    total = np.zeros(n_groups, dtype=np.int64)
+    for i in range(n):
+        total[group[i]] += queued[i]
     cap = np.minimum(capacity, total)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        raw = np.where(total[group] > 0, queued * (cap[group] / np.maximum(total[group], 1)), 0.0)
-    served = np.floor(raw + 1e-9).astype(np.int64)
-    short = cap - np.bincount(group, weights=served, minlength=len(capacity)).astype(np.int64)
-    if short.any():
-        frac = raw - served
-        order = np.lexsort((-frac, group))                      # by group, largest remainder first
-        sorted_group = group[order]
-        first_of_group = np.searchsorted(sorted_group, sorted_group, side="left")
-        rank = np.arange(len(order)) - first_of_group
-        gets_one = rank < short[sorted_group]
-        served[order[gets_one]] += 1
+    raw = np.zeros(n)
+    served = np.empty(n, dtype=np.int64)
+    short = cap.copy()
+    for i in range(n):
+        g = group[i]
+        if total[g] > 0:
+            raw[i] = queued[i] * (cap[g] / max(total[g], 1))
+        served[i] = math.floor(raw[i] + 1e-9)
+        short[g] -= served[i]
+    for g in range(n_groups):
+        if short[g] <= 0:
+            continue
+        members = np.flatnonzero(group == g)       # in item order: the sort below keeps it among equal remainders
+        remainder_first = np.empty(len(members))
+        for m in range(len(members)):
+            remainder_first[m] = -(raw[members[m]] - served[members[m]])
+        for m in np.argsort(remainder_first, kind="mergesort")[:short[g]]:
+            served[members[m]] += 1
     return np.minimum(served, queued)
+
+
+@njit
+def _serve_bookings(caps: np.ndarray, is_local: np.ndarray, centre_borough: np.ndarray, cohort_borough: np.ndarray,
+                    queue_first: np.ndarray, queue_second: np.ndarray,
+                    n_boroughs: int) -> tuple[np.ndarray, np.ndarray, int, np.ndarray, np.ndarray]:
+    """A day's doses served by borough: each borough's local centres first, then the ICS-wide centres' capacity
+    shared in proportion to the bookings local centres cannot meet; second doses before first doses.
+
+    Takes the served people off the booked queues (in place). Returns (local capacity by borough, shared capacity
+    by borough, ICS-wide capacity in all, second doses and first doses served by cohort)."""
+    local_cap = np.zeros(n_boroughs, dtype=np.int64)
+    shared_total = 0
+    for k in range(len(caps)):
+        if is_local[k]:
+            local_cap[centre_borough[k]] += caps[k]
+        else:
+            shared_total += caps[k]
+    booked = np.zeros(n_boroughs, dtype=np.int64)
+    for c in range(len(cohort_borough)):
+        booked[cohort_borough[c]] += queue_first[c] + queue_second[c]
+    unmet = np.zeros(n_boroughs)
+    for b in range(n_boroughs):
+        unmet[b] = max(booked[b] - local_cap[b], 0)
+    shared_cap = np.minimum(_apportion(shared_total, unmet), np.maximum(booked - local_cap, 0))
+    capacity = local_cap + shared_cap
+    served2 = _allocate_grouped(capacity, queue_second, cohort_borough)
+    left = capacity.copy()
+    for c in range(len(cohort_borough)):
+        left[cohort_borough[c]] -= served2[c]
+    served1 = _allocate_grouped(left, queue_first, cohort_borough)
+    queue_second -= served2
+    queue_first -= served1
+    return local_cap, shared_cap, shared_total, served2, served1
+
+
+@njit
+def _doses_by_centre(doses: int, attended: np.ndarray, cohort_borough: np.ndarray, caps: np.ndarray,
+                     is_local: np.ndarray, centre_borough: np.ndarray, local_cap: np.ndarray, shared_cap: np.ndarray,
+                     shared_total: int) -> np.ndarray:
+    """The day's doses by centre: a borough's doses split over its local centres and its share of the ICS-wide
+    ones in proportion to the capacity each brought, then apportioned exactly."""
+    n_boroughs = len(local_cap)
+    done = np.zeros(n_boroughs)
+    for c in range(len(cohort_borough)):
+        done[cohort_borough[c]] += attended[c]
+    borough_cap = np.maximum(local_cap + shared_cap, 1)
+    shared_by_borough = np.empty(n_boroughs)
+    for b in range(n_boroughs):
+        shared_by_borough[b] = done[b] * shared_cap[b] / borough_cap[b]
+    shared_doses = _numpy_sum(shared_by_borough)
+    all_cap = max(shared_total, 1)
+    booked_here = np.empty(len(caps))
+    for k in range(len(caps)):
+        b = centre_borough[k]
+        if is_local[k]:
+            booked_here[k] = max(caps[k] / borough_cap[b] * done[b], 0.0)
+        else:
+            booked_here[k] = max(shared_doses * caps[k] / all_cap, 0.0)
+    return _apportion(doses, booked_here)
 
 
 class VaccinationProgramme:
@@ -157,15 +314,45 @@ class VaccinationProgramme:
         self.is_local = np.array([c.borough != "all" for _, c in self.centres])
         self.centre_borough_local = np.array([boroughs.index(c.borough) if c.borough != "all" else 0
                                               for _, c in self.centres], dtype=np.int64)
+        self.n_boroughs = len(sc.boroughs)
+        self.second_dose_share = np.clip(self.second_given_first, 0, 1)
+        self._plan_centre_days()
 
-    def _serve(self, capacity: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Serve booked second doses first, then first doses, within each group's capacity."""
-        served2 = _allocate_grouped(capacity, self.queue_second, group)
-        left = capacity - np.bincount(group, weights=served2, minlength=len(capacity)).astype(np.int64)
-        served1 = _allocate_grouped(left, self.queue_first, group)
-        self.queue_second -= served2
-        self.queue_first -= served1
-        return served2, served1
+    def _plan_centre_days(self) -> None:
+        """What each centre could do on each day before staffing, worked out once rather than every day.
+
+        `stations_planned` (day x centre) holds the stations a centre opens (none when closed; its surge stations
+        added while the surge runs); the per-centre constants turn stations into the day's dose ceiling."""
+        centres = [c for _, c in self.centres]
+        n_days = self.sc.horizon_days
+        self.surge_by_day = [self.surge_on(day) for day in range(n_days)]
+        self.open_by_day = np.zeros((n_days, len(centres)), dtype=bool)
+        first_weekday = self.sc.start_date.weekday()
+        weekday_index = (first_weekday + np.arange(n_days)) % 7
+        start_ordinal = self.sc.start_date.toordinal()
+        for k, centre in enumerate(centres):
+            if centre.kind == "mass_event":
+                for date in centre.event_dates:
+                    day = date.toordinal() - start_ordinal
+                    if 0 <= day < n_days:
+                        self.open_by_day[day, k] = True
+            else:
+                open_weekday = np.array([WEEKDAYS[w] in centre.open_weekdays for w in range(7)])
+                self.open_by_day[:, k] = open_weekday[weekday_index]
+        base = np.array([c.stations for c in centres], dtype=np.int64)
+        with_surge = np.array([c.stations + c.surge_stations for c in centres], dtype=np.int64)
+        surging = np.array([s is not None for s in self.surge_by_day])
+        self.stations_planned = np.where(self.open_by_day, np.where(surging[:, None], with_surge, base), 0)
+        self.open_minutes = np.array([c.open_minutes_per_day for c in centres], dtype=float)
+        self.minutes_per_dose = np.array([c.minutes_per_dose for c in centres], dtype=float)
+        # the observation chairs' ceiling, where they bind (infinite, so never the smaller, where they do not)
+        self.observation_ceiling = np.array(
+            [c.observation_bays * c.open_minutes_per_day / c.observation_minutes
+             if c.observation_bays is not None and c.observation_minutes > 0 else math.inf for c in centres])
+        # centres staffed from a site's roster: (centre, roster row, vaccinators a station), in centre order
+        self.staffed_centres = [(k, self.sites.index(c.staffed_from), c.vaccinators_per_station)
+                                for k, c in enumerate(centres)
+                                if c.staffed_from != "own" and c.vaccinators_per_station > 0]
 
     def surge_on(self, day: int) -> VaccinationSurge | None:
         """The surge campaign if it runs on `day`, else None."""
@@ -174,12 +361,6 @@ class VaccinationProgramme:
             return None
         start = (s.start - self.sc.start_date).days
         return s if start <= day < start + 7 * s.weeks else None
-
-    def _open(self, centre, day: int) -> bool:
-        date_ordinal = self.sc.start_date.toordinal() + day
-        if centre.kind == "mass_event":
-            return any(d.toordinal() == date_ordinal for d in centre.event_dates)
-        return WEEKDAYS[(self.sc.start_date.weekday() + day) % 7] in centre.open_weekdays
 
     def _count_queue_wait(self, centre: VaccinationCentre, capacity_doses: int, stations: int,
                           attended_doses: int) -> None:
@@ -200,7 +381,7 @@ class VaccinationProgramme:
         for day in range(self.sc.horizon_days):
             yield from wait_until(env, day, VACCINATION)
             # 1. bookings (a surge campaign can lift the booking rate while it runs)
-            surge = self.surge_on(day)
+            surge = self.surge_by_day[day]
             rate = surge.booking_rate_per_day if surge and surge.booking_rate_per_day else v.booking_rate_per_day
             eligible = self.eligible_day <= day
             not_booked = np.maximum(self.willing_first - self.first_done - self.queue_first, 0) * eligible
@@ -209,74 +390,58 @@ class VaccinationProgramme:
             booked_second = rng.binomial(self.due_second, rate)
             self.due_second -= booked_second
             self.queue_second += booked_second
-            # 2. capacity of each open centre today
-            capacities, stations_open = [], []
-            for _, centre in self.centres:
-                if not self._open(centre, day):
-                    capacities.append(0)
-                    stations_open.append(0)
-                    continue
-                stations = centre.stations + (centre.surge_stations if surge else 0)
-                if centre.staffed_from != "own" and centre.vaccinators_per_station > 0:
-                    site = self.sites.index(centre.staffed_from)
-                    redeploy = surge.redeploy_from if surge else []
-                    share = surge.max_share_redeployed if surge else 0.0
-                    found, redeployed = self.staff.take_vaccinators(site, stations * centre.vaccinators_per_station,
-                                                                    redeploy, share)
+            # 2. capacity of each open centre today: its planned stations, as far as its site can staff them
+            stations_open = self.stations_planned[day]
+            open_today = self.open_by_day[day]
+            staffed_today = [staffed for staffed in self.staffed_centres if open_today[staffed[0]]]
+            if staffed_today:
+                redeploy = surge.redeploy_from if surge else []
+                share = surge.max_share_redeployed if surge else 0.0
+                stations_open = stations_open.copy()
+                for k, site, per_station in staffed_today:
+                    stations = int(stations_open[k])
+                    found, redeployed = self.staff.take_vaccinators(site, stations * per_station, redeploy, share)
                     week.staff_redeployed_to_vaccination += redeployed
-                    stations = min(stations, int(found // centre.vaccinators_per_station))
-                ceiling = stations * centre.open_minutes_per_day / centre.minutes_per_dose
-                if centre.observation_bays is not None and centre.observation_minutes > 0:
-                    ceiling = min(ceiling,
-                                  centre.observation_bays * centre.open_minutes_per_day / centre.observation_minutes)
-                capacities.append(int(ceiling))
-                stations_open.append(stations)
-                week.vaccination_capacity += int(ceiling)
-                week.vaccination_station_hours += stations * centre.open_minutes_per_day / 60
+                    stations_open[k] = min(stations, int(found // per_station))
+            ceiling = np.minimum(stations_open * self.open_minutes / self.minutes_per_dose, self.observation_ceiling)
+            caps = ceiling.astype(np.int64)
+            week.vaccination_capacity += int(caps.sum())
+            station_hours = week.vaccination_station_hours
+            for hours in (stations_open * self.open_minutes / 60).tolist():    # added one centre at a time
+                station_hours += hours
+            week.vaccination_station_hours = station_hours
             if surge:
                 week.vaccination_target += surge.target_doses_per_week / 7
             # 3. allocation: local centres first, then ICS-wide ones (nothing to do when nobody is booked)
             if not (self.queue_first.any() or self.queue_second.any()):
                 continue
-            caps = np.asarray(capacities, dtype=np.int64)
             # Each borough is served by its local centres first; the ICS-wide centres (mass sites and events)
             # then take what is left, shared in proportion to each borough's bookings its local centres
             # cannot meet.
-            n_boroughs = len(self.sc.boroughs)
-            local_cap = np.bincount(self.centre_borough_local, weights=caps * self.is_local,
-                                    minlength=n_boroughs).astype(np.int64)
-            booked = np.bincount(self.cohort_borough, weights=self.queue_first + self.queue_second,
-                                 minlength=n_boroughs)
-            unmet = np.maximum(booked - local_cap, 0)
-            shared_cap = np.minimum(_apportion(int(caps[~self.is_local].sum()), unmet), unmet.astype(np.int64))
-            served2, served1 = self._serve(local_cap + shared_cap, self.cohort_borough)
-            attended2 = rng.binomial(served2, 1 - v.did_not_attend_rate)
-            attended1 = rng.binomial(served1, 1 - v.did_not_attend_rate)
+            local_cap, shared_cap, shared_total, served2, served1 = _serve_bookings(
+                caps, self.is_local, self.centre_borough_local, self.cohort_borough, self.queue_first,
+                self.queue_second, self.n_boroughs)
+            attend_rate = 1 - v.did_not_attend_rate
+            attended2 = rng.binomial(served2, attend_rate)
+            attended1 = rng.binomial(served1, attend_rate)
             # did-not-attends leave the booked queue and stay in the pool (they book again)
             self.due_second += served2 - attended2
             self.first_done += attended1
             self.second_done += attended2
-            takes_second = rng.binomial(attended1, np.clip(self.second_given_first, 0, 1))
+            takes_second = rng.binomial(attended1, self.second_dose_share)
             self.second_due[:, day + v.min_dose_interval_days] += takes_second
-            doses = int(attended1.sum() + attended2.sum())
+            first_doses, second_doses = int(attended1.sum()), int(attended2.sum())
+            doses = first_doses + second_doses
             week.vaccinations += doses
-            week.vaccinations_first_dose += int(attended1.sum())
-            week.vaccinations_second_dose += int(attended2.sum())
+            week.vaccinations_first_dose += first_doses
+            week.vaccinations_second_dose += second_doses
             week.vaccination_dna += int((served1 - attended1).sum() + (served2 - attended2).sum())
             week.vaccinations_by_cohort_first += attended1
             week.vaccinations_by_cohort_second += attended2
-            # doses by centre: a borough's doses split over its local centres and its share of the ICS-wide
-            # ones in proportion to the capacity each brought, then apportioned exactly
-            done_by_borough = np.bincount(self.cohort_borough, weights=attended1 + attended2, minlength=n_boroughs)
-            borough_cap = np.maximum(local_cap + shared_cap, 1)
-            local_part = np.where(self.is_local, caps / borough_cap[self.centre_borough_local], 0.0) \
-                * done_by_borough[self.centre_borough_local]
-            shared_doses = float((done_by_borough * shared_cap / borough_cap).sum())
-            all_cap = max(int(caps[~self.is_local].sum()), 1)
-            booked_here = local_part + np.where(~self.is_local, shared_doses * caps / all_cap, 0.0)
-            by_centre = _apportion(doses, np.maximum(booked_here, 0))
-            for i, centre_doses in enumerate(by_centre.tolist()):
-                if centre_doses:
-                    week.vaccinations_by_kind[self.centre_kind[i]] += centre_doses
-                    if v.report_queue_waits:
-                        self._count_queue_wait(self.centres[i][1], int(caps[i]), stations_open[i], centre_doses)
+            by_centre = _doses_by_centre(doses, attended1 + attended2, self.cohort_borough, caps, self.is_local,
+                                         self.centre_borough_local, local_cap, shared_cap, shared_total)
+            for i in np.flatnonzero(by_centre).tolist():
+                centre_doses = int(by_centre[i])
+                week.vaccinations_by_kind[self.centre_kind[i]] += centre_doses
+                if v.report_queue_waits:
+                    self._count_queue_wait(self.centres[i][1], int(caps[i]), int(stations_open[i]), centre_doses)
