@@ -19,6 +19,7 @@ tables), `figures` (which charts), `documents` (blocks rendered to Markdown and 
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -117,16 +118,18 @@ def build_report(run_dir: Path, label: str | None = None, formats: tuple[str, ..
         chart_list = plan_charts(run, clearances, baselines, staging / CHARTS_DIR)
         wanted = set(FORMATS if formats is None else formats)
         names = []                              # moved into place in this order, report.html last
-        with drawing(chart_list, first=WORD_CHARTS) as charts_written:
-            # while the charts are drawn: everything that does not show them
-            assumptions = assumptions_frame(run)
-            provenance = provenance_rows(run)
-            comparison = comparison_frame(run, clearances, diffs)
-            doc = build_documents(run, clearances, diffs, baselines, notes, {c.stem: c.figure() for c in chart_list},
-                                  assumptions, provenance)
+        assumptions = assumptions_frame(run)
+        provenance = provenance_rows(run)
+        doc = build_documents(run, clearances, diffs, baselines, notes, {c.stem: c.figure() for c in chart_list},
+                              assumptions, provenance)
+        # The workbook (XlsxWriter's XML, a few seconds for ten replications' weekly rows) is written by a process
+        # of its own while the charts are drawn on every core and the documents written here; forked before the
+        # drawing starts its pool, whose threads would make forking unsafe (sim.outputs.report.forking).
+        workbook = (forked(write_workbook, staging / RESULTS_XLSX, run, comparison_frame(run, clearances, diffs),
+                           assumptions, provenance, summary_frame(doc.summary_table()))
+                    if formats is None else contextlib.nullcontext(lambda: None))
+        with workbook as workbook_written, drawing(chart_list, first=WORD_CHARTS) as charts_written:
             if formats is None:
-                write_workbook(staging / RESULTS_XLSX, run, comparison, assumptions, provenance,
-                               summary_frame(doc.summary_table()))
                 names.append(RESULTS_XLSX)
             if "md" in wanted:
                 (staging / REPORT_MD).write_text(render_markdown(doc), encoding="utf-8")
@@ -136,6 +139,7 @@ def build_report(run_dir: Path, label: str | None = None, formats: tuple[str, ..
                 render_docx(doc, staging / REPORT_DOCX)
                 names.append(REPORT_DOCX)
             charts_written(None)                # report.html embeds every PNG
+            workbook_written()
         if "html" in wanted:
             (staging / REPORT_HTML).write_text(render_html(doc), encoding="utf-8")
             names.append(REPORT_HTML)
