@@ -520,45 +520,28 @@ class RttLedger:
 
     def _settle(self) -> None:
         """Bring the counts by clock-start day, the days waited and the flows by site up to date with every decision
-        to treat and clock stop since the last read, in one pass of array operations."""
+        to treat and clock stop since the last read, in one compiled pass (`_settle_batches`)."""
+        p = self.patients
         if self._unsettled_decisions:
             decided = np.concatenate(self._unsettled_decisions)
             self._unsettled_decisions = []
-            np.add.at(self._admitted.reshape(-1), self._cells(decided)[0], 1)
+            _count_decisions(decided, p.clock_start_day, p.specialty, p.referred_site, self._admitted.reshape(-1),
+                             self.n_specialties, self.width, self.history_days)
         if not self._unsettled_stops:
             return
         stops = self._unsettled_stops
         self._unsettled_stops = []
-        idx = np.concatenate([ids for ids, _, _, _ in stops])
-        sizes = [len(ids) for ids, _, _, _ in stops]
-        day = np.repeat(np.array([d for _, d, _, _ in stops], dtype=np.int64), sizes)
-        from_status = np.repeat(np.array([f for _, _, f, _ in stops], dtype=np.uint8), sizes)
-        to_status = np.repeat(np.array([t for _, _, _, t in stops], dtype=np.uint8), sizes)
-        cell, clock_start, referred = self._cells(idx)
-        np.subtract.at(self._waiting.reshape(-1), cell, 1)
-        from_admitted = from_status == WAITING_ADMITTED
-        np.subtract.at(self._admitted.reshape(-1), cell[from_admitted], 1)
-        waited_days = day - clock_start
-        n_sites = self.n_sites
-        for kind, by_site in ((STOPPED_ADMITTED, self._stops_admitted_by_site),
-                              (STOPPED_NON_ADMITTED, self._stops_non_admitted_by_site),
-                              (REMOVED_OTHER, self._removals_by_site)):
-            chosen = to_status == kind
-            by_site += np.bincount(referred[chosen], minlength=n_sites)
-            if kind == STOPPED_ADMITTED:
-                self._stop_wait_days_admitted += int(waited_days[chosen].sum())
-            elif kind == STOPPED_NON_ADMITTED:
-                self._stop_wait_days_non_admitted += int(waited_days[chosen].sum())
-
-    def _cells(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Each pathway's flat index in the counts (referred site x specialty x clock-start day), clock start and
-        referred site."""
-        p = self.patients
-        clock_start = p.clock_start_day[idx].astype(np.int64)
-        specialty = p.specialty[idx].astype(np.int64)
-        referred = p.referred_site[idx].astype(np.int64)
-        cell = (referred * self.n_specialties + specialty) * self.width + clock_start + self.history_days
-        return cell, clock_start, referred
+        wait_days = _settle_batches(
+            np.concatenate([ids for ids, _, _, _ in stops]).astype(np.int64),
+            np.array([len(ids) for ids, _, _, _ in stops], dtype=np.int64),
+            np.array([d for _, d, _, _ in stops], dtype=np.int64),
+            np.array([f for _, _, f, _ in stops], dtype=np.int64),
+            np.array([t for _, _, _, t in stops], dtype=np.int64),
+            p.clock_start_day, p.specialty, p.referred_site, self._waiting.reshape(-1), self._admitted.reshape(-1),
+            self.n_specialties, self.width, self.history_days,
+            self._stops_admitted_by_site, self._stops_non_admitted_by_site, self._removals_by_site)
+        self._stop_wait_days_admitted += int(wait_days[0])
+        self._stop_wait_days_non_admitted += int(wait_days[1])
 
     def remove_batch(self, patient_ids: np.ndarray, day: int, validation: bool) -> None:
         """Removals other than treatment (validation, or the weekly rate) of those among `patient_ids` still
@@ -611,3 +594,46 @@ class RttLedger:
     def admitted_by_site_and_start_day(self) -> np.ndarray:
         self._settle()
         return self._admitted.copy()
+
+
+@njit
+def _count_decisions(ids: np.ndarray, clock_start_day: np.ndarray, specialty: np.ndarray, referred_site: np.ndarray,
+                     admitted: np.ndarray, n_specialties: int, width: int, history_days: int) -> None:
+    """Add decisions to treat to the admitted counts (flat: referred site x specialty x clock-start day)."""
+    for pid in ids:     # int(): the columns are small unsigned types, which the pure-Python path would overflow
+        admitted[(int(referred_site[pid]) * n_specialties + int(specialty[pid])) * width + int(clock_start_day[pid])
+                 + history_days] += 1
+
+
+@njit
+def _settle_batches(ids: np.ndarray, batch_sizes: np.ndarray, batch_day: np.ndarray, batch_from: np.ndarray,
+                    batch_to: np.ndarray, clock_start_day: np.ndarray, specialty: np.ndarray,
+                    referred_site: np.ndarray, waiting: np.ndarray, admitted: np.ndarray, n_specialties: int,
+                    width: int, history_days: int, stops_admitted_by_site: np.ndarray,
+                    stops_non_admitted_by_site: np.ndarray, removals_by_site: np.ndarray) -> np.ndarray:
+    """Take batches of clock stops (ids one batch after another, each batch's size, day, status left and status
+    reached) off the counts by clock-start day (flat, as `_count_decisions`), count them by referred site, and
+    return the days they waited: [admitted stops', non-admitted stops']."""
+    wait_days = np.zeros(2, dtype=np.int64)
+    at = 0
+    for b in range(len(batch_sizes)):
+        day, reached = batch_day[b], batch_to[b]
+        from_admitted = batch_from[b] == WAITING_ADMITTED
+        for i in range(at, at + batch_sizes[b]):
+            pid = ids[i]
+            site = int(referred_site[pid])          # int(): as in _count_decisions
+            start = int(clock_start_day[pid])
+            cell = (site * n_specialties + int(specialty[pid])) * width + start + history_days
+            waiting[cell] -= 1
+            if from_admitted:
+                admitted[cell] -= 1
+            if reached == STOPPED_ADMITTED:
+                stops_admitted_by_site[site] += 1
+                wait_days[0] += day - start
+            elif reached == STOPPED_NON_ADMITTED:
+                stops_non_admitted_by_site[site] += 1
+                wait_days[1] += day - start
+            elif reached == REMOVED_OTHER:
+                removals_by_site[site] += 1
+        at += batch_sizes[b]
+    return wait_days
