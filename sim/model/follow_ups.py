@@ -146,27 +146,20 @@ class FollowUpClinics:
             happen = ~moved | asked
         _file_in_calendar(self.due, days, sites, specs, counts, happen, self.days_between)
 
-    def book_clinic_day(self, day: int, first_slots: list[list[int]], staffed_shares: list[float]) -> list[list[int]]:
+    def book_clinic_day(self, day: int, first_slots: np.ndarray, staffed_shares: np.ndarray) -> np.ndarray:
         """Book the day's follow-ups at every clinic and return the slots left for first appointments.
 
         The follow-ups fallen due since the last clinic day join their clinics' backlogs first. Ring-fenced:
         follow-ups use their own slots (staffed as the first slots are) and first slots are untouched. Common pool:
         follow-ups due are booked first from the whole pool. A follow-up not attended uses its slot and stays in the
-        backlog."""
+        backlog.
+
+        `first_slots` and the result are site x specialty (int64), `staffed_shares` by site."""
         self._file_pending()
-        if day > self._filed_through_day:
-            self.waiting += self.due[self._filed_through_day + 1:day + 1].sum(axis=0)
-            self._filed_through_day = day
-        available = self.slots_per_clinic_day * np.array(staffed_shares)[:, None] + self._carry
-        own_slots = np.floor(available)
-        self._carry = available - own_slots
-        firsts = np.array(first_slots, dtype=np.int64)
-        if self.ring_fenced:
-            seen = np.minimum(self.waiting, own_slots.astype(np.int64))
-        else:
-            pool = firsts + own_slots.astype(np.int64)
-            seen = np.minimum(self.waiting, pool)
-            firsts = pool - seen
+        seen, firsts = _follow_ups_seen_today(self.due, self._filed_through_day + 1, day, self.waiting,
+                                              self.slots_per_clinic_day, staffed_shares, self._carry, first_slots,
+                                              self.ring_fenced)
+        self._filed_through_day = max(self._filed_through_day, day)
         s = self.settings
         not_attended = self._rng_booked.binomial(seen, s.dna_rate) if s.dna_rate else np.zeros_like(seen)
         attended = seen - not_attended
@@ -178,7 +171,39 @@ class FollowUpClinics:
         if s.virtual_share and n_attended:
             week.outpatient_followup_virtual += int(self._rng_booked.binomial(attended, s.virtual_share).sum())
         week.outpatient_first_slots_offered += int(firsts.sum())
-        return firsts.tolist() if not self.ring_fenced else first_slots
+        return firsts
+
+
+@njit
+def _follow_ups_seen_today(due: np.ndarray, first_day_due: int, day: int, waiting: np.ndarray,
+                           slots_per_clinic_day: np.ndarray, staffed_shares: np.ndarray, carry: np.ndarray,
+                           first_slots: np.ndarray, ring_fenced: bool) -> tuple[np.ndarray, np.ndarray]:
+    """A clinic day's follow-up slot arithmetic (no draws), site x specialty: the calendar's days `first_day_due`
+    through `day` join the backlog `waiting`; each clinic's follow-up slots are its slots a clinic day times its
+    site's staffed share plus the fraction it carried (the new fraction back into `carry`), whole ones used. Returns
+    the follow-ups booked (the backlog, up to the follow-up slots, or ahead of first appointments in the common
+    pool) and the first slots left (a new array; ring-fenced, the same counts as `first_slots`)."""
+    n_sites, n_specialties = waiting.shape
+    for due_day in range(first_day_due, day + 1):
+        for site in range(n_sites):
+            for specialty in range(n_specialties):
+                waiting[site, specialty] += due[due_day, site, specialty]
+    seen = np.empty((n_sites, n_specialties), dtype=np.int64)
+    firsts = first_slots.copy()
+    for site in range(n_sites):
+        share = staffed_shares[site]
+        for specialty in range(n_specialties):
+            available = slots_per_clinic_day[site, specialty] * share + carry[site, specialty]
+            own_slots = math.floor(available)
+            carry[site, specialty] = available - own_slots
+            if ring_fenced:
+                seen[site, specialty] = min(waiting[site, specialty], own_slots)
+            else:
+                pool = firsts[site, specialty] + own_slots
+                booked = min(waiting[site, specialty], pool)
+                seen[site, specialty] = booked
+                firsts[site, specialty] = pool - booked
+    return seen, firsts
 
 
 @njit
