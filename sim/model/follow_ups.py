@@ -156,33 +156,49 @@ class FollowUpClinics:
 
         `first_slots` and the result are site x specialty (int64), `staffed_shares` by site."""
         self._file_pending()
-        seen, firsts = _follow_ups_seen_today(self.due, self._filed_through_day + 1, day, self.waiting,
-                                              self.slots_per_clinic_day, staffed_shares, self._carry, first_slots,
-                                              self.ring_fenced)
+        seen, firsts, first_slots_offered = _follow_ups_seen_today(
+            self.due, self._filed_through_day + 1, day, self.waiting, self.slots_per_clinic_day, staffed_shares,
+            self._carry, first_slots, self.ring_fenced)
         self._filed_through_day = max(self._filed_through_day, day)
         s = self.settings
         not_attended = self._rng_booked.binomial(seen, s.dna_rate) if s.dna_rate else np.zeros_like(seen)
-        attended = seen - not_attended
-        self.waiting -= attended
+        attended, n_attended, n_not_attended = _attended_leave_backlog(seen, not_attended, self.waiting)
         week = self.week
-        n_attended = int(attended.sum())
         week.outpatient_followup_attendances += n_attended
-        week.outpatient_followup_dna += int(not_attended.sum())
+        week.outpatient_followup_dna += n_not_attended
         if s.virtual_share and n_attended:
             week.outpatient_followup_virtual += int(self._rng_booked.binomial(attended, s.virtual_share).sum())
-        week.outpatient_first_slots_offered += int(firsts.sum())
+        week.outpatient_first_slots_offered += first_slots_offered
         return firsts
+
+
+@njit
+def _attended_leave_backlog(seen: np.ndarray, not_attended: np.ndarray,
+                            waiting: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """The follow-ups attended (site x specialty: booked less not attended) leave the backlog `waiting`. Returns
+    them, their total and the total not attended."""
+    n_sites, n_specialties = seen.shape
+    attended = np.empty((n_sites, n_specialties), dtype=np.int64)
+    n_attended = n_not_attended = 0
+    for site in range(n_sites):
+        for specialty in range(n_specialties):
+            came = seen[site, specialty] - not_attended[site, specialty]
+            attended[site, specialty] = came
+            waiting[site, specialty] -= came
+            n_attended += came
+            n_not_attended += not_attended[site, specialty]
+    return attended, int(n_attended), int(n_not_attended)
 
 
 @njit
 def _follow_ups_seen_today(due: np.ndarray, first_day_due: int, day: int, waiting: np.ndarray,
                            slots_per_clinic_day: np.ndarray, staffed_shares: np.ndarray, carry: np.ndarray,
-                           first_slots: np.ndarray, ring_fenced: bool) -> tuple[np.ndarray, np.ndarray]:
+                           first_slots: np.ndarray, ring_fenced: bool) -> tuple[np.ndarray, np.ndarray, int]:
     """A clinic day's follow-up slot arithmetic (no draws), site x specialty: the calendar's days `first_day_due`
     through `day` join the backlog `waiting`; each clinic's follow-up slots are its slots a clinic day times its
     site's staffed share plus the fraction it carried (the new fraction back into `carry`), whole ones used. Returns
     the follow-ups booked (the backlog, up to the follow-up slots, or ahead of first appointments in the common
-    pool) and the first slots left (a new array; ring-fenced, the same counts as `first_slots`)."""
+    pool), the first slots left (a new array; ring-fenced, the same counts as `first_slots`) and their total."""
     n_sites, n_specialties = waiting.shape
     for due_day in range(first_day_due, day + 1):
         for site in range(n_sites):
@@ -203,7 +219,7 @@ def _follow_ups_seen_today(due: np.ndarray, first_day_due: int, day: int, waitin
                 booked = min(waiting[site, specialty], pool)
                 seen[site, specialty] = booked
                 firsts[site, specialty] = pool - booked
-    return seen, firsts
+    return seen, firsts, int(firsts.sum())
 
 
 @njit
