@@ -127,7 +127,7 @@ class FollowUpClinics:
         always before the first of them falls due (days_between is at least a day, and events come in day order)."""
         if not self._pending:
             return
-        days = np.concatenate([np.full(len(sites), day, dtype=np.int64) for day, sites, _, _ in self._pending])
+        days = np.repeat(np.array([p[0] for p in self._pending], dtype=np.int64), [len(p[1]) for p in self._pending])
         sites = np.concatenate([p[1] for p in self._pending]).astype(np.int64)
         specs = np.concatenate([p[2] for p in self._pending]).astype(np.int64)
         means = np.concatenate([p[3] for p in self._pending])
@@ -137,13 +137,14 @@ class FollowUpClinics:
         if not total:
             return
         s = self.settings
-        happen = np.ones(total, dtype=np.bool_)         # each follow-up in pathway order, then in order k
-        if s.pifu_share:
+        if s.pifu_share:                                # each follow-up in pathway order, then in order k
             moved = self._rng_filed.random(total) < s.pifu_share
             asked = moved & (self._rng_filed.random(total) < s.pifu_request_rate)
             self.week.pifu_followups_offered += int(moved.sum())
             self.week.pifu_followups_requested += int(asked.sum())
             happen = ~moved | asked
+        else:
+            happen = np.ones(total, dtype=np.bool_)
         _file_in_calendar(self.due, days, sites, specs, counts, happen, self.days_between)
 
     def book_clinic_day(self, day: int, first_slots: np.ndarray, staffed_shares: np.ndarray) -> np.ndarray:

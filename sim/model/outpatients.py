@@ -102,35 +102,36 @@ class OutpatientClinics:
             else:
                 self.close_clinic_day(day, *self.run_clinics(first_slots))
 
-    def run_clinics(self, first_slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def run_clinics(self, first_slots: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         """Book each (site, specialty) clinic's `first_slots` first appointments from its list, most urgent rank
         first, in the compiled loop `book_first_appointments`. Returns the ids of the patients seen who need an
-        operation and of those whose clock stops at clinic, for `close_clinic_day`: nothing outside the outpatient
-        lists reads them in between, so this is the same as recording each clinic's at once."""
+        operation and of those whose clock stops at clinic, and how many of them were seen virtually, for
+        `close_clinic_day`: nothing outside the outpatient lists reads them in between, so this is the same as
+        recording each clinic's at once."""
         p = self.state.patients
         queues = self.state.outpatient_queues
-        to_treat, stopped, dna = book_first_appointments(
+        to_treat, stopped, dna, n_virtual = book_first_appointments(
             first_slots, queues.n_ranks, queues.fifos, queues.heads, queues.tails,
             p.status, WAITING_OUTPATIENT, p.dna_remaining,
-            p.needs_operation)
+            p.needs_operation, p.virtual)
         self.state.week.outpatient_dna += dna
-        return to_treat, stopped
+        return to_treat, stopped, n_virtual
 
-    def close_clinic_day(self, day: int, to_treat: np.ndarray, stopped: np.ndarray) -> None:
+    def close_clinic_day(self, day: int, to_treat: np.ndarray, stopped: np.ndarray,
+                         n_virtual: int | None = None) -> None:
         """The day's attendances, decisions to treat (onto the admitted list of each patient's site, or the ICS's)
-        and clock stops."""
+        and clock stops. `n_virtual`: how many of `to_treat` and `stopped` were seen virtually, if already counted."""
         state = self.state
         virtual = state.patients.virtual
-        n_virtual = 0
+        if n_virtual is None:
+            n_virtual = int(np.count_nonzero(virtual[to_treat])) + int(np.count_nonzero(virtual[stopped]))
         if len(to_treat):
             decided = state.ledger.decide_to_treat_batch(to_treat)
             state.admitted_queues.push_decided(decided, day, by_site=state.pool_by_site)
-            n_virtual += int(np.count_nonzero(virtual[to_treat]))
         if len(stopped):
             state.ledger.stop_non_admitted_batch(stopped, day)
             if self.follow_ups is not None:
                 self.follow_ups.after_non_admitted_stops(stopped, day)
-            n_virtual += int(np.count_nonzero(virtual[stopped]))
         n_seen = len(to_treat) + len(stopped)
         if self._sent_away:
             sent_away = np.array(self._sent_away, dtype=np.int64)
@@ -221,17 +222,18 @@ def whole_slots_today(slots_per_clinic_day: np.ndarray, staffed_shares: np.ndarr
 @njit
 def book_first_appointments(first_slots: np.ndarray, n_ranks: int, fifos: Any, heads: np.ndarray,
                             tails: np.ndarray, status: np.ndarray, waiting: int, dna_remaining: np.ndarray,
-                            needs_operation: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+                            needs_operation: np.ndarray,
+                            virtual: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
     """A clinic day of every site and specialty: each books its slots (`first_slots`, site x specialty) from the front
     of its queues, most urgent rank first (OutpatientQueues). A patient who has left the list another way is dropped
     without using a slot; one who does not attend uses it and goes back to the front, keeping their place.
 
-    Returns the ids seen who need an operation and those whose clock stops here, each in booking order, and the
-    number of did-not-attends."""
+    Returns the ids seen who need an operation and those whose clock stops here, each in booking order, the
+    number of did-not-attends and how many of those seen (not the did-not-attends) were seen virtually."""
     to_treat = np.empty(256, dtype=np.int64)
     stopped = np.empty(1024, dtype=np.int64)
     rebook = np.empty(64, dtype=np.int64)
-    n_treat = n_stopped = dna = 0
+    n_treat = n_stopped = dna = n_virtual = 0
     n_sites, n_specialties = first_slots.shape
     for site in range(n_sites):
         for specialty in range(n_specialties):
@@ -256,7 +258,10 @@ def book_first_appointments(first_slots: np.ndarray, n_ranks: int, fifos: Any, h
                             rebook = grown(rebook)
                         rebook[n_rebook] = pid
                         n_rebook += 1
-                    elif needs_operation[pid]:
+                        continue
+                    if virtual[pid]:
+                        n_virtual += 1
+                    if needs_operation[pid]:
                         if n_treat == len(to_treat):
                             to_treat = grown(to_treat)
                         to_treat[n_treat] = pid
@@ -272,5 +277,5 @@ def book_first_appointments(first_slots: np.ndarray, n_ranks: int, fifos: Any, h
                 heads[i] = head
                 if not slots:
                     break
-    return to_treat[:n_treat].copy(), stopped[:n_stopped].copy(), dna
+    return to_treat[:n_treat].copy(), stopped[:n_stopped].copy(), dna, n_virtual
 
