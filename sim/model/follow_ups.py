@@ -127,7 +127,7 @@ class FollowUpClinics:
         always before the first of them falls due (days_between is at least a day, and events come in day order)."""
         if not self._pending:
             return
-        days = np.concatenate([np.full(len(sites), day, dtype=np.int64) for day, sites, _, _ in self._pending])
+        days = np.repeat(np.array([p[0] for p in self._pending], dtype=np.int64), [len(p[1]) for p in self._pending])
         sites = np.concatenate([p[1] for p in self._pending]).astype(np.int64)
         specs = np.concatenate([p[2] for p in self._pending]).astype(np.int64)
         means = np.concatenate([p[3] for p in self._pending])
@@ -137,48 +137,90 @@ class FollowUpClinics:
         if not total:
             return
         s = self.settings
-        happen = np.ones(total, dtype=np.bool_)         # each follow-up in pathway order, then in order k
-        if s.pifu_share:
+        if s.pifu_share:                                # each follow-up in pathway order, then in order k
             moved = self._rng_filed.random(total) < s.pifu_share
             asked = moved & (self._rng_filed.random(total) < s.pifu_request_rate)
             self.week.pifu_followups_offered += int(moved.sum())
             self.week.pifu_followups_requested += int(asked.sum())
             happen = ~moved | asked
+        else:
+            happen = np.ones(total, dtype=np.bool_)
         _file_in_calendar(self.due, days, sites, specs, counts, happen, self.days_between)
 
-    def book_clinic_day(self, day: int, first_slots: list[list[int]], staffed_shares: list[float]) -> list[list[int]]:
+    def book_clinic_day(self, day: int, first_slots: np.ndarray, staffed_shares: np.ndarray) -> np.ndarray:
         """Book the day's follow-ups at every clinic and return the slots left for first appointments.
 
         The follow-ups fallen due since the last clinic day join their clinics' backlogs first. Ring-fenced:
         follow-ups use their own slots (staffed as the first slots are) and first slots are untouched. Common pool:
         follow-ups due are booked first from the whole pool. A follow-up not attended uses its slot and stays in the
-        backlog."""
+        backlog.
+
+        `first_slots` and the result are site x specialty (int64), `staffed_shares` by site."""
         self._file_pending()
-        if day > self._filed_through_day:
-            self.waiting += self.due[self._filed_through_day + 1:day + 1].sum(axis=0)
-            self._filed_through_day = day
-        available = self.slots_per_clinic_day * np.array(staffed_shares)[:, None] + self._carry
-        own_slots = np.floor(available)
-        self._carry = available - own_slots
-        firsts = np.array(first_slots, dtype=np.int64)
-        if self.ring_fenced:
-            seen = np.minimum(self.waiting, own_slots.astype(np.int64))
-        else:
-            pool = firsts + own_slots.astype(np.int64)
-            seen = np.minimum(self.waiting, pool)
-            firsts = pool - seen
+        seen, firsts, first_slots_offered = _follow_ups_seen_today(
+            self.due, self._filed_through_day + 1, day, self.waiting, self.slots_per_clinic_day, staffed_shares,
+            self._carry, first_slots, self.ring_fenced)
+        self._filed_through_day = max(self._filed_through_day, day)
         s = self.settings
         not_attended = self._rng_booked.binomial(seen, s.dna_rate) if s.dna_rate else np.zeros_like(seen)
-        attended = seen - not_attended
-        self.waiting -= attended
+        attended, n_attended, n_not_attended = _attended_leave_backlog(seen, not_attended, self.waiting)
         week = self.week
-        n_attended = int(attended.sum())
         week.outpatient_followup_attendances += n_attended
-        week.outpatient_followup_dna += int(not_attended.sum())
+        week.outpatient_followup_dna += n_not_attended
         if s.virtual_share and n_attended:
             week.outpatient_followup_virtual += int(self._rng_booked.binomial(attended, s.virtual_share).sum())
-        week.outpatient_first_slots_offered += int(firsts.sum())
-        return firsts.tolist() if not self.ring_fenced else first_slots
+        week.outpatient_first_slots_offered += first_slots_offered
+        return firsts
+
+
+@njit
+def _attended_leave_backlog(seen: np.ndarray, not_attended: np.ndarray,
+                            waiting: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """The follow-ups attended (site x specialty: booked less not attended) leave the backlog `waiting`. Returns
+    them, their total and the total not attended."""
+    n_sites, n_specialties = seen.shape
+    attended = np.empty((n_sites, n_specialties), dtype=np.int64)
+    n_attended = n_not_attended = 0
+    for site in range(n_sites):
+        for specialty in range(n_specialties):
+            came = seen[site, specialty] - not_attended[site, specialty]
+            attended[site, specialty] = came
+            waiting[site, specialty] -= came
+            n_attended += came
+            n_not_attended += not_attended[site, specialty]
+    return attended, int(n_attended), int(n_not_attended)
+
+
+@njit
+def _follow_ups_seen_today(due: np.ndarray, first_day_due: int, day: int, waiting: np.ndarray,
+                           slots_per_clinic_day: np.ndarray, staffed_shares: np.ndarray, carry: np.ndarray,
+                           first_slots: np.ndarray, ring_fenced: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    """A clinic day's follow-up slot arithmetic (no draws), site x specialty: the calendar's days `first_day_due`
+    through `day` join the backlog `waiting`; each clinic's follow-up slots are its slots a clinic day times its
+    site's staffed share plus the fraction it carried (the new fraction back into `carry`), whole ones used. Returns
+    the follow-ups booked (the backlog, up to the follow-up slots, or ahead of first appointments in the common
+    pool), the first slots left (a new array; ring-fenced, the same counts as `first_slots`) and their total."""
+    n_sites, n_specialties = waiting.shape
+    for due_day in range(first_day_due, day + 1):
+        for site in range(n_sites):
+            for specialty in range(n_specialties):
+                waiting[site, specialty] += due[due_day, site, specialty]
+    seen = np.empty((n_sites, n_specialties), dtype=np.int64)
+    firsts = first_slots.copy()
+    for site in range(n_sites):
+        share = staffed_shares[site]
+        for specialty in range(n_specialties):
+            available = slots_per_clinic_day[site, specialty] * share + carry[site, specialty]
+            own_slots = math.floor(available)
+            carry[site, specialty] = available - own_slots
+            if ring_fenced:
+                seen[site, specialty] = min(waiting[site, specialty], own_slots)
+            else:
+                pool = firsts[site, specialty] + own_slots
+                booked = min(waiting[site, specialty], pool)
+                seen[site, specialty] = booked
+                firsts[site, specialty] = pool - booked
+    return seen, firsts, int(firsts.sum())
 
 
 @njit

@@ -56,7 +56,6 @@ class OutpatientClinics:
         # slots a clinic day by site and specialty, and the fractional slots each carries to its next clinic day
         self.slots_per_clinic_day = [[site.outpatient_first_slots_per_week.get(s, 0.0) / days_per_week
                                       for s in scenario.specialty_names] for site in scenario.sites.values()]
-        self._carry = [[0.0] * len(scenario.specialty_names) for _ in scenario.sites]
         self.delivered_share_by_day = delivered_share_by_day(scenario, "clinics")
         # follow-ups share the clinics (sim.model.follow_ups); ring-fenced, the slots PIFU frees may become first slots
         self.follow_ups: FollowUpClinics | None = None
@@ -69,6 +68,10 @@ class OutpatientClinics:
                 [slots + self.follow_ups.free_slots_for_firsts(site, specialty)
                  for specialty, slots in enumerate(by_specialty)]
                 for site, by_specialty in enumerate(self.slots_per_clinic_day)]
+        # as arrays (site x specialty) for the compiled `whole_slots_today`; the same doubles as the lists
+        self._slots_per_clinic_day = np.array(self.slots_per_clinic_day, dtype=np.float64).reshape(
+            len(scenario.sites), len(scenario.specialty_names))
+        self._carry = np.zeros_like(self._slots_per_clinic_day)
         self._sent_away: list[int] = []      # attended today, but need a further visit (counted as attendances)
 
     def is_clinic_day(self, day: int) -> bool:
@@ -77,70 +80,67 @@ class OutpatientClinics:
     def process(self, env: simpy.Environment) -> ServiceProcess:
         """Each clinic day: every site books the day's slots of every specialty; then the day's decisions to treat
         and clock stops are recorded together (array operations once a day rather than once a clinic)."""
+        site_range = range(len(self._slots_per_clinic_day))
         for day in range(self.horizon_days):
             if not self.is_clinic_day(day):
                 continue
             yield from wait_until(env, day, CLINICS)
             delivered = self.delivered_share_by_day[day]
-            staffed_shares = [self.staff.clinic_capacity_factor(site) * delivered
-                              for site in range(len(self.slots_per_clinic_day))]
-            first_slots = [self._whole_slots(site, share) for site, share in enumerate(staffed_shares)]
+            clinic_capacity_factor = self.staff.clinic_capacity_factor
+            staffed_shares = np.array([clinic_capacity_factor(site) * delivered for site in site_range])
+            first_slots = whole_slots_today(self._slots_per_clinic_day, staffed_shares, self._carry)
             if self.follow_ups is not None:
                 first_slots = self.follow_ups.book_clinic_day(day, first_slots, staffed_shares)
             if self.returns is not None:
                 to_treat: list[int] = []
                 stopped: list[int] = []
-                for site, slots_by_specialty in enumerate(first_slots):
+                for site, slots_by_specialty in enumerate(first_slots.tolist()):
                     for specialty, whole in enumerate(slots_by_specialty):
                         if whole:
                             self._book_with_returns(site, specialty, whole, day, to_treat, stopped)
                 self.close_clinic_day(day, np.array(to_treat, dtype=np.int64), np.array(stopped, dtype=np.int64))
             else:
-                self.close_clinic_day(day, *self.run_clinics(np.array(first_slots, dtype=np.int64)))
+                self.close_clinic_day(day, *self.run_clinics(first_slots))
 
-    def _whole_slots(self, site: int, staffed_share: float) -> list[int]:
-        """The whole first slots each specialty's clinic at `site` has today; the fractions carry to the next day."""
-        whole_slots = []
-        carry = self._carry[site]
-        for specialty, slots in enumerate(self.slots_per_clinic_day[site]):
-            available = slots * staffed_share + carry[specialty]
-            whole = int(available)
-            carry[specialty] = available - whole
-            whole_slots.append(whole)
-        return whole_slots
-
-    def run_clinics(self, first_slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def run_clinics(self, first_slots: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         """Book each (site, specialty) clinic's `first_slots` first appointments from its list, most urgent rank
         first, in the compiled loop `book_first_appointments`. Returns the ids of the patients seen who need an
-        operation and of those whose clock stops at clinic, for `close_clinic_day`: nothing outside the outpatient
-        lists reads them in between, so this is the same as recording each clinic's at once."""
+        operation and of those whose clock stops at clinic, and how many of them were seen virtually, for
+        `close_clinic_day`: nothing outside the outpatient lists reads them in between, so this is the same as
+        recording each clinic's at once."""
         p = self.state.patients
         queues = self.state.outpatient_queues
-        to_treat, stopped, dna = book_first_appointments(
+        to_treat, stopped, dna, n_virtual = book_first_appointments(
             first_slots, queues.n_ranks, queues.fifos, queues.heads, queues.tails,
             p.status, WAITING_OUTPATIENT, p.dna_remaining,
-            p.needs_operation)
+            p.needs_operation, p.virtual)
         self.state.week.outpatient_dna += dna
-        return to_treat, stopped
+        return to_treat, stopped, n_virtual
 
-    def close_clinic_day(self, day: int, to_treat: np.ndarray, stopped: np.ndarray) -> None:
+    def close_clinic_day(self, day: int, to_treat: np.ndarray, stopped: np.ndarray,
+                         n_virtual: int | None = None) -> None:
         """The day's attendances, decisions to treat (onto the admitted list of each patient's site, or the ICS's)
-        and clock stops."""
+        and clock stops. `n_virtual`: how many of `to_treat` and `stopped` were seen virtually, if already counted."""
         state = self.state
-        seen_ids = np.concatenate([to_treat, stopped, np.array(self._sent_away, dtype=np.int64)])
-        self._sent_away.clear()
+        virtual = state.patients.virtual
+        if n_virtual is None:
+            n_virtual = int(np.count_nonzero(virtual[to_treat])) + int(np.count_nonzero(virtual[stopped]))
         if len(to_treat):
-            decided = state.ledger.decide_to_treat_batch(seen_ids[:len(to_treat)])
+            decided = state.ledger.decide_to_treat_batch(to_treat)
             state.admitted_queues.push_decided(decided, day, by_site=state.pool_by_site)
-        discharged = seen_ids[len(to_treat):len(to_treat) + len(stopped)]
-        state.ledger.stop_non_admitted_batch(discharged, day)
-        if self.follow_ups is not None:
-            self.follow_ups.after_non_admitted_stops(discharged, day)
+        if len(stopped):
+            state.ledger.stop_non_admitted_batch(stopped, day)
+            if self.follow_ups is not None:
+                self.follow_ups.after_non_admitted_stops(stopped, day)
+        n_seen = len(to_treat) + len(stopped)
+        if self._sent_away:
+            sent_away = np.array(self._sent_away, dtype=np.int64)
+            self._sent_away.clear()
+            n_virtual += int(np.count_nonzero(virtual[sent_away]))
+            n_seen += len(sent_away)
         stats = state.week
-        stats.outpatient_attendances += len(seen_ids)
-        if len(seen_ids):
-            stats.outpatient_virtual += int(np.count_nonzero(
-                state.patients.virtual[seen_ids]))
+        stats.outpatient_attendances += n_seen
+        stats.outpatient_virtual += n_virtual
 
     def _book_with_returns(self, site: int, specialty: int, slots: int, day: int, to_treat: list[int],
                            stopped: list[int]) -> None:
@@ -204,19 +204,36 @@ class OutpatientClinics:
 
 
 @njit
+def whole_slots_today(slots_per_clinic_day: np.ndarray, staffed_shares: np.ndarray, carry: np.ndarray) -> np.ndarray:
+    """The whole first slots (site x specialty) each clinic has today: its slots a clinic day times its site's
+    staffed share (`staffed_shares`, by site), plus the fraction it carried; the new fractions go back into `carry`."""
+    n_sites, n_specialties = slots_per_clinic_day.shape
+    whole_slots = np.empty((n_sites, n_specialties), dtype=np.int64)
+    for site in range(n_sites):
+        share = staffed_shares[site]
+        for specialty in range(n_specialties):
+            available = slots_per_clinic_day[site, specialty] * share + carry[site, specialty]
+            whole = int(available)
+            carry[site, specialty] = available - whole
+            whole_slots[site, specialty] = whole
+    return whole_slots
+
+
+@njit
 def book_first_appointments(first_slots: np.ndarray, n_ranks: int, fifos: Any, heads: np.ndarray,
                             tails: np.ndarray, status: np.ndarray, waiting: int, dna_remaining: np.ndarray,
-                            needs_operation: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+                            needs_operation: np.ndarray,
+                            virtual: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
     """A clinic day of every site and specialty: each books its slots (`first_slots`, site x specialty) from the front
     of its queues, most urgent rank first (OutpatientQueues). A patient who has left the list another way is dropped
     without using a slot; one who does not attend uses it and goes back to the front, keeping their place.
 
-    Returns the ids seen who need an operation and those whose clock stops here, each in booking order, and the
-    number of did-not-attends."""
+    Returns the ids seen who need an operation and those whose clock stops here, each in booking order, the
+    number of did-not-attends and how many of those seen (not the did-not-attends) were seen virtually."""
     to_treat = np.empty(256, dtype=np.int64)
     stopped = np.empty(1024, dtype=np.int64)
     rebook = np.empty(64, dtype=np.int64)
-    n_treat = n_stopped = dna = 0
+    n_treat = n_stopped = dna = n_virtual = 0
     n_sites, n_specialties = first_slots.shape
     for site in range(n_sites):
         for specialty in range(n_specialties):
@@ -241,7 +258,10 @@ def book_first_appointments(first_slots: np.ndarray, n_ranks: int, fifos: Any, h
                             rebook = grown(rebook)
                         rebook[n_rebook] = pid
                         n_rebook += 1
-                    elif needs_operation[pid]:
+                        continue
+                    if virtual[pid]:
+                        n_virtual += 1
+                    if needs_operation[pid]:
                         if n_treat == len(to_treat):
                             to_treat = grown(to_treat)
                         to_treat[n_treat] = pid
@@ -257,5 +277,5 @@ def book_first_appointments(first_slots: np.ndarray, n_ranks: int, fifos: Any, h
                 heads[i] = head
                 if not slots:
                     break
-    return to_treat[:n_treat].copy(), stopped[:n_stopped].copy(), dna
+    return to_treat[:n_treat].copy(), stopped[:n_stopped].copy(), dna, n_virtual
 

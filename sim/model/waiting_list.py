@@ -154,10 +154,10 @@ class BookingQueues:
         """Put a clinic day's decisions to treat on the lists, each on their specialty's, all entering on one day:
         on their referred site's list under `site` pooling (`by_site`), else on the ICS's."""
         p = self.patients
-        specialty = p.specialty[ids].astype(np.int64)
-        pool = (p.referred_site[ids].astype(np.int64) if by_site
-                else np.zeros(len(ids), dtype=np.int64))
-        self._push_on_day(ids, entry_day, pool, specialty)
+        cutoff = self.long_wait_cutoff_day
+        _push_decided_keys(self.heaps, self.sizes, np.asarray(ids, dtype=np.int64), p.specialty, p.referred_site,
+                           p.clock_start_day, p.priority, p.hub_eligible, entry_day, _POLICY_CODES[self.policy],
+                           by_site, cutoff is not None, 0 if cutoff is None else cutoff, self.n_specialties)
 
     def _push_on_day(self, ids: np.ndarray, entry_day: int, pool: np.ndarray, specialty: np.ndarray) -> None:
         """Each patient onto their (pool, specialty) list and the heap their hub eligibility says."""
@@ -197,6 +197,51 @@ def _push_groups(heaps: Any, sizes: np.ndarray, heap_of_key: np.ndarray, keys: n
             stop += 1
         push_many(heaps, sizes, heap_of_key[start], keys[start:stop])
         start = stop
+
+
+_POLICY_CODES = {"fifo": 0, "longest_wait_first": 1, "priority_then_longest_wait": 2}
+
+
+@njit
+def _push_decided_keys(heaps: Any, sizes: np.ndarray, ids: np.ndarray, specialty: np.ndarray,
+                       referred_site: np.ndarray, clock_start_day: np.ndarray, priority: np.ndarray,
+                       hub_eligible: np.ndarray, entry_day: int, policy_code: int, by_site: bool, has_cutoff: bool,
+                       cutoff_day: int, n_specialties: int) -> None:
+    """`push_decided` in one pass: each patient's heap and key as `_push_on_day` and `keys_for_batch` make them
+    (`policy_code` indexes `_POLICY_CODES`), grouped by heap in their given order (a stable counting sort, the order
+    of `push_grouped`'s stable argsort) and each heap's run pushed at once, as `_push_groups` does."""
+    n = len(ids)
+    n_heaps = len(sizes)
+    heap_of = np.empty(n, dtype=np.int64)
+    key_of = np.empty(n, dtype=np.int64)
+    starts = np.zeros(n_heaps + 1, dtype=np.int64)
+    for i in range(n):
+        pid = ids[i]
+        pool = int(referred_site[pid]) if by_site else 0
+        heap = (pool * n_specialties + int(specialty[pid])) * 2 + int(hub_eligible[pid])
+        rank = 0
+        if policy_code == 0:
+            day = entry_day
+        else:
+            day = int(clock_start_day[pid])
+            if policy_code == 2:
+                rank = int(PRIORITY_RANKS[int(priority[pid])])
+                if has_cutoff and rank >= ROUTINE_RANK and day <= cutoff_day:
+                    rank = LONG_WAIT_RANK
+        heap_of[i] = heap
+        key_of[i] = (rank << RANK_SHIFT) | ((day + DAY_OFFSET) << ID_BITS) | pid
+        starts[heap + 1] += 1
+    for heap in range(n_heaps):
+        starts[heap + 1] += starts[heap]
+    filled = starts[:n_heaps].copy()
+    grouped = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        heap = heap_of[i]
+        grouped[filled[heap]] = key_of[i]
+        filled[heap] += 1
+    for heap in range(n_heaps):
+        if starts[heap + 1] > starts[heap]:
+            push_many(heaps, sizes, heap, grouped[starts[heap]:starts[heap + 1]])
 
 
 class ListHead:
