@@ -80,14 +80,13 @@ class OutpatientClinics:
     def process(self, env: simpy.Environment) -> ServiceProcess:
         """Each clinic day: every site books the day's slots of every specialty; then the day's decisions to treat
         and clock stops are recorded together (array operations once a day rather than once a clinic)."""
-        site_range = range(len(self._slots_per_clinic_day))
+        n_sites = len(self._slots_per_clinic_day)
         for day in range(self.horizon_days):
             if not self.is_clinic_day(day):
                 continue
             yield from wait_until(env, day, CLINICS)
             delivered = self.delivered_share_by_day[day]
-            clinic_capacity_factor = self.staff.clinic_capacity_factor
-            staffed_shares = np.array([clinic_capacity_factor(site) * delivered for site in site_range])
+            staffed_shares = self.staff.clinic_capacity_factors()[:n_sites] * delivered    # rows: sites, then hubs
             first_slots = whole_slots_today(self._slots_per_clinic_day, staffed_shares, self._carry)
             if self.follow_ups is not None:
                 first_slots = self.follow_ups.book_clinic_day(day, first_slots, staffed_shares)

@@ -143,15 +143,18 @@ class StaffRoster:
         the first array each morning); only with a staff section."""
         return self.session_cover_left, self._cover_used, self.per_session, self.theatre_groups
 
-    def clinic_capacity_factor(self, site: int) -> float:
-        """Share of planned clinic slots that the outpatient clinicians present can run today."""
-        st = self.sc.staff
-        if st is None or not self.clinic_groups:
-            return 1.0
+    def clinic_capacity_factors(self) -> np.ndarray:
+        """Share of planned clinic slots that the outpatient clinicians present can run today, by roster row (the
+        sites first, then any hub with its own team), all at once: whole numbers of people summed, then one
+        division a row, as one site at a time did."""
+        n_sites = len(self.available)
+        if self.sc.staff is None or not self.clinic_groups:
+            return np.ones(n_sites)
         j = self.clinic_groups
-        planned = self._planned_clinic_staff[site]
-        present = (self.available[site, j] - self.redeployed[site, j]).sum()
-        return float(min(1.0, present / planned)) if planned > 0 else 0.0
+        present = (self.available[:, j] - self.redeployed[:, j]).sum(axis=1)
+        planned = np.array(self._planned_clinic_staff, dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(planned > 0, np.minimum(1.0, present / planned), 0.0)
 
     def take_vaccinators(self, site: int, wanted: float, redeploy_from: list[str],
                          max_share: float) -> tuple[float, int]:
