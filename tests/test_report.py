@@ -21,8 +21,8 @@ import yaml
 import sim.experiment.replications
 import sim.model.replication
 from helpers import BASELINE, ROOT, run_cli
-from sim.outputs import charts, report, run_reader
-from sim.outputs.report import figures, forking
+from sim.outputs import charts, forking, report, run_reader
+from sim.outputs.report import figures
 from sim.outputs.safe_text import md_text
 
 pytestmark = pytest.mark.integration
@@ -321,7 +321,7 @@ FORK_CHECK = """
 import os
 from pathlib import Path
 from sim.outputs import run_reader
-from sim.outputs.report import forking
+from sim.outputs import forking
 assert forking.can_fork(), "a fresh interpreter should have no other thread"
 with forking.forked(os.getpid) as result:
     assert result() != os.getpid(), "expected the work done by another process"

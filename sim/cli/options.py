@@ -143,7 +143,7 @@ def progress_reporter(args: argparse.Namespace, label: str,
     if sys.stderr.isatty():
         from tqdm import tqdm
         # no monitor thread: it would outlive the bar, and a process with another thread running must not fork, so
-        # the report that follows a run would draw its charts on one core (sim.outputs.report.forking)
+        # the report that follows a run would draw its charts on one core (sim.outputs.forking)
         tqdm.monitor_interval = 0
         bar = tqdm(total=total if isinstance(total, int) else None, desc=label, unit="replication",
                    file=sys.stderr, leave=True, dynamic_ncols=True)

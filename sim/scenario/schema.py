@@ -152,7 +152,7 @@ class _Model(BaseModel):
     # `.nan` and a [low, high] range with either are refused with the key: sim.scenario.validate).
     # defer_build: the validators are built when a scenario is first validated, not when this module is imported
     # (a tenth of a second): `report` imports the schema for its fields' titles and units, and validates the
-    # saved scenarios in the process that reads the folder (sim.outputs.report.forking).
+    # saved scenarios in the process that reads the folder (sim.outputs.forking).
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False, defer_build=True)
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sim.outputs.analysis import CLEARANCE_THRESHOLDS as THRESHOLDS
+from sim.outputs.forking import forked
 from sim.outputs.report.assumptions import assumptions_frame, provenance_rows
 from sim.outputs.report.content import (
     Clearance,
@@ -36,7 +37,6 @@ from sim.outputs.report.content import (
     paired_differences,
 )
 from sim.outputs.report.documents import Document, render_html, render_markdown
-from sim.outputs.report.forking import forked
 from sim.outputs.report.summary import summary_frame
 from sim.outputs.report.word import KEY_CHARTS as WORD_CHARTS
 from sim.outputs.report.workbook import write_workbook
@@ -124,7 +124,7 @@ def build_report(run_dir: Path, label: str | None = None, formats: tuple[str, ..
                               assumptions, provenance)
         # The workbook (XlsxWriter's XML, a few seconds for ten replications' weekly rows) is written by a process
         # of its own while the charts are drawn on every core and the documents written here; forked before the
-        # drawing starts its pool, whose threads would make forking unsafe (sim.outputs.report.forking).
+        # drawing starts its pool, whose threads would make forking unsafe (sim.outputs.forking).
         workbook = (forked(write_workbook, staging / RESULTS_XLSX, run, comparison_frame(run, clearances, diffs),
                            assumptions, provenance, summary_frame(doc.summary_table()))
                     if formats is None else contextlib.nullcontext(lambda: None))

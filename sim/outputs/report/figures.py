@@ -3,7 +3,7 @@ itself is sim.outputs.charts), and drawing them on every core.
 
 `plan_charts` decides the charts without drawing any: each is a Chart with its title, caption, files and a
 `build` that makes the figure. The report is written from the plan while the charts are drawn (`drawing`), in
-worker processes forked from this one where that is safe (sim.outputs.report.forking), since the charts are most
+worker processes forked from this one where that is safe (sim.outputs.forking), since the charts are most
 of a report's time and each one is drawn by one core alone."""
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from matplotlib.figure import Figure as MplFigure
 
 from sim.outputs import charts
 from sim.outputs.analysis import CLEARANCE_THRESHOLDS as THRESHOLDS
+from sim.outputs.forking import can_fork, ignore_interrupts
 from sim.outputs.report.content import Clearance
 from sim.outputs.report.documents import Figure
-from sim.outputs.report.forking import can_fork, ignore_interrupts
 from sim.outputs.report.providers import CHART_STEM as PROVIDER_CHART_STEM
 from sim.outputs.report.providers import median_by_week, provider_names
 from sim.outputs.run_folder import CHARTS_DIR

@@ -1,9 +1,10 @@
-"""Work of the report done in a process forked from the report's own, while the report goes on.
+"""Output work done in a process forked from this one, while this one goes on.
 
 A forked process starts with a copy of this one: the imported modules and the data, at the cost of a few
 milliseconds, where a fresh interpreter would import pandas and matplotlib again (a second or more). The report
-forks to read the run folder while it imports matplotlib (`forked`), and to draw its charts on every core
-(sim.outputs.report.figures.drawing).
+forks to read the run folder while it imports matplotlib (`forked`), to write the workbook, and to draw its charts
+on every core (sim.outputs.report.figures.drawing); a run writes its largest table that way while it writes the
+others (sim.outputs.destination).
 
 Forking is used only where it is safe: on Linux, from a process with no other thread running (a fork copies only
 the calling thread, so another thread's lock could be copied held; the web app reports from a background
@@ -26,6 +27,19 @@ T = TypeVar("T")
 def can_fork() -> bool:
     """Whether this process may fork workers (module docstring)."""
     return sys.platform.startswith("linux") and threading.active_count() == 1
+
+
+def _flushed_std_streams() -> bool:
+    """Flush standard output and error, as multiprocessing does before it forks; False if one cannot be (a closed
+    pipe: `run ... | head -1`), where multiprocessing would raise, so the work is done in this process instead."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (AttributeError, ValueError):     # none, or closed: multiprocessing passes these over too
+            pass
+        except OSError:
+            return False
+    return True
 
 
 def ignore_interrupts() -> None:
@@ -53,7 +67,7 @@ def forked(work: Callable[..., T], *args: Any, **kwargs: Any) -> Iterator[Callab
     which waits for it and returns what it returned or raises what it raised. Leaving the block ends the process
     if it is still working. Where forking is not safe (can_fork), or if the process ends without answering, `result()`
     does the work in this process instead."""
-    if not can_fork():
+    if not can_fork() or not _flushed_std_streams():
         yield lambda: work(*args, **kwargs)
         return
     context = multiprocessing.get_context("fork")
