@@ -499,6 +499,17 @@ def test_a_closed_standard_output_does_not_misfile_a_complete_run(scenario, tmp_
     assert (out / MANIFEST_JSON).is_file() and sorted(os.listdir(tmp_path)) == ["run", "simple.yaml"]
 
 
+def test_a_closed_standard_output_still_gets_the_report_drawn_here(scenario, tmp_path, capsys, monkeypatch):
+    """multiprocessing flushes standard output before it forks, and raises on a closed pipe: the report's forked
+    work (reading the folder, the workbook, the charts) is then done in this process, and the folder is complete."""
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    out = tmp_path / "run"
+    assert cli.main(["run", str(scenario), "--replications", "1", "--quiet", "--out", str(out)]) == 2
+    line = one_error_line(capsys)
+    assert "Broken pipe" in line and line.endswith(f"the results were written to {out}"), line
+    assert (out / "report.html").is_file() and (out / "results.xlsx").is_file() and (out / "charts").is_dir()
+
+
 @pytest.mark.parametrize("failure", [ScenarioError(["fitted.yaml: clinic_slots: must be finite"]),
                                      RuntimeError("a replication failed"), KeyboardInterrupt()],
                          ids=["scenario error", "unexpected error", "interrupted"])

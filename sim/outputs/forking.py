@@ -8,7 +8,8 @@ others (sim.outputs.destination).
 
 Forking is used only where it is safe: on Linux, from a process with no other thread running (a fork copies only
 the calling thread, so another thread's lock could be copied held; the web app reports from a background
-thread). Elsewhere the same work is done in the report's own process, one step after another.
+thread), and whose standard output and error can be flushed (multiprocessing flushes them before it forks, and
+raises if one is a closed pipe). Elsewhere the same work is done in this process, one step after another.
 """
 from __future__ import annotations
 
@@ -25,8 +26,9 @@ T = TypeVar("T")
 
 
 def can_fork() -> bool:
-    """Whether this process may fork workers (module docstring)."""
-    return sys.platform.startswith("linux") and threading.active_count() == 1
+    """Whether this process may fork workers (module docstring), its standard streams flushed as multiprocessing
+    flushes them before it forks."""
+    return sys.platform.startswith("linux") and threading.active_count() == 1 and _flushed_std_streams()
 
 
 def _flushed_std_streams() -> bool:
@@ -67,7 +69,7 @@ def forked(work: Callable[..., T], *args: Any, **kwargs: Any) -> Iterator[Callab
     which waits for it and returns what it returned or raises what it raised. Leaving the block ends the process
     if it is still working. Where forking is not safe (can_fork), or if the process ends without answering, `result()`
     does the work in this process instead."""
-    if not can_fork() or not _flushed_std_streams():
+    if not can_fork():
         yield lambda: work(*args, **kwargs)
         return
     context = multiprocessing.get_context("fork")
