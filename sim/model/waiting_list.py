@@ -134,16 +134,11 @@ class BookingQueues:
 
     def keys_for_batch(self, ids: np.ndarray, entry_day: np.ndarray, clock_start: np.ndarray,
                        priority: np.ndarray) -> np.ndarray:
-        zeros = np.zeros(len(ids), dtype=np.int64)
-        if self.policy == "fifo":
-            return pack_keys(zeros, entry_day, ids)
-        if self.policy == "longest_wait_first":
-            return pack_keys(zeros, clock_start, ids)
-        rank = PRIORITY_RANKS[priority.astype(np.int64)]
+        """Each patient's heap key under the list's policy and the long-wait cut-off in force (`_key_of`)."""
         cutoff = self.long_wait_cutoff_day
-        if cutoff is not None:
-            rank = np.where((rank >= ROUTINE_RANK) & (clock_start <= cutoff), LONG_WAIT_RANK, rank)
-        return pack_keys(rank, clock_start, ids)
+        return _keys_of(np.asarray(ids, dtype=np.int64), np.asarray(entry_day, dtype=np.int64),
+                        np.asarray(clock_start, dtype=np.int64), np.asarray(priority, dtype=np.int64),
+                        _POLICY_CODES[self.policy], cutoff is not None, 0 if cutoff is None else cutoff)
 
     def push_batch(self, pool: int, specialty: int, ids: np.ndarray, entry_day: int) -> None:
         """Put patients of one specialty on one pool's list, all entering on the same day."""
@@ -203,6 +198,34 @@ _POLICY_CODES = {"fifo": 0, "longest_wait_first": 1, "priority_then_longest_wait
 
 
 @njit
+def _key_of(policy_code: int, entry_day: int, clock_start: int, priority: int, has_cutoff: bool, cutoff_day: int,
+            pid: int) -> int:
+    """A patient's heap key (`pack_keys`' layout) under the policy (`policy_code` indexes `_POLICY_CODES`): fifo by
+    the day they joined, else by clock start; priority first, routine patients whose clock started by the long-wait
+    cut-off (if one is in force) at the long-wait rank."""
+    rank = 0
+    if policy_code == 0:
+        day = entry_day
+    else:
+        day = clock_start
+        if policy_code == 2:
+            rank = int(PRIORITY_RANKS[priority])
+            if has_cutoff and rank >= ROUTINE_RANK and day <= cutoff_day:
+                rank = LONG_WAIT_RANK
+    return (rank << RANK_SHIFT) | ((day + DAY_OFFSET) << ID_BITS) | pid
+
+
+@njit
+def _keys_of(ids: np.ndarray, entry_day: np.ndarray, clock_start: np.ndarray, priority: np.ndarray,
+             policy_code: int, has_cutoff: bool, cutoff_day: int) -> np.ndarray:
+    """`_key_of` for a batch (the start list, a day's pushes)."""
+    keys = np.empty(len(ids), dtype=np.int64)
+    for i in range(len(ids)):
+        keys[i] = _key_of(policy_code, entry_day[i], clock_start[i], priority[i], has_cutoff, cutoff_day, ids[i])
+    return keys
+
+
+@njit
 def _push_decided_keys(heaps: Any, sizes: np.ndarray, ids: np.ndarray, specialty: np.ndarray,
                        referred_site: np.ndarray, clock_start_day: np.ndarray, priority: np.ndarray,
                        hub_eligible: np.ndarray, entry_day: int, policy_code: int, by_site: bool, has_cutoff: bool,
@@ -219,17 +242,9 @@ def _push_decided_keys(heaps: Any, sizes: np.ndarray, ids: np.ndarray, specialty
         pid = ids[i]
         pool = int(referred_site[pid]) if by_site else 0
         heap = (pool * n_specialties + int(specialty[pid])) * 2 + int(hub_eligible[pid])
-        rank = 0
-        if policy_code == 0:
-            day = entry_day
-        else:
-            day = int(clock_start_day[pid])
-            if policy_code == 2:
-                rank = int(PRIORITY_RANKS[int(priority[pid])])
-                if has_cutoff and rank >= ROUTINE_RANK and day <= cutoff_day:
-                    rank = LONG_WAIT_RANK
         heap_of[i] = heap
-        key_of[i] = (rank << RANK_SHIFT) | ((day + DAY_OFFSET) << ID_BITS) | pid
+        key_of[i] = _key_of(policy_code, entry_day, int(clock_start_day[pid]), int(priority[pid]), has_cutoff,
+                            cutoff_day, pid)
         starts[heap + 1] += 1
     for heap in range(n_heaps):
         starts[heap + 1] += starts[heap]
