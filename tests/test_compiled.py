@@ -17,8 +17,16 @@ from helpers import ROOT, scaled_baseline_raw, with_every_booking_mechanism
 from sim.core import compiled
 from sim.core.compiled import array_list
 from sim.core.heaps import pop_from, push_many, push_to
+from sim.core.rng import Streams
 from sim.model.beds import ElectiveBeds
-from sim.model.referrals import _categorical, _categorical_by_row, _geometric_failures
+from sim.model.referrals import (
+    PathwayParameters,
+    _categorical,
+    _category,
+    _geometric_failures,
+    _removal_weeks,
+    draw_pathways,
+)
 from sim.model.replication import run_single
 from sim.scenario.validate import validate
 
@@ -78,7 +86,7 @@ def test_beds_admit_while_a_bed_is_free_and_free_it_at_discharge():
     assert not beds.try_admit(20.0, 1.0)
 
 
-def test_categories_by_row_match_the_table_of_comparisons_and_failures_count_exactly():
+def test_categories_match_the_table_of_comparisons_and_failures_count_exactly():
     rng = np.random.default_rng(3)
     cum_table = np.cumsum(rng.dirichlet(np.ones(5), size=7), axis=1)
     cum_table[:, -1] = 1.0 + 1e-12
@@ -87,7 +95,7 @@ def test_categories_by_row_match_the_table_of_comparisons_and_failures_count_exa
     u = rng.random(20_000)
     u[:3] = [0.0, 0.5, np.nextafter(0.5, 0)]               # uniforms on and just under a boundary
     row[:3] = 2
-    chosen = _categorical_by_row(u, row, cum_table)
+    chosen = np.array([_category(x, cum_table[r]) for x, r in zip(u, row, strict=True)])
     assert np.array_equal(chosen, _categorical(u, cum_table[row]))
     assert chosen[:3].tolist() == [2, 4, 2] and not np.isin(chosen[row == 2], [0, 1, 3]).any()
     # failures before a success: P(K >= k) = p^k; a zero rate never fails, and the cap is 255
@@ -95,6 +103,76 @@ def test_categories_by_row_match_the_table_of_comparisons_and_failures_count_exa
     failures = _geometric_failures(rng.random(200_000), rates, which)
     assert (failures[which == 0] == 0).all() and failures.max() == 255
     assert abs((failures[which == 1] >= 2).mean() - 0.3**2) < 0.01
+
+
+def cumulative_hazard(weeks: float, band_starts: np.ndarray, hazard: np.ndarray) -> float:
+    """H(weeks) of a piecewise-constant hazard, integrated band by band (the definition, not the model's search)."""
+    ends = [*band_starts[1:], np.inf]
+    return sum(h * max(0.0, min(weeks, end) - start) for start, end, h in zip(band_starts, ends, hazard, strict=True)
+               if h > 0 and weeks > start)
+
+
+def test_removal_times_accumulate_exactly_the_drawn_hazard_from_the_weeks_already_waited():
+    band_starts = np.array([0.0, 18.0, 52.0, 104.0])
+    hazard = np.array([0.004, 0.0, 0.012, 0.03])        # a band with no removals between two with some
+    cum_at_start = np.concatenate([[0.0], np.cumsum(hazard[:-1] * np.diff(band_starts))])
+    rng = np.random.default_rng(11)
+    for e, waited in zip(rng.exponential(1.0, 300), rng.uniform(0, 150, 300), strict=True):
+        weeks = _removal_weeks(e, waited, band_starts, hazard, cum_at_start)
+        assert weeks >= 0 and not 18 < waited + weeks < 52       # never removed in the band without removals
+        gained = cumulative_hazard(waited + weeks, band_starts, hazard) - cumulative_hazard(waited, band_starts, hazard)
+        assert gained == pytest.approx(e, rel=1e-9)
+    assert _removal_weeks(0.5, 3.0, band_starts, np.zeros(4), np.zeros(4)) == np.inf   # no removals at all
+
+
+def test_one_pass_over_the_pathways_draws_what_numpys_array_draws_would():
+    """numba runs numpy's algorithms on the same generators; this checks it against the array draws the model
+    made before (each stream in pathway order), for referrals and for start-list patients whose site, priority,
+    stage and weeks waited are given."""
+    params = PathwayParameters.from_scenario(validate(scaled_baseline_raw(0.05), "params"))
+    rng = np.random.default_rng(5)
+    n = 4_000
+    specialty = rng.integers(0, len(params.admitted_share), n)
+    borough = rng.integers(0, len(params.site_cum_by_borough), n)
+    clock_start = np.sort(rng.integers(-400, 28, n))
+    waited = rng.uniform(0, 120, n)
+    for given in ({}, {"waited_weeks": waited, "site": rng.integers(0, 4, n), "priority": rng.integers(0, 4, n),
+                       "needs_operation": rng.random(n) < 0.4}):
+        kernel_streams = Streams(9, 2)
+        drawn = draw_pathways(kernel_streams, params, specialty, borough, clock_start, **given)
+        streams = Streams(9, 2)
+        u = streams["referral_attributes"].random((n, 4))
+        u_priority = streams["priority_mix"].random(n)
+        site = given.get("site", _categorical(u[:, 0], params.site_cum_by_borough[borough]))
+        priority = given.get("priority", _categorical(u_priority, params.priority_cum[specialty]))
+        needs_operation = given.get("needs_operation", u[:, 1] < params.admitted_share[specialty])
+        inpatient = u[:, 2] >= params.day_case_share[specialty]
+        z = streams["case_duration"].standard_normal(n)
+        minutes = np.where(inpatient, np.exp(params.ip_log_mu[specialty] + params.ip_log_sigma[specialty] * z),
+                           np.exp(params.dc_log_mu[specialty] + params.dc_log_sigma[specialty] * z))
+        los = streams["length_of_stay"].exponential(1.0, n) * params.los_mean[specialty]
+        u_dna, u_cancel = streams["outpatient_dna"].random(n), streams["cancellation"].random(n)
+        e = streams["removal"].exponential(1.0, n)
+        assert np.array_equal(drawn["referred_site"], site) and np.array_equal(drawn["priority"], priority)
+        assert np.array_equal(drawn["needs_operation"], needs_operation)
+        assert np.array_equal(drawn["inpatient"], inpatient) and np.array_equal(drawn["virtual"],
+                                                                               u[:, 3] < params.virtual_share)
+        assert np.array_equal(drawn["theatre_minutes"], minutes.astype(np.float32))
+        assert np.array_equal(drawn["los_days"], np.where(inpatient, np.maximum(los, 1.0), 0).astype(np.float32))
+        assert np.array_equal(drawn["dna_remaining"], _geometric_failures(
+            u_dna, np.array([params.dna_face_to_face, params.dna_virtual]), drawn["virtual"].astype(np.int64)))
+        assert np.array_equal(drawn["cancellations_remaining"], _geometric_failures(
+            u_cancel, np.array([params.cancellation_rate]), np.zeros(n, dtype=np.int64)))
+        w = given.get("waited_weeks", np.zeros(n))
+        cum_at_start = np.concatenate([[0.0], np.cumsum(params.removal_hazard_per_week[:-1]
+                                                        * np.diff(params.removal_band_starts_weeks))])
+        weeks = np.array([_removal_weeks(x, y, params.removal_band_starts_weeks, params.removal_hazard_per_week,
+                                         cum_at_start) for x, y in zip(e, w, strict=True)])
+        assert np.array_equal(drawn["removal_day"], np.where(np.isfinite(weeks),
+                                                             np.floor(clock_start + 7 * (w + weeks)), np.inf))
+        for name in ("referral_attributes", "priority_mix", "case_duration", "length_of_stay", "outpatient_dna",
+                     "cancellation", "removal"):          # and each stream is left where the array draws left it
+            assert kernel_streams[name].random() == streams[name].random(), name
 
 
 def every_mechanism_raw() -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import simpy
@@ -109,20 +110,6 @@ def _categorical(u: np.ndarray, cum_rows: np.ndarray) -> np.ndarray:
     return np.count_nonzero(u[:, None] >= cum_rows, axis=1)
 
 
-@njit
-def _categorical_by_row(u: np.ndarray, row: np.ndarray, cum_table: np.ndarray) -> np.ndarray:
-    """`_categorical(u, cum_table[row])` without making the n x categories table: for each uniform, how many of
-    its row's cumulative shares it reaches (the same comparisons, so the same answer)."""
-    category = np.empty(len(u), dtype=np.int64)
-    for i in range(len(u)):
-        reached = 0
-        for cumulative_share in cum_table[row[i]]:
-            if u[i] >= cumulative_share:
-                reached += 1
-        category[i] = reached
-    return category
-
-
 def draw_pathways(streams: Streams, params: PathwayParameters, specialty: np.ndarray, borough: np.ndarray,
                   clock_start_day: np.ndarray, waited_weeks: np.ndarray | None = None,
                   site: np.ndarray | None = None, priority: np.ndarray | None = None,
@@ -133,61 +120,116 @@ def draw_pathways(streams: Streams, params: PathwayParameters, specialty: np.nda
     on the weeks already waited.
     """
     n = len(specialty)
-    attrs = streams["referral_attributes"].random((n, 4))
-    if site is None:
-        site = _categorical_by_row(attrs[:, 0], borough, params.site_cum_by_borough)
-    u_prio = streams["priority_mix"].random(n)
-    if priority is None:
-        priority = _categorical_by_row(u_prio, specialty, params.priority_cum)
-    if needs_operation is None:
-        needs_operation = attrs[:, 1] < params.admitted_share[specialty]
-    inpatient = attrs[:, 2] >= params.day_case_share[specialty]
-    virtual = attrs[:, 3] < params.virtual_share
-
-    z = streams["case_duration"].standard_normal(n)
-    # the log-normal's parameters chosen first, so exp runs once (elementwise: the same values as choosing after)
-    log_mu = np.where(inpatient, params.ip_log_mu[specialty], params.dc_log_mu[specialty])
-    log_sigma = np.where(inpatient, params.ip_log_sigma[specialty], params.dc_log_sigma[specialty])
-    minutes = np.exp(log_mu + log_sigma * z)
-    los = streams["length_of_stay"].exponential(1.0, n) * params.los_mean[specialty]
-    los = np.where(inpatient, np.maximum(los, 1.0), 0.0)
-
-    u_dna = streams["outpatient_dna"].random(n)
+    given = np.zeros(0, dtype=np.int64)
+    columns = _draw_columns(
+        streams["referral_attributes"], streams["priority_mix"], streams["case_duration"],
+        streams["length_of_stay"], streams["outpatient_dna"], streams["cancellation"], streams["removal"],
+        specialty.astype(np.int64), borough.astype(np.int64), clock_start_day.astype(np.float64),
+        np.zeros(n) if waited_weeks is None else waited_weeks.astype(np.float64),
+        given if site is None else np.asarray(site).astype(np.int64),
+        given if priority is None else np.asarray(priority).astype(np.int64),
+        given if needs_operation is None else np.asarray(needs_operation).astype(np.int64),
+        params.site_cum_by_borough, params.priority_cum, params.admitted_share, params.day_case_share,
+        float(params.virtual_share), params.ip_log_mu, params.dc_log_mu, params.ip_log_sigma, params.dc_log_sigma,
+        params.los_mean, float(params.hub_max_los_days), params.removal_band_starts_weeks,
+        params.removal_hazard_per_week)
+    (site_drawn, priority_drawn, needs_op, inpatient, virtual, log_minutes, los, u_dna, u_cancel, hub_eligible,
+     removal_day) = columns
+    # the transcendental functions stay numpy's array loops (the compiled loop would call the C library's, which
+    # can differ from numpy's vectorised ones in the last bit on some processors)
+    minutes = np.exp(log_minutes)
     dna_remaining = _geometric_failures(u_dna, np.array([params.dna_face_to_face, params.dna_virtual]),
-                                         virtual.astype(np.int64))
-    u_cancel = streams["cancellation"].random(n)
+                                        virtual.astype(np.int64))
     cancellations = _geometric_failures(u_cancel, np.array([params.cancellation_rate]), np.zeros(n, dtype=np.int64))
-
-    if params.hub_max_los_days >= 0:
-        hub_eligible = ~inpatient | (los <= params.hub_max_los_days)
-    else:
-        hub_eligible = np.zeros(n, dtype=bool)
-
-    delays = _draw_delays(streams, params, np.asarray(needs_operation, dtype=bool), n)
-
-    e = streams["removal"].exponential(1.0, n)
-    waited = np.zeros(n) if waited_weeks is None else waited_weeks
-    removal_weeks_from_now = removal_time_weeks(e, waited, params.removal_band_starts_weeks,
-                                                params.removal_hazard_per_week)
-    removal_day = np.where(np.isfinite(removal_weeks_from_now),
-                           np.floor(clock_start_day + 7 * (waited + removal_weeks_from_now)), np.inf)
+    delays = _draw_delays(streams, params, needs_op.astype(bool), n)
     return {
         "clock_start_day": clock_start_day.astype(np.int32),
         "specialty": specialty.astype(np.uint8),
-        "priority": np.asarray(priority).astype(np.uint8),
+        "priority": priority_drawn,
         "borough": borough.astype(np.uint8),
-        "referred_site": np.asarray(site).astype(np.uint8),
-        "needs_operation": np.asarray(needs_operation).astype(np.uint8),
-        "inpatient": inpatient.astype(np.uint8),
-        "virtual": virtual.astype(np.uint8),
+        "referred_site": site_drawn,
+        "needs_operation": needs_op,
+        "inpatient": inpatient,
+        "virtual": virtual,
         "dna_remaining": dna_remaining,
         "cancellations_remaining": cancellations,
-        "hub_eligible": hub_eligible.astype(np.uint8),
+        "hub_eligible": hub_eligible,
         "theatre_minutes": minutes.astype(np.float32),
-        "los_days": los.astype(np.float32),
+        "los_days": los,
         **delays,
         "removal_day": removal_day,
     }
+
+
+@njit
+def _draw_columns(attribute_rng: Any, priority_rng: Any, duration_rng: Any, stay_rng: Any, dna_rng: Any,
+                  cancel_rng: Any, removal_rng: Any, specialty: np.ndarray, borough: np.ndarray,
+                  clock_start_day: np.ndarray, waited_weeks: np.ndarray, site_given: np.ndarray,
+                  priority_given: np.ndarray, needs_operation_given: np.ndarray, site_cum_by_borough: np.ndarray,
+                  priority_cum: np.ndarray, admitted_share: np.ndarray, day_case_share: np.ndarray,
+                  virtual_share: float, ip_log_mu: np.ndarray, dc_log_mu: np.ndarray, ip_log_sigma: np.ndarray,
+                  dc_log_sigma: np.ndarray, los_mean: np.ndarray, hub_max_los_days: float, band_starts: np.ndarray,
+                  hazard: np.ndarray) -> tuple:
+    """One pass over the batch drawing each pathway's values from the seven streams, in the order numpy's array
+    draws took them (each stream in pathway order; a stream's (n, 4) array row by row), so the same values: numba
+    runs numpy's own algorithms on the same generator. Arrays `*_given` are empty where the caller gives nothing.
+
+    Returns site, priority, needs an operation, inpatient, virtual, the log of theatre minutes, length of stay, the
+    uniforms of the did-not-attend and cancellation counts, hub eligibility and the removal day."""
+    n = len(specialty)
+    site = np.empty(n, dtype=np.uint8)
+    priority = np.empty(n, dtype=np.uint8)
+    needs_operation = np.empty(n, dtype=np.uint8)
+    inpatient = np.empty(n, dtype=np.uint8)
+    virtual = np.empty(n, dtype=np.uint8)
+    log_minutes = np.empty(n)
+    los_days = np.empty(n, dtype=np.float32)
+    u_dna = np.empty(n)
+    u_cancel = np.empty(n)
+    hub_eligible = np.zeros(n, dtype=np.uint8)
+    removal_day = np.empty(n)
+    cum_at_start = _cumulative_hazard_at_band_starts(band_starts, hazard)
+    for i in range(n):
+        spec = specialty[i]
+        u_site, u_stage, u_day_case, u_virtual = (attribute_rng.random(), attribute_rng.random(),
+                                                  attribute_rng.random(), attribute_rng.random())
+        u_priority = priority_rng.random()
+        site[i] = (_category(u_site, site_cum_by_borough[borough[i]]) if len(site_given) == 0
+                   else site_given[i])
+        priority[i] = (_category(u_priority, priority_cum[spec]) if len(priority_given) == 0
+                       else priority_given[i])
+        operation = u_stage < admitted_share[spec] if len(needs_operation_given) == 0 else needs_operation_given[i] != 0
+        needs_operation[i] = operation
+        stays_in = u_day_case >= day_case_share[spec]
+        inpatient[i] = stays_in
+        virtual[i] = u_virtual < virtual_share
+        z = duration_rng.standard_normal()
+        if stays_in:
+            log_minutes[i] = ip_log_mu[spec] + ip_log_sigma[spec] * z
+        else:
+            log_minutes[i] = dc_log_mu[spec] + dc_log_sigma[spec] * z
+        stay = stay_rng.exponential(1.0) * los_mean[spec]
+        stay = (stay if stay >= 1.0 else 1.0) if stays_in else 0.0
+        los_days[i] = stay
+        u_dna[i] = dna_rng.random()
+        u_cancel[i] = cancel_rng.random()
+        if hub_max_los_days >= 0:
+            hub_eligible[i] = (not stays_in) or stay <= hub_max_los_days
+        weeks = _removal_weeks(removal_rng.exponential(1.0), waited_weeks[i], band_starts, hazard, cum_at_start)
+        removal_day[i] = (np.floor(clock_start_day[i] + 7 * (waited_weeks[i] + weeks)) if np.isfinite(weeks)
+                          else np.inf)
+    return (site, priority, needs_operation, inpatient, virtual, log_minutes, los_days, u_dna, u_cancel,
+            hub_eligible, removal_day)
+
+
+@njit
+def _category(u: float, cumulative_shares: np.ndarray) -> int:
+    """How many of the cumulative shares `u` reaches: its category (`_categorical` for one uniform)."""
+    reached = 0
+    for share in cumulative_shares:
+        if u >= share:
+            reached += 1
+    return reached
 
 
 def _draw_delays(streams: Streams, params: PathwayParameters, needs_operation: np.ndarray,
@@ -235,27 +277,43 @@ def _geometric_failures(u: np.ndarray, rates: np.ndarray, rate_index: np.ndarray
     return np.clip(k, 0, 255).astype(np.uint8)
 
 
-def removal_time_weeks(e: np.ndarray, waited_weeks: np.ndarray, band_starts: np.ndarray,
-                       hazard: np.ndarray) -> np.ndarray:
-    """Weeks from now until removal, for a piecewise-constant hazard by weeks waited.
+@njit
+def _cumulative_hazard_at_band_starts(band_starts: np.ndarray, hazard: np.ndarray) -> np.ndarray:
+    """The cumulative hazard where each band starts, summed band after band."""
+    cum_at_start = np.zeros(len(band_starts))
+    for b in range(1, len(band_starts)):
+        cum_at_start[b] = cum_at_start[b - 1] + hazard[b - 1] * (band_starts[b] - band_starts[b - 1])
+    return cum_at_start
 
-    Solves H(w + t) - H(w) = e for t, with H the cumulative hazard and e ~ Exp(1). Returns inf
-    where the hazard never accumulates enough (e.g. zero removal rates).
-    """
-    widths = np.diff(band_starts)
-    cum_at_start = np.concatenate([[0.0], np.cumsum(hazard[:-1] * widths)])
 
-    def cum_hazard(w: np.ndarray) -> np.ndarray:
-        i = np.searchsorted(band_starts, w, side="right") - 1
-        return cum_at_start[i] + hazard[i] * (w - band_starts[i])
+@njit
+def _band_of(sorted_values: np.ndarray, x: float) -> int:
+    """`np.searchsorted(sorted_values, x, side="right") - 1`: the last value not above `x` (NaN sorts last)."""
+    if x != x:
+        return len(sorted_values) - 1
+    below_or_equal = 0
+    for value in sorted_values:
+        if value <= x:
+            below_or_equal += 1
+    return below_or_equal - 1
 
-    target = e + cum_hazard(waited_weeks)
-    i = np.searchsorted(cum_at_start, target, side="right") - 1
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t_abs = band_starts[i] + (target - cum_at_start[i]) / hazard[i]
-    t_abs = np.where(hazard[i] > 0, t_abs, np.inf)
-    # A band with zero hazard followed by another: searchsorted(side=right) already skips flat bands.
-    return np.maximum(t_abs - waited_weeks, 0.0)
+
+@njit
+def _removal_weeks(e: float, waited_weeks: float, band_starts: np.ndarray, hazard: np.ndarray,
+                   cum_at_start: np.ndarray) -> float:
+    """Weeks from now until removal, for a piecewise-constant hazard by weeks waited (`hazard` per week from each of
+    `band_starts`), after `waited_weeks` already waited.
+
+    Solves H(w + t) - H(w) = e for t, with H the cumulative hazard and e ~ Exp(1). Returns inf where the hazard never
+    accumulates enough (e.g. zero removal rates); a band with zero hazard followed by another is skipped (the search
+    takes the last band start not above the target)."""
+    i = _band_of(band_starts, waited_weeks)
+    target = e + (cum_at_start[i] + hazard[i] * (waited_weeks - band_starts[i]))
+    i = _band_of(cum_at_start, target)
+    if not hazard[i] > 0:
+        return np.inf
+    after = band_starts[i] + (target - cum_at_start[i]) / hazard[i] - waited_weeks
+    return after if (after >= 0.0 or after != after) else 0.0
 
 
 DAYS_PER_DRAW = 28     # days of pathways drawn at once (about 64,000 at North West London's demand)

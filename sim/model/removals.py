@@ -1,6 +1,6 @@
 """Removals from the list other than treatment: a weekly rate by weeks waited, and validation rounds.
 
-Each pathway's removal time is drawn when it is created (`sim.model.referrals.removal_time_weeks`) and
+Each pathway's removal time is drawn when it is created (`sim.model.referrals._removal_weeks`) and
 filed in a weekly bucket; the weekly process removes those still waiting. Validation rounds, on dates
 in the scenario, remove a share of everyone waiting longer than a threshold at that date.
 """
