@@ -95,7 +95,7 @@ def test_categories_match_the_table_of_comparisons_and_failures_count_exactly():
     u = rng.random(20_000)
     u[:3] = [0.0, 0.5, np.nextafter(0.5, 0)]               # uniforms on and just under a boundary
     row[:3] = 2
-    chosen = np.array([_category(x, cum_table[r]) for x, r in zip(u, row, strict=True)])
+    chosen = np.array([_category(x, cum_table, r) for x, r in zip(u, row, strict=True)])
     assert np.array_equal(chosen, _categorical(u, cum_table[row]))
     assert chosen[:3].tolist() == [2, 4, 2] and not np.isin(chosen[row == 2], [0, 1, 3]).any()
     # failures before a success: P(K >= k) = p^k; a zero rate never fails, and the cap is 255

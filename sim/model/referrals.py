@@ -194,10 +194,8 @@ def _draw_columns(attribute_rng: Any, priority_rng: Any, duration_rng: Any, stay
         u_site, u_stage, u_day_case, u_virtual = (attribute_rng.random(), attribute_rng.random(),
                                                   attribute_rng.random(), attribute_rng.random())
         u_priority = priority_rng.random()
-        site[i] = (_category(u_site, site_cum_by_borough[borough[i]]) if len(site_given) == 0
-                   else site_given[i])
-        priority[i] = (_category(u_priority, priority_cum[spec]) if len(priority_given) == 0
-                       else priority_given[i])
+        site[i] = _category(u_site, site_cum_by_borough, borough[i]) if len(site_given) == 0 else site_given[i]
+        priority[i] = _category(u_priority, priority_cum, spec) if len(priority_given) == 0 else priority_given[i]
         operation = u_stage < admitted_share[spec] if len(needs_operation_given) == 0 else needs_operation_given[i] != 0
         needs_operation[i] = operation
         stays_in = u_day_case >= day_case_share[spec]
@@ -223,11 +221,12 @@ def _draw_columns(attribute_rng: Any, priority_rng: Any, duration_rng: Any, stay
 
 
 @njit
-def _category(u: float, cumulative_shares: np.ndarray) -> int:
-    """How many of the cumulative shares `u` reaches: its category (`_categorical` for one uniform)."""
+def _category(u: float, cumulative_shares: np.ndarray, row: int) -> int:
+    """How many of row `row`'s cumulative shares `u` reaches: its category (`_categorical` for one uniform). Indexed
+    in place: a row taken as an array of its own would count references on every call."""
     reached = 0
-    for share in cumulative_shares:
-        if u >= share:
+    for j in range(cumulative_shares.shape[1]):
+        if u >= cumulative_shares[row, j]:
             reached += 1
     return reached
 

@@ -370,20 +370,20 @@ class OutpatientQueues:
             return
         keys = _list_keys(ids.astype(np.int64), site.astype(np.int64), specialty.astype(np.int64),
                           priority.astype(np.int64), clock_start.astype(np.int64), self.n_specialties, self.n_ranks)
+        keys.sort()                       # numpy's sort: several times faster than numba's on a day's few thousand
         _append_runs(self.fifos, self.heads, self.tails, keys >> GROUP_SHIFT, keys & ID_MASK)
 
 
 @njit
 def _list_keys(ids: np.ndarray, site: np.ndarray, specialty: np.ndarray, priority: np.ndarray,
                clock_start: np.ndarray, n_specialties: int, n_ranks: int) -> np.ndarray:
-    """The batch's packed keys (list, then clock start, then id) in order: one sort of integers, cheaper than a sort
-    on five columns; every key is distinct (it holds the id), so any sort gives this order."""
+    """The batch's packed keys (list, then clock start, then id): sorted, one sort of integers puts the batch in
+    the lists' order, cheaper than a sort on five columns (every key is distinct: it holds the id)."""
     keys = np.empty(len(ids), dtype=np.int64)
     for i in range(len(ids)):
         rank = priority[i] if n_ranks > 1 else 0
         group = (site[i] * n_specialties + specialty[i]) * n_ranks + rank
         keys[i] = (group << GROUP_SHIFT) | ((clock_start[i] + DAY_OFFSET) << ID_BITS) | ids[i]
-    keys.sort()
     return keys
 
 
