@@ -111,3 +111,52 @@ def test_progress_bar_on_a_terminal_and_lines_in_a_log(monkeypatch):
     progress_reporter(args, "baseline", 3)(result, 3)
     assert log.getvalue() == "  baseline: 1/3 done (replication 0: 1,234 pathways in 1.5 s)\n"
     assert progress_reporter(SimpleNamespace(quiet=True), "baseline", 3) is None
+
+
+class RecordingRunner:
+    """A stand-in executor that records when each run is asked for and when its results are read."""
+
+    workers = 2
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def run(self, scenario, replications, seed):
+        self.events.append(f"ask {scenario.name} {replications} {seed}")
+
+        def results():
+            for r in replications:
+                self.events.append(f"read {scenario.name} {r}")
+                yield (scenario.name, r, seed)
+        return results()
+
+
+@pytest.mark.unit
+def test_runs_asked_together_are_all_asked_before_any_is_read_and_read_in_the_callers_order():
+    from sim.experiment.executors import AskedTogether
+    a, b = SimpleNamespace(name="a"), SimpleNamespace(name="b")
+    inner = RecordingRunner()
+    runner = AskedTogether(inner, [(a, [0, 1], 7), (b, [0, 1], 7)])
+    assert inner.events == ["ask a [0, 1] 7", "ask b [0, 1] 7"] and runner.workers == 2
+    assert list(runner.run(a, [0, 1], 7)) == [("a", 0, 7), ("a", 1, 7)]
+    assert list(runner.run(b, [0, 1], 7)) == [("b", 0, 7), ("b", 1, 7)]
+    # a run that was not asked for at the start (another seed) is asked for then, not given another's results
+    assert list(runner.run(a, [0, 1], 8)) == [("a", 0, 8), ("a", 1, 8)]
+    assert inner.events[2:] == ["read a 0", "read a 1", "read b 0", "read b 1", "ask a [0, 1] 8", "read a 0",
+                                "read a 1"]
+
+
+@pytest.mark.integration
+def test_a_compare_on_two_processes_writes_what_it_writes_one_replication_after_another(tmp_path):
+    """compare queues every scenario's replications on the workers at once (AskedTogether): the same tables."""
+    from sim.cli.main import main
+    first = small_scenario(tmp_path)
+    raw = scaled_baseline_raw(0.1, horizon_weeks=6)
+    raw["name"] = "more_referrals"
+    raw["referrals"]["referrals_per_week"] *= 1.2
+    second = tmp_path / "second.yaml"
+    second.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    for name, jobs in (("one", "1"), ("two", "2")):
+        assert main(["compare", str(first), str(second), *SMALL, "--jobs", jobs, "--out", str(tmp_path / name)]) == 0
+    for table in ("weekly.csv", "replications.csv", "summary.csv", "comparison.csv"):
+        assert (tmp_path / "one" / table).read_bytes() == (tmp_path / "two" / table).read_bytes(), table

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from sim.cli.options import add_run_options, executor_for, progress_reporter, reserve_output
+from sim.experiment.executors import AskedTogether
 from sim.experiment.replications import ExperimentResult, run_replications
 from sim.outputs import finance
 from sim.outputs.analysis import (
@@ -116,6 +117,9 @@ def _run_and_write(args: argparse.Namespace, files: list[Path], first: Scenario,
     t0 = time.perf_counter()
     results: list[ExperimentResult] = []
     with executor_for(args) as runner:
+        if comparing and replications != "auto":      # every scenario's replications queued at once
+            runner = AskedTogether(runner, [(scenario, list(range(replications)), scenario.run.seed)
+                                            for scenario, _ in loaded])
         for i, (scenario, _) in enumerate(loaded):
             # with `auto`, the first scenario settles the number and the others use it (paired replications)
             reps = replications if i == 0 else results[0].replications

@@ -94,8 +94,9 @@ class LocalProcesses:
                 signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
     def run(self, scenario: Scenario, replications: list[int], seed: int) -> Iterator[ReplicationResult]:
-        tasks = [(scenario, r, seed) for r in replications]
-        yield from self._pool.imap_unordered(_run_one, tasks)
+        """The tasks join the workers' queue now, not when the first result is read: runs asked for one after
+        another queue up in that order (`AskedTogether`)."""
+        return self._pool.imap_unordered(_run_one, [(scenario, r, seed) for r in replications])
 
     def close(self) -> None:
         self._pool.close()
@@ -172,6 +173,36 @@ class DaskCluster:
     def describe(self) -> str:
         where = "a local Dask cluster" if self._cluster is not None else f"the Dask scheduler at {self.address}"
         return f"{where} ({self.workers} workers)"
+
+
+class AskedTogether:
+    """`runner` with several runs asked for before the first result is read (every scenario of a compare with a
+    fixed number of replications). On local processes a worker done with one scenario's replications starts on the
+    next scenario's at once, instead of idling while the other finishes the scenario's last one. The results are
+    the same: each run's are read when it is asked for again (`run`), in the caller's order."""
+
+    def __init__(self, runner: ReplicationExecutor, asks: list[tuple[Scenario, list[int], int]]) -> None:
+        self._runner = runner
+        self.workers = runner.workers
+        self._started = [(scenario, replications, seed, runner.run(scenario, replications, seed))
+                         for scenario, replications, seed in asks]
+
+    def run(self, scenario: Scenario, replications: list[int], seed: int) -> Iterator[ReplicationResult]:
+        """The results of a run asked for at the start, or of a new run if it was not one of them."""
+        for i, (asked, asked_replications, asked_seed, results) in enumerate(self._started):
+            if asked is scenario and asked_replications == replications and asked_seed == seed:
+                del self._started[i]
+                return results
+        return self._runner.run(scenario, replications, seed)
+
+    def close(self) -> None:
+        self._runner.close()
+
+    def terminate(self) -> None:
+        self._runner.terminate()
+
+    def describe(self) -> str:
+        return self._runner.describe()
 
 
 def make_executor(jobs: int = 1, executor: str = "local", scheduler: str | None = None) -> ReplicationExecutor:
