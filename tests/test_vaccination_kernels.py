@@ -1,6 +1,7 @@
 """The vaccination programme's compiled allocation gives numpy's answers to the last bit: its sum is numpy's pairwise
 sum, and the largest-remainder splits, the grouped service and the doses by centre match the numpy code they
-replaced (kept here as the reference), on random inputs with ties, empty groups and zero weights."""
+replaced (kept here as the reference), on random inputs with ties, empty groups and zero weights; and its draws,
+one scalar draw at a time from the numpy Generator, are numpy's array draws and leave the Generator where those did."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,6 +10,8 @@ import pytest
 from sim.model.vaccination import (
     _allocate_grouped,
     _apportion,
+    _binomial_each,
+    _book_day,
     _doses_by_centre,
     _numpy_sum,
     _serve_bookings,
@@ -119,3 +122,39 @@ def test_a_days_service_and_doses_by_centre_match_the_numpy_reference() -> None:
                                      shared_cap, shared_total)
         assert np.array_equal(by_centre, expected)
         assert by_centre.sum() == doses
+
+
+def test_draws_one_at_a_time_are_numpys_array_draws_and_leave_the_generator_where_they_did() -> None:
+    """Trial counts of none, a few (inversion) and thousands (BTPE); chances of 0, 1 and either side of a half."""
+    rng = np.random.default_rng(4)
+    for _ in range(50):
+        n = int(rng.integers(1, 60))
+        trials = rng.integers(0, 5000, n) * (rng.random(n) < 0.8) // rng.choice([1, 100], n)
+        chance = rng.choice([0.0, 1.0, 0.008, 0.3, 0.5, 0.7, 0.95], n)
+        ours, numpys = np.random.default_rng(int(n)), np.random.default_rng(int(n))
+        assert np.array_equal(_binomial_each(ours, trials, chance), numpys.binomial(trials, chance))
+        assert ours.random() == numpys.random()
+
+
+def test_a_days_bookings_are_the_numpy_codes() -> None:
+    rng = np.random.default_rng(5)
+    for day in range(40):
+        n = int(rng.integers(1, 40))
+        willing_first, first_done = rng.integers(0, 20_000, n), rng.integers(0, 20_000, n)
+        queue_first, queue_second, due_second = (rng.integers(0, 3000, n) for _ in range(3))
+        want_second = queue_second.copy()
+        second_due, eligible_day = rng.integers(0, 500, (n, 50)), rng.integers(0, 60, n)
+        rate = float(rng.choice([0.008, 0.1, 1.0]))
+        # the numpy reference, as the programme booked before
+        numpys = np.random.default_rng(day)
+        not_booked = np.maximum(willing_first - first_done - queue_first, 0) * (eligible_day <= day)
+        want_first = queue_first + numpys.binomial(not_booked, rate)
+        want_due = due_second + second_due[:, day]
+        booked_second = numpys.binomial(want_due, rate)
+        want_second += booked_second
+        ours = np.random.default_rng(day)
+        _book_day(ours, day, rate, eligible_day, willing_first, first_done, queue_first, second_due, due_second,
+                  queue_second)
+        assert np.array_equal(queue_first, want_first) and np.array_equal(due_second, want_due - booked_second)
+        assert np.array_equal(queue_second, want_second)
+        assert ours.random() == numpys.random()

@@ -15,6 +15,7 @@ Doses are batched by centre and day (millions of doses, never one process each).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import simpy
@@ -271,6 +272,82 @@ def _doses_by_centre(doses: int, attended: np.ndarray, cohort_borough: np.ndarra
     return _apportion(doses, booked_here)
 
 
+@njit
+def _book_day(rng: np.random.Generator, day: int, rate: float, eligible_day: np.ndarray, willing_first: np.ndarray,
+              first_done: np.ndarray, queue_first: np.ndarray, second_due: np.ndarray, due_second: np.ndarray,
+              queue_second: np.ndarray) -> None:
+    """Today's bookings (first doses, then second doses), one scalar draw a cohort in cohort order: the numbers
+    numpy's array draws gave, from the same generator state."""
+    for c in range(len(queue_first)):
+        not_booked = max(willing_first[c] - first_done[c] - queue_first[c], 0) if eligible_day[c] <= day else 0
+        queue_first[c] += rng.binomial(not_booked, rate)
+    for c in range(len(due_second)):
+        due_second[c] += second_due[c, day]
+        booked = rng.binomial(due_second[c], rate)
+        due_second[c] -= booked
+        queue_second[c] += booked
+
+
+@njit
+def _binomial_each(rng: np.random.Generator, trials: np.ndarray, chance: np.ndarray) -> np.ndarray:
+    """`rng.binomial(trials, chance)` (chance one a trial count) drawn element by element, as numpy draws it."""
+    out = np.empty(len(trials), dtype=np.int64)
+    for i in range(len(trials)):
+        out[i] = rng.binomial(trials[i], chance[i])
+    return out
+
+
+@njit
+def _programme_days(rng: np.random.Generator, rate_by_day: np.ndarray, attend_rate: float, interval_days: int,
+                    eligible_day: np.ndarray, willing_first: np.ndarray, second_dose_share: np.ndarray,
+                    cohort_borough: np.ndarray, n_boroughs: int, first_done: np.ndarray, second_done: np.ndarray,
+                    queue_first: np.ndarray, queue_second: np.ndarray, due_second: np.ndarray, second_due: np.ndarray,
+                    open_minutes: np.ndarray, minutes_per_dose: np.ndarray, observation_ceiling: np.ndarray,
+                    is_local: np.ndarray, centre_borough: np.ndarray, centre_kind: np.ndarray,
+                    by_cohort_first: np.ndarray, by_cohort_second: np.ndarray, stations_open: np.ndarray,
+                    station_hours: np.ndarray, counts: np.ndarray, caps: np.ndarray,
+                    by_centre: np.ndarray) -> Iterator[int]:
+    """The programme's days, one a `next()`: bookings, each centre's dose ceiling, allocation, attendance and the
+    second doses that fall due. A generator, so the numpy Generator and the arrays are handed to compiled code once
+    a run (handing a Generator over costs tens of microseconds a call), not once a day.
+
+    Before each day the caller puts the stations it could staff in `stations_open` and the week's station hours so
+    far in `station_hours[0]`. The day updates the cohort state and the week's doses by cohort in place, adds its
+    station hours to `station_hours[0]` one centre at a time, and leaves in `counts` the capacity, first doses,
+    second doses, did-not-attends and doses by centre kind, in `caps` each centre's dose ceiling and in `by_centre`
+    its doses."""
+    for day in range(len(rate_by_day)):
+        _book_day(rng, day, rate_by_day[day], eligible_day, willing_first, first_done, queue_first, second_due,
+                  due_second, queue_second)
+        counts[:] = 0
+        by_centre[:] = 0
+        hours = station_hours[0]
+        for k in range(len(caps)):
+            caps[k] = int(min(stations_open[k] * open_minutes[k] / minutes_per_dose[k], observation_ceiling[k]))
+            counts[0] += caps[k]
+            hours += stations_open[k] * open_minutes[k] / 60
+        station_hours[0] = hours
+        if queue_first.any() or queue_second.any():          # else nobody is booked: nothing to allocate
+            local_cap, shared_cap, shared_total, served2, served1 = _serve_bookings(
+                caps, is_local, centre_borough, cohort_borough, queue_first, queue_second, n_boroughs)
+            attended2 = _binomial_each(rng, served2, np.full(len(served2), attend_rate))
+            attended1 = _binomial_each(rng, served1, np.full(len(served1), attend_rate))
+            # did-not-attends leave the booked queue and stay in the pool (they book again)
+            due_second += served2 - attended2
+            first_done += attended1
+            second_done += attended2
+            second_due[:, day + interval_days] += _binomial_each(rng, attended1, second_dose_share)
+            counts[1], counts[2] = attended1.sum(), attended2.sum()
+            counts[3] = (served1 - attended1).sum() + (served2 - attended2).sum()
+            by_cohort_first += attended1
+            by_cohort_second += attended2
+            by_centre[:] = _doses_by_centre(counts[1] + counts[2], attended1 + attended2, cohort_borough, caps,
+                                            is_local, centre_borough, local_cap, shared_cap, shared_total)
+            for k in range(len(caps)):
+                counts[4 + centre_kind[k]] += by_centre[k]
+        yield day
+
+
 class VaccinationProgramme:
     """Every vaccination centre and cohort; staffed from the sites' rosters, counted into the week.
 
@@ -374,74 +451,56 @@ class VaccinationProgramme:
             self.week.vaccination_saturated_centre_days += 1
 
     def process(self, env: simpy.Environment) -> ServiceProcess:
-        """Each day: bookings, each open centre's capacity, then doses by cohort and centre."""
+        """Each day: each open centre's staff, then the compiled day (bookings, capacity, doses by cohort and
+        centre), whose counts go into the week."""
         v = self.v
-        rng = self.streams["vaccination"]
         week = self.week
+        n_centres, n_kinds = len(self.centres), len(CENTRE_KINDS)
+        # a surge campaign can lift the booking rate while it runs
+        rate_by_day = np.array([s.booking_rate_per_day if s and s.booking_rate_per_day else v.booking_rate_per_day
+                                for s in self.surge_by_day])
+        stations_open = np.zeros(n_centres, dtype=np.int64)
+        station_hours = np.zeros(1)
+        counts = np.zeros(4 + n_kinds, dtype=np.int64)
+        caps = np.zeros(n_centres, dtype=np.int64)
+        by_centre = np.zeros(n_centres, dtype=np.int64)
+        days = _programme_days(
+            self.streams["vaccination"], rate_by_day, 1 - v.did_not_attend_rate, v.min_dose_interval_days,
+            self.eligible_day, self.willing_first, self.second_dose_share, self.cohort_borough, self.n_boroughs,
+            self.first_done, self.second_done, self.queue_first, self.queue_second, self.due_second, self.second_due,
+            self.open_minutes, self.minutes_per_dose, self.observation_ceiling, self.is_local,
+            self.centre_borough_local, np.array(self.centre_kind, dtype=np.int64), week.vaccinations_by_cohort_first,
+            week.vaccinations_by_cohort_second, stations_open, station_hours, counts, caps, by_centre)
         for day in range(self.sc.horizon_days):
             yield from wait_until(env, day, VACCINATION)
-            # 1. bookings (a surge campaign can lift the booking rate while it runs)
             surge = self.surge_by_day[day]
-            rate = surge.booking_rate_per_day if surge and surge.booking_rate_per_day else v.booking_rate_per_day
-            eligible = self.eligible_day <= day
-            not_booked = np.maximum(self.willing_first - self.first_done - self.queue_first, 0) * eligible
-            self.queue_first += rng.binomial(not_booked, rate)
-            self.due_second += self.second_due[:, day]
-            booked_second = rng.binomial(self.due_second, rate)
-            self.due_second -= booked_second
-            self.queue_second += booked_second
-            # 2. capacity of each open centre today: its planned stations, as far as its site can staff them
-            stations_open = self.stations_planned[day]
+            # each open centre's planned stations, as far as its site can staff them
+            stations_open[:] = self.stations_planned[day]
             open_today = self.open_by_day[day]
-            staffed_today = [staffed for staffed in self.staffed_centres if open_today[staffed[0]]]
-            if staffed_today:
-                redeploy = surge.redeploy_from if surge else []
-                share = surge.max_share_redeployed if surge else 0.0
-                stations_open = stations_open.copy()
-                for k, site, per_station in staffed_today:
-                    stations = int(stations_open[k])
-                    found, redeployed = self.staff.take_vaccinators(site, stations * per_station, redeploy, share)
-                    week.staff_redeployed_to_vaccination += redeployed
-                    stations_open[k] = min(stations, int(found // per_station))
-            ceiling = np.minimum(stations_open * self.open_minutes / self.minutes_per_dose, self.observation_ceiling)
-            caps = ceiling.astype(np.int64)
-            week.vaccination_capacity += int(caps.sum())
-            station_hours = week.vaccination_station_hours
-            for hours in (stations_open * self.open_minutes / 60).tolist():    # added one centre at a time
-                station_hours += hours
-            week.vaccination_station_hours = station_hours
+            for k, site, per_station in self.staffed_centres:
+                if not open_today[k]:
+                    continue
+                stations = int(stations_open[k])
+                found, redeployed = self.staff.take_vaccinators(site, stations * per_station,
+                                                                surge.redeploy_from if surge else [],
+                                                                surge.max_share_redeployed if surge else 0.0)
+                week.staff_redeployed_to_vaccination += redeployed
+                stations_open[k] = min(stations, int(found // per_station))
+            station_hours[0] = week.vaccination_station_hours
+            next(days)
+            week.vaccination_station_hours = float(station_hours[0])
+            capacity, first_doses, second_doses, dna, *by_kind = counts.tolist()
+            week.vaccination_capacity += capacity
             if surge:
                 week.vaccination_target += surge.target_doses_per_week / 7
-            # 3. allocation: local centres first, then ICS-wide ones (nothing to do when nobody is booked)
-            if not (self.queue_first.any() or self.queue_second.any()):
-                continue
-            # Each borough is served by its local centres first; the ICS-wide centres (mass sites and events)
-            # then take what is left, shared in proportion to each borough's bookings its local centres
-            # cannot meet.
-            local_cap, shared_cap, shared_total, served2, served1 = _serve_bookings(
-                caps, self.is_local, self.centre_borough_local, self.cohort_borough, self.queue_first,
-                self.queue_second, self.n_boroughs)
-            attend_rate = 1 - v.did_not_attend_rate
-            attended2 = rng.binomial(served2, attend_rate)
-            attended1 = rng.binomial(served1, attend_rate)
-            # did-not-attends leave the booked queue and stay in the pool (they book again)
-            self.due_second += served2 - attended2
-            self.first_done += attended1
-            self.second_done += attended2
-            takes_second = rng.binomial(attended1, self.second_dose_share)
-            self.second_due[:, day + v.min_dose_interval_days] += takes_second
-            first_doses, second_doses = int(attended1.sum()), int(attended2.sum())
-            doses = first_doses + second_doses
-            week.vaccinations += doses
+            week.vaccinations += first_doses + second_doses
             week.vaccinations_first_dose += first_doses
             week.vaccinations_second_dose += second_doses
-            week.vaccination_dna += int((served1 - attended1).sum() + (served2 - attended2).sum())
-            week.vaccinations_by_cohort_first += attended1
-            week.vaccinations_by_cohort_second += attended2
-            by_centre = _doses_by_centre(doses, attended1 + attended2, self.cohort_borough, caps, self.is_local,
-                                         self.centre_borough_local, local_cap, shared_cap, shared_total)
-            for i in np.flatnonzero(by_centre).tolist():
-                centre_doses = int(by_centre[i])
-                week.vaccinations_by_kind[self.centre_kind[i]] += centre_doses
-                if v.report_queue_waits:
-                    self._count_queue_wait(self.centres[i][1], int(caps[i]), int(stations_open[i]), centre_doses)
+            week.vaccination_dna += dna
+            for kind in range(n_kinds):
+                if by_kind[kind]:
+                    week.vaccinations_by_kind[kind] += by_kind[kind]
+            if v.report_queue_waits:
+                for i in np.flatnonzero(by_centre).tolist():
+                    self._count_queue_wait(self.centres[i][1], int(caps[i]), int(stations_open[i]),
+                                           int(by_centre[i]))
