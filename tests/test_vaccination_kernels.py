@@ -7,13 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sim.core.numpy_sums import numpy_sum
 from sim.model.vaccination import (
     _allocate_grouped,
     _apportion,
     _binomial_each,
     _book_day,
     _doses_by_centre,
-    _numpy_sum,
     _serve_bookings,
 )
 
@@ -54,7 +54,7 @@ def test_sum_is_numpys_to_the_last_bit(length: int) -> None:
     rng = np.random.default_rng(length)
     for _ in range(4):
         values = rng.random(length) * 10.0 ** rng.integers(-4, 7, length)
-        assert _numpy_sum(values) == values.sum()
+        assert numpy_sum(values) == values.sum()
 
 
 def test_apportion_matches_the_numpy_reference_with_ties_and_zeros() -> None:

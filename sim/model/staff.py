@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import simpy
 
 from sim.core.compiled import njit
+from sim.core.numpy_sums import numpy_sum
 from sim.core.rng import Streams
 from sim.model.activity import WeeklyActivity
 from sim.model.day import STAFF, ServiceProcess, wait_until
@@ -61,69 +63,38 @@ class StaffRoster:
         self.available = self.establishment.copy()               # present today, before redeployment
         self.redeployed = np.zeros_like(self.establishment)       # sent to vaccination today
         self.surge_redeployed = np.zeros_like(self.establishment)  # of whom taken under the surge rule
-        self.session_cover_left = np.zeros((n_sites, n_groups))
+        # today's theatre sessions each row and group can still cover (people present x sessions a person)
+        self.session_cover_left = np.zeros((n_sites, n_groups), dtype=np.result_type(
+            self.establishment, getattr(self, "sessions_per_person", np.zeros(0))))
         self.fatigue_extra = np.zeros(n_sites)
         window = st.fatigue.window_weeks * 7 if st and st.fatigue else 1
         # each row's theatre workload over the fatigue window, oldest day first (one row per roster row)
         self.workload_history = np.zeros((n_sites, window))
-        self.workload_days = 0                                    # days recorded so far, up to the window
-        self._establishment_rows: list[list[int]] = self.establishment.tolist()
         self._cover_used = np.zeros((n_sites, n_groups))
 
     # -- daily roster ------------------------------------------------------------------------------
-    def absence_rate(self, day: int) -> np.ndarray:
-        """Absence rate by site (rows) for every group: the same for all groups of a site."""
-        return np.repeat(self.absence_rate_by_row(day)[:, None], len(self.groups), axis=1)
-
-    def absence_rate_by_row(self, day: int) -> np.ndarray:
-        """Absence rate of each roster row (every group of a row has its row's rate)."""
-        st = self.sc.staff
-        assert st is not None, "absence is drawn only with a staff section: process() returns at once without one"
-        rate = st.baseline_sickness_rate + self.leave[self.month_of_day[day]]
-        rate += st.covid_isolation_rate_per_1000_inpatients * self.covid_inpatients[day] / 1000.0
-        return np.clip(rate + self.fatigue_extra, 0.0, 1.0)
-
     def process(self, env: simpy.Environment) -> ServiceProcess:
-        """Each day: draw who is present, and hand out the day's theatre cover afresh."""
-        if not self.enabled:
+        """Each day: record yesterday's theatre workload (fatigue), draw who is present, and hand out the day's
+        theatre cover afresh. The days are a compiled generator (`_roster_days`) that updates the roster's arrays in
+        place; the services read them each day."""
+        st = self.sc.staff
+        if st is None:
             return
-        binomials = [self.streams.for_unit("staff_absence", row).binomial for row in self.rows]
+        # each day's absence before fatigue: sickness, the month's leave and Covid isolation, as one site at a time
+        # added them
+        covid_inpatients = self.covid_inpatients[:len(self.month_of_day)]
+        base_rate_by_day = ((st.baseline_sickness_rate + self.leave[self.month_of_day])
+                            + st.covid_isolation_rate_per_1000_inpatients * covid_inpatients / 1000.0)
+        fatigue = st.fatigue if st.fatigue and len(self.theatre_groups) else None
+        days = _roster_days(
+            tuple(self.streams.for_unit("staff_absence", row) for row in self.rows), base_rate_by_day,
+            self.establishment, self.sessions_per_person, self.theatre_groups, fatigue is not None,
+            fatigue.workload_threshold if fatigue else 0.0, fatigue.extra_sickness_rate if fatigue else 0.0,
+            self.available, self.redeployed, self.surge_redeployed, self.session_cover_left, self._cover_used,
+            self.fatigue_extra, self.workload_history, self.week.staff_present)
         for day in range(self.sc.horizon_days):
             yield from wait_until(env, day, STAFF)
-            if day > 0:
-                self._close_day()                 # the workload of the day before (none before the run)
-            # Each row draws from its own stream, its groups in order: one scalar draw a group gives the same
-            # numbers as one array draw a row did (numpy draws an array element by element), for a third of the
-            # overhead.
-            present_share = (1.0 - self.absence_rate_by_row(day)).tolist()
-            present = [[binomial(people, share) for people in establishment]
-                       for binomial, establishment, share in zip(binomials, self._establishment_rows, present_share,
-                                                                 strict=True)]
-            self.available = np.array(present, dtype=np.int64).reshape(self.establishment.shape)
-            self.redeployed[:] = 0
-            self.surge_redeployed[:] = 0
-            self.session_cover_left = self.available * self.sessions_per_person
-            self._cover_used[:] = 0
-            self.week.staff_present += self.available.sum(axis=0)
-
-    def _close_day(self) -> None:
-        """Record yesterday's theatre workload and update fatigue."""
-        st = self.sc.staff
-        if not (st and st.fatigue) or not len(self.theatre_groups):
-            return
-        g = self.theatre_groups
-        cover = self.available[:, g] * self.sessions_per_person[g]
-        load = np.divide(self._cover_used[:, g], cover, out=np.zeros(cover.shape), where=cover > 0).max(axis=1)
-        history = self.workload_history
-        history[:, :-1] = history[:, 1:]          # the window moves on a day (numpy copies overlapping slices safely)
-        history[:, -1] = load
-        self.workload_days = min(self.workload_days + 1, history.shape[1])
-        if self.workload_days < history.shape[1]:
-            self.fatigue_extra[:] = 0.0           # no sustained workload before a whole window has passed
-            return
-        # each row's sum is its own contiguous reduction, the same sum as of that row alone (and as np.mean's)
-        sustained = history.sum(axis=1) / history.shape[1] >= st.fatigue.workload_threshold
-        self.fatigue_extra[:] = np.where(sustained, st.fatigue.extra_sickness_rate, 0.0)
+            next(days)
 
     # -- used by the services ----------------------------------------------------------------------
     def row_for(self, name: str, host_site: str) -> int:
@@ -204,3 +175,69 @@ def take_staffed_sessions(cover_left: np.ndarray, cover_used: np.ndarray, per_se
     for j in theatre_groups:
         cover_used[row, j] += staffed * per_session[j]
     return staffed
+
+
+@njit
+def _roster_days(absence_streams: tuple, base_rate_by_day: np.ndarray, establishment: np.ndarray,
+                 sessions_per_person: np.ndarray, theatre_groups: np.ndarray, fatigue_on: bool,
+                 workload_threshold: float, extra_sickness_rate: float, available: np.ndarray,
+                 redeployed: np.ndarray, surge_redeployed: np.ndarray, session_cover_left: np.ndarray,
+                 cover_used: np.ndarray, fatigue_extra: np.ndarray, workload_history: np.ndarray,
+                 staff_present: np.ndarray) -> Iterator[int]:
+    """The roster's days, one a `next()`, updating the roster's arrays in place. A generator, so the rows' random
+    streams (numpy Generators: numba runs numpy's binomial on them, the same draws) are handed to compiled code
+    once a run rather than once a day.
+
+    Each day: first yesterday's theatre workload and fatigue (`_record_workload`), then each row's people present,
+    group by group from the row's own stream, with the row's absence (the day's base rate plus its fatigue, within
+    0..1); then nobody redeployed yet, each group's session cover afresh and the week's people present."""
+    n_rows, n_groups = establishment.shape
+    workload_days = 0
+    for day in range(len(base_rate_by_day)):
+        if day > 0 and fatigue_on:
+            workload_days = _record_workload(available, sessions_per_person, theatre_groups, cover_used,
+                                             workload_history, workload_days, workload_threshold,
+                                             extra_sickness_rate, fatigue_extra)
+        for row in range(n_rows):
+            absence = min(max(base_rate_by_day[day] + fatigue_extra[row], 0.0), 1.0)
+            present_share = 1.0 - absence
+            stream = absence_streams[row]
+            for j in range(n_groups):
+                available[row, j] = stream.binomial(establishment[row, j], present_share)
+        for row in range(n_rows):
+            for j in range(n_groups):
+                redeployed[row, j] = 0
+                surge_redeployed[row, j] = 0
+                session_cover_left[row, j] = available[row, j] * sessions_per_person[j]
+                cover_used[row, j] = 0.0
+                staff_present[j] += available[row, j]
+        yield day
+
+
+@njit
+def _record_workload(available: np.ndarray, sessions_per_person: np.ndarray, theatre_groups: np.ndarray,
+                     cover_used: np.ndarray, workload_history: np.ndarray, workload_days: int,
+                     workload_threshold: float, extra_sickness_rate: float, fatigue_extra: np.ndarray) -> int:
+    """Yesterday's theatre workload of each row (its busiest theatre group's share of cover used) joins the fatigue
+    window; once a whole window has passed, a row whose mean workload over it reaches the threshold gets the extra
+    sickness rate. Returns the days recorded so far (up to the window)."""
+    n_rows, window = workload_history.shape
+    for row in range(n_rows):
+        load = 0.0
+        for k in range(len(theatre_groups)):
+            j = theatre_groups[k]
+            cover = available[row, j] * sessions_per_person[j]
+            share = cover_used[row, j] / cover if cover > 0 else 0.0
+            if k == 0 or share > load:
+                load = share
+        for d in range(window - 1):                      # the window moves on a day
+            workload_history[row, d] = workload_history[row, d + 1]
+        workload_history[row, window - 1] = load
+    workload_days = min(workload_days + 1, window)
+    for row in range(n_rows):
+        if workload_days < window:
+            fatigue_extra[row] = 0.0                      # no sustained workload before a whole window has passed
+        else:
+            sustained = numpy_sum(workload_history[row]) / window >= workload_threshold
+            fatigue_extra[row] = extra_sickness_rate if sustained else 0.0
+    return workload_days
