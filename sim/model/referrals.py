@@ -266,14 +266,38 @@ def _draw_delays(streams: Streams, params: PathwayParameters, needs_operation: n
 
 
 def _geometric_failures(u: np.ndarray, rates: np.ndarray, rate_index: np.ndarray) -> np.ndarray:
-    """Failures before the first success when each attempt fails with probability rates[rate_index] (capped at 255).
+    """Failures before the first success when each attempt fails with probability rates[rate_index] (capped at 255):
+    floor(log1p(-u) / log(rate)).
 
-    The logarithm is taken of the few rates, not of a rate per pathway: the same values, n times fewer logs."""
+    The logarithm is taken of the few rates, not of a rate per pathway: the same values, n times fewer logs. And
+    log1p only of the uniforms that might fail at all: below (1 - rate)(1 - 1e-9) the quotient is under 1 by far more
+    than the logarithm's and the division's rounding (a few parts in 1e16), so those have none. numpy's log1p is a
+    function of each value alone, so the others get the values it gave when it took every uniform."""
+    usable = (rates > 0) & (rates < 1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_rate = np.log(np.where(rates > 0, rates, 0.5))[rate_index]
-        k = np.floor(np.log1p(-u) / log_rate)
-    k[~(rates > 0)[rate_index]] = 0
-    return np.clip(k, 0, 255).astype(np.uint8)
+        log_rate = np.log(np.where(rates > 0, rates, 0.5))
+    # a zero rate never fails (threshold above every uniform); a rate of 1 or more (never given: the schema keeps
+    # rates under 1) takes the formula for every uniform, as before
+    threshold = np.where(usable, (1.0 - rates) * (1.0 - 1e-9), np.where(rates > 0, -np.inf, np.inf))
+    maybe = _at_or_above(u, threshold, rate_index)
+    failures = np.zeros(len(u), dtype=np.uint8)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = np.floor(np.log1p(-u[maybe]) / log_rate[rate_index[maybe]])
+    failures[maybe] = np.clip(k, 0, 255).astype(np.uint8)
+    return failures
+
+
+@njit
+def _at_or_above(u: np.ndarray, threshold: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """Positions i where u[i] >= threshold[row[i]], ascending."""
+    n = len(u)
+    positions = np.empty(n, dtype=np.int64)
+    found = 0
+    for i in range(n):
+        if u[i] >= threshold[row[i]]:
+            positions[found] = i
+            found += 1
+    return positions[:found].copy()
 
 
 @njit

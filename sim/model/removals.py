@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 from array import array
-from itertools import pairwise
 
 import numpy as np
 import simpy
 
+from sim.core.compiled import njit
 from sim.core.rng import Streams
 from sim.model.day import REMOVALS, SUNDAY_OF_WEEK, VALIDATION, ServiceProcess, wait_until
 from sim.model.patients import WAITING_ADMITTED, WAITING_OUTPATIENT, PatientTable
@@ -28,17 +28,11 @@ class RemovalSchedule:
         self.ledger = ledger
 
     def add(self, ids: np.ndarray, removal_day: np.ndarray) -> None:
-        due = np.isfinite(removal_day) & (removal_day < 7 * len(self.buckets))
-        if not due.any():
-            return
-        # Removal days are whole days (drawn by draw_pathways), so integer division gives the week exactly, and weeks
-        # fit in 16 bits (at most MAX_WEEKS), whose stable sort is numpy's radix sort: the same order, 5x faster.
-        week = np.maximum(removal_day[due].astype(np.int64) // 7, 0).astype(np.int16)
-        order = np.argsort(week, kind="stable")
-        ids, week = ids[due][order].astype(np.int32), week[order]
-        bounds = [0, *(np.flatnonzero(np.diff(week)) + 1).tolist(), len(ids)]
-        for start, stop in pairwise(bounds):
-            self.buckets[int(week[start])].frombytes(ids[start:stop].tobytes())
+        """File pathways `ids` under the week of their removal day (those due before the horizon), in id order
+        within a week."""
+        filed, week_starts = _grouped_by_week(ids, removal_day, len(self.buckets))
+        for week in np.flatnonzero(np.diff(week_starts)).tolist():
+            self.buckets[week].frombytes(filed[week_starts[week]:week_starts[week + 1]].tobytes())
 
     def process(self, env: simpy.Environment) -> ServiceProcess:
         """Each Sunday: remove the week's due patients who are still waiting."""
@@ -79,3 +73,34 @@ class ValidationRounds:
             u = self.streams.for_unit("validation", f"round-{k}").random(len(status))
             chosen = candidates[u[candidates] < rnd.share_removed]
             self.ledger.remove_batch(chosen.astype(np.int64), day, validation=True)
+
+
+@njit
+def _grouped_by_week(ids: np.ndarray, removal_day: np.ndarray, n_weeks: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ids due before week `n_weeks` (a finite removal day below 7 x n_weeks) as int32, grouped by week in one
+    counting pass (a stable sort: in their order within a week), and where each week's start (n_weeks + 1 bounds).
+
+    Removal days are whole days (drawn by `sim.model.referrals.draw_pathways`), so the integer division gives the
+    week exactly; a day before day 0 counts in week 0."""
+    n = len(ids)
+    week_of = np.empty(n, dtype=np.int64)
+    week_starts = np.zeros(n_weeks + 1, dtype=np.int64)
+    for i in range(n):
+        day = removal_day[i]
+        if np.isfinite(day) and day < 7 * n_weeks:
+            week = int(day) // 7
+            week = week if week > 0 else 0
+            week_of[i] = week
+            week_starts[week + 1] += 1
+        else:
+            week_of[i] = -1
+    for week in range(n_weeks):
+        week_starts[week + 1] += week_starts[week]
+    filed = np.empty(week_starts[n_weeks], dtype=np.int32)
+    next_slot = week_starts[:n_weeks].copy()
+    for i in range(n):
+        week = week_of[i]
+        if week >= 0:
+            filed[next_slot[week]] = ids[i]
+            next_slot[week] += 1
+    return filed, week_starts
