@@ -368,6 +368,9 @@ class ReferralSource:
         weights = np.array([ref.weekday_weights[d] for d in WEEKDAYS], dtype=float)
         self.weekday_fraction = weights / weights.sum()
         self.n_specialties = len(spec_shares)
+        # each source's borough and specialty (sources borough-major)
+        self.borough_of_source, self.specialty_of_source = np.divmod(np.arange(len(self.weekly_rate_by_source)),
+                                                                     self.n_specialties)
         self.start_date = scenario.start_date
         # the month-by-month demand profile (referrals.monthly_multipliers), 1.0 in months not named
         self.month_multiplier_by_day = multipliers_by_day(scenario.start_date, scenario.horizon_days,
@@ -460,19 +463,29 @@ class ReferralSource:
         """As `_sources_day_by_day` for days with no referrals suppressed or returning, in two draws for the block:
         each stream gives its values one after another in the array's order, so a days x sources array draws what
         the days would have drawn one after another."""
-        expected = np.array([self.expected_referrals(day) for day in day_range])           # days x sources
-        counts = self.streams["referral_arrivals"].poisson(expected)
+        counts = self.streams["referral_arrivals"].poisson(self._expected_by_day(day_range))     # days x sources
         diverted = self.streams["advice_and_guidance"].binomial(counts, self.sc.referrals.advice_and_guidance_share)
         kept = counts - diverted
-        n_days, n_sources = kept.shape
-        source = np.repeat(np.tile(np.arange(n_sources), n_days), kept.ravel())
-        borough, specialty = np.divmod(source, self.n_specialties)
+        n_days = len(day_range)
+        per_source = kept.ravel()
+        borough = np.repeat(np.tile(self.borough_of_source, n_days), per_source)
+        specialty = np.repeat(np.tile(self.specialty_of_source, n_days), per_source)
         per_day = kept.sum(axis=1)
         clock_start = np.repeat(np.arange(day_range.start, day_range.stop, dtype=np.int64), per_day)
         starts = np.concatenate([[0], np.cumsum(per_day)])
         counts_by_day = [{"diverted": int(n), "suppressed": 0, "deferred_returned": 0, "deferred_scheduled": 0}
                          for n in diverted.sum(axis=1).tolist()]
         return specialty, borough, clock_start, starts, counts_by_day
+
+    def _expected_by_day(self, day_range: range) -> np.ndarray:
+        """`expected_referrals` of each day (days x sources) in three array operations: each value is the same
+        product, rate x weekday fraction x multiplier, taken in the same order."""
+        days = list(day_range)
+        weekday_fraction = self.weekday_fraction[(self.start_date.weekday() + np.array(days, dtype=np.int64)) % 7]
+        multiplier = np.array([self.rate_multiplier(day) for day in days])
+        expected = self.weekly_rate_by_source * weekday_fraction[:, None] * multiplier[:, None]
+        expected[[k for k, day in enumerate(days) if day in self.bank_holidays]] = 0.0
+        return expected
 
     def process(self, env: simpy.Environment) -> ServiceProcess:
         """Each day, first of all services: create the day's pathways and put them on the outpatient lists.
