@@ -27,6 +27,7 @@ from sim.model.referrals import (
     _removal_weeks,
     draw_pathways,
 )
+from sim.model.removals import RemovalSchedule
 from sim.model.replication import run_single
 from sim.scenario.validate import validate
 
@@ -103,6 +104,53 @@ def test_categories_match_the_table_of_comparisons_and_failures_count_exactly():
     failures = _geometric_failures(rng.random(200_000), rates, which)
     assert (failures[which == 0] == 0).all() and failures.max() == 255
     assert abs((failures[which == 1] >= 2).mean() - 0.3**2) < 0.01
+
+
+def test_failures_take_the_logarithm_only_where_it_can_give_one_and_equal_the_whole_formula():
+    """`_geometric_failures` skips log1p below (1 - rate)(1 - 1e-9); it must still equal floor(log1p(-u) / log(rate))
+    (0 for a zero rate, capped at 255) everywhere, above all on uniforms packed around each boundary 1 - rate^k."""
+    rng = np.random.default_rng(11)
+    rates = np.array([0.0, 1e-300, 1e-9, 0.07, 0.5, 0.999999999999])
+    u, which = [rng.random(30_000)], [rng.integers(0, len(rates), 30_000)]
+    for j, rate in enumerate(rates):
+        for k in range(1, 5):
+            boundary = 1 - rate**k
+            near = boundary + np.arange(-300, 300) * np.spacing(boundary)
+            near = near[(near >= 0) & (near < 1)]
+            u.append(near)
+            which.append(np.full(len(near), j))
+    uniforms, rate_index = np.concatenate(u), np.concatenate(which)
+    with np.errstate(divide="ignore"):
+        whole = np.floor(np.log1p(-uniforms) / np.log(np.where(rates > 0, rates, 0.5))[rate_index])
+    whole[rates[rate_index] == 0] = 0
+    failures = _geometric_failures(uniforms, rates, rate_index)
+    assert np.array_equal(failures, np.clip(whole, 0, 255).astype(np.uint8))
+    assert 0 < np.count_nonzero(failures) < len(failures), "some uniforms fail, some do not"
+
+
+def test_removal_buckets_hold_each_weeks_ids_in_the_order_they_came():
+    """RemovalSchedule.add (a compiled counting sort): week w's bucket holds, in id order over the batches, the ids
+    whose removal day is finite, before the horizon and in week w (days before day 0 in week 0)."""
+    n_weeks = 9
+    schedule = RemovalSchedule(n_weeks, ledger=None)  # type: ignore[arg-type]
+    rng = np.random.default_rng(5)
+    batches = []
+    first = 0
+    for size in (500, 0, 800):
+        days = np.floor(rng.uniform(-20, 7 * n_weeks + 20, size))
+        days[rng.random(size) < 0.1] = np.inf
+        days[rng.random(size) < 0.05] = np.nan
+        if size:
+            days[:4] = [7 * n_weeks - 1, 7 * n_weeks, -1, 0]     # the last day, the horizon, before day 0
+        ids = np.arange(first, first + size, dtype=np.int64)
+        first += size
+        schedule.add(ids, days)
+        batches.append((ids, days))
+    for week, bucket in enumerate(schedule.buckets):
+        expected = [int(i) for ids, days in batches for i, day in zip(ids, days, strict=True)
+                    if np.isfinite(day) and day < 7 * n_weeks and max(int(day) // 7, 0) == week]
+        assert bucket.tolist() == expected and bucket.typecode == "i"
+    assert sum(len(b) for b in schedule.buckets) > 0
 
 
 def cumulative_hazard(weeks: float, band_starts: np.ndarray, hazard: np.ndarray) -> float:
