@@ -58,6 +58,9 @@ class StaffRoster:
             # outpatient clinicians a site plans on, for its share of clinic slots that can run each day
             self._planned_clinic_staff = [self.establishment[site, self.clinic_groups].sum()
                                           * (1 - st.rostered_absence_rate) for site in range(n_sites)]
+            # the same as arrays, for the compiled `_clinic_capacity_factors`
+            self._clinic_group_array = np.array(self.clinic_groups, dtype=np.int64)
+            self._planned_clinic_array = np.array(self._planned_clinic_staff, dtype=np.float64)
         start = sc.start_date.toordinal()
         self.month_of_day = np.array([dt.date.fromordinal(start + d).month - 1 for d in range(sc.horizon_days)])
         self.available = self.establishment.copy()               # present today, before redeployment
@@ -121,11 +124,8 @@ class StaffRoster:
         n_sites = len(self.available)
         if self.sc.staff is None or not self.clinic_groups:
             return np.ones(n_sites)
-        j = self.clinic_groups
-        present = (self.available[:, j] - self.redeployed[:, j]).sum(axis=1)
-        planned = np.array(self._planned_clinic_staff, dtype=np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(planned > 0, np.minimum(1.0, present / planned), 0.0)
+        return _clinic_capacity_factors(self.available, self.redeployed, self._clinic_group_array,
+                                        self._planned_clinic_array)
 
     def take_vaccinators(self, site: int, wanted: float, redeploy_from: list[str],
                          max_share: float) -> tuple[float, int]:
@@ -175,6 +175,21 @@ def take_staffed_sessions(cover_left: np.ndarray, cover_used: np.ndarray, per_se
     for j in theatre_groups:
         cover_used[row, j] += staffed * per_session[j]
     return staffed
+
+
+@njit
+def _clinic_capacity_factors(available: np.ndarray, redeployed: np.ndarray, clinic_groups: np.ndarray,
+                             planned: np.ndarray) -> np.ndarray:
+    """`StaffRoster.clinic_capacity_factors` compiled: by row, the clinic groups' people present and not redeployed
+    (whole numbers, summed), over the clinicians the row plans on, at most 1; 0 where it plans on nobody."""
+    n_rows = available.shape[0]
+    factors = np.empty(n_rows, dtype=np.float64)
+    for row in range(n_rows):
+        present = 0
+        for j in clinic_groups:
+            present += available[row, j] - redeployed[row, j]
+        factors[row] = min(1.0, present / planned[row]) if planned[row] > 0 else 0.0
+    return factors
 
 
 @njit
