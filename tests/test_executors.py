@@ -160,3 +160,28 @@ def test_a_compare_on_two_processes_writes_what_it_writes_one_replication_after_
         assert main(["compare", str(first), str(second), *SMALL, "--jobs", jobs, "--out", str(tmp_path / name)]) == 0
     for table in ("weekly.csv", "replications.csv", "summary.csv", "comparison.csv"):
         assert (tmp_path / "one" / table).read_bytes() == (tmp_path / "two" / table).read_bytes(), table
+
+
+@pytest.mark.integration
+def test_a_run_on_two_processes_loads_the_report_meanwhile_and_writes_the_whole_report(tmp_path, monkeypatch):
+    """With workers, run imports the report's modules in a thread while the replications run (_import_report_modules),
+    joined before anything is written or forked: the report is whole and the tables are those of --jobs 1."""
+    from sim.cli import run as run_command
+    from sim.cli.main import main
+    imported: list[bool] = []
+    original = run_command._import_report_modules
+
+    def recording() -> None:
+        imported.append(True)
+        original()
+    monkeypatch.setattr(run_command, "_import_report_modules", recording)
+    scenario = small_scenario(tmp_path)
+    options = ["--replications", "2", "--seed", "11", "--quiet"]
+    for name, jobs in (("one", "1"), ("two", "2")):
+        assert main(["run", str(scenario), *options, "--jobs", jobs, "--out", str(tmp_path / name)]) == 0
+    assert imported == [True]                      # only with workers
+    for folder in ("one", "two"):
+        assert (tmp_path / folder / "report.html").stat().st_size > 0 and (tmp_path / folder / "results.xlsx").exists()
+    assert sorted(p.name for p in (tmp_path / "two" / "charts").iterdir()) == sorted(
+        p.name for p in (tmp_path / "one" / "charts").iterdir())
+    assert (tmp_path / "one" / "weekly.csv").read_bytes() == (tmp_path / "two" / "weekly.csv").read_bytes()

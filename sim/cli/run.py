@@ -13,8 +13,10 @@ writing). The headline is printed once the folder is in place, outside the writi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Literal
@@ -116,10 +118,14 @@ def _run_and_write(args: argparse.Namespace, files: list[Path], first: Scenario,
     started = dt.datetime.now().astimezone()
     t0 = time.perf_counter()
     results: list[ExperimentResult] = []
+    report_modules: threading.Thread | None = None
     with executor_for(args) as runner:
         if comparing and replications != "auto":      # every scenario's replications queued at once
             runner = AskedTogether(runner, [(scenario, list(range(replications)), scenario.run.seed)
                                             for scenario, _ in loaded])
+        if not args.no_report and runner.workers > 1:
+            report_modules = threading.Thread(target=_import_report_modules, daemon=True)
+            report_modules.start()
         for i, (scenario, _) in enumerate(loaded):
             # with `auto`, the first scenario settles the number and the others use it (paired replications)
             reps = replications if i == 0 else results[0].replications
@@ -130,6 +136,8 @@ def _run_and_write(args: argparse.Namespace, files: list[Path], first: Scenario,
             total = reps if reps != "auto" else scenario.run.max_replications
             results.append(run_replications(scenario, replications=reps, executor=runner,
                                             on_done=progress_reporter(args, scenario.name, total)))
+    if report_modules is not None:
+        report_modules.join()        # before the writing, which may fork: no import may be half done then
     replications = results[0].replications
     weekly = pd.concat([r.weekly for r in results], ignore_index=True)
     raw: dict[str, pd.DataFrame] = {WEEKLY_CSV: weekly}     # the replications' own tables, written first
@@ -193,6 +201,18 @@ def _run_and_write(args: argparse.Namespace, files: list[Path], first: Scenario,
                               results[0].clearance_half_width_weeks))
         if not args.no_report:
             out.report(lambda folder: build_report(folder, label=final.name))
+
+
+def _import_report_modules() -> None:
+    """Import the report's modules (matplotlib, python-docx, XlsxWriter: about a second and a half here) while the
+    replications run in worker processes and this process only waits for them, instead of after them; the report
+    imports them again, finding them loaded. An import that fails here fails there too, with its message."""
+    with contextlib.suppress(Exception):
+        import xlsxwriter  # noqa: F401
+
+        import sim.outputs.report
+        import sim.outputs.report.figures
+        import sim.outputs.report.word  # noqa: F401
 
 
 def build_report(folder: Path, label: str) -> list[Path]:
