@@ -1,6 +1,7 @@
 """The compiled loops (sim.core.compiled): numba is what runs, its array heaps give up keys exactly as `heapq` does,
 and the pure-Python path (`SIM_PURE_PYTHON=1`) computes the same outputs to the last bit on a scenario with every
-booking mechanism on (deferrals, further visits, the scarce resource, cancellations, beds, hubs, PIFU)."""
+booking mechanism on (deferrals, further visits, the scarce resource, cancellations, beds, hubs, PIFU) and the
+vaccination surge."""
 from __future__ import annotations
 
 import heapq
@@ -13,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import ROOT, scaled_baseline_raw, with_every_booking_mechanism
+from helpers import ROOT, load_raw, scaled_baseline_raw, with_every_booking_mechanism
 from sim.core import compiled
 from sim.core.compiled import array_list
 from sim.core.heaps import pop_from, push_many, push_to
@@ -226,6 +227,8 @@ def test_one_pass_over_the_pathways_draws_what_numpys_array_draws_would():
 def every_mechanism_raw() -> dict:
     raw = with_every_booking_mechanism(scaled_baseline_raw(0.05, horizon_weeks=20))
     raw["outpatient_follow_ups"]["pifu_share"] = 0.3      # follow-ups moved to PIFU: filed by a compiled loop too
+    # the vaccination surge (its compiled day, drawing from numpy's generator, and staff redeployed from the rosters)
+    raw["vaccination"] = load_raw(ROOT / "scenarios" / "vaccination_surge.yaml")["vaccination"]
     return raw
 
 
@@ -245,6 +248,7 @@ def test_pure_python_path_gives_the_compiled_paths_outputs_exactly(tmp_path):
     compiled_weekly = run_single(validate(every_mechanism_raw(), "compiled"), 0).weekly
     assert compiled_weekly["theatre_cases"].sum() > 0 and compiled_weekly["deferrals_operation"].sum() > 0
     assert compiled_weekly["pifu_followups_offered"].sum() > 0
+    assert compiled_weekly["vaccinations"].sum() > 0 and compiled_weekly["staff_redeployed_to_vaccination"].sum() > 0
     out = tmp_path / "pure_weekly.pkl"
     env = {**os.environ, compiled.PURE_PYTHON_VARIABLE: "1", "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-c", PURE_RUN.format(tests=str(ROOT / "tests"), out=str(out))], env=env,
