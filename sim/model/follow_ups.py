@@ -418,8 +418,9 @@ def _poisson_ptrs(rng: np.random.Generator, mean: float) -> int:
             return k
         if k < 0 or (us < 0.013 and v > us):
             continue
-        # log(v) of 0 is -inf, fine here
-        if math.log(v) + math.log(invalpha) - math.log(a / (us * us) + b) <= -mean + k * loglam - _loggam(k + 1.0):
+        # numpy's C log(0) is -inf (accepted); Python's math.log raises there, so the plain-Python path says so itself
+        log_v = math.log(v) if v > 0 else -math.inf
+        if log_v + math.log(invalpha) - math.log(a / (us * us) + b) <= -mean + k * loglam - _loggam(k + 1.0):
             return k
 
 
