@@ -119,6 +119,13 @@ class WeeklyActivity:
         self.vaccinations_by_cohort_first = np.zeros(self.n_cohorts, dtype=np.int64)
         self.vaccinations_by_cohort_second = np.zeros(self.n_cohorts, dtype=np.int64)
 
+    def add_counts(self, names: tuple[str, ...], counts: list[int]) -> None:
+        """Add each of `counts` to the integer counter of the same place in `names` (a compiled service's tallies,
+        which come back as one array in a fixed order)."""
+        for name, count in zip(names, counts, strict=True):
+            if count:
+                setattr(self, name, getattr(self, name) + count)
+
     def reset(self) -> None:
         """Zero every counter in place, arrays included, for the next week."""
         for name, default in _resettable_fields(type(self)):

@@ -160,21 +160,17 @@ class FollowUpClinics:
         self._request[0], self._request[1], self._request[2] = BOOK, 0, day
         next(self._days)
         self._filed_through_day = max(self._filed_through_day, day)
-        offered, requested, attended, not_attended, virtual, first_slots_offered = self._tallies.tolist()
-        week = self.week
-        week.pifu_followups_offered += offered
-        week.pifu_followups_requested += requested
-        week.outpatient_followup_attendances += attended
-        week.outpatient_followup_dna += not_attended
-        week.outpatient_followup_virtual += virtual
-        week.outpatient_first_slots_offered += first_slots_offered
+        self.week.add_counts(DAY_COUNTERS, self._tallies.tolist())
         return self._firsts.copy()
 
 
 # requests to `_follow_up_days`, and the tallies a clinic day leaves
 FILE_STOPS, FILE_TREATMENTS, BOOK = 0, 1, 2
 EVENTS_A_REQUEST = 4096
-N_TALLIES = 6       # PIFU offered, PIFU requested, attended, not attended, attended virtually, first slots offered
+# what a clinic day adds to the week's counters, in the order of `_file_and_book`'s tallies
+DAY_COUNTERS = ("pifu_followups_offered", "pifu_followups_requested", "outpatient_followup_attendances",
+                "outpatient_followup_dna", "outpatient_followup_virtual", "outpatient_first_slots_offered")
+N_TALLIES = len(DAY_COUNTERS)
 
 
 @njit

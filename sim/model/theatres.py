@@ -468,9 +468,7 @@ class TheatreDays:
         if returns is not None:
             for return_day, heap_index, key in returning.tolist():
                 returns.file_admitted(return_day, heap_index, key)
-        for name, count in zip(DAY_COUNTERS, self.counts.tolist(), strict=True):
-            if count:
-                setattr(week, name, getattr(week, name) + count)
+        week.add_counts(DAY_COUNTERS, self.counts.tolist())
         (week.elective_bed_days, week.sessions_lost_no_bed, week.theatre_minutes_booked,
          week.theatre_minutes_available) = float_tallies.tolist()
         # Treated patients have left the lists, so their clock stops are counted together.
