@@ -56,11 +56,10 @@ class StaffRoster:
             self.vaccinator_groups = [j for j, g in enumerate(self.groups) if st.groups[g].vaccinates]
             self.leave = np.array([st.annual_leave_rate_by_month[m] for m in MONTHS])
             # outpatient clinicians a site plans on, for its share of clinic slots that can run each day
-            self._planned_clinic_staff = [self.establishment[site, self.clinic_groups].sum()
-                                          * (1 - st.rostered_absence_rate) for site in range(n_sites)]
-            # the same as arrays, for the compiled `_clinic_capacity_factors`
-            self._clinic_group_array = np.array(self.clinic_groups, dtype=np.int64)
-            self._planned_clinic_array = np.array(self._planned_clinic_staff, dtype=np.float64)
+            self._planned_clinic_staff = np.array([self.establishment[site, self.clinic_groups].sum()
+                                                   * (1 - st.rostered_absence_rate) for site in range(n_sites)],
+                                                  dtype=np.float64)
+            self._clinic_group_array = np.array(self.clinic_groups, dtype=np.int64)   # for the compiled loop
         start = sc.start_date.toordinal()
         self.month_of_day = np.array([dt.date.fromordinal(start + d).month - 1 for d in range(sc.horizon_days)])
         self.available = self.establishment.copy()               # present today, before redeployment
@@ -125,7 +124,7 @@ class StaffRoster:
         if self.sc.staff is None or not self.clinic_groups:
             return np.ones(n_sites)
         return _clinic_capacity_factors(self.available, self.redeployed, self._clinic_group_array,
-                                        self._planned_clinic_array)
+                                        self._planned_clinic_staff)
 
     def take_vaccinators(self, site: int, wanted: float, redeploy_from: list[str],
                          max_share: float) -> tuple[float, int]:
