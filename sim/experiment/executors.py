@@ -130,8 +130,11 @@ class DaskCluster:
                 # only where SIGINT is at its default), so Ctrl-C reaches this process alone
                 previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
                 try:
+                    # logs only what is critical: a replication's own error reaches this process through its
+                    # future, and after Ctrl-C a worker whose heartbeat meets the closing scheduler logs a
+                    # traceback at ERROR, which would be printed over the command's one-line message
                     cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                                           dashboard_address=None, silence_logs=logging.ERROR)
+                                           dashboard_address=None, silence_logs=logging.CRITICAL)
                 finally:
                     signal.signal(signal.SIGINT, previous)
                 client = Client(cluster)
