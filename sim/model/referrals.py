@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import simpy
 
+from sim.core.ahead import computed_ahead
 from sim.core.compiled import njit
 from sim.core.nhs_calendar import multipliers_by_day
 from sim.core.rng import Streams
@@ -492,12 +493,15 @@ class ReferralSource:
 
         Pathways are drawn `DAYS_PER_DRAW` days at a time (`draw_days`: the same draws as day by day, in fewer and
         larger array operations) and put in the patient table ahead (`PathwayIntake.file_ahead`); each day's join
-        the lists on their day."""
+        the lists on their day. Each next block is drawn in a background thread while the model works through the
+        current one (sim.core.ahead): the draws use only this source's streams and rates fixed before the run, so
+        they are the same whenever they are made, and the drawing runs on a second core."""
         ledger = self.ledger
         horizon = self.sc.horizon_days
-        for block_start in range(0, horizon, DAYS_PER_DRAW):
-            days = min(DAYS_PER_DRAW, horizon - block_start)
-            attrs, starts, counts_by_day = self.draw_days(block_start, days)
+        block_starts = range(0, horizon, DAYS_PER_DRAW)
+        blocks = computed_ahead(lambda start: self.draw_days(start, min(DAYS_PER_DRAW, horizon - start)),
+                                block_starts)
+        for block_start, (attrs, starts, counts_by_day) in zip(block_starts, blocks, strict=True):
             ids = self.intake.file_ahead(attrs)
             on_list = {k: attrs[k] for k in ("referred_site", "specialty", "priority", "clock_start_day")}
             for offset, counts in enumerate(counts_by_day):
