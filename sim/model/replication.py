@@ -145,7 +145,8 @@ def run_single(scenario: Scenario, replication: int, seed: int | None = None) ->
     env.run(until=scenario.horizon_days)
 
     weekly = pd.DataFrame(services.monitor.columns)
-    weekly.insert(0, "week_start", [(scenario.start_date + dt.timedelta(weeks=w)).isoformat() for w in weekly["week"]])
+    week_starts = _week_starts(scenario)
+    weekly.insert(0, "week_start", [week_starts[w] for w in weekly["week"].tolist()])
     weekly.insert(0, "replication", replication)
     weekly.insert(0, "scenario", scenario.name)
     return ReplicationResult(
@@ -166,19 +167,23 @@ def _labelled(rows: list[dict] | dict[str, list], scenario: Scenario, replicatio
     """Weekly long-format rows (a list of rows, or columns) with scenario, replication and week_start in front."""
     frame = pd.DataFrame(rows)
     if len(frame):
-        frame.insert(0, "week_start", [(scenario.start_date + dt.timedelta(weeks=int(w))).isoformat()
-                                       for w in frame["week"]])
+        week_starts = _week_starts(scenario)      # one date text a week, not one a row
+        frame.insert(0, "week_start", [week_starts[w] for w in frame["week"].tolist()])
         frame.insert(0, "replication", replication)
         frame.insert(0, "scenario", scenario.name)
     return frame
 
 
+def _week_starts(scenario: Scenario) -> list[str]:
+    """The ISO date each week of the horizon starts."""
+    return [(scenario.start_date + dt.timedelta(weeks=w)).isoformat() for w in range(scenario.horizon_weeks + 1)]
+
+
 def _waits_by_priority(patients: PatientTable, replication: int) -> pd.DataFrame:
     """Waits (weeks, clock start to treatment) of patients treated during the run, by priority."""
-    status = patients.column("status")
-    treated = status == STOPPED_ADMITTED
-    waits = (patients.column("stop_day")[treated] - patients.column("clock_start_day")[treated]) / 7.0
-    prio = patients.column("priority")[treated]
+    treated = patients.status == STOPPED_ADMITTED           # views of the table's columns: read, not copied
+    waits = (patients.stop_day[treated] - patients.clock_start_day[treated]) / 7.0
+    prio = patients.priority[treated]
     rows = []
     for i, name in enumerate(PRIORITIES):
         w = waits[prio == i]
