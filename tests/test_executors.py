@@ -75,13 +75,15 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path):
                          ids=["sequential", "jobs2", "dask"])
 def test_ctrl_c_stops_at_once_and_writes_nothing(tmp_path, executor):
     """SIGINT after the first replication finishes: exit 130 within seconds, no traceback, no folder (not even
-    a hidden partial one), and no worker left running."""
+    a hidden partial one), and no worker left running. A year's horizon: replications of a second or so, forty of
+    them still far more than can finish between the first one's progress line and the signal."""
     if "dask" in executor:
         pytest.importorskip("distributed")
     out = tmp_path / "run"
     # SIGINT to the whole process group, as a terminal sends it
     pid, code, err, stopped_after = stop_run_after_first_replication(
-        ["run", str(BASELINE), "--replications", "40", "--no-report", *executor, "--out", str(out)], 40,
+        ["run", str(BASELINE), "--replications", "40", "--set", "horizon_weeks=52", "--no-report", *executor,
+         "--out", str(out)], 40,
         lambda proc: os.killpg(proc.pid, signal.SIGINT))
     assert code == 130, err
     assert "Traceback" not in err and "interrupted" in err
