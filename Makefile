@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	@# bytecode for the model's own modules, as pip writes it for the packages: where PYTHONDONTWRITEBYTECODE is set
 	@# (as in CI), every process would otherwise compile sim/ from source (~0.3 s each)
 	$(BIN)/python -m compileall -q sim
-	@echo "Compiling the model's loops once (numba caches them under sim/__pycache__; about half a minute)"
+	@echo "Compiling the model's loops once (numba caches them under sim/__pycache__; about a minute)"
 	@tmp=$$(mktemp -d) && $(BIN)/python run_sim.py run scenarios/baseline.yaml --replications 1 \
 		--set horizon_weeks=2 --no-report --quiet --out $$tmp/warm-up > /dev/null && rm -rf $$tmp
 	touch $(STAMP)

@@ -12,7 +12,7 @@ numba keys each cached function on its own source file only, yet a compiled func
 other files (a heap operation, a rank constant): edit sim/core/heaps.py alone and sim/model/theatres.py's cached
 session loop would go on running the old heap. So the cache lives in a folder named by a digest of every source
 file of the two layers that hold compiled code (sim/core, sim/model): any edit there starts a fresh cache (one
-compile, about half a minute), and code and cache can never disagree (a NUMBA_CACHE_DIR set outside is replaced).
+compile, about a minute), and code and cache can never disagree (a NUMBA_CACHE_DIR set outside is replaced).
 `make clean` removes the old folders.
 """
 from __future__ import annotations
