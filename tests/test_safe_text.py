@@ -43,13 +43,14 @@ CORPUS = {
     "entities": "&lt;b&gt; &amp; &#60;script&#62;",
     "newlines": "first\nsecond\r\n- item\n# heading\n---\n    code\rlast",
     "controls": "nul\x00bell\x07esc\x1b[31mred\x7fdel\x9bcsi\ud800end",
+    "direction": "rate\u202e%05\u202c of \u2067site\u2069 \u202aand\u202b \u202dhub\u2066",
     "underscore": "_hidden",
     "emphasis": "*star* **bold** ~~strike~~ _under_ ^sup^",
     "long": "x" * 4000 + " end",
 }
 IDS = list(CORPUS)
 
-_UNHOLDABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_UNHOLDABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
 
 
 def visible(text: str) -> str:

@@ -4,7 +4,10 @@ shows as written and that cannot act there.
 
 Every format first drops what no output can hold (`plain`): control characters other than tab and line feed
 (NUL, ESC and the rest of C0, DEL, C1), lone surrogates and the non-characters U+FFFE and U+FFFF; line breaks are
-written as a line feed. Then, by format:
+written as a line feed. It also drops the bidirectional embedding, override and isolate controls (U+202A-U+202E,
+U+2066-U+2069): invisible, they make a reader's screen show the letters after them in another order than written
+(U+202E then "etis" reads "site"), so a name could pass for another in a board paper or the terminal.
+Right-to-left names need none of them: their letters carry their own direction. Then, by format:
 
 - results.xlsx: `cell_text` also cuts at Excel's 32,767 characters a cell; each text is written as a string and
   `starts_like_formula` says which need Excel's quote prefix, so text starting with =, +, - or @ is never a
@@ -42,8 +45,9 @@ CHART_LABEL_CHARS = 100            # longer names are cut in charts (legends, ti
 ELLIPSIS = "…"
 
 # Not representable in XML 1.0 (a worksheet cannot hold them), or terminal control codes (ESC starts a sequence, and
-# C1's CSI is one on its own), or not encodable as UTF-8 (a lone surrogate).
-_UNHOLDABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+# C1's CSI is one on its own), or not encodable as UTF-8 (a lone surrogate), or bidirectional embedding, override and
+# isolate controls (they reorder what is shown; see the module docstring).
+_UNHOLDABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff\u202a-\u202e\u2066-\u2069]")
 _LINE_BREAK = re.compile(r"\r\n?|[\u0085\u2028\u2029]")
 _BREAKS = re.compile(r"\s*\n\s*")
 # Markdown: characters that could start markup anywhere in a line, `&` where it would start a character
