@@ -61,8 +61,15 @@ def test_executor_options_that_cannot_work_exit_2():
 
 
 @pytest.mark.integration
-def test_unreachable_scheduler_is_a_clear_error(tmp_path):
-    pytest.importorskip("distributed")
+def test_unreachable_scheduler_is_a_clear_error(tmp_path, monkeypatch):
+    """A refused connection is retried until the client's timeout (the command's 10 s), then refused with exit 2.
+    The connection here is refused at once every time, so the test gives up after one second, not ten."""
+    distributed = pytest.importorskip("distributed")
+    real_client = distributed.Client
+
+    def client_giving_up_after_a_second(*args, **kwargs):
+        return real_client(*args, **{**kwargs, "timeout": "1s"})
+    monkeypatch.setattr(distributed, "Client", client_giving_up_after_a_second)
     proc = run_cli("run", str(small_scenario(tmp_path)), *SMALL, "--executor", "dask", "--scheduler",
                    "tcp://127.0.0.1:9", "--out", str(tmp_path / "x"))
     assert proc.returncode == 2, proc.stderr
