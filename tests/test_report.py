@@ -73,6 +73,8 @@ def no_model(monkeypatch):
 
 @pytest.fixture(scope="module")
 def single(runs, tmp_path_factory):
+    """The baseline run's report, its charts drawn one after another in this process (no worker processes): the
+    reference the charts drawn in worker processes are compared with. Tests only read this folder."""
     folder = copy_run(runs / "baseline", tmp_path_factory.mktemp("single") / "run")
     mp = pytest.MonkeyPatch()
     try:
@@ -80,6 +82,7 @@ def single(runs, tmp_path_factory):
             raise AssertionError("the report called the model; it must read only the saved files")
         mp.setattr(sim.model.replication, "run_single", forbidden)
         mp.setattr(sim.experiment.replications, "run_replications", forbidden)
+        mp.setattr(figures, "chart_workers", lambda: 1)
         written = report.build_report(folder)
     finally:
         mp.undo()
@@ -253,8 +256,8 @@ def test_percentiles_are_ordered(single, compared):
         assert bad.empty, f"expected ordered percentiles in the summary sheet, saw {bad['metric'].tolist()}"
 
 
-def test_report_module_does_not_import_the_model(single):
-    folder, _ = single
+def test_report_module_does_not_import_the_model(single, tmp_path):
+    folder = copy_run(single[0], tmp_path / "run")        # a copy: `single` stays as drawn in process
     code = ("import sys; from sim.outputs import report; report.build_report(sys.argv[1]); "
             "bad = [m for m in ('sim.model.replication', 'sim.experiment.replications') if m in sys.modules]; "
             "assert not bad, f'report imported {bad}'")
@@ -263,14 +266,13 @@ def test_report_module_does_not_import_the_model(single):
     assert proc.returncode == 0, f"expected the report to build without importing the model: {proc.stderr}"
 
 
-def test_charts_drawn_in_worker_processes_are_the_ones_drawn_in_process(runs, tmp_path, monkeypatch, no_model):
+def test_charts_drawn_in_worker_processes_are_the_ones_drawn_in_process(single, runs, tmp_path, monkeypatch,
+                                                                         no_model):
     """The report draws its charts in forked processes where it can (figures.drawing): the same files, byte for
-    byte, as drawing them one after another in the report's own process, and the same documents."""
-    folders = {}
-    for workers in (1, 2):
-        monkeypatch.setattr(figures, "chart_workers", lambda n=workers: n)
-        folders[workers] = copy_run(runs / "baseline", tmp_path / f"workers{workers}" / "run")   # same name
-        report.build_report(folders[workers])
+    byte, as drawing them one after another in the report's own process (`single`), and the same documents."""
+    monkeypatch.setattr(figures, "chart_workers", lambda: 2)
+    folders = {1: single[0], 2: copy_run(runs / "baseline", tmp_path / "workers2" / "run")}   # the same name
+    report.build_report(folders[2])
     for name in [*(f"charts/{stem}.{ext}" for stem in EXPECTED_CHARTS for ext in ("png", "svg")), "report.md",
                  "report.html"]:
         assert (folders[1] / name).read_bytes() == (folders[2] / name).read_bytes(), \
