@@ -389,10 +389,8 @@ class ReferralSource:
         return season * growth * self.month_multiplier_by_day[day]
 
     def expected_referrals(self, day: int) -> np.ndarray:
-        if day in self.bank_holidays:
-            return np.zeros_like(self.weekly_rate_by_source)
-        weekday = (self.start_date.weekday() + day) % 7
-        return self.weekly_rate_by_source * self.weekday_fraction[weekday] * self.rate_multiplier(day)
+        """Each source's expected referrals on `day` (none on a bank holiday)."""
+        return self._expected_by_day(range(day, day + 1))[0]
 
     def draw_day(self, day: int, suppressed_share: float = 0.0) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
         """(specialty, borough) of the day's clock starts, and counts of referrals diverted or deferred.
@@ -479,8 +477,8 @@ class ReferralSource:
         return specialty, borough, clock_start, starts, counts_by_day
 
     def _expected_by_day(self, day_range: range) -> np.ndarray:
-        """`expected_referrals` of each day (days x sources) in three array operations: each value is the same
-        product, rate x weekday fraction x multiplier, taken in the same order."""
+        """Each day's expected referrals by source (days x sources), rate x weekday fraction x the day's multiplier,
+        in three array operations; nothing on bank holidays."""
         days = list(day_range)
         weekday_fraction = self.weekday_fraction[(self.start_date.weekday() + np.array(days, dtype=np.int64)) % 7]
         multiplier = np.array([self.rate_multiplier(day) for day in days])
