@@ -19,6 +19,7 @@ import signal
 from collections.abc import Iterator
 from typing import Protocol
 
+from sim.core.fork_signals import interrupts_held, worker_signals
 from sim.experiment.errors import ExecutorError
 from sim.model.replication import ReplicationResult, run_single
 from sim.scenario.schema import Scenario
@@ -63,15 +64,6 @@ class InProcess:
         return "sequential, in this process"
 
 
-def _worker_signals() -> None:
-    """In each local worker: ignore SIGINT, die quietly on SIGTERM (its default action, not the command line's
-    handler inherited through fork), then accept the SIGTERM that was blocked while the pool started."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-
-
 def _run_one(task: tuple[Scenario, int, int]) -> ReplicationResult:
     scenario, replication, seed = task
     return run_single(scenario, replication, seed)
@@ -82,16 +74,11 @@ class LocalProcesses:
 
     def __init__(self, jobs: int) -> None:
         self.workers = jobs
-        # SIGTERM is held back while the workers are forked (and in the pool's own threads, which fork any
-        # replacement worker), so that no worker can receive it before _worker_signals has set it to default
-        blocking = hasattr(signal, "pthread_sigmask")
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM}) if blocking else set()
-        try:
+        # Ctrl-C and SIGTERM are held back while the workers are forked (and in the pool's own threads, which fork
+        # any replacement worker) until each worker has set its own handlers (sim.core.fork_signals)
+        with interrupts_held():
             self._pool = multiprocessing.get_context("fork" if os.name == "posix" else "spawn").Pool(
-                processes=jobs, initializer=_worker_signals)
-        finally:
-            if blocking:
-                signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+                processes=jobs, initializer=worker_signals)
 
     def run(self, scenario: Scenario, replications: list[int], seed: int) -> Iterator[ReplicationResult]:
         """The tasks join the workers' queue now, not when the first result is read: runs asked for one after

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
+
+from sim.core.fork_signals import interrupts_held, worker_signals
 
 T = TypeVar("T")
 
@@ -44,15 +45,8 @@ def _flushed_std_streams() -> bool:
     return True
 
 
-def ignore_interrupts() -> None:
-    """In a forked worker: ignore Ctrl-C and die at SIGTERM without running Python code, as the replications'
-    workers do (sim.experiment.executors); the report's process stops its workers itself."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 def _answer(sending: Connection, work: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> None:
-    ignore_interrupts()
+    worker_signals()
     try:
         answer: tuple[bool, Any] = (True, work(*args, **kwargs))
     except Exception as exc:            # the caller raises it as if the work had been done in its process
@@ -75,7 +69,8 @@ def forked(work: Callable[..., T], *args: Any, **kwargs: Any) -> Iterator[Callab
     context = multiprocessing.get_context("fork")
     receiving, sending = context.Pipe(duplex=False)
     process = context.Process(target=_answer, args=(sending, work, args, kwargs), daemon=True)
-    process.start()
+    with interrupts_held():             # until the process has set its own handlers (sim.core.fork_signals)
+        process.start()
     sending.close()
 
     def result() -> T:

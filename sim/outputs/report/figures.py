@@ -18,9 +18,10 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure as MplFigure
 
+from sim.core.fork_signals import interrupts_held, worker_signals
 from sim.outputs import charts
 from sim.outputs.analysis import CLEARANCE_THRESHOLDS as THRESHOLDS
-from sim.outputs.forking import can_fork, ignore_interrupts
+from sim.outputs.forking import can_fork
 from sim.outputs.report.content import Clearance
 from sim.outputs.report.documents import Figure
 from sim.outputs.report.providers import CHART_STEM as PROVIDER_CHART_STEM
@@ -195,10 +196,10 @@ _PLAN: list[Chart] = []     # the charts a forked drawing process was given (it 
 
 
 def _start_drawing_process(plan: list[Chart]) -> None:
-    """In a forked drawing process: keep the plan; Ctrl-C and SIGTERM as forking.ignore_interrupts says."""
+    """In a forked drawing process: keep the plan; Ctrl-C and SIGTERM as sim.core.fork_signals says."""
+    worker_signals()
     global _PLAN
     _PLAN = plan
-    ignore_interrupts()
 
 
 def _draw_planned(index: int) -> list[Path]:
@@ -233,7 +234,9 @@ def drawing(plan: list[Chart], workers: int | None = None, first: Sequence[str] 
     ranks = [*first, *SLOWEST_FIRST]
     order = sorted(range(len(plan)), key=lambda i: ranks.index(plan[i].stem) if plan[i].stem in ranks
                    else len(ranks) + i)
-    with multiprocessing.get_context("fork").Pool(workers, _start_drawing_process, (plan,)) as pool:
+    with interrupts_held():             # until each process has set its own handlers (sim.core.fork_signals)
+        pool = multiprocessing.get_context("fork").Pool(workers, _start_drawing_process, (plan,))
+    with pool:
         pending = {plan[i].stem: pool.apply_async(_draw_planned, (i,)) for i in order}
 
         def wait(stems: Collection[str] | None = None) -> None:
