@@ -16,6 +16,7 @@ from sim.outputs.analysis import (
     target_probabilities,
     weeks_to_clear,
 )
+from sim.outputs.run_reader import ScenarioInfo
 
 pytestmark = pytest.mark.unit
 
@@ -85,6 +86,29 @@ def test_a_headline_that_never_clears_says_how_many_are_still_over_at_the_end():
     summary = pd.DataFrame([{"scenario": "s", "metric": m, "mean": a, "p05": b, "p50": c, "p95": d}
                             for m, a, b, c, d in rows])
     lines = headline(summary, "S", "s", dt.date(2021, 6, 7), 10, 199)
-    assert ("  Nobody over 52 weeks: not reached by 2025-03-31 in most replications (cleared in 0% of them); "
+    assert ("  Nobody over 52 weeks: not reached by 2025-03-30 in most replications (cleared in 0% of them); "
             "16,136 still over 52 weeks at the end (median).") in lines
-    assert any(line.startswith("  Nobody over 78 weeks from 2022-01-03 (median)") for line in lines)
+    # 30 weeks to clear: the count is zero from the end of week 30, so the last leaves in the week of Monday 27
+    # December 2021, the date the report and the web app give too (sim.outputs.analysis.clearance_monday)
+    assert any(line.startswith("  Nobody over 78 weeks from the week of 2021-12-27 (median); 90% of replications "
+                               "between the weeks of 2021-12-13 and 2022-01-17") for line in lines), lines
+
+
+def test_the_console_headline_gives_the_dates_the_report_and_the_web_app_give():
+    """One date per clearance in every output: the console headline's median and 90% range are the report's and
+    the web app's (ScenarioInfo.clearance_week), interpolated percentiles included. Before, the console gave the
+    Monday after the week the last long waiter left, a week later than the report's summary table."""
+    start = dt.date(2021, 6, 7)
+    info = ScenarioInfo("s", "S", start, 199, 10)
+    for p05, p50, p95 in ((28.0, 30.0, 33.0), (27.3, 30.5, 32.6), (2.0, 2.4, 3.0)):
+        rows = [("peak_waiting_total", 1.0, 1.0, 1.0, 1.0)]
+        for t in (52, 78, 104):
+            rows += [(f"weeks_to_clear_{t}w", p50, p05, p50, p95), (f"share_of_replications_cleared_{t}w", 1.0,
+                                                                      np.nan, np.nan, np.nan)]
+        summary = pd.DataFrame([{"scenario": "s", "metric": m, "mean": a, "p05": b, "p50": c, "p95": d}
+                                for m, a, b, c, d in rows])
+        line = next(x for x in headline(summary, "S", "s", start, 10, 199) if x.startswith("  Nobody over 52"))
+        median, low, high = (info.clearance_week(p50, "round"), info.clearance_week(p05, "floor"),
+                             info.clearance_week(p95, "ceil"))
+        assert line == (f"  Nobody over 52 weeks from the week of {median.isoformat()} (median); 90% of replications "
+                        f"between the weeks of {low.isoformat()} and {high.isoformat()}."), line

@@ -648,9 +648,9 @@ def finance_by_year(run: RunFolder, name: str) -> pd.DataFrame | None:
 
 
 def _date_text(day: dt.date | None, info: Any) -> str:
-    """A clearance date, or when it is not reached, the end of the run as the headline names it."""
-    end = info.start + dt.timedelta(weeks=info.horizon_weeks)
-    return day.isoformat() if day is not None else f"not by {end.isoformat()}"
+    """A clearance date, or when it is not reached, the end of the run (its last day) as the headline and the report
+    name it."""
+    return day.isoformat() if day is not None else f"not by {info.horizon_end.isoformat()}"
 
 
 def side_by_side(a: RunView, b: RunView) -> pd.DataFrame:

@@ -112,10 +112,13 @@ def target_probabilities(kpis: pd.DataFrame, scenario_name: str, start: dt.date,
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
-def week_date(start: dt.date, weeks: float) -> dt.date:
-    """The date `weeks` after the start (the Monday after the week in which a count cleared). `weeks` is a
-    number: a count that never cleared (NaN) has no date, and the caller words it ("not by ...") instead."""
-    return start + dt.timedelta(weeks=int(weeks))
+def clearance_monday(start: dt.date, weeks: float) -> dt.date:
+    """The Monday of the week in which a count cleared (the week its last long waiter leaves the list), for a whole
+    number of weeks to clear (weeks_to_clear: the count is zero at the end of week `weeks`, counting from 1).
+    Every output gives this date: the console headline, the report's summary table and text, the web app; it
+    is a week before the first Monday with nobody over. `weeks` 0 (never anyone over) gives the start. A count
+    that never cleared (NaN) has no date, and the caller words it ("not by ...") instead."""
+    return start + dt.timedelta(weeks=max(int(weeks) - 1, 0))
 
 
 def headline(summary: pd.DataFrame, scenario_title: str, scenario_name: str, start: dt.date,
@@ -123,7 +126,7 @@ def headline(summary: pd.DataFrame, scenario_title: str, scenario_name: str, sta
     """Plain-English lines for the console and the report (the title on one line, without control characters,
     so it cannot send the terminal an escape sequence)."""
     s = summary[summary["scenario"] == scenario_name].set_index("metric")
-    end = start + dt.timedelta(weeks=horizon_weeks)
+    end = start + dt.timedelta(days=7 * horizon_weeks - 1)     # the last day simulated, as the report gives it
     lines = [f"{terminal_text(scenario_title)} — {replications} replication{'s' if replications != 1 else ''}, "
              f"{start.isoformat()} to {end.isoformat()}"]
     for t in CLEARANCE_THRESHOLDS:
@@ -136,12 +139,14 @@ def headline(summary: pd.DataFrame, scenario_title: str, scenario_name: str, sta
                          f"(cleared in {share:.0%} of them){still}.")
             continue
         # interpolated percentiles are rounded outwards (p05 down, p95 up) and the median to the nearest week
-        text = f"  Nobody over {t} weeks from {week_date(start, float(np.floor(med + 0.5))).isoformat()} (median)"
+        # the week the last such patient leaves (clearance_monday), as the report and the web app give it
+        text = (f"  Nobody over {t} weeks from the week of "
+                f"{clearance_monday(start, float(np.floor(med + 0.5))).isoformat()} (median)")
         if replications > 1:
-            hi_text = (week_date(start, float(np.ceil(hi))).isoformat() if not np.isnan(hi)
+            hi_text = (clearance_monday(start, float(np.ceil(hi))).isoformat() if not np.isnan(hi)
                        else f"not by {end.isoformat()}")
-            text += (f"; 90% of replications between {week_date(start, float(np.floor(lo))).isoformat()} "
-                     f"and {hi_text}")
+            text += (f"; 90% of replications between the weeks of "
+                     f"{clearance_monday(start, float(np.floor(lo))).isoformat()} and {hi_text}")
         lines.append(text + ".")
     for metric in s.index:
         if metric.startswith("probability_no_"):

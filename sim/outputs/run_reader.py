@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from sim.outputs.analysis import replication_kpis, summarise
+from sim.outputs.analysis import clearance_monday, replication_kpis, summarise
 from sim.outputs.run_folder import (
     FINANCE_BY_YEAR_CSV,
     FINANCE_MONTHLY_CSV,
@@ -144,9 +144,6 @@ class ScenarioInfo:
         """The last day simulated (a Sunday)."""
         return self.start + dt.timedelta(days=7 * self.horizon_weeks - 1)
 
-    def week_monday(self, week_index: int) -> dt.date:
-        return self.start + dt.timedelta(days=7 * week_index)
-
     def clearance_week(self, weeks: float, rounding: str) -> dt.date | None:
         """Monday of the week in which the last long waiter leaves, for a (possibly interpolated) weeks_to_clear
         (None: not cleared). Rounded outwards: the 5th percentile "floor", the 95th "ceil", the median "round"
@@ -154,7 +151,7 @@ class ScenarioInfo:
         if weeks is None or math.isnan(weeks):
             return None
         w = {"floor": math.floor, "ceil": math.ceil, "round": lambda x: math.floor(x + 0.5)}[rounding](weeks + 0.0)
-        return self.week_monday(max(int(w) - 1, 0))
+        return clearance_monday(self.start, w)
 
 
 @dataclass
