@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import itertools
+import math
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,7 +29,7 @@ from sim.cli.options import (
     reserve_output,
 )
 from sim.experiment.replications import run_replications
-from sim.outputs.analysis import replication_kpis, summarise
+from sim.outputs.analysis import clearance_monday, replication_kpis, summarise
 from sim.outputs.run_folder import (
     SWEEP_CSV,
     SWEEP_HEATMAP_PNG,
@@ -118,8 +119,9 @@ def run_sweep(args: argparse.Namespace) -> int:
                 folder / SWEEP_HEATMAP_PNG, dpi=120), what="heat map", retry=False)
     clear = table[table["metric"] == "weeks_to_clear_52w"]
     for _, r in clear.iterrows():
-        when = ("not reached within the horizon" if np.isnan(r["p50"])
-                else f"from {(base.start_date + dt.timedelta(weeks=int(r['p50']))).isoformat()} (median)")
+        # the week the last such patient leaves, as run's headline and the report give it
+        week = None if np.isnan(r["p50"]) else clearance_monday(base.start_date, math.floor(r["p50"] + 0.5))
+        when = "not reached within the horizon" if week is None else f"from the week of {week.isoformat()} (median)"
         print(f"  {', '.join(f'{k}={r[k]}' for k, _ in factors)}: nobody over 52 weeks {when}")
     print(f"Results: {destination.final}")
     return 0
