@@ -239,6 +239,9 @@ def summary_note(run: RunFolder, facts: SummaryFacts) -> str:
     if facts.chances:
         text += ("A chance is the share of replications in which nobody waits that long at the end of the last "
                  "week before the target date or at any week's end after it. ")
+    if any(date is not None for date, _ in facts.at_target.values()):
+        text += ("The list on a date is the list at the end of the last week ending on or before it (weeks end on "
+                 "Sundays). ")
     if facts.years:
         text += ("Net position: elective income less cost, NHS financial years April to March (the first and "
                  "last part years). ")
