@@ -112,3 +112,16 @@ def test_the_console_headline_gives_the_dates_the_report_and_the_web_app_give():
                              info.clearance_week(p95, "ceil"))
         assert line == (f"  Nobody over 52 weeks from the week of {median.isoformat()} (median); 90% of replications "
                         f"between the weeks of {low.isoformat()} and {high.isoformat()}."), line
+
+
+def test_the_sweep_heat_map_names_the_month_of_the_week_the_headline_gives():
+    """The sweep's heat map labels each cell with the month of the clearance week the console headline and the
+    report give (clearance_monday, the median rounded to the nearest week): 30 weeks from 7 June 2021 is the week of
+    27 December 2021, so December; 30.6 rounds to 31 weeks, the week of 3 January 2022. Before, a cell was the month
+    of the Monday after, the weeks truncated (January 2022 for both)."""
+    from sim.outputs.charts import sweep_heatmap
+
+    sweep = pd.DataFrame({"metric": "weeks_to_clear_52w", "p50": [30.0, 30.6, np.nan], "level": ["a", "b", "c"]})
+    fig = sweep_heatmap(sweep, ["level"], dt.date(2021, 6, 7))
+    cells = [t.get_text() for t in fig.axes[0].texts]
+    assert cells == ["Dec 2021", "Jan 2022", "not cleared"], cells
