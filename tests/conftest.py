@@ -22,7 +22,7 @@ KINDS = ("unit", "verification", "behaviour", "integration")
 # no file changes nothing (rename it here with its file).
 LONGEST_FIRST = (
     "tests/test_app_browser.py",                # 120-200 s: the web app in Chromium, five runs and a solve
-    "tests/test_executors.py",                  # 50-115 s: four executors' tables compared, three Ctrl-C tests
+    "tests/test_executors.py",                  # 35-60 s: four executors' tables compared, three Ctrl-C tests
     "tests/test_pressures.py",                  # 55 s
     "tests/test_report_folder_validation.py",   # 35-55 s
     "tests/test_app.py",                        # 50 s

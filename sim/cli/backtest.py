@@ -33,6 +33,7 @@ from sim.cli.options import (
     reserve_output,
 )
 from sim.experiment.replications import ExperimentResult, run_replications
+from sim.outputs.analysis import last_day_simulated
 from sim.outputs.backtest import build_backtest_scenario, compare, errors_table, later_months, observed_metrics
 from sim.outputs.monthly_fit import (
     HELD_OUT,
@@ -150,7 +151,7 @@ def run_monthly_backtest(args: argparse.Namespace) -> int:
         scenario = without_parameter_uncertainty(scenario)
     check_draws(scenario, scenario.run.seed, scenario.run.replications, source=args.scenario,
                 workers=args.jobs)
-    last_day = scenario.start_date + dt.timedelta(days=7 * scenario.horizon_weeks - 1)
+    last_day = last_day_simulated(scenario.start_date, scenario.horizon_weeks)
     if not set(months_covered(scenario.start_date, last_day)) & set(observed.months):
         raise ScenarioError([f"{args.scenario}: the run ({scenario.start_date} to {last_day}) covers no whole month "
                              f"of {args.monthly} ({observed.months[0]} to {observed.months[-1]}); change "

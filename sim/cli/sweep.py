@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import itertools
-import math
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -120,7 +119,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     clear = table[table["metric"] == "weeks_to_clear_52w"]
     for _, r in clear.iterrows():
         # the week the last such patient leaves, as run's headline and the report give it
-        week = None if np.isnan(r["p50"]) else clearance_monday(base.start_date, math.floor(r["p50"] + 0.5))
+        week = None if np.isnan(r["p50"]) else clearance_monday(base.start_date, r["p50"])
         when = "not reached within the horizon" if week is None else f"from the week of {week.isoformat()} (median)"
         print(f"  {', '.join(f'{k}={r[k]}' for k, _ in factors)}: nobody over 52 weeks {when}")
     print(f"Results: {destination.final}")

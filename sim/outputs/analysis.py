@@ -8,6 +8,7 @@ mean is empty if any replication did not clear.
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import numpy as np
 import pandas as pd
@@ -112,13 +113,25 @@ def target_probabilities(kpis: pd.DataFrame, scenario_name: str, start: dt.date,
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
-def clearance_monday(start: dt.date, weeks: float) -> dt.date:
-    """The Monday of the week in which a count cleared (the week its last long waiter leaves the list), for a whole
-    number of weeks to clear (weeks_to_clear: the count is zero at the end of week `weeks`, counting from 1).
-    Every output gives this date: the console headline, the report's summary table and text, the web app; it
-    is a week before the first Monday with nobody over. `weeks` 0 (never anyone over) gives the start. A count
-    that never cleared (NaN) has no date, and the caller words it ("not by ...") instead."""
-    return start + dt.timedelta(weeks=max(int(weeks) - 1, 0))
+# How a (possibly interpolated) number of weeks to clear becomes a whole week: the 5th percentile rounded down, the
+# 95th up (outwards), the median to the nearest week.
+WEEK_ROUNDING = {"floor": math.floor, "ceil": math.ceil, "round": lambda weeks: math.floor(weeks + 0.5)}
+
+
+def clearance_monday(start: dt.date, weeks: float, rounding: str = "round") -> dt.date:
+    """The Monday of the week in which a count cleared (the week its last long waiter leaves the list), for a
+    number of weeks to clear (weeks_to_clear: the count is zero at the end of week `weeks`, counting from 1),
+    made whole by `rounding` (WEEK_ROUNDING). Every output gives this date: the console headline, the report's
+    summary table and text, the web app, the sweep; it is a week before the first Monday with nobody over.
+    `weeks` 0 (never anyone over) gives the start. A count that never cleared (NaN) has no date, and the caller
+    words it ("not by ...") instead."""
+    whole = int(WEEK_ROUNDING[rounding](weeks + 0.0))
+    return start + dt.timedelta(weeks=max(whole - 1, 0))
+
+
+def last_day_simulated(start: dt.date, horizon_weeks: int) -> dt.date:
+    """The last day of a run of `horizon_weeks` weeks from `start` (a Sunday when the run starts on a Monday)."""
+    return start + dt.timedelta(days=7 * horizon_weeks - 1)
 
 
 def headline(summary: pd.DataFrame, scenario_title: str, scenario_name: str, start: dt.date,
@@ -126,7 +139,7 @@ def headline(summary: pd.DataFrame, scenario_title: str, scenario_name: str, sta
     """Plain-English lines for the console and the report (the title on one line, without control characters,
     so it cannot send the terminal an escape sequence)."""
     s = summary[summary["scenario"] == scenario_name].set_index("metric")
-    end = start + dt.timedelta(days=7 * horizon_weeks - 1)     # the last day simulated, as the report gives it
+    end = last_day_simulated(start, horizon_weeks)     # as the report gives it
     lines = [f"{terminal_text(scenario_title)} — {replications} replication{'s' if replications != 1 else ''}, "
              f"{start.isoformat()} to {end.isoformat()}"]
     for t in CLEARANCE_THRESHOLDS:
@@ -140,13 +153,12 @@ def headline(summary: pd.DataFrame, scenario_title: str, scenario_name: str, sta
             continue
         # interpolated percentiles are rounded outwards (p05 down, p95 up) and the median to the nearest week
         # the week the last such patient leaves (clearance_monday), as the report and the web app give it
-        text = (f"  Nobody over {t} weeks from the week of "
-                f"{clearance_monday(start, float(np.floor(med + 0.5))).isoformat()} (median)")
+        text = f"  Nobody over {t} weeks from the week of {clearance_monday(start, med).isoformat()} (median)"
         if replications > 1:
-            hi_text = (clearance_monday(start, float(np.ceil(hi))).isoformat() if not np.isnan(hi)
+            hi_text = (clearance_monday(start, hi, "ceil").isoformat() if not np.isnan(hi)
                        else f"not by {end.isoformat()}")
             text += (f"; 90% of replications between the weeks of "
-                     f"{clearance_monday(start, float(np.floor(lo))).isoformat()} and {hi_text}")
+                     f"{clearance_monday(start, lo, 'floor').isoformat()} and {hi_text}")
         lines.append(text + ".")
     for metric in s.index:
         if metric.startswith("probability_no_"):

@@ -643,7 +643,7 @@ def sweep_heatmap(table: pd.DataFrame, keys: list[str], start: dt.date) -> Figur
     finite = values[np.isfinite(values)]
     middle = (finite.min() + finite.max()) / 2 if len(finite) else 0
     for (i, j), v in np.ndenumerate(values):
-        text = "not cleared" if np.isnan(v) else clearance_monday(start, np.floor(v + 0.5)).strftime("%b %Y")
+        text = "not cleared" if np.isnan(v) else clearance_monday(start, v).strftime("%b %Y")
         ax.text(j, i, text, ha="center", va="center", fontsize=9,
                 color="white" if np.isfinite(v) and v < middle else "#231f20")
     ax.set_title("Nobody waiting over 52 weeks from (median of replications)\n"

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from sim.outputs.analysis import last_day_simulated
 from sim.scenario.observed import ObservedSeries, parse_month
 
 # observed series name -> how it is made from the weekly table: ("flow", weekly columns summed) or
@@ -60,7 +61,7 @@ def simulated_monthly(weekly: pd.DataFrame, start_date: dt.date) -> pd.DataFrame
         n_weeks = int(table["week"].max()) + 1
         if len(table) != n_weeks:
             raise ValueError(f"replication {replication}: weeks missing from the weekly table")
-        last_day = start_date + dt.timedelta(days=7 * n_weeks - 1)
+        last_day = last_day_simulated(start_date, n_weeks)
         for month in months_covered(start_date, last_day):
             row: dict[str, object] = {"replication": int(replication), "month": month}
             first, last = month.start_time.date(), month.end_time.date()

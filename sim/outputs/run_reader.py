@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from sim.outputs.analysis import clearance_monday, replication_kpis, summarise
+from sim.outputs.analysis import clearance_monday, last_day_simulated, replication_kpis, summarise
 from sim.outputs.run_folder import (
     FINANCE_BY_YEAR_CSV,
     FINANCE_MONTHLY_CSV,
@@ -142,7 +142,7 @@ class ScenarioInfo:
     @property
     def horizon_end(self) -> dt.date:
         """The last day simulated (a Sunday)."""
-        return self.start + dt.timedelta(days=7 * self.horizon_weeks - 1)
+        return last_day_simulated(self.start, self.horizon_weeks)
 
     def clearance_week(self, weeks: float, rounding: str) -> dt.date | None:
         """Monday of the week in which the last long waiter leaves, for a (possibly interpolated) weeks_to_clear
@@ -150,8 +150,7 @@ class ScenarioInfo:
         to the nearest week."""
         if weeks is None or math.isnan(weeks):
             return None
-        w = {"floor": math.floor, "ceil": math.ceil, "round": lambda x: math.floor(x + 0.5)}[rounding](weeks + 0.0)
-        return clearance_monday(self.start, w)
+        return clearance_monday(self.start, weeks, rounding)
 
 
 @dataclass
