@@ -33,6 +33,38 @@ def test_validate_command():
     assert proc.returncode == 0 and proc.stdout.startswith("OK:"), proc.stdout + proc.stderr
 
 
+def test_the_script_keeps_its_output_exit_code_and_exit_handlers_when_it_skips_the_teardown(tmp_path):
+    """run_sim.py leaves by os._exit once the exit handlers have run (no module teardown): what it printed into a
+    pipe still arrives, its exit code is the command's, and handlers registered while it ran still run."""
+    import os
+    import subprocess
+    import sys
+
+    from helpers import ROOT
+
+    script = ROOT / "run_sim.py"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}     # a pipe's output is held until flushed
+    ok = subprocess.run([sys.executable, str(script), "validate", str(BASELINE)], capture_output=True, text=True,
+                        env=env)
+    assert ok.returncode == 0 and ok.stdout.startswith("OK:") and not ok.stderr, ok
+    missing = tmp_path / "missing.yaml"
+    refused = subprocess.run([sys.executable, str(script), "validate", str(missing)], capture_output=True, text=True,
+                             env=env)
+    assert refused.returncode == 2 and refused.stderr == f"error: {missing}: no such file\n", refused
+    handler = ("import atexit, runpy, sys\n"
+               "import sim.cli.main as cli\n"
+               "command = cli.main\n"
+               "def main(argv=None):\n"
+               "    atexit.register(lambda: print('a handler registered while the command ran', flush=True))\n"
+               "    return command(argv)\n"
+               "cli.main = main\n"
+               f"sys.argv = ['run_sim.py', 'validate', {str(BASELINE)!r}]\n"
+               f"runpy.run_path({str(script)!r}, run_name='__main__')\n")
+    ran = subprocess.run([sys.executable, "-c", handler], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert ran.returncode == 0 and ran.stdout.splitlines()[-1] == "a handler registered while the command ran", ran
+    assert ran.stdout.startswith("OK:"), ran
+
+
 def test_run_writes_a_complete_folder(tmp_path):
     out = tmp_path / "run"
     proc = run_cli("run", str(BASELINE), *FAST, "--seed", "7", "--out", str(out))
