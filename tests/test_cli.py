@@ -128,6 +128,24 @@ def test_default_run_dir_never_reuses_a_folder(tmp_path):
     assert destination.default_run_dir(tmp_path, "s", now) != first
 
 
+def test_sweep_names_each_combinations_clearance_week_as_run_does(tmp_path):
+    """The sweep's console line for a combination gives the week `run` of that combination gives, same seed."""
+    import re
+
+    levels = ["--set", "horizon_weeks=20", "--replications", "1", "--seed", "3", "--quiet"]
+    sweep = run_cli("sweep", str(BASELINE), *levels, "--set", "referrals.referrals_per_week=2000,4000",
+                    "--out", str(tmp_path / "sweep"))
+    run = run_cli("run", str(BASELINE), *levels, "--set", "referrals.referrals_per_week=2000", "--no-report",
+                  "--out", str(tmp_path / "run"))
+    assert sweep.returncode == 0 and run.returncode == 0, sweep.stderr + run.stderr
+    week = re.compile(r"over 52 weeks from the week of (\d{4}-\d{2}-\d{2})")
+    swept = {line.split("referrals.referrals_per_week=")[1].split(":")[0]: week.search(line)
+             for line in sweep.stdout.splitlines() if "referrals_per_week=" in line}
+    headline = week.search(run.stdout)
+    assert headline and swept["2000"] and swept["2000"].group(1) == headline.group(1), (sweep.stdout, run.stdout)
+    assert set(swept) == {"2000", "4000"}, sweep.stdout
+
+
 def test_sweep_runs_the_full_factorial_and_refuses_bad_levels(tmp_path):
     out = tmp_path / "sweep"
     proc = run_cli("sweep", str(BASELINE), "--set", "horizon_weeks=3", "--set", "referrals.referrals_per_week=300,600",
