@@ -109,6 +109,14 @@ def compared(runs, tmp_path_factory):
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def test_the_report_sets_the_run_beside_the_published_figures_in_every_output(single):
+    """A run from June 2021 covers published months: the section is in report.md and the workbook has its sheet
+    (its numbers: tests/test_report_published.py)."""
+    folder, _ = single
+    assert "## Against the published figures" in (folder / "report.md").read_text(encoding="utf-8")
+    assert "published" in openpyxl.load_workbook(folder / "results.xlsx", read_only=True).sheetnames
+
+
 def test_report_html_is_self_contained_with_headline_and_provenance(single):
     folder, written = single
     page = folder / "report.html"

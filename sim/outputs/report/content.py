@@ -24,6 +24,7 @@ from sim.outputs.report.assumptions import SOURCE_TAGS, key_assumptions
 from sim.outputs.report.documents import Block, Bullets, Document, Figure, Heading, Paragraph, Table
 from sim.outputs.report.format import fmt_date, fmt_difference, fmt_int, fmt_num, fmt_pct, money, plural
 from sim.outputs.report.providers import provider_blocks
+from sim.outputs.report.published import published_blocks, published_fits
 from sim.outputs.report.summary import (
     board_headlines,
     summary_facts,
@@ -557,6 +558,7 @@ def build_documents(run: RunFolder, clearances: list[Clearance], diffs: list[Pai
         blocks.append(Table(*difference_report_table(run, diffs)))
     blocks.append(Heading("Waiting list"))
     chart("waiting_list")
+    blocks.extend(published_blocks(run, published_fits(run)))
     blocks.append(Heading("Activity and capacity"))
     chart("activity")
     for note in baseline_notes:

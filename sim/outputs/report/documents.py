@@ -8,9 +8,9 @@ and passes every run of text through `html.escape`, so nothing in a scenario can
 The document title and a figure's title are plain text, made safe by each renderer.
 
 Blocks may carry a `role` (`Role`) naming the part of a board paper they are: the Word document is laid out from
-those parts (purpose, summary, headlines, scenarios, key assumptions, uncertainty, method) and an appendix of the
-other tables, while Markdown and HTML show every block in order. One tree, so each number reads the same in every
-file.
+those parts (purpose, summary, headlines, scenarios, against the published figures, key assumptions,
+uncertainty, method) and an appendix of the other tables, while Markdown and HTML show every block in order. One
+tree, so each number reads the same in every file.
 
 The HTML page shell and its style sheet are package data (page.html, a string.Template, and report.css).
 """
@@ -82,7 +82,7 @@ def plain_text(text: str) -> str:
 
 
 # The parts of a board paper a block can be ("": a block of the detail, in the Word document's appendix if a table)
-Role = Literal["", "summary", "headlines", "scenarios", "key_assumptions", "uncertainty", "method"]
+Role = Literal["", "summary", "headlines", "scenarios", "published", "key_assumptions", "uncertainty", "method"]
 
 
 @dataclass(frozen=True)

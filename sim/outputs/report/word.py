@@ -5,9 +5,9 @@ role (sim.outputs.report.documents.Role) rather than block by block:
 
     page 1 (landscape, so the summary table's row per scenario fits): title, purpose, the summary table as a Word
     table, the headline sentences, and a recommendation heading left to the paper's author;
-    then (portrait): what each scenario is, the 52-week and waiting-list charts (PNG), key assumptions with their
-    sources, uncertainty in one paragraph, the method note, and an appendix holding every other table of the report
-    under its section.
+    then (portrait): what each scenario is, the 52-week and waiting-list charts (PNG), the model against the
+    published figures where the run covers any of their months, key assumptions with their sources, uncertainty in
+    one paragraph, the method note, and an appendix holding every other table of the report under its section.
 
 Text: every run is the dialect's inline text split into literal runs (documents.inline_runs: escapes undone,
 emphasis and code as run formatting) and passed through sim.outputs.safe_text.docx_text, so a scenario's title is
@@ -110,6 +110,11 @@ def render_docx(doc: Document, path: Path) -> None:
         word.add_heading("Key figures", level=1)
         for fig in shown:
             _figure(word, fig, width_cm=16.5)
+    published = [b for b in doc.with_role("published") if isinstance(b, Table | Paragraph)]
+    if published:
+        word.add_heading("Against the published figures", level=1)
+        for block in published:
+            _block(word, block, width_cm=17.0)
     key = [b for b in doc.with_role("key_assumptions") if isinstance(b, Table | Paragraph)]
     if key:
         word.add_heading("Key assumptions", level=1)

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from sim.outputs.report.providers import median_by_week
+from sim.outputs.report.published import published_fits, published_sheet
 from sim.outputs.run_folder import (
     FINANCE_BY_YEAR_CSV,
     FINANCE_MONTHLY_CSV,
@@ -88,6 +89,9 @@ def write_workbook(path: Path, run: RunFolder, comparison: pd.DataFrame, assumpt
     parameters = run.table(PARAMETERS_CSV)
     if parameters is not None:                  # the value each replication drew for each [low, high] input
         sheets.append(("parameters", _fits(parameters, PARAMETERS_CSV), "D2"))
+    against_published = published_sheet(published_fits(run))
+    if against_published is not None:           # the months the run shares with NHS England's published figures
+        sheets.append(("published", against_published, "D2"))
     write_sheets(path, sheets, date_cols)
 
 

@@ -1,0 +1,216 @@
+"""The report's "Against the published figures" section: each scenario's months beside NHS England's published
+monthly RTT figures for North West London, where the run covers any of them.
+
+Why in the report: a board paper quotes the model's numbers beside NHS England's, so the paper should say how
+far apart they were over the months both cover, before anyone reads the model's later months as a forecast.
+
+What is compared (sim.outputs.monthly_fit's rules, the same as `backtest`): clock starts and completed pathways
+summed over each calendar month, the waiting list and the admitted list at each month's end, the median of the
+replications with their 5th to 95th percentiles. The published series are the project's copies in
+data/observed/ (Open Government Licence; data/observed/README.md): North West London's provider-basis figures to
+March 2022, with the admitted list derived (the source counts decisions to admit twice; removed at England's
+rate). North West London's counts by weeks waited are not published for these months, so the count over 52 weeks
+is compared by its change over the same months against England's (england_monthly.csv), not by its level.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sim.outputs.monthly_fit import SERIES_TITLES, compare_monthly, monthly_errors, simulated_monthly
+from sim.outputs.report.documents import Block, Heading, Paragraph, Table
+from sim.outputs.report.format import MONTHS, fmt_int, fmt_num, plural
+from sim.outputs.run_reader import RunFolder
+from sim.outputs.safe_text import md_emphasis
+from sim.scenario.observed import ObservedDataError, ObservedSeries, load_observed
+
+OBSERVED_DIR = Path(__file__).resolve().parents[3] / "data" / "observed"
+NWL_MONTHLY = OBSERVED_DIR / "nwl_monthly.csv"
+ENGLAND_MONTHLY = OBSERVED_DIR / "england_monthly.csv"
+# the published series set beside the model's, in the table's order
+COMPARED = ("clock_starts", "completed_pathways", "waiting_list", "waiting_admitted")
+LONG_WAIT = "over_52w"
+
+
+@dataclass(frozen=True)
+class PublishedFit:
+    """One scenario's months beside the published ones: `monthly` as sim.outputs.monthly_fit.compare_monthly
+    gives it (the COMPARED series), `errors` its mean absolute percentage error per series, and the change in the
+    count over 52 weeks from the first month compared to the last: England's, and the model's per replication."""
+
+    scenario: str
+    monthly: pd.DataFrame
+    errors: pd.DataFrame
+    first_month: pd.Period
+    last_month: pd.Period
+    england_over_52w: tuple[float, float]          # England's count at the first and the last month's end
+    model_over_52w: pd.DataFrame                   # per replication: "first", "last"
+    long_waits: pd.DataFrame                       # per month: the model's median, 5th and 95th; England's count
+
+    @property
+    def months(self) -> int:
+        return self.last_month.ordinal - self.first_month.ordinal + 1
+
+
+def _published(path: Path) -> ObservedSeries | None:
+    """The project's copy of a published series; None where it is not there (a copy of the package without
+    data/), so that the report leaves the section out rather than fail."""
+    try:
+        return load_observed(path)
+    except (OSError, ObservedDataError):
+        return None
+
+
+def _weeks_to(start: dt.date, last_day: dt.date) -> int:
+    """Weeks from `start` needed to cover every day to `last_day`."""
+    return max(0, (last_day - start).days // 7 + 1)
+
+
+def published_fits(run: RunFolder, nwl_path: Path = NWL_MONTHLY,
+                   england_path: Path = ENGLAND_MONTHLY) -> list[PublishedFit]:
+    """Each scenario that covers at least one whole published month, in the run's order (none when the published
+    series are not in the project)."""
+    nwl = _published(nwl_path)
+    england = _published(england_path)
+    if nwl is None or england is None or not len(nwl.months):
+        return []
+    last_published = nwl.months[-1].end_time.date()
+    fits = []
+    for name, info in run.scenarios.items():
+        weekly = run.weekly[run.weekly["scenario"] == name]
+        weeks = _weeks_to(info.start, last_published)
+        weekly = weekly[weekly["week"] < weeks]          # only the weeks the published months can need
+        if weekly.empty:
+            continue
+        simulated = simulated_monthly(weekly, info.start)
+        if simulated.empty:
+            continue
+        monthly = compare_monthly(simulated, nwl)
+        monthly = monthly[monthly["series"].isin(COMPARED)].reset_index(drop=True)
+        if monthly.empty:
+            continue
+        months = sorted(pd.Period(m, freq="M") for m in monthly["month"].unique())
+        first, last = months[0], months[-1]
+        by_rep = simulated.set_index(["month", "replication"])[LONG_WAIT] if LONG_WAIT in simulated else None
+        if by_rep is None or first not in england.table.index or last not in england.table.index:
+            continue
+        model = pd.DataFrame({"first": by_rep.xs(first, level="month"), "last": by_rep.xs(last, level="month")})
+        england_counts = (float(england.table.loc[first, LONG_WAIT]), float(england.table.loc[last, LONG_WAIT]))
+        per_month = by_rep.groupby(level="month")
+        long_waits = pd.DataFrame({"simulated_median": per_month.median(),
+                                   "simulated_p05": per_month.quantile(0.05),
+                                   "simulated_p95": per_month.quantile(0.95)}).loc[months]
+        long_waits["england"] = [float(england.table.loc[m, LONG_WAIT]) for m in months]
+        fits.append(PublishedFit(name, monthly, monthly_errors(monthly), first, last, england_counts, model,
+                                 long_waits))
+    return fits
+
+
+def published_sheet(fits: list[PublishedFit]) -> pd.DataFrame | None:
+    """The workbook's sheet: every month and series of every scenario beside the published value, then the count
+    over 52 weeks month by month beside England's (a different basis: England's count, not North West London's)."""
+    if not fits:
+        return None
+    parts = []
+    for fit in fits:
+        monthly = fit.monthly.drop(columns=["period"]).rename(columns={"observed": "published"})
+        long_waits = fit.long_waits.rename(columns={"england": "england_over_52w"}).reset_index(names="month")
+        long_waits = long_waits.assign(month=long_waits["month"].astype(str), series="over_52w")
+        parts.append(pd.concat([monthly, long_waits], ignore_index=True).assign(scenario=fit.scenario))
+    sheet = pd.concat(parts, ignore_index=True)
+    return sheet[["scenario", "month", "series", "published", "simulated_median", "simulated_p05", "simulated_p95",
+                  "error", "percent_error", "england_over_52w"]]
+
+
+def _month(period: pd.Period) -> str:
+    return f"{MONTHS[period.month - 1]} {period.year}"
+
+
+def _ratio(first: float, last: float) -> float:
+    return last / first if first > 0 else math.nan
+
+
+def _times(x: float) -> str:
+    return "" if math.isnan(x) else f"×{x:.2f}"
+
+
+def _percent(x: float | None) -> str:
+    return "" if x is None or math.isnan(x) else f"{fmt_num(x, 1)}%"
+
+
+def _range(values: np.ndarray) -> str:
+    return f"{fmt_int(float(np.percentile(values, 5)))} to {fmt_int(float(np.percentile(values, 95)))}"
+
+
+def fit_rows(fit: PublishedFit) -> list[list[str]]:
+    """The table's rows for one scenario: each compared series at the last month, its error over the months, and
+    the change in the count over 52 weeks."""
+    rows = []
+    last = str(fit.last_month)
+    mape = dict(zip(fit.errors["series"], fit.errors["mape_percent"], strict=True))
+    for series in COMPARED:
+        at = fit.monthly[(fit.monthly["series"] == series) & (fit.monthly["month"] == last)]
+        if at.empty:
+            continue
+        row = at.iloc[0]
+        rows.append([SERIES_TITLES[series], fmt_int(row["observed"]),
+                     f"{fmt_int(row['simulated_median'])} ({fmt_int(row['simulated_p05'])} to "
+                     f"{fmt_int(row['simulated_p95'])})", _percent(row["percent_error"]),
+                     _percent(mape.get(series))])
+    england = _ratio(*fit.england_over_52w)
+    ratios = np.array([_ratio(f, t) for f, t in zip(fit.model_over_52w["first"], fit.model_over_52w["last"],
+                                                    strict=True)])
+    model_first = float(np.median(fit.model_over_52w["first"]))
+    model_last = float(np.median(fit.model_over_52w["last"]))
+    rows.append([f"Over 52 weeks: change since {_month(fit.first_month)}",
+                 f"England {_times(england)} ({fmt_int(fit.england_over_52w[0])} to "
+                 f"{fmt_int(fit.england_over_52w[1])})",
+                 f"{_times(float(np.nanmedian(ratios)))} ({fmt_int(model_first)} to {fmt_int(model_last)}; 90% of "
+                 f"replications {_range(fit.model_over_52w['last'].to_numpy(dtype=float))})", "", ""])
+    return rows
+
+
+def published_blocks(run: RunFolder, fits: list[PublishedFit]) -> list[Block]:
+    """The section (nothing when no scenario covers a published month)."""
+    if not fits:
+        return []
+    multi = len(fits) > 1
+    first, last = min(f.first_month for f in fits), max(f.last_month for f in fits)
+    n_reps = max(run.scenarios[f.scenario].replications for f in fits)
+    header = ["Scenario"] * multi + ["Series", f"Published, {_month(last)}", "Model: median (90% of replications)",
+                                     "Model's error", "Mean absolute error over the months"]
+    rows = [[md_emphasis(run.scenarios[f.scenario].title)] * multi + r for f in fits for r in fit_rows(f)]
+    months = {f.months for f in fits}
+    span = (f"{plural(months.pop(), 'month')}, {_month(first)} to {_month(last)}" if len(months) == 1
+            else f"the months from {_month(first)} to {_month(last)} each scenario covers")
+    blocks: list[Block] = [
+        Heading("Against the published figures", role="published"),
+        Paragraph(f"NHS England's monthly referral-to-treatment figures for the North West London providers (to "
+                  f"March 2022, Open Government Licence; `data/observed/`) beside the model's median of "
+                  f"{plural(n_reps, 'replication')} over {span}: clock starts and completed pathways in the "
+                  "month, the waiting list and the admitted list at its end. The admitted list is derived (the "
+                  "source counts decisions to admit twice; removed at England's rate). North West London's counts "
+                  "by weeks waited are not published for these months, so the count over 52 weeks is set beside "
+                  "how England's changed over the same months, not beside a level. The published months had the "
+                  "Delta and Omicron waves and the trusts' actual capacity: a scenario that leaves a wave out or "
+                  "adds capacity should differ from them by what it changes.", role="published")]
+    blocks.append(Table(header, rows, role="published"))
+    for f in fits:
+        ratios = f.model_over_52w["last"] / f.model_over_52w["first"].where(f.model_over_52w["first"] > 0)
+        model = float(np.nanmedian(ratios.to_numpy(dtype=float)))
+        england = _ratio(*f.england_over_52w)
+        if math.isnan(model) or math.isnan(england) or abs(model - england) < 0.25:
+            continue
+        who = f"In {md_emphasis(run.scenarios[f.scenario].title)}, t" if multi else "T"
+        blocks.append(Paragraph(
+            f"{who}he model's count over 52 weeks changes {_times(model)} from {_month(f.first_month)} to "
+            f"{_month(f.last_month)}, England's {_times(england)}: if North West London's moved as England's did, "
+            "the model holds " + ("too many" if model > england else "too few")
+            + " long waiters in these months, and its later counts over 52 weeks should be read with that in "
+            "mind."))
+    return blocks
