@@ -222,6 +222,12 @@ def test_a_run_from_the_page_writes_the_command_lines_folder_with_the_lever_and_
     assert view.finance is not None
     assert view.finance.set_index("£m, median replication").loc["Net position", year] == round(net / 1e6, 1)
     assert any(frame.value.equals(view.finance) for frame in at.dataframe), "the finance table is not on the page"
+    # eight weeks from 7 June 2021 cover July 2021: the report's table against the published figures, on the page
+    published = pd.read_csv(ROOT / "data" / "observed" / "nwl_monthly.csv", index_col="month")
+    assert view.published is not None and view.published.columns[1] == "Published, Jul 2021"
+    listed = view.published.set_index("Series").loc["Waiting list", "Published, Jul 2021"]
+    assert listed == f"{published.loc['2021-07', 'waiting_list']:,}" and "England" in view.published_note
+    assert any(frame.value.equals(view.published) for frame in at.dataframe), "the published table is not shown"
     assert set(view.downloads) == {"report.html", "results.xlsx", "scenario.yaml"}
     assert [r.folder for r in logic.past_runs()] == [job.folder]
 

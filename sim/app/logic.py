@@ -35,6 +35,8 @@ from sim.experiment.executors import ExecutorError
 from sim.experiment.solver import LEVERS, MAX_WAIT_THRESHOLDS
 from sim.outputs.analysis import comparison_lines, headline, paired_comparison
 from sim.outputs.destination import recording_writes
+from sim.outputs.report.documents import Paragraph, Table
+from sim.outputs.report.published import published_blocks, published_fits
 from sim.outputs.run_folder import (
     CHARTS_DIR,
     FINANCE_BY_YEAR_CSV,
@@ -600,6 +602,8 @@ class RunView:
     replications: pd.DataFrame             # one row per replication: its clearance weeks and other measures
     seed: Any                              # the run's seed (manifest)
     finance: pd.DataFrame | None = None    # income, cost and net position by NHS financial year, £m (median)
+    published: pd.DataFrame | None = None  # the report's table against NHS England's published months, if any
+    published_note: str = ""               # what the report says of them (its paragraphs, in its Markdown)
 
 
 def view_run(folder: Path) -> RunView:
@@ -625,10 +629,22 @@ def view_run(folder: Path) -> RunView:
                                                                   ("by provider", CHART_BY_PROVIDER))
               if (folder / CHARTS_DIR / png).is_file()}
     downloads = {n: folder / n for n in (REPORT_HTML, RESULTS_XLSX, SCENARIO_YAML) if (folder / n).is_file()}
+    published, published_note = against_published(run, name)
     return RunView(folder, lines, pd.DataFrame(rows), chances, charts, downloads,
                    run.summary[run.summary["scenario"] == name].reset_index(drop=True),
                    run.replications[run.replications["scenario"] == name].reset_index(drop=True),
-                   run.manifest.get("seed"), finance_by_year(run, name))
+                   run.manifest.get("seed"), finance_by_year(run, name), published, published_note)
+
+
+def against_published(run: RunFolder, name: str) -> tuple[pd.DataFrame | None, str]:
+    """The report's "Against the published figures" table for one scenario (sim.outputs.report.published) and its
+    paragraphs; (None, "") when the run covers no published month."""
+    blocks = published_blocks(run, [f for f in published_fits(run) if f.scenario == name])
+    tables = [b for b in blocks if isinstance(b, Table)]
+    if not tables:
+        return None, ""
+    note = "\n\n".join(b.text for b in blocks if isinstance(b, Paragraph))
+    return pd.DataFrame(tables[0].rows, columns=tables[0].header), note
 
 
 def finance_by_year(run: RunFolder, name: str) -> pd.DataFrame | None:

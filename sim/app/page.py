@@ -51,7 +51,7 @@ def show_errors(lines: list[str], where: Any = st) -> None:
 
 def show_run(view: logic.RunView, key: str) -> None:
     """A finished run: the headline, clearance dates with ranges, the chance of meeting the target, the charts
-    the run drew, and its files to download."""
+    the run drew, finance, the run against the published months it covers, and its files to download."""
     st.markdown(f"**{view.lines[0]}**  \n`{logic.shown_path(view.folder)}`")
     if len(view.clearance):
         first = view.clearance.iloc[0]
@@ -68,6 +68,11 @@ def show_run(view: logic.RunView, key: str) -> None:
     if view.finance is not None:
         st.markdown("**Finance by NHS financial year** (April to March; the first and last are part years)")
         st.dataframe(view.finance, hide_index=True, key=f"{key}-finance")
+    if view.published is not None:
+        st.markdown("**Against the published figures** (as in the report)")
+        st.dataframe(view.published, hide_index=True, key=f"{key}-published")
+        with st.expander("What is compared, and what it says"):
+            st.markdown(view.published_note)
     download_buttons(view.downloads, key)
 
 

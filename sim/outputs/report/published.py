@@ -25,11 +25,12 @@ import pandas as pd
 from sim.outputs.monthly_fit import SERIES_TITLES, compare_monthly, monthly_errors, simulated_monthly
 from sim.outputs.report.documents import Block, Heading, Paragraph, Table
 from sim.outputs.report.format import MONTHS, fmt_int, fmt_num, plural
+from sim.outputs.run_folder import PROJECT_ROOT
 from sim.outputs.run_reader import RunFolder
 from sim.outputs.safe_text import md_emphasis
 from sim.scenario.observed import ObservedDataError, ObservedSeries, load_observed
 
-OBSERVED_DIR = Path(__file__).resolve().parents[3] / "data" / "observed"
+OBSERVED_DIR = PROJECT_ROOT / "data" / "observed"
 NWL_MONTHLY = OBSERVED_DIR / "nwl_monthly.csv"
 ENGLAND_MONTHLY = OBSERVED_DIR / "england_monthly.csv"
 # the published series set beside the model's, in the table's order
