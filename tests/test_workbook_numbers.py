@@ -54,3 +54,17 @@ def test_number_columns_written_as_xlsxwriter_writes_them(tmp_path: Path, monkey
     assert [n for n in fast_parts if fast_parts[n] != plain_parts[n]] == []
     sheet = fast_parts["xl/worksheets/sheet1.xml"].decode()
     assert '<v>-333333.3333333333</v>' in sheet and "<v>1E-300</v>" in sheet     # numbers at full precision
+
+
+def test_a_date_column_with_gaps_is_written_blank_where_there_is_no_date(tmp_path: Path) -> None:
+    """A compare in which one scenario clears a threshold and another does not has dates and Nones in one column of
+    the comparison sheet: pandas made them a datetime column whose NaT the sheet could not write, and the report
+    failed ("NaTType does not support strftime")."""
+    import openpyxl
+
+    columns = ["clear_78w_week_p50"]
+    frame = pd.DataFrame({"scenario": ["a", "b"], "clear_78w_week_p50": [None, dt.date(2022, 1, 17)]}, dtype=object)
+    path = tmp_path / "dates.xlsx"
+    workbook.write_sheets(path, [("comparison", workbook._to_excel_dates(frame, columns), "B2")], columns)
+    sheet = openpyxl.load_workbook(path)["comparison"]
+    assert sheet["B2"].value is None and sheet["B3"].value == dt.datetime(2022, 1, 17)

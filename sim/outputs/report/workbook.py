@@ -38,12 +38,14 @@ EXCEL_MAX_COLUMNS = 16_384
 
 
 def _to_excel_dates(df: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
+    """The date columns as Python datetimes, None where there is no date (a blank cell). Built as an object column
+    outright: a list of dates and Nones given to pandas becomes a datetime column, whose NaT a sheet cannot write
+    (a compare in which one scenario clears a threshold and another does not)."""
     df = df.copy()
     for c in columns:
         if c in df:
-            df[c] = [None if v is None or (isinstance(v, float) and math.isnan(v)) else pd.Timestamp(v).to_pydatetime()
-                     for v in df[c]]
-            df[c] = df[c].astype(object)
+            df[c] = pd.Series([None if pd.isna(v) else pd.Timestamp(v).to_pydatetime() for v in df[c]],
+                              index=df.index, dtype=object)
     return df
 
 
@@ -260,8 +262,9 @@ def _text_as_written(df: pd.DataFrame) -> pd.DataFrame:
     dates and the frame itself untouched."""
     out = df.copy()
     out.columns = [cell_text(c) if isinstance(c, str) else c for c in df.columns]
-    for j in _text_columns(df):
-        out.isetitem(j, df.iloc[:, j].map(lambda v: cell_text(v) if isinstance(v, str) else v))
+    for j in _text_columns(df):     # an object column stays one: Series.map would make dates and Nones datetimes
+        out.isetitem(j, pd.Series([cell_text(v) if isinstance(v, str) else v for v in df.iloc[:, j]],
+                                  index=df.index, dtype=object))
     return out
 
 
