@@ -67,6 +67,19 @@ def _published(path: Path) -> ObservedSeries | None:
         return None
 
 
+def published_list_on(day: dt.date | None, nwl_path: Path = NWL_MONTHLY) -> float | None:
+    """North West London's published waiting list on `day` when it is the last day of a published month (the
+    census), else None."""
+    if day is None or (day + dt.timedelta(days=1)).month == day.month:
+        return None
+    nwl = _published(nwl_path)
+    month = pd.Period(day, freq="M")
+    if nwl is None or month not in nwl.table.index or "waiting_list" not in nwl.table:
+        return None
+    value = float(nwl.table.loc[month, "waiting_list"])
+    return None if math.isnan(value) else value
+
+
 def _weeks_to(start: dt.date, last_day: dt.date) -> int:
     """Weeks from `start` needed to cover every day to `last_day`."""
     return max(0, (last_day - start).days // 7 + 1)

@@ -31,6 +31,7 @@ from sim.outputs.analysis import percentile
 from sim.outputs.report.documents import Table, plain_text
 from sim.outputs.report.format import fmt_date, fmt_date_range, fmt_difference, fmt_int, fmt_millions, fmt_pct
 from sim.outputs.report.providers import target_week
+from sim.outputs.report.published import published_list_on
 from sim.outputs.run_folder import FINANCE_BY_YEAR_CSV
 from sim.outputs.run_reader import RunFolder, ScenarioInfo
 from sim.outputs.safe_text import md_emphasis, md_text
@@ -242,6 +243,12 @@ def summary_note(run: RunFolder, facts: SummaryFacts) -> str:
     if any(date is not None for date, _ in facts.at_target.values()):
         text += ("The list on a date is the list at the end of the last week ending on or before it (weeks end on "
                  "Sundays). ")
+        target_date = _common([date for date, _ in facts.at_target.values()])
+        published = published_list_on(target_date)
+        if target_date is not None and published is not None:
+            text += (f"NHS England published North West London's list on {fmt_date(target_date)} as "
+                     f"{fmt_int(published)} (the providers' figures; *Against the published figures* sets the "
+                     "months side by side). ")
     if facts.years:
         text += ("Net position: elective income less cost, NHS financial years April to March (the first and "
                  "last part years). ")
