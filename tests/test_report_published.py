@@ -114,7 +114,7 @@ def test_the_summary_note_gives_the_published_list_on_the_target_date(run, tmp_p
 
     note = summary_note(run, summary_facts(run, clearance_table(run), []))
     published_list = fmt_int(NWL.loc["2022-03", "waiting_list"])
-    assert f"NHS England published North West London's list on 31 Mar 2022 as {published_list}" in note, note
+    assert f"NHS England's published list on 31 Mar 2022: {published_list}." in note, note
     assert published.published_list_on(dt.date(2022, 3, 31)) == NWL.loc["2022-03", "waiting_list"]
     assert published.published_list_on(dt.date(2022, 3, 27)) is None          # not a month's end
     assert published.published_list_on(dt.date(2024, 3, 31)) is None          # after the published months

@@ -246,9 +246,7 @@ def summary_note(run: RunFolder, facts: SummaryFacts) -> str:
         target_date = _common([date for date, _ in facts.at_target.values()])
         published = published_list_on(target_date)
         if target_date is not None and published is not None:
-            text += (f"NHS England published North West London's list on {fmt_date(target_date)} as "
-                     f"{fmt_int(published)} (the providers' figures; *Against the published figures* sets the "
-                     "months side by side). ")
+            text += f"NHS England's published list on {fmt_date(target_date)}: {fmt_int(published)}. "
     if facts.years:
         text += ("Net position: elective income less cost, NHS financial years April to March (the first and "
                  "last part years). ")
