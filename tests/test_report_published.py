@@ -90,6 +90,8 @@ def test_the_word_paper_has_the_section_in_its_body_not_its_appendix(run, tmp_pa
     paper = docx.Document(str(tmp_path / "paper.docx"))
     headings = [p.text for p in paper.paragraphs if p.style.name.startswith("Heading")]
     assert "Against the published figures" in headings and not any(h.startswith("Appendix") for h in headings)
+    body = " ".join(p.text for p in paper.paragraphs)
+    assert "holds too few long waiters in these months" in body, "the sentence on the long waits is in the body"
     [table] = paper.tables
     assert [c.text for c in table.rows[0].cells][:2] == ["Series", "Published, Mar 2022"]
     assert table.rows[3].cells[0].text == "Waiting list" and table.rows[3].cells[1].text == fmt_int(

@@ -57,6 +57,18 @@ class PublishedFit:
     def months(self) -> int:
         return self.last_month.ordinal - self.first_month.ordinal + 1
 
+    def england_change(self) -> float:
+        """England's count over 52 weeks at the last month's end ÷ at the first's."""
+        return _ratio(*self.england_over_52w)
+
+    def model_change(self) -> float:
+        """The model's count over 52 weeks at the last month's end ÷ at the first's: the median over replications
+        of each replication's ratio (NaN where none started above 0)."""
+        ratios = [_ratio(f, t) for f, t in zip(self.model_over_52w["first"], self.model_over_52w["last"],
+                                                strict=True)]
+        finite = [r for r in ratios if not math.isnan(r)]
+        return float(np.median(finite)) if finite else math.nan
+
 
 def _published(path: Path) -> ObservedSeries | None:
     """The project's copy of a published series; None where it is not there (a copy of the package without
@@ -176,15 +188,12 @@ def fit_rows(fit: PublishedFit) -> list[list[str]]:
                      f"{fmt_int(row['simulated_median'])} ({fmt_int(row['simulated_p05'])} to "
                      f"{fmt_int(row['simulated_p95'])})", _percent(row["percent_error"]),
                      _percent(mape.get(series))])
-    england = _ratio(*fit.england_over_52w)
-    ratios = np.array([_ratio(f, t) for f, t in zip(fit.model_over_52w["first"], fit.model_over_52w["last"],
-                                                    strict=True)])
     model_first = float(np.median(fit.model_over_52w["first"]))
     model_last = float(np.median(fit.model_over_52w["last"]))
     rows.append([f"Over 52 weeks: change since {_month(fit.first_month)}",
-                 f"England {_times(england)} ({fmt_int(fit.england_over_52w[0])} to "
+                 f"England {_times(fit.england_change())} ({fmt_int(fit.england_over_52w[0])} to "
                  f"{fmt_int(fit.england_over_52w[1])})",
-                 f"{_times(float(np.nanmedian(ratios)))} ({fmt_int(model_first)} to {fmt_int(model_last)}; 90% of "
+                 f"{_times(fit.model_change())} ({fmt_int(model_first)} to {fmt_int(model_last)}; 90% of "
                  f"replications {_range(fit.model_over_52w['last'].to_numpy(dtype=float))})", "", ""])
     return rows
 
@@ -215,9 +224,7 @@ def published_blocks(run: RunFolder, fits: list[PublishedFit]) -> list[Block]:
                   "adds capacity should differ from them by what it changes.", role="published")]
     blocks.append(Table(header, rows, role="published"))
     for f in fits:
-        ratios = f.model_over_52w["last"] / f.model_over_52w["first"].where(f.model_over_52w["first"] > 0)
-        model = float(np.nanmedian(ratios.to_numpy(dtype=float)))
-        england = _ratio(*f.england_over_52w)
+        model, england = f.model_change(), f.england_change()
         if math.isnan(model) or math.isnan(england) or abs(model - england) < 0.25:
             continue
         who = f"In {md_emphasis(run.scenarios[f.scenario].title)}, t" if multi else "T"
@@ -226,5 +233,5 @@ def published_blocks(run: RunFolder, fits: list[PublishedFit]) -> list[Block]:
             f"{_month(f.last_month)}, England's {_times(england)}: if North West London's moved as England's did, "
             "the model holds " + ("too many" if model > england else "too few")
             + " long waiters in these months, and its later counts over 52 weeks should be read with that in "
-            "mind."))
+            "mind.", role="published"))
     return blocks
