@@ -121,3 +121,16 @@ def test_the_summary_note_gives_the_published_list_on_the_target_date(run, tmp_p
     assert published.published_list_on(dt.date(2022, 3, 27)) is None          # not a month's end
     assert published.published_list_on(dt.date(2024, 3, 31)) is None          # after the published months
     assert published.published_list_on(dt.date(2022, 3, 31), tmp_path / "missing.csv") is None
+
+
+def test_the_waiting_list_chart_has_the_published_month_ends_as_dots(run, tmp_path):
+    from sim.outputs.report.content import activity_baselines, clearance_table
+    from sim.outputs.report.figures import plan_charts
+
+    [chart] = [c for c in plan_charts(run, clearance_table(run), activity_baselines(run)[0], tmp_path)
+               if c.stem == "waiting_list"]
+    assert "dots: the list NHS England published" in chart.caption
+    [dots] = [line for line in chart.build().axes[0].get_lines() if line.get_marker() == "o"]
+    months = ["2021-06"] + [f"2021-{m:02d}" for m in range(7, 13)] + [f"2022-{m:02d}" for m in range(1, 4)]
+    assert list(dots.get_ydata()) == [NWL.loc[m, "waiting_list"] for m in months]   # every month end in the run
+    assert published.published_lists(dt.date(2024, 12, 2), dt.date(2025, 3, 30)) is None

@@ -250,8 +250,9 @@ def save_figure(fig: Figure, folder: Path, stem: str) -> list[Path]:
 
 @_as_written
 def fan_chart(bands: pd.DataFrame, series: list[Series], *, title: str, ylabel: str, n_replications: int,
-              legend_loc: str = "best") -> Figure:
-    """Median line per scenario with a shaded band from the 5th to the 95th percentile across replications."""
+              legend_loc: str = "best", published: pd.Series | None = None, published_label: str = "") -> Figure:
+    """Median line per scenario with a shaded band from the 5th to the 95th percentile across replications;
+    `published` (values indexed by date), where given, as dots labelled `published_label`."""
     fig, axes = _new_figure()
     ax = axes[0, 0]
     with matplotlib.rc_context(STYLE):
@@ -269,6 +270,11 @@ def fan_chart(bands: pd.DataFrame, series: list[Series], *, title: str, ylabel: 
         if n_replications > 1:
             band_colour = series[0].colour if len(series) == 1 else NHS["mid_grey"]
             handles.append(Patch(facecolor=band_colour, alpha=0.22, label=BAND_LABEL))
+        if published is not None and len(published):
+            ax.plot(published.index, published.to_numpy(dtype=float), linestyle="none", marker="o", markersize=4.5,
+                    color=NHS["dark_grey"], zorder=3)
+            handles.append(Line2D([], [], linestyle="none", marker="o", markersize=4.5, color=NHS["dark_grey"],
+                                  label=published_label))
         _count_axis(ax)
         _date_axis(ax)
         ax.set_ylabel(ylabel)

@@ -26,6 +26,7 @@ from sim.outputs.report.content import Clearance
 from sim.outputs.report.documents import Figure
 from sim.outputs.report.providers import CHART_STEM as PROVIDER_CHART_STEM
 from sim.outputs.report.providers import median_by_week, provider_names
+from sim.outputs.report.published import published_lists
 from sim.outputs.run_folder import CHARTS_DIR
 from sim.outputs.run_reader import RunFolder
 from sim.outputs.safe_text import md_emphasis
@@ -110,12 +111,17 @@ def plan_charts(run: RunFolder, clearances: list[Clearance], baselines: dict[str
              f"Number of patients waiting over 52 weeks at the end of each week: the line is the median of {rep_text}, "
              "the shaded band the range holding 90% of them (5th to 95th percentile).")
     if "waiting_total" in weekly:
+        first = next(iter(run.scenarios.values()))
+        published = published_lists(first.start, max(i.horizon_end for i in run.scenarios.values()))
         save(functools.partial(_fan, weekly, "waiting_total", series, start_column="waiting_total_start",
                                title="Waiting list size (incomplete RTT pathways)", ylabel="Pathways waiting",
-                               n_replications=n_reps),
+                               n_replications=n_reps, published=published,
+                               published_label="Published, NHS England (month ends)"),
              "waiting_list", "Waiting list size",
              f"Incomplete referral-to-treatment pathways at the end of each week: median of {rep_text} and the "
-             "range holding 90% of them.")
+             "range holding 90% of them"
+             + ("; dots: the list NHS England published for the North West London providers at each month's end "
+                "(to March 2022)." if published is not None else "."))
     if {"clock_stops_admitted", "clock_stops_non_admitted"} <= set(weekly.columns):
         has_base = any(baselines.values())
         save(functools.partial(charts.activity_chart, weekly, series, baselines, n_replications=n_reps), "activity",

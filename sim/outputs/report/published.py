@@ -92,6 +92,20 @@ def published_list_on(day: dt.date | None, nwl_path: Path = NWL_MONTHLY) -> floa
     return None if math.isnan(value) else value
 
 
+def published_lists(first_day: dt.date, last_day: dt.date, nwl_path: Path = NWL_MONTHLY) -> pd.Series | None:
+    """North West London's published list at each month's end from `first_day` to `last_day` (values indexed by
+    the month's last day, as timestamps), for the waiting-list chart; None where no month's end falls inside."""
+    nwl = _published(nwl_path)
+    if nwl is None or "waiting_list" not in nwl.table:
+        return None
+    ends = {m: m.end_time.normalize() for m in nwl.months}
+    inside = [m for m in nwl.months if first_day <= ends[m].date() <= last_day]
+    if not inside:
+        return None
+    values = nwl.table.loc[inside, "waiting_list"].astype(float)
+    return pd.Series(values.to_numpy(), index=pd.DatetimeIndex([ends[m] for m in inside])).dropna()
+
+
 def _weeks_to(start: dt.date, last_day: dt.date) -> int:
     """Weeks from `start` needed to cover every day to `last_day`."""
     return max(0, (last_day - start).days // 7 + 1)
