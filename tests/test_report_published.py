@@ -53,7 +53,7 @@ def test_the_table_puts_the_published_months_beside_the_models(run):
     assert waiting[1] == fmt_int(NWL.loc["2022-03", "waiting_list"])
     assert waiting[2].startswith(fmt_int(float(np.median(models))) + " (")
     error = (np.median(models) - NWL.loc["2022-03", "waiting_list"]) / NWL.loc["2022-03", "waiting_list"] * 100
-    assert waiting[3] == f"{fmt_num(error, 1)}%" and 20 < -error < 45      # the plan drains the list
+    assert waiting[3] == f"−{fmt_num(-error, 1)}%" and 20 < -error < 45     # the plan drains the list
     assert rows["Clock starts a month"][1] == fmt_int(NWL.loc["2022-03", "clock_starts"])
     assert set(rows) == {"Clock starts a month", "Completed pathways a month", "Waiting list",
                          "Admitted list (decisions to admit)", "Over 52 weeks: change since Jul 2021"}

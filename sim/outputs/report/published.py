@@ -183,6 +183,14 @@ def _percent(x: float | None) -> str:
     return "" if x is None or math.isnan(x) else f"{fmt_num(x, 1)}%"
 
 
+def _signed_percent(x: float) -> str:
+    """An error as the report writes a difference: +0.3%, −1.5% (a minus sign), 0%."""
+    if math.isnan(x):
+        return ""
+    text = fmt_num(abs(x), 1)
+    return "0%" if text == "0" else ("+" if x > 0 else "−") + text + "%"
+
+
 def _range(values: np.ndarray) -> str:
     return f"{fmt_int(float(np.percentile(values, 5)))} to {fmt_int(float(np.percentile(values, 95)))}"
 
@@ -200,7 +208,7 @@ def fit_rows(fit: PublishedFit) -> list[list[str]]:
         row = at.iloc[0]
         rows.append([SERIES_TITLES[series], fmt_int(row["observed"]),
                      f"{fmt_int(row['simulated_median'])} ({fmt_int(row['simulated_p05'])} to "
-                     f"{fmt_int(row['simulated_p95'])})", _percent(row["percent_error"]),
+                     f"{fmt_int(row['simulated_p95'])})", _signed_percent(row["percent_error"]),
                      _percent(mape.get(series))])
     model_first = float(np.median(fit.model_over_52w["first"]))
     model_last = float(np.median(fit.model_over_52w["last"]))
