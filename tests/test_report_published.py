@@ -56,11 +56,13 @@ def test_the_table_puts_the_published_months_beside_the_models(run):
     assert waiting[3] == f"−{fmt_num(-error, 1)}%" and 20 < -error < 45     # the plan drains the list
     assert rows["Clock starts a month"][1] == fmt_int(NWL.loc["2022-03", "clock_starts"])
     assert set(rows) == {"Clock starts a month", "Completed pathways a month", "Waiting list",
-                         "Admitted list (decisions to admit)", "Over 52 weeks: change since Jul 2021"}
-    # the count over 52 weeks: England's change, not a North West London level that is not published
-    long_waits = rows["Over 52 weeks: change since Jul 2021"]
-    jul, mar = ENGLAND.loc["2021-07", "over_52w"], ENGLAND.loc["2022-03", "over_52w"]
-    assert long_waits[1] == f"England ×{mar / jul:.2f} ({fmt_int(jul)} to {fmt_int(mar)})"
+                         "Admitted list (decisions to admit)", "Over 52 weeks: change since Jul 2021",
+                         "Over 78 weeks: change since Jul 2021", "Over 104 weeks: change since Jul 2021"}
+    # the counts over 52, 78, 104 weeks: England's change, not a North West London level that is not published
+    for weeks in (52, 78, 104):
+        jul, mar = ENGLAND.loc["2021-07", f"over_{weeks}w"], ENGLAND.loc["2022-03", f"over_{weeks}w"]
+        assert rows[f"Over {weeks} weeks: change since Jul 2021"][1] == (
+            f"England ×{mar / jul:.2f} ({fmt_int(jul)} to {fmt_int(mar)})")
 
 
 def test_a_model_whose_long_waits_clear_is_said_to_hold_too_few_of_them(run):
@@ -99,14 +101,16 @@ def test_the_word_paper_has_the_section_in_its_body_not_its_appendix(run, tmp_pa
 
 
 def test_the_workbook_sheet_holds_every_month_and_englands_long_waits_apart(run):
+    """Every published month of every series, then the counts over 52, 78 and 104 weeks beside England's."""
     sheet = published.published_sheet(published.published_fits(run))
     months = [f"2021-{m:02d}" for m in range(7, 13)] + [f"2022-{m:02d}" for m in range(1, 4)]
-    assert len(sheet) == 5 * 9 and set(sheet["series"]) == set(published.COMPARED) | {"over_52w"}
+    assert len(sheet) == 7 * 9 and set(sheet["series"]) == set(published.COMPARED) | set(published.LONG_WAITS)
     row = sheet[(sheet["series"] == "waiting_list") & (sheet["month"] == "2022-03")].iloc[0]
-    assert row["published"] == NWL.loc["2022-03", "waiting_list"] and np.isnan(row["england_over_52w"])
-    long_waits = sheet[sheet["series"] == "over_52w"]
-    assert list(long_waits["month"]) == months and long_waits["published"].isna().all()
-    assert list(long_waits["england_over_52w"]) == [ENGLAND.loc[m, "over_52w"] for m in months]
+    assert row["published"] == NWL.loc["2022-03", "waiting_list"] and np.isnan(row["england_count"])
+    for count in published.LONG_WAITS:
+        long_waits = sheet[sheet["series"] == count]
+        assert list(long_waits["month"]) == months and long_waits["published"].isna().all()
+        assert list(long_waits["england_count"]) == [ENGLAND.loc[m, count] for m in months]
     assert published.published_sheet([]) is None
 
 

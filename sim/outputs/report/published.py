@@ -9,8 +9,9 @@ summed over each calendar month, the waiting list and the admitted list at each 
 replications with their 5th to 95th percentiles. The published series are the project's copies in
 data/observed/ (Open Government Licence; data/observed/README.md): North West London's provider-basis figures to
 March 2022, with the admitted list derived (the source counts decisions to admit twice; removed at England's
-rate). North West London's counts by weeks waited are not published for these months, so the count over 52 weeks
-is compared by its change over the same months against England's (england_monthly.csv), not by its level.
+rate). North West London's counts by weeks waited are not published for these months, so the counts over 52, 78
+and 104 weeks are compared by their change over the same months against England's (england_monthly.csv), not by
+their level.
 """
 from __future__ import annotations
 
@@ -35,37 +36,38 @@ NWL_MONTHLY = OBSERVED_DIR / "nwl_monthly.csv"
 ENGLAND_MONTHLY = OBSERVED_DIR / "england_monthly.csv"
 # the published series set beside the model's, in the table's order
 COMPARED = ("clock_starts", "completed_pathways", "waiting_list", "waiting_admitted")
-LONG_WAIT = "over_52w"
+# the counts over 52, 78 and 104 weeks: compared by their change against England's (NWL's are not published)
+LONG_WAITS = {"over_52w": 52, "over_78w": 78, "over_104w": 104}
 
 
 @dataclass(frozen=True)
 class PublishedFit:
     """One scenario's months beside the published ones: `monthly` as sim.outputs.monthly_fit.compare_monthly
-    gives it (the COMPARED series), `errors` its mean absolute percentage error per series, and the change in the
-    count over 52 weeks from the first month compared to the last: England's, and the model's per replication."""
+    gives it (the COMPARED series), `errors` its mean absolute percentage error per series, and for each count in
+    LONG_WAITS its change from the first month compared to the last: England's, and the model's per replication."""
 
     scenario: str
     monthly: pd.DataFrame
     errors: pd.DataFrame
     first_month: pd.Period
     last_month: pd.Period
-    england_over_52w: tuple[float, float]          # England's count at the first and the last month's end
-    model_over_52w: pd.DataFrame                   # per replication: "first", "last"
-    long_waits: pd.DataFrame                       # per month: the model's median, 5th and 95th; England's count
+    england_counts: dict[str, tuple[float, float]]  # per count: England's at the first and the last month's end
+    model_counts: dict[str, pd.DataFrame]           # per count: per replication, "first" and "last"
+    long_waits: pd.DataFrame                        # per count and month: the model's median, 5th, 95th; England's
 
     @property
     def months(self) -> int:
         return self.last_month.ordinal - self.first_month.ordinal + 1
 
-    def england_change(self) -> float:
-        """England's count over 52 weeks at the last month's end ÷ at the first's."""
-        return _ratio(*self.england_over_52w)
+    def england_change(self, count: str = "over_52w") -> float:
+        """England's count at the last month's end ÷ at the first's."""
+        return _ratio(*self.england_counts[count])
 
-    def model_change(self) -> float:
-        """The model's count over 52 weeks at the last month's end ÷ at the first's: the median over replications
-        of each replication's ratio (NaN where none started above 0)."""
-        ratios = [_ratio(f, t) for f, t in zip(self.model_over_52w["first"], self.model_over_52w["last"],
-                                                strict=True)]
+    def model_change(self, count: str = "over_52w") -> float:
+        """The model's count at the last month's end ÷ at the first's: the median over replications of each
+        replication's ratio (NaN where none started above 0)."""
+        model = self.model_counts[count]
+        ratios = [_ratio(f, t) for f, t in zip(model["first"], model["last"], strict=True)]
         finite = [r for r in ratios if not math.isnan(r)]
         return float(np.median(finite)) if finite else math.nan
 
@@ -136,35 +138,41 @@ def published_fits(run: RunFolder, nwl_path: Path = NWL_MONTHLY,
             continue
         months = sorted(pd.Period(m, freq="M") for m in monthly["month"].unique())
         first, last = months[0], months[-1]
-        by_rep = simulated.set_index(["month", "replication"])[LONG_WAIT] if LONG_WAIT in simulated else None
-        if by_rep is None or first not in england.table.index or last not in england.table.index:
+        counts = [c for c in LONG_WAITS if c in simulated and c in england.table]
+        if "over_52w" not in counts or first not in england.table.index or last not in england.table.index:
             continue
-        model = pd.DataFrame({"first": by_rep.xs(first, level="month"), "last": by_rep.xs(last, level="month")})
-        england_counts = (float(england.table.loc[first, LONG_WAIT]), float(england.table.loc[last, LONG_WAIT]))
-        per_month = by_rep.groupby(level="month")
-        long_waits = pd.DataFrame({"simulated_median": per_month.median(),
-                                   "simulated_p05": per_month.quantile(0.05),
-                                   "simulated_p95": per_month.quantile(0.95)}).loc[months]
-        long_waits["england"] = [float(england.table.loc[m, LONG_WAIT]) for m in months]
-        fits.append(PublishedFit(name, monthly, monthly_errors(monthly), first, last, england_counts, model,
-                                 long_waits))
+        by_rep = simulated.set_index(["month", "replication"])
+        england_counts, model_counts, long_waits = {}, {}, []
+        for count in counts:
+            england_counts[count] = (float(england.table.loc[first, count]), float(england.table.loc[last, count]))
+            model_counts[count] = pd.DataFrame({"first": by_rep[count].xs(first, level="month"),
+                                                "last": by_rep[count].xs(last, level="month")})
+            per_month = by_rep[count].groupby(level="month")
+            long_waits.append(pd.DataFrame({"series": count, "simulated_median": per_month.median(),
+                                            "simulated_p05": per_month.quantile(0.05),
+                                            "simulated_p95": per_month.quantile(0.95),
+                                            "england": [float(england.table.loc[m, count])
+                                                        for m in per_month.median().index]}).loc[months])
+        fits.append(PublishedFit(name, monthly, monthly_errors(monthly), first, last, england_counts, model_counts,
+                                 pd.concat(long_waits)))
     return fits
 
 
 def published_sheet(fits: list[PublishedFit]) -> pd.DataFrame | None:
-    """The workbook's sheet: every month and series of every scenario beside the published value, then the count
-    over 52 weeks month by month beside England's (a different basis: England's count, not North West London's)."""
+    """The workbook's sheet: every month and series of every scenario beside the published value, then the counts
+    over 52, 78 and 104 weeks month by month beside England's (`england_count`: a different basis, England's count,
+    not North West London's)."""
     if not fits:
         return None
     parts = []
     for fit in fits:
         monthly = fit.monthly.drop(columns=["period"]).rename(columns={"observed": "published"})
-        long_waits = fit.long_waits.rename(columns={"england": "england_over_52w"}).reset_index(names="month")
-        long_waits = long_waits.assign(month=long_waits["month"].astype(str), series="over_52w")
+        long_waits = fit.long_waits.rename(columns={"england": "england_count"}).reset_index(names="month")
+        long_waits = long_waits.assign(month=long_waits["month"].astype(str))
         parts.append(pd.concat([monthly, long_waits], ignore_index=True).assign(scenario=fit.scenario))
     sheet = pd.concat(parts, ignore_index=True)
     return sheet[["scenario", "month", "series", "published", "simulated_median", "simulated_p05", "simulated_p95",
-                  "error", "percent_error", "england_over_52w"]]
+                  "error", "percent_error", "england_count"]]
 
 
 def _month(period: pd.Period) -> str:
@@ -197,7 +205,7 @@ def _range(values: np.ndarray) -> str:
 
 def fit_rows(fit: PublishedFit) -> list[list[str]]:
     """The table's rows for one scenario: each compared series at the last month, its error over the months, and
-    the change in the count over 52 weeks."""
+    the change in the counts over 52, 78 and 104 weeks."""
     rows = []
     last = str(fit.last_month)
     mape = dict(zip(fit.errors["series"], fit.errors["mape_percent"], strict=True))
@@ -210,13 +218,14 @@ def fit_rows(fit: PublishedFit) -> list[list[str]]:
                      f"{fmt_int(row['simulated_median'])} ({fmt_int(row['simulated_p05'])} to "
                      f"{fmt_int(row['simulated_p95'])})", _signed_percent(row["percent_error"]),
                      _percent(mape.get(series))])
-    model_first = float(np.median(fit.model_over_52w["first"]))
-    model_last = float(np.median(fit.model_over_52w["last"]))
-    rows.append([f"Over 52 weeks: change since {_month(fit.first_month)}",
-                 f"England {_times(fit.england_change())} ({fmt_int(fit.england_over_52w[0])} to "
-                 f"{fmt_int(fit.england_over_52w[1])})",
-                 f"{_times(fit.model_change())} ({fmt_int(model_first)} to {fmt_int(model_last)}; 90% of "
-                 f"replications {_range(fit.model_over_52w['last'].to_numpy(dtype=float))})", "", ""])
+    for count, model in fit.model_counts.items():
+        england = fit.england_counts[count]
+        rows.append([f"Over {LONG_WAITS[count]} weeks: change since {_month(fit.first_month)}",
+                     f"England {_times(fit.england_change(count))} ({fmt_int(england[0])} to "
+                     f"{fmt_int(england[1])})",
+                     f"{_times(fit.model_change(count))} ({fmt_int(float(np.median(model['first'])))} to "
+                     f"{fmt_int(float(np.median(model['last'])))}; 90% of replications "
+                     f"{_range(model['last'].to_numpy(dtype=float))})", "", ""])
     return rows
 
 
@@ -240,10 +249,10 @@ def published_blocks(run: RunFolder, fits: list[PublishedFit]) -> list[Block]:
                   f"{plural(n_reps, 'replication')} over {span}: clock starts and completed pathways in the "
                   "month, the waiting list and the admitted list at its end. The admitted list is derived (the "
                   "source counts decisions to admit twice; removed at England's rate). North West London's counts "
-                  "by weeks waited are not published for these months, so the count over 52 weeks is set beside "
-                  "how England's changed over the same months, not beside a level. The published months had the "
-                  "Delta and Omicron waves and the trusts' actual capacity: a scenario that leaves a wave out or "
-                  "adds capacity should differ from them by what it changes.", role="published")]
+                  "by weeks waited are not published for these months, so the counts over 52, 78 and 104 weeks are "
+                  "set beside how England's changed over the same months, not beside a level. The published months "
+                  "had the Delta and Omicron waves and the trusts' actual capacity: a scenario that leaves a wave "
+                  "out or adds capacity should differ from them by what it changes.", role="published")]
     blocks.append(Table(header, rows, role="published"))
     for f in fits:
         model, england = f.model_change(), f.england_change()
