@@ -37,6 +37,7 @@ from sim.outputs.report.content import (
     paired_differences,
 )
 from sim.outputs.report.documents import Document, render_html, render_markdown
+from sim.outputs.report.published import published_fits, published_sheet
 from sim.outputs.report.summary import summary_frame
 from sim.outputs.report.word import KEY_CHARTS as WORD_CHARTS
 from sim.outputs.report.workbook import write_workbook
@@ -120,13 +121,15 @@ def build_report(run_dir: Path, label: str | None = None, formats: tuple[str, ..
         names = []                              # moved into place in this order, report.html last
         assumptions = assumptions_frame(run)
         provenance = provenance_rows(run)
+        against_published = published_fits(run)     # for the documents and the workbook alike
         doc = build_documents(run, clearances, diffs, baselines, notes, {c.stem: c.figure() for c in chart_list},
-                              assumptions, provenance)
+                              assumptions, provenance, against_published)
         # The workbook (XlsxWriter's XML, a few seconds for ten replications' weekly rows) is written by a process
         # of its own while the charts are drawn on every core and the documents written here; forked before the
         # drawing starts its pool, whose threads would make forking unsafe (sim.outputs.forking).
         workbook = (forked(write_workbook, staging / RESULTS_XLSX, run, comparison_frame(run, clearances, diffs),
-                           assumptions, provenance, summary_frame(doc.summary_table()))
+                           assumptions, provenance, summary_frame(doc.summary_table()),
+                           published_sheet(against_published))
                     if formats is None else contextlib.nullcontext(lambda: None))
         with workbook as workbook_written, drawing(chart_list, first=WORD_CHARTS) as charts_written:
             if formats is None:

@@ -24,7 +24,7 @@ from sim.outputs.report.assumptions import SOURCE_TAGS, key_assumptions
 from sim.outputs.report.documents import Block, Bullets, Document, Figure, Heading, Paragraph, Table
 from sim.outputs.report.format import fmt_date, fmt_difference, fmt_int, fmt_num, fmt_pct, money, plural
 from sim.outputs.report.providers import provider_blocks
-from sim.outputs.report.published import published_blocks, published_fits
+from sim.outputs.report.published import PublishedFit, published_blocks
 from sim.outputs.report.summary import (
     board_headlines,
     summary_facts,
@@ -519,8 +519,10 @@ def _uncertainty_text(manifest: dict) -> str:
 
 def build_documents(run: RunFolder, clearances: list[Clearance], diffs: list[PairedDifference],
                     baselines: dict[str, dict], baseline_notes: list[str], figures: Mapping[str, Figure],
-                    assumptions: pd.DataFrame, provenance: list[tuple[str, str]]) -> Document:
-    """The whole report in reading order; `figures` are the charts drawn, by stem (a missing one is left out)."""
+                    assumptions: pd.DataFrame, provenance: list[tuple[str, str]],
+                    against_published: list[PublishedFit]) -> Document:
+    """The whole report in reading order; `figures` are the charts drawn, by stem (a missing one is left out);
+    `against_published` the run's months beside the published ones (sim.outputs.report.published)."""
     infos = list(run.scenarios.values())
     if len(infos) == 1:
         title = f"{infos[0].title}: elective recovery simulation"
@@ -558,7 +560,7 @@ def build_documents(run: RunFolder, clearances: list[Clearance], diffs: list[Pai
         blocks.append(Table(*difference_report_table(run, diffs)))
     blocks.append(Heading("Waiting list"))
     chart("waiting_list")
-    blocks.extend(published_blocks(run, published_fits(run)))
+    blocks.extend(published_blocks(run, against_published))
     blocks.append(Heading("Activity and capacity"))
     chart("activity")
     for note in baseline_notes:

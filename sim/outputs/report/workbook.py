@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 
 from sim.outputs.report.providers import median_by_week
-from sim.outputs.report.published import published_fits, published_sheet
 from sim.outputs.run_folder import (
     FINANCE_BY_YEAR_CSV,
     FINANCE_MONTHLY_CSV,
@@ -65,8 +64,11 @@ STATISTICS_SHEET = "statistics"
 
 
 def write_workbook(path: Path, run: RunFolder, comparison: pd.DataFrame, assumptions: pd.DataFrame,
-                   provenance: list[tuple[str, str]], summary: pd.DataFrame) -> None:
-    """`summary`: the report's summary table as text (sim.outputs.report.summary.summary_frame)."""
+                   provenance: list[tuple[str, str]], summary: pd.DataFrame,
+                   against_published: pd.DataFrame | None = None) -> None:
+    """`summary`: the report's summary table as text (sim.outputs.report.summary.summary_frame);
+    `against_published`: the months the run shares with NHS England's published figures
+    (sim.outputs.report.published.published_sheet), None when it shares none."""
     weekly = _to_excel_dates(_fits(run.weekly, WEEKLY_CSV), ["week_start"])
     date_cols = [c for c in comparison.columns if "_week_p" in c or c in ("start_date", "end_of_run")]
     comparison = _to_excel_dates(comparison, date_cols)
@@ -91,8 +93,7 @@ def write_workbook(path: Path, run: RunFolder, comparison: pd.DataFrame, assumpt
     parameters = run.table(PARAMETERS_CSV)
     if parameters is not None:                  # the value each replication drew for each [low, high] input
         sheets.append(("parameters", _fits(parameters, PARAMETERS_CSV), "D2"))
-    against_published = published_sheet(published_fits(run))
-    if against_published is not None:           # the months the run shares with NHS England's published figures
+    if against_published is not None:
         sheets.append(("published", against_published, "D2"))
     write_sheets(path, sheets, date_cols)
 
