@@ -84,19 +84,14 @@ def _published(path: Path) -> ObservedSeries | None:
 def published_list_on(day: dt.date | None, nwl_path: Path = NWL_MONTHLY) -> float | None:
     """North West London's published waiting list on `day` when it is the last day of a published month (the
     census), else None."""
-    if day is None or (day + dt.timedelta(days=1)).month == day.month:
-        return None
-    nwl = _published(nwl_path)
-    month = pd.Period(day, freq="M")
-    if nwl is None or month not in nwl.table.index or "waiting_list" not in nwl.table:
-        return None
-    value = float(nwl.table.loc[month, "waiting_list"])
-    return None if math.isnan(value) else value
+    lists = None if day is None else published_lists(day, day, nwl_path)
+    return None if lists is None or lists.empty else float(lists.iloc[0])
 
 
 def published_lists(first_day: dt.date, last_day: dt.date, nwl_path: Path = NWL_MONTHLY) -> pd.Series | None:
     """North West London's published list at each month's end from `first_day` to `last_day` (values indexed by
-    the month's last day, as timestamps), for the waiting-list chart; None where no month's end falls inside."""
+    the month's last day, as timestamps), for the waiting-list chart and the summary's note; None where no
+    month's end falls inside."""
     nwl = _published(nwl_path)
     if nwl is None or "waiting_list" not in nwl.table:
         return None
